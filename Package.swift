@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// autochain: a permissioned ledger node with auto-scaling membership.
+// No third-party packages: Foundation, Dispatch, Synchronization, libsqlite3 and libsodium only.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "autochain",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "autochain", targets: ["NodeMain"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        .target(name: "Chain", dependencies: ["CSQLite", "CSodium"], swiftSettings: strict),
+        .target(name: "Consensus", dependencies: [], swiftSettings: strict),
+        .target(name: "P2P", dependencies: ["Chain"], swiftSettings: strict),
+        .target(name: "Membership", dependencies: ["Chain", "Consensus", "P2P"], swiftSettings: strict),
+        .executableTarget(name: "NodeMain", dependencies: ["Chain", "Consensus", "P2P", "Membership"],
+                          swiftSettings: strict),
+        .testTarget(name: "ChainTests", dependencies: ["Chain"], swiftSettings: strict),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus"], swiftSettings: strict),
+        .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain"], swiftSettings: strict),
+        .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus"],
+                    swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// Consensus: Raft-style leader/follower as a pure state machine.

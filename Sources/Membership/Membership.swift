@@ -1,0 +1,2 @@
+// Membership: registry client, registry service, autoscaler and providers.
+// Empty until the registry issue: nothing here pretends to work before it does.

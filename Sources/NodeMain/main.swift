@@ -1,0 +1,3 @@
+import Chain
+import P2P
+print("autochain")
