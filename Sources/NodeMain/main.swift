@@ -1,3 +1,41 @@
 import Chain
-import P2P
-print("autochain")
+import Foundation
+
+/// `autochain <command> [options]`: every part of the system is one binary.
+let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(CLIError) -> Void)] = [
+    ("node", "run a ledger node", NodeCommand.run),
+    ("keygen", "write a new key file (or the development key with --dev)", KeygenCommand.run),
+    ("transfer", "sign and submit a transfer", TransferCommand.run),
+    ("status", "show a node's head, role, mempool and peers", StatusCommand.run),
+    ("bench", "measure committed transfers/s and submit-to-commit latency", BenchCommand.run),
+]
+
+func topUsage() -> String {
+    var lines = ["usage: autochain <command> [options]", "", "commands:"]
+    for c in commands { lines.append("  " + c.name.padding(toLength: 10, withPad: " ", startingAt: 0) + c.summary) }
+    lines.append("")
+    lines.append("'autochain <command> --help' describes a command.")
+    return lines.joined(separator: "\n")
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
+    print(topUsage())
+    exit(arguments.isEmpty ? 2 : 0)
+}
+guard let command = commands.first(where: { $0.name == name }) else {
+    FileHandle.standardError.write(Data("autochain: unknown command '\(name)'\n\(topUsage())\n".utf8))
+    exit(2)
+}
+do {
+    try command.run(Array(arguments.dropFirst()))
+    exit(0)
+} catch {
+    switch error {
+    case .help(let text):
+        print(text)
+    case .usage(let reason), .failed(let reason):
+        FileHandle.standardError.write(Data("autochain \(name): \(reason)\n".utf8))
+    }
+    exit(error.exitCode)
+}

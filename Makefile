@@ -1,0 +1,47 @@
+# autochain — two commands do everything on a fresh Debian machine:
+#   make up     install what is missing, build, run a local development node (config.toml)
+#   make test   install what is missing, build, run every test
+SHELL := /bin/bash
+ifneq ($(wildcard /opt/swift/usr/bin/swift),)
+export PATH := /opt/swift/usr/bin:$(PATH)
+endif
+
+SYSTEM_PACKAGES := libsqlite3-dev libsodium-dev pkg-config curl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RELEASE_BIN := .build/release/autochain
+
+.PHONY: deps build release up test test-fast bench clean
+
+## deps: install the system packages the build and the tests need (only the missing ones)
+deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v swift >/dev/null || { echo "swift 6 is required (expected at /opt/swift/usr/bin)"; exit 1; }
+
+build: deps
+	swift build
+
+release: deps
+	swift build -c release
+
+## up: a local development node on http://127.0.0.1:8080 with config.toml (Ctrl-C stops it)
+up: release
+	$(RELEASE_BIN) node --config config.toml
+
+## test: every test — unit, simulation, and real processes on loopback
+test: deps
+	swift build --build-tests
+	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+## test-fast: unit tests only (no process tests), for the inner loop
+test-fast: deps
+	swift test --skip ProcessTests
+
+bench: release
+	scripts/bench/single-node.sh
+
+clean:
+	rm -rf .build

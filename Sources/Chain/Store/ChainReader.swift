@@ -1,0 +1,61 @@
+import Synchronization
+
+/// Read access to committed blocks and transactions for threads other than the runtime's
+/// (the HTTP API), through its own SQLite connection: WAL lets it read while the runtime writes,
+/// and it only ever sees whole committed blocks.
+public final class ChainReader: Sendable {
+    private let connection: Mutex<ReaderConnection>
+
+    public init(path: String) throws(StoreError) {
+        do {
+            connection = Mutex(ReaderConnection(db: try Database(path: path, options: DatabaseOptions(synchronous: .normal))))
+        } catch {
+            throw .unusable(path: path, reason: "\(error)")
+        }
+    }
+
+    public func block(at height: UInt64) throws -> Block? {
+        try connection.withLock { c in
+            let stmt = c.db.prepare("SELECT data FROM blocks WHERE height = ?")
+            defer { stmt.reset() }
+            stmt.bind(1, .int(Int64(clamping: height)))
+            return try stmt.step() ? try Block.decode(stmt.blob(0)) : nil
+        }
+    }
+
+    public func block(hash: Hash32) throws -> Block? {
+        try connection.withLock { c in
+            let stmt = c.db.prepare("SELECT data FROM blocks WHERE hash = ?")
+            defer { stmt.reset() }
+            stmt.bind(1, .blob(hash.bytes))
+            return try stmt.step() ? try Block.decode(stmt.blob(0)) : nil
+        }
+    }
+
+    /// A committed transaction with the height and position of its block.
+    public func transaction(hash: Hash32) throws -> (tx: Transaction, height: UInt64, index: Int)? {
+        try connection.withLock { c in
+            let find = c.db.prepare("SELECT height, idx FROM txs WHERE hash = ?")
+            defer { find.reset() }
+            find.bind(1, .blob(hash.bytes))
+            guard try find.step() else { return nil }
+            let height = find.int64(0)
+            let index = Int(find.int64(1))
+            let load = c.db.prepare("SELECT data FROM blocks WHERE height = ?")
+            defer { load.reset() }
+            load.bind(1, .int(height))
+            guard try load.step() else { return nil }
+            let block = try Block.decode(load.blob(0))
+            guard index < block.txs.count, block.txs[index].hash == hash else {
+                throw StoreError.corrupt(path: "", reason: "tx index points at the wrong transaction")
+            }
+            return (block.txs[index], UInt64(height), index)
+        }
+    }
+}
+
+/// Wraps the non-Sendable connection so it can live inside the reader's Mutex.
+struct ReaderConnection: @unchecked Sendable {
+    // Safe: only ever touched inside `ChainReader.connection.withLock`.
+    let db: Database
+}

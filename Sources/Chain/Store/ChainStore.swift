@@ -1,0 +1,294 @@
+/// The node's durable state in one SQLite database (WAL): committed blocks, the tx index,
+/// accounts, the uncommitted Raft log tail, the Raft hard state and chain metadata.
+///
+/// Promises:
+/// - a committed block is written in one SQLite transaction together with its account changes,
+///   its tx index rows and the removal of its log-tail entry, so a crash leaves the store at a
+///   block boundary;
+/// - `open` refuses a database that belongs to another chain, has another schema version, or
+///   whose head does not check out, with a message that says what is wrong and what to do.
+///
+/// Confined to one thread (the node runtime); readers on other threads use `ChainReader`.
+public final class ChainStore {
+    public static let schemaVersion: Int64 = 1
+
+    let db: Database
+    public let path: String
+    public private(set) var headHeight: UInt64 = 0
+    public private(set) var headHash: Hash32 = .zero
+    public private(set) var headStateRoot: Hash32 = .zero
+    public private(set) var feesBurned: UInt64 = 0
+
+    /// Opens (creating if needed) the database at `path` for the chain whose genesis is given.
+    public init(path: String, genesis: GenesisSpec, synchronous: SQLiteSynchronous = .full) throws(StoreError) {
+        self.path = path
+        do {
+            db = try Database(path: path, options: DatabaseOptions(synchronous: synchronous))
+        } catch {
+            throw .unusable(path: path, reason: "\(error)")
+        }
+        do {
+            try createSchemaIfNeeded()
+            try checkOrInitialize(genesis: genesis)
+            try loadHead()
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw .unusable(path: path, reason: "\(error)")
+        }
+    }
+
+    private func createSchemaIfNeeded() throws {
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,
+                term INTEGER NOT NULL, data BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+                idx INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, balance INTEGER NOT NULL,
+                nonce INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,
+                data BLOB NOT NULL, conf TEXT);
+            """)
+    }
+
+    private func checkOrInitialize(genesis spec: GenesisSpec) throws {
+        let genesis = spec.block()
+        guard let version = try metaInt("schema_version") else {
+            try initialize(genesis: genesis, spec: spec)
+            return
+        }
+        guard version == Self.schemaVersion else {
+            throw StoreError.unusable(path: path, reason:
+                "schema version \(version), this binary reads version \(Self.schemaVersion); wipe the data directory to re-sync")
+        }
+        let storedChain = try metaText("chain_id") ?? "?"
+        let storedGenesis = try metaBlob("genesis_hash").flatMap { Hash32(bytes: $0) }
+        guard storedChain == spec.chainId, storedGenesis == genesis.hash else {
+            throw StoreError.wrongChain(path: path, stored: storedChain, storedGenesis: storedGenesis?.hex ?? "?",
+                                        configured: spec.chainId, configuredGenesis: genesis.hash.hex)
+        }
+    }
+
+    private func initialize(genesis: Block, spec: GenesisSpec) throws {
+        precondition(genesis.header.height == 0, "genesis must be height 0")
+        try db.transaction {
+            try setMeta("schema_version", int: Self.schemaVersion)
+            try setMeta("chain_id", text: spec.chainId)
+            try setMeta("genesis_hash", blob: genesis.hash.bytes)
+            try setMeta("fees_burned", int: 0)
+            try insertBlock(genesis)
+            let upsert = db.prepare("INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)")
+            for (address, balance) in spec.allocations {
+                try upsert.run(.blob(address.bytes), .int(Int64(balance)), .int(0))
+            }
+        }
+    }
+
+    private func loadHead() throws {
+        let stmt = db.prepare("SELECT height, data FROM blocks ORDER BY height DESC LIMIT 1")
+        defer { stmt.reset() }
+        guard try stmt.step() else { throw StoreError.unusable(path: path, reason: "no blocks, not even genesis") }
+        let height = UInt64(stmt.int64(0))
+        let block: Block
+        do { block = try Block.decode(stmt.blob(1)) } catch {
+            throw StoreError.corrupt(path: path, reason: "head block \(height) does not decode: \(error)")
+        }
+        guard block.header.height == height else {
+            throw StoreError.corrupt(path: path, reason: "block stored at \(height) says height \(block.header.height)")
+        }
+        headHeight = height
+        headHash = block.hash
+        headStateRoot = block.header.stateRoot
+        feesBurned = UInt64(try metaInt("fees_burned") ?? 0)
+    }
+
+    // MARK: reads (runtime thread)
+
+    public func block(at height: UInt64) throws -> Block? {
+        let stmt = db.prepare("SELECT data FROM blocks WHERE height = ?")
+        defer { stmt.reset() }
+        stmt.bind(1, .int(Int64(height)))
+        guard try stmt.step() else { return nil }
+        return try Block.decode(stmt.blob(0))
+    }
+
+    public func blockTerm(at height: UInt64) throws -> UInt64? {
+        let stmt = db.prepare("SELECT term FROM blocks WHERE height = ?")
+        defer { stmt.reset() }
+        stmt.bind(1, .int(Int64(height)))
+        guard try stmt.step() else { return nil }
+        return UInt64(stmt.int64(0))
+    }
+
+    /// Every account, for the runtime's in-memory view of committed state.
+    public func loadAccounts() throws -> [Address: Account] {
+        let stmt = db.prepare("SELECT address, balance, nonce FROM accounts")
+        defer { stmt.reset() }
+        var out: [Address: Account] = [:]
+        while try stmt.step() {
+            guard let address = Address(bytes: stmt.blob(0)) else {
+                throw StoreError.corrupt(path: path, reason: "account row with a malformed address")
+            }
+            out[address] = Account(address: address, balance: UInt64(stmt.int64(1)), nonce: UInt64(stmt.int64(2)))
+        }
+        return out
+    }
+
+    // MARK: the Raft hard state and log tail
+
+    public func loadHardState() throws -> (term: UInt64, vote: String?, commit: UInt64) {
+        let term = UInt64(try metaInt("raft_term") ?? 0)
+        let vote = try metaText("raft_vote")
+        return (term, vote?.isEmpty == false ? vote : nil, max(UInt64(try metaInt("raft_commit") ?? 0), 0))
+    }
+
+    public func loadLogTail() throws -> [LogRecord] {
+        let stmt = db.prepare("SELECT idx, term, data, conf FROM raft_log ORDER BY idx")
+        defer { stmt.reset() }
+        var out: [LogRecord] = []
+        while try stmt.step() {
+            out.append(LogRecord(index: UInt64(stmt.int64(0)), term: UInt64(stmt.int64(1)), data: stmt.blob(2),
+                                 conf: stmt.isNull(3) ? nil : stmt.text(3)))
+        }
+        return out
+    }
+
+    /// Writes everything one consensus round produced, atomically: hard state, new log entries
+    /// (truncating a conflicting uncommitted tail first), and committed blocks with their state.
+    public func persist(_ batch: StoreBatch) throws {
+        try db.transaction {
+            if let hs = batch.hardState {
+                try setMeta("raft_term", int: Int64(hs.term))
+                try setMeta("raft_vote", text: hs.vote ?? "")
+                try setMeta("raft_commit", int: Int64(hs.commit))
+            }
+            if let first = batch.logEntries.first {
+                precondition(first.index > headHeight, "only the uncommitted tail may be rewritten")
+                try db.prepare("DELETE FROM raft_log WHERE idx >= ?").run(.int(Int64(first.index)))
+                let insert = db.prepare("INSERT INTO raft_log (idx, term, data, conf) VALUES (?, ?, ?, ?)")
+                for e in batch.logEntries where e.index > headHeight + UInt64(batch.committed.count) {
+                    try insert.run(.int(Int64(e.index)), .int(Int64(e.term)), .blob(e.data), e.conf.map { .text($0) } ?? .null)
+                }
+            }
+            var next = headHeight + 1
+            for c in batch.committed {
+                precondition(c.block.header.height == next, "blocks must be applied in height order")
+                try applyCommitted(c)
+                next += 1
+            }
+        }
+        if let last = batch.committed.last {
+            headHeight = last.block.header.height
+            headHash = last.block.hash
+            headStateRoot = last.block.header.stateRoot
+        }
+        feesBurned = batch.committed.reduce(feesBurned) { $0 + $1.delta.feesBurned }
+    }
+
+    private func applyCommitted(_ c: CommittedBlock) throws {
+        let height = c.block.header.height
+        try insertBlock(c.block)
+        let txInsert = db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
+        for (i, tx) in c.block.txs.enumerated() {
+            try txInsert.run(.blob(tx.hash.bytes), .int(Int64(height)), .int(Int64(i)))
+        }
+        let upsert = db.prepare("""
+            INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
+            ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce
+            """)
+        for a in c.delta.changes {
+            try upsert.run(.blob(a.address.bytes), .int(Int64(a.balance)), .int(Int64(a.nonce)))
+        }
+        if c.delta.feesBurned > 0 {
+            try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.int(Int64(c.delta.feesBurned)))
+        }
+        try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.int(Int64(height)))
+    }
+
+    private func insertBlock(_ block: Block) throws {
+        try db.prepare("INSERT INTO blocks (height, hash, term, data) VALUES (?, ?, ?, ?)")
+            .run(.int(Int64(block.header.height)), .blob(block.hash.bytes), .int(Int64(block.header.term)), .blob(block.encode()))
+    }
+
+    // MARK: meta
+
+    private func metaInt(_ key: String) throws -> Int64? {
+        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        defer { stmt.reset() }
+        stmt.bind(1, .text(key))
+        return try stmt.step() ? stmt.int64(0) : nil
+    }
+
+    private func metaText(_ key: String) throws -> String? {
+        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        defer { stmt.reset() }
+        stmt.bind(1, .text(key))
+        return try stmt.step() ? stmt.text(0) : nil
+    }
+
+    private func metaBlob(_ key: String) throws -> [UInt8]? {
+        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        defer { stmt.reset() }
+        stmt.bind(1, .text(key))
+        return try stmt.step() ? stmt.blob(0) : nil
+    }
+
+    private func setMeta(_ key: String, int: Int64) throws {
+        try db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(.text(key), .int(int))
+    }
+
+    private func setMeta(_ key: String, text: String) throws {
+        try db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(.text(key), .text(text))
+    }
+
+    private func setMeta(_ key: String, blob: [UInt8]) throws {
+        try db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(.text(key), .blob(blob))
+    }
+}
+
+/// One entry of the uncommitted Raft log tail as stored.
+public struct LogRecord: Sendable, Equatable {
+    public var index: UInt64
+    public var term: UInt64
+    public var data: [UInt8]
+    public var conf: String?
+    public init(index: UInt64, term: UInt64, data: [UInt8], conf: String?) {
+        self.index = index; self.term = term; self.data = data; self.conf = conf
+    }
+}
+
+/// A committed block with the state changes its execution produced.
+public struct CommittedBlock: Sendable {
+    public var block: Block
+    public var delta: StateDelta
+    public init(block: Block, delta: StateDelta) { self.block = block; self.delta = delta }
+}
+
+/// What one consensus round asks the store to make durable, in one transaction.
+public struct StoreBatch: Sendable {
+    public var hardState: (term: UInt64, vote: String?, commit: UInt64)?
+    public var logEntries: [LogRecord]
+    public var committed: [CommittedBlock]
+    public init(hardState: (term: UInt64, vote: String?, commit: UInt64)?, logEntries: [LogRecord], committed: [CommittedBlock]) {
+        self.hardState = hardState; self.logEntries = logEntries; self.committed = committed
+    }
+}
+
+/// Why a data directory cannot be used, worded for the operator who has to fix it.
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case unusable(path: String, reason: String)
+    case corrupt(path: String, reason: String)
+    case wrongChain(path: String, stored: String, storedGenesis: String, configured: String, configuredGenesis: String)
+
+    public var description: String {
+        switch self {
+        case .unusable(let path, let reason):
+            "database \(path) is unusable: \(reason)"
+        case .corrupt(let path, let reason):
+            "database \(path) is corrupt: \(reason); stop the node, move the data directory aside and restart to re-sync"
+        case .wrongChain(let path, let stored, let sg, let configured, let cg):
+            "database \(path) belongs to chain '\(stored)' (genesis \(sg)) but the configuration describes chain '\(configured)' (genesis \(cg)); use another --data-dir or fix [genesis]"
+        }
+    }
+}

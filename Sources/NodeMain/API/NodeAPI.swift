@@ -1,0 +1,147 @@
+import Chain
+import Dispatch
+import P2P
+
+/// The node's REST API (DESIGN section 7, docs/openapi.yaml): routing, input checks and answers.
+/// Reads come from the shared state and the chain reader; writes go through the mempool.
+final class NodeAPI: Sendable {
+    let settings: NodeSettings
+    let state: NodeState
+    let runtime: NodeRuntime
+    let reader: ChainReader
+    let metrics: NodeMetrics
+    let nodeKey: PublicKey
+    private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
+
+    init(settings: NodeSettings, state: NodeState, runtime: NodeRuntime, reader: ChainReader, metrics: NodeMetrics, nodeKey: PublicKey) {
+        self.settings = settings
+        self.state = state
+        self.runtime = runtime
+        self.reader = reader
+        self.metrics = metrics
+        self.nodeKey = nodeKey
+    }
+
+    /// Largest body accepted for a route; the server answers 413 above it without reading on.
+    func maxBodyBytes(method: String, path: String) -> Int {
+        path == "/submit-txs" ? settings.api.maxBatchBodyBytes : settings.api.maxBodyBytes
+    }
+
+    /// Entry point from the HTTP server (on its loop thread). Cheap routes answer inline; routes
+    /// that parse, verify or touch SQLite move to the work queue.
+    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let route = Route.match(method: request.method, path: request.path)
+        let reply: @Sendable (HTTPResponse) -> Void = { [metrics] response in
+            metrics.httpRequests.inc(1, route.label, String(response.status))
+            responder.send(response)
+        }
+        switch route {
+        case .chainHead:
+            reply(HTTPResponse.json(status: 200, body: state.head.headBody))
+        case .healthLive:
+            reply(.json(["status": "ok"]))
+        case .healthReady:
+            reply(readiness())
+        case .status:
+            reply(.json(statusJSON()))
+        case .peers:
+            reply(.json(["peers": []]))
+        case .metrics:
+            metrics.mempoolTxs.set(Double(state.withLock { $0.mempool.count }))
+            reply(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                               body: Array(metrics.registry.render().utf8)))
+        case .notFound:
+            reply(APIError.notFound("no route for \(request.path)").response)
+        case .methodNotAllowed(let allowed):
+            var r = APIError(status: 405, code: "method_not_allowed",
+                             message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
+            r.headers.append(("Allow", allowed))
+            reply(r)
+        default:
+            work.async { [self] in
+                do {
+                    try self.handleWork(route, request, reply)
+                } catch let e as APIError {
+                    reply(e.response)
+                } catch {
+                    reply(APIError(status: 500, code: "internal", message: "\(error)").response)
+                }
+            }
+        }
+    }
+
+    private func handleWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        switch route {
+        case .block(let raw):
+            guard let height = UInt64(raw), raw.allSatisfy(\.isASCII) else {
+                throw APIError.badRequest("invalid_height", "block height must be a whole number, got '\(raw)'")
+            }
+            guard let block = try reader.block(at: height) else { throw APIError.notFound("no block at height \(height)") }
+            reply(.json(["block": block.json]))
+        case .blockByHash(let raw):
+            let hash = try parseHash(raw)
+            guard let block = try reader.block(hash: hash) else { throw APIError.notFound("no block with hash \(hash.hex)") }
+            reply(.json(["block": block.json]))
+        case .tx(let raw):
+            reply(.json(try txJSON(try parseHash(raw))))
+        case .balance(let raw):
+            guard raw.hasPrefix("0x"), let address = Address(hex: raw) else {
+                throw APIError.badRequest("invalid_address", "address must be 0x followed by 40 hex digits, got '\(raw.prefix(100))'")
+            }
+            let account = state.account(address)
+            let height = state.head.header.height
+            reply(.json(["address": .string(address.hex), "balance": .uint(account.balance),
+                         "nonce": .uint(account.nonce), "height": .uint(height)]))
+        case .submitTx:
+            try submitOne(request, reply)
+        case .submitTxs:
+            reply(try submitBatch(request))
+        default:
+            preconditionFailure("route \(route) is answered inline")
+        }
+    }
+
+    func parseHash(_ raw: String) throws -> Hash32 {
+        guard raw.count == 66 || raw.count == 64, let hash = Hash32(hex: raw) else {
+            throw APIError.badRequest("invalid_hash", "hash must be 0x followed by 64 hex digits, got '\(raw.prefix(100))'")
+        }
+        return hash
+    }
+
+    func txJSON(_ hash: Hash32) throws -> JSON {
+        if let tx = state.withLock({ $0.mempool.get(hash) }) {
+            return ["tx": tx.json, "status": "pending"]
+        }
+        guard let found = try reader.transaction(hash: hash) else { throw APIError.notFound("no transaction \(hash.hex)") }
+        return ["tx": found.tx.json, "status": "committed", "height": .uint(found.height), "index": .int(found.index)]
+    }
+
+    private func readiness() -> HTTPResponse {
+        let st = runtime.status
+        guard st.leader != nil else {
+            return APIError(status: 503, code: "not_ready", message: "no leader known (role \(st.role), term \(st.term))").response
+        }
+        return .json(["status": "ready", "role": .string(st.role), "height": .uint(state.head.header.height)])
+    }
+
+    func statusJSON() -> JSON {
+        let st = runtime.status
+        let head = state.head
+        let mempool = state.withLock { $0.mempool.count }
+        return [
+            "chainId": .string(state.chainId), "genesisHash": .string(state.genesisHash.hex),
+            "nodeId": .string(settings.node.id), "nodeKey": .string(nodeKey.hex),
+            "role": .string(st.role), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
+            "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
+            "commitIndex": .uint(st.commitIndex), "peers": [], "mempool": .int(mempool),
+            "sync": ["state": "synced", "target": .uint(head.header.height)],
+        ]
+    }
+
+    static func headBody(chainId: String, block: Block) -> [UInt8] {
+        var head = block.json.objectValue ?? JSONObject()
+        head["txs"] = nil
+        head["proposerSignature"] = nil
+        return JSON.object(JSONObject([("chainId", .string(chainId)), ("head", .object(head))])).serialized()
+    }
+}

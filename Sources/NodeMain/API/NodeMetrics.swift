@@ -1,0 +1,61 @@
+import Chain
+import Foundation
+
+/// The node's Prometheus metrics, registered once at start-up.
+struct NodeMetrics: Sendable {
+    let registry = MetricsRegistry()
+    let height: Gauge
+    let blocksCommitted: Counter
+    let txsCommitted: Counter
+    let txRejected: Counter
+    let mempoolTxs: Gauge
+    let submitToCommit: Histogram
+    let blockApply: Histogram
+    let httpRequests: Counter
+    let raftTerm: Gauge
+    let isLeader: Gauge
+    let residentMemory: Gauge
+    let cpuSeconds: Gauge
+    let startTime: Gauge
+
+    init() {
+        height = registry.gauge("autochain_block_height", "Height of the last committed block.")
+        blocksCommitted = registry.counter("autochain_blocks_committed_total", "Blocks committed since start.")
+        txsCommitted = registry.counter("autochain_txs_committed_total", "Transactions committed since start.")
+        txRejected = registry.counter("autochain_txs_rejected_total", "Transactions refused, by error code.", labels: ["code"])
+        mempoolTxs = registry.gauge("autochain_mempool_txs", "Transactions waiting in the mempool.")
+        submitToCommit = registry.histogram(
+            "autochain_submit_to_commit_seconds", "Time from admission to commit of a transaction.",
+            buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+        blockApply = registry.histogram(
+            "autochain_block_persist_seconds", "Time to execute, persist and publish one consensus round.",
+            buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+        httpRequests = registry.counter("autochain_http_requests_total", "HTTP requests served, by route and status.",
+                                        labels: ["route", "status"])
+        raftTerm = registry.gauge("autochain_raft_term", "Current Raft term.")
+        isLeader = registry.gauge("autochain_raft_is_leader", "1 when this node leads, else 0.")
+        residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
+        cpuSeconds = registry.gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+        startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
+        startTime.set(Date().timeIntervalSince1970)
+        residentMemory.sample { ProcessStats.read().residentBytes }
+        cpuSeconds.sample { ProcessStats.read().cpuSeconds }
+    }
+}
+
+/// Resident memory and CPU time of this process, from /proc/self/stat.
+enum ProcessStats {
+    static func read() -> (residentBytes: Double, cpuSeconds: Double) {
+        guard let text = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return (0, 0) }
+        // Fields after the command name; utime/stime are fields 14/15, rss is field 24 (1-based).
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 22 else { return (0, 0) }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        let utime = Double(fields[11]) ?? 0
+        let stime = Double(fields[12]) ?? 0
+        let rss = Double(fields[21]) ?? 0
+        return (rss * pageSize, (utime + stime) / max(ticks, 1))
+    }
+}

@@ -1,0 +1,135 @@
+import Synchronization
+import Chain
+import Dispatch
+import P2P
+
+extension NodeAPI {
+    /// `POST /submit-tx`: one transaction; `?wait=commit` answers once it is committed.
+    func submitOne(_ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        let wait = try waitMode(request)
+        let body = try parseBody(request.body)
+        let tx: Transaction
+        do {
+            tx = try Transaction(json: body)
+            try tx.checkStateless(chainId: state.chainId)
+        } catch {
+            metrics.txRejected.inc(1, error.code)
+            throw APIError(error)
+        }
+        let hash = tx.hash
+        var waiter: (@Sendable (CommitOutcome) -> Void)?
+        if wait {
+            let once = OnceFlag()
+            waiter = { outcome in
+                guard once.claim() else { return }
+                switch outcome {
+                case .committed(let height):
+                    reply(.json(["hash": .string(hash.hex), "status": "committed", "height": .uint(height)]))
+                case .dropped(let reason):
+                    reply(APIError(reason).response)
+                case .timedOut:
+                    reply(APIError(status: 504, code: "commit_timeout",
+                                   message: "not committed within \(self.settings.api.commitWaitMs) ms; it may still commit, see GET /tx/\(hash.hex)").response)
+                }
+            }
+        }
+        if let rejection = state.admit([tx], arrival: monotonicNs(), waiter: waiter)[0] {
+            metrics.txRejected.inc(1, rejection.code)
+            throw APIError(rejection)
+        }
+        runtime.wake()
+        guard let waiter else {
+            reply(.json(["hash": .string(hash.hex), "status": "pending"], status: 202))
+            return
+        }
+        let state = self.state
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(settings.api.commitWaitMs)) {
+            guard !state.takeWaiters(hash).isEmpty else { return }
+            waiter(.timedOut)
+        }
+    }
+
+    /// `POST /submit-txs`: `{"txs": [...]}`. Signatures are verified in parallel; each transaction
+    /// is admitted or refused on its own, and the answer lists a result per transaction, in order.
+    func submitBatch(_ request: HTTPRequest) throws -> HTTPResponse {
+        let body = try parseBody(request.body)
+        guard case .object(let object) = body else { throw APIError.badRequest("invalid_json", "body must be an object {\"txs\": [...]}") }
+        guard let field = object["txs"] else { throw APIError.badRequest("missing_field", "missing field 'txs'") }
+        guard case .array(let items) = field else { throw APIError.badRequest("invalid_field", "field 'txs' must be an array") }
+        guard !items.isEmpty else { throw APIError.badRequest("invalid_field", "field 'txs' is empty") }
+        guard items.count <= settings.api.maxBatchTxs else {
+            throw APIError(status: 413, code: "batch_too_large", message: "at most \(settings.api.maxBatchTxs) transactions per batch, got \(items.count)")
+        }
+        let checked = checkInParallel(items)
+        var results = checked.map { r -> JSON? in r.1.map { APIError($0).json } }
+        let good = checked.enumerated().compactMap { i, r in r.0.map { (i, $0) } }
+        let admitted = state.admit(good.map(\.1), arrival: monotonicNs())
+        for ((i, tx), rejection) in zip(good, admitted) {
+            results[i] = rejection.map { APIError($0).json } ?? ["hash": .string(tx.hash.hex), "status": "pending"]
+        }
+        var accepted = 0
+        for case let r? in results { if r["error"] == nil { accepted += 1 } else if let code = r["error"]?["code"]?.stringValue { metrics.txRejected.inc(1, code) } }
+        if accepted > 0 { runtime.wake() }
+        let list = results.map { $0 ?? .null }
+        return .json(["accepted": .int(accepted), "rejected": .int(items.count - accepted), "results": .array(list)],
+                     status: accepted > 0 ? 202 : 400)
+    }
+
+    /// Decodes and checks every item (signature last), spread over the cores.
+    private func checkInParallel(_ items: [JSON]) -> [(Transaction?, TxRejection?)] {
+        let chainId = state.chainId
+        let chunk = 256
+        let chunks = (items.count + chunk - 1) / chunk
+        let out = ResultSlots<(Transaction?, TxRejection?)>(count: items.count, empty: (nil, nil))
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = c * chunk
+            let hi = min(lo + chunk, items.count)
+            var part: [(Transaction?, TxRejection?)] = []
+            part.reserveCapacity(hi - lo)
+            for i in lo..<hi {
+                do {
+                    let tx = try Transaction(json: items[i])
+                    try tx.checkStateless(chainId: chainId)
+                    part.append((tx, nil))
+                } catch {
+                    part.append((nil, error))
+                }
+            }
+            out.store(part, at: lo)
+        }
+        return out.values
+    }
+
+    func parseBody(_ body: [UInt8]) throws -> JSON {
+        guard !body.isEmpty else { throw APIError.badRequest("invalid_json", "request body is empty") }
+        do {
+            return try JSON.parse(body)
+        } catch {
+            throw APIError.badRequest("invalid_json", "body is not valid JSON: \(error)")
+        }
+    }
+
+    func waitMode(_ request: HTTPRequest) throws -> Bool {
+        switch request.query("wait") {
+        case nil: return false
+        case "commit": return true
+        case let other?: throw APIError.badRequest("invalid_query", "wait must be 'commit', got '\(other.prefix(40))'")
+        }
+    }
+}
+
+/// True exactly once, from any thread.
+final class OnceFlag: Sendable {
+    private let done = Atomic<Bool>(false)
+    func claim() -> Bool { done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+}
+
+/// Fixed slots that parallel workers fill in disjoint ranges.
+final class ResultSlots<T: Sendable>: Sendable {
+    private let slots: Mutex<[T]>
+    init(count: Int, empty: T) { slots = Mutex(Array(repeating: empty, count: count)) }
+    func store(_ part: [T], at offset: Int) {
+        slots.withLock { s in for (i, v) in part.enumerated() { s[offset + i] = v } }
+    }
+    var values: [T] { slots.withLock { $0 } }
+}

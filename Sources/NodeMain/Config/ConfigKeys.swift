@@ -1,0 +1,130 @@
+import Chain
+import Foundation
+
+/// One configuration key: its path in config.toml, the environment variable and flag that
+/// override it, and how a value is checked and stored.
+struct ConfigKey: Sendable {
+    let path: String
+    let env: String?
+    let flag: String?
+    let apply: @Sendable (inout NodeSettings, ConfigValue, ConfigOrigin) throws -> Void
+    /// How a string from the environment or a flag becomes a value of this key's type.
+    let parseText: @Sendable (String, ConfigOrigin) throws -> ConfigValue
+}
+
+/// Every key the node understands. config.toml documents each, with the same defaults as
+/// `NodeSettings`.
+enum ConfigKeys {
+    static let all: [ConfigKey] = [
+        string("node.id", env: "NODE_ID", flag: "node-id") { $0.node.id = $1 },
+        string("node.data_dir", env: "DATA_DIR", flag: "data-dir") { $0.node.dataDir = $1 },
+        string("node.log_level", env: nil, flag: nil) { $0.node.logLevel = $1 },
+        string("api.addr", env: "API_ADDR", flag: "api-addr") { $0.api.addr = $1 },
+        int("api.max_body_bytes", 1_024...(64 << 20)) { $0.api.maxBodyBytes = $1 },
+        int("api.max_batch_body_bytes", 1_024...(256 << 20)) { $0.api.maxBatchBodyBytes = $1 },
+        int("api.max_batch_txs", 1...100_000) { $0.api.maxBatchTxs = $1 },
+        int("api.commit_wait_ms", 1...600_000) { $0.api.commitWaitMs = $1 },
+        int("api.threads", 1...64) { $0.api.threads = $1 },
+        string("p2p.addr", env: "P2P_ADDR", flag: "p2p-addr") { $0.p2p.addr = $1 },
+        stringList("p2p.peers", env: "PEERS") { $0.p2p.peers = $1 },
+        int("consensus.heartbeat_ms", 10...10_000) { $0.consensus.heartbeatMs = $1 },
+        int("consensus.election_timeout_ms", 20...120_000) { $0.consensus.electionTimeoutMs = $1 },
+        int("consensus.block_interval_ms", 1...60_000) { $0.consensus.blockIntervalMs = $1 },
+        int("consensus.max_block_txs", 1...100_000) { $0.consensus.maxBlockTxs = $1 },
+        int("consensus.max_inflight_blocks", 1...1_024) { $0.consensus.maxInflightBlocks = $1 },
+        int("consensus.voters", 1...99) { $0.consensus.voters = $1 },
+        int("mempool.max_txs", 1...10_000_000) { $0.mempool.maxTxs = $1 },
+        int("mempool.max_per_sender", 1...1_000_000) { $0.mempool.maxPerSender = $1 },
+        int("mempool.future_nonce_window", 0...100_000) { $0.mempool.futureNonceWindow = UInt64($1) },
+        string("storage.synchronous", env: nil, flag: nil) { s, v, origin in
+            guard let mode = DatabaseOptions.Synchronous(rawValue: v.uppercased()) else {
+                throw ConfigError(origin: origin, key: "storage.synchronous", message: "expected \"full\", \"normal\" or \"off\", got \"\(v)\"")
+            }
+            s.storage.synchronous = mode
+        },
+        string("genesis.chain_id", env: "CHAIN_ID", flag: nil) { $0.genesis.chainId = $1 },
+        int("genesis.timestamp", 0...Int(Int64.max)) { $0.genesis.timestamp = UInt64($1) },
+        ConfigKey(path: "genesis.allocations", env: nil, flag: nil, apply: { s, v, origin in
+            s.genesis.allocations = try allocations(v, origin)
+        }, parseText: { _, origin in
+            throw ConfigError(origin: origin, key: "genesis.allocations", message: "can only be set in the configuration file")
+        }),
+    ]
+
+    static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+
+    static func string(_ path: String, env: String?, flag: String?,
+                       _ set: @escaping @Sendable (inout NodeSettings, String, ConfigOrigin) throws -> Void) -> ConfigKey {
+        ConfigKey(path: path, env: env, flag: flag, apply: { s, v, origin in
+            guard case .string(let text) = v else { throw mismatch(path, v, "string", origin) }
+            try set(&s, text, origin)
+        }, parseText: { raw, _ in .string(raw) })
+    }
+
+    static func string(_ path: String, env: String?, flag: String?,
+                       _ set: @escaping @Sendable (inout NodeSettings, String) -> Void) -> ConfigKey {
+        string(path, env: env, flag: flag) { s, v, _ in set(&s, v) }
+    }
+
+    static func int(_ path: String, _ range: ClosedRange<Int>, env: String? = nil,
+                    _ set: @escaping @Sendable (inout NodeSettings, Int) -> Void) -> ConfigKey {
+        ConfigKey(path: path, env: env, flag: nil, apply: { s, v, origin in
+            guard case .int(let n) = v else { throw mismatch(path, v, "integer", origin) }
+            guard let i = Int(exactly: n), range.contains(i) else {
+                throw ConfigError(origin: origin, key: path, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(n)")
+            }
+            set(&s, i)
+        }, parseText: { raw, origin in
+            guard let n = Int64(raw.replacing("_", with: "")) else {
+                throw ConfigError(origin: origin, key: path, message: "expected integer, got '\(raw)'")
+            }
+            return .int(n)
+        })
+    }
+
+    static func stringList(_ path: String, env: String?, _ set: @escaping @Sendable (inout NodeSettings, [String]) -> Void) -> ConfigKey {
+        ConfigKey(path: path, env: env, flag: nil, apply: { s, v, origin in
+            guard case .array(let items) = v else { throw mismatch(path, v, "array of strings", origin) }
+            var out: [String] = []
+            for item in items {
+                guard case .string(let text) = item else { throw mismatch(path, item, "array of strings", origin) }
+                out.append(text)
+            }
+            set(&s, out)
+        }, parseText: { raw, _ in
+            .array(raw.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
+        })
+    }
+
+    static func mismatch(_ path: String, _ v: ConfigValue, _ expected: String, _ origin: ConfigOrigin) -> ConfigError {
+        ConfigError(origin: origin, key: path, message: "expected \(expected), got \(v.typeName)")
+    }
+
+    /// `allocations = [{ address = "0x…", balance = N }, ...]`
+    static func allocations(_ v: ConfigValue, _ origin: ConfigOrigin) throws -> [(Address, UInt64)] {
+        let key = "genesis.allocations"
+        guard case .array(let items) = v else { throw mismatch(key, v, "array of { address, balance } tables", origin) }
+        return try items.enumerated().map { i, item in
+            guard case .table(let pairs) = item else { throw mismatch("\(key)[\(i)]", item, "table { address, balance }", origin) }
+            var address: Address?
+            var balance: UInt64?
+            for (k, value) in pairs {
+                switch (k, value) {
+                case ("address", .string(let text)):
+                    guard text.hasPrefix("0x"), let a = Address(hex: text) else {
+                        throw ConfigError(origin: origin, key: "\(key)[\(i)].address", message: "must be 0x followed by 40 hex digits")
+                    }
+                    address = a
+                case ("balance", .int(let n)) where n > 0:
+                    balance = UInt64(n)
+                default:
+                    throw ConfigError(origin: origin, key: "\(key)[\(i)].\(k)", message: "unexpected key or value (\(value.typeName))")
+                }
+            }
+            guard let address, let balance else {
+                throw ConfigError(origin: origin, key: "\(key)[\(i)]", message: "needs address and a positive balance")
+            }
+            return (address, balance)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Chain
+import Foundation
+
+/// Where a setting came from, so an error can point at it.
+enum ConfigOrigin: CustomStringConvertible, Sendable {
+    case file(String, line: Int)
+    case environment(String)
+    case flag(String)
+
+    var description: String {
+        switch self {
+        case .file(let f, let line): "\(f):\(line)"
+        case .environment(let name): "environment variable \(name)"
+        case .flag(let name): "flag --\(name)"
+        }
+    }
+}
+
+/// A raw setting value before it is checked against the key's expected type.
+enum ConfigValue: Sendable {
+    case string(String), int(Int64), double(Double), bool(Bool), array([ConfigValue]), table([(String, ConfigValue)])
+
+    var typeName: String {
+        switch self {
+        case .string: "string"
+        case .int: "integer"
+        case .double: "float"
+        case .bool: "boolean"
+        case .array: "array"
+        case .table: "table"
+        }
+    }
+}
+
+/// A bad setting, naming the file and line (or variable, or flag) and the key.
+struct ConfigError: Error, CustomStringConvertible {
+    let origin: ConfigOrigin
+    let key: String
+    let message: String
+    var description: String { "\(origin): key '\(key)': \(message)" }
+}
+
+/// Loads `NodeSettings`: built-in defaults, then the TOML file, then environment variables, then
+/// flags — each later source overrides the earlier. Unknown keys in the file are errors.
+enum ConfigLoader {
+    static func load(file: String?, environment: [String: String], flags: ParsedArguments) throws(CLIError) -> NodeSettings {
+        var settings = NodeSettings()
+        do {
+            if let file {
+                for entry in try readFile(file) {
+                    guard let key = ConfigKeys.byPath[entry.path] else {
+                        throw ConfigError(origin: entry.origin, key: entry.path, message: "unknown key (see config.toml for the keys there are)")
+                    }
+                    try key.apply(&settings, entry.value, entry.origin)
+                }
+            }
+            for key in ConfigKeys.all {
+                if let env = key.env, let raw = environment[env], !raw.isEmpty {
+                    try key.apply(&settings, try key.parseText(raw, .environment(env)), .environment(env))
+                }
+            }
+            for key in ConfigKeys.all {
+                if let flag = key.flag, let raw = flags.string(flag) {
+                    try key.apply(&settings, try key.parseText(raw, .flag(flag)), .flag(flag))
+                }
+            }
+            if let level = flags.values["log-level"] ?? environment["LOG_LEVEL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                settings.node.logLevel = level
+            }
+            try validate(settings)
+            Logger.level = try LogLevel(parsing: settings.node.logLevel)
+        } catch let e as ConfigError {
+            throw .usage(e.description)
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw .usage("\(error)")
+        }
+        return settings
+    }
+
+    struct Entry {
+        let path: String
+        let value: ConfigValue
+        let origin: ConfigOrigin
+    }
+
+    static func readFile(_ path: String) throws -> [Entry] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError.usage("cannot read configuration file \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CLIError.usage("configuration file \(path) is not UTF-8")
+        }
+        let table = try TOML.parse(text, file: (path as NSString).lastPathComponent)
+        return flatten(table, file: (path as NSString).lastPathComponent)
+    }
+
+    static func validate(_ s: NodeSettings) throws {
+        func check(_ ok: Bool, _ key: String, _ message: String) throws {
+            if !ok { throw ConfigError(origin: .flag("(final settings)"), key: key, message: message) }
+        }
+        try check(!s.node.id.isEmpty && s.node.id.count <= 64 && s.node.id.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) },
+                  "node.id", "must be 1-64 letters, digits, '-', '_' or '.'")
+        try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
+        try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
+                  "must be at least twice consensus.heartbeat_ms")
+        do { try s.genesis.validate() } catch {
+            throw ConfigError(origin: .flag("(final settings)"), key: "genesis", message: "\(error)")
+        }
+    }
+}

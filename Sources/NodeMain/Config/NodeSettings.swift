@@ -1,0 +1,57 @@
+import Chain
+
+/// Everything a node needs to run, with every default written once, here (config.toml documents
+/// the same values). Units are in the names.
+struct NodeSettings: Sendable {
+    struct Node: Sendable {
+        var id = "node1"
+        var dataDir = "./data/node1"
+        var logLevel = "info"
+    }
+
+    struct API: Sendable {
+        var addr = "127.0.0.1:8080"
+        /// Largest body of a single request (`/submit-tx` and everything else).
+        var maxBodyBytes = 1 << 20
+        /// Largest body of `/submit-txs` (a batch).
+        var maxBatchBodyBytes = 16 << 20
+        /// Most transactions in one `/submit-txs` batch.
+        var maxBatchTxs = 10_000
+        /// How long `?wait=commit` waits before answering 504 `commit_timeout`.
+        var commitWaitMs = 30_000
+        /// Event-loop threads serving HTTP.
+        var threads = 1
+    }
+
+    struct P2P: Sendable {
+        var addr = "127.0.0.1:6000"
+        var peers: [String] = []
+    }
+
+    struct Consensus: Sendable {
+        /// Raft tick; heartbeats go out every tick.
+        var heartbeatMs = 100
+        /// Followers start an election after this long without a leader (randomized up to 2x).
+        var electionTimeoutMs = 1_000
+        /// A block is cut when transactions wait and this long has passed since the last one...
+        var blockIntervalMs = 20
+        /// ...or as soon as this many transactions wait.
+        var maxBlockTxs = 2_000
+        /// Blocks proposed but not yet committed, at most.
+        var maxInflightBlocks = 8
+        /// Voters the cluster aims for (promotions stop there).
+        var voters = 3
+    }
+
+    struct Storage: Sendable {
+        var synchronous: SQLiteSynchronous = .full
+    }
+
+    var node = Node()
+    var api = API()
+    var p2p = P2P()
+    var consensus = Consensus()
+    var mempool = MempoolSettings()
+    var storage = Storage()
+    var genesis = GenesisSpec.development
+}

@@ -1,0 +1,86 @@
+import Chain
+import Dispatch
+import Synchronization
+
+/// How a transaction waiting for `?wait=commit` ended.
+enum CommitOutcome: Sendable {
+    case committed(height: UInt64)
+    case dropped(TxRejection)
+    case timedOut
+}
+
+/// The committed head as the API shows it, with its `/chain/head` body rendered once per block.
+struct HeadInfo: Sendable {
+    var header: BlockHeader
+    var hash: Hash32
+    var headBody: [UInt8]
+}
+
+/// State shared between the runtime thread (the only writer of committed state) and the API
+/// threads: committed accounts, the mempool, the head, and the callers waiting for commits.
+/// One lock guards it all, so admission always sees the mempool and the accounts it was checked
+/// against in the same instant, and a commit removes its transactions and moves the accounts at once.
+final class NodeState: Sendable {
+    struct Guarded {
+        var accounts: [Address: Account]
+        var mempool: Mempool
+        var head: HeadInfo
+        var waiters: [Hash32: [@Sendable (CommitOutcome) -> Void]] = [:]
+        var waiterCount = 0
+    }
+
+    /// Most callers waiting on `?wait=commit` at once; more are refused with 503.
+    static let maxWaiters = 100_000
+
+    let chainId: String
+    let genesisHash: Hash32
+    private let guarded: Mutex<Guarded>
+
+    init(chainId: String, genesisHash: Hash32, accounts: [Address: Account], mempool: Mempool, head: HeadInfo) {
+        self.chainId = chainId
+        self.genesisHash = genesisHash
+        guarded = Mutex(Guarded(accounts: accounts, mempool: mempool, head: head))
+    }
+
+    func withLock<T: Sendable>(_ body: (inout Guarded) throws -> T) rethrows -> T {
+        try guarded.withLock { try body(&$0) }
+    }
+
+    var head: HeadInfo { guarded.withLock { $0.head } }
+
+    func account(_ address: Address) -> Account {
+        guarded.withLock { $0.accounts[address] ?? Account(address: address, balance: 0, nonce: 0) }
+    }
+
+    /// Admits transactions whose signatures were already verified, in order. A waiter, when given,
+    /// is registered atomically with admission so a fast commit cannot be missed.
+    func admit(_ txs: [Transaction], arrival: UInt64,
+               waiter: (@Sendable (CommitOutcome) -> Void)? = nil) -> [TxRejection?] {
+        guarded.withLock { s in
+            txs.map { tx -> TxRejection? in
+                if waiter != nil, s.waiterCount >= Self.maxWaiters { return .mempoolFull }
+                let sender = s.accounts[tx.from] ?? Account(address: tx.from, balance: 0, nonce: 0)
+                do {
+                    try s.mempool.add(tx, sender: sender, arrival: arrival)
+                } catch {
+                    return error
+                }
+                if let waiter {
+                    s.waiters[tx.hash, default: []].append(waiter)
+                    s.waiterCount += 1
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Removes and returns the waiters of `hash` (for a timeout or a drop).
+    func takeWaiters(_ hash: Hash32) -> [@Sendable (CommitOutcome) -> Void] {
+        guarded.withLock { s in
+            let list = s.waiters.removeValue(forKey: hash) ?? []
+            s.waiterCount -= list.count
+            precondition(s.waiterCount >= 0, "waiter count went negative")
+            return list
+        }
+    }
+}

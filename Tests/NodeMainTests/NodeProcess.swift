@@ -1,0 +1,131 @@
+import Chain
+import Foundation
+import P2P
+import Testing
+
+/// A real `autochain node` process on loopback with its own data directory, for tests.
+final class NodeProcess: @unchecked Sendable {
+    // Unchecked: tests drive one NodeProcess from one task at a time.
+    let dataDir: String
+    let apiAddr: String
+    let configPath: String?
+    private(set) var process: Process?
+    private(set) var logPath: String
+
+    static var binary: String {
+        if let env = ProcessInfo.processInfo.environment["AUTOCHAIN_BIN"] { return env }
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [runner, runner.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("autochain").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/autochain").path
+    }
+
+    /// A fresh data directory and a free loopback port.
+    init(dataDir: String? = nil, config: String? = nil) throws {
+        self.dataDir = dataDir ?? TestDirs.make("node")
+        apiAddr = "127.0.0.1:\(try freePort())"
+        configPath = config
+        logPath = self.dataDir + "/node.log"
+    }
+
+    var url: String { "http://\(apiAddr)" }
+
+    /// Starts the node and waits (bounded) until it answers /health/ready.
+    func start(extraArgs: [String] = [], environment: [String: String] = [:]) throws {
+        precondition(process == nil, "already running")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        var args = ["node", "--data-dir", dataDir, "--api-addr", apiAddr, "--p2p-addr", "127.0.0.1:0"]
+        if let configPath { args += ["--config", configPath] }
+        p.arguments = args + extraArgs
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
+        p.standardError = log
+        p.standardOutput = log
+        try p.run()
+        process = p
+        try waitReady(timeout: 20)
+    }
+
+    func waitReady(timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let r = try? request("GET", "/health/ready"), r.status == 200 { return }
+            if let p = process, !p.isRunning {
+                throw TestFailure("node exited with \(p.terminationStatus) before it was ready:\n\(tailOfLog())")
+            }
+            usleep(20_000)
+        }
+        throw TestFailure("node not ready after \(timeout) s:\n\(tailOfLog())")
+    }
+
+    func kill9() {
+        guard let p = process else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { if let p = process, p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) } }
+
+    func tailOfLog() -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(30).joined(separator: "\n")
+    }
+
+    func request(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) throws -> HTTPClientResponse {
+        let client = try HTTPClient(baseURL: url)
+        return try client.request(method: method, path: path, headers: headers, body: body, timeout: .seconds(30))
+    }
+
+    func json(_ method: String, _ path: String, _ body: JSON? = nil) throws -> (status: Int, body: JSON) {
+        let r = try request(method, path, body: body?.serialized() ?? [])
+        return (r.status, (try? JSON.parse(r.body)) ?? .null)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+enum TestDirs {
+    static func make(_ prefix: String) -> String {
+        let path = NSTemporaryDirectory() + "autochain-test-\(prefix)-\(UUID().uuidString.prefix(8))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// A port the OS considers free right now (bound to port 0, read back, released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard bound == 0 else { throw TestFailure("bind failed") }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
