@@ -32,7 +32,7 @@ public struct Mempool: Sendable {
         let arrival: UInt64
         let seq: UInt64
         let sender: Address
-        static func < (a: Self, b: Self) -> Bool { (a.arrival, a.seq) < (b.arrival, b.seq) }
+        static func < (a: Self, b: Self) -> Bool { a.arrival != b.arrival ? a.arrival < b.arrival : a.seq < b.seq }
     }
 
     private var entries: [Hash32: Entry] = [:]
@@ -55,7 +55,8 @@ public struct Mempool: Sendable {
     public mutating func add(_ tx: Transaction, sender: Account, arrival: UInt64) throws(TxRejection) {
         precondition(sender.address == tx.from, "sender account is not the tx's sender")
         guard entries[tx.hash] == nil else { throw .alreadyKnown(tx.hash) }
-        var queue = senders[tx.from] ?? SenderQueue(
+        // Taken out of the dictionary so mutating `byNonce` does not copy it (copy-on-write).
+        var queue = senders.removeValue(forKey: tx.from) ?? SenderQueue(
             committedNonce: sender.nonce, takeNonce: sender.nonce, readyEnd: sender.nonce)
         advance(&queue, to: sender.nonce)
         defer { store(queue, for: tx.from) }
@@ -118,7 +119,7 @@ public struct Mempool: Sendable {
             newNonce[tx.from] = Swift.max(newNonce[tx.from] ?? 0, tx.nonce + 1)
         }
         for (address, nonce) in newNonce {
-            guard var queue = senders[address] else { continue }
+            guard var queue = senders.removeValue(forKey: address) else { continue }
             advance(&queue, to: Swift.max(nonce, accounts(address).nonce))
             store(queue, for: address)
         }
@@ -129,7 +130,7 @@ public struct Mempool: Sendable {
     /// Drops `hash` and every later-nonce tx of the same sender (they cannot execute without it):
     /// for txs a leader's `Ledger.select` rejected. Returns the dropped txs; empty if unknown.
     public mutating func drop(_ hash: Hash32) -> [Transaction] {
-        guard let entry = entries[hash], var queue = senders[entry.tx.from] else { return [] }
+        guard let entry = entries[hash], var queue = senders.removeValue(forKey: entry.tx.from) else { return [] }
         let cut = entry.tx.nonce
         assert(queue.byNonce[cut] == hash)
         let readyBefore = Int(queue.readyEnd - queue.takeNonce)
@@ -216,5 +217,30 @@ public struct Mempool: Sendable {
             items.append(ReadyItem(arrival: entry.arrival, seq: entry.seq, sender: address))
         }
         ready = BinaryHeap(items)
+    }
+}
+
+extension Mempool {
+    /// Recomputes every derived count from scratch and traps on a mismatch: O(n), for tests.
+    func checkInvariants() {
+        var ready = 0
+        var pending = 0
+        for (address, queue) in senders {
+            precondition(!queue.byNonce.isEmpty, "empty sender queue kept")
+            precondition(queue.committedNonce <= queue.takeNonce && queue.takeNonce <= queue.readyEnd)
+            precondition((queue.committedNonce..<queue.readyEnd).allSatisfy { queue.byNonce[$0] != nil })
+            precondition(queue.byNonce[queue.readyEnd] == nil)
+            var cost: UInt64 = 0
+            for (nonce, hash) in queue.byNonce {
+                let entry = entries[hash]!
+                precondition(entry.tx.from == address && entry.tx.nonce == nonce && nonce >= queue.committedNonce)
+                cost += entry.tx.cost
+            }
+            precondition(cost == queue.pendingCost, "pendingCost drifted")
+            ready += Int(queue.readyEnd - queue.takeNonce)
+            pending += queue.byNonce.count
+        }
+        precondition(ready == readyCount, "readyCount drifted")
+        precondition(pending == entries.count, "entries not all in sender queues")
     }
 }
