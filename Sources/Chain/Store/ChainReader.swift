@@ -16,18 +16,18 @@ public final class ChainReader: Sendable {
 
     public func block(at height: UInt64) throws -> Block? {
         try connection.withLock { c in
-            let stmt = c.db.prepare("SELECT data FROM blocks WHERE height = ?")
+            let stmt = try c.db.prepare("SELECT data FROM blocks WHERE height = ?")
             defer { stmt.reset() }
-            stmt.bind(1, .int(Int64(clamping: height)))
+            try stmt.bind(1, SQLValue.integer(Int64(clamping: height)))
             return try stmt.step() ? try Block.decode(stmt.blob(0)) : nil
         }
     }
 
     public func block(hash: Hash32) throws -> Block? {
         try connection.withLock { c in
-            let stmt = c.db.prepare("SELECT data FROM blocks WHERE hash = ?")
+            let stmt = try c.db.prepare("SELECT data FROM blocks WHERE hash = ?")
             defer { stmt.reset() }
-            stmt.bind(1, .blob(hash.bytes))
+            try stmt.bind(1, SQLValue.blob(hash.bytes))
             return try stmt.step() ? try Block.decode(stmt.blob(0)) : nil
         }
     }
@@ -35,15 +35,15 @@ public final class ChainReader: Sendable {
     /// A committed transaction with the height and position of its block.
     public func transaction(hash: Hash32) throws -> (tx: Transaction, height: UInt64, index: Int)? {
         try connection.withLock { c in
-            let find = c.db.prepare("SELECT height, idx FROM txs WHERE hash = ?")
+            let find = try c.db.prepare("SELECT height, idx FROM txs WHERE hash = ?")
             defer { find.reset() }
-            find.bind(1, .blob(hash.bytes))
+            try find.bind(1, SQLValue.blob(hash.bytes))
             guard try find.step() else { return nil }
             let height = find.int64(0)
             let index = Int(find.int64(1))
-            let load = c.db.prepare("SELECT data FROM blocks WHERE height = ?")
+            let load = try c.db.prepare("SELECT data FROM blocks WHERE height = ?")
             defer { load.reset() }
-            load.bind(1, .int(height))
+            try load.bind(1, SQLValue.integer(height))
             guard try load.step() else { return nil }
             let block = try Block.decode(load.blob(0))
             guard index < block.txs.count, block.txs[index].hash == hash else {

@@ -20,7 +20,7 @@ public final class ChainStore {
     public private(set) var feesBurned: UInt64 = 0
 
     /// Opens (creating if needed) the database at `path` for the chain whose genesis is given.
-    public init(path: String, genesis: GenesisSpec, synchronous: SQLiteSynchronous = .full) throws(StoreError) {
+    public init(path: String, genesis: GenesisSpec, synchronous: DatabaseOptions.Synchronous = .full) throws(StoreError) {
         self.path = path
         do {
             db = try Database(path: path, options: DatabaseOptions(synchronous: synchronous))
@@ -78,15 +78,15 @@ public final class ChainStore {
             try setMeta("genesis_hash", blob: genesis.hash.bytes)
             try setMeta("fees_burned", int: 0)
             try insertBlock(genesis)
-            let upsert = db.prepare("INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)")
+            let upsert = try db.prepare("INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)")
             for (address, balance) in spec.allocations {
-                try upsert.run(.blob(address.bytes), .int(Int64(balance)), .int(0))
+                try upsert.run(.blob(address.bytes), .integer(Int64(balance)), .integer(0))
             }
         }
     }
 
     private func loadHead() throws {
-        let stmt = db.prepare("SELECT height, data FROM blocks ORDER BY height DESC LIMIT 1")
+        let stmt = try db.prepare("SELECT height, data FROM blocks ORDER BY height DESC LIMIT 1")
         defer { stmt.reset() }
         guard try stmt.step() else { throw StoreError.unusable(path: path, reason: "no blocks, not even genesis") }
         let height = UInt64(stmt.int64(0))
@@ -106,24 +106,24 @@ public final class ChainStore {
     // MARK: reads (runtime thread)
 
     public func block(at height: UInt64) throws -> Block? {
-        let stmt = db.prepare("SELECT data FROM blocks WHERE height = ?")
+        let stmt = try db.prepare("SELECT data FROM blocks WHERE height = ?")
         defer { stmt.reset() }
-        stmt.bind(1, .int(Int64(height)))
+        try stmt.bind(1, SQLValue.integer(Int64(height)))
         guard try stmt.step() else { return nil }
         return try Block.decode(stmt.blob(0))
     }
 
     public func blockTerm(at height: UInt64) throws -> UInt64? {
-        let stmt = db.prepare("SELECT term FROM blocks WHERE height = ?")
+        let stmt = try db.prepare("SELECT term FROM blocks WHERE height = ?")
         defer { stmt.reset() }
-        stmt.bind(1, .int(Int64(height)))
+        try stmt.bind(1, SQLValue.integer(Int64(height)))
         guard try stmt.step() else { return nil }
         return UInt64(stmt.int64(0))
     }
 
     /// Every account, for the runtime's in-memory view of committed state.
     public func loadAccounts() throws -> [Address: Account] {
-        let stmt = db.prepare("SELECT address, balance, nonce FROM accounts")
+        let stmt = try db.prepare("SELECT address, balance, nonce FROM accounts")
         defer { stmt.reset() }
         var out: [Address: Account] = [:]
         while try stmt.step() {
@@ -144,7 +144,7 @@ public final class ChainStore {
     }
 
     public func loadLogTail() throws -> [LogRecord] {
-        let stmt = db.prepare("SELECT idx, term, data, conf FROM raft_log ORDER BY idx")
+        let stmt = try db.prepare("SELECT idx, term, data, conf FROM raft_log ORDER BY idx")
         defer { stmt.reset() }
         var out: [LogRecord] = []
         while try stmt.step() {
@@ -165,10 +165,10 @@ public final class ChainStore {
             }
             if let first = batch.logEntries.first {
                 precondition(first.index > headHeight, "only the uncommitted tail may be rewritten")
-                try db.prepare("DELETE FROM raft_log WHERE idx >= ?").run(.int(Int64(first.index)))
-                let insert = db.prepare("INSERT INTO raft_log (idx, term, data, conf) VALUES (?, ?, ?, ?)")
+                try db.prepare("DELETE FROM raft_log WHERE idx >= ?").run(.integer(Int64(first.index)))
+                let insert = try db.prepare("INSERT INTO raft_log (idx, term, data, conf) VALUES (?, ?, ?, ?)")
                 for e in batch.logEntries where e.index > headHeight + UInt64(batch.committed.count) {
-                    try insert.run(.int(Int64(e.index)), .int(Int64(e.term)), .blob(e.data), e.conf.map { .text($0) } ?? .null)
+                    try insert.run(.integer(Int64(e.index)), .integer(Int64(e.term)), .blob(e.data), e.conf.map { .text($0) } ?? .null)
                 }
             }
             var next = headHeight + 1
@@ -189,53 +189,53 @@ public final class ChainStore {
     private func applyCommitted(_ c: CommittedBlock) throws {
         let height = c.block.header.height
         try insertBlock(c.block)
-        let txInsert = db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
+        let txInsert = try db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
         for (i, tx) in c.block.txs.enumerated() {
-            try txInsert.run(.blob(tx.hash.bytes), .int(Int64(height)), .int(Int64(i)))
+            try txInsert.run(.blob(tx.hash.bytes), .integer(Int64(height)), .integer(Int64(i)))
         }
-        let upsert = db.prepare("""
+        let upsert = try db.prepare("""
             INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce
             """)
         for a in c.delta.changes {
-            try upsert.run(.blob(a.address.bytes), .int(Int64(a.balance)), .int(Int64(a.nonce)))
+            try upsert.run(.blob(a.address.bytes), .integer(Int64(a.balance)), .integer(Int64(a.nonce)))
         }
         if c.delta.feesBurned > 0 {
-            try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.int(Int64(c.delta.feesBurned)))
+            try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.integer(Int64(c.delta.feesBurned)))
         }
-        try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.int(Int64(height)))
+        try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.integer(Int64(height)))
     }
 
     private func insertBlock(_ block: Block) throws {
         try db.prepare("INSERT INTO blocks (height, hash, term, data) VALUES (?, ?, ?, ?)")
-            .run(.int(Int64(block.header.height)), .blob(block.hash.bytes), .int(Int64(block.header.term)), .blob(block.encode()))
+            .run(.integer(Int64(block.header.height)), .blob(block.hash.bytes), .integer(Int64(block.header.term)), .blob(block.encode()))
     }
 
     // MARK: meta
 
     private func metaInt(_ key: String) throws -> Int64? {
-        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        let stmt = try db.prepare("SELECT value FROM meta WHERE key = ?")
         defer { stmt.reset() }
-        stmt.bind(1, .text(key))
+        try stmt.bind(1, SQLValue.text(key))
         return try stmt.step() ? stmt.int64(0) : nil
     }
 
     private func metaText(_ key: String) throws -> String? {
-        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        let stmt = try db.prepare("SELECT value FROM meta WHERE key = ?")
         defer { stmt.reset() }
-        stmt.bind(1, .text(key))
+        try stmt.bind(1, SQLValue.text(key))
         return try stmt.step() ? stmt.text(0) : nil
     }
 
     private func metaBlob(_ key: String) throws -> [UInt8]? {
-        let stmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+        let stmt = try db.prepare("SELECT value FROM meta WHERE key = ?")
         defer { stmt.reset() }
-        stmt.bind(1, .text(key))
+        try stmt.bind(1, SQLValue.text(key))
         return try stmt.step() ? stmt.blob(0) : nil
     }
 
     private func setMeta(_ key: String, int: Int64) throws {
-        try db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(.text(key), .int(int))
+        try db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(.text(key), .integer(int))
     }
 
     private func setMeta(_ key: String, text: String) throws {

@@ -171,7 +171,7 @@ struct RuntimeLoop: @unchecked Sendable {
     func dropRejected(_ rejected: [(Transaction, TxRejection)], _ runtime: NodeRuntime) {
         guard !rejected.isEmpty else { return }
         runtime.state.withLock { s in
-            s.mempool.remove(rejected.map { $0.0.hash })
+            for (tx, _) in rejected { _ = s.mempool.drop(tx.hash) }
         }
         for (tx, reason) in rejected {
             runtime.metrics.txRejected.inc(1, reason.code)
