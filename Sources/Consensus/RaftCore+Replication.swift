@@ -89,7 +89,9 @@ extension RaftCore {
             return
         }
         let wasPaused = pr.isPaused
-        guard pr.maybeUpdate(index) else { progress[peer] = pr; return }
+        let updated = pr.maybeUpdate(index)
+        // A probe answered at the current match also proves the follower's position.
+        guard updated || (pr.state == .probe && pr.match == index) else { progress[peer] = pr; return }
         if pr.state == .probe { pr.becomeReplicate() } else { pr.inflights.freeLE(index) }
         progress[peer] = pr
         if maybeCommit() {
