@@ -1,1 +1,0 @@
-// Consensus: Raft-style leader/follower as a pure state machine.

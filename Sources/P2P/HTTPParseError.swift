@@ -1,0 +1,46 @@
+/// A request the server refuses: each case maps to one HTTP status and one stable `code`.
+public enum HTTPParseError: Error, Sendable, Equatable {
+    case badRequest(String)
+    case uriTooLong
+    case headersTooLarge
+    case bodyTooLarge(limitBytes: Int)
+    case versionNotSupported(String)
+    case notImplemented(String)
+    case requestTimeout
+
+    public var status: Int {
+        switch self {
+        case .badRequest: return 400
+        case .uriTooLong: return 414
+        case .headersTooLarge: return 431
+        case .bodyTooLarge: return 413
+        case .versionNotSupported: return 505
+        case .notImplemented: return 501
+        case .requestTimeout: return 408
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .badRequest: return "bad_request"
+        case .uriTooLong: return "uri_too_long"
+        case .headersTooLarge: return "headers_too_large"
+        case .bodyTooLarge: return "body_too_large"
+        case .versionNotSupported: return "http_version_not_supported"
+        case .notImplemented: return "not_implemented"
+        case .requestTimeout: return "request_timeout"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .badRequest(let why): return "malformed request: \(why)"
+        case .uriTooLong: return "request line too long"
+        case .headersTooLarge: return "request headers too large"
+        case .bodyTooLarge(let limit): return "request body larger than \(limit) bytes"
+        case .versionNotSupported(let version): return "HTTP version \(version) is not supported"
+        case .notImplemented(let what): return "\(what) is not implemented"
+        case .requestTimeout: return "request not received in time"
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Glibc
+import Synchronization
+
+/// An HTTP/1.1 server on our own epoll loops, built to face real clients (curl, wrk, browsers,
+/// fuzzers) directly.
+///
+/// Promises:
+/// - The handler runs on a loop thread, one request at a time per connection; it answers through
+///   the `HTTPResponder` now or later from any thread. Pipelined requests are answered strictly in
+///   order: request N+1 is not dispatched before response N is queued.
+/// - Every limit and timeout in `HTTPServerSettings` is enforced; protocol errors are answered by
+///   the server with `{"error":{"code","message"}}` and the fitting status, then the connection closes.
+/// - Responses always carry a correct Content-Length; HEAD gets headers only; SIGPIPE is ignored.
+/// - `stop()` closes the listener and every connection and joins the loop threads.
+///
+/// `start`/`stop` are meant for one controlling thread; the type is `Sendable` so it can be stored
+/// anywhere, and its mutable state is behind a `Mutex`.
+public final class HTTPServer: Sendable {
+    /// Connections accepted per readiness event before other work gets a turn.
+    static let maxAcceptsPerEvent = 256
+    /// How long accepting pauses when the process is out of descriptors (EMFILE).
+    static let acceptBackoff: Duration = .milliseconds(100)
+    /// How long `stop()` lets in-flight requests finish before closing them.
+    public static let stopGracePeriod: Duration = .seconds(1)
+
+    public let settings: HTTPServerSettings
+    private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
+    private let openConnections = HTTPServerLoop.Arc()
+    private let state = Mutex<(loops: [HTTPServerLoop], acceptor: Acceptor?)>(([], nil))
+
+    public init(settings: HTTPServerSettings = HTTPServerSettings(),
+                handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
+        settings.validate()
+        self.settings = settings
+        self.handler = handler
+    }
+
+    /// Connections open right now, across all loops.
+    public var connectionCount: Int { openConnections.count.load(ordering: .relaxed) }
+
+    /// Binds, listens and starts the loop threads. Returns the bound address (port 0 → real port).
+    public func start(bindTo address: SocketAddress) throws(SocketError) -> SocketAddress {
+        Socket.ignoreSIGPIPE()
+        let (fd, bound) = try Socket.listen(on: address)
+        var loops: [HTTPServerLoop] = []
+        for index in 0..<settings.loopThreads {
+            let eventLoop: EventLoop
+            do { eventLoop = try EventLoop(name: "http-\(index)") } catch {
+                for loop in loops { loop.eventLoop.shutdown() }
+                _ = close(fd)
+                throw error
+            }
+            eventLoop.start()
+            let loop = HTTPServerLoop(eventLoop: eventLoop, settings: settings, handler: handler, openConnections: openConnections)
+            eventLoop.execute { loop.startSweeping() }
+            loops.append(loop)
+        }
+        let acceptor = Acceptor(listenFD: fd, loops: loops, settings: settings, openConnections: openConnections)
+        let registered = Mutex<SocketError?>(nil)
+        let done = Atomic<Bool>(false)
+        loops[0].eventLoop.execute {
+            do throws(SocketError) { try acceptor.register() } catch { registered.withLock { $0 = error } }
+            done.store(true, ordering: .releasing)
+        }
+        var spins = 0
+        while !done.load(ordering: .acquiring) {  // bound: the loop runs the task within microseconds
+            spins += 1
+            precondition(spins < 100_000, "event loop did not start")
+            usleep(50)
+        }
+        if let error = registered.withLock({ $0 }) {
+            for loop in loops { loop.eventLoop.shutdown() }
+            _ = close(fd)
+            throw error
+        }
+        state.withLock { $0 = (loops, acceptor) }
+        return bound
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `stopGracePeriod`, closes every
+    /// connection and joins the loop threads. Idempotent. Must not be called from a handler.
+    public func stop() {
+        let (loops, acceptor) = state.withLock { current -> ([HTTPServerLoop], Acceptor?) in
+            defer { current = ([], nil) }
+            return (current.loops, current.acceptor)
+        }
+        guard !loops.isEmpty else { return }
+        precondition(!loops.contains { $0.eventLoop.inEventLoop }, "HTTPServer.stop() called from its own loop")
+        if let acceptor { loops[0].eventLoop.execute { acceptor.close() } }
+        for loop in loops { loop.eventLoop.execute { loop.stop() } }
+        let deadline = HTTPServerConnection.deadline(after: Self.stopGracePeriod)
+        while openConnections.count.load(ordering: .relaxed) > 0, LinuxSyscalls.monotonicNanos() < deadline {
+            usleep(2_000)  // bound: the grace period
+        }
+        for loop in loops {
+            loop.eventLoop.execute { loop.forceClose() }
+            loop.eventLoop.shutdown()
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+@testable import P2P
+
+@Suite("HTTPClient")
+struct HTTPClientTests {
+    @Test func roundTrip_postsABodyAndReadsTheAnswer() throws {
+        let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void = { request, responder in
+            responder.send(.json(status: 201, body: "{\"len\":\(request.body.count),\"type\":\(HTTPResponse.jsonString(request.headers["content-type"] ?? ""))}"))
+        }
+        try withServer(handler: handler) { address in
+            let client = try HTTPClient(baseURL: "http://\(address)")
+            let response = try client.request(method: "POST", path: "/submit", headers: ["Content-Type": "application/json"],
+                                              body: [UInt8](repeating: 0x41, count: 4000), timeout: .seconds(5))
+            #expect(response.status == 201)
+            #expect(response.headers["content-type"] == "application/json")
+            #expect(response.bodyText == "{\"len\":4000,\"type\":\"application/json\"}")
+        }
+    }
+
+    @Test func reconnectsOnceWhenTheServerClosedAnIdleConnection() throws {
+        var settings = HTTPServerSettings()
+        settings.idleTimeout = .milliseconds(50)
+        try withServer(settings) { address in
+            let client = try HTTPClient(baseURL: "http://\(address)")
+            #expect(try client.request(path: "/1", timeout: .seconds(5)).status == 200)
+            usleep(400_000)  // the server's idle timeout closes the kept-alive connection
+            #expect(try client.request(path: "/2", timeout: .seconds(5)).bodyText == "GET /2 body=0")
+        }
+    }
+
+    @Test func connectionRefused_isATypedError() throws {
+        // Bind and close a listener to get a port with nobody behind it.
+        let (fd, bound) = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0"))
+        close(fd)
+        let client = try HTTPClient(baseURL: "http://\(bound)")
+        #expect(throws: HTTPClientError.connectionRefused(bound.description)) {
+            try client.request(path: "/", timeout: .seconds(2))
+        }
+    }
+
+    @Test func timesOutOnAServerThatNeverAnswers() throws {
+        try withServer(handler: { _, responder in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(2)) { responder.send(.text("late")) }
+        }) { address in
+            let client = try HTTPClient(baseURL: "http://\(address)")
+            let start = ContinuousClock.now
+            #expect(throws: HTTPClientError.timeout("waiting for the response")) {
+                try client.request(path: "/", timeout: .milliseconds(200))
+            }
+            #expect(ContinuousClock.now - start < .seconds(1))
+        }
+    }
+
+    @Test func readsChunkedAndCloseDelimitedResponses() throws {
+        let (fd, bound) = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0"))
+        defer { close(fd) }
+        let replies = [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-eof",
+        ]
+        let thread = Thread {
+            for reply in replies {
+                var conn: Int32 = -1
+                for _ in 0..<500 where conn < 0 { conn = accept(fd, nil, nil); if conn < 0 { usleep(10_000) } }
+                guard conn >= 0 else { return }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = recv(conn, &buffer, buffer.count, 0)
+                _ = reply.withCString { send(conn, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                close(conn)
+            }
+        }
+        thread.start()
+        let client = try HTTPClient(baseURL: "http://\(bound)")
+        #expect(try client.request(path: "/chunked", timeout: .seconds(5)).bodyText == "abcde")
+        #expect(try client.request(path: "/eof", timeout: .seconds(5)).bodyText == "until-eof")
+    }
+
+    @Test func talksOverAUnixSocket() throws {
+        let path = "/tmp/p2p-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(path) }
+        let server = HTTPServer(handler: echoHandler)
+        _ = try server.start(bindTo: SocketAddress(parsing: path))
+        defer { server.stop() }
+        let client = try HTTPClient(unixSocketPath: path)
+        #expect(try client.request(path: "/version", timeout: .seconds(5)).bodyText == "GET /version body=0")
+    }
+
+    @Test func responseOverTheLimit_isRefused() throws {
+        try withServer(handler: { _, r in r.send(.text(String(repeating: "x", count: 5000))) }) { address in
+            let client = try HTTPClient(baseURL: "http://\(address)", maxResponseBytes: 1000)
+            #expect(throws: HTTPClientError.responseTooLarge(limitBytes: 1000)) {
+                try client.request(path: "/", timeout: .seconds(5))
+            }
+        }
+    }
+}

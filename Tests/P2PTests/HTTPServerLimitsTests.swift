@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+@testable import P2P
+
+@Suite("HTTPServer limits and timeouts")
+struct HTTPServerLimitsTests {
+    @Test func oversizedHeaders_get431AndClose() throws {
+        var settings = HTTPServerSettings()
+        settings.maxHeaderBytes = 1024
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 2000))\r\n\r\n")
+            let reply = raw.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large"))
+            #expect(reply.contains("\"code\":\"headers_too_large\""))
+            #expect(reply.contains("Connection: close"))
+        }
+    }
+
+    @Test func tooManyHeaders_get431() throws {
+        var settings = HTTPServerSettings()
+        settings.maxHeaderCount = 5
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            let fields = (0..<10).map { "X-\($0): v\r\n" }.joined()
+            raw.send("GET / HTTP/1.1\r\nHost: x\r\n\(fields)\r\n")
+            #expect(raw.readUntilClose().hasPrefix("HTTP/1.1 431"))
+        }
+    }
+
+    @Test func oversizedContentLength_gets413WithoutReadingTheBody() throws {
+        var settings = HTTPServerSettings()
+        settings.defaultMaxBodyBytes = 100
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n")
+            let reply = raw.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.1 413 Content Too Large"))
+            #expect(reply.contains("\"code\":\"body_too_large\""))
+            #expect(!reply.contains("100 Continue"))
+        }
+    }
+
+    @Test func perRouteBodyLimit_overridesTheDefault() throws {
+        var settings = HTTPServerSettings()
+        settings.defaultMaxBodyBytes = 10
+        settings.maxBodyBytesOverride = { _, path in path == "/big" ? 1000 : nil }
+        try withServer(settings) { address in
+            let client = try HTTPClient(baseURL: "http://\(address)")
+            let body = [UInt8](repeating: 0x61, count: 500)
+            #expect(try client.request(method: "POST", path: "/big", body: body, timeout: .seconds(5)).status == 200)
+            #expect(try client.request(method: "POST", path: "/small", body: body, timeout: .seconds(5)).status == 413)
+        }
+    }
+
+    @Test func oversizedChunkedBody_gets413() throws {
+        var settings = HTTPServerSettings()
+        settings.defaultMaxBodyBytes = 8
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n")
+            #expect(raw.readUntilClose().hasPrefix("HTTP/1.1 413"))
+        }
+    }
+
+    @Test func longRequestLine_gets414() throws {
+        var settings = HTTPServerSettings()
+        settings.maxRequestLineBytes = 256
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("GET /\(String(repeating: "a", count: 1000)) HTTP/1.1\r\nHost: x\r\n\r\n")
+            let reply = raw.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.1 414 URI Too Long"))
+            #expect(reply.contains("\"code\":\"uri_too_long\""))
+        }
+    }
+
+    @Test func unknownTransferEncoding_gets501() throws {
+        try withServer { address in
+            let raw = try RawClient(address)
+            raw.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+            #expect(raw.readUntilClose().hasPrefix("HTTP/1.1 501"))
+        }
+    }
+
+    @Test func unsupportedVersion_gets505() throws {
+        try withServer { address in
+            let raw = try RawClient(address)
+            raw.send("GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+            let reply = raw.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.1 505"))
+            #expect(reply.contains("http_version_not_supported"))
+        }
+    }
+
+    @Test func slowClientWithHalfAHeader_isClosedAfterReadHeaderTimeout() throws {
+        var settings = HTTPServerSettings()
+        settings.readHeaderTimeout = .milliseconds(200)
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            let start = ContinuousClock.now
+            let reply = raw.readUntilClose(timeout: .seconds(5))
+            let elapsed = ContinuousClock.now - start
+            #expect(reply.hasPrefix("HTTP/1.1 408 Request Timeout"))
+            #expect(reply.contains("\"code\":\"request_timeout\""))
+            #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(2))
+        }
+    }
+
+    @Test func idleKeepAliveConnection_isClosedAfterIdleTimeout() throws {
+        var settings = HTTPServerSettings()
+        settings.idleTimeout = .milliseconds(200)
+        try withServer(settings) { address in
+            let raw = try RawClient(address)
+            raw.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(raw.read(until: "body=0").contains("200 OK"))
+            #expect(raw.isClosedByServer(timeout: .seconds(3)))
+        }
+    }
+
+    @Test func connectionsOverTheLimit_get503() throws {
+        var settings = HTTPServerSettings()
+        settings.maxConnections = 2
+        try withServer(settings) { address in
+            let first = try RawClient(address)
+            let second = try RawClient(address)
+            first.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            second.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(first.read(until: "body=0").contains("200 OK"))
+            #expect(second.read(until: "body=0").contains("200 OK"))
+            let third = try RawClient(address)
+            let reply = third.readUntilClose()
+            #expect(reply.hasPrefix("HTTP/1.1 503"))
+            #expect(reply.contains("too_many_connections"))
+        }
+    }
+
+    @Test func clientDisconnectingMidRequest_leavesNoConnectionBehind() throws {
+        let server = HTTPServer(handler: echoHandler)
+        let address = try server.start(bindTo: SocketAddress(parsing: "127.0.0.1:0"))
+        defer { server.stop() }
+        for _ in 0..<20 {
+            let raw = try RawClient(address)
+            raw.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+        }
+        let deadline = ContinuousClock.now + .seconds(3)
+        while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
+        #expect(server.connectionCount == 0)
+    }
+}
