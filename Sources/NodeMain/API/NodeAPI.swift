@@ -48,14 +48,14 @@ final class NodeAPI: Sendable {
             reply(.json(["peers": []]))
         case .metrics:
             metrics.mempoolTxs.set(Double(state.withLock { $0.mempool.count }))
-            reply(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            reply(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
                                body: Array(metrics.registry.render().utf8)))
         case .notFound:
             reply(APIError.notFound("no route for \(request.path)").response)
         case .methodNotAllowed(let allowed):
             var r = APIError(status: 405, code: "method_not_allowed",
                              message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
-            r.headers.append(("Allow", allowed))
+            r.headers.add("Allow", allowed)
             reply(r)
         default:
             work.async { [self] in

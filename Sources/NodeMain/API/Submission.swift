@@ -12,9 +12,9 @@ extension NodeAPI {
         do {
             tx = try Transaction(json: body)
             try tx.checkStateless(chainId: state.chainId)
-        } catch {
-            metrics.txRejected.inc(1, error.code)
-            throw APIError(error)
+        } catch let e as TxRejection {
+            metrics.txRejected.inc(1, e.code)
+            throw APIError(e)
         }
         let hash = tx.hash
         var waiter: (@Sendable (CommitOutcome) -> Void)?
@@ -91,8 +91,10 @@ extension NodeAPI {
                     let tx = try Transaction(json: items[i])
                     try tx.checkStateless(chainId: chainId)
                     part.append((tx, nil))
+                } catch let e as TxRejection {
+                    part.append((nil, e))
                 } catch {
-                    part.append((nil, error))
+                    preconditionFailure("transaction checks throw only TxRejection: \(error)")
                 }
             }
             out.store(part, at: lo)

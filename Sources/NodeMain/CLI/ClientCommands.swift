@@ -23,7 +23,7 @@ enum KeygenCommand {
             try KeyFile.write(key, to: out)
             print("wrote \(out): address \(key.address.hex)")
         } else {
-            print(String(decoding: KeyFile.json(key).serializedPretty(), as: UTF8.self))
+            print(KeyFile.json(key).serializedPretty())
         }
     }
 }
@@ -82,7 +82,7 @@ enum StatusCommand {
         let client = try NodeClient(parsed.required("node"))
         let status = try client.get("/status")
         if parsed.flag("json") {
-            print(String(decoding: status.serializedPretty(), as: UTF8.self))
+            print(status.serializedPretty())
             return
         }
         let head = try client.get("/chain/head")["head"]
@@ -125,7 +125,7 @@ struct NodeClient {
         let response: HTTPClientResponse
         do {
             response = try http.request(method: method, path: path,
-                                        headers: body == nil ? [] : [("Content-Type", "application/json")],
+                                        headers: body == nil ? HTTPHeaders() : HTTPHeaders([("Content-Type", "application/json")]),
                                         body: body ?? [], timeout: timeout)
         } catch {
             throw .failed("\(method) \(base)\(path): \(error)")

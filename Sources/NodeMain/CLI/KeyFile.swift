@@ -9,7 +9,7 @@ enum KeyFile {
 
     /// Writes the key readable by its owner only.
     static func write(_ key: KeyPair, to path: String) throws(CLIError) {
-        let bytes = json(key).serializedPretty() + [0x0A]
+        let bytes = Array((json(key).serializedPretty() + "\n").utf8)
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else {
             throw .failed("cannot write key file \(path): \(String(cString: strerror(errno)))")
         }

@@ -19,8 +19,8 @@ enum NodeCommand {
         let settings = try ConfigLoader.load(file: parsed.string("config"), environment: ProcessInfo.processInfo.environment,
                                              flags: parsed)
         let node = try RunningNode.start(settings)
-        print("autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))")
-        fflush(stdout)
+        let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
+        FileHandle.standardOutput.write(Data(banner.utf8))
         waitForTerminationSignal()
         node.stop()
     }
@@ -81,7 +81,7 @@ final class RunningNode: Sendable {
                               nodeKey: nodeKey.publicKey)
             var http = HTTPServerSettings()
             http.loopThreads = settings.api.threads
-            http.maxBodyBytes = { method, path in api.maxBodyBytes(method: method, path: path) }
+            http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             runtime.start()
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))

@@ -44,7 +44,7 @@ struct NodeSettings: Sendable {
     }
 
     struct Storage: Sendable {
-        var synchronous: SQLiteSynchronous = .full
+        var synchronous: DatabaseOptions.Synchronous = .full
     }
 
     var node = Node()

@@ -58,7 +58,7 @@ final class NodeState: Sendable {
                waiter: (@Sendable (CommitOutcome) -> Void)? = nil) -> [TxRejection?] {
         guarded.withLock { s in
             txs.map { tx -> TxRejection? in
-                if waiter != nil, s.waiterCount >= Self.maxWaiters { return .mempoolFull }
+                if waiter != nil, s.waiterCount >= Self.maxWaiters { return .mempoolFull(limit: Self.maxWaiters) }
                 let sender = s.accounts[tx.from] ?? Account(address: tx.from, balance: 0, nonce: 0)
                 do {
                     try s.mempool.add(tx, sender: sender, arrival: arrival)
