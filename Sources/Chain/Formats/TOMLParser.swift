@@ -1,73 +1,11 @@
-/// A table while the document is being read: mutable, shared by reference, frozen at the end.
-private final class TableNode {
-    /// How a table came to exist; decides whether a later header or dotted key may define it.
-    enum Origin { case root, implicit, header, dotted, inline }
-
-    let path: [String]
-    var line: Int
-    var origin: Origin
-    var order: [String] = []
-    var entries: [String: Entry] = [:]
-
-    init(path: [String], line: Int, origin: Origin) {
-        self.path = path
-        self.line = line
-        self.origin = origin
-    }
-
-    func add(_ key: String, _ entry: Entry) {
-        precondition(entries[key] == nil, "key added twice")
-        order.append(key)
-        entries[key] = entry
-    }
-
-    /// Marks this table and every table under it as closed to later additions.
-    func seal() {
-        origin = .inline
-        for case .table(let child) in entries.values { child.seal() }
-    }
-
-    func freeze(file: String) -> TOMLTable {
-        TOMLTable(file: file, path: path, line: line, entries: order.map { key in
-            switch entries[key]! {
-            case .value(let v): (key: key, value: v)
-            case .table(let t): (key: key, value: TOMLValue(.table(t.freeze(file: file)), line: t.line))
-            case .tableArray(let a):
-                (key: key, value: TOMLValue(.array(a.elements.map { TOMLValue(.table($0.freeze(file: file)), line: $0.line) }),
-                                            line: a.line))
-            }
-        })
-    }
-}
-
-private final class TableArrayNode {
-    let line: Int
-    var elements: [TableNode] = []
-    init(line: Int) { self.line = line }
-}
-
-private enum Entry {
-    case value(TOMLValue)
-    case table(TableNode)
-    case tableArray(TableArrayNode)
-
-    var line: Int {
-        switch self {
-        case .value(let v): v.line
-        case .table(let t): t.line
-        case .tableArray(let a): a.line
-        }
-    }
-}
-
 /// Reads the TOML subset over UTF-8 bytes, one line-oriented statement at a time.
 struct TOMLParser {
     private let bytes: [UInt8]
     private let file: String
     private var pos = 0
     private var line = 1
-    private let root: TableNode
-    private var current: TableNode
+    private let root: TOMLTableNode
+    private var current: TOMLTableNode
 
     /// Longest accepted config file; configs are a few KiB.
     static let inputBytesMax = 1 << 20
@@ -77,7 +15,7 @@ struct TOMLParser {
     init(text: String, file: String) {
         bytes = Array(text.utf8)
         self.file = file
-        root = TableNode(path: [], line: 1, origin: .root)
+        root = TOMLTableNode(path: [], line: 1, origin: .root)
         current = root
     }
 
@@ -112,7 +50,7 @@ struct TOMLParser {
             let path = Array(keys[...i])
             switch table.entries[key] {
             case nil:
-                let node = TableNode(path: path, line: headerLine, origin: .implicit)
+                let node = TOMLTableNode(path: path, line: headerLine, origin: .implicit)
                 table.add(key, .table(node))
                 table = node
             case .table(let node) where node.origin != .inline: table = node
@@ -123,11 +61,11 @@ struct TOMLParser {
         let last = keys.last!
         switch (table.entries[last], isArray) {
         case (nil, false):
-            let node = TableNode(path: keys, line: headerLine, origin: .header)
+            let node = TOMLTableNode(path: keys, line: headerLine, origin: .header)
             table.add(last, .table(node))
             current = node
         case (nil, true):
-            let array = TableArrayNode(line: headerLine)
+            let array = TOMLTableArrayNode(line: headerLine)
             table.add(last, .tableArray(array))
             current = appendElement(to: array, path: keys)
         case (.table(let node)?, false) where node.origin == .implicit:
@@ -141,13 +79,13 @@ struct TOMLParser {
         }
     }
 
-    private mutating func appendElement(to array: TableArrayNode, path: [String]) -> TableNode {
-        let node = TableNode(path: path, line: line, origin: .header)
+    private mutating func appendElement(to array: TOMLTableArrayNode, path: [String]) -> TOMLTableNode {
+        let node = TOMLTableNode(path: path, line: line, origin: .header)
         array.elements.append(node)
         return node
     }
 
-    private mutating func parseKeyValue(into table: TableNode, depth: Int) throws(TOMLError) {
+    private mutating func parseKeyValue(into table: TOMLTableNode, depth: Int) throws(TOMLError) {
         let keyLine = line
         let keys = try parseDottedKey()
         let name = (table.path + keys).joined(separator: ".")
@@ -159,7 +97,7 @@ struct TOMLParser {
         for (i, key) in keys.dropLast().enumerated() {
             switch target.entries[key] {
             case nil:
-                let node = TableNode(path: table.path + keys[...i], line: keyLine, origin: .dotted)
+                let node = TOMLTableNode(path: table.path + keys[...i], line: keyLine, origin: .dotted)
                 target.add(key, .table(node))
                 target = node
             case .table(let node) where node.origin == .dotted: target = node
@@ -170,7 +108,7 @@ struct TOMLParser {
         target.add(keys.last!, .value(value))
     }
 
-    private func redefined(_ key: String, _ entry: Entry, line errorLine: Int? = nil) -> TOMLError {
+    private func redefined(_ key: String, _ entry: TOMLEntry, line errorLine: Int? = nil) -> TOMLError {
         TOMLError(file: file, line: errorLine ?? line, key: key, message: "already defined on line \(entry.line)")
     }
 
@@ -248,7 +186,7 @@ struct TOMLParser {
     }
 
     private mutating func parseInlineTable(key: String, depth: Int) throws(TOMLError) -> TOMLTable {
-        let node = TableNode(path: key.split(separator: ".").map(String.init), line: line, origin: .dotted)
+        let node = TOMLTableNode(path: key.split(separator: ".").map(String.init), line: line, origin: .dotted)
         pos += 1  // '{'
         skipBlanks()
         if pos < bytes.count && bytes[pos] == UInt8(ascii: "}") {
