@@ -15,8 +15,8 @@ public protocol FixedBytes: Hashable, Sendable, Comparable, CustomStringConverti
 }
 
 extension FixedBytes {
-    /// The value whose bytes are all zero.
-    public static var zero: Self {
+    /// The value whose bytes are all zero (each concrete type caches it as `static let zero`).
+    static func makeZero() -> Self {
         let zeros = [UInt8](repeating: 0, count: byteCount)
         return zeros.withUnsafeBytes { Self(copying: $0) }
     }
@@ -60,6 +60,7 @@ func appendWord(_ word: UInt64, to out: inout [UInt8]) {
 
 /// A SHA-256 digest: block hashes, transaction hashes, Merkle and state roots. Text form "0x"+64 hex.
 public struct Hash32: FixedBytes {
+    public static let zero = Hash32.makeZero()
     public static let byteCount = 32
     public static let hexPrefix = "0x"
     private var w0, w1, w2, w3: UInt64
@@ -83,6 +84,7 @@ public struct Hash32: FixedBytes {
 
 /// An account address: the first 20 bytes of SHA-256(Ed25519 public key). Text form "0x"+40 hex.
 public struct Address: FixedBytes {
+    public static let zero = Address.makeZero()
     public static let byteCount = 20
     public static let hexPrefix = "0x"
     private var w0, w1: UInt64
@@ -111,6 +113,7 @@ public struct Address: FixedBytes {
 
 /// An Ed25519 public key (32 bytes). Text form: plain hex, no prefix.
 public struct PublicKey: FixedBytes {
+    public static let zero = PublicKey.makeZero()
     public static let byteCount = 32
     public static let hexPrefix = ""
     private var w0, w1, w2, w3: UInt64
@@ -134,6 +137,7 @@ public struct PublicKey: FixedBytes {
 
 /// An Ed25519 detached signature (64 bytes). Text form: plain hex, no prefix.
 public struct Signature: FixedBytes {
+    public static let zero = Signature.makeZero()
     public static let byteCount = 64
     public static let hexPrefix = ""
     private var low: Hash32  // bytes 0..<32, reusing Hash32's inline words

@@ -60,8 +60,12 @@ public struct GenesisSpec: Sendable {
     }
 
     /// Sum of all allocations: the invariant total (balances + fees burned) of the chain.
+    /// Saturates at UInt64.max for a spec that `validate` would reject.
     public var supply: UInt64 {
-        allocations.reduce(0) { $0 + $1.1 }
+        allocations.reduce(0) { sum, allocation in
+            let (total, overflow) = sum.addingReportingOverflow(allocation.1)
+            return overflow ? UInt64.max : total
+        }
     }
 
     /// The genesis accounts, sorted by address, nonce 0.

@@ -42,6 +42,12 @@ public struct KeyPair: Sendable {
     }
 }
 
+extension KeyPair: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the seed, so a key pair that ends up in a log does not leak its secret.
+    public var description: String { "KeyPair(publicKey: \(publicKey.hex), address: \(address.hex))" }
+    public var debugDescription: String { description }
+}
+
 /// Ed25519 signature verification.
 public enum Ed25519 {
     /// True only when `signature` is a valid signature of `message` by `publicKey`.

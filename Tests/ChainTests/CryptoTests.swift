@@ -52,3 +52,9 @@ import Testing
     #expect(!ClusterMAC.verify(tag: tag, token: "secret", message: [1, 2, 3]))
     #expect(!ClusterMAC.verify(tag: Array(tag.prefix(31)), token: "secret", message: msg))
 }
+
+@Test func keyPair_descriptionDoesNotRevealSeed() {
+    let key = testKey(5)
+    #expect(!"\(key)".contains(Hex.encode(key.seed)))
+    #expect("\(key)".contains(key.publicKey.hex))
+}
