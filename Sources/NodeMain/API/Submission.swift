@@ -9,10 +9,10 @@ extension NodeAPI {
         let wait = try waitMode(request)
         let body = try parseBody(request.body)
         let tx: Transaction
-        do {
+        do throws(TxRejection) {
             tx = try Transaction(json: body)
             try tx.checkStateless(chainId: state.chainId)
-        } catch let e as TxRejection {
+        } catch let e {
             metrics.txRejected.inc(1, e.code)
             throw APIError(e)
         }

@@ -200,7 +200,7 @@ enum BenchCommand {
             "accounts": .int(plan.accounts), "concurrency": .int(plan.concurrency), "batch": .int(plan.batch),
             "rate": plan.rate.map { .int($0) } ?? .null,
         ]
-        FileManager.default.createFile(atPath: jsonPath, contents: Data(out.serializedPretty().utf8))
+        _ = FileManager.default.createFile(atPath: jsonPath, contents: Data(out.serializedPretty().utf8))
     }
 }
 

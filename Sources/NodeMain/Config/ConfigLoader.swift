@@ -110,3 +110,31 @@ enum ConfigLoader {
         }
     }
 }
+
+extension ConfigLoader {
+    /// Every leaf key of the file as a dotted path ("api.addr") with its value and line; tables
+    /// inside arrays stay values (`genesis.allocations` is an array of tables).
+    static func flatten(_ table: TOMLTable, file: String) -> [Entry] {
+        var out: [Entry] = []
+        for (key, value) in table.entries {
+            let path = table.keyPath(key)
+            if case .table(let inner) = value.kind {
+                out += flatten(inner, file: file)
+            } else {
+                out.append(Entry(path: path, value: convert(value), origin: .file(file, line: value.line)))
+            }
+        }
+        return out
+    }
+
+    static func convert(_ v: TOMLValue) -> ConfigValue {
+        switch v.kind {
+        case .string(let s): .string(s)
+        case .integer(let i): .int(i)
+        case .float(let d): .double(d)
+        case .boolean(let b): .bool(b)
+        case .array(let items): .array(items.map(convert))
+        case .table(let t): .table(t.entries.map { ($0.key, convert($0.value)) })
+        }
+    }
+}

@@ -60,10 +60,10 @@ final class NodeState: Sendable {
             txs.map { tx -> TxRejection? in
                 if waiter != nil, s.waiterCount >= Self.maxWaiters { return .mempoolFull(limit: Self.maxWaiters) }
                 let sender = s.accounts[tx.from] ?? Account(address: tx.from, balance: 0, nonce: 0)
-                do {
+                do throws(TxRejection) {
                     try s.mempool.add(tx, sender: sender, arrival: arrival)
-                } catch {
-                    return error
+                } catch let rejection {
+                    return rejection
                 }
                 if let waiter {
                     s.waiters[tx.hash, default: []].append(waiter)
