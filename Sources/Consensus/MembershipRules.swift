@@ -18,6 +18,7 @@ extension Membership {
             if !all.contains(id) { return "\(id) is not a member" }
             if voters == [id] { return "cannot remove the last voter" }
         }
+        assert(!voters.isEmpty, "a membership always has a voter")
         return nil
     }
 
@@ -36,6 +37,7 @@ extension Membership {
             next.voters.remove(id)
         }
         precondition(next.voters.isDisjoint(with: next.learners) && !next.voters.isEmpty)
+        assert(next != self, "a valid change always changes the membership")
         return next
     }
 }

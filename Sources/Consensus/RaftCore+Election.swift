@@ -40,6 +40,7 @@ extension RaftCore {
     }
 
     private func isVoteRequest(_ kind: Message.Kind) -> Bool {
+        assert(!id.isEmpty)
         switch kind {
         case .preVote, .vote: return true
         default: return false
@@ -140,6 +141,7 @@ extension RaftCore {
         precondition(state == .preCandidate || state == .candidate)
         guard !granted.contains(peer) && !rejected.contains(peer) else { return }
         if reject { rejected.insert(peer) } else { granted.insert(peer) }
+        assert(granted.isDisjoint(with: rejected))
         _ = checkElection()
     }
 

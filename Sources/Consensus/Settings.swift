@@ -60,6 +60,8 @@ public struct RaftSettings: Sendable {
                   "must be >= maxEntriesPerAppend")
         try check(maxCommittedEntriesPerReady >= 1, "maxCommittedEntriesPerReady", "must be >= 1")
         try check(maxPendingMessages >= 16, "maxPendingMessages", "must be >= 16")
+        assert(electionTimeoutTicks >= 2 && heartbeatIntervalTicks < electionTimeoutTicks)
+        assert(maxUnstableEntries >= 1 && maxInflightAppends >= 1)
     }
 }
 
@@ -67,7 +69,10 @@ public struct RaftSettings: Sendable {
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) {
+        state = seed
+        assert(self.state == seed)
+    }
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

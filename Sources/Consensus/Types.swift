@@ -11,6 +11,7 @@ public struct HardState: Sendable, Equatable {
     public var commit: UInt64
 
     public init(term: UInt64 = 0, vote: NodeID? = nil, commit: UInt64 = 0) {
+        assert(vote.map { !$0.isEmpty } ?? true, "a vote names a node")
         self.term = term
         self.vote = vote
         self.commit = commit

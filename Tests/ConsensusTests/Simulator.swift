@@ -16,6 +16,11 @@ struct SimulationSettings {
     var partitionPerMille: UInt64 = 30
     var healPerMille: UInt64 = 30
     var proposePerMille: UInt64 = 300
+    var confChangePerMille: UInt64 = 20
+    /// Nodes that start outside the cluster and may be added as learners, promoted, removed.
+    var spareNodes = 1
+    /// Voters are removed only while more than this many remain.
+    var minVoters = 3
 }
 
 /// One run of the simulator for one seed. `violations` is empty when every invariant held.
@@ -41,8 +46,8 @@ final class Simulation {
         self.settings = settings
         self.rng = SplitMix64(seed: seed)
         let count = rng.next() % 2 == 0 ? 3 : 5
-        ids = (0..<count).map { "n\($0)" }
-        let membership = Membership(voters: Set(ids))
+        ids = (0..<(count + settings.spareNodes)).map { "n\($0)" }
+        let membership = Membership(voters: Set(ids.prefix(count)))
         for id in ids {
             storages[id] = MemoryStorage(membership: membership)
             start(id)
@@ -51,7 +56,7 @@ final class Simulation {
 
     var crashes = 0
     var summary: String {
-        "nodes \(ids.count) ticks \(now) crashes \(crashes) committed \(committed.count) "
+        "nodes \(ids.count) confChanges \(confChanges) ticks \(now) crashes \(crashes) committed \(committed.count) "
             + "proposals \(proposals) terms \(leaderOfTerm.count) maxTerm \(leaderOfTerm.keys.max() ?? 0)"
     }
 
@@ -86,7 +91,10 @@ final class Simulation {
     private func isConverged(beyond target: UInt32) -> Bool {
         guard proposals > target, let maxIndex = committed.keys.max() else { return false }
         guard committed[maxIndex].map({ decode($0.data) > target }) ?? false else { return false }
-        return ids.allSatisfy { storages[$0]!.applied == maxIndex }
+        let leaders = live.values.filter { $0.core.status.role == .leader }
+        guard let leader = leaders.max(by: { $0.core.status.term < $1.core.status.term }) else { return false }
+        let members = leader.core.status.membership.all
+        return members.allSatisfy { storages[$0]!.applied == maxIndex }
     }
 
     private func decode(_ data: [UInt8]) -> UInt32 {
@@ -98,6 +106,7 @@ final class Simulation {
         if faults { injectFaults() }
         for id in ids { live[id]?.core.tick() }
         if chance(settings.proposePerMille) || !faults { propose() }
+        if faults && chance(settings.confChangePerMille) { proposeConfChange() }
         for _ in 0..<settings.maxSubRoundsPerTick {
             drainAll()
             let due = network.filter { $0.deliverAt <= now }.map(\.message)
@@ -132,6 +141,19 @@ final class Simulation {
             let data = [UInt8(next >> 24), UInt8(next >> 16 & 0xff), UInt8(next >> 8 & 0xff), UInt8(next & 0xff)]
             if (try? node.core.propose(data)) != nil { proposals = next }
         }
+    }
+
+    var confChanges = 0
+
+    /// A random valid single-step change, proposed to whichever node leads.
+    private func proposeConfChange() {
+        guard let leader = ids.first(where: { live[$0]?.core.status.role == .leader }), let node = live[leader] else { return }
+        let membership = node.core.status.membership
+        var options: [ConfChange] = ids.filter { !membership.all.contains($0) }.map { .addLearner($0) }
+        options += membership.learners.sorted().map { .promote($0) } + membership.learners.sorted().map { .remove($0) }
+        if membership.voters.count > settings.minVoters { options += membership.voters.sorted().map { .remove($0) } }
+        guard !options.isEmpty else { return }
+        if (try? node.core.proposeConfChange(pick(options), data: [0xC0])) != nil { confChanges += 1 }
     }
 
     private func deliver(_ message: Message) {
