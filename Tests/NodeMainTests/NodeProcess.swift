@@ -44,7 +44,7 @@ final class NodeProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         p.environment = env
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         log.seekToEndOfFile()
         p.standardError = log
@@ -92,7 +92,7 @@ final class NodeProcess: @unchecked Sendable {
 
     func request(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) throws -> HTTPClientResponse {
         let client = try HTTPClient(baseURL: url)
-        return try client.request(method: method, path: path, headers: headers, body: body, timeout: .seconds(30))
+        return try client.request(method: method, path: path, headers: HTTPHeaders(headers), body: body, timeout: .seconds(30))
     }
 
     func json(_ method: String, _ path: String, _ body: JSON? = nil) throws -> (status: Int, body: JSON) {
