@@ -31,7 +31,7 @@ final class NodeRuntime: Sendable {
         raft.electionTimeoutTicks = max(2, settings.consensus.electionTimeoutMs / max(1, settings.consensus.heartbeatMs))
         raft.heartbeatIntervalTicks = 1
         raft.randomSeed = UInt64.random(in: 1...UInt64.max)
-        let core = RaftCore(settings: raft, storage: view)
+        let core = RaftCore(settings: raft, storage: view, appliedIndex: store.headHeight)
         statusBox = Mutex(RaftStatusSnapshot(role: "follower", term: 0, leader: nil, commitIndex: store.headHeight,
                                              lastIndex: view.lastIndex))
         loop = Mutex(RuntimeLoop(settings: settings, store: store, view: view, core: core, nodeKey: nodeKey))

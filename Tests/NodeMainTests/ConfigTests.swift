@@ -1,0 +1,114 @@
+import Chain
+import Foundation
+import Testing
+@testable import NodeMain
+
+@Suite("Config") struct ConfigTests {
+    func write(_ text: String) -> String {
+        let path = TestDirs.make("config") + "/config.toml"
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        return path
+    }
+
+    func flags(_ args: [String] = []) throws -> ParsedArguments { try NodeCommand.spec.parse(args) }
+
+    func load(_ text: String, env: [String: String] = [:], args: [String] = []) throws(CLIError) -> NodeSettings {
+        let path = write(text)
+        let parsed: ParsedArguments
+        do { parsed = try flags(args) } catch { throw .usage("\(error)") }
+        return try ConfigLoader.load(file: path, environment: env, flags: parsed)
+    }
+
+    func reason(_ body: () throws(CLIError) -> Void) -> String {
+        do { try body() } catch { if case .usage(let r) = error { return r }; return "\(error)" }
+        return "(no error)"
+    }
+
+    @Test func committedConfigLoadsAndEqualsTheBuiltInDefaults() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let s = try ConfigLoader.load(file: root.appendingPathComponent("config.toml").path, environment: [:], flags: flags())
+        let d = NodeSettings()
+        #expect(s.node.id == d.node.id)
+        #expect(s.api.addr == d.api.addr)
+        #expect(s.consensus.blockIntervalMs == d.consensus.blockIntervalMs)
+        #expect(s.consensus.maxBlockTxs == d.consensus.maxBlockTxs)
+        #expect(s.mempool.maxTxs == d.mempool.maxTxs)
+        #expect(s.genesis.block().hash == GenesisSpec.development.block().hash, "config.toml's genesis is the development genesis")
+    }
+
+    @Test func environmentOverridesFileAndFlagsOverrideBoth() throws {
+        let text = "[node]\nid = \"from-file\"\ndata_dir = \"/tmp/a\"\n"
+        let s1 = try load(text, env: ["NODE_ID": "from-env"])
+        #expect(s1.node.id == "from-env")
+        #expect(s1.node.dataDir == "/tmp/a")
+        let s2 = try load(text, env: ["NODE_ID": "from-env"], args: ["--node-id", "from-flag"])
+        #expect(s2.node.id == "from-flag")
+    }
+
+    @Test func wrongTypeNamesFileLineAndKey() {
+        let r = reason { _ = try load("[node]\nid = \"n\"\n\n[api]\nthreads = \"two\"\n") }
+        #expect(r.contains("config.toml:5"), "\(r)")
+        #expect(r.contains("api.threads"), "\(r)")
+        #expect(r.contains("expected integer"), "\(r)")
+    }
+
+    @Test func unknownKeyNamesFileLineAndKey() {
+        let r = reason { _ = try load("[consensus]\nheartbeat_ms = 100\nelection_timout_ms = 5\n") }
+        #expect(r.contains("config.toml:3"), "\(r)")
+        #expect(r.contains("consensus.election_timout_ms"), "\(r)")
+        #expect(r.contains("unknown key"), "\(r)")
+    }
+
+    @Test func outOfRangeValueIsRefused() {
+        let r = reason { _ = try load("[consensus]\nmax_block_txs = 0\n") }
+        #expect(r.contains("consensus.max_block_txs") && r.contains("between"), "\(r)")
+    }
+
+    @Test func syntaxErrorNamesLine() {
+        let r = reason { _ = try load("[api]\naddr = \"127.0.0.1:1\n") }
+        #expect(r.contains("config.toml:2"), "\(r)")
+    }
+
+    @Test func badEnvironmentValueNamesTheVariable() {
+        let r = reason { _ = try load("", env: ["LOG_LEVEL": "loud"]) }
+        #expect(r.contains("loud"), "\(r)")
+    }
+
+    @Test func badGenesisIsRefused() {
+        let r = reason { _ = try load("[genesis]\nallocations = [{ address = \"0x12\", balance = 5 }]\n") }
+        #expect(r.contains("genesis.allocations[0].address"), "\(r)")
+        let r2 = reason { _ = try load("[genesis]\nallocations = [{ address = \"0x01df5e5600306eabcf9afef2d216a293324ef9f2\", balance = 9007199254740992 }]\n") }
+        #expect(r2.contains("genesis"), "\(r2)")
+    }
+
+    @Test func unknownFlagIsAUsageError() {
+        #expect(throws: CLIError.self) { try NodeCommand.spec.parse(["--nope"]) }
+    }
+}
+
+@Suite("Route") struct RouteTests {
+    @Test func matchesEveryRouteAndMethod() {
+        #expect(Route.match(method: "GET", path: "/chain/head") == .chainHead)
+        #expect(Route.match(method: "HEAD", path: "/chain/head") == .chainHead)
+        #expect(Route.match(method: "GET", path: "/block/7") == .block("7"))
+        #expect(Route.match(method: "GET", path: "/block/hash/0xab") == .blockByHash("0xab"))
+        #expect(Route.match(method: "GET", path: "/tx/0xab") == .tx("0xab"))
+        #expect(Route.match(method: "GET", path: "/balance/0xab") == .balance("0xab"))
+        #expect(Route.match(method: "POST", path: "/submit-tx") == .submitTx)
+        #expect(Route.match(method: "POST", path: "/submit-txs") == .submitTxs)
+        #expect(Route.match(method: "GET", path: "/metrics") == .metrics)
+        #expect(Route.match(method: "GET", path: "/health/live") == .healthLive)
+        #expect(Route.match(method: "GET", path: "/health/ready") == .healthReady)
+    }
+
+    @Test func wrongMethodNamesTheAllowedOnes() {
+        #expect(Route.match(method: "GET", path: "/submit-tx") == .methodNotAllowed(allowed: "POST"))
+        #expect(Route.match(method: "PUT", path: "/status") == .methodNotAllowed(allowed: "GET, HEAD"))
+    }
+
+    @Test func unknownPathsAreNotFound() {
+        for p in ["/", "", "/chain", "/chain/head/x", "/block/", "/block/hash", "/block/hash/", "/a/b/c/d", "//", "/tx/"] {
+            #expect(Route.match(method: "GET", path: p) == .notFound, "\(p)")
+        }
+    }
+}
