@@ -217,11 +217,8 @@ final class HTTPServerConnection {
     /// Server shutdown: idle connections close now; one with a request in flight closes after it.
     func beginStop() {
         stopping = true
-        switch phase {
-        case .awaitingResponse: return
-        case .closing: tcp.close()
-        default: tcp.close()
-        }
+        if case .awaitingResponse = phase { return }
+        tcp.close()
     }
 
     static func deadline(after duration: Duration) -> UInt64 {

@@ -58,7 +58,7 @@ struct HTTPClientTests {
         let (fd, bound) = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0"))
         defer { close(fd) }
         let replies = [
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
             "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-eof",
         ]
         let thread = Thread {

@@ -148,4 +148,19 @@ struct HTTPServerLimitsTests {
         while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
         #expect(server.connectionCount == 0)
     }
+
+    @Test func clientDisconnectingMidResponse_leavesNoConnectionBehind() throws {
+        let big = [UInt8](repeating: 0x62, count: 3 * 1024 * 1024)
+        let server = HTTPServer(handler: { _, responder in responder.send(HTTPResponse(status: 200, body: big)) })
+        let address = try server.start(bindTo: SocketAddress(parsing: "127.0.0.1:0"))
+        defer { server.stop() }
+        for _ in 0..<5 {
+            let raw = try RawClient(address)
+            raw.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = raw.read(until: "bbbb")  // take a little of the body, then vanish
+        }
+        let deadline = ContinuousClock.now + .seconds(3)
+        while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
+        #expect(server.connectionCount == 0)
+    }
 }
