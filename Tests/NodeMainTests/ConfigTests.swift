@@ -6,7 +6,7 @@ import Testing
 @Suite("Config") struct ConfigTests {
     func write(_ text: String) -> String {
         let path = TestDirs.make("config") + "/config.toml"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 
@@ -19,8 +19,11 @@ import Testing
         return try ConfigLoader.load(file: path, environment: env, flags: parsed)
     }
 
-    func reason(_ body: () throws(CLIError) -> Void) -> String {
-        do { try body() } catch { if case .usage(let r) = error { return r }; return "\(error)" }
+    func reason(_ body: () throws -> Void) -> String {
+        do { try body() } catch let e as CLIError {
+            if case .usage(let r) = e { return r }
+            return "\(e)"
+        } catch { return "\(error)" }
         return "(no error)"
     }
 
