@@ -6,6 +6,7 @@ extension Block {
         assert(object["hash"] == .string(hash.hex))
         object["proposerSignature"] = .string(proposerSignature.hex)
         object["txs"] = .array(txs.map(\.json))
+        if let membership { object["membership"] = membership.json }
         return .object(object)
     }
 
@@ -48,7 +49,9 @@ extension Block {
                 throw .invalidJSON("txs[\(i)]: \(error.message)")
             }
         }
-        self.init(header: header, proposerSignature: signature, txs: txs)
+        var membership: MembershipChange?
+        if let m = object["membership"], m != .null { membership = try MembershipChange(json: m) }
+        self.init(header: header, proposerSignature: signature, txs: txs, membership: membership)
         if let claimedText = object["hash"] {
             guard let text = claimedText.stringValue, let claimed = Hash32(hex: text) else {
                 throw .invalidJSON("field `hash` must be a 32-byte hex string")

@@ -3,7 +3,7 @@
 
 /// A Raft node as a deterministic state machine. Not thread-safe; own it from one place.
 public struct RaftCore<Storage: RaftStorage> {
-    let settings: RaftSettings
+    public let settings: RaftSettings
     var log: RaftLog<Storage>
     var id: NodeID { settings.id }
 
@@ -125,7 +125,9 @@ public struct RaftCore<Storage: RaftStorage> {
         if last > log.committed {
             // Entries of earlier terms commit only under an entry of ours (§5.4.2).
             termStartIndex = last + 1
-            appendLocal([Entry(index: last + 1, term: term)])
+            let previous = last == 0 ? nil : log.entries(from: last, to: last + 1, maxBytes: Int.max, maxCount: 1).first
+            let data = log.storage.termStartData(index: last + 1, term: term, after: previous)
+            appendLocal([Entry(index: last + 1, term: term, data: data)])
         } else {
             termStartIndex = last
         }

@@ -108,6 +108,14 @@ public protocol RaftStorage {
     func term(at index: UInt64) -> UInt64?
     /// Entries in [lo, hi), at most `maxBytes` of them but at least one when lo < hi.
     func entries(from lo: UInt64, to hi: UInt64, maxBytes: Int) -> [Entry]
+    /// The payload of the entry a new leader appends to commit earlier terms' entries (§5.4.2).
+    /// The runtime makes it a signed block without transactions; the default is empty.
+    /// `lastEntry` is the entry right before it, possibly still unpersisted.
+    func termStartData(index: UInt64, term: UInt64, after lastEntry: Entry?) -> [UInt8]
+}
+
+extension RaftStorage {
+    public func termStartData(index: UInt64, term: UInt64, after lastEntry: Entry?) -> [UInt8] { [] }
 }
 
 /// Everything the runtime must do, in order: persist `hardState` and `entries` (durably when

@@ -32,6 +32,25 @@ public final class ChainReader: Sendable {
         }
     }
 
+    /// Committed blocks from `from` on, at most `count` of them and about `maxBytes` (at least one).
+    public func blocks(from: UInt64, count: Int, maxBytes: Int) throws -> [Block] {
+        try connection.withLock { c in
+            let stmt = try c.db.prepare("SELECT data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?")
+            defer { stmt.reset() }
+            try stmt.bind(1, SQLValue.integer(Int64(clamping: from)))
+            try stmt.bind(2, SQLValue.integer(Int64(count)))
+            var out: [Block] = []
+            var bytes = 0
+            while try stmt.step() {
+                let data = stmt.blob(0)
+                if !out.isEmpty && bytes + data.count > maxBytes { break }
+                bytes += data.count
+                out.append(try Block.decode(data))
+            }
+            return out
+        }
+    }
+
     /// A committed transaction with the height and position of its block.
     public func transaction(hash: Hash32) throws -> (tx: Transaction, height: UInt64, index: Int)? {
         try connection.withLock { c in

@@ -18,6 +18,8 @@ public final class ChainStore {
     public private(set) var headHash: Hash32 = .zero
     public private(set) var headStateRoot: Hash32 = .zero
     public private(set) var feesBurned: UInt64 = 0
+    /// The membership as of the head (empty until block 1, the bootstrap block, is applied).
+    public private(set) var membership = ClusterMembership()
 
     /// Opens (creating if needed) the database at `path` for the chain whose genesis is given.
     public init(path: String, genesis: GenesisSpec, synchronous: DatabaseOptions.Synchronous = .full) throws(StoreError) {
@@ -101,6 +103,12 @@ public final class ChainStore {
         headHash = block.hash
         headStateRoot = block.header.stateRoot
         feesBurned = UInt64(try metaInt("fees_burned") ?? 0)
+        if let text = try metaText("membership") {
+            guard let parsed = try? JSON.parse(text), let m = ClusterMembership(json: parsed) else {
+                throw StoreError.corrupt(path: path, reason: "membership record does not parse")
+            }
+            membership = m
+        }
     }
 
     // MARK: reads (runtime thread)
@@ -177,7 +185,9 @@ public final class ChainStore {
                 try applyCommitted(c)
                 next += 1
             }
+            if let m = batch.membership { try setMeta("membership", text: m.json.serializedString()) }
         }
+        if let m = batch.membership { membership = m }
         if let last = batch.committed.last {
             headHeight = last.block.header.height
             headHash = last.block.hash
@@ -270,8 +280,11 @@ public struct StoreBatch: Sendable {
     public var hardState: (term: UInt64, vote: String?, commit: UInt64)?
     public var logEntries: [LogRecord]
     public var committed: [CommittedBlock]
-    public init(hardState: (term: UInt64, vote: String?, commit: UInt64)?, logEntries: [LogRecord], committed: [CommittedBlock]) {
-        self.hardState = hardState; self.logEntries = logEntries; self.committed = committed
+    /// The membership after the committed blocks, when one of them changed it.
+    public var membership: ClusterMembership?
+    public init(hardState: (term: UInt64, vote: String?, commit: UInt64)?, logEntries: [LogRecord], committed: [CommittedBlock],
+                membership: ClusterMembership? = nil) {
+        self.hardState = hardState; self.logEntries = logEntries; self.committed = committed; self.membership = membership
     }
 }
 

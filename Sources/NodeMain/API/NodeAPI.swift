@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
 import P2P
+import Synchronization
 
 /// The node's REST API (DESIGN section 7, docs/openapi.yaml): routing, input checks and answers.
 /// Reads come from the shared state and the chain reader; writes go through the mempool.
@@ -12,6 +13,17 @@ final class NodeAPI: Sendable {
     let metrics: NodeMetrics
     let nodeKey: PublicKey
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
+    private let transport = Mutex<PeerTransport?>(nil)
+    private let apiAddressBox = Mutex<String>("")
+
+    func attach(_ t: PeerTransport) {
+        transport.withLock { $0 = t }
+        apiAddressBox.withLock { $0 = t.identity.apiAddr }
+    }
+
+    var apiAddress: String { apiAddressBox.withLock { $0 } }
+
+    func transportPeers() -> [PeerInfo] { transport.withLock { $0 }?.peers ?? [] }
 
     init(settings: NodeSettings, state: NodeState, runtime: NodeRuntime, reader: ChainReader, metrics: NodeMetrics, nodeKey: PublicKey) {
         self.settings = settings
@@ -45,7 +57,9 @@ final class NodeAPI: Sendable {
         case .status:
             reply(.json(statusJSON()))
         case .peers:
-            reply(.json(["peers": []]))
+            reply(.json(["peers": .array(transportPeers().map(Self.peerJSON))]))
+        case .members:
+            reply(.json(membersJSON()))
         case .metrics:
             metrics.mempoolTxs.set(Double(state.withLock { $0.mempool.count }))
             reply(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
@@ -95,7 +109,10 @@ final class NodeAPI: Sendable {
         case .submitTx:
             try submitOne(request, reply)
         case .submitTxs:
+            if let forwarded = try forwardToLeader(request) { reply(forwarded); return }
             reply(try submitBatch(request))
+        case .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
+            try membershipOp(route, request, reply)
         default:
             preconditionFailure("route \(route) is answered inline")
         }
@@ -118,6 +135,9 @@ final class NodeAPI: Sendable {
 
     private func readiness() -> HTTPResponse {
         let st = runtime.status
+        if st.syncing {
+            return APIError(status: 503, code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
+        }
         guard st.leader != nil else {
             return APIError(status: 503, code: "not_ready", message: "no leader known (role \(st.role), term \(st.term))").response
         }
@@ -133,9 +153,17 @@ final class NodeAPI: Sendable {
             "nodeId": .string(settings.node.id), "nodeKey": .string(nodeKey.hex),
             "role": .string(st.role), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
             "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
-            "commitIndex": .uint(st.commitIndex), "peers": [], "mempool": .int(mempool),
-            "sync": ["state": "synced", "target": .uint(head.header.height)],
+            "commitIndex": .uint(st.commitIndex), "peers": .array(transportPeers().map { .string($0.nodeId) }),
+            "mempool": .int(mempool),
+            "sync": ["state": .string(st.syncing ? "syncing" : "synced"), "target": .uint(max(st.syncTarget, head.header.height))],
+            "voters": .array(st.membership.voters.map { .string($0) }), "learners": .array(st.membership.learners.map { .string($0) }),
         ]
+    }
+
+    static func peerJSON(_ p: PeerInfo) -> JSON {
+        ["nodeId": .string(p.nodeId), "nodeKey": .string(p.nodeKey.hex), "p2pAddr": .string(p.p2pAddr),
+         "apiAddr": .string(p.apiAddr), "height": .uint(p.height), "direction": .string(p.direction.rawValue),
+         "member": .bool(p.isMember)]
     }
 
     static func headBody(chainId: String, block: Block) -> [UInt8] {

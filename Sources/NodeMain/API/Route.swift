@@ -2,6 +2,7 @@
 enum Route: Equatable, Sendable {
     case chainHead, block(String), blockByHash(String), tx(String), balance(String)
     case submitTx, submitTxs, status, peers, healthLive, healthReady, metrics
+    case members, membersAddLearner, membersPromote, membersRemove, leadershipTransfer
     case notFound
     case methodNotAllowed(allowed: String)
 
@@ -20,6 +21,11 @@ enum Route: Equatable, Sendable {
         case .healthLive: "/health/live"
         case .healthReady: "/health/ready"
         case .metrics: "/metrics"
+        case .members: "/members"
+        case .membersAddLearner: "/members/add-learner"
+        case .membersPromote: "/members/promote"
+        case .membersRemove: "/members/remove"
+        case .leadershipTransfer: "/leadership/transfer"
         case .notFound: "unmatched"
         case .methodNotAllowed: "method_not_allowed"
         }
@@ -37,6 +43,7 @@ enum Route: Equatable, Sendable {
             case "status": (route, write) = (.status, false)
             case "peers": (route, write) = (.peers, false)
             case "metrics": (route, write) = (.metrics, false)
+            case "members": (route, write) = (.members, false)
             default: return .notFound
             }
         case 2:
@@ -44,6 +51,10 @@ enum Route: Equatable, Sendable {
             case ("chain", "head"): (route, write) = (.chainHead, false)
             case ("health", "live"): (route, write) = (.healthLive, false)
             case ("health", "ready"): (route, write) = (.healthReady, false)
+            case ("members", "add-learner"): (route, write) = (.membersAddLearner, true)
+            case ("members", "promote"): (route, write) = (.membersPromote, true)
+            case ("members", "remove"): (route, write) = (.membersRemove, true)
+            case ("leadership", "transfer"): (route, write) = (.leadershipTransfer, true)
             case ("block", let h) where !h.isEmpty && h != "hash": (route, write) = (.block(h), false)
             case ("tx", let h) where !h.isEmpty: (route, write) = (.tx(h), false)
             case ("balance", let a) where !a.isEmpty: (route, write) = (.balance(a), false)

@@ -33,6 +33,20 @@ extension NodeAPI {
                 }
             }
         }
+        if runtime.status.role != "leader" {
+            if let waiter { state.addWaiter(hash, waiter) }
+            guard let answer = try forwardToLeader(request, dropWait: true) else {
+                if waiter != nil { _ = state.takeWaiters(hash) }
+                throw APIError(status: 503, code: "no_leader", message: "no leader is known right now; retry shortly")
+            }
+            guard wait, (200..<300).contains(answer.status) else {
+                if waiter != nil { _ = state.takeWaiters(hash) }
+                reply(answer)
+                return
+            }
+            scheduleTimeout(hash, waiter!)
+            return
+        }
         if let rejection = state.admit([tx], arrival: monotonicNs(), waiter: waiter)[0] {
             metrics.txRejected.inc(1, rejection.code)
             throw APIError(rejection)
@@ -42,10 +56,38 @@ extension NodeAPI {
             reply(.json(["hash": .string(hash.hex), "status": "pending"], status: 202))
             return
         }
+        scheduleTimeout(hash, waiter)
+    }
+
+    func scheduleTimeout(_ hash: Hash32, _ waiter: @escaping @Sendable (CommitOutcome) -> Void) {
         let state = self.state
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(settings.api.commitWaitMs)) {
             guard !state.takeWaiters(hash).isEmpty else { return }
             waiter(.timedOut)
+        }
+    }
+
+    /// On a node that does not lead: the leader's answer to the same request, or nil when this
+    /// node leads (answer locally). Throws when no leader is reachable.
+    func forwardToLeader(_ request: HTTPRequest, dropWait: Bool = false) throws -> HTTPResponse? {
+        let st = runtime.status
+        guard st.role != "leader" else { return nil }
+        guard let leader = st.leader, let peer = transportPeers().first(where: { $0.nodeId == leader }) else {
+            throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role)); retry shortly")
+        }
+        let path = dropWait ? request.path : request.target
+        do {
+            let client = try HTTPClient(baseURL: "http://\(peer.apiAddr)")
+            defer { client.close() }
+            let r = try client.request(method: request.method, path: path,
+                                       headers: HTTPHeaders([("Content-Type", "application/json")]), body: request.body,
+                                       timeout: .seconds(30))
+            var headers = HTTPHeaders()
+            if let type = r.headers["Content-Type"] { headers.add("Content-Type", type) }
+            headers.add("X-Forwarded-To", leader)
+            return HTTPResponse(status: r.status, headers: headers, body: r.body)
+        } catch {
+            throw APIError(status: 503, code: "leader_unreachable", message: "cannot reach the leader \(leader) at \(peer.apiAddr): \(error)")
         }
     }
 

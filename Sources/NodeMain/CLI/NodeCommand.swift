@@ -11,13 +11,16 @@ enum NodeCommand {
         .init(name: "node-id", valueName: "ID", help: "node ID (env NODE_ID)"),
         .init(name: "api-addr", valueName: "HOST:PORT", help: "REST API listen address (env API_ADDR)"),
         .init(name: "p2p-addr", valueName: "HOST:PORT", help: "peer protocol listen address (env P2P_ADDR)"),
+        .init(name: "peers", valueName: "HOST:PORT,...", help: "static peers to dial (env PEERS)"),
+        .init(name: "join", valueName: nil, help: "ask the cluster to add this fresh node instead of starting a new cluster (env JOIN=true)"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error (env LOG_LEVEL)"),
     ])
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
         let parsed = try spec.parse(args)
-        let settings = try ConfigLoader.load(file: parsed.string("config"), environment: ProcessInfo.processInfo.environment,
+        var settings = try ConfigLoader.load(file: parsed.string("config"), environment: ProcessInfo.processInfo.environment,
                                              flags: parsed)
+        if parsed.flag("join") { settings.p2p.join = true }
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
@@ -46,14 +49,19 @@ final class RunningNode: Sendable {
     let state: NodeState
     let runtime: NodeRuntime
     let server: HTTPServer
+    let transport: PeerTransport
     let apiAddress: String
+    let p2pAddress: String
     private let log = Logger(component: "node")
 
-    private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, apiAddress: String) {
+    private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, transport: PeerTransport, apiAddress: String,
+                 p2pAddress: String) {
         self.state = state
         self.runtime = runtime
         self.server = server
+        self.transport = transport
         self.apiAddress = apiAddress
+        self.p2pAddress = p2pAddress
     }
 
     static func start(_ settings: NodeSettings) throws(CLIError) -> RunningNode {
@@ -72,10 +80,11 @@ final class RunningNode: Sendable {
             let head = HeadInfo(header: headBlock.header, hash: headBlock.hash,
                                 headBody: NodeAPI.headBody(chainId: settings.genesis.chainId, block: headBlock))
             let state = NodeState(chainId: settings.genesis.chainId, genesisHash: genesisHash, accounts: try store.loadAccounts(),
-                                  mempool: Mempool(settings: settings.mempool), head: head)
+                                  mempool: Mempool(settings: settings.mempool), head: head, membership: store.membership)
             let metrics = NodeMetrics()
             metrics.height.set(Double(store.headHeight))
-            let runtime = try NodeRuntime(settings: settings, store: store, nodeKey: nodeKey, state: state, metrics: metrics)
+            let runtime = try NodeRuntime(settings: settings, store: store, nodeKey: nodeKey, state: state, metrics: metrics,
+                                          joining: settings.p2p.join)
             let reader = try ChainReader(path: dbPath)
             let api = NodeAPI(settings: settings, state: state, runtime: runtime, reader: reader, metrics: metrics,
                               nodeKey: nodeKey.publicKey)
@@ -83,11 +92,16 @@ final class RunningNode: Sendable {
             http.loopThreads = settings.api.threads
             http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
-            runtime.start()
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
-            log.info("node started", ["node": settings.node.id, "api": "\(bound)", "height": store.headHeight,
-                                      "chain": settings.genesis.chainId, "data": settings.node.dataDir])
-            return RunningNode(state: state, runtime: runtime, server: server, apiAddress: "\(bound)")
+            let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: "\(bound)",
+                                                       runtime: runtime, state: state, reader: reader)
+            api.attach(transport)
+            runtime.start()
+            log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
+                                      "chain": settings.genesis.chainId, "data": settings.node.dataDir,
+                                      "mode": store.headHeight > 0 ? "member" : (settings.p2p.join ? "joining" : "bootstrap")])
+            return RunningNode(state: state, runtime: runtime, server: server, transport: transport, apiAddress: "\(bound)",
+                               p2pAddress: "\(p2pBound)")
         } catch let e as CLIError {
             throw e
         } catch {
@@ -95,9 +109,34 @@ final class RunningNode: Sendable {
         }
     }
 
+    /// The peer network, dialling the static peers; the runtime sends through it.
+    static func startPeers(_ settings: NodeSettings, nodeKey: KeyPair, genesisHash: Hash32, api: String, runtime: NodeRuntime,
+                           state: NodeState, reader: ChainReader) throws -> (PeerTransport, SocketAddress) {
+        var listen = try SocketAddress(parsing: settings.p2p.addr)
+        if listen.port == 0 {
+            // Peers must be told a dialable port before the network starts: take one the OS frees.
+            let (fd, bound) = try Socket.listen(on: listen)
+            close(fd)
+            listen = listen.withPort(bound.port ?? 0)
+        }
+        var peerSettings = PeerSettings(listenAddress: listen)
+        peerSettings.staticPeers = try settings.p2p.peers.map { try SocketAddress(parsing: $0) }
+        let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
+                                    advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
+                                    apiAddr: api,
+                                    clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
+        let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity)
+        let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
+        transport.attach(network)
+        runtime.attach(transport)
+        let bound = try network.start()
+        return (transport, bound)
+    }
+
     func stop() {
         log.info("stopping", ["height": state.head.header.height])
+        runtime.stop(transferFirst: true)
+        transport.stop()
         server.stop()
-        runtime.stop()
     }
 }

@@ -26,7 +26,11 @@ enum ConfigKeys {
         int("api.commit_wait_ms", 1...600_000) { $0.api.commitWaitMs = $1 },
         int("api.threads", 1...64) { $0.api.threads = $1 },
         string("p2p.addr", env: "P2P_ADDR", flag: "p2p-addr") { $0.p2p.addr = $1 },
-        stringList("p2p.peers", env: "PEERS") { $0.p2p.peers = $1 },
+        stringList("p2p.peers", env: "PEERS", flag: "peers") { $0.p2p.peers = $1 },
+        string("p2p.advertise", env: "P2P_ADVERTISE", flag: nil) { $0.p2p.advertise = $1 },
+        bool("p2p.join", env: "JOIN", flag: nil) { $0.p2p.join = $1 },
+        string("p2p.cluster_token", env: "AUTOCHAIN_CLUSTER_TOKEN", flag: nil) { $0.p2p.clusterToken = $1 },
+        int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
         int("consensus.heartbeat_ms", 10...10_000) { $0.consensus.heartbeatMs = $1 },
         int("consensus.election_timeout_ms", 20...120_000) { $0.consensus.electionTimeoutMs = $1 },
         int("consensus.block_interval_ms", 1...60_000) { $0.consensus.blockIntervalMs = $1 },
@@ -82,8 +86,21 @@ enum ConfigKeys {
         })
     }
 
-    static func stringList(_ path: String, env: String?, _ set: @escaping @Sendable (inout NodeSettings, [String]) -> Void) -> ConfigKey {
-        ConfigKey(path: path, env: env, flag: nil, apply: { s, v, origin in
+    static func bool(_ path: String, env: String?, flag: String?, _ set: @escaping @Sendable (inout NodeSettings, Bool) -> Void) -> ConfigKey {
+        ConfigKey(path: path, env: env, flag: flag, apply: { s, v, origin in
+            guard case .bool(let b) = v else { throw mismatch(path, v, "boolean", origin) }
+            set(&s, b)
+        }, parseText: { raw, origin in
+            switch raw.lowercased() {
+            case "true", "1", "yes": return .bool(true)
+            case "false", "0", "no": return .bool(false)
+            default: throw ConfigError(origin: origin, key: path, message: "expected true or false, got '\(raw)'")
+            }
+        })
+    }
+
+    static func stringList(_ path: String, env: String?, flag: String? = nil, _ set: @escaping @Sendable (inout NodeSettings, [String]) -> Void) -> ConfigKey {
+        ConfigKey(path: path, env: env, flag: flag, apply: { s, v, origin in
             guard case .array(let items) = v else { throw mismatch(path, v, "array of strings", origin) }
             var out: [String] = []
             for item in items {

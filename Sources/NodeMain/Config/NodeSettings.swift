@@ -25,7 +25,13 @@ struct NodeSettings: Sendable {
 
     struct P2P: Sendable {
         var addr = "127.0.0.1:6000"
+        /// The address peers dial; defaults to `addr` (set it when listening on 0.0.0.0).
+        var advertise = ""
         var peers: [String] = []
+        /// Ask the cluster to add this (fresh) node instead of starting a new cluster.
+        var join = false
+        /// Shared secret a non-member must prove (HMAC over the handshake nonces) to ask to join.
+        var clusterToken = ""
     }
 
     struct Consensus: Sendable {
@@ -41,6 +47,8 @@ struct NodeSettings: Sendable {
         var maxInflightBlocks = 8
         /// Voters the cluster aims for (promotions stop there).
         var voters = 3
+        /// A learner must stay caught up this long before the leader promotes it.
+        var promotionStabilizationMs = 1_000
     }
 
     struct Storage: Sendable {

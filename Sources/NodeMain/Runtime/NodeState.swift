@@ -27,6 +27,7 @@ final class NodeState: Sendable {
         var head: HeadInfo
         var waiters: [Hash32: [@Sendable (CommitOutcome) -> Void]] = [:]
         var waiterCount = 0
+        var membership = ClusterMembership()
     }
 
     /// Most callers waiting on `?wait=commit` at once; more are refused with 503.
@@ -36,10 +37,11 @@ final class NodeState: Sendable {
     let genesisHash: Hash32
     private let guarded: Mutex<Guarded>
 
-    init(chainId: String, genesisHash: Hash32, accounts: [Address: Account], mempool: Mempool, head: HeadInfo) {
+    init(chainId: String, genesisHash: Hash32, accounts: [Address: Account], mempool: Mempool, head: HeadInfo,
+         membership: ClusterMembership) {
         self.chainId = chainId
         self.genesisHash = genesisHash
-        guarded = Mutex(Guarded(accounts: accounts, mempool: mempool, head: head))
+        guarded = Mutex(Guarded(accounts: accounts, mempool: mempool, head: head, membership: membership))
     }
 
     func withLock<T: Sendable>(_ body: (inout Guarded) throws -> T) rethrows -> T {
@@ -47,6 +49,14 @@ final class NodeState: Sendable {
     }
 
     var head: HeadInfo { guarded.withLock { $0.head } }
+
+    var membership: ClusterMembership { guarded.withLock { $0.membership } }
+
+    /// Committed accounts with `overlay` on top, for executing a block; copies the map's
+    /// reference only (the runtime thread is the one writer, and it is busy executing).
+    func accountSource(overlay: [Address: Account]) -> OverlaySource {
+        guarded.withLock { OverlaySource(committed: $0.accounts, speculative: overlay) }
+    }
 
     func account(_ address: Address) -> Account {
         guarded.withLock { $0.accounts[address] ?? Account(address: address, balance: 0, nonce: 0) }
@@ -74,6 +84,14 @@ final class NodeState: Sendable {
         }
     }
 
+    /// Waits for a transaction this node did not admit itself (it forwarded it to the leader).
+    func addWaiter(_ hash: Hash32, _ waiter: @escaping @Sendable (CommitOutcome) -> Void) {
+        guarded.withLock { s in
+            s.waiters[hash, default: []].append(waiter)
+            s.waiterCount += 1
+        }
+    }
+
     /// Removes and returns the waiters of `hash` (for a timeout or a drop).
     func takeWaiters(_ hash: Hash32) -> [@Sendable (CommitOutcome) -> Void] {
         guarded.withLock { s in
@@ -82,5 +100,14 @@ final class NodeState: Sendable {
             precondition(s.waiterCount >= 0, "waiter count went negative")
             return list
         }
+    }
+}
+
+/// Committed accounts with the speculative (in-flight) changes layered on top.
+struct OverlaySource: AccountSource {
+    let committed: [Address: Account]
+    let speculative: [Address: Account]
+    func account(_ address: Address) -> Account {
+        speculative[address] ?? committed[address] ?? Account(address: address, balance: 0, nonce: 0)
     }
 }

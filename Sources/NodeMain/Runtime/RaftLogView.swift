@@ -7,14 +7,16 @@ import Consensus
 final class RaftLogView: RaftStorage {
     let store: ChainStore
     private(set) var tail: [LogRecord]
-    let hardState: HardState
-    let membership: Membership
+    private(set) var hardState: HardState
+    private(set) var membership: Membership
+    let nodeKey: KeyPair
     /// Terms of recently read committed blocks; the core asks for the same few again and again.
     private var termCache: [UInt64: UInt64] = [:]
     private static let termCacheMax = 4_096
 
-    init(store: ChainStore, membership: Membership) throws {
+    init(store: ChainStore, membership: Membership, nodeKey: KeyPair) throws {
         self.store = store
+        self.nodeKey = nodeKey
         tail = try store.loadLogTail()
         let hs = try store.loadHardState()
         hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))
@@ -23,6 +25,28 @@ final class RaftLogView: RaftStorage {
     }
 
     func initialState() -> (HardState, Membership) { (hardState, membership) }
+
+    /// Re-reads hard state and tail after block sync wrote committed blocks underneath the core.
+    func reload(membership: Membership) throws {
+        tail = try store.loadLogTail().filter { $0.index > store.headHeight }
+        let hs = try store.loadHardState()
+        hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))
+        self.membership = membership
+        termCache.removeAll()
+    }
+
+    /// A new leader's first block when earlier terms left uncommitted blocks: no transactions,
+    /// the previous state, signed by this node (DESIGN §4, Raft §5.4.2).
+    func termStartData(index: UInt64, term: UInt64, after lastEntry: Entry?) -> [UInt8] {
+        let previous: Block?
+        if let lastEntry { previous = try? Block.decode(lastEntry.data) } else { previous = try? store.block(at: index - 1) }
+        guard let previous, previous.header.height + 1 == index else {
+            preconditionFailure("term-start block \(index) needs the block before it")
+        }
+        return Block.make(height: index, prevHash: previous.hash, stateRoot: previous.header.stateRoot,
+                          timestamp: max(wallClockMs(), previous.header.timestamp), term: term, txs: [],
+                          proposerKey: nodeKey).encode()
+    }
 
     var lastIndex: UInt64 { tail.last?.index ?? store.headHeight }
 
@@ -47,7 +71,7 @@ final class RaftLogView: RaftStorage {
             let entry: Entry
             if i <= store.headHeight {
                 guard let block = try? store.block(at: i) else { break }
-                entry = Entry(index: i, term: block.header.term, data: block.encode(), confChange: nil)
+                entry = Entry(index: i, term: block.header.term, data: block.encode(), confChange: block.membership?.confChange)
             } else {
                 guard let first = tail.first, i >= first.index, Int(i - first.index) < tail.count else { break }
                 let r = tail[Int(i - first.index)]
@@ -91,6 +115,18 @@ extension ConfChange {
         case "promote": self = .promote(id)
         case "remove": self = .remove(id)
         default: return nil
+        }
+    }
+}
+
+extension MembershipChange {
+    /// The change as the consensus core sees it (bootstrap is not a core change: see `applyToCore`).
+    var confChange: ConfChange? {
+        switch kind {
+        case .addLearner: .addLearner(nodeId)
+        case .promote: .promote(nodeId)
+        case .remove: .remove(nodeId)
+        case .bootstrap: nil
         }
     }
 }

@@ -1,0 +1,183 @@
+import Chain
+import Consensus
+import Foundation
+
+/// Catch-up by block ranges from several peers at once, for a node far behind the cluster
+/// (new, restarted, or back from a partition). Pure bookkeeping: which ranges to ask whom,
+/// which blocks arrived; the runtime loop does the I/O and the applying.
+struct BlockSync {
+    /// A node this many blocks behind the best peer switches from Raft replication to block sync.
+    static let startBehindBlocks: UInt64 = 32
+    /// Blocks per request (a `getBlocks` count).
+    static let rangeBlocks = 32
+    /// Requests outstanding at once, over all peers.
+    static let maxOutstanding = 8
+    /// A request unanswered this long is asked of another peer.
+    static let requestTimeoutNs: UInt64 = 3_000_000_000
+    /// Blocks applied per SQLite transaction.
+    static let applyBatchBlocks = 16
+    /// Blocks buffered ahead of the head, at most (received out of order).
+    static let maxBufferedBlocks = 1_024
+
+    var active = false
+    /// The highest committed height any peer reported.
+    var target: UInt64 = 0
+    var peerHeights: [String: UInt64] = [:]
+    /// Outstanding requests by first height.
+    var requested: [UInt64: (peer: String, sentNs: UInt64)] = [:]
+    var buffered: [UInt64: Block] = [:]
+    var nextPeer = 0
+    var startedNs: UInt64 = 0
+    var startHeight: UInt64 = 0
+    var lastProgressLogNs: UInt64 = 0
+
+    mutating func observe(peer: String, height: UInt64) {
+        peerHeights[peer] = height
+        target = max(target, height)
+    }
+
+    mutating func noteLeaderCommit(_ m: Message) {
+        if case .append(_, _, _, let commit) = m.kind { target = max(target, commit) }
+    }
+
+    mutating func received(_ blocks: [Block], from peer: String) {
+        guard active else { return }
+        for b in blocks where buffered.count < Self.maxBufferedBlocks { buffered[b.header.height] = b }
+        if let first = blocks.first?.header.height { requested[first] = nil }
+    }
+
+    /// Ranges to ask for now, each with the peer to ask: the next heights not yet buffered or
+    /// requested, spread round-robin over peers that have them.
+    mutating func requests(head: UInt64, now: UInt64) -> [(from: UInt64, count: Int, peer: String)] {
+        requested = requested.filter { now - $0.value.sentNs < Self.requestTimeoutNs && $0.key > head }
+        var out: [(UInt64, Int, String)] = []
+        var from = head + 1
+        while requested.count + out.count < Self.maxOutstanding, from <= target,
+              from <= head + UInt64(Self.maxBufferedBlocks - Self.rangeBlocks) {
+            let count = Int(min(UInt64(Self.rangeBlocks), target - from + 1))
+            let covered = requested[from] != nil || buffered[from] != nil
+            if !covered {
+                let candidates = peerHeights.filter { $0.value >= from }.keys.sorted()
+                guard !candidates.isEmpty else { break }
+                let peer = candidates[nextPeer % candidates.count]
+                nextPeer &+= 1
+                requested[from] = (peer, now)
+                out.append((from, count, peer))
+            }
+            from += UInt64(Self.rangeBlocks)
+        }
+        return out
+    }
+
+    /// The contiguous blocks from `head + 1`, at most `max`, removed from the buffer.
+    mutating func takeContiguous(after head: UInt64, max: Int) -> [Block] {
+        var out: [Block] = []
+        var h = head + 1
+        while out.count < max, let b = buffered.removeValue(forKey: h) {
+            out.append(b)
+            h += 1
+        }
+        buffered = buffered.filter { $0.key > head }
+        return out
+    }
+}
+
+extension RuntimeLoop {
+    /// Once per loop round on a node that does not lead: start, feed and finish block sync.
+    mutating func syncDuties(_ runtime: NodeRuntime) {
+        guard core.status.role != .leader, let t = runtime.transport.withLock({ $0 }) else { return }
+        for (peer, height) in t.peerHeights() { sync.observe(peer: peer, height: height) }
+        let head = store.headHeight
+        if !sync.active {
+            guard sync.target > head + BlockSync.startBehindBlocks else { return }
+            sync.active = true
+            sync.startedNs = monotonicNs()
+            sync.startHeight = head
+            log.info("block sync started", ["from": head, "target": sync.target])
+            publishStatus(runtime)
+        }
+        applySynced(runtime)
+        let now = monotonicNs()
+        for r in sync.requests(head: store.headHeight, now: now) {
+            if !t.requestBlocks(from: r.from, count: r.count, peer: r.peer) { sync.requested[r.from] = nil }
+        }
+        logSyncProgress(now: now)
+        if store.headHeight + 2 >= sync.target && sync.requested.isEmpty {
+            finishSync(runtime)
+        }
+    }
+
+    /// Checks and applies the buffered contiguous blocks, many per SQLite transaction.
+    mutating func applySynced(_ runtime: NodeRuntime) {
+        while true {
+            let blocks = sync.takeContiguous(after: store.headHeight, max: BlockSync.applyBatchBlocks)
+            guard !blocks.isEmpty else { return }
+            var membership = store.membership
+            var prev = (hash: store.headHash, stateRoot: store.headStateRoot)
+            var overlay: [Address: Account] = [:]
+            var batch: [CommittedBlock] = []
+            for block in blocks {
+                do {
+                    let c = try BlockCheck.verifyAndExecute(block, index: block.header.height, term: nil, prevHash: prev.hash,
+                                                            prevStateRoot: prev.stateRoot, membership: membership,
+                                                            accounts: runtime.state.accountSource(overlay: overlay))
+                    if let change = block.membership { membership = membership.applying(change) }
+                    for a in c.delta.changes { overlay[a.address] = a }
+                    prev = (block.hash, block.header.stateRoot)
+                    batch.append(c)
+                } catch {
+                    log.warn("synced block refused; asking again", ["reason": "\(error)"])
+                    sync.buffered.removeAll()
+                    break
+                }
+            }
+            guard !batch.isEmpty else { return }
+            let started = monotonicNs()
+            do {
+                try store.persist(StoreBatch(hardState: nil, logEntries: [], committed: batch,
+                                             membership: membership != store.membership ? membership : nil))
+            } catch {
+                haltLoudly("cannot persist synced blocks: \(error)")
+            }
+            view.didPersist([])
+            publishCommitted(batch, runtime, startedNs: started)
+        }
+    }
+
+    mutating func logSyncProgress(now: UInt64) {
+        guard now - sync.lastProgressLogNs >= 1_000_000_000 else { return }
+        let done = Double(store.headHeight - sync.startHeight)
+        let total = Double(max(sync.target - sync.startHeight, 1))
+        let seconds = Double(now - sync.startedNs) / 1e9
+        let rate = seconds > 0 ? done / seconds : 0
+        let eta = rate > 0 ? (total - done) / rate : 0
+        log.info("block sync", ["height": store.headHeight, "target": sync.target,
+                                "percent": String(format: "%.1f", 100 * done / total),
+                                "blocks_per_s": String(format: "%.0f", rate), "eta_s": String(format: "%.0f", eta)])
+        sync.lastProgressLogNs = now
+    }
+
+    /// Hands over to Raft replication: the core is rebuilt on the synced log, as after a snapshot.
+    mutating func finishSync(_ runtime: NodeRuntime) {
+        sync.active = false
+        sync.requested.removeAll()
+        sync.buffered.removeAll()
+        let seconds = Double(monotonicNs() - sync.startedNs) / 1e9
+        log.info("block sync finished", ["height": store.headHeight, "blocks": store.headHeight - sync.startHeight,
+                                         "seconds": String(format: "%.2f", seconds)])
+        rebuildCore()
+        specMembership = store.membership
+        specHead = (store.headHeight, store.headHash, store.headStateRoot, specHead.timestamp)
+        if joining, store.membership.contains(settings.node.id) { joining = false }
+        publishStatus(runtime)
+    }
+
+    mutating func rebuildCore() {
+        do {
+            try view.reload(membership: Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners)))
+        } catch {
+            haltLoudly("cannot reload the log after sync: \(error)")
+        }
+        core = RaftCore(settings: core.settings, storage: view, appliedIndex: store.headHeight)
+    }
+}

@@ -1,0 +1,116 @@
+import Chain
+import Consensus
+import Dispatch
+import Foundation
+import P2P
+import Synchronization
+
+/// Connects the runtime to the peer network both ways: it is the network's delegate (who may
+/// talk to us, where messages go) and the runtime's transport (what it sends).
+final class PeerTransport: ClusterTransport, PeerDelegate {
+    let runtime: NodeRuntime
+    let state: NodeState
+    let reader: ChainReader
+    let identity: PeerIdentity
+    private let network = Mutex<PeerNetwork?>(nil)
+    private let serving = DispatchQueue(label: "p2p-serve", qos: .utility)
+    private let log = Logger(component: "p2p")
+    /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
+    static let maxBlocksReplyBytes = 6 << 20
+
+    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity) {
+        self.runtime = runtime
+        self.state = state
+        self.reader = reader
+        self.identity = identity
+    }
+
+    func attach(_ n: PeerNetwork) { network.withLock { $0 = n } }
+    private var net: PeerNetwork? { network.withLock { $0 } }
+
+    // MARK: PeerDelegate
+
+    func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess {
+        let m = state.membership
+        if m.retired.contains(nodeId) { return .refuse(reason: "node ID \(nodeId) was removed from the cluster and is retired") }
+        if m.contains(nodeId) {
+            guard let known = m.keys[nodeId] else { return .member }
+            return known == nodeKey ? .member : .refuse(reason: "\(nodeId) is a member with another key")
+        }
+        // Before the bootstrap block is known (a fresh node) nobody is a member yet: talk to the
+        // cluster, and check everything it sends block by block.
+        if m.voters.isEmpty { return .member }
+        return .joinOnly
+    }
+
+    func peerConnected(_ peer: PeerInfo) {
+        log.info("peer connected", ["peer": peer.nodeId, "addr": peer.p2pAddr, "member": peer.isMember, "height": peer.height])
+        runtime.post(.peerHeight(peer.nodeId, peer.height))
+    }
+
+    func peerDisconnected(nodeId: String, reason: String) {
+        log.info("peer disconnected", ["peer": nodeId, "reason": reason])
+    }
+
+    func received(_ message: PeerMessage, from peer: PeerInfo) {
+        switch message {
+        case .raft(let m):
+            guard m.to == identity.nodeId, m.from == peer.nodeId else { return }
+            runtime.post(.raft(m))
+        case .getBlocks(let from, let count):
+            serving.async { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
+        case .blocks(let blocks):
+            runtime.post(.blocks(blocks, from: peer.nodeId))
+        case .join(let id, let key, _, _):
+            guard id == peer.nodeId, key == peer.nodeKey else { return }
+            runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
+        case .joinResult(let accepted, let reason, let leaderHint):
+            log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
+        case .txs, .hello, .auth, .ping, .pong, .peers, .bye:
+            break
+        }
+    }
+
+    func localHeight() -> UInt64 { state.head.header.height }
+
+    private func serveBlocks(from: UInt64, count: Int, to peer: String) {
+        let head = state.head.header.height
+        guard from >= 1, from <= head else { _ = net?.send(.blocks([]), to: peer); return }
+        do {
+            let blocks = try reader.blocks(from: from, count: min(count, PeerLimits.maxBlocksPerMessage),
+                                           maxBytes: Self.maxBlocksReplyBytes)
+            _ = net?.send(.blocks(blocks), to: peer)
+        } catch {
+            log.warn("cannot serve blocks", ["from": from, "reason": "\(error)"])
+        }
+    }
+
+    // MARK: ClusterTransport
+
+    func send(raft message: Message) { _ = net?.send(.raft(message), to: message.to) }
+
+    func requestBlocks(from: UInt64, count: Int, peer: String) -> Bool {
+        net?.send(.getBlocks(from: from, count: count), to: peer) ?? false
+    }
+
+    func answerJoin(to peer: String, accepted: Bool, reason: String, leaderHint: String?) {
+        _ = net?.send(.joinResult(accepted: accepted, reason: reason, leaderHint: leaderHint), to: peer)
+    }
+
+    func peerHeights() -> [(id: String, height: UInt64)] {
+        (net?.peers ?? []).filter(\.isMember).map { ($0.nodeId, $0.height) }
+    }
+
+    /// Asks every connected peer to add this node (only the leader acts on it).
+    func requestJoin() {
+        guard let n = net else { return }
+        for p in n.peers {
+            _ = n.send(.join(nodeId: identity.nodeId, nodeKey: identity.key.publicKey, p2pAddr: identity.advertisedP2PAddr,
+                             apiAddr: identity.apiAddr), to: p.nodeId)
+        }
+    }
+
+    var peers: [PeerInfo] { net?.peers ?? [] }
+
+    func stop() { net?.stop() }
+}
