@@ -1,0 +1,127 @@
+import Chain
+
+/// An address we keep dialling, and what we know about it.
+struct DialTarget {
+    enum State { case idle, waiting, connecting, connected }
+    let address: SocketAddress
+    /// Learned from the hello of a connection to this address (or from gossip).
+    var nodeId: String?
+    var backoff: Duration
+    var state: State = .idle
+    var timer: ScheduledTimer?
+    /// The address reached ourselves: never dialled again.
+    var isSelf = false
+}
+
+/// Dialling, redialling with backoff, and address gossip.
+extension PeerHost {
+    /// Remembers `address` (bounded by maxKnownAddresses) and dials it unless its node is connected.
+    func addTarget(_ address: SocketAddress, nodeId: String?) {
+        loop.preconditionInEventLoop()
+        guard !stopped else { return }
+        if targets[address] != nil {
+            if let nodeId, targets[address]?.nodeId == nil { targets[address]?.nodeId = nodeId }
+            if targets[address]?.state == .idle { dial(address) }
+            return
+        }
+        guard targets.count < settings.maxKnownAddresses else {
+            logger.debug("address not kept: maxKnownAddresses reached", ["node": identity.nodeId, "address": address.description])
+            return
+        }
+        targets[address] = DialTarget(address: address, nodeId: nodeId, backoff: settings.reconnectBackoffInitial)
+        dial(address)
+    }
+
+    func dial(_ address: SocketAddress) {
+        guard !stopped, var target = targets[address], !target.isSelf else { return }
+        guard target.state == .idle || target.state == .waiting else { return }
+        target.timer = nil
+        if let nodeId = target.nodeId, established[nodeId] != nil {
+            target.state = .idle  // redialled when that node's connection ends
+            targets[address] = target
+            return
+        }
+        guard connections.count < settings.maxPeers else {
+            targets[address] = target
+            scheduleRedial(address)
+            return
+        }
+        target.state = .connecting
+        targets[address] = target
+        TCPConnection.connect(to: address, on: loop, settings: tcpSettings, timeout: settings.connectTimeout) { [self] result in
+            guard !stopped else {
+                if case .success(let tcp) = result { tcp.close() }
+                return
+            }
+            switch result {
+            case .success(let tcp):
+                targets[address]?.state = .connected
+                adopt(tcp, direction: .outbound, dialAddress: address)
+            case .failure(let error):
+                logger.debug("dial failed", ["node": identity.nodeId, "address": address.description, "error": error.description])
+                scheduleRedial(address)
+            }
+        }
+    }
+
+    /// Waits the target's backoff (with jitter), doubling it for next time, then dials.
+    func scheduleRedial(_ address: SocketAddress) {
+        guard !stopped, var target = targets[address], !target.isSelf else { return }
+        let fraction = settings.reconnectJitterFraction
+        let jitter = 1.0 + Double.random(in: -fraction...fraction)
+        let delay = target.backoff * jitter
+        target.backoff = min(target.backoff * 2, settings.reconnectBackoffMax)
+        target.state = .waiting
+        target.timer?.cancel()
+        target.timer = later(delay) { $0.dial(address) }
+        targets[address] = target
+    }
+
+    /// Bookkeeping after a connection ended: its dial target and any target of a node now lost.
+    func connectionEnded(_ connection: PeerConnection, wasEstablished: Bool, lostNode: String?) {
+        if let address = connection.dialAddress, var target = targets[address] {
+            if let nodeId = connection.hello?.nodeId { target.nodeId = nodeId }
+            if connection.refusedUs {
+                target.backoff = settings.reconnectBackoffMax
+            } else if wasEstablished {
+                target.backoff = settings.reconnectBackoffInitial
+            }
+            target.state = .waiting
+            targets[address] = target
+            scheduleRedial(address)
+        }
+        guard let lostNode else { return }
+        for (address, target) in targets where target.nodeId == lostNode && target.state == .idle {
+            targets[address]?.backoff = settings.reconnectBackoffInitial
+            scheduleRedial(address)
+        }
+    }
+
+    /// A node is connected: remember its advertised address so we redial it if it goes away.
+    func peerReachable(_ connection: PeerConnection, nodeId: String) {
+        if let address = connection.dialAddress {
+            targets[address]?.nodeId = nodeId
+            targets[address]?.backoff = settings.reconnectBackoffInitial
+        }
+        guard connection.isMember, let advertised = connection.hello?.p2pAddr, let address = Self.dialable(advertised),
+              targets[address] == nil, targets.count < settings.maxKnownAddresses else { return }
+        targets[address] = DialTarget(address: address, nodeId: nodeId, backoff: settings.reconnectBackoffInitial)
+    }
+
+    /// Dials addresses a member gossiped, for nodes we are not connected to.
+    func learn(_ list: [PeerAddress], from connection: PeerConnection) {
+        guard connection.isMember else { return }  // topology from a non-member is not trusted
+        for entry in list where entry.nodeId != identity.nodeId && established[entry.nodeId] == nil {
+            guard let address = Self.dialable(entry.p2pAddr) else { continue }
+            addTarget(address, nodeId: entry.nodeId)
+        }
+    }
+
+    /// An address worth dialling: parses, and is not a wildcard.
+    static func dialable(_ text: String) -> SocketAddress? {
+        guard let address = try? SocketAddress(parsing: text), let port = address.port, port != 0 else { return nil }
+        let host = address.description
+        if host.hasPrefix("0.0.0.0:") || host.hasPrefix("[::]:") { return nil }
+        return address
+    }
+}

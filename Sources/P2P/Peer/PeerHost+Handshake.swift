@@ -1,0 +1,168 @@
+import Chain
+
+/// Message handling by handshake stage: hello → auth → peers (acceptance) → established.
+extension PeerHost {
+    func handle(_ message: PeerMessage, on connection: PeerConnection) {
+        if case .bye(let reason) = message {
+            if connection.stage != .established { connection.refusedUs = true }
+            logger.warn("peer said bye", ["node": identity.nodeId, "peer": connection.peerLabel, "reason": reason])
+            delegate.peerRefusedIfHandshaking(connection, reason: "peer said bye: \(reason)")
+            ended(connection, reason: "peer said bye: \(reason)")
+            connection.tcp.close()
+            return
+        }
+        switch connection.stage {
+        case .awaitingHello:
+            guard case .hello(let hello) = message else { return violation(message, connection) }
+            receivedHello(hello, on: connection)
+        case .awaitingAuth:
+            guard case .auth(let signature, let mac) = message else { return violation(message, connection) }
+            receivedAuth(signature: signature, mac: mac, on: connection)
+        case .awaitingAccept:
+            guard case .peers(let list) = message else { return violation(message, connection) }
+            establish(connection)
+            if connection.stage == .established { learn(list, from: connection) }
+        case .established:
+            receivedEstablished(message, on: connection)
+        case .ended:
+            return
+        }
+    }
+
+    private func violation(_ message: PeerMessage, _ connection: PeerConnection) {
+        refuse(connection, reason: "unexpected '\(message.typeName)' during \(connection.stage)")
+    }
+
+    /// Refuses during the handshake: tells the delegate, then bye and close.
+    func refuse(_ connection: PeerConnection, reason: String) {
+        if connection.stage != .established {
+            delegate.peerRefused(remote: connection.tcp.remoteAddress?.description ?? "?",
+                                 nodeId: connection.hello?.nodeId, reason: reason)
+        }
+        drop(connection, reason: reason)
+    }
+
+    private func receivedHello(_ hello: PeerHello, on connection: PeerConnection) {
+        if let reason = PeerHandshake.refusal(of: hello, identity: identity) {
+            if hello.nodeId == identity.nodeId, let address = connection.dialAddress { targets[address]?.isSelf = true }
+            connection.refusedUs = true  // a mismatched chain will not change soon: redial at the maximum backoff
+            return refuse(connection, reason: reason)
+        }
+        connection.hello = hello
+        connection.stage = .awaitingAuth
+        let auth = PeerHandshake.makeAuth(identity: identity, peerNonce: hello.nonce, ownNonce: connection.ownNonce)
+        _ = connection.tcp.write(auth.encodedLine())
+    }
+
+    private func receivedAuth(signature: Signature, mac: [UInt8]?, on connection: PeerConnection) {
+        guard let hello = connection.hello else { preconditionFailure("auth stage without a hello") }
+        if let reason = PeerHandshake.authRefusal(signature: signature, mac: mac, hello: hello,
+                                                  ownNonce: connection.ownNonce, identity: identity) {
+            return refuse(connection, reason: reason)
+        }
+        switch delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) {
+        case .refuse(let reason):
+            return refuse(connection, reason: "not authorized: \(reason)")
+        case .joinOnly:
+            connection.isMember = false
+        case .member:
+            connection.isMember = true
+        }
+        connection.stage = .awaitingAccept
+        // Our peers list doubles as "your auth is accepted"; a join-only peer learns no topology.
+        let list = connection.isMember ? memberAddresses(except: hello.nodeId) : []
+        _ = connection.tcp.write(PeerMessage.peers(list).encodedLine())
+    }
+
+    private func receivedEstablished(_ message: PeerMessage, on connection: PeerConnection) {
+        switch message {
+        case .ping(let height):
+            updateHeight(height, of: connection)
+            _ = connection.tcp.write(PeerMessage.pong(height: delegate.localHeight()).encodedLine())
+        case .pong(let height):
+            updateHeight(height, of: connection)
+        case .peers(let list):
+            learn(list, from: connection)
+        case .hello, .auth, .bye:
+            refuse(connection, reason: "unexpected '\(message.typeName)' after the handshake")
+        case .raft, .getBlocks, .blocks, .txs, .join, .joinResult:
+            if !connection.isMember, message.typeName != "join" {
+                return refuse(connection, reason: "join-only peer sent '\(message.typeName)'")
+            }
+            guard let info = connection.info else { preconditionFailure("established without info") }
+            delegate.received(message, from: info)
+        }
+    }
+
+    private func updateHeight(_ height: UInt64, of connection: PeerConnection) {
+        guard var info = connection.info, info.height != height else { return }
+        info.height = height
+        connection.info = info
+        if established[info.nodeId] === connection { shared.set(info) }
+    }
+
+    /// Both sides are authenticated. Applies one-connection-per-pair: the connection dialled by the
+    /// smaller nodeId wins; between two dialled by the same node, the newer (the older is stale).
+    private func establish(_ connection: PeerConnection) {
+        guard let hello = connection.hello else { preconditionFailure("established without a hello") }
+        connection.handshakeTimer?.cancel()
+        let preferred = min(identity.nodeId, hello.nodeId)
+        let info = PeerInfo(nodeId: hello.nodeId, nodeKey: hello.nodeKey, p2pAddr: hello.p2pAddr, apiAddr: hello.apiAddr,
+                            height: hello.height, direction: connection.direction, isMember: connection.isMember,
+                            connectedSinceUnixMillis: unixMillisNow())
+        if let existing = established[hello.nodeId] {
+            let existingDialler = existing.dialler(localNodeId: identity.nodeId)
+            let newDialler = connection.dialler(localNodeId: identity.nodeId)
+            let keepNew = existingDialler == newDialler || newDialler == preferred
+            let loser = keepNew ? existing : connection
+            if keepNew {
+                var carried = info
+                carried.connectedSinceUnixMillis = existing.info?.connectedSinceUnixMillis ?? info.connectedSinceUnixMillis
+                connection.info = carried
+                connection.stage = .established
+                established[hello.nodeId] = connection
+                shared.set(carried)
+            }
+            // Not in `established` any more (or never): closing it fires no disconnect callback.
+            drop(loser, reason: "duplicate connection to \(hello.nodeId)")
+            peerReachable(connection, nodeId: hello.nodeId)
+            return
+        }
+        connection.info = info
+        connection.stage = .established
+        established[hello.nodeId] = connection
+        shared.set(info)
+        logger.info("peer connected", ["node": identity.nodeId, "peer": hello.nodeId, "direction": connection.direction.rawValue])
+        peerReachable(connection, nodeId: hello.nodeId)
+        delegate.peerConnected(info)
+        if connection.isMember, connection.stage == .established { announce(info) }
+    }
+
+    /// Gossips a newly connected member to the other members.
+    private func announce(_ info: PeerInfo) {
+        let line = PeerMessage.peers([PeerAddress(nodeId: info.nodeId, p2pAddr: info.p2pAddr, apiAddr: info.apiAddr)]).encodedLine()
+        for other in Array(established.values) where other.isMember && other.hello?.nodeId != info.nodeId {
+            _ = other.tcp.write(line)
+        }
+    }
+
+    func memberAddresses(except nodeId: String) -> [PeerAddress] {
+        var list: [PeerAddress] = []
+        for (id, connection) in established where id != nodeId && connection.isMember {
+            guard let info = connection.info else { continue }
+            list.append(PeerAddress(nodeId: id, p2pAddr: info.p2pAddr, apiAddr: info.apiAddr))
+            if list.count == PeerLimits.maxPeersPerGossip { break }
+        }
+        return list
+    }
+}
+
+extension PeerDelegate {
+    /// Called when a handshake is refused, by either side, with the reason. Default: nothing.
+    public func peerRefused(remote: String, nodeId: String?, reason: String) {}
+
+    func peerRefusedIfHandshaking(_ connection: PeerConnection, reason: String) {
+        guard connection.stage != .established else { return }
+        peerRefused(remote: connection.tcp.remoteAddress?.description ?? "?", nodeId: connection.hello?.nodeId, reason: reason)
+    }
+}

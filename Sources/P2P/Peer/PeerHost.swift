@@ -1,0 +1,214 @@
+import Chain
+import Glibc
+
+/// The loop side of `PeerNetwork`: listener, connections, dial targets, keepalive. Every method
+/// runs on `loop` (checked); `PeerNetwork` reaches it only through a `LoopBound`.
+final class PeerHost {
+    /// Connections taken from the listener per readiness event before yielding.
+    static let maxAcceptsPerEvent = 64
+
+    let loop: EventLoop
+    let settings: PeerSettings
+    let identity: PeerIdentity
+    let delegate: any PeerDelegate
+    let logger: Logger
+    let shared: PeerShared
+    /// The p2pAddr we advertise: the identity's, or the bound address when that is empty.
+    let advertisedAddr: String
+    var connections: [UInt64: PeerConnection] = [:]
+    /// The one kept connection per authenticated node.
+    var established: [String: PeerConnection] = [:]
+    var targets: [SocketAddress: DialTarget] = [:]
+    var stopped = false
+    private var listenFD: Int32 = -1
+    private var listenRegistration: EventLoop.Registration?
+    private var keepaliveTimer: ScheduledTimer?
+    private var nextConnectionId: UInt64 = 1
+
+    init(loop: EventLoop, settings: PeerSettings, identity: PeerIdentity, delegate: any PeerDelegate,
+         logger: Logger, shared: PeerShared, boundAddress: SocketAddress) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        self.settings = settings
+        self.identity = identity
+        self.delegate = delegate
+        self.logger = logger
+        self.shared = shared
+        self.advertisedAddr = identity.advertisedP2PAddr.isEmpty ? boundAddress.description : identity.advertisedP2PAddr
+    }
+
+    /// Runs `body` on the loop after `delay` with this host, unless the host has stopped.
+    func later(_ delay: Duration, _ body: @escaping (PeerHost) -> Void) -> ScheduledTimer {
+        let bound = LoopBound((host: self, body: body), eventLoop: loop)
+        return loop.schedule(after: delay) {
+            let (host, body) = bound.value
+            if !host.stopped { body(host) }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    func start(listenFD: Int32, initialTargets: [SocketAddress]) throws(SocketError) {
+        loop.preconditionInEventLoop()
+        precondition(self.listenFD < 0 && listenFD >= 0, "start once with an open listener")
+        self.listenFD = listenFD
+        listenRegistration = try loop.register(fd: listenFD, interest: [.readable]) { [self] _ in acceptPending() }
+        keepaliveTimer = later(settings.pingInterval) { $0.keepaliveTick() }
+        for address in initialTargets { addTarget(address, nodeId: nil) }
+    }
+
+    /// Closes everything without delegate callbacks.
+    func stop() {
+        loop.preconditionInEventLoop()
+        guard !stopped else { return }
+        stopped = true
+        keepaliveTimer?.cancel()
+        if let listenRegistration { loop.deregister(listenRegistration) }
+        listenRegistration = nil
+        if listenFD >= 0 { _ = Glibc.close(listenFD) }
+        listenFD = -1
+        for target in targets.values { target.timer?.cancel() }
+        targets.removeAll()
+        for connection in Array(connections.values) {
+            _ = connection.tcp.write(PeerMessage.bye(reason: "shutting down").encodedLine())
+            connection.tcp.close()
+        }
+        connections.removeAll()
+        established.removeAll()
+        shared.removeAll()
+    }
+
+    // MARK: - Connections
+
+    private func acceptPending() {
+        var accepted = 0
+        while accepted < Self.maxAcceptsPerEvent, !stopped {
+            guard let next = try? Socket.accept(listenFD) else { return }  // drained, or a transient error
+            accepted += 1
+            guard connections.count < settings.maxPeers else {
+                logger.warn("peer refused: at maxPeers", ["node": identity.nodeId, "remote": next.remote?.description ?? "?"])
+                _ = Glibc.close(next.fd)
+                continue
+            }
+            let tcp = TCPConnection(adopting: next.fd, remoteAddress: next.remote, on: loop, settings: tcpSettings)
+            adopt(tcp, direction: .inbound, dialAddress: nil)
+        }
+    }
+
+    var tcpSettings: TCPConnection.Settings {
+        var s = TCPConnection.Settings()
+        s.maxWriteQueueBytes = settings.maxWriteQueueBytes
+        return s
+    }
+
+    /// Takes over a connected socket: wires callbacks, sends hello, arms the handshake timeout.
+    func adopt(_ tcp: TCPConnection, direction: PeerDirection, dialAddress: SocketAddress?) {
+        loop.preconditionInEventLoop()
+        let connection = PeerConnection(id: nextConnectionId, tcp: tcp, direction: direction,
+                                        dialAddress: dialAddress, maxLineBytes: settings.maxLineBytes)
+        nextConnectionId += 1
+        connections[connection.id] = connection
+        // Strong captures: TCPConnection drops its callbacks when it closes, which breaks the cycle.
+        tcp.onRead = { [self] bytes in received(bytes, on: connection) }
+        tcp.onClose = { [self] reason in
+            ended(connection, reason: "connection closed: \(reason)")
+        }
+        if direction == .inbound { tcp.start() }
+        connection.handshakeTimer = later(settings.handshakeTimeout) { host in
+            guard connection.stage != .established, connection.stage != .ended else { return }
+            host.drop(connection, reason: "handshake timeout after \(host.settings.handshakeTimeout)")
+        }
+        let hello = PeerHello(
+            protocolVersion: PeerLimits.protocolVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
+            nodeId: identity.nodeId, nodeKey: identity.key.publicKey, nonce: connection.ownNonce,
+            p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight())
+        _ = tcp.write(PeerMessage.hello(hello).encodedLine())
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer, on connection: PeerConnection) {
+        guard connection.stage != .ended else { return }
+        connection.lastHeardNanos = LinuxSyscalls.monotonicNanos()
+        do {
+            try connection.framer.feed(bytes) { line in
+                handle(line: line, on: connection)
+                return connection.stage != .ended
+            }
+        } catch {
+            drop(connection, reason: error.description)
+        }
+    }
+
+    private func handle(line: UnsafeRawBufferPointer, on connection: PeerConnection) {
+        let message: PeerMessage
+        do { message = try PeerMessage.decode(line: line, maxLineBytes: settings.maxLineBytes) } catch {
+            drop(connection, reason: error.description)
+            return
+        }
+        handle(message, on: connection)
+    }
+
+    /// Sends bye with `reason` (when the socket is still writable), logs, and closes this connection only.
+    func drop(_ connection: PeerConnection, reason: String, sayBye: Bool = true) {
+        guard connection.stage != .ended else { return }
+        logger.warn("closing peer connection", ["node": identity.nodeId, "peer": connection.peerLabel, "reason": reason])
+        if sayBye { _ = connection.tcp.write(PeerMessage.bye(reason: reason).encodedLine()) }
+        ended(connection, reason: reason)
+        connection.tcp.closeAfterFlush()
+    }
+
+    /// Forgets a connection (idempotent): disconnect callback, snapshot, redial.
+    func ended(_ connection: PeerConnection, reason: String) {
+        guard connection.stage != .ended else { return }
+        let wasEstablished = connection.stage == .established
+        connection.stage = .ended
+        connection.handshakeTimer?.cancel()
+        connections.removeValue(forKey: connection.id)
+        guard !stopped else { return }
+        var lostNode: String?
+        if wasEstablished, let hello = connection.hello, established[hello.nodeId] === connection {
+            established.removeValue(forKey: hello.nodeId)
+            shared.remove(hello.nodeId)
+            lostNode = hello.nodeId
+            logger.info("peer disconnected", ["node": identity.nodeId, "peer": hello.nodeId, "reason": reason])
+            delegate.peerDisconnected(nodeId: hello.nodeId, reason: reason)
+        }
+        connectionEnded(connection, wasEstablished: wasEstablished, lostNode: lostNode)
+    }
+
+    // MARK: - Keepalive
+
+    private func keepaliveTick() {
+        let now = LinuxSyscalls.monotonicNanos()
+        let deadNanos = UInt64(settings.peerDeadAfter.components.seconds) * 1_000_000_000
+            + UInt64(settings.peerDeadAfter.components.attoseconds / 1_000_000_000)
+        let ping = PeerMessage.ping(height: delegate.localHeight()).encodedLine()
+        for connection in Array(established.values) {
+            if now &- connection.lastHeardNanos > deadNanos {
+                drop(connection, reason: "silent for more than \(settings.peerDeadAfter)")
+            } else {
+                _ = connection.tcp.write(ping)
+            }
+        }
+        keepaliveTimer = later(settings.pingInterval) { $0.keepaliveTick() }
+    }
+
+    // MARK: - Sending
+
+    /// Queues a whole line on `nodeId`'s connection; false when not connected or it was dropped.
+    func send(line: [UInt8], to nodeId: String) -> Bool {
+        loop.preconditionInEventLoop()
+        guard !stopped, let connection = established[nodeId] else { return false }
+        return connection.tcp.write(line)
+    }
+
+    /// Queues a line on every member connection; returns how many took it.
+    func broadcast(line: [UInt8]) -> Int {
+        loop.preconditionInEventLoop()
+        guard !stopped else { return 0 }
+        var sent = 0
+        for connection in Array(established.values) where connection.isMember {
+            if connection.tcp.write(line) { sent += 1 }
+        }
+        return sent
+    }
+}

@@ -1,0 +1,190 @@
+import Chain
+import Dispatch
+import Synchronization
+
+/// The authenticated peer network: TCP, one JSON object per line (docs/PROTOCOL.md, "Peer
+/// protocol"), one connection per pair of nodes, keepalive, redialling and address gossip.
+///
+/// Promises:
+/// - Every public method may be called from any thread. Sockets, handshakes and delegate
+///   callbacks live on one `EventLoop` (its own, or one given at init).
+/// - `peerConnected` fires only after both sides are authenticated; application messages are
+///   delivered only from such peers, in the order sent; a `.joinOnly` peer can deliver only `join`.
+/// - Whatever a peer sends (oversized, malformed, unexpected) closes that connection only.
+/// - Memory per peer is bounded: `maxLineBytes` of partial input, `maxWriteQueueBytes` of output
+///   (a peer whose queue overflows is dropped).
+///
+/// `@unchecked Sendable`: the loop-side state is reachable only through `LoopBound` (checked on
+/// every access) and the rest sits behind `Mutex`/`Atomic` or is immutable.
+public final class PeerNetwork: @unchecked Sendable {
+    public let settings: PeerSettings
+    public let identity: PeerIdentity
+    private let delegate: any PeerDelegate
+    private let logger: Logger
+    private let givenLoop: EventLoop?
+    private let shared: PeerShared
+    private let lifecycle = Mutex<Lifecycle>(Lifecycle())
+    /// Longest a call that needs the loop waits for it (start/stop). A running loop answers in
+    /// microseconds; a loop that never answers is a programming error (not started, or blocked).
+    private static let loopAnswerTimeoutSeconds = 30
+
+    private struct Lifecycle {
+        var loop: EventLoop?
+        var host: LoopBound<PeerHost>?
+        var started = false
+        var stopped = false
+        var pendingTargets: [SocketAddress] = []
+    }
+
+    /// `eventLoop`: run on this (already started) loop instead of creating one.
+    /// `logSink`: where the `p2p` logger writes (tests capture it).
+    public init(settings: PeerSettings, identity: PeerIdentity, delegate: any PeerDelegate,
+                eventLoop: EventLoop? = nil, logSink: LogSink = .standardError) {
+        settings.validate()
+        self.settings = settings
+        self.identity = identity
+        self.delegate = delegate
+        self.givenLoop = eventLoop
+        self.logger = Logger(component: "p2p", sink: logSink)
+        self.shared = PeerShared(maxPendingSendBytes: settings.maxPendingSendBytes)
+    }
+
+    deinit {
+        let state = lifecycle.withLock { $0 }
+        precondition(!state.started || state.stopped, "PeerNetwork released while running: call stop()")
+    }
+
+    /// Binds the listener, starts dialling the static peers, and returns the bound address
+    /// (with the real port when the settings ask for port 0). Call once.
+    public func start() throws(SocketError) -> SocketAddress {
+        let alreadyStarted = lifecycle.withLock { state -> Bool in
+            defer { state.started = true }
+            return state.started
+        }
+        precondition(!alreadyStarted, "PeerNetwork.start() called twice")
+        let loop: EventLoop
+        if let givenLoop { loop = givenLoop } else {
+            loop = try EventLoop(name: "p2p-\(identity.nodeId)")
+            loop.start()
+        }
+        lifecycle.withLock { $0.loop = loop }
+        let fd: Int32, bound: SocketAddress
+        do { (fd, bound) = try Socket.listen(on: settings.listenAddress) } catch {
+            stop()  // leaves the network stopped, so it may be released
+            throw error
+        }
+        let targets = settings.staticPeers + lifecycle.withLock { $0.pendingTargets }
+        let (settings, identity, delegate, logger, shared) = (settings, identity, delegate, logger, shared)
+        let result = Self.onLoop(loop) { () -> Result<LoopBound<PeerHost>, SocketError> in
+            let host = PeerHost(loop: loop, settings: settings, identity: identity, delegate: delegate,
+                                logger: logger, shared: shared, boundAddress: bound)
+            do throws(SocketError) { try host.start(listenFD: fd, initialTargets: targets) } catch {
+                host.stop()
+                return .failure(error)
+            }
+            return .success(LoopBound(host, eventLoop: loop))
+        }
+        let host: LoopBound<PeerHost>
+        do { host = try result.get() } catch {
+            stop()
+            throw error
+        }
+        lifecycle.withLock { $0.host = host; $0.pendingTargets = [] }
+        logger.info("peer network listening", ["node": identity.nodeId, "address": bound.description])
+        return bound
+    }
+
+    /// Closes the listener and every connection (no delegate callbacks), stops redialling, and
+    /// shuts down the loop if this network created it. Idempotent; not from the loop thread.
+    public func stop() {
+        let (loop, host) = lifecycle.withLock { state -> (EventLoop?, LoopBound<PeerHost>?) in
+            defer { state.stopped = true; state.host = nil }
+            return state.stopped ? (nil, nil) : (state.loop, state.host)
+        }
+        guard let loop else { return }
+        precondition(!loop.inEventLoop, "PeerNetwork.stop() must not be called on its own loop")
+        if let host { Self.onLoop(loop) { host.value.stop() } }
+        if givenLoop == nil { loop.shutdown() }
+        shared.removeAll()
+    }
+
+    /// Dials `address` now and keeps redialling it (with backoff) whenever it is not connected.
+    public func addPeerAddress(_ address: SocketAddress) {
+        let host = lifecycle.withLock { state -> LoopBound<PeerHost>? in
+            if state.host == nil, !state.stopped { state.pendingTargets.append(address) }
+            return state.host
+        }
+        guard let host else { return }
+        host.eventLoop.execute { host.value.addTarget(address, nodeId: nil) }
+    }
+
+    /// Queues `message` for `nodeId`. False when that node is not connected, the message is over
+    /// `maxLineBytes`, or the cross-thread send budget is spent. A true result off the loop means
+    /// "queued": the connection may still drop before the bytes leave.
+    @discardableResult
+    public func send(_ message: PeerMessage, to nodeId: String) -> Bool {
+        guard let host = lifecycle.withLock({ $0.host }) else { return false }
+        if host.eventLoop.inEventLoop {
+            guard let line = checkedLine(message) else { return false }
+            return host.value.send(line: line, to: nodeId)
+        }
+        guard shared.info(nodeId) != nil, let line = checkedLine(message), shared.reserve(line.count) else { return false }
+        let shared = shared
+        host.eventLoop.execute {
+            shared.release(line.count)
+            _ = host.value.send(line: line, to: nodeId)
+        }
+        return true
+    }
+
+    /// Queues `message` for every connected member; returns how many peers it was queued for
+    /// (off the loop: how many were connected when called).
+    @discardableResult
+    public func broadcast(_ message: PeerMessage) -> Int {
+        guard let host = lifecycle.withLock({ $0.host }), let line = checkedLine(message) else { return 0 }
+        if host.eventLoop.inEventLoop { return host.value.broadcast(line: line) }
+        let count = shared.memberIds().count
+        guard count > 0, shared.reserve(line.count) else { return 0 }
+        let shared = shared
+        host.eventLoop.execute {
+            shared.release(line.count)
+            _ = host.value.broadcast(line: line)
+        }
+        return count
+    }
+
+    /// Connected, authenticated peers, sorted by nodeId: a consistent snapshot.
+    public var peers: [PeerInfo] { shared.snapshot() }
+
+    private func checkedLine(_ message: PeerMessage) -> [UInt8]? {
+        let line = message.encodedLine()
+        guard line.count - 1 <= settings.maxLineBytes else {
+            logger.error("message over maxLineBytes not sent", ["type": message.typeName, "bytes": line.count])
+            return nil
+        }
+        return line
+    }
+
+    /// Runs `body` on `loop` and waits for its result (directly when already on the loop).
+    @discardableResult
+    private static func onLoop<R: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> R) -> R {
+        if loop.inEventLoop { return body() }
+        let transfer = ResultSlot<R>()
+        let done = DispatchSemaphore(value: 0)
+        loop.execute {
+            transfer.set(body())
+            done.signal()
+        }
+        let answered = done.wait(timeout: .now() + .seconds(loopAnswerTimeoutSeconds)) == .success
+        precondition(answered, "\(loop) did not answer within \(loopAnswerTimeoutSeconds) s: is it running?")
+        guard let value = transfer.take() else { preconditionFailure("loop answered without a value") }
+        return value
+    }
+}
+
+/// Hands one value from the loop thread to the waiting caller.
+private final class ResultSlot<R: Sendable>: Sendable {
+    private let slot = Mutex<R?>(nil)
+    func set(_ value: R) { slot.withLock { $0 = value } }
+    func take() -> R? { slot.withLock { $0.take() } }
+}

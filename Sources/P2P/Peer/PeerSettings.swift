@@ -1,0 +1,104 @@
+import Chain
+
+/// Who this node is on the peer network. `nodeId` and `key` must stay the same across restarts
+/// (peers recognise a node by them); the hello advertises the rest.
+public struct PeerIdentity: Sendable {
+    public var nodeId: String
+    public var key: KeyPair
+    public var chainId: String
+    public var genesisHash: Hash32
+    /// The address peers should dial to reach us ("host:port"), sent in hello and gossip.
+    public var advertisedP2PAddr: String
+    /// Our REST API address, sent in hello so peers can forward clients.
+    public var apiAddr: String
+    /// When set, peers must prove they know it (ClusterMAC over the auth bytes); it never travels.
+    public var clusterToken: String?
+
+    public init(nodeId: String, key: KeyPair, chainId: String, genesisHash: Hash32,
+                advertisedP2PAddr: String, apiAddr: String, clusterToken: String? = nil) {
+        precondition(PeerLimits.isValidNodeId(nodeId), "nodeId must be 1...\(PeerLimits.maxNodeIdBytes) bytes")
+        precondition(!chainId.isEmpty, "chainId must not be empty")
+        self.nodeId = nodeId
+        self.key = key
+        self.chainId = chainId
+        self.genesisHash = genesisHash
+        self.advertisedP2PAddr = advertisedP2PAddr
+        self.apiAddr = apiAddr
+        self.clusterToken = clusterToken
+    }
+}
+
+/// Limits and timings of the peer network. Every default is written here once.
+public struct PeerSettings: Sendable {
+    /// Where to accept peers. Default 0.0.0.0:6000 (DESIGN §7).
+    public var listenAddress: SocketAddress
+    /// Addresses dialled at start and redialled for as long as the network runs. Default none.
+    public var staticPeers: [SocketAddress] = []
+    /// Longest line (one message) accepted or sent, newline excluded. Default 16 MiB.
+    public var maxLineBytes = 16 << 20
+    /// Unsent bytes one peer may hold; a peer whose queue overflows is dropped. Default 64 MiB.
+    public var maxWriteQueueBytes = 64 << 20
+    /// Bytes handed to `send`/`broadcast` from other threads and not yet queued on a connection;
+    /// above it `send` returns false instead of growing the loop's task queue. Default 256 MiB.
+    public var maxPendingSendBytes = 256 << 20
+    /// From TCP connect (or accept) to both sides authenticated. Default 5 s.
+    public var handshakeTimeout: Duration = .seconds(5)
+    /// How often an idle established peer is pinged. Default 1 s.
+    public var pingInterval: Duration = .seconds(1)
+    /// A peer that sends nothing for this long is closed. Default 5 s.
+    public var peerDeadAfter: Duration = .seconds(5)
+    /// First redial delay after a failure; doubles per failure. Default 100 ms.
+    public var reconnectBackoffInitial: Duration = .milliseconds(100)
+    /// Largest redial delay; also used after a peer refused us (wrong chain). Default 5 s.
+    public var reconnectBackoffMax: Duration = .seconds(5)
+    /// Random spread applied to every redial delay, as a fraction (0.2 = ±20 %). Default 0.2.
+    public var reconnectJitterFraction = 0.2
+    /// Connections (handshaking or established, both directions) held at once. Default 64.
+    public var maxPeers = 64
+    /// Addresses remembered for dialling (static, advertised, gossiped). Default 256.
+    public var maxKnownAddresses = 256
+    /// TCP connect timeout per dial. Default 3 s.
+    public var connectTimeout: Duration = .seconds(3)
+
+    public init(listenAddress: SocketAddress) {
+        self.listenAddress = listenAddress
+    }
+
+    /// Traps on settings no caller could mean (a programming or config-validation error).
+    func validate() {
+        precondition(maxLineBytes >= 1024, "maxLineBytes must be at least 1 KiB")
+        precondition(maxWriteQueueBytes >= 1024, "maxWriteQueueBytes must be at least 1 KiB")
+        precondition(maxPendingSendBytes >= maxLineBytes, "maxPendingSendBytes must hold one line")
+        precondition(handshakeTimeout > .zero && pingInterval > .zero && peerDeadAfter > pingInterval,
+                     "timeouts must be positive and peerDeadAfter > pingInterval")
+        precondition(reconnectBackoffInitial > .zero && reconnectBackoffMax >= reconnectBackoffInitial,
+                     "backoff must be positive and max >= initial")
+        precondition((0.0..<1.0).contains(reconnectJitterFraction), "jitter must be in [0, 1)")
+        precondition(maxPeers >= 1 && maxKnownAddresses >= 1, "maxPeers and maxKnownAddresses must be positive")
+    }
+}
+
+/// Bounds on what one message may carry; a peer exceeding one gets a typed decode error.
+public enum PeerLimits {
+    /// The protocol version this build speaks.
+    public static let protocolVersion: Int64 = 1
+    /// Longest node id, in UTF-8 bytes.
+    public static let maxNodeIdBytes = 128
+    /// Longest address or free-text field (reason, addresses), in UTF-8 bytes.
+    public static let maxTextBytes = 1024
+    /// Most blocks one `getBlocks` may ask for and one `blocks` may carry.
+    public static let maxBlocksPerMessage = 512
+    /// Most transactions one `txs` message may carry.
+    public static let maxTxsPerMessage = 20_000
+    /// Most entries one raft append may carry.
+    public static let maxEntriesPerAppend = 4_096
+    /// Most addresses one `peers` message may carry.
+    public static let maxPeersPerGossip = 256
+    /// Bytes of the hello nonce.
+    public static let nonceBytes = 32
+
+    static func isValidNodeId(_ id: String) -> Bool {
+        let count = id.utf8.count
+        return count >= 1 && count <= maxNodeIdBytes
+    }
+}
