@@ -44,9 +44,9 @@ import Testing
 
         let status = try run(["status", "--node", node.url])
         #expect(status.status == 0)
-        #expect(status.out.contains("leader") && status.out.contains("height 2"), "\(status.out)")
+        #expect(status.out.contains("leader") && status.out.contains("height 3"), "\(status.out)")
         let json = try run(["status", "--node", node.url, "--json"])
-        #expect(try JSON.parse(Array(json.out.utf8))["height"]?.intValue == 2)
+        #expect(try JSON.parse(Array(json.out.utf8))["height"]?.intValue == 3)
     }
 
     @Test func everyCommandHasHelpAndErrorsAreOneLine() throws {

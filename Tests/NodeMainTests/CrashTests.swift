@@ -69,7 +69,11 @@ import Testing
             #expect(block.header.prevHash == prevHash, "block \(h) does not link")
             #expect(block.verifyProposerSignature())
             let delta = try Ledger.execute(block: block.txs, on: state)
-            stateRoot = StateRoot.next(previous: stateRoot, changes: delta.changes)
+            if let change = block.membership {
+                stateRoot = StateRoot.next(previous: stateRoot, membership: change)
+            } else if !block.txs.isEmpty {
+                stateRoot = StateRoot.next(previous: stateRoot, changes: delta.changes)
+            }
             #expect(stateRoot == block.header.stateRoot, "stateRoot diverges at \(h)")
             for a in delta.changes { state.accounts[a.address] = a }
             fees += delta.feesBurned

@@ -18,7 +18,10 @@ import Testing
         defer { node.stop() }
         let (status0, head0) = try node.json("GET", "/chain/head")
         #expect(status0 == 200)
-        #expect(head0["head"]?["height"]?.intValue == 0)
+        #expect(head0["head"]?["height"]?.intValue == 1, "block 1 is the bootstrap block naming the first voter")
+        let (_, first) = try node.json("GET", "/block/1")
+        #expect(first["block"]?["membership"]?["op"]?.stringValue == "bootstrap")
+        #expect(first["block"]?["txs"]?.arrayValue?.isEmpty == true)
         #expect(head0["chainId"]?.stringValue == Self.chainId)
 
         let bob = KeyPair.generate()
