@@ -17,10 +17,10 @@ extension NodeAPI {
             throw APIError(e)
         }
         let hash = tx.hash
-        var waiter: (@Sendable (CommitOutcome) -> Void)?
+        var waiter: CommitWaiter?
         if wait {
             let once = OnceFlag()
-            waiter = { outcome in
+            waiter = CommitWaiter { outcome in
                 guard once.claim() else { return }
                 switch outcome {
                 case .committed(let height):
@@ -34,18 +34,21 @@ extension NodeAPI {
             }
         }
         if runtime.status.role != "leader" {
+            // Forward to the leader; with ?wait=commit, wait here for this node to apply it.
             if let waiter { state.addWaiter(hash, waiter) }
-            guard let answer = try forwardToLeader(request, dropWait: true) else {
-                if waiter != nil { _ = state.takeWaiters(hash) }
-                throw APIError(status: 503, code: "no_leader", message: "no leader is known right now; retry shortly")
+            let answer: HTTPResponse?
+            do {
+                answer = try forwardToLeader(request, dropWait: true)
+            } catch {
+                if let waiter { _ = state.removeWaiter(hash, id: waiter.id) }
+                throw error
             }
-            guard wait, (200..<300).contains(answer.status) else {
-                if waiter != nil { _ = state.takeWaiters(hash) }
-                reply(answer)
+            if let answer, let waiter, (200..<300).contains(answer.status) {
+                scheduleTimeout(hash, waiter)
                 return
             }
-            scheduleTimeout(hash, waiter!)
-            return
+            if let waiter, state.removeWaiter(hash, id: waiter.id) == nil { return }
+            if let answer { reply(answer); return }
         }
         if let rejection = state.admit([tx], arrival: monotonicNs(), waiter: waiter)[0] {
             metrics.txRejected.inc(1, rejection.code)
@@ -59,11 +62,10 @@ extension NodeAPI {
         scheduleTimeout(hash, waiter)
     }
 
-    func scheduleTimeout(_ hash: Hash32, _ waiter: @escaping @Sendable (CommitOutcome) -> Void) {
+    func scheduleTimeout(_ hash: Hash32, _ waiter: CommitWaiter) {
         let state = self.state
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(settings.api.commitWaitMs)) {
-            guard !state.takeWaiters(hash).isEmpty else { return }
-            waiter(.timedOut)
+            state.removeWaiter(hash, id: waiter.id)?.fire(.timedOut)
         }
     }
 

@@ -25,7 +25,7 @@ final class NodeState: Sendable {
         var accounts: [Address: Account]
         var mempool: Mempool
         var head: HeadInfo
-        var waiters: [Hash32: [@Sendable (CommitOutcome) -> Void]] = [:]
+        var waiters: [Hash32: [CommitWaiter]] = [:]
         var waiterCount = 0
         var membership = ClusterMembership()
     }
@@ -64,8 +64,7 @@ final class NodeState: Sendable {
 
     /// Admits transactions whose signatures were already verified, in order. A waiter, when given,
     /// is registered atomically with admission so a fast commit cannot be missed.
-    func admit(_ txs: [Transaction], arrival: UInt64,
-               waiter: (@Sendable (CommitOutcome) -> Void)? = nil) -> [TxRejection?] {
+    func admit(_ txs: [Transaction], arrival: UInt64, waiter: CommitWaiter? = nil) -> [TxRejection?] {
         guarded.withLock { s in
             txs.map { tx -> TxRejection? in
                 if waiter != nil, s.waiterCount >= Self.maxWaiters { return .mempoolFull(limit: Self.maxWaiters) }
@@ -85,15 +84,26 @@ final class NodeState: Sendable {
     }
 
     /// Waits for a transaction this node did not admit itself (it forwarded it to the leader).
-    func addWaiter(_ hash: Hash32, _ waiter: @escaping @Sendable (CommitOutcome) -> Void) {
+    func addWaiter(_ hash: Hash32, _ waiter: CommitWaiter) {
         guarded.withLock { s in
             s.waiters[hash, default: []].append(waiter)
             s.waiterCount += 1
         }
     }
 
-    /// Removes and returns the waiters of `hash` (for a timeout or a drop).
-    func takeWaiters(_ hash: Hash32) -> [@Sendable (CommitOutcome) -> Void] {
+    /// Removes one waiter (its caller gave up or timed out); nil when it already fired.
+    func removeWaiter(_ hash: Hash32, id: UInt64) -> CommitWaiter? {
+        guarded.withLock { s in
+            guard var list = s.waiters[hash], let i = list.firstIndex(where: { $0.id == id }) else { return nil }
+            let w = list.remove(at: i)
+            s.waiters[hash] = list.isEmpty ? nil : list
+            s.waiterCount -= 1
+            return w
+        }
+    }
+
+    /// Removes and returns every waiter of `hash` (the transaction was dropped).
+    func takeWaiters(_ hash: Hash32) -> [CommitWaiter] {
         guarded.withLock { s in
             let list = s.waiters.removeValue(forKey: hash) ?? []
             s.waiterCount -= list.count
@@ -109,5 +119,17 @@ struct OverlaySource: AccountSource {
     let speculative: [Address: Account]
     func account(_ address: Address) -> Account {
         speculative[address] ?? committed[address] ?? Account(address: address, balance: 0, nonce: 0)
+    }
+}
+
+/// A caller waiting for a transaction to commit (`?wait=commit`), answered exactly once.
+struct CommitWaiter: Sendable {
+    private static let counter = Atomic<UInt64>(0)
+    let id: UInt64
+    let fire: @Sendable (CommitOutcome) -> Void
+
+    init(_ fire: @escaping @Sendable (CommitOutcome) -> Void) {
+        id = Self.counter.wrappingAdd(1, ordering: .relaxed).newValue
+        self.fire = fire
     }
 }

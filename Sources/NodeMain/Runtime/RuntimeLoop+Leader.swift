@@ -66,7 +66,7 @@ extension RuntimeLoop {
         runtime.state.withLock { s in for (tx, _) in rejected { _ = s.mempool.drop(tx.hash) } }
         for (tx, reason) in rejected {
             runtime.metrics.txRejected.inc(1, reason.code)
-            for w in runtime.state.takeWaiters(tx.hash) { w(.dropped(reason)) }
+            for w in runtime.state.takeWaiters(tx.hash) { w.fire(.dropped(reason)) }
         }
     }
 

@@ -189,7 +189,7 @@ struct RuntimeLoop: @unchecked Sendable {
             let accounts = s.accounts
             let done = s.mempool.committed(txs, accounts: { accounts[$0] ?? Account(address: $0, balance: 0, nonce: 0) })
             s.head = head
-            var fired: [(UInt64, [@Sendable (CommitOutcome) -> Void])] = []
+            var fired: [(UInt64, [CommitWaiter])] = []
             if s.waiterCount > 0 {
                 for c in committed {
                     for tx in c.block.txs {
@@ -202,7 +202,7 @@ struct RuntimeLoop: @unchecked Sendable {
             }
             return (done, fired)
         }
-        for (height, list) in waiters { for w in list { w(.committed(height: height)) } }
+        for (height, list) in waiters { for w in list { w.fire(.committed(height: height)) } }
         let now = monotonicNs()
         for (_, arrival) in done { runtime.metrics.submitToCommit.observe(Double(now &- arrival) / 1e9) }
         runtime.metrics.blocksCommitted.inc(Double(committed.count))
