@@ -23,6 +23,7 @@
 # Reports (JUnit XML, node log on failure) land in .build/conformance/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
 readonly SCHEMATHESIS_VERSION=4.32.5
@@ -121,10 +122,12 @@ run_schemathesis() {  # name, [config file], extra `run` args...
     local name=$1 config=${2:-}; shift 2 || shift
     local global=(); [ -n "$config" ] && global=(--config-file "$config")
     log "schemathesis $SCHEMATHESIS_VERSION: $name (examples $EXAMPLES, seed $SEED)"
-    timeout --kill-after=10 "$SCHEMATHESIS_TIMEOUT_S" "$VENV/bin/schemathesis" "${global[@]}" run docs/openapi.yaml "$@" \
+    # From $OUT, so schemathesis keeps its .schemathesis/ cache under .build, not in the work tree.
+    (cd "$OUT" && timeout --kill-after=10 "$SCHEMATHESIS_TIMEOUT_S" "$repo/$VENV/bin/schemathesis" "${global[@]}" \
+        run "$repo/docs/openapi.yaml" "$@" \
         --url "$url" --checks "$checks" --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 \
         --request-timeout 10 --no-color --generation-database none \
-        --report junit --report-junit-path "$OUT/schemathesis-$name.xml" \
+        --report junit --report-junit-path "schemathesis-$name.xml") \
         || fail "schemathesis $name (replay: SEED=$SEED EXAMPLES=$EXAMPLES $0)"
 }
 run_schemathesis generated
