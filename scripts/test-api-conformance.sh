@@ -52,15 +52,15 @@ fi
 stamp="schemathesis==$SCHEMATHESIS_VERSION pynacl==$PYNACL_VERSION"
 if [ "$(cat "$VENV/.autochain-stamp" 2>/dev/null)" != "$stamp" ]; then
     log "python venv at $VENV ($stamp)"
-    if ! python3 -c 'import ensurepip' 2>/dev/null; then
-        if want_install; then
-            $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
-        else
+    rm -rf "$VENV"
+    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then   # Debian's python3 needs python3-venv for this
+        rm -rf "$VENV"
+        if ! want_install; then
             echo "python3 cannot make a venv: install python3-venv (or run with INSTALL_MISSING=1)"; exit 1
         fi
+        $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+        python3 -m venv "$VENV"
     fi
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" "pynacl==$PYNACL_VERSION"
     echo "$stamp" > "$VENV/.autochain-stamp"
 fi

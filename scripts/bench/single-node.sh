@@ -184,7 +184,7 @@ rows = [
     ("(d) idle RSS after 2 s (MiB)", (statistics.median(r["vmRssKiB"] / 1024 for r in rss), [r["vmRssKiB"] / 1024 for r in rss]), "{:.1f}"),
 ]
 refused = sum(r["rejected"] for r in peak + paced)
-print(f"\nMachine: {nproc} cores, {cpu}; {runs} runs each, medians (every run in parentheses).\n")
+print(f"\nMachine: {nproc} cores, {cpu}; {runs} runs each, medians; every run in the last column.\n")
 print("| measurement | median | runs |")
 print("|---|---:|---|")
 summary = {"machine": {"nproc": int(nproc), "cpu": cpu}, "runs": runs, "pacedRate": rate, "medians": {}}
