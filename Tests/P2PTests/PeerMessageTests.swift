@@ -1,0 +1,106 @@
+import Chain
+import Consensus
+import Testing
+@testable import P2P
+
+private func roundTrip(_ message: PeerMessage) throws -> PeerMessage {
+    let line = message.encodedLine()
+    #expect(line.last == UInt8(ascii: "\n"))
+    #expect(line.dropLast().contains(UInt8(ascii: "\n")) == false)
+    return try PeerMessage.decode(line: Array(line.dropLast()))
+}
+
+private func decodeError(_ text: String) -> PeerDecodeError? {
+    do { _ = try PeerMessage.decode(line: Array(text.utf8)); return nil } catch { return error }
+}
+
+private let allRaftKinds: [Message.Kind] = [
+    .preVote(lastIndex: 5, lastTerm: 2), .preVoteResponse(reject: true),
+    .vote(lastIndex: 9, lastTerm: 3, transfer: true), .voteResponse(reject: false),
+    .append(prevIndex: 4, prevTerm: 1, entries: [
+        Entry(index: 5, term: 2, data: [0, 1, 255]),
+        Entry(index: 6, term: 2, data: [], confChange: .addLearner("n4")),
+        Entry(index: 7, term: 2, data: [9], confChange: .promote("n4")),
+        Entry(index: 8, term: 2, data: [9], confChange: .remove("n2")),
+    ], commit: 4),
+    .appendResponse(reject: true, index: 4, rejectHint: 2, hintTerm: 1),
+    .heartbeat(commit: 12), .heartbeatResponse, .timeoutNow,
+]
+
+@Test func test_peerMessage_roundTripsEveryRaftKind() throws {
+    for kind in allRaftKinds {
+        let message = PeerMessage.raft(Message(from: "n1", to: "n2", term: 7, kind: kind))
+        #expect(try roundTrip(message) == message)
+    }
+}
+
+@Test func test_peerMessage_roundTripsEveryOtherType() throws {
+    let key = KeyPair.generate()
+    let tx = Transaction.signed(chainId: "c", to: KeyPair.generate().address, amount: 5, fee: 1, nonce: 0, keyPair: key)
+    let block = Block.make(height: 1, prevHash: testGenesis, stateRoot: testGenesis, timestamp: 1, term: 1, txs: [tx], proposerKey: key)
+    let hello = PeerHello(protocolVersion: 1, chainId: "c", genesisHash: testGenesis, nodeId: "n1", nodeKey: key.publicKey,
+                          nonce: Crypto.randomBytes(32), p2pAddr: "127.0.0.1:6000", apiAddr: "127.0.0.1:8080", height: 42)
+    let messages: [PeerMessage] = [
+        .hello(hello), .auth(signature: key.sign([1]), mac: nil), .auth(signature: key.sign([1]), mac: Array(repeating: 7, count: 32)),
+        .ping(height: 1), .pong(height: 2), .peers([PeerAddress(nodeId: "n2", p2pAddr: "127.0.0.1:6001", apiAddr: "a")]),
+        .bye(reason: "because"), .getBlocks(from: 10, count: 512), .blocks([block]), .txs([tx]),
+        .join(nodeId: "n9", nodeKey: key.publicKey, p2pAddr: "127.0.0.1:6009", apiAddr: "127.0.0.1:8089"),
+        .joinResult(accepted: false, reason: "not leader", leaderHint: "n1"), .joinResult(accepted: true, reason: "", leaderHint: nil),
+    ]
+    for message in messages { #expect(try roundTrip(message) == message) }
+}
+
+@Test func test_peerMessage_blocksTravelAsLowercaseHexOfTheBinaryCodec() throws {
+    let key = KeyPair.generate()
+    let block = Block.make(height: 3, prevHash: testGenesis, stateRoot: testGenesis, timestamp: 1, term: 1, txs: [], proposerKey: key)
+    let json = PeerMessage.blocks([block]).json
+    #expect(json["blocks"]?.arrayValue?.first?.stringValue == Hex.encode(block.encode()))
+}
+
+@Test func test_peerMessage_rejectsMalformedInput() {
+    #expect(decodeError("not json") != nil)
+    #expect(decodeError("[1,2]") == .notAnObject)
+    #expect(decodeError(#"{"type":"gossipz"}"#) == .unknownType("gossipz"))
+    #expect(decodeError(#"{"height":1}"#) == .missingField("type"))
+    #expect(decodeError(#"{"type":"ping"}"#) == .missingField("height"))
+    #expect(decodeError(#"{"type":"ping","height":"1"}"#) == .wrongType(field: "height", expected: "an integer"))
+    #expect(decodeError(#"{"type":"ping","height":-1}"#) == .invalidValue(field: "height", reason: "must not be negative"))
+    #expect(decodeError(#"{"type":"ping","height":1.5}"#) == .wrongType(field: "height", expected: "an integer"))
+    #expect(decodeError(#"{"type":"getBlocks","from":0,"count":513}"#) != nil)
+    #expect(decodeError(#"{"type":"getBlocks","from":0,"count":0}"#) != nil)
+    #expect(decodeError(#"{"type":"blocks","blocks":["zz"]}"#) == .invalidValue(field: "blocks[]", reason: "not hex"))
+    #expect(decodeError(#"{"type":"blocks","blocks":["0102"]}"#) != nil)
+    #expect(decodeError(#"{"type":"auth","signature":"00"}"#) == .invalidValue(field: "signature", reason: "must be 64 bytes"))
+    #expect(decodeError(#"{"type":"raft","from":"a","to":"b","term":1,"kind":"steal"}"#) != nil)
+    #expect(decodeError(#"{"type":"raft","from":"a","to":"b","term":1,"kind":"append","prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"data":"0g"}]}"#) != nil)
+    #expect(decodeError(#"{"type":"raft","from":"","to":"b","term":1,"kind":"timeoutNow"}"#) != nil)
+}
+
+@Test func test_peerMessage_rejectsOversizedCounts() {
+    let many = Array(repeating: #"{"nodeId":"x","p2pAddr":"a","apiAddr":"b"}"#, count: PeerLimits.maxPeersPerGossip + 1)
+    let text = #"{"type":"peers","peers":["# + many.joined(separator: ",") + "]}"
+    #expect(decodeError(text) == .tooMany(field: "peers", count: PeerLimits.maxPeersPerGossip + 1, max: PeerLimits.maxPeersPerGossip))
+    #expect(throws: PeerDecodeError.lineTooLong(bytes: 2000, max: 1024)) {
+        try PeerMessage.decode(line: Array(repeating: UInt8(ascii: " "), count: 2000), maxLineBytes: 1024)
+    }
+}
+
+@Test func test_lineFramer_splitsAcrossReadsAndBoundsPartialLines() throws {
+    var framer = LineFramer(maxLineBytes: 8)
+    var lines: [String] = []
+    let collect: (UnsafeRawBufferPointer) -> Bool = { lines.append(String(decoding: $0, as: UTF8.self)); return true }
+    try Array("ab\ncd".utf8).withUnsafeBytes { try framer.feed($0, line: collect) }
+    try Array("e\n\nfgh\n".utf8).withUnsafeBytes { try framer.feed($0, line: collect) }
+    #expect(lines == ["ab", "cde", "fgh"])
+    #expect(throws: PeerDecodeError.self) { try Array("123456789".utf8).withUnsafeBytes { try framer.feed($0, line: collect) } }
+}
+
+@Test func test_peerMessage_encodesAndDecodesALargeAppendQuickly() throws {
+    let entries = (1...4).map { Entry(index: UInt64($0), term: 1, data: Crypto.randomBytes(300_000)) }
+    let message = PeerMessage.raft(Message(from: "n1", to: "n2", term: 1, kind: .append(prevIndex: 0, prevTerm: 0, entries: entries, commit: 0)))
+    let start = ContinuousClock.now
+    let decoded = try roundTrip(message)
+    let elapsed = ContinuousClock.now - start
+    #expect(decoded == message)
+    #expect(elapsed < .seconds(2), "1.2 MB append round trip took \(elapsed)")
+}
