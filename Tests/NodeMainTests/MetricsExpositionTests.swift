@@ -58,16 +58,12 @@ import Testing
                      "autochain_submit_to_commit_seconds", "autochain_raft_term", "process_resident_memory_bytes"] {
             #expect(families[name]?.help == true && families[name]?.samples.isEmpty == false, "\(name) missing from /metrics")
         }
-        #expect(Self.problems(text).filter { !$0.hasPrefix("process_cpu_seconds_total:") }.isEmpty, "\(Self.problems(text))")
+        #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")
     }
 
     @Test func processCPUSecondsIsACounter() {
-        // Node bug: process_cpu_seconds_total is exposed with `# TYPE ... gauge`; promtool check
-        // metrics exits 3. When NodeMetrics registers it as a counter, drop withKnownIssue.
         let text = NodeMetrics().registry.render()
-        withKnownIssue("process_cpu_seconds_total is registered as a gauge (Sources/NodeMain/API/NodeMetrics.swift)") {
-            #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")
-        }
+        #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")
     }
 
     @Test func theLintCatchesWhatPromtoolCatches() {

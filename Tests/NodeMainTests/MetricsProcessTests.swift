@@ -30,19 +30,14 @@ import Testing
         #expect(response.headers["Content-Type"]?.hasPrefix("text/plain; version=0.0.4") == true)
         let m = Self.values(String(decoding: response.body, as: UTF8.self))
         let height = try #require(st["height"]?.intValue)
-        #expect(height == 1)
+        #expect(height == 2, "bootstrap block, then the transfer")
         #expect(m["autochain_block_height"] == Double(height))
         #expect(m["autochain_txs_committed_total"] == 1)
-        #expect(m["autochain_blocks_committed_total"] == 1)
+        #expect(m["autochain_blocks_committed_total"] == 2)
         #expect((m["process_resident_memory_bytes"] ?? 0) > 1_000_000)
         #expect(st["role"]?.stringValue == "leader")
 
-        // Node bug: the autochain_raft_term and autochain_raft_is_leader gauges are registered in
-        // NodeMetrics but never set, so they read 0 while /status says term >= 1, role leader.
-        // When the runtime sets them, drop withKnownIssue.
-        withKnownIssue("autochain_raft_term / autochain_raft_is_leader are never updated") {
-            #expect(m["autochain_raft_term"] == Double(st["term"]?.intValue ?? -1))
-            #expect(m["autochain_raft_is_leader"] == 1)
-        }
+        #expect(m["autochain_raft_term"] == Double(st["term"]?.intValue ?? -1))
+        #expect(m["autochain_raft_is_leader"] == 1)
     }
 }

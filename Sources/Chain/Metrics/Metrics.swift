@@ -113,8 +113,20 @@ public final class Counter: MetricFamily {
 
     public func value(_ labels: String...) -> Double { values.withLock { $0[labels] ?? 0 } }
 
+    private let sampler = Mutex<(@Sendable () -> Double)?>(nil)
+
+    /// Reads a monotonic total kept elsewhere (CPU seconds) at render time; unlabelled only.
+    public func sample(_ read: @escaping @Sendable () -> Double) {
+        precondition(labelNames.isEmpty, "a sampled counter has no labels")
+        sampler.withLock { $0 = read }
+    }
+
     public func render(into out: inout String) {
         MetricName.header(&out, name: name, help: help, type: "counter")
+        if let read = sampler.withLock({ $0 }) {
+            out += "\(name) \(MetricName.format(read()))\n"
+            return
+        }
         let snapshot = values.withLock { $0 }
         if snapshot.isEmpty && labelNames.isEmpty { out += "\(name) 0\n"; return }
         for (labels, v) in snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {

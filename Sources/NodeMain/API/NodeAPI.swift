@@ -87,7 +87,7 @@ final class NodeAPI: Sendable {
     private func handleWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
         switch route {
         case .block(let raw):
-            guard let height = UInt64(raw), raw.allSatisfy(\.isASCII) else {
+            guard raw.allSatisfy({ $0.isASCII && $0.isNumber }), let height = UInt64(raw) else {
                 throw APIError.badRequest("invalid_height", "block height must be a whole number, got '\(raw)'")
             }
             guard let block = try reader.block(at: height) else { throw APIError.notFound("no block at height \(height)") }

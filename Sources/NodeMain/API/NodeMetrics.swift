@@ -15,7 +15,7 @@ struct NodeMetrics: Sendable {
     let raftTerm: Gauge
     let isLeader: Gauge
     let residentMemory: Gauge
-    let cpuSeconds: Gauge
+    let cpuSeconds: Counter
     let startTime: Gauge
 
     init() {
@@ -35,7 +35,7 @@ struct NodeMetrics: Sendable {
         raftTerm = registry.gauge("autochain_raft_term", "Current Raft term.")
         isLeader = registry.gauge("autochain_raft_is_leader", "1 when this node leads, else 0.")
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
-        cpuSeconds = registry.gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
+        cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
