@@ -8,6 +8,8 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("transfer", "sign and submit a transfer", TransferCommand.run),
     ("status", "show a node's head, role, mempool and peers", StatusCommand.run),
     ("bench", "measure committed transfers/s and submit-to-commit latency", BenchCommand.run),
+    ("cluster", "run a local N-node cluster as child processes", ClusterCommand.run),
+    ("members", "list or change the cluster's membership", MembersCommand.run),
 ]
 
 func topUsage() -> String {

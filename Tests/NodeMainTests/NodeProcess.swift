@@ -26,6 +26,7 @@ final class NodeProcess: @unchecked Sendable {
     /// A fresh data directory and a free loopback port.
     init(dataDir: String? = nil, config: String? = nil) throws {
         self.dataDir = dataDir ?? TestDirs.make("node")
+        try FileManager.default.createDirectory(atPath: self.dataDir, withIntermediateDirectories: true)
         apiAddr = "127.0.0.1:\(try freePort())"
         configPath = config
         logPath = self.dataDir + "/node.log"

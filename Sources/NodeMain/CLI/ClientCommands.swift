@@ -111,6 +111,12 @@ enum StatusCommand {
 struct NodeClient {
     let base: String
     let http: HTTPClient
+    /// The JSON body of the last error answer, for callers that follow a leader hint.
+    private(set) var lastErrorBody: JSON? {
+        get { errorBox.value }
+        nonmutating set { errorBox.value = newValue }
+    }
+    private let errorBox = Box<JSON?>(nil)
 
     init(_ url: String) throws(CLIError) {
         guard url.hasPrefix("http://") else { throw .usage("node URL must start with http://, got '\(url)'") }
@@ -119,19 +125,22 @@ struct NodeClient {
     }
 
     func get(_ path: String) throws(CLIError) -> JSON { try call("GET", path, nil) }
-    func post(_ path: String, _ body: JSON) throws(CLIError) -> JSON { try call("POST", path, body.serialized()) }
+    func post(_ path: String, _ body: JSON, token: String? = nil) throws(CLIError) -> JSON {
+        try call("POST", path, body.serialized(), token: token)
+    }
 
-    func call(_ method: String, _ path: String, _ body: [UInt8]?, timeout: Duration = .seconds(60)) throws(CLIError) -> JSON {
+    func call(_ method: String, _ path: String, _ body: [UInt8]?, timeout: Duration = .seconds(60), token: String? = nil) throws(CLIError) -> JSON {
         let response: HTTPClientResponse
+        var headers = body == nil ? HTTPHeaders() : HTTPHeaders([("Content-Type", "application/json")])
+        if let token, !token.isEmpty { headers.add("Authorization", "Bearer \(token)") }
         do {
-            response = try http.request(method: method, path: path,
-                                        headers: body == nil ? HTTPHeaders() : HTTPHeaders([("Content-Type", "application/json")]),
-                                        body: body ?? [], timeout: timeout)
+            response = try http.request(method: method, path: path, headers: headers, body: body ?? [], timeout: timeout)
         } catch {
             throw .failed("\(method) \(base)\(path): \(error)")
         }
         let value = try? JSON.parse(response.body)
         guard (200..<300).contains(response.status) else {
+            lastErrorBody = value
             if let code = value?["error"]?["code"]?.stringValue {
                 throw .failed("\(method) \(path): \(response.status) \(code): \(value?["error"]?["message"]?.stringValue ?? "")")
             }
@@ -140,4 +149,10 @@ struct NodeClient {
         guard let value else { throw .failed("\(method) \(path): answer is not JSON") }
         return value
     }
+}
+
+/// A mutable cell for a value-type client that must remember one thing between calls.
+final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
 }

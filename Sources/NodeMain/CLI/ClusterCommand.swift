@@ -1,0 +1,122 @@
+import Chain
+import Foundation
+import P2P
+
+/// `autochain cluster`: N node processes on free loopback ports with one genesis. The first
+/// starts the cluster; the others join it and the leader promotes them up to `[consensus] voters`.
+enum ClusterCommand {
+    static let spec = CommandSpec(name: "cluster", summary: "Run a local N-node cluster as child processes (Ctrl-C stops them all).", options: [
+        .init(name: "nodes", valueName: "N", help: "number of nodes (default 3)"),
+        .init(name: "base-dir", valueName: "DIR", help: "parent of the nodes' data directories (default ./data/cluster)"),
+        .init(name: "config", valueName: "FILE", help: "configuration file every node reads (genesis, timeouts)"),
+        .init(name: "log-level", valueName: "LEVEL", help: "log level of the nodes"),
+    ])
+
+    @Sendable static func run(_ args: [String]) throws(CLIError) {
+        let parsed = try spec.parse(args)
+        let count = try parsed.int("nodes", default: 3, range: 1...32)
+        let base = parsed.string("base-dir") ?? "./data/cluster"
+        do { try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true) } catch {
+            throw .failed("cannot create \(base): \(error.localizedDescription)")
+        }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        var children: [Process] = []
+        var p2p: [String] = []
+        for i in 1...count {
+            let api = try freeLoopbackAddress()
+            let peer = try freeLoopbackAddress()
+            var args = ["node", "--node-id", "node\(i)", "--data-dir", "\(base)/node\(i)", "--api-addr", api, "--p2p-addr", peer]
+            if let c = parsed.string("config") { args += ["--config", c] }
+            if let l = parsed.string("log-level") { args += ["--log-level", l] }
+            let fresh = !FileManager.default.fileExists(atPath: "\(base)/node\(i)/chain.db")
+            if !p2p.isEmpty { args += ["--peers", p2p.joined(separator: ",")] + (fresh ? ["--join"] : []) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+            let log = "\(base)/node\(i).log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            p.standardOutput = FileHandle(forWritingAtPath: log)
+            p.standardError = FileHandle(forWritingAtPath: log)
+            do { try p.run() } catch { throw .failed("cannot start node\(i): \(error)") }
+            children.append(p)
+            p2p.append(peer)
+            print("node\(i)  http://\(api)  (p2p \(peer), log \(log))")
+            if i == 1 { Thread.sleep(forTimeInterval: 0.5) }
+        }
+        print("cluster of \(count) running; Ctrl-C stops it")
+        NodeCommand.waitForTerminationSignal()
+        for p in children where p.isRunning { p.terminate() }
+        for p in children { p.waitUntilExit() }
+    }
+
+    /// A loopback address with a port the OS just handed out and released.
+    static func freeLoopbackAddress() throws(CLIError) -> String {
+        do {
+            let (fd, bound) = try Socket.listen(on: try SocketAddress(parsing: "127.0.0.1:0"))
+            close(fd)
+            return "\(bound)"
+        } catch {
+            throw .failed("no free port: \(error)")
+        }
+    }
+}
+
+/// `autochain members`: list and change the cluster's membership through a node.
+enum MembersCommand {
+    static let spec = CommandSpec(name: "members", summary: "members list|add-learner|promote|remove|transfer-leader --node URL", options: [
+        .init(name: "node", valueName: "URL", help: "any node's API URL (changes go to the leader)"),
+        .init(name: "id", valueName: "NODE_ID", help: "the node to add, promote or remove"),
+        .init(name: "key", valueName: "HEX", help: "the node's public key, for add-learner (its /status nodeKey)"),
+        .init(name: "token", valueName: "TOKEN", help: "cluster token (env AUTOCHAIN_CLUSTER_TOKEN)"),
+        .init(name: "json", valueName: nil, help: "print raw JSON"),
+    ])
+
+    @Sendable static func run(_ args: [String]) throws(CLIError) {
+        guard let verb = args.first, !verb.hasPrefix("-") else {
+            if args.contains("--help") || args.contains("-h") { throw .help(spec.usage()) }
+            throw .usage("members: say list, add-learner, promote, remove or transfer-leader")
+        }
+        let parsed = try spec.parse(Array(args.dropFirst()))
+        var client = try NodeClient(parsed.required("node"))
+        let token = parsed.string("token") ?? ProcessInfo.processInfo.environment["AUTOCHAIN_CLUSTER_TOKEN"]
+        if verb == "list" {
+            let m = try client.get("/members")
+            if parsed.flag("json") { print(m.serializedPretty()); return }
+            print("leader \(m["leader"]?.stringValue ?? "-") term \(m["term"]?.intValue ?? 0) commit \(m["commitIndex"]?.intValue ?? 0)")
+            for group in ["voters", "learners"] {
+                for item in m[group]?.arrayValue ?? [] {
+                    print("  \(item["id"]?.stringValue ?? "?")  \(item["role"]?.stringValue ?? "?")  match \(item["match"]?.intValue.map(String.init) ?? "-")  api \(item["apiAddr"]?.stringValue ?? "-")")
+                }
+            }
+            return
+        }
+        let path: String
+        var body: JSONObject = JSONObject()
+        switch verb {
+        case "add-learner":
+            path = "/members/add-learner"
+            body["nodeId"] = .string(try parsed.required("id"))
+            body["nodeKey"] = .string(try parsed.required("key"))
+        case "promote", "remove":
+            path = "/members/\(verb)"
+            body["nodeId"] = .string(try parsed.required("id"))
+        case "transfer-leader":
+            path = "/leadership/transfer"
+            if let id = parsed.string("id") { body["to"] = .string(id) }
+        default:
+            throw .usage("members: unknown action '\(verb)'")
+        }
+        // Follow the leader once when the node we asked does not lead.
+        for attempt in 0..<2 {
+            do {
+                let answer = try client.post(path, .object(body), token: token)
+                print(parsed.flag("json") ? answer.serializedPretty() : "\(verb) \(body["nodeId"]?.stringValue ?? ""): \(answer["status"]?.stringValue ?? "ok")\(answer["height"]?.intValue.map { " at height \($0)" } ?? "")")
+                return
+            } catch {
+                guard attempt == 0, case .failed(let why) = error, why.contains("not_leader"),
+                      let leaderApi = client.lastErrorBody?["error"]?["leaderApi"]?.stringValue else { throw error }
+                client = try NodeClient(leaderApi)
+            }
+        }
+    }
+}
