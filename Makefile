@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libsodium-dev pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
-.PHONY: deps build release up test test-fast bench clean
+.PHONY: deps build release up test test-fast test-conformance bench clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -31,10 +31,15 @@ release: deps
 up: release
 	$(RELEASE_BIN) node --config config.toml
 
-## test: every test — unit, simulation, and real processes on loopback
+## test: every test — unit, simulation, real processes on loopback, then the API against its
+## OpenAPI document (schemathesis), an independent PyNaCl client and promtool
 test: deps
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
+
+test-conformance: build
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps

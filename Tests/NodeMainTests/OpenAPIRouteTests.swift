@@ -85,6 +85,8 @@ import Testing
             ("GET", "/chain/head"), ("GET", "/block/7"), ("GET", "/block/hash/0xab"), ("GET", "/tx/0xab"),
             ("GET", "/balance/0xab"), ("POST", "/submit-tx"), ("POST", "/submit-txs"), ("GET", "/status"),
             ("GET", "/peers"), ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics"),
+            ("GET", "/members"), ("POST", "/members/add-learner"), ("POST", "/members/promote"), ("POST", "/members/remove"),
+            ("POST", "/leadership/transfer"),
         ]
         for (method, path) in routes {
             let route = Route.match(method: method, path: path)

@@ -120,9 +120,11 @@ extension RuntimeLoop {
         let members = specMembership
         guard members.voters.count < settings.consensus.voters, !members.learners.isEmpty,
               specHead.height == store.headHeight else { caughtUpSinceNs.removeAll(); return }
+        let connected = Set(runtime.transport.withLock { $0 }?.peerHeights().map(\.id) ?? [])
         for learner in members.learners {
+            // Caught up means: connected now, and holding (almost) every committed block.
             let match = st.peers[learner]?.match ?? 0
-            if match + 2 >= st.commit {
+            if connected.contains(learner), match > 0, match + 2 >= st.commit {
                 caughtUpSinceNs[learner] = caughtUpSinceNs[learner] ?? now
             } else {
                 caughtUpSinceNs[learner] = nil
