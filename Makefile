@@ -1,5 +1,6 @@
 # autochain — two commands do everything on a fresh Debian machine:
-#   make up     install what is missing, build, run a local development node (config.toml)
+#   make up     install what is missing, build, run a self-healing local cluster: a registry that
+#               keeps 3 node processes running (dashboard on http://127.0.0.1:9090/)
 #   make test   install what is missing, build, run every test
 SHELL := /bin/bash
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
@@ -10,7 +11,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libsodium-dev pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
-.PHONY: deps build release up test test-fast test-conformance bench clean
+.PHONY: deps build release up node test test-fast test-conformance bench clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -27,8 +28,13 @@ build: deps
 release: deps
 	swift build -c release
 
-## up: a local development node on http://127.0.0.1:8080 with config.toml (Ctrl-C stops it)
+## up: the whole system locally: registry + dashboard on :9090, 3 nodes it keeps at strength
+## (Ctrl-C stops everything; run again and the same chain resumes from data/cluster)
 up: release
+	$(RELEASE_BIN) up --nodes 3 --data-dir data/cluster --config config.toml
+
+## node: a single development node on http://127.0.0.1:8080 with config.toml
+node: release
 	$(RELEASE_BIN) node --config config.toml
 
 ## test: every test — unit, simulation, real processes on loopback, then the API against its

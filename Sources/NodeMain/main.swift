@@ -10,6 +10,12 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("bench", "measure committed transfers/s and submit-to-commit latency", BenchCommand.run),
     ("cluster", "run a local N-node cluster as child processes", ClusterCommand.run),
     ("members", "list or change the cluster's membership", MembersCommand.run),
+    ("registry", "run the registry: discovery, health, autoscaler, node spawning", RegistryCommand.run),
+    ("up", "run a self-healing local cluster (registry + N node processes)", UpCommand.run),
+    ("nodes", "list the nodes a registry knows", RegistryClientCommands.nodes),
+    ("scale", "ask the registry for N nodes", RegistryClientCommands.scale),
+    ("events", "show the registry's scaling events", RegistryClientCommands.events),
+    ("recover", "force a new single-voter cluster from one node's data (last resort)", RecoverCommand.run),
 ]
 
 func topUsage() -> String {

@@ -162,6 +162,11 @@ public final class ChainStore {
         return out
     }
 
+    /// Drops every uncommitted log entry (forced recovery only).
+    public func dropLogTail() throws {
+        try db.execute("DELETE FROM raft_log")
+    }
+
     /// Writes everything one consensus round produced, atomically: hard state, new log entries
     /// (truncating a conflicting uncommitted tail first), and committed blocks with their state.
     public func persist(_ batch: StoreBatch) throws {

@@ -14,6 +14,9 @@ final class NodeAPI: Sendable {
     let nodeKey: PublicKey
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
     private let transport = Mutex<PeerTransport?>(nil)
+    private let served = Atomic<UInt64>(0)
+    /// Requests answered since start (the registry's request-rate signal).
+    var requestsServed: UInt64 { served.load(ordering: .relaxed) }
     private let apiAddressBox = Mutex<String>("")
 
     func attach(_ t: PeerTransport) {
@@ -43,6 +46,7 @@ final class NodeAPI: Sendable {
     /// that parse, verify or touch SQLite move to the work queue.
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let route = Route.match(method: request.method, path: request.path)
+        served.wrappingAdd(1, ordering: .relaxed)
         let reply: @Sendable (HTTPResponse) -> Void = { [metrics] response in
             metrics.httpRequests.inc(1, route.label, String(response.status))
             responder.send(response)

@@ -1,5 +1,6 @@
 import Chain
 import Foundation
+import Synchronization
 
 /// The node's Prometheus metrics, registered once at start-up.
 struct NodeMetrics: Sendable {
@@ -57,5 +58,21 @@ enum ProcessStats {
         let stime = Double(fields[12]) ?? 0
         let rss = Double(fields[21]) ?? 0
         return (rss * pageSize, (utime + stime) / max(ticks, 1))
+    }
+}
+
+/// Request rate and CPU use over the last heartbeat interval.
+final class LoadSampler: Sendable {
+    private let last = Mutex<(at: Double, requests: UInt64, cpu: Double)?>(nil)
+
+    func sample(requests: UInt64) -> (requestRate: Double, cpu: Double) {
+        let now = Date().timeIntervalSince1970
+        let cpu = ProcessStats.read().cpuSeconds
+        return last.withLock { prev in
+            defer { prev = (now, requests, cpu) }
+            guard let p = prev, now > p.at else { return (0, 0) }
+            let dt = now - p.at
+            return (Double(requests &- p.requests) / dt, (cpu - p.cpu) / dt)
+        }
     }
 }

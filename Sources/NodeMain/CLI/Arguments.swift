@@ -1,3 +1,4 @@
+import Foundation
 /// A command's declared options and the values parsed for them.
 ///
 /// `--name value` and `--name=value` for valued options, `--name` alone for flags, `--help`/`-h`
@@ -111,4 +112,9 @@ enum CLIError: Error, Sendable {
         case .failed: 1
         }
     }
+}
+
+/// The running binary's absolute path (children are started from the same binary).
+func selfExecutablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? URL(fileURLWithPath: CommandLine.arguments[0]).path
 }

@@ -19,7 +19,7 @@ enum ClusterCommand {
         do { try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true) } catch {
             throw .failed("cannot create \(base): \(error.localizedDescription)")
         }
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).path
+        let binary = selfExecutablePath()
         var children: [Process] = []
         var p2p: [String] = []
         for i in 1...count {

@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
 import Foundation
+import Membership
 import P2P
 
 /// `autochain node`: open the store, start consensus and the REST API, run until SIGINT/SIGTERM.
@@ -12,6 +13,7 @@ enum NodeCommand {
         .init(name: "api-addr", valueName: "HOST:PORT", help: "REST API listen address (env API_ADDR)"),
         .init(name: "p2p-addr", valueName: "HOST:PORT", help: "peer protocol listen address (env P2P_ADDR)"),
         .init(name: "peers", valueName: "HOST:PORT,...", help: "static peers to dial (env PEERS)"),
+        .init(name: "registry", valueName: "URL,...", help: "registry URLs (env REGISTRY_URL)"),
         .init(name: "join", valueName: nil, help: "ask the cluster to add this fresh node instead of starting a new cluster (env JOIN=true)"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error (env LOG_LEVEL)"),
     ])
@@ -50,12 +52,14 @@ final class RunningNode: Sendable {
     let runtime: NodeRuntime
     let server: HTTPServer
     let transport: PeerTransport
+    let registry: RegistryClient?
     let apiAddress: String
     let p2pAddress: String
     private let log = Logger(component: "node")
 
-    private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, transport: PeerTransport, apiAddress: String,
-                 p2pAddress: String) {
+    private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, transport: PeerTransport, registry: RegistryClient?,
+                 apiAddress: String, p2pAddress: String) {
+        self.registry = registry
         self.state = state
         self.runtime = runtime
         self.server = server
@@ -97,11 +101,13 @@ final class RunningNode: Sendable {
                                                        runtime: runtime, state: state, reader: reader)
             api.attach(transport)
             runtime.start()
+            let registry = startRegistryClient(settings, nodeKey: nodeKey, api: "\(bound)", p2p: transport.identity.advertisedP2PAddr,
+                                               runtime: runtime, state: state, api: api, network: transport)
             log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
                                       "chain": settings.genesis.chainId, "data": settings.node.dataDir,
                                       "mode": store.headHeight > 0 ? "member" : (settings.p2p.join ? "joining" : "bootstrap")])
-            return RunningNode(state: state, runtime: runtime, server: server, transport: transport, apiAddress: "\(bound)",
-                               p2pAddress: "\(p2pBound)")
+            return RunningNode(state: state, runtime: runtime, server: server, transport: transport, registry: registry,
+                               apiAddress: "\(bound)", p2pAddress: "\(p2pBound)")
         } catch let e as CLIError {
             throw e
         } catch {
@@ -133,8 +139,39 @@ final class RunningNode: Sendable {
         return (transport, bound)
     }
 
+    /// Registers with the registry (when configured) and heartbeats what it needs to decide.
+    static func startRegistryClient(_ settings: NodeSettings, nodeKey: KeyPair, api: String, p2p: String, runtime: NodeRuntime,
+                                    state: NodeState, api handler: NodeAPI, network: PeerTransport) -> RegistryClient? {
+        guard !settings.registry.urls.isEmpty else { return nil }
+        var cs = RegistryClientSettings()
+        cs.urls = settings.registry.urls.map { $0.hasPrefix("http") ? $0 : "http://\($0)" }
+        cs.strategy = RegistryStrategy(rawValue: settings.registry.strategy) ?? .roundRobin
+        cs.heartbeatIntervalMs = settings.registry.heartbeatMs
+        cs.token = settings.p2p.clusterToken
+        let sampler = LoadSampler()
+        let client = RegistryClient(settings: cs, nodeId: settings.node.id, report: {
+            let st = runtime.status
+            let head = state.head
+            let load = sampler.sample(requests: handler.requestsServed)
+            var o = JSONObject([("apiUrl", .string("http://\(api)")), ("p2pAddr", .string(p2p)), ("nodeKey", .string(nodeKey.publicKey.hex)),
+                                ("height", .uint(head.header.height)), ("commitIndex", .uint(st.commitIndex)), ("term", .uint(st.term)),
+                                ("role", .string(st.role)), ("leader", st.leader.map { .string($0) } ?? .null)])
+            o["voters"] = .array(st.membership.voters.map { .string($0) })
+            o["learners"] = .array(st.membership.learners.map { .string($0) })
+            o["retired"] = .array(st.membership.retired.map { .string($0) })
+            o["mempool"] = .int(state.withLock { $0.mempool.count })
+            o["requestRate"] = .double(load.requestRate)
+            o["cpu"] = .double(load.cpu)
+            o["memoryBytes"] = .double(ProcessStats.read().residentBytes)
+            return o
+        }, onPeers: { peers in network.learn(peers) })
+        client.start()
+        return client
+    }
+
     func stop() {
         log.info("stopping", ["height": state.head.header.height])
+        registry?.stop()
         runtime.stop(transferFirst: true)
         transport.stop()
         server.stop()

@@ -1,5 +1,6 @@
 import Chain
 import Foundation
+import Membership
 
 /// One configuration key: its path in config.toml, the environment variable and flag that
 /// override it, and how a value is checked and stored.
@@ -31,6 +32,14 @@ enum ConfigKeys {
         bool("p2p.join", env: "JOIN", flag: nil) { $0.p2p.join = $1 },
         string("p2p.cluster_token", env: "AUTOCHAIN_CLUSTER_TOKEN", flag: nil) { $0.p2p.clusterToken = $1 },
         int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
+        stringList("registry.urls", env: "REGISTRY_URL", flag: "registry") { $0.registry.urls = $1 },
+        string("registry.strategy", env: "REGISTRY_STRATEGY", flag: nil) { s, v, origin in
+            guard RegistryStrategy(rawValue: v) != nil else {
+                throw ConfigError(origin: origin, key: "registry.strategy", message: "expected round_robin, least_loaded, priority or random, got \"\(v)\"")
+            }
+            s.registry.strategy = v
+        },
+        int("registry.heartbeat_ms", 50...60_000) { $0.registry.heartbeatMs = $1 },
         int("consensus.heartbeat_ms", 10...10_000) { $0.consensus.heartbeatMs = $1 },
         int("consensus.election_timeout_ms", 20...120_000) { $0.consensus.electionTimeoutMs = $1 },
         int("consensus.block_interval_ms", 1...60_000) { $0.consensus.blockIntervalMs = $1 },

@@ -55,7 +55,15 @@ struct NodeSettings: Sendable {
         var synchronous: DatabaseOptions.Synchronous = .full
     }
 
+    struct Registry: Sendable {
+        /// Registry URLs (env REGISTRY_URL, comma-separated). Empty: no registry; static peers only.
+        var urls: [String] = []
+        var strategy = "round_robin"
+        var heartbeatMs = 500
+    }
+
     var node = Node()
+    var registry = Registry()
     var api = API()
     var p2p = P2P()
     var consensus = Consensus()

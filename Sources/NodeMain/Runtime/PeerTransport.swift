@@ -112,5 +112,14 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     var peers: [PeerInfo] { net?.peers ?? [] }
 
+    /// Peers learned from the registry: dialled unless already connected.
+    func learn(_ peers: [(id: String, p2pAddr: String)]) {
+        guard let n = net else { return }
+        let connected = Set(n.peers.map(\.nodeId))
+        for p in peers where !connected.contains(p.id) {
+            if let a = try? SocketAddress(parsing: p.p2pAddr) { n.addPeerAddress(a) }
+        }
+    }
+
     func stop() { net?.stop() }
 }

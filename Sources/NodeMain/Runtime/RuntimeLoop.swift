@@ -72,7 +72,12 @@ struct RuntimeLoop: @unchecked Sendable {
     mutating func handle(_ event: RuntimeEvent, _ runtime: NodeRuntime) {
         switch event {
         case .raft(let m):
-            if sync.active, case .append = m.kind { sync.noteLeaderCommit(m) }
+            // While block sync writes committed blocks underneath the core, appends would race
+            // it; they are dropped (Raft retries) and replication resumes when sync hands over.
+            if sync.active, case .append = m.kind {
+                sync.noteLeaderCommit(m)
+                return
+            }
             core.step(m)
         case .join(let id, let key, let from):
             answerJoin(id: id, key: key, from: from, runtime)

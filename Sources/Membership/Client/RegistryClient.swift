@@ -1,0 +1,207 @@
+import Chain
+import Foundation
+import P2P
+import Synchronization
+
+/// How a node picks among several registry URLs.
+public enum RegistryStrategy: String, Sendable, CaseIterable {
+    case roundRobin = "round_robin", leastLoaded = "least_loaded", priority, random
+}
+
+public struct RegistryClientSettings: Sendable {
+    public var urls: [String] = []
+    public var strategy: RegistryStrategy = .roundRobin
+    /// Heartbeat period (the registry may ask for another in its answer).
+    public var heartbeatIntervalMs = 500
+    /// Consecutive failures after which a registry is considered unhealthy and backed off.
+    public var failuresBeforeUnhealthy = 3
+    public var backoffInitialMs = 200
+    public var backoffMaxMs = 10_000
+    /// How often peers are fetched from `/discover`.
+    public var discoverIntervalMs = 2_000
+    /// A voter without a leader for this long reports a consensus failure.
+    public var consensusFailureAfterMs = 3_000
+    public var token = ""
+    public var requestTimeoutMs = 1_000
+    public init() {}
+}
+
+/// The node's side of the registry: register at start-up, heartbeat, fetch peers, report a
+/// consensus failure. Several registries: one is picked by the strategy, one that fails three
+/// times in a row is backed off exponentially (with jitter) and the next is used. Nothing the
+/// node does depends on a registry answering: consensus and peers go on without it.
+public final class RegistryClient: Sendable {
+    public let settings: RegistryClientSettings
+    let nodeId: String
+    let report: @Sendable () -> JSONObject
+    let onPeers: @Sendable ([(id: String, p2pAddr: String)]) -> Void
+    private let stopping = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+    private let state: Mutex<ClientState>
+    private let log = Logger(component: "registry-client")
+
+    struct ClientState {
+        var failures: [Int]
+        var backoffUntil: [Double]
+        var backoffMs: [Int]
+        var latencyMs: [Double]
+        var next = 0
+        var registeredWith: Int?
+        var leaderlessSince: Double?
+        var lastFailureReport: Double = 0
+        var lastDiscover: Double = 0
+        var rng = SystemRandomNumberGenerator()
+    }
+
+    public init(settings: RegistryClientSettings, nodeId: String, report: @escaping @Sendable () -> JSONObject,
+                onPeers: @escaping @Sendable ([(id: String, p2pAddr: String)]) -> Void) {
+        precondition(!settings.urls.isEmpty, "a registry client needs at least one URL")
+        self.settings = settings
+        self.nodeId = nodeId
+        self.report = report
+        self.onPeers = onPeers
+        let n = settings.urls.count
+        state = Mutex(ClientState(failures: Array(repeating: 0, count: n), backoffUntil: Array(repeating: 0, count: n),
+                                  backoffMs: Array(repeating: settings.backoffInitialMs, count: n), latencyMs: Array(repeating: 0, count: n)))
+    }
+
+    public func start() {
+        let t = Thread { [self] in run() }
+        t.name = "registry-client"
+        t.start()
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        _ = done.wait(timeout: .now() + 3)
+    }
+
+    static func now() -> Double { Date().timeIntervalSince1970 }
+
+    func run() {
+        while !stopping.load(ordering: .sequentiallyConsistent) {
+            let started = Self.now()
+            beat()
+            let rest = Double(settings.heartbeatIntervalMs) / 1000 - (Self.now() - started)
+            if rest > 0 { usleep(UInt32(rest * 1e6)) }
+        }
+        done.signal()
+    }
+
+    /// The registry to use now, by strategy, among those not backed off (nil: all backed off).
+    func pick(now: Double) -> Int? {
+        state.withLock { s in
+            let healthy = settings.urls.indices.filter { s.backoffUntil[$0] <= now }
+            guard !healthy.isEmpty else { return nil }
+            switch settings.strategy {
+            case .priority: return healthy[0]
+            case .random: return healthy.randomElement(using: &s.rng)
+            case .leastLoaded: return healthy.min { s.latencyMs[$0] < s.latencyMs[$1] }
+            case .roundRobin:
+                if let r = s.registeredWith, healthy.contains(r) { return r }
+                let i = healthy[s.next % healthy.count]
+                s.next &+= 1
+                return i
+            }
+        }
+    }
+
+    func beat() {
+        let now = Self.now()
+        guard let i = pick(now: now) else { return }
+        let url = settings.urls[i]
+        var body = report()
+        body["nodeId"] = .string(nodeId)
+        let first = state.withLock { $0.registeredWith != i }
+        let path = first ? "/register" : "/heartbeat"
+        let started = Self.now()
+        do {
+            let answer = try call(url, "POST", path, JSON.object(body))
+            succeeded(i, latencyMs: (Self.now() - started) * 1000)
+            if first {
+                log.info("registered", ["registry": url, "strategy": settings.strategy.rawValue])
+                learnPeers(answer)
+            }
+            checkConsensus(body, url: url, now: now)
+            if now - state.withLock({ $0.lastDiscover }) >= Double(settings.discoverIntervalMs) / 1000 {
+                state.withLock { $0.lastDiscover = now }
+                if let d = try? call(url, "GET", "/discover", nil) { learnPeers(d) }
+            }
+        } catch {
+            failed(i, url: url, error: error)
+        }
+    }
+
+    func learnPeers(_ answer: JSON) {
+        let nodes = answer["nodes"]?.arrayValue ?? []
+        let peers = nodes.compactMap { n -> (id: String, p2pAddr: String)? in
+            guard let id = n["id"]?.stringValue, id != nodeId, let p2p = n["p2pAddr"]?.stringValue, !p2p.isEmpty else { return nil }
+            return (id, p2p)
+        }
+        if !peers.isEmpty { onPeers(peers) }
+    }
+
+    /// A voter that has seen no leader for a while tells the registry, at most every 10 s.
+    func checkConsensus(_ body: JSONObject, url: String, now: Double) {
+        let isVoter = body["voters"]?.arrayValue?.contains(.string(nodeId)) ?? false
+        let leaderless = body["leader"] == nil || body["leader"] == .null || body["leader"] == .string("")
+        let report = state.withLock { s -> Bool in
+            guard isVoter && leaderless else { s.leaderlessSince = nil; return false }
+            let since = s.leaderlessSince ?? now
+            s.leaderlessSince = since
+            guard now - since >= Double(settings.consensusFailureAfterMs) / 1000, now - s.lastFailureReport >= 10 else { return false }
+            s.lastFailureReport = now
+            return true
+        }
+        guard report else { return }
+        log.warn("no leader for a while; reporting a consensus failure", ["registry": url])
+        _ = try? call(url, "POST", "/consensus-failure", ["nodeId": .string(nodeId), "reason": .string("no leader for \(settings.consensusFailureAfterMs) ms")])
+    }
+
+    func succeeded(_ i: Int, latencyMs: Double) {
+        state.withLock { s in
+            s.failures[i] = 0
+            s.backoffMs[i] = settings.backoffInitialMs
+            s.registeredWith = i
+            s.latencyMs[i] = s.latencyMs[i] == 0 ? latencyMs : 0.8 * s.latencyMs[i] + 0.2 * latencyMs
+        }
+    }
+
+    func failed(_ i: Int, url: String, error: any Error) {
+        let backedOff = state.withLock { s -> Int? in
+            s.failures[i] += 1
+            if s.registeredWith == i { s.registeredWith = nil }
+            guard s.failures[i] >= settings.failuresBeforeUnhealthy else { return nil }
+            let jitter = Double.random(in: 0.8...1.2, using: &s.rng)
+            let ms = Int(Double(s.backoffMs[i]) * jitter)
+            s.backoffUntil[i] = Self.now() + Double(ms) / 1000
+            s.backoffMs[i] = min(s.backoffMs[i] * 2, settings.backoffMaxMs)
+            s.failures[i] = 0
+            return ms
+        }
+        if let ms = backedOff {
+            log.warn("registry unhealthy; backing off and trying the next", ["registry": url, "backoff_ms": ms, "reason": "\(error)"])
+        }
+    }
+
+    func call(_ base: String, _ method: String, _ path: String, _ body: JSON?) throws -> JSON {
+        let client = try HTTPClient(baseURL: base)
+        defer { client.close() }
+        var headers = HTTPHeaders()
+        if body != nil { headers.add("Content-Type", "application/json") }
+        if !settings.token.isEmpty { headers.add("Authorization", "Bearer \(settings.token)") }
+        let r = try client.request(method: method, path: path, headers: headers, body: body?.serialized() ?? [],
+                                   timeout: .milliseconds(settings.requestTimeoutMs))
+        guard (200..<300).contains(r.status) else { throw RegistryClientError.status(r.status, r.bodyText) }
+        return (try? JSON.parse(r.body)) ?? .null
+    }
+}
+
+public enum RegistryClientError: Error, CustomStringConvertible {
+    case status(Int, String)
+    public var description: String {
+        switch self {
+        case .status(let code, let body): "HTTP \(code): \(body.prefix(200))"
+        }
+    }
+}

@@ -1,0 +1,42 @@
+/// Where a node runs, as its provider reports it.
+public struct ProvidedNode: Sendable, Equatable {
+    public var id: String
+    public var apiUrl: String
+    public var p2pAddr: String
+    public init(id: String, apiUrl: String, p2pAddr: String) {
+        self.id = id
+        self.apiUrl = apiUrl
+        self.p2pAddr = p2pAddr
+    }
+}
+
+/// The shell that carries out the autoscaler's decisions: it starts, stops and deletes nodes.
+/// Implementations: local child processes (`ProcessProvider`, the embedded default); Docker
+/// containers, Swarm services and a Kubernetes StatefulSet fit the same shape (a node is an ID,
+/// a data volume, and an API/P2P address once running).
+public protocol NodeProvider: Sendable {
+    var name: String { get }
+    /// Starts node `id`: on its existing data (a restart), or fresh. A fresh node joins the
+    /// cluster through `peers` unless `bootstrap` (the very first node of a new cluster).
+    func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode
+    /// Stops it: SIGTERM (a leader hands over leadership first), then a hard kill after a grace time.
+    func stop(_ id: String)
+    /// Stops it and deletes its data: for retired and replaced nodes only.
+    func destroy(_ id: String)
+    func isRunning(_ id: String) -> Bool
+    /// Its data is intact, so a restart brings back the same identity.
+    func hasData(_ id: String) -> Bool
+    /// Nodes this provider has data for (adopted at registry start instead of spawning anew).
+    func knownNodes() -> [String]
+    /// Called (on any thread) when a node's process or container exits.
+    func onExit(_ handler: @escaping @Sendable (String, Int32) -> Void)
+}
+
+public enum ProviderError: Error, Sendable, CustomStringConvertible {
+    case startFailed(id: String, reason: String)
+    public var description: String {
+        switch self {
+        case .startFailed(let id, let reason): "cannot start \(id): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Chain
+import Foundation
+import P2P
+import Synchronization
+
+/// Nodes as child processes of the registry on loopback, each with its own data directory under
+/// `baseDir` and ports it keeps across restarts (recorded in `<dataDir>/ports`).
+public final class ProcessProvider: NodeProvider {
+    public let name = "process"
+    let baseDir: String
+    let binary: String
+    let configPath: String?
+    let registryURL: String
+    let clusterToken: String
+    let logLevel: String
+    private let children = Mutex<[String: Process]>([:])
+    private let exitHandler = Mutex<(@Sendable (String, Int32) -> Void)?>(nil)
+    private let log = Logger(component: "provider")
+    /// How long a node gets to stop after SIGTERM before SIGKILL.
+    static let stopGraceSeconds = 5.0
+
+    public init(baseDir: String, binary: String, configPath: String?, registryURL: String, clusterToken: String, logLevel: String) {
+        self.baseDir = baseDir
+        self.binary = binary
+        self.configPath = configPath
+        self.registryURL = registryURL
+        self.clusterToken = clusterToken
+        self.logLevel = logLevel
+        try? FileManager.default.createDirectory(atPath: baseDir, withIntermediateDirectories: true)
+    }
+
+    func dataDir(_ id: String) -> String { "\(baseDir)/\(id)" }
+
+    public func onExit(_ handler: @escaping @Sendable (String, Int32) -> Void) { exitHandler.withLock { $0 = handler } }
+
+    public func hasData(_ id: String) -> Bool { FileManager.default.fileExists(atPath: dataDir(id) + "/chain.db") }
+
+    public func isRunning(_ id: String) -> Bool { children.withLock { $0[id]?.isRunning ?? false } }
+
+    public func knownNodes() -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: baseDir)) ?? []
+        return entries.filter { hasData($0) }.sorted()
+    }
+
+    public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        let (api, p2p) = try ports(for: id)
+        if isRunning(id) { return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p) }
+        let fresh = !hasData(id)
+        var args = ["node", "--node-id", id, "--data-dir", dataDir(id), "--api-addr", api, "--p2p-addr", p2p, "--log-level", logLevel]
+        if let configPath { args += ["--config", configPath] }
+        let others = peers.filter { $0 != p2p }
+        if !others.isEmpty { args += ["--peers", others.joined(separator: ",")] }
+        if fresh && !bootstrap { args.append("--join") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["REGISTRY_URL"] = registryURL
+        if !clusterToken.isEmpty { env["AUTOCHAIN_CLUSTER_TOKEN"] = clusterToken }
+        p.environment = env
+        let logPath = "\(baseDir)/\(id).log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: logPath) else { throw ProviderError.startFailed(id: id, reason: "cannot open \(logPath)") }
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        let handler = exitHandler.withLock { $0 }
+        p.terminationHandler = { proc in handler?(id, proc.terminationStatus) }
+        do { try p.run() } catch { throw ProviderError.startFailed(id: id, reason: "\(error)") }
+        children.withLock { $0[id] = p }
+        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p,
+                                          "mode": fresh ? (bootstrap ? "bootstrap" : "join") : "restart"])
+        return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p)
+    }
+
+    public func stop(_ id: String) {
+        guard let p = children.withLock({ $0[id] }), p.isRunning else { return }
+        p.terminate()
+        let deadline = Date().addingTimeInterval(Self.stopGraceSeconds)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
+    public func destroy(_ id: String) {
+        stop(id)
+        children.withLock { _ = $0.removeValue(forKey: id) }
+        try? FileManager.default.removeItem(atPath: dataDir(id))
+        log.info("node data deleted", ["node": id])
+    }
+
+    /// Stops every child (registry shutdown).
+    public func stopAll() {
+        let ids = children.withLock { Array($0.keys) }
+        let group = DispatchGroup()
+        for id in ids {
+            group.enter()
+            DispatchQueue.global().async { self.stop(id); group.leave() }
+        }
+        _ = group.wait(timeout: .now() + Self.stopGraceSeconds + 2)
+    }
+
+    public func pid(_ id: String) -> Int32? { children.withLock { $0[id].map(\.processIdentifier) } }
+
+    /// The node's ports: the ones it had (kept in `<dataDir>/ports`) when still free, else new ones.
+    func ports(for id: String) throws -> (api: String, p2p: String) {
+        let dir = dataDir(id)
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/ports"
+        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            let parts = text.split(separator: "\n").map(String.init)
+            if parts.count == 2, Self.isFree(parts[0]), Self.isFree(parts[1]) { return (parts[0], parts[1]) }
+        }
+        let chosen = (try Self.freeAddress(), try Self.freeAddress())
+        try "\(chosen.0)\n\(chosen.1)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        return chosen
+    }
+
+    static func freeAddress() throws -> String {
+        let (fd, bound) = try Socket.listen(on: try SocketAddress(parsing: "127.0.0.1:0"))
+        close(fd)
+        return "\(bound)"
+    }
+
+    static func isFree(_ addr: String) -> Bool {
+        guard let a = try? SocketAddress(parsing: addr), let (fd, _) = try? Socket.listen(on: a) else { return false }
+        close(fd)
+        return true
+    }
+}

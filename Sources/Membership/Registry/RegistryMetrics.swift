@@ -1,0 +1,36 @@
+import Chain
+
+/// The registry's Prometheus metrics: what it sees and every action it takes, by kind.
+struct RegistryMetrics: Sendable {
+    let registry = MetricsRegistry()
+    let events: Counter
+    let actions: Counter
+    let requests: Counter
+    let decideSeconds: Histogram
+    let nodes: Gauge
+    let voters: Gauge
+    let learners: Gauge
+    let deadVoters: Gauge
+
+    init() {
+        events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
+        actions = registry.counter("autochain_registry_actions_total", "Scaling actions taken, by kind.", labels: ["kind"])
+        requests = registry.counter("autochain_registry_http_requests_total", "HTTP requests served, by route and status.",
+                                    labels: ["route", "status"])
+        decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
+                                           buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1])
+        nodes = registry.gauge("autochain_registry_nodes", "Nodes known, by health.", labels: ["state"])
+        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
+        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
+        deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
+    }
+
+    func update(_ o: ObservedCluster) {
+        for state in [NodeHealth.alive, .suspect, .dead] {
+            nodes.set(Double(o.nodes.filter { $0.health == state }.count), state.rawValue)
+        }
+        voters.set(Double(o.voters.count))
+        learners.set(Double(o.learners.count))
+        deadVoters.set(Double(o.nodes.filter { o.voters.contains($0.id) && $0.health == .dead }.count))
+    }
+}

@@ -1,0 +1,169 @@
+import Chain
+import Dispatch
+import Foundation
+import P2P
+
+/// Observe → decide → act. The decision is the autoscaler's (pure); this file only gathers what
+/// it needs and carries out what it returns, recording each action as an event with its reason.
+extension RegistryService {
+    /// An action still being carried out is forgotten after this long (it failed or took effect).
+    static let inFlightTimeoutS = 20.0
+
+    func decideOnce(now: Double) {
+        let managed = Set(provider.knownNodes())
+        let (observed, suspects, actionsToRun) = state.withLock { s -> (ObservedCluster, [(String, String)], [ScalingAction]) in
+            s.inFlight.removeAll { now - $0.since > Self.inFlightTimeoutS }
+            let observed = observe(&s, managed: managed, now: now)
+            let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
+            let actions = s.autoscaler.decide(observed, settings: settings.autoscaler, now: now)
+            s.decisions += 1
+            let fresh = actions.filter { a in !s.inFlight.contains { $0.action == a } }
+            for a in fresh where a.isLongRunning { s.inFlight.append((a, now)) }
+            return (observed, suspects, fresh)
+        }
+        metrics.update(observed)
+        for (id, url) in suspects { probe(id, url) }
+        for action in actionsToRun { carryOut(action, observed: observed) }
+    }
+
+    /// What the autoscaler sees: every node the registry, the chain's membership or the provider knows.
+    func observe(_ s: inout RegistryState, managed: Set<String>, now: Double) -> ObservedCluster {
+        let m = s.membership
+        var ids = Set(s.nodes.keys).union(m.voters).union(m.learners).union(managed)
+        ids.subtract(s.retired)
+        let leaderCommit = m.commit
+        let nodes = ids.sorted().map { id -> NodeObservation in
+            let r = s.nodes[id]
+            var health = s.detector.health(node: id, now: now)
+            if r?.lastHeartbeatAt == nil, now - startedAt < settings.autoscaler.gracePeriodS { health = .suspect }
+            return NodeObservation(
+                id: id, health: health, role: r?.role ?? "unknown", height: r?.height ?? 0,
+                managed: managed.contains(id) || provider.isRunning(id), hasData: provider.hasData(id),
+                restartFailures: s.restartFailures[id] ?? 0, lastActionAt: s.lastActionAt[id], draining: r?.draining ?? false,
+                load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= leaderCommit)
+        }
+        return ObservedCluster(nodes: nodes, voters: m.voters, learners: m.learners, leader: m.leader,
+                               consensusFailureReportedAt: s.consensusFailureAt, operatorTarget: s.operatorTarget,
+                               registryStartedAt: startedAt, inFlight: s.inFlight.map(\.action))
+    }
+
+    /// A late heartbeat: ask the node itself, so a slow node is told from a dead one.
+    func probe(_ id: String, _ apiUrl: String) {
+        probes.async { [self] in
+            var ok = false
+            if let client = try? HTTPClient(baseURL: apiUrl) {
+                let r = try? client.request(method: "GET", path: "/health/live", timeout: .milliseconds(settings.probeTimeoutMs))
+                ok = r?.status == 200
+                client.close()
+            }
+            let now = Self.now()
+            state.withLock { $0.detector.observeProbe(node: id, ok: ok, at: now) }
+        }
+    }
+
+    func carryOut(_ action: ScalingAction, observed: ObservedCluster) {
+        record(action.kind, action.node, action.reason)
+        metrics.actions.inc(1, action.kind)
+        let now = Self.now()
+        if let node = action.node { state.withLock { $0.lastActionAt[node] = now } }
+        actions.async { [self] in
+            do {
+                try perform(action, observed: observed)
+            } catch {
+                record("action_failed", action.node, "\(action.kind) \(action.node ?? ""): \(error)")
+                if case .restart(let node, _) = action { state.withLock { $0.restartFailures[node, default: 0] += 1 } }
+            }
+        }
+    }
+
+    func perform(_ action: ScalingAction, observed: ObservedCluster) throws {
+        let peers = state.withLock { s in s.nodes.values.filter { s.detector.health(node: $0.id, now: Self.now()) != .dead }.map(\.p2pAddr) }
+        switch action {
+        case .restart(let node, _):
+            _ = try provider.start(node, bootstrap: false, peers: peers)
+            state.withLock { $0.restartFailures[node, default: 0] += 1 }
+        case .spawn:
+            let (id, bootstrap) = state.withLock { s -> (String, Bool) in
+                let known = s.allKnownIds.union(provider.knownNodes())
+                return (Self.nextId(after: known), known.isEmpty)
+            }
+            let started = try provider.start(id, bootstrap: bootstrap, peers: peers)
+            record("node_spawned", id, "\(id) started at \(started.apiUrl) (p2p \(started.p2pAddr))" + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))
+        case .removeMember(let node, _):
+            try callLeader(observed, "/members/remove", ["nodeId": .string(node)])
+        case .transferLeadership(let from, _):
+            guard let url = state.withLock({ $0.nodes[from]?.apiUrl }) else { return }
+            try post(url, "/leadership/transfer", [:])
+        case .retire(let node, _):
+            state.withLock { $0.nodes[node]?.draining = true }
+            provider.destroy(node)
+            state.withLock { s in
+                s.retired.insert(node)
+                s.nodes[node] = nil
+            }
+            record("node_retired", node, "\(node) stopped, its data deleted; its ID is never reused")
+        case .alert:
+            break
+        }
+    }
+
+    func callLeader(_ observed: ObservedCluster, _ path: String, _ body: JSON) throws {
+        guard let leader = observed.leader, let url = state.withLock({ $0.nodes[leader]?.apiUrl }) else {
+            throw RegistryActionError.noLeader
+        }
+        try post(url, path, body)
+    }
+
+    func post(_ base: String, _ path: String, _ body: JSON) throws {
+        let client = try HTTPClient(baseURL: base)
+        defer { client.close() }
+        var headers = HTTPHeaders([("Content-Type", "application/json")])
+        if !settings.clusterToken.isEmpty { headers.add("Authorization", "Bearer \(settings.clusterToken)") }
+        let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(), timeout: .seconds(10))
+        guard (200..<300).contains(r.status) else { throw RegistryActionError.refused(status: r.status, body: r.bodyText) }
+    }
+
+    /// `node<N>` with N above every number ever used: IDs are never reused.
+    static func nextId(after known: Set<String>) -> String {
+        let numbers = known.compactMap { id -> Int? in id.hasPrefix("node") ? Int(id.dropFirst(4)) : nil }
+        return "node\((numbers.max() ?? 0) + 1)"
+    }
+}
+
+enum RegistryActionError: Error, CustomStringConvertible {
+    case noLeader
+    case refused(status: Int, body: String)
+    var description: String {
+        switch self {
+        case .noLeader: "no leader known"
+        case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
+        }
+    }
+}
+
+extension ScalingAction {
+    var kind: String {
+        switch self {
+        case .restart: "restart"
+        case .spawn: "spawn"
+        case .removeMember: "remove_member"
+        case .transferLeadership: "transfer_leadership"
+        case .retire: "retire"
+        case .alert(let kind, _): "alert_" + kind
+        }
+    }
+
+    var node: String? {
+        switch self {
+        case .restart(let n, _), .removeMember(let n, _), .retire(let n, _): n
+        case .transferLeadership(let n, _): n
+        case .spawn, .alert: nil
+        }
+    }
+
+    /// Actions that take a while to show their effect; they are not repeated meanwhile.
+    var isLongRunning: Bool {
+        if case .alert = self { return false }
+        return true
+    }
+}

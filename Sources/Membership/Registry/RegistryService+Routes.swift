@@ -1,0 +1,279 @@
+import Chain
+import Foundation
+import P2P
+
+/// The registry's REST API (DESIGN §7). Errors have the node API's shape and stable codes.
+extension RegistryService {
+    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let route = Self.routeLabel(request.method, request.path)
+        let reply: @Sendable (HTTPResponse) -> Void = { [metrics] r in
+            metrics.requests.inc(1, route, String(r.status))
+            responder.send(r)
+        }
+        do {
+            reply(try answer(request))
+        } catch let e as RegistryAPIError {
+            reply(.json(status: e.status, body: JSON.object(JSONObject([("error", .object(JSONObject([("code", .string(e.code)), ("message", .string(e.message))])))])).serialized()))
+        } catch {
+            reply(.json(status: 500, body: JSON.object(JSONObject([("error", .object(JSONObject([("code", "internal"), ("message", .string("\(error)"))])))])).serialized()))
+        }
+    }
+
+    static func routeLabel(_ method: String, _ path: String) -> String {
+        if path.hasPrefix("/nodes/") { return "/nodes/{id}" }
+        let known = ["/", "/register", "/heartbeat", "/discover", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
+        return known.contains(path) ? path : "unmatched"
+    }
+
+    func answer(_ request: HTTPRequest) throws -> HTTPResponse {
+        let m = request.method
+        switch request.path {
+        case "/":
+            try allow(m, "GET")
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/html; charset=utf-8")]), body: Array(Dashboard.html.utf8))
+        case "/register", "/heartbeat":
+            try allow(m, "POST")
+            try checkToken(request)
+            return try heartbeat(try body(request), registering: request.path == "/register")
+        case "/discover":
+            try allow(m, "GET")
+            return .json(status: 200, body: discoverJSON().serialized())
+        case "/health":
+            try allow(m, "GET")
+            guard let id = request.query("node_id"), !id.isEmpty else {
+                throw RegistryAPIError(400, "missing_field", "query parameter node_id is required")
+            }
+            return .json(status: 200, body: try healthJSON(id).serialized())
+        case "/status":
+            try allow(m, "GET")
+            return .json(status: 200, body: statusJSON().serialized())
+        case "/events":
+            try allow(m, "GET")
+            let since = UInt64(request.query("since") ?? "0") ?? 0
+            let events = state.withLock { $0.events.filter { $0.seq > since } }
+            return .json(status: 200, body: JSON.object(JSONObject([("events", .array(events.map(\.json)))])).serialized())
+        case "/consensus-failure":
+            try allow(m, "POST")
+            try checkToken(request)
+            let b = try body(request)
+            let node = b["nodeId"]?.stringValue ?? b["node_id"]?.stringValue
+            let reason = b["reason"]?.stringValue ?? "reported"
+            state.withLock { $0.consensusFailureAt = Self.now() }
+            record("consensus_failure", node, "consensus failure reported by \(node ?? "?"): \(reason.prefix(200))")
+            return .json(status: 202, body: JSON.object(JSONObject([("status", "accepted")])).serialized())
+        case "/scale":
+            try allow(m, "POST")
+            try checkToken(request)
+            let b = try body(request)
+            guard let field = b["target_nodes"] else { throw RegistryAPIError(400, "missing_field", "field target_nodes is required") }
+            guard case .int(let n) = field else { throw RegistryAPIError(400, "invalid_field", "target_nodes must be an integer") }
+            let a = settings.autoscaler
+            guard n >= Int64(a.minNodes), n <= Int64(a.maxNodes) else {
+                throw RegistryAPIError(422, "out_of_range", "target_nodes must be between \(a.minNodes) and \(a.maxNodes), got \(n)")
+            }
+            state.withLock { $0.operatorTarget = Int(n) }
+            record("scale_requested", nil, "operator asked for \(n) nodes")
+            return .json(status: 202, body: JSON.object(JSONObject([("status", "accepted"), ("target_nodes", .int(n))])).serialized())
+        case "/metrics":
+            try allow(m, "GET")
+            return HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]),
+                                body: Array(metrics.registry.render().utf8))
+        default:
+            if request.path.hasPrefix("/nodes/") {
+                try allow(m, "DELETE")
+                try checkToken(request)
+                return try retire(String(request.path.dropFirst("/nodes/".count)))
+            }
+            throw RegistryAPIError(404, "not_found", "no route for \(request.path.prefix(200))")
+        }
+    }
+
+    func allow(_ method: String, _ allowed: String) throws {
+        let ok = method == allowed || (allowed == "GET" && method == "HEAD")
+        if !ok { throw RegistryAPIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed)") }
+    }
+
+    func checkToken(_ request: HTTPRequest) throws {
+        guard !settings.clusterToken.isEmpty else { return }
+        guard request.headers["Authorization"] == "Bearer " + settings.clusterToken else {
+            throw RegistryAPIError(401, "unauthorized", "this call needs Authorization: Bearer <cluster token>")
+        }
+    }
+
+    func body(_ request: HTTPRequest) throws -> JSON {
+        guard !request.body.isEmpty else { throw RegistryAPIError(400, "invalid_json", "request body is empty") }
+        let value: JSON
+        do { value = try JSON.parse(request.body) } catch { throw RegistryAPIError(400, "invalid_json", "body is not valid JSON: \(error)") }
+        guard case .object = value else { throw RegistryAPIError(400, "invalid_json", "body must be a JSON object") }
+        return value
+    }
+
+    /// `POST /register` and `POST /heartbeat`: the node's own report, the registry's soft state.
+    func heartbeat(_ b: JSON, registering: Bool) throws -> HTTPResponse {
+        guard let id = b["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
+            throw RegistryAPIError(400, "invalid_field", "nodeId must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        func text(_ k: String) throws -> String {
+            guard let v = b[k] else { return "" }
+            guard let s = v.stringValue, s.utf8.count <= 256 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a string of at most 256 bytes") }
+            return s
+        }
+        func uint(_ k: String) throws -> UInt64 {
+            guard let v = b[k] else { return 0 }
+            guard case .int(let i) = v, i >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative integer") }
+            return UInt64(i)
+        }
+        func number(_ k: String) throws -> Double? {
+            guard let v = b[k], v != .null else { return nil }
+            guard let d = v.doubleValue, d.isFinite, d >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative number") }
+            return d
+        }
+        func ids(_ k: String) throws -> [String] {
+            guard let v = b[k] else { return [] }
+            guard let a = v.arrayValue, a.count <= 256 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be an array of node IDs") }
+            return try a.map { e in
+                guard let s = e.stringValue, MembershipChange.isValidNodeId(s) else { throw RegistryAPIError(400, "invalid_field", "\(k) must hold node IDs") }
+                return s
+            }
+        }
+        let apiUrl = try text("apiUrl"), p2p = try text("p2pAddr")
+        guard apiUrl.hasPrefix("http://") else { throw RegistryAPIError(400, "invalid_field", "apiUrl must be an http:// URL") }
+        let load = NodeLoad(cpu: try number("cpu"), requestRate: try number("requestRate"), mempool: try number("mempool"),
+                            submitLatencyMs: try number("submitLatencyMs"))
+        let report = (height: try uint("height"), commit: try uint("commitIndex"), term: try uint("term"), role: try text("role"),
+                      leader: try text("leader"), voters: try ids("voters"), learners: try ids("learners"), retired: try ids("retired"),
+                      key: try text("nodeKey"))
+        let now = Self.now()
+        let result = state.withLock { s -> (known: Bool, refused: String?) in
+            if s.retired.contains(id) || s.nodes.values.contains(where: { $0.retiredIds.contains(id) }) {
+                return (true, "node ID \(id) was retired and is never reused")
+            }
+            if s.nodes[id] == nil, s.nodes.count >= settings.maxNodes { return (false, "the registry knows \(settings.maxNodes) nodes already") }
+            let known = s.nodes[id] != nil
+            var r = s.nodes[id] ?? NodeRecord(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: report.key, registeredAt: now)
+            r.apiUrl = apiUrl
+            r.p2pAddr = p2p
+            if !report.key.isEmpty { r.nodeKey = report.key }
+            r.lastHeartbeatAt = now
+            r.height = report.height
+            r.commitIndex = report.commit
+            r.term = report.term
+            r.role = report.role.isEmpty ? "unknown" : report.role
+            r.leader = report.leader.isEmpty ? nil : report.leader
+            r.voters = report.voters
+            r.learners = report.learners
+            r.retiredIds = report.retired
+            r.load = load
+            s.nodes[id] = r
+            s.detector.observeHeartbeat(node: id, at: now)
+            s.restartFailures[id] = 0
+            s.inFlight.removeAll { $0.action.node == id && $0.action.kind == "restart" }
+            if !known, let i = s.inFlight.firstIndex(where: { $0.action.kind == "spawn" }) { s.inFlight.remove(at: i) }
+            if r.role == "leader", s.consensusFailureAt != nil { s.consensusFailureAt = nil }
+            return (known, nil)
+        }
+        if let refused = result.refused { throw RegistryAPIError(409, "retired", refused) }
+        if !result.known { record("node_registered", id, "\(id) registered at \(apiUrl) (p2p \(p2p)), role \(report.role), height \(report.height)") }
+        let peers = discoverJSON()
+        return .json(status: 200, body: JSON.object(JSONObject([
+            ("nodeId", .string(id)), ("heartbeatIntervalMs", .int(settings.heartbeatIntervalMs)), ("nodes", peers["nodes"] ?? .array([])),
+        ])).serialized())
+    }
+
+    /// `GET /discover`: nodes that are not dead, for nodes finding peers and clients spreading load.
+    func discoverJSON() -> JSON {
+        let now = Self.now()
+        let list = state.withLock { s in
+            s.nodes.values.sorted { $0.id < $1.id }.compactMap { r -> JSON? in
+                let h = s.detector.health(node: r.id, now: now)
+                guard h != .dead, !r.draining else { return nil }
+                return .object(JSONObject([("id", .string(r.id)), ("apiUrl", .string(r.apiUrl)), ("p2pAddr", .string(r.p2pAddr)),
+                                           ("role", .string(r.role)), ("height", .uint(r.height)), ("state", .string(h.rawValue))]))
+            }
+        }
+        return .object(JSONObject([("nodes", .array(list))]))
+    }
+
+    func healthJSON(_ id: String) throws -> JSON {
+        let now = Self.now()
+        return try state.withLock { s in
+            guard let r = s.nodes[id] else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id.prefix(64))") }
+            let h = s.detector.health(node: id, now: now)
+            var o = JSONObject([("id", .string(id)), ("state", .string(h.rawValue)), ("role", .string(r.role)), ("height", .uint(r.height))])
+            o["lastHeartbeatAgoMs"] = r.lastHeartbeatAt.map { .int(Int64((now - $0) * 1000)) } ?? .null
+            o["apiUrl"] = .string(r.apiUrl)
+            o["managed"] = .bool(provider.isRunning(id) || provider.hasData(id))
+            o["restartFailures"] = .int(Int64(s.restartFailures[id] ?? 0))
+            return .object(o)
+        }
+    }
+
+    func statusJSON() -> JSON {
+        let now = Self.now()
+        return state.withLock { s in
+            let m = s.membership
+            let nodes = s.nodes.values.sorted { $0.id < $1.id }.map { r -> JSON in
+                var o = r.json.objectValue!
+                o["state"] = .string(s.detector.health(node: r.id, now: now).rawValue)
+                o["voter"] = .bool(m.voters.contains(r.id))
+                o["lastHeartbeatAgoMs"] = r.lastHeartbeatAt.map { .int(Int64((now - $0) * 1000)) } ?? .null
+                o["cpu"] = r.load.cpu.map { .double($0) } ?? .null
+                o["requestRate"] = r.load.requestRate.map { .double($0) } ?? .null
+                o["mempool"] = r.load.mempool.map { .double($0) } ?? .null
+                return .object(o)
+            }
+            let alive = s.nodes.keys.filter { s.detector.health(node: $0, now: now) != .dead }.count
+            let deadVoters = m.voters.filter { s.detector.health(node: $0, now: now) == .dead }.count
+            return .object(JSONObject([
+                ("provider", .string(provider.name)), ("uptimeSeconds", .double(now - startedAt)),
+                ("leader", m.leader.map { .string($0) } ?? .null), ("commitIndex", .uint(m.commit)),
+                ("voters", .array(m.voters.map { .string($0) })), ("learners", .array(m.learners.map { .string($0) })),
+                ("quorum", .string(m.voters.isEmpty ? "unknown" : (deadVoters * 2 >= m.voters.count && deadVoters > 0 ? "lost" : "ok"))),
+                ("aliveNodes", .int(Int64(alive))), ("targetNodes", s.operatorTarget.map { .int(Int64($0)) } ?? .null),
+                ("minNodes", .int(Int64(settings.autoscaler.minNodes))), ("maxNodes", .int(Int64(settings.autoscaler.maxNodes))),
+                ("inFlight", .array(s.inFlight.map { .string("\($0.action.kind) \($0.action.node ?? "")") })),
+                ("decisions", .uint(s.decisions)), ("nodes", .array(nodes)),
+            ]))
+        }
+    }
+
+    /// `DELETE /nodes/{id}`: an operator retires a node (the autoscaler drains and removes it).
+    func retire(_ id: String) throws -> HTTPResponse {
+        guard MembershipChange.isValidNodeId(id) else { throw RegistryAPIError(400, "invalid_field", "bad node ID") }
+        let known = state.withLock { $0.nodes[id] != nil }
+        guard known || provider.hasData(id) else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id)") }
+        let managed = Set(provider.knownNodes())
+        let observed = state.withLock { s in observe(&s, managed: managed, now: Self.now()) }
+        record("retire_requested", id, "operator retires \(id): drain, leave the configuration, stop")
+        actions.async { [self] in
+            // In order: leadership away from it, out of the configuration, then stopped.
+            if observed.leader == id {
+                try? perform(.transferLeadership(from: id, reason: "retiring the leader"), observed: observed)
+                Thread.sleep(forTimeInterval: 1)
+            }
+            let fresh = state.withLock { s in observe(&s, managed: managed, now: Self.now()) }
+            if fresh.voters.contains(id) || fresh.learners.contains(id) {
+                do { try perform(.removeMember(node: id, reason: "retiring"), observed: fresh) } catch {
+                    record("action_failed", id, "remove_member \(id): \(error)")
+                }
+                let deadline = Self.now() + 10
+                while Self.now() < deadline, state.withLock({ $0.membership.voters.contains(id) || $0.membership.learners.contains(id) }) {
+                    usleep(100_000)
+                }
+            }
+            try? perform(.retire(node: id, reason: "operator retires \(id)"), observed: fresh)
+        }
+        return .json(status: 202, body: JSON.object(JSONObject([("status", "retiring"), ("nodeId", .string(id))])).serialized())
+    }
+}
+
+struct RegistryAPIError: Error {
+    let status: Int
+    let code: String
+    let message: String
+    init(_ status: Int, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+}

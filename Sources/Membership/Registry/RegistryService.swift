@@ -1,0 +1,93 @@
+import Chain
+import Dispatch
+import Foundation
+import P2P
+import Synchronization
+
+/// The registry: node discovery, health (heartbeats plus active probes), and the shell around
+/// the autoscaler — it observes, asks `Autoscaler.decide` what to do, and has its provider do it.
+/// Soft state only: restarted, it rebuilds itself from heartbeats and, during a grace period,
+/// takes no action against nodes it has not heard from yet.
+public final class RegistryService: Sendable {
+    public let settings: RegistrySettings
+    let provider: any NodeProvider
+    let state: Mutex<RegistryState>
+    let metrics = RegistryMetrics()
+    let startedAt: Double
+    private let server = Mutex<HTTPServer?>(nil)
+    private let stopping = Atomic<Bool>(false)
+    private let loopDone = DispatchSemaphore(value: 0)
+    let actions = DispatchQueue(label: "registry-actions", attributes: .concurrent)
+    let probes = DispatchQueue(label: "registry-probes", attributes: .concurrent)
+    let log = Logger(component: "registry")
+    let boundAddress = Mutex<String>("")
+
+    public init(settings: RegistrySettings, provider: any NodeProvider) {
+        self.settings = settings
+        self.provider = provider
+        startedAt = Self.now()
+        state = Mutex(RegistryState(detector: FailureDetector(settings: settings.detector)))
+        provider.onExit { [weak self] id, status in self?.processExited(id, status: status) }
+    }
+
+    /// Seconds on a monotonic clock.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Starts the REST API and the decide loop; returns the bound address.
+    public func start() throws -> SocketAddress {
+        var http = HTTPServerSettings()
+        http.defaultMaxBodyBytes = 64 * 1024
+        let s = HTTPServer(settings: http) { [self] request, responder in handle(request, responder) }
+        let bound = try s.start(bindTo: try SocketAddress(parsing: settings.addr))
+        server.withLock { $0 = s }
+        boundAddress.withLock { $0 = "\(bound)" }
+        record("registry_started", nil, "registry listening on \(bound) with the \(provider.name) provider; " +
+               "grace period \(Int(settings.autoscaler.gracePeriodS)) s before acting on nodes not yet heard from")
+        let t = Thread { [self] in decideLoop() }
+        t.name = "registry-decide"
+        t.start()
+        return bound
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        _ = loopDone.wait(timeout: .now() + 5)
+        server.withLock { $0 }?.stop()
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
+
+    func record(_ kind: String, _ node: String?, _ message: String) {
+        let now = Self.now()
+        state.withLock { $0.record(kind, node: node, message, at: now - startedAt, max: settings.maxEvents) }
+        metrics.events.inc(1, kind)
+        log.info(message, ["event": kind, "node": node ?? "-"])
+    }
+
+    func processExited(_ id: String, status: Int32) {
+        let now = Self.now()
+        let wasDraining = state.withLock { s -> Bool in
+            s.detector.observeProcessExit(node: id, at: now)
+            return s.nodes[id]?.draining ?? false
+        }
+        if !wasDraining && !isStopping { record("node_exited", id, "\(id) exited with status \(status)") }
+    }
+
+    // MARK: the decide loop
+
+    func decideLoop() {
+        let interval = Double(settings.decideIntervalMs) / 1000
+        while !isStopping {
+            let started = Self.now()
+            decideOnce(now: started)
+            metrics.decideSeconds.observe(Self.now() - started)
+            let rest = interval - (Self.now() - started)
+            if rest > 0 { usleep(UInt32(rest * 1e6)) }
+        }
+        loopDone.signal()
+    }
+}

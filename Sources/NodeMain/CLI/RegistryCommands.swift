@@ -1,0 +1,155 @@
+import Chain
+import Foundation
+import Membership
+import P2P
+
+/// `autochain registry` and `autochain up`: the membership service with the process provider.
+enum RegistryCommand {
+    static let spec = CommandSpec(name: "registry", summary: "Run the registry: discovery, health checks, autoscaler, node spawning.", options: [
+        .init(name: "config", valueName: "FILE", help: "configuration file ([registry], [autoscale], and the nodes' settings)"),
+        .init(name: "addr", valueName: "HOST:PORT", help: "REST API and dashboard address (default 127.0.0.1:9090)"),
+        .init(name: "base-dir", valueName: "DIR", help: "where the process provider keeps node data (default ./data/cluster)"),
+        .init(name: "min-nodes", valueName: "N", help: "fewest nodes the autoscaler keeps"),
+        .init(name: "max-nodes", valueName: "N", help: "most nodes the autoscaler runs"),
+        .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error"),
+    ])
+
+    @Sendable static func run(_ args: [String]) throws(CLIError) {
+        let parsed = try spec.parse(args)
+        let service = try start(parsed, nodes: nil, baseDir: parsed.string("base-dir"))
+        NodeCommand.waitForTerminationSignal()
+        service.shutdown()
+    }
+
+    /// A started registry and its provider, stopped together.
+    struct Running {
+        let registry: RegistryService
+        let provider: ProcessProvider
+        let url: String
+        func shutdown() {
+            registry.stop()
+            provider.stopAll()
+        }
+    }
+
+    static func start(_ parsed: ParsedArguments, nodes: Int?, baseDir: String?) throws(CLIError) -> Running {
+        let file = parsed.string("config")
+        var settings = try RegistryConfig.load(file: file, environment: ProcessInfo.processInfo.environment)
+        if let addr = parsed.string("addr") { settings.addr = addr }
+        if let n = try parsed.uint("min-nodes", max: 64) { settings.autoscaler.minNodes = Int(n) }
+        if let n = try parsed.uint("max-nodes", max: 64) { settings.autoscaler.maxNodes = Int(n) }
+        if let nodes {
+            settings.autoscaler.minNodes = nodes
+            settings.autoscaler.maxNodes = max(settings.autoscaler.maxNodes, nodes)
+        }
+        if let level = parsed.string("log-level") {
+            do { Logger.level = try LogLevel(parsing: level) } catch { throw .usage("\(error)") }
+        }
+        let base = baseDir ?? "./data/cluster"
+        // Nodes are told the registry's URL when they start, so settle its port before anything runs.
+        do {
+            var addr = try SocketAddress(parsing: settings.addr)
+            if addr.port == 0 {
+                let (fd, bound) = try Socket.listen(on: addr)
+                close(fd)
+                addr = addr.withPort(bound.port ?? 0)
+            }
+            settings.addr = "\(addr)"
+        } catch {
+            throw .usage("registry address \(settings.addr): \(error)")
+        }
+        let url = "http://\(settings.addr)"
+        let provider = ProcessProvider(baseDir: base, binary: selfExecutablePath(),
+                                       configPath: file, registryURL: url, clusterToken: settings.clusterToken,
+                                       logLevel: parsed.string("log-level") ?? "info")
+        let registry = RegistryService(settings: settings, provider: provider)
+        do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
+        return Running(registry: registry, provider: provider, url: url)
+    }
+}
+
+/// `autochain up`: the embedded default — a registry with the process provider that brings up a
+/// cluster and keeps it at strength; on the same data directory it resumes the same chain.
+enum UpCommand {
+    static let spec = CommandSpec(name: "up", summary: "Run a self-healing local cluster: a registry that spawns N node processes.", options: [
+        .init(name: "nodes", valueName: "N", help: "nodes to keep running (default 3)"),
+        .init(name: "data-dir", valueName: "DIR", help: "where the nodes keep their data (default ./data/cluster)"),
+        .init(name: "config", valueName: "FILE", help: "configuration file (genesis, timeouts, [registry], [autoscale])"),
+        .init(name: "addr", valueName: "HOST:PORT", help: "registry address (default 127.0.0.1:9090)"),
+        .init(name: "log-level", valueName: "LEVEL", help: "log level"),
+    ])
+
+    @Sendable static func run(_ args: [String]) throws(CLIError) {
+        let parsed = try spec.parse(args)
+        let n = try parsed.int("nodes", default: 3, range: 1...32)
+        let running = try RegistryCommand.start(parsed, nodes: n, baseDir: parsed.string("data-dir"))
+        print("registry and dashboard: \(running.url)/")
+        print("keeping \(n) node(s) running; node URLs appear below as they start (also: autochain nodes --registry \(running.url))")
+        let printer = Thread {
+            var shown = Set<String>()
+            while true {
+                if let client = try? NodeClient(running.url), let d = try? client.get("/discover") {
+                    for node in d["nodes"]?.arrayValue ?? [] {
+                        guard let id = node["id"]?.stringValue, let api = node["apiUrl"]?.stringValue, !shown.contains(id) else { continue }
+                        shown.insert(id)
+                        print("node \(id): \(api)")
+                        fflush(nil)
+                    }
+                }
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+        printer.start()
+        NodeCommand.waitForTerminationSignal()
+        print("stopping the cluster")
+        running.shutdown()
+    }
+}
+
+/// `autochain nodes|scale|events --registry URL`: the registry from the command line.
+enum RegistryClientCommands {
+    static let nodesSpec = CommandSpec(name: "nodes", summary: "List the nodes the registry knows.", options: [
+        .init(name: "registry", valueName: "URL", help: "registry URL, e.g. http://127.0.0.1:9090"),
+        .init(name: "json", valueName: nil, help: "print raw JSON"),
+    ])
+    static let scaleSpec = CommandSpec(name: "scale", summary: "autochain scale --registry URL N: ask for N nodes.", options: [
+        .init(name: "registry", valueName: "URL", help: "registry URL"),
+        .init(name: "token", valueName: "TOKEN", help: "cluster token (env AUTOCHAIN_CLUSTER_TOKEN)"),
+    ])
+    static let eventsSpec = CommandSpec(name: "events", summary: "Show the registry's scaling events.", options: [
+        .init(name: "registry", valueName: "URL", help: "registry URL"),
+        .init(name: "json", valueName: nil, help: "print raw JSON"),
+    ])
+
+    @Sendable static func nodes(_ args: [String]) throws(CLIError) {
+        let parsed = try nodesSpec.parse(args)
+        let st = try NodeClient(try parsed.required("registry")).get("/status")
+        if parsed.flag("json") { print(st.serializedPretty()); return }
+        print("leader \(st["leader"]?.stringValue ?? "-")  quorum \(st["quorum"]?.stringValue ?? "?")  provider \(st["provider"]?.stringValue ?? "?")")
+        for n in st["nodes"]?.arrayValue ?? [] {
+            let id = n["id"]?.stringValue ?? "?"
+            print("  \(id.padding(toLength: 8, withPad: " ", startingAt: 0)) \((n["state"]?.stringValue ?? "?").padding(toLength: 8, withPad: " ", startingAt: 0)) \((n["role"]?.stringValue ?? "?").padding(toLength: 9, withPad: " ", startingAt: 0)) height \(n["height"]?.intValue ?? 0)  \(n["apiUrl"]?.stringValue ?? "")")
+        }
+    }
+
+    @Sendable static func scale(_ args: [String]) throws(CLIError) {
+        let positional = args.filter { !$0.hasPrefix("-") && Int($0) != nil }
+        let rest = args.filter { !positional.contains($0) }
+        let parsed = try scaleSpec.parse(rest)
+        guard let n = positional.first.flatMap(Int.init) else { throw .usage("scale: give the number of nodes, e.g. autochain scale --registry URL 5") }
+        let token = parsed.string("token") ?? ProcessInfo.processInfo.environment["AUTOCHAIN_CLUSTER_TOKEN"]
+        let answer = try NodeClient(try parsed.required("registry")).post("/scale", ["target_nodes": .int(n)], token: token)
+        print("scale to \(n): \(answer["status"]?.stringValue ?? "?")")
+    }
+
+    @Sendable static func events(_ args: [String]) throws(CLIError) {
+        let parsed = try eventsSpec.parse(args)
+        let ev = try NodeClient(try parsed.required("registry")).get("/events")
+        if parsed.flag("json") { print(ev.serializedPretty()); return }
+        for e in ev["events"]?.arrayValue ?? [] {
+            let at = e["at"]?.doubleValue ?? 0
+            print(String(format: "+%8.1fs  %-20@ %@", at, (e["kind"]?.stringValue ?? "?") as NSString, (e["message"]?.stringValue ?? "") as NSString))
+        }
+    }
+}
+

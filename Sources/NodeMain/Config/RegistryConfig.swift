@@ -1,0 +1,70 @@
+import Chain
+import Foundation
+import Membership
+
+/// Loads the registry's settings from config.toml's `[registry]` and `[autoscale]` sections,
+/// with AUTOCHAIN_CLUSTER_TOKEN from the environment. Keys the node reads (`urls`, `strategy`,
+/// `heartbeat_ms`) live in the same `[registry]` section and are skipped here.
+enum RegistryConfig {
+    static let nodeSideKeys: Set<String> = ["urls", "strategy", "heartbeat_ms"]
+    static let registrySideKeys: Set<String> = ["registry.addr", "registry.decide_interval_ms", "registry.max_events",
+                                                "registry.probe_timeout_ms"]
+
+    static func load(file: String?, environment: [String: String]) throws(CLIError) -> RegistrySettings {
+        var s = RegistrySettings()
+        if let token = environment["AUTOCHAIN_CLUSTER_TOKEN"], !token.isEmpty { s.clusterToken = token }
+        guard let file else { return s }
+        do {
+            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                throw CLIError.usage("cannot read configuration file \(file)")
+            }
+            let root = try TOML.parse(text, file: (file as NSString).lastPathComponent)
+            if let token = try root.table("p2p")?.string("cluster_token"), !token.isEmpty, s.clusterToken.isEmpty { s.clusterToken = token }
+            if let r = try root.table("registry") {
+                try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms"]))
+                if let v = try r.string("addr") { s.addr = v }
+                if let v = try r.int("decide_interval_ms") { s.decideIntervalMs = try range(r, "decide_interval_ms", v, 10...60_000) }
+                if let v = try r.int("max_events") { s.maxEvents = try range(r, "max_events", v, 10...1_000_000) }
+                if let v = try r.int("probe_timeout_ms") { s.probeTimeoutMs = try range(r, "probe_timeout_ms", v, 10...60_000) }
+            }
+            if let a = try root.table("autoscale") {
+                try a.rejectUnknownKeys(known: ["min_nodes", "max_nodes", "target_voters", "metric", "target_value", "tolerance",
+                                                "scale_up_max_percent", "scale_up_period_s", "scale_down_max_percent",
+                                                "scale_down_period_s", "down_stabilization_s", "max_restart_failures", "grace_period_s"])
+                var x = s.autoscaler
+                if let v = try a.int("min_nodes") { x.minNodes = try range(a, "min_nodes", v, 1...64) }
+                if let v = try a.int("max_nodes") { x.maxNodes = try range(a, "max_nodes", v, 1...64) }
+                if let v = try a.int("target_voters") { x.targetVoters = try range(a, "target_voters", v, 1...15) }
+                if let v = try a.string("metric") {
+                    guard let m = ScalingMetric(rawValue: v) else {
+                        throw a.error("metric", "expected cpu, request_rate, mempool or submit_latency, got \"\(v)\"")
+                    }
+                    x.metric = m
+                }
+                if let v = try a.double("target_value") { x.targetValue = v }
+                if let v = try a.double("tolerance") { x.tolerance = v }
+                if let v = try a.int("scale_up_max_percent") { x.scaleUpMaxPercent = Double(v) }
+                if let v = try a.double("scale_up_period_s") { x.scaleUpPeriodS = v }
+                if let v = try a.int("scale_down_max_percent") { x.scaleDownMaxPercent = Double(v) }
+                if let v = try a.double("scale_down_period_s") { x.scaleDownPeriodS = v }
+                if let v = try a.double("down_stabilization_s") { x.downStabilizationS = v }
+                if let v = try a.int("max_restart_failures") { x.maxRestartFailures = v }
+                if let v = try a.double("grace_period_s") { x.gracePeriodS = v }
+                guard x.minNodes <= x.maxNodes else { throw a.error("min_nodes", "must not exceed max_nodes") }
+                s.autoscaler = x
+            }
+        } catch let e as TOMLError {
+            throw .usage(e.description)
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw .usage("\(error)")
+        }
+        return s
+    }
+
+    static func range(_ t: TOMLTable, _ key: String, _ v: Int, _ r: ClosedRange<Int>) throws -> Int {
+        guard r.contains(v) else { throw t.error(key, "must be between \(r.lowerBound) and \(r.upperBound), got \(v)") }
+        return v
+    }
+}

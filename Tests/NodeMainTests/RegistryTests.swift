@@ -1,0 +1,289 @@
+import Chain
+import P2P
+import Foundation
+import Testing
+
+/// `autochain up` as people run it: a registry with the process provider keeping a cluster at
+/// strength while nodes are killed, lose their data, or the registry itself dies.
+@Suite("ProcessTests.Registry", .serialized) struct RegistryTests {
+    static let dev = KeyPair.development
+
+    final class Up: @unchecked Sendable {
+        // Unchecked: one test drives one `up` from one task.
+        let base = TestDirs.make("up")
+        let registryAddr: String
+        var process: Process?
+        let configPath: String
+
+        init(nodes: Int = 3, extraConfig: String = "") throws {
+            registryAddr = "127.0.0.1:\(try freePort())"
+            configPath = base + "/config.toml"
+            // Fast failure detection and a short grace period, so tests run in seconds.
+            let config = """
+                [consensus]
+                promotion_stabilization_ms = 300
+                [registry]
+                heartbeat_ms = 200
+                decide_interval_ms = 100
+                [autoscale]
+                min_nodes = \(nodes)
+                grace_period_s = 3
+                \(extraConfig)
+                """
+            _ = FileManager.default.createFile(atPath: configPath, contents: Data(config.utf8))
+        }
+
+        var url: String { "http://\(registryAddr)" }
+        var logPath: String { base + "/up.log" }
+
+        func start() throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: NodeProcess.binary)
+            p.arguments = ["up", "--nodes", "3", "--data-dir", base + "/nodes", "--addr", registryAddr, "--config", configPath]
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let h = FileHandle(forWritingAtPath: logPath)!
+            h.seekToEndOfFile()
+            p.standardOutput = h
+            p.standardError = h
+            try p.run()
+            process = p
+        }
+
+        func kill9Registry() {
+            guard let p = process else { return }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            process = nil
+        }
+
+        func stop() {
+            guard let p = process else { killNodes(); return }
+            p.terminate()
+            let deadline = Date().addingTimeInterval(15)
+            while p.isRunning && Date() < deadline { usleep(20_000) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            process = nil
+            killNodes()
+        }
+
+        /// Node processes of this test (matched by their data directory under `base`).
+        func nodePids() -> [String: Int32] {
+            var out: [String: Int32] = [:]
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(entry),
+                      let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+                let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                guard args.count > 2, args[1] == "node", let i = args.firstIndex(of: "--data-dir"), i + 1 < args.count,
+                      args[i + 1].hasPrefix(base), let j = args.firstIndex(of: "--node-id"), j + 1 < args.count else { continue }
+                out[args[j + 1]] = pid
+            }
+            return out
+        }
+
+        func killNodes() { for (_, pid) in nodePids() { kill(pid, SIGKILL) } }
+
+        func get(_ path: String) -> JSON? {
+            guard let c = try? HTTPClientFor(url) else { return nil }
+            return c.get(path)
+        }
+
+        func status() -> JSON? { get("/status") }
+
+        func voters() -> [String] { status()?["voters"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+
+        func nodeURL(_ id: String) -> String? {
+            status()?["nodes"]?.arrayValue?.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue
+        }
+
+        func leaderURL() -> String? { status()?["leader"]?.stringValue.flatMap(nodeURL) }
+
+        /// Healthy: `count` voters all alive with one head hash.
+        func healthy(voters count: Int) -> Bool {
+            guard let st = status(), st["quorum"]?.stringValue == "ok" else { return false }
+            let vs = st["voters"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            guard vs.count == count else { return false }
+            let nodes = st["nodes"]?.arrayValue ?? []
+            let alive = nodes.filter { vs.contains($0["id"]?.stringValue ?? "") && $0["state"]?.stringValue == "alive" }
+            guard alive.count == count else { return false }
+            let heads = Set(alive.compactMap { n -> String? in
+                guard let u = n["apiUrl"]?.stringValue, let c = try? HTTPClientFor(u) else { return nil }
+                return c.get("/status")?["headHash"]?.stringValue
+            })
+            return heads.count == 1
+        }
+
+        func eventually(_ what: String, timeout: Double = 45, _ ok: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if ok() { return }
+                usleep(100_000)
+            }
+            let events = get("/events")?["events"]?.arrayValue?.suffix(20).map { "\($0["kind"]?.stringValue ?? "") \($0["message"]?.stringValue ?? "")" } ?? []
+            let log = ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(30).joined(separator: "\n")
+            throw TestFailure("not within \(timeout) s: \(what)\nstatus: \(status().map { $0.serializedString() } ?? "-")\nevents:\n\(events.joined(separator: "\n"))\nlog:\n\(log)")
+        }
+
+        func eventKinds() -> [String] { get("/events")?["events"]?.arrayValue?.compactMap { $0["kind"]?.stringValue } ?? [] }
+    }
+
+    /// Submits transfers with ?wait=commit; returns the hashes acknowledged as committed.
+    static func commit(_ count: Int, via url: String, startNonce: UInt64) -> [Hash32] {
+        guard let c = try? HTTPClientFor(url) else { return [] }
+        var acked: [Hash32] = []
+        for i in 0..<count {
+            let tx = Transaction.signed(chainId: "autochain-dev", to: KeyPair.generate().address, amount: 1, fee: 1,
+                                        nonce: startNonce + UInt64(i), keyPair: dev)
+            if c.post("/submit-tx?wait=commit", tx.json)?["status"]?.stringValue == "committed" { acked.append(tx.hash) }
+        }
+        return acked
+    }
+
+    static func nonce(_ url: String) -> UInt64 {
+        UInt64((try? HTTPClientFor(url))?.get("/balance/\(dev.address.hex)")?["nonce"]?.intValue ?? 0)
+    }
+
+    /// Every acknowledged transfer is committed on every live voter.
+    static func allThere(_ acked: [Hash32], _ up: Up) -> Bool {
+        for id in up.voters() {
+            guard let u = up.nodeURL(id), let c = try? HTTPClientFor(u) else { return false }
+            for h in acked where c.get("/tx/\(h.hex)")?["status"]?.stringValue != "committed" { return false }
+        }
+        return true
+    }
+
+    @Test func upBringsAThreeVoterClusterAndRestartsAKilledFollowerOnItsData() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let leader = try #require(up.status()?["leader"]?.stringValue)
+        let url = try #require(up.nodeURL(leader))
+        var acked = Self.commit(3, via: url, startNonce: Self.nonce(url))
+        let follower = try #require(up.voters().first { $0 != leader })
+        let pid = try #require(up.nodePids()[follower])
+        kill(pid, SIGKILL)
+        try up.eventually("the killed follower is restarted on its data and catches up") {
+            up.eventKinds().contains("restart") && up.nodePids()[follower] != nil && up.nodePids()[follower] != pid && up.healthy(voters: 3)
+        }
+        acked += Self.commit(2, via: url, startNonce: Self.nonce(url))
+        try up.eventually("all acknowledged transfers everywhere") { Self.allThere(acked, up) && up.healthy(voters: 3) }
+    }
+
+    @Test func killedLeaderIsReplacedInLeadershipAndRestarted() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let leader = try #require(up.status()?["leader"]?.stringValue)
+        let url = try #require(up.nodeURL(leader))
+        var acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
+        kill(try #require(up.nodePids()[leader]), SIGKILL)
+        try up.eventually("a new leader") { (up.status()?["leader"]?.stringValue).map { $0 != leader } ?? false }
+        let newURL = try #require(up.leaderURL())
+        acked += Self.commit(2, via: newURL, startNonce: Self.nonce(newURL))
+        try up.eventually("the old leader is back and everything is everywhere") { up.healthy(voters: 3) && Self.allThere(acked, up) }
+    }
+
+    @Test func nodeWhoseDataIsGoneIsReplacedAndTheDeadVoterLeaves() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let leader = try #require(up.status()?["leader"]?.stringValue)
+        let url = try #require(up.nodeURL(leader))
+        let acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
+        let victim = try #require(up.voters().first { $0 != leader })
+        kill(try #require(up.nodePids()[victim]), SIGKILL)
+        try FileManager.default.removeItem(atPath: up.base + "/nodes/" + victim)
+        try up.eventually("a new node replaced it, the dead voter left, three voters again", timeout: 60) {
+            up.healthy(voters: 3) && !up.voters().contains(victim)
+        }
+        #expect(up.eventKinds().contains("spawn"))
+        #expect(Self.allThere(acked, up))
+    }
+
+    @Test func quorumLostByTwoKillsIsRestoredByRestarts() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let leader = try #require(up.status()?["leader"]?.stringValue)
+        let url = try #require(up.nodeURL(leader))
+        let acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
+        let victims = Array(up.voters().prefix(2))
+        for v in victims { kill(try #require(up.nodePids()[v]), SIGKILL) }
+        try up.eventually("quorum restored by restarts", timeout: 60) { up.healthy(voters: 3) }
+        #expect(Set(up.voters()) == Set(victims).union(up.voters()), "no membership change while quorum was lost")
+        let newURL = try #require(up.leaderURL())
+        #expect(Self.commit(1, via: newURL, startNonce: Self.nonce(newURL)).count == 1, "transfers commit again")
+        #expect(Self.allThere(acked, up))
+    }
+
+    @Test func registryKilledWhileCommittingStopsNothingAndComesBackQuietly() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let url = try #require(up.leaderURL())
+        up.kill9Registry()
+        let acked = Self.commit(5, via: url, startNonce: Self.nonce(url))
+        #expect(acked.count == 5, "the cluster commits without its registry")
+        try up.start()
+        try up.eventually("the restarted registry sees the cluster") { up.healthy(voters: 3) }
+        Thread.sleep(forTimeInterval: 4)
+        let kinds = up.eventKinds()
+        #expect(!kinds.contains("restart") && !kinds.contains("spawn") && !kinds.contains("retire"), "no spurious action: \(kinds)")
+    }
+
+    @Test func registryRefusesBadInputWithStableCodes() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("registry answers") { up.status() != nil }
+        let c = try HTTPClientFor(up.url)
+        let cases: [(String, String, String, Int, String)] = [
+            ("POST", "/register", "", 400, "invalid_json"),
+            ("POST", "/register", "{", 400, "invalid_json"),
+            ("POST", "/register", "[1]", 400, "invalid_json"),
+            ("POST", "/register", "{\"nodeId\": 5}", 400, "invalid_field"),
+            ("POST", "/register", "{\"nodeId\": \"a b\"}", 400, "invalid_field"),
+            ("POST", "/heartbeat", "{\"nodeId\": \"x\", \"apiUrl\": \"ftp://x\"}", 400, "invalid_field"),
+            ("POST", "/heartbeat", "{\"nodeId\": \"x\", \"apiUrl\": \"http://x\", \"height\": -1}", 400, "invalid_field"),
+            ("POST", "/scale", "{}", 400, "missing_field"),
+            ("POST", "/scale", "{\"target_nodes\": \"5\"}", 400, "invalid_field"),
+            ("POST", "/scale", "{\"target_nodes\": 1000}", 422, "out_of_range"),
+            ("GET", "/health", "", 400, "missing_field"),
+            ("GET", "/health?node_id=nobody", "", 404, "unknown_node"),
+            ("DELETE", "/nodes/nobody", "", 404, "unknown_node"),
+            ("GET", "/nope", "", 404, "not_found"),
+            ("PUT", "/status", "", 405, "method_not_allowed"),
+        ]
+        let before = up.status()?["nodes"]?.arrayValue?.count
+        for (method, path, body, status, code) in cases {
+            let r = c.raw(method, path, body: Array(body.utf8))
+            #expect(r?.status == status, "\(method) \(path) \(body): \(r?.status ?? 0) \(r?.text ?? "")")
+            #expect(r?.json?["error"]?["code"]?.stringValue == code, "\(method) \(path) \(body): \(r?.text ?? "")")
+        }
+        #expect(up.status()?["nodes"]?.arrayValue?.count == before, "nothing changed")
+    }
+}
+
+/// A tiny JSON client for these tests (the node's `HTTPClient`, one per call site).
+struct HTTPClientFor {
+    let base: String
+    init(_ base: String) throws { self.base = base }
+
+    struct Raw { let status: Int; let text: String; var json: JSON? { try? JSON.parse(Array(text.utf8)) } }
+
+    func raw(_ method: String, _ path: String, body: [UInt8] = []) -> Raw? {
+        guard let c = try? HTTPClient(baseURL: base) else { return nil }
+        defer { c.close() }
+        guard let r = try? c.request(method: method, path: path, headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                     body: body, timeout: .seconds(35)) else { return nil }
+        return Raw(status: r.status, text: r.bodyText)
+    }
+
+    func get(_ path: String) -> JSON? { raw("GET", path)?.json }
+    func post(_ path: String, _ body: JSON) -> JSON? { raw("POST", path, body: body.serialized())?.json }
+}
