@@ -213,10 +213,15 @@ import Testing
         let acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
         let victims = Array(up.voters().prefix(2))
         for v in victims { kill(try #require(up.nodePids()[v]), SIGKILL) }
+        try up.eventually("the registry sees the quorum lost or the victims restarted") {
+            up.status()?["quorum"]?.stringValue == "lost" || victims.allSatisfy { v in up.eventKinds().contains("restart") && up.nodePids()[v] != nil }
+        }
         try up.eventually("quorum restored by restarts", timeout: 60) { up.healthy(voters: 3) }
         #expect(Set(up.voters()) == Set(victims).union(up.voters()), "no membership change while quorum was lost")
-        let newURL = try #require(up.leaderURL())
-        #expect(Self.commit(1, via: newURL, startNonce: Self.nonce(newURL)).count == 1, "transfers commit again")
+        try up.eventually("a leader takes transfers again") {
+            guard let u = up.leaderURL() else { return false }
+            return Self.commit(1, via: u, startNonce: Self.nonce(u)).count == 1
+        }
         #expect(Self.allThere(acked, up))
     }
 
@@ -234,6 +239,29 @@ import Testing
         Thread.sleep(forTimeInterval: 4)
         let kinds = up.eventKinds()
         #expect(!kinds.contains("restart") && !kinds.contains("spawn") && !kinds.contains("retire"), "no spurious action: \(kinds)")
+    }
+
+    @Test func nodeGivenTwoRegistriesTheFirstDeadRegistersWithTheSecond() throws {
+        let addr = "127.0.0.1:\(try freePort())"
+        let dead = "127.0.0.1:\(try freePort())"
+        let registry = Process()
+        registry.executableURL = URL(fileURLWithPath: NodeProcess.binary)
+        let dir = TestDirs.make("reg2")
+        registry.arguments = ["registry", "--addr", addr, "--min-nodes", "0", "--base-dir", dir + "/nodes"]
+        registry.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try registry.run()
+        defer { registry.terminate(); registry.waitUntilExit() }
+        let node = try NodeProcess()
+        try node.start(extraArgs: ["--node-id", "solo", "--registry", "http://\(dead),http://\(addr)"])
+        defer { node.stop() }
+        let deadline = Date().addingTimeInterval(15)
+        var seen = false
+        while Date() < deadline, !seen {
+            seen = (try? HTTPClientFor("http://\(addr)"))?.get("/discover")?["nodes"]?.arrayValue?.contains { $0["id"]?.stringValue == "solo" } ?? false
+            usleep(100_000)
+        }
+        #expect(seen, "the node registered with the second registry")
+        #expect(node.tailOfLog().contains("registered"), "\(node.tailOfLog())")
     }
 
     @Test func registryRefusesBadInputWithStableCodes() throws {
