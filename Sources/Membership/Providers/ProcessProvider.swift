@@ -89,6 +89,26 @@ public final class ProcessProvider: NodeProvider {
         log.info("node data deleted", ["node": id])
     }
 
+    /// At registry start: starts every node that has data but is not running (its recorded API
+    /// port is free), each dialling the others. Nodes still running from before (a registry that
+    /// was killed leaves its children behind) are left alone: their heartbeats will come.
+    public func resumeAll() -> [String] {
+        let ids = knownNodes()
+        let p2ps = ids.compactMap { recordedPorts($0)?.p2p }
+        var started: [String] = []
+        for id in ids {
+            guard let ports = recordedPorts(id), Self.isFree(ports.api) else { continue }
+            if (try? start(id, bootstrap: false, peers: p2ps)) != nil { started.append(id) }
+        }
+        return started
+    }
+
+    func recordedPorts(_ id: String) -> (api: String, p2p: String)? {
+        guard let text = try? String(contentsOfFile: dataDir(id) + "/ports", encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "\n").map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
+    }
+
     /// Stops every child (registry shutdown).
     public func stopAll() {
         let ids = children.withLock { Array($0.keys) }

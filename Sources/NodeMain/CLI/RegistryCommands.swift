@@ -64,6 +64,8 @@ enum RegistryCommand {
                                        logLevel: parsed.string("log-level") ?? "info")
         let registry = RegistryService(settings: settings, provider: provider)
         do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
+        let resumed = provider.resumeAll()
+        if !resumed.isEmpty { print("resumed \(resumed.joined(separator: ", ")) on their data in \(base)") }
         return Running(registry: registry, provider: provider, url: url)
     }
 }
