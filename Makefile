@@ -38,11 +38,13 @@ node: release
 	$(RELEASE_BIN) node --config config.toml
 
 ## test: every test — unit, simulation, real processes on loopback, then the API against its
-## OpenAPI document (schemathesis), an independent PyNaCl client and promtool
+## OpenAPI document (schemathesis), an independent PyNaCl client, promtool, and the registry's
+## dashboard in headless Chromium
 test: deps
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-dashboard.sh
 
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
