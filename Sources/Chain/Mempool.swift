@@ -47,6 +47,11 @@ public struct Mempool: Sendable {
     }
 
     public var count: Int { entries.count }
+
+    /// Every pending transaction, each sender's in nonce order (a draining node hands them on).
+    public var all: [Transaction] {
+        entries.values.map(\.tx).sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
+    }
     public func contains(_ hash: Hash32) -> Bool { entries[hash] != nil }
     public func get(_ hash: Hash32) -> Transaction? { entries[hash]?.tx }
 

@@ -15,6 +15,12 @@ final class NodeAPI: Sendable {
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
     private let transport = Mutex<PeerTransport?>(nil)
     private let served = Atomic<UInt64>(0)
+    private let drainingFlag = Atomic<Bool>(false)
+    /// Set when the node stops: submissions are refused with 503 `draining`.
+    var draining: Bool {
+        get { drainingFlag.load(ordering: .relaxed) }
+        set { drainingFlag.store(newValue, ordering: .relaxed) }
+    }
     /// Requests answered since start (the registry's request-rate signal).
     var requestsServed: UInt64 { served.load(ordering: .relaxed) }
     private let apiAddressBox = Mutex<String>("")
@@ -75,6 +81,8 @@ final class NodeAPI: Sendable {
                              message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
             r.headers.add("Allow", allowed)
             reply(r)
+        case .submitTx where draining, .submitTxs where draining:
+            reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
         default:
             work.async { [self] in
                 do {

@@ -53,13 +53,15 @@ final class RunningNode: Sendable {
     let server: HTTPServer
     let transport: PeerTransport
     let registry: RegistryClient?
+    let api: NodeAPI
     let apiAddress: String
     let p2pAddress: String
     private let log = Logger(component: "node")
 
     private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, transport: PeerTransport, registry: RegistryClient?,
-                 apiAddress: String, p2pAddress: String) {
+                 api: NodeAPI, apiAddress: String, p2pAddress: String) {
         self.registry = registry
+        self.api = api
         self.state = state
         self.runtime = runtime
         self.server = server
@@ -107,7 +109,7 @@ final class RunningNode: Sendable {
                                       "chain": settings.genesis.chainId, "data": settings.node.dataDir,
                                       "mode": store.headHeight > 0 ? "member" : (settings.p2p.join ? "joining" : "bootstrap")])
             return RunningNode(state: state, runtime: runtime, server: server, transport: transport, registry: registry,
-                               apiAddress: "\(bound)", p2pAddress: "\(p2pBound)")
+                               api: api, apiAddress: "\(bound)", p2pAddress: "\(p2pBound)")
         } catch let e as CLIError {
             throw e
         } catch {
@@ -137,6 +139,27 @@ final class RunningNode: Sendable {
         runtime.attach(transport)
         let bound = try network.start()
         return (transport, bound)
+    }
+
+    /// After a leadership transfer: pending transactions go to the new leader in batches.
+    func handOverMempool() {
+        let pending = state.withLock { $0.mempool.all }
+        guard !pending.isEmpty else { return }
+        let leader = runtime.status.leader
+        guard let peer = transport.peers.first(where: { $0.nodeId == leader }) else {
+            log.warn("cannot hand over the mempool: no leader reachable", ["txs": pending.count])
+            return
+        }
+        var sent = 0
+        for start in stride(from: 0, to: pending.count, by: 1_000) {
+            let batch = Array(pending[start..<min(start + 1_000, pending.count)])
+            guard let client = try? HTTPClient(baseURL: "http://\(peer.apiAddr)") else { break }
+            let body = JSON.object(JSONObject([("txs", .array(batch.map(\.json)))])).serialized()
+            if let r = try? client.request(method: "POST", path: "/submit-txs", headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                           body: body, timeout: .seconds(10)), r.status < 500 { sent += batch.count }
+            client.close()
+        }
+        log.info("mempool handed over", ["to": peer.nodeId, "txs": sent, "of": pending.count])
     }
 
     /// Registers with the registry (when configured) and heartbeats what it needs to decide.
@@ -169,10 +192,15 @@ final class RunningNode: Sendable {
         return client
     }
 
+    /// Stops cleanly: no new submissions, leadership handed over, the mempool handed to the new
+    /// leader (a drained node loses nothing it accepted), then the runtime and the network.
     func stop() {
         log.info("stopping", ["height": state.head.header.height])
+        api.draining = true
         registry?.stop()
+        let wasLeader = runtime.status.role == "leader"
         runtime.stop(transferFirst: true)
+        if wasLeader { handOverMempool() }
         transport.stop()
         server.stop()
     }
