@@ -99,11 +99,12 @@ final class RunningNode: Sendable {
             http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
-            let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: "\(bound)",
+            let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
+            let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
                                                        runtime: runtime, state: state, reader: reader)
             api.attach(transport)
             runtime.start()
-            let registry = startRegistryClient(settings, nodeKey: nodeKey, api: "\(bound)", p2p: transport.identity.advertisedP2PAddr,
+            let registry = startRegistryClient(settings, nodeKey: nodeKey, api: advertisedAPI, p2p: transport.identity.advertisedP2PAddr,
                                                runtime: runtime, state: state, api: api, network: transport)
             log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
                                       "chain": settings.genesis.chainId, "data": settings.node.dataDir,

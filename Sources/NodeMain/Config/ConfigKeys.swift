@@ -21,6 +21,7 @@ enum ConfigKeys {
         string("node.data_dir", env: "DATA_DIR", flag: "data-dir") { $0.node.dataDir = $1 },
         string("node.log_level", env: nil, flag: nil) { $0.node.logLevel = $1 },
         string("api.addr", env: "API_ADDR", flag: "api-addr") { $0.api.addr = $1 },
+        string("api.advertise", env: "API_ADVERTISE", flag: nil) { $0.api.advertise = $1 },
         int("api.max_body_bytes", 1_024...(64 << 20)) { $0.api.maxBodyBytes = $1 },
         int("api.max_batch_body_bytes", 1_024...(256 << 20)) { $0.api.maxBatchBodyBytes = $1 },
         int("api.max_batch_txs", 1...100_000) { $0.api.maxBatchTxs = $1 },

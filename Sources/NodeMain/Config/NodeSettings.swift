@@ -11,6 +11,9 @@ struct NodeSettings: Sendable {
 
     struct API: Sendable {
         var addr = "127.0.0.1:8080"
+        /// The address others (peers, the registry, clients it redirects) use for this API;
+        /// empty: the bound address. Set it when listening on 0.0.0.0 (e.g. "node2:8080").
+        var advertise = ""
         /// Largest body of a single request (`/submit-tx` and everything else).
         var maxBodyBytes = 1 << 20
         /// Largest body of `/submit-txs` (a batch).
