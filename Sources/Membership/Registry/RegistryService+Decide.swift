@@ -17,7 +17,7 @@ extension RegistryService {
             let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
             let actions = s.autoscaler.decide(observed, settings: settings.autoscaler, now: now)
             s.decisions += 1
-            let fresh = actions.filter { a in !s.inFlight.contains { $0.action == a } }
+            let fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
             for a in fresh where a.isLongRunning { s.inFlight.append((a, now)) }
             return (observed, suspects, fresh)
         }
@@ -34,13 +34,13 @@ extension RegistryService {
         let leaderCommit = m.commit
         let nodes = ids.sorted().map { id -> NodeObservation in
             let r = s.nodes[id]
-            var health = s.detector.health(node: id, now: now)
-            if r?.lastHeartbeatAt == nil, now - startedAt < settings.autoscaler.gracePeriodS { health = .suspect }
+            let health = s.detector.health(node: id, now: now)
             return NodeObservation(
                 id: id, health: health, role: r?.role ?? "unknown", height: r?.height ?? 0,
                 managed: managed.contains(id) || provider.isRunning(id), hasData: provider.hasData(id),
                 restartFailures: s.restartFailures[id] ?? 0, lastActionAt: s.lastActionAt[id], draining: r?.draining ?? false,
-                load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= leaderCommit)
+                load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= leaderCommit,
+                lastHeardAt: s.detector.lastHeardAt(node: id))
         }
         return ObservedCluster(nodes: nodes, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: s.consensusFailureAt, operatorTarget: s.operatorTarget,
@@ -57,7 +57,7 @@ extension RegistryService {
                 client.close()
             }
             let now = Self.now()
-            state.withLock { $0.detector.observeProbe(node: id, ok: ok, at: now) }
+            _ = state.withLock { $0.detector.observeProbe(node: id, ok: ok, at: now) }
         }
     }
 
@@ -150,14 +150,6 @@ extension ScalingAction {
         case .transferLeadership: "transfer_leadership"
         case .retire: "retire"
         case .alert(let kind, _): "alert_" + kind
-        }
-    }
-
-    var node: String? {
-        switch self {
-        case .restart(let n, _), .removeMember(let n, _), .retire(let n, _): n
-        case .transferLeadership(let n, _): n
-        case .spawn, .alert: nil
         }
     }
 

@@ -165,7 +165,7 @@ extension RegistryService {
             r.retiredIds = report.retired
             r.load = load
             s.nodes[id] = r
-            s.detector.observeHeartbeat(node: id, at: now)
+            _ = s.detector.observeHeartbeat(node: id, at: now)
             s.restartFailures[id] = 0
             s.inFlight.removeAll { $0.action.node == id && $0.action.kind == "restart" }
             if !known, let i = s.inFlight.firstIndex(where: { $0.action.kind == "spawn" }) { s.inFlight.remove(at: i) }

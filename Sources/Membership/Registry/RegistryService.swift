@@ -71,7 +71,7 @@ public final class RegistryService: Sendable {
     func processExited(_ id: String, status: Int32) {
         let now = Self.now()
         let wasDraining = state.withLock { s -> Bool in
-            s.detector.observeProcessExit(node: id, at: now)
+            _ = s.detector.observeProcessExit(node: id, at: now)
             return s.nodes[id]?.draining ?? false
         }
         if !wasDraining && !isStopping { record("node_exited", id, "\(id) exited with status \(status)") }

@@ -36,7 +36,9 @@ enum RegistryConfig {
                 if let v = try a.int("max_nodes") { x.maxNodes = try range(a, "max_nodes", v, 1...64) }
                 if let v = try a.int("target_voters") { x.targetVoters = try range(a, "target_voters", v, 1...15) }
                 if let v = try a.string("metric") {
-                    guard let m = ScalingMetric(rawValue: v) else {
+                    let names: [String: LoadMetric] = ["cpu": .cpu, "request_rate": .requestRate, "mempool": .mempool,
+                                                       "submit_latency": .submitLatency]
+                    guard let m = names[v] else {
                         throw a.error("metric", "expected cpu, request_rate, mempool or submit_latency, got \"\(v)\"")
                     }
                     x.metric = m
