@@ -247,7 +247,7 @@ import Testing
         let registry = Process()
         registry.executableURL = URL(fileURLWithPath: NodeProcess.binary)
         let dir = TestDirs.make("reg2")
-        registry.arguments = ["registry", "--addr", addr, "--min-nodes", "0", "--base-dir", dir + "/nodes"]
+        registry.arguments = ["registry", "--addr", addr, "--provider", "none", "--base-dir", dir + "/nodes"]
         registry.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try registry.run()
         defer { registry.terminate(); registry.waitUntilExit() }

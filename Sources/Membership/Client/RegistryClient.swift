@@ -16,7 +16,8 @@ public struct RegistryClientSettings: Sendable {
     /// Consecutive failures after which a registry is considered unhealthy and backed off.
     public var failuresBeforeUnhealthy = 3
     public var backoffInitialMs = 200
-    public var backoffMaxMs = 10_000
+    /// Backoff cap: short enough that a restarted registry hears from every node within its grace period.
+    public var backoffMaxMs = 2_000
     /// How often peers are fetched from `/discover`.
     public var discoverIntervalMs = 2_000
     /// A voter without a leader for this long reports a consensus failure.

@@ -14,6 +14,7 @@ public final class ProcessProvider: NodeProvider {
     let clusterToken: String
     let logLevel: String
     private let children = Mutex<[String: Process]>([:])
+    private let starting = Mutex<Void>(())
     private let exitHandler = Mutex<(@Sendable (String, Int32) -> Void)?>(nil)
     private let log = Logger(component: "provider")
     /// How long a node gets to stop after SIGTERM before SIGKILL.
@@ -35,7 +36,12 @@ public final class ProcessProvider: NodeProvider {
 
     public func hasData(_ id: String) -> Bool { FileManager.default.fileExists(atPath: dataDir(id) + "/chain.db") }
 
-    public func isRunning(_ id: String) -> Bool { children.withLock { $0[id]?.isRunning ?? false } }
+    /// Its process is alive: a child of ours, or one whose recorded API port is still taken.
+    public func isRunning(_ id: String) -> Bool {
+        if children.withLock({ $0[id]?.isRunning ?? false }) { return true }
+        guard let ports = recordedPorts(id) else { return false }
+        return !Self.isFree(ports.api)
+    }
 
     public func knownNodes() -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: baseDir)) ?? []
@@ -43,8 +49,16 @@ public final class ProcessProvider: NodeProvider {
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        // One start at a time: two concurrent starts of one ID must never share a data directory.
+        try starting.withLock { _ in try startLocked(id, bootstrap: bootstrap, peers: peers) }
+    }
+
+    private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        if let ports = recordedPorts(id), !Self.isFree(ports.api) {
+            // Still running (a child of this registry, or left behind by one that was killed).
+            return ProvidedNode(id: id, apiUrl: "http://\(ports.api)", p2pAddr: ports.p2p)
+        }
         let (api, p2p) = try ports(for: id)
-        if isRunning(id) { return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p) }
         let fresh = !hasData(id)
         var args = ["node", "--node-id", id, "--data-dir", dataDir(id), "--api-addr", api, "--p2p-addr", p2p, "--log-level", logLevel]
         if let configPath { args += ["--config", configPath] }

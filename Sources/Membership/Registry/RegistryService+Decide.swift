@@ -17,7 +17,8 @@ extension RegistryService {
             let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
             let actions = s.autoscaler.decide(observed, settings: settings.autoscaler, now: now)
             s.decisions += 1
-            let fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
+            var fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
+            fresh = Self.spawnsThatCanJoin(fresh, observed: observed, known: s.allKnownIds.union(managed), reserved: s.reservedIds)
             for a in fresh where a.isLongRunning { s.inFlight.append((a, now)) }
             return (observed, suspects, fresh)
         }
@@ -83,9 +84,12 @@ extension RegistryService {
             _ = try provider.start(node, bootstrap: false, peers: peers)
             state.withLock { $0.restartFailures[node, default: 0] += 1 }
         case .spawn:
+            // IDs are reserved under the lock: spawns carried out at once never share one.
             let (id, bootstrap) = state.withLock { s -> (String, Bool) in
-                let known = s.allKnownIds.union(provider.knownNodes())
-                return (Self.nextId(after: known), known.isEmpty)
+                let known = s.allKnownIds.union(provider.knownNodes()).union(s.reservedIds)
+                let id = Self.nextId(after: known)
+                s.reservedIds.insert(id)
+                return (id, known.isEmpty)
             }
             let started = try provider.start(id, bootstrap: bootstrap, peers: peers)
             record("node_spawned", id, "\(id) started at \(started.apiUrl) (p2p \(started.p2pAddr))" + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))
@@ -121,6 +125,20 @@ extension RegistryService {
         if !settings.clusterToken.isEmpty { headers.add("Authorization", "Bearer \(settings.clusterToken)") }
         let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(), timeout: .seconds(10))
         guard (200..<300).contains(r.status) else { throw RegistryActionError.refused(status: r.status, body: r.bodyText) }
+    }
+
+    /// A new node joins through the leader; with no leader known only the very first node of an
+    /// empty cluster may start (it bootstraps), one at a time. Other spawns wait for a leader.
+    static func spawnsThatCanJoin(_ actions: [ScalingAction], observed: ObservedCluster, known: Set<String>,
+                                  reserved: Set<String>) -> [ScalingAction] {
+        guard observed.leader == nil else { return actions }
+        let empty = known.isEmpty && reserved.isEmpty && observed.voters.isEmpty
+        var allowed = empty ? 1 : 0
+        return actions.filter { a in
+            guard case .spawn = a else { return true }
+            allowed -= 1
+            return allowed >= 0
+        }
     }
 
     /// `node<N>` with N above every number ever used: IDs are never reused.

@@ -59,6 +59,8 @@ public struct RegistryState: Sendable {
     public var restartFailures: [String: Int] = [:]
     public var lastActionAt: [String: Double] = [:]
     public var decisions: UInt64 = 0
+    /// IDs handed to spawns (never reused, even if the spawn failed).
+    public var reservedIds: Set<String> = []
 
     public init(detector: FailureDetector) { self.detector = detector }
 
