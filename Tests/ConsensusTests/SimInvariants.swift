@@ -52,10 +52,10 @@ extension Simulation {
 
     /// At most one leader per term; the leader of the highest term holds every committed entry.
     func checkLeaders() {
-        let maxTerm = live.values.map { $0.core.status.term }.max() ?? 0
+        let maxTerm = live.values.map { $0.core.term }.max() ?? 0
         for id in ids {
-            guard let node = live[id], node.core.status.role == .leader else { continue }
-            let term = node.core.status.term
+            guard let node = live[id], node.core.state == .leader else { continue }
+            let term = node.core.term
             if let other = leaderOfTerm[term], other != id {
                 violate("two leaders in term \(term): \(other) and \(id)")
             }

@@ -68,6 +68,44 @@ struct SimApplyError: Error, CustomStringConvertible {
     var description: String { "block \(index) does not execute: \(reason)" }
 }
 
+/// Memoizes decoding and execution across the replicas of one run, so thousands of schedules
+/// stay fast. Sound because `Ledger.execute` is a pure function of the block and the state, and
+/// the stateRoot (a digest of every change since genesis) names the state. Every hit is checked
+/// against the entry's bytes: a different block at the same (index, term) is decoded and executed
+/// afresh, so the cross-replica checks still see it.
+final class SimExecutionCache {
+    struct Slot: Hashable {
+        var index: UInt64
+        var term: UInt64
+    }
+
+    struct Step: Hashable {
+        var root: Hash32
+        var slot: Slot
+    }
+
+    private var decoded: [Slot: (data: [UInt8], block: SimBlock)] = [:]
+    private var executed: [Step: (data: [UInt8], delta: StateDelta, root: Hash32)] = [:]
+
+    func block(_ entry: Entry) throws(DecodeError) -> SimBlock {
+        let slot = Slot(index: entry.index, term: entry.term)
+        if let hit = decoded[slot], hit.data == entry.data { return hit.block }
+        let block = try SimBlock.decode(entry.data)
+        decoded[slot] = (entry.data, block)
+        return block
+    }
+
+    func execution(of entry: Entry, from root: Hash32) -> (delta: StateDelta, root: Hash32)? {
+        guard let hit = executed[Step(root: root, slot: Slot(index: entry.index, term: entry.term))],
+              hit.data == entry.data else { return nil }
+        return (hit.delta, hit.root)
+    }
+
+    func remember(_ entry: Entry, from root: Hash32, delta: StateDelta, to next: Hash32) {
+        executed[Step(root: root, slot: Slot(index: entry.index, term: entry.term))] = (entry.data, delta, next)
+    }
+}
+
 /// One replica's ledger: committed account state, fees burned, the running stateRoot.
 /// Rebuilt from the durable log after a crash; in memory only.
 struct SimLedger: AccountSource {
@@ -87,9 +125,13 @@ struct SimLedger: AccountSource {
     var supply: UInt64 { accounts.values.reduce(feesBurned) { $0 + $1.balance } }
 
     /// What `entry` changes on top of `base`; shared by replicas (apply) and leaders (speculation).
-    static func execute(_ entry: Entry, on base: some AccountSource) throws(SimApplyError) -> StateDelta {
+    static func execute(_ entry: Entry, on base: some AccountSource, cache: SimExecutionCache?) throws(SimApplyError)
+        -> StateDelta
+    {
         let block: SimBlock
-        do { block = try SimBlock.decode(entry.data) } catch {
+        do {
+            if let cache { block = try cache.block(entry) } else { block = try SimBlock.decode(entry.data) }
+        } catch {
             throw SimApplyError(index: entry.index, reason: "undecodable: \(error)")
         }
         do { return try Ledger.execute(block: block.txs, on: base) } catch {
@@ -98,25 +140,37 @@ struct SimLedger: AccountSource {
     }
 
     /// Applies the next committed entry: executes its transfers and folds it into the stateRoot.
-    mutating func apply(_ entry: Entry) throws(SimApplyError) {
+    mutating func apply(_ entry: Entry, cache: SimExecutionCache? = nil) throws(SimApplyError) {
         precondition(entry.index == appliedIndex + 1, "ledger applies in order")
-        let delta = try Self.execute(entry, on: self)
+        let (delta, root): (StateDelta, Hash32)
+        if let known = cache?.execution(of: entry, from: stateRoot) { (delta, root) = known } else {
+            (delta, root) = try execute(entry, cache: cache)
+        }
         for account in delta.changes { accounts[account.address] = account }
         feesBurned += delta.feesBurned
-        stateRoot = StateRoot.next(previous: stateRoot, changes: delta.changes)
-        if let change = entry.confChange {
-            // Membership is state: a replica that applied another change diverges visibly here.
-            stateRoot = Crypto.sha256(stateRoot.bytes + Array("conf \(change)".utf8))
-        }
+        stateRoot = root
         appliedIndex = entry.index
         assert(appliedIndex == entry.index)
     }
 
+    private func execute(_ entry: Entry, cache: SimExecutionCache?) throws(SimApplyError) -> (StateDelta, Hash32) {
+        let delta = try Self.execute(entry, on: self, cache: cache)
+        var root = StateRoot.next(previous: stateRoot, changes: delta.changes)
+        if let change = entry.confChange {
+            // Membership is state: a replica that applied another change diverges visibly here.
+            root = Crypto.sha256(root.bytes + Array("conf \(change)".utf8))
+        }
+        cache?.remember(entry, from: stateRoot, delta: delta, to: root)
+        return (delta, root)
+    }
+
     /// The ledger a restarted node rebuilds by re-applying its durable log up to `applied`.
-    static func replay(_ log: [Entry], through applied: UInt64) throws(SimApplyError) -> SimLedger {
+    static func replay(_ log: [Entry], through applied: UInt64, cache: SimExecutionCache? = nil) throws(SimApplyError)
+        -> SimLedger
+    {
         precondition(applied < UInt64(log.count), "applied \(applied) beyond the durable log")
         var ledger = SimLedger()
-        for entry in log.dropFirst().prefix(Int(applied)) { try ledger.apply(entry) }
+        for entry in log.dropFirst().prefix(Int(applied)) { try ledger.apply(entry, cache: cache) }
         assert(ledger.appliedIndex == applied)
         return ledger
     }

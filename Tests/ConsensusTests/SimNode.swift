@@ -37,14 +37,16 @@ final class SimNode {
     let storage: MemoryStorage
     var core: RaftCore<MemoryStorage>
     private(set) var ledger: SimLedger
+    let cache: SimExecutionCache
     /// Bound on Ready cycles per drain: a core that never settles is a bug, not a slow run.
     static let maxReadyRoundsPerDrain = 1000
 
     /// Starts (or restarts) from storage alone: the ledger is rebuilt from the durable log.
-    init(id: NodeID, storage: MemoryStorage, settings: RaftSettings) throws(SimApplyError) {
+    init(id: NodeID, storage: MemoryStorage, settings: RaftSettings, cache: SimExecutionCache) throws(SimApplyError) {
         self.id = id
         self.storage = storage
-        self.ledger = try SimLedger.replay(storage.log, through: storage.applied)
+        self.cache = cache
+        self.ledger = try SimLedger.replay(storage.log, through: storage.applied, cache: cache)
         self.core = RaftCore(settings: settings, storage: storage, appliedIndex: storage.applied)
         assert(ledger.appliedIndex == core.status.applied)
     }
@@ -81,7 +83,7 @@ final class SimNode {
     /// storage transaction would make them durable together.
     private func apply(_ entry: Entry) throws(SimApplyError) {
         precondition(entry.index == storage.applied + 1, "apply out of order")
-        try ledger.apply(entry)
+        try ledger.apply(entry, cache: cache)
         if let change = entry.confChange { storage.membership = core.applyConfChange(change) }
         storage.applied = entry.index
         assert(ledger.appliedIndex == storage.applied)
@@ -95,7 +97,7 @@ final class SimNode {
         var next = ledger.appliedIndex + 1
         while next <= last {  // bounded by the uncommitted-entries limit
             let batch = core.log.entries(from: next, to: last + 1, maxBytes: Int.max, maxCount: 256)
-            for entry in batch { overlay.apply(try SimLedger.execute(entry, on: overlay)) }
+            for entry in batch { overlay.apply(try SimLedger.execute(entry, on: overlay, cache: cache)) }
             next += UInt64(batch.count)
         }
         assert(next == last + 1)

@@ -62,6 +62,7 @@ final class Simulation {
     let ids: [NodeID]
     var storages: [NodeID: MemoryStorage] = [:]
     var live: [NodeID: SimNode] = [:]
+    let cache = SimExecutionCache()
     var network: [(deliverAt: UInt64, message: Message)] = []
     var group: [NodeID: Int] = [:]  // nodes talk only within the same group
     var now: UInt64 = 0
@@ -113,7 +114,7 @@ final class Simulation {
     private func start(_ id: NodeID) {
         let settings = makeSettings(id, seed: rng.next())
         do {
-            live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings)
+            live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings, cache: cache)
         } catch {
             violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
             return
@@ -188,7 +189,7 @@ final class Simulation {
     /// Each leader builds a block of transfers valid on its speculative state, as a real leader does.
     private func propose() {
         for id in ids {
-            guard let node = live[id], node.core.status.role == .leader else { continue }
+            guard let node = live[id], node.core.state == .leader else { continue }
             let state: AccountOverlay<SimLedger>
             do { state = try node.speculativeState() } catch {
                 violate("leader \(id)'s own log does not execute: \(error)")
