@@ -50,16 +50,25 @@ extension Simulation {
         }
     }
 
-    /// At most one leader per term; the leader of the highest term holds every committed entry.
+    /// At most one leader per term. Called after every tick, delivery and Ready cycle, so a
+    /// leadership that lasts less than a step is seen too.
+    func noteLeader(_ node: SimNode) {
+        guard node.core.state == .leader else { return }
+        let term = node.core.term
+        if let other = leaderOfTerm[term], other != node.id {
+            violate("two leaders in term \(term): \(other) and \(node.id)")
+        }
+        leaderOfTerm[term] = node.id
+        assert(leaderOfTerm[term] == node.id)
+    }
+
+    /// The leader of the highest term holds every committed entry.
     func checkLeaders() {
         let maxTerm = live.values.map { $0.core.term }.max() ?? 0
         for id in ids {
             guard let node = live[id], node.core.state == .leader else { continue }
+            noteLeader(node)
             let term = node.core.term
-            if let other = leaderOfTerm[term], other != id {
-                violate("two leaders in term \(term): \(other) and \(id)")
-            }
-            leaderOfTerm[term] = id
             guard term == maxTerm else { continue }
             // A leader never truncates its log in its term: indexes checked once stay checked.
             let from = leaderChecked.id == id && leaderChecked.term == term ? leaderChecked.through + 1 : 1

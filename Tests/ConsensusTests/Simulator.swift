@@ -22,6 +22,8 @@ struct SimulationSettings {
     var healPerMille: UInt64 = 30
     var proposePerMille: UInt64 = 300
     var confChangePerMille: UInt64 = 20
+    /// A node's tick is skipped or doubled (a slow or fast clock, a pause).
+    var clockSkewPerMille: UInt64 = 50
     /// Candidate transfers a leader draws per proposal (some invalid, for `Ledger.select` to skip).
     var maxCandidatesPerProposal: UInt64 = 4
     /// Nodes that start outside the cluster and may be added as learners, promoted, removed.
@@ -43,13 +45,14 @@ extension SimulationSettings {
         settings.partitionPerMille = rng.next() % 60
         settings.proposePerMille = 100 + rng.next() % 800
         settings.confChangePerMille = rng.next() % 50
+        settings.clockSkewPerMille = rng.next() % 300
         assert(settings.maxDelayTicks < 7 && settings.dropPerMille < 150)
         return settings
     }
 
     var odds: String {
         "drop \(dropPerMille) dup \(duplicatePerMille) delay<=\(maxDelayTicks) crash \(crashPerMille)/\(readyCrashPerMille) "
-            + "partition \(partitionPerMille) propose \(proposePerMille) conf \(confChangePerMille) (per mille)"
+            + "partition \(partitionPerMille) skew \(clockSkewPerMille) propose \(proposePerMille) conf \(confChangePerMille) (per mille)"
     }
 }
 
@@ -156,7 +159,13 @@ final class Simulation {
     private func step(faults: Bool) {
         now += 1
         if faults { injectFaults() }
-        for id in ids { live[id]?.core.tick() }
+        for id in ids {
+            guard let node = live[id] else { continue }
+            // A drifting clock: during faults a node's tick may come late (skipped) or twice.
+            let ticks = !faults ? 1 : chance(settings.clockSkewPerMille) ? Int(rng.next() % 3) : 1
+            for _ in 0..<ticks { node.core.tick() }
+            noteLeader(node)
+        }
         if chance(settings.proposePerMille) || !faults { propose() }
         if faults && chance(settings.confChangePerMille) { proposeConfChange() }
         for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
@@ -243,6 +252,7 @@ final class Simulation {
         guard let node = live[message.to] else { return }
         guard group[message.from, default: 0] == group[message.to, default: 0] else { return }
         node.core.step(message)
+        noteLeader(node)
     }
 
     private func drainAll(faults: Bool) {
