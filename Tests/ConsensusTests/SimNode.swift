@@ -38,12 +38,17 @@ final class SimNode {
     var core: RaftCore<MemoryStorage>
     private(set) var ledger: SimLedger
     let cache: SimExecutionCache
+    /// The node runtime hands a committed conf change to the core after `advance`; the test
+    /// runtime before it. Both keep the contract; seeds pick one.
+    let confChangeAfterAdvance: Bool
     /// Bound on Ready cycles per drain: a core that never settles is a bug, not a slow run.
     static let maxReadyRoundsPerDrain = 1000
 
     /// Starts (or restarts) from storage alone: the ledger is rebuilt from the durable log.
-    init(id: NodeID, storage: MemoryStorage, settings: RaftSettings, cache: SimExecutionCache) throws(SimApplyError) {
+    init(id: NodeID, storage: MemoryStorage, settings: RaftSettings, cache: SimExecutionCache,
+         confChangeAfterAdvance: Bool) throws(SimApplyError) {
         self.id = id
+        self.confChangeAfterAdvance = confChangeAfterAdvance
         self.storage = storage
         self.cache = cache
         self.ledger = try SimLedger.replay(storage.log, through: storage.applied, cache: cache)
@@ -65,16 +70,21 @@ final class SimNode {
             if point == .afterPersist { outcome.crashed = point; return outcome }
             outcome.messages.append(contentsOf: rd.messages)
             if point == .afterSend { outcome.crashed = point; return outcome }
+            var changes: [ConfChange] = []
             for (i, entry) in rd.committedEntries.enumerated() {
                 if case .midApply(let kept) = point, i >= kept { outcome.crashed = point; return outcome }
                 do { try apply(entry) } catch {
                     outcome.failure = error
                     return outcome
                 }
+                if let change = entry.confChange {
+                    if confChangeAfterAdvance { changes.append(change) } else { applyToCore(change) }
+                }
                 outcome.applied.append(AppliedBlock(entry: entry, stateRoot: ledger.stateRoot, supply: ledger.supply))
             }
             if let point { outcome.crashed = point; return outcome }  // midApply past the last entry
             core.advance(rd)
+            for change in changes { applyToCore(change) }
         }
         return outcome
     }
@@ -84,9 +94,14 @@ final class SimNode {
     private func apply(_ entry: Entry) throws(SimApplyError) {
         precondition(entry.index == storage.applied + 1, "apply out of order")
         try ledger.apply(entry, cache: cache)
-        if let change = entry.confChange { storage.membership = core.applyConfChange(change) }
+        if let change = entry.confChange { storage.membership = storage.membership.applying(change) }
         storage.applied = entry.index
         assert(ledger.appliedIndex == storage.applied)
+    }
+
+    private func applyToCore(_ change: ConfChange) {
+        let membership = core.applyConfChange(change)
+        assert(membership == core.status.membership)
     }
 
     /// The state a leader builds its next block on: committed state plus every entry it holds

@@ -24,6 +24,10 @@ struct SimulationSettings {
     var confChangePerMille: UInt64 = 20
     /// A node's tick is skipped or doubled (a slow or fast clock, a pause).
     var clockSkewPerMille: UInt64 = 50
+    /// Per crash: the commit index written without sync (`mustSync == false`) is lost.
+    var unsyncedLossPerMille: UInt64 = 500
+    /// Per seed: committed conf changes reach the core after `advance`, as in the node runtime.
+    var confChangeAfterAdvance = false
     /// Candidate transfers a leader draws per proposal (some invalid, for `Ledger.select` to skip).
     var maxCandidatesPerProposal: UInt64 = 4
     /// Nodes that start outside the cluster and may be added as learners, promoted, removed.
@@ -46,13 +50,16 @@ extension SimulationSettings {
         settings.proposePerMille = 100 + rng.next() % 800
         settings.confChangePerMille = rng.next() % 50
         settings.clockSkewPerMille = rng.next() % 300
+        settings.unsyncedLossPerMille = rng.next() % 1001
+        settings.confChangeAfterAdvance = rng.next() % 2 == 0
         assert(settings.maxDelayTicks < 7 && settings.dropPerMille < 150)
         return settings
     }
 
     var odds: String {
         "drop \(dropPerMille) dup \(duplicatePerMille) delay<=\(maxDelayTicks) crash \(crashPerMille)/\(readyCrashPerMille) "
-            + "partition \(partitionPerMille) skew \(clockSkewPerMille) propose \(proposePerMille) conf \(confChangePerMille) (per mille)"
+            + "partition \(partitionPerMille) skew \(clockSkewPerMille) propose \(proposePerMille) conf \(confChangePerMille) "
+            + "unsyncedLoss \(unsyncedLossPerMille) (per mille) confAfterAdvance \(confChangeAfterAdvance)"
     }
 }
 
@@ -117,7 +124,8 @@ final class Simulation {
     private func start(_ id: NodeID) {
         let settings = makeSettings(id, seed: rng.next())
         do {
-            live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings, cache: cache)
+            live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings, cache: cache,
+                                   confChangeAfterAdvance: self.settings.confChangeAfterAdvance)
         } catch {
             violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
             return
@@ -183,7 +191,7 @@ final class Simulation {
         for id in ids {
             if live[id] != nil && chance(settings.crashPerMille) {
                 crashes += 1
-                live[id] = nil  // unpersisted state and the in-memory ledger are gone; storage stays
+                crash(id)
             } else if live[id] == nil && chance(settings.restartPerMille) {
                 start(id)
             }
@@ -193,6 +201,13 @@ final class Simulation {
         } else if chance(settings.healPerMille) {
             group = [:]
         }
+    }
+
+    /// Unpersisted state and the in-memory ledger are gone; storage stays, minus perhaps an
+    /// unsynced commit index.
+    private func crash(_ id: NodeID) {
+        live[id] = nil
+        if chance(settings.unsyncedLossPerMille) { storages[id]!.loseUnsyncedCommit() }
     }
 
     /// Each leader builds a block of transfers valid on its speculative state, as a real leader does.
@@ -264,7 +279,9 @@ final class Simulation {
             if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
             if outcome.crashed != nil {
                 readyCrashes += 1
-                live[id] = nil
+                crash(id)
+            } else if node.core.membership != node.storage.membership {
+                violate("\(id) core membership \(node.core.membership) differs from the applied one \(node.storage.membership)")
             }
         }
     }
