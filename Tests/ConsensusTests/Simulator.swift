@@ -90,6 +90,9 @@ final class Simulation {
     var crashes = 0
     var readyCrashes = 0
     var restarts = 0
+    /// Restarts whose durable commit was ahead of the applied index (the core must re-deliver).
+    var restartsWithUnapplied = 0
+    var commitsLost = 0
     var confChanges = 0
     var transfersProposed = 0
 
@@ -110,6 +113,7 @@ final class Simulation {
 
     var summary: String {
         "nodes \(ids.count) ticks \(now) crashes \(crashes)+\(readyCrashes) in ready restarts \(restarts) "
+            + "(\(restartsWithUnapplied) with unapplied commits, \(commitsLost) unsynced commits lost) "
             + "confChanges \(confChanges) committed \(committed.count) proposals \(proposals) "
             + "transfers \(transfersProposed) terms \(leaderOfTerm.count) maxTerm \(leaderOfTerm.keys.max() ?? 0); "
             + settings.odds
@@ -131,6 +135,7 @@ final class Simulation {
             return
         }
         if now > 0 { restarts += 1 }
+        if storages[id]!.applied < storages[id]!.hardState.commit { restartsWithUnapplied += 1 }
         checkDurable(live[id]!)
     }
 
@@ -207,7 +212,12 @@ final class Simulation {
     /// unsynced commit index.
     private func crash(_ id: NodeID) {
         live[id] = nil
-        if chance(settings.unsyncedLossPerMille) { storages[id]!.loseUnsyncedCommit() }
+        let storage = storages[id]!
+        if chance(settings.unsyncedLossPerMille) {
+            let before = storage.hardState.commit
+            storage.loseUnsyncedCommit()
+            if storage.hardState.commit < before { commitsLost += 1 }
+        }
     }
 
     /// Each leader builds a block of transfers valid on its speculative state, as a real leader does.
