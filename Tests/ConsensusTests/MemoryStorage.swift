@@ -8,6 +8,9 @@ final class MemoryStorage: RaftStorage {
     var membership: Membership
     var log: [Entry] = [Entry(index: 0, term: 0)]
     var applied: UInt64 = 0
+    /// The commit index as of the last synced persist. A Ready with `mustSync == false` carries
+    /// only a commit change, which a runtime may write without fsync and lose in a crash.
+    var syncedCommit: UInt64 = 0
 
     init(membership: Membership) { self.membership = membership }
 
@@ -40,6 +43,16 @@ final class MemoryStorage: RaftStorage {
             log.append(contentsOf: ready.entries)
         }
         if let hs = ready.hardState { hardState = hs }
+        if ready.mustSync { syncedCommit = hardState.commit }
+        assert(syncedCommit <= hardState.commit)
+    }
+
+    /// A crash lost the unsynced commit index. Like the node runtime, a restart takes the commit
+    /// as at least the applied height, which is durable with the applied blocks.
+    func loseUnsyncedCommit() {
+        hardState.commit = max(syncedCommit, applied)
+        syncedCommit = hardState.commit
+        assert(hardState.commit <= lastIndex)
     }
 }
 

@@ -1,8 +1,11 @@
 // A deterministic cluster simulator: a seeded network that drops, delays, duplicates, reorders
-// and partitions; crashes that keep only what was persisted; safety checked after every step.
+// and partitions; crashes between ticks and inside a Ready cycle that keep only what was
+// persisted; every node a ledger replica; safety checked after every step (SimInvariants.swift).
+import Chain
 @testable import Consensus
 
-/// Bounds and odds of one simulated run. Probabilities are per tick, in parts per thousand.
+/// Bounds and odds of one simulated run. Probabilities are per tick (per Ready cycle for
+/// `readyCrashPerMille`), in parts per thousand.
 struct SimulationSettings {
     var faultTicks = 300
     var healTicksMax = 400
@@ -12,41 +15,95 @@ struct SimulationSettings {
     var duplicatePerMille: UInt64 = 30
     var maxDelayTicks: UInt64 = 3
     var crashPerMille: UInt64 = 8
+    /// A crash inside one Ready cycle: before persisting, before sending, or part-way through applying.
+    var readyCrashPerMille: UInt64 = 5
     var restartPerMille: UInt64 = 60
     var partitionPerMille: UInt64 = 30
     var healPerMille: UInt64 = 30
     var proposePerMille: UInt64 = 300
     var confChangePerMille: UInt64 = 20
+    /// A node's tick is skipped or doubled (a slow or fast clock, a pause).
+    var clockSkewPerMille: UInt64 = 50
+    /// Per crash: the commit index written without sync (`mustSync == false`) is lost.
+    var unsyncedLossPerMille: UInt64 = 500
+    /// Per seed: committed conf changes reach the core after `advance`, as in the node runtime.
+    var confChangeAfterAdvance = false
+    /// Candidate transfers a leader draws per proposal (some invalid, for `Ledger.select` to skip).
+    var maxCandidatesPerProposal: UInt64 = 4
     /// Nodes that start outside the cluster and may be added as learners, promoted, removed.
     var spareNodes = 1
     /// Voters are removed only while more than this many remain.
     var minVoters = 3
 }
 
-/// One run of the simulator for one seed. `violations` is empty when every invariant held.
+extension SimulationSettings {
+    /// Swarm testing, after TigerBeetle's VOPR: each seed draws its own fault odds, so some runs
+    /// are near-perfect networks with many crashes and others lossy networks with few.
+    static func swarm(_ rng: inout SplitMix64) -> SimulationSettings {
+        var settings = SimulationSettings()
+        settings.dropPerMille = rng.next() % 150
+        settings.duplicatePerMille = rng.next() % 80
+        settings.maxDelayTicks = rng.next() % 7
+        settings.crashPerMille = rng.next() % 20
+        settings.readyCrashPerMille = rng.next() % 12
+        settings.partitionPerMille = rng.next() % 60
+        settings.proposePerMille = 100 + rng.next() % 800
+        settings.confChangePerMille = rng.next() % 50
+        settings.clockSkewPerMille = rng.next() % 300
+        settings.unsyncedLossPerMille = rng.next() % 1001
+        settings.confChangeAfterAdvance = rng.next() % 2 == 0
+        assert(settings.maxDelayTicks < 7 && settings.dropPerMille < 150)
+        return settings
+    }
+
+    var odds: String {
+        "drop \(dropPerMille) dup \(duplicatePerMille) delay<=\(maxDelayTicks) crash \(crashPerMille)/\(readyCrashPerMille) "
+            + "partition \(partitionPerMille) skew \(clockSkewPerMille) propose \(proposePerMille) conf \(confChangePerMille) "
+            + "unsyncedLoss \(unsyncedLossPerMille) (per mille) confAfterAdvance \(confChangeAfterAdvance)"
+    }
+}
+
+/// One run of the simulator for one seed. `violations` is empty when every invariant held;
+/// the first one names the step (tick) at which it broke.
 final class Simulation {
     let seed: UInt64
     let settings: SimulationSettings
     var rng: SplitMix64
     let ids: [NodeID]
     var storages: [NodeID: MemoryStorage] = [:]
-    var live: [NodeID: TestNode] = [:]
-    var checkedApplied: [NodeID: Int] = [:]
+    var live: [NodeID: SimNode] = [:]
+    let cache = SimExecutionCache()
     var network: [(deliverAt: UInt64, message: Message)] = []
     var group: [NodeID: Int] = [:]  // nodes talk only within the same group
     var now: UInt64 = 0
     var proposals: UInt32 = 0
 
+    /// What some replica applied at each index, and the stateRoot it reached there.
     var committed: [UInt64: Entry] = [:]
+    var rootAt: [UInt64: Hash32] = [:]
+    var maxAppliedProposal: UInt32 = 0
     var leaderOfTerm: [UInt64: NodeID] = [:]
+    /// The highest-term leader last checked to hold committed entries 1...through.
+    var leaderChecked: (id: NodeID, term: UInt64, through: UInt64) = ("", 0, 0)
     var violations: [String] = []
 
-    init(seed: UInt64, settings: SimulationSettings = SimulationSettings()) {
+    var crashes = 0
+    var readyCrashes = 0
+    var restarts = 0
+    /// Restarts whose durable commit was ahead of the applied index (the core must re-deliver).
+    var restartsWithUnapplied = 0
+    var commitsLost = 0
+    var confChanges = 0
+    var transfersProposed = 0
+
+    /// `settings` nil: drawn from the seed (`SimulationSettings.swarm`).
+    init(seed: UInt64, settings: SimulationSettings? = nil) {
         self.seed = seed
-        self.settings = settings
-        self.rng = SplitMix64(seed: seed)
-        let count = rng.next() % 2 == 0 ? 3 : 5
-        ids = (0..<(count + settings.spareNodes)).map { "n\($0)" }
+        var rng = SplitMix64(seed: seed)
+        self.settings = settings ?? .swarm(&rng)
+        self.rng = rng
+        let count = self.rng.next() % 2 == 0 ? 3 : 5
+        ids = (0..<(count + self.settings.spareNodes)).map { "n\($0)" }
         let membership = Membership(voters: Set(ids.prefix(count)))
         for id in ids {
             storages[id] = MemoryStorage(membership: membership)
@@ -54,26 +111,39 @@ final class Simulation {
         }
     }
 
-    var crashes = 0
     var summary: String {
-        "nodes \(ids.count) confChanges \(confChanges) ticks \(now) crashes \(crashes) committed \(committed.count) "
-            + "proposals \(proposals) terms \(leaderOfTerm.count) maxTerm \(leaderOfTerm.keys.max() ?? 0)"
+        "nodes \(ids.count) ticks \(now) crashes \(crashes)+\(readyCrashes) in ready restarts \(restarts) "
+            + "(\(restartsWithUnapplied) with unapplied commits, \(commitsLost) unsynced commits lost) "
+            + "confChanges \(confChanges) committed \(committed.count) proposals \(proposals) "
+            + "transfers \(transfersProposed) terms \(leaderOfTerm.count) maxTerm \(leaderOfTerm.keys.max() ?? 0); "
+            + settings.odds
     }
 
-    private func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
-    private func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
+    func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
+    func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
 
+    func violate(_ what: String) { violations.append("step \(now): \(what)") }
+
+    /// (Re)starts `id` from its storage; the ledger is rebuilt from the durable log.
     private func start(_ id: NodeID) {
         let settings = makeSettings(id, seed: rng.next())
-        live[id] = TestNode(id: id, storage: storages[id]!, settings: settings)
-        checkedApplied[id] = 0
+        do {
+            live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings, cache: cache,
+                                   confChangeAfterAdvance: self.settings.confChangeAfterAdvance)
+        } catch {
+            violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
+            return
+        }
+        if now > 0 { restarts += 1 }
+        if storages[id]!.applied < storages[id]!.hardState.commit { restartsWithUnapplied += 1 }
+        checkDurable(live[id]!)
     }
 
     /// Runs the fault phase, then heals everything and demands progress.
     func run() {
         for _ in 0..<settings.faultTicks where violations.isEmpty { step(faults: true) }
         group = [:]
-        for id in ids where live[id] == nil { start(id) }
+        for id in ids where live[id] == nil && violations.isEmpty { start(id) }
         let target = proposals
         var healTicks = 0
         while violations.isEmpty && healTicks < settings.healTicksMax {
@@ -82,39 +152,43 @@ final class Simulation {
             if isConverged(beyond: target) { return }
         }
         if violations.isEmpty {
-            let heads = ids.map { "\($0): applied \(storages[$0]!.applied) term \(live[$0]!.core.status.term) \(live[$0]!.core.status.role)" }
-            violations.append("no progress after healing for \(settings.healTicksMax) ticks: \(heads)")
+            let heads = ids.map { id in
+                let status = live[id]!.core.status
+                return "\(id): applied \(storages[id]!.applied) term \(status.term) \(status.role)"
+            }
+            violate("no progress after healing for \(settings.healTicksMax) ticks: \(heads)")
         }
     }
 
-    /// Every node applied the same log, including a proposal made after healing.
+    /// Every member applied the same log, including a block proposed after healing.
     private func isConverged(beyond target: UInt32) -> Bool {
-        guard proposals > target, let maxIndex = committed.keys.max() else { return false }
-        guard committed[maxIndex].map({ decode($0.data) > target }) ?? false else { return false }
+        guard maxAppliedProposal > target, let maxIndex = committed.keys.max() else { return false }
         let leaders = live.values.filter { $0.core.status.role == .leader }
         guard let leader = leaders.max(by: { $0.core.status.term < $1.core.status.term }) else { return false }
         let members = leader.core.status.membership.all
-        return members.allSatisfy { storages[$0]!.applied == maxIndex }
-    }
-
-    private func decode(_ data: [UInt8]) -> UInt32 {
-        data.count == 4 ? data.reduce(0) { $0 << 8 | UInt32($1) } : 0
+        return members.allSatisfy { storages[$0]!.applied == maxIndex && live[$0]?.ledger.stateRoot == rootAt[maxIndex] }
     }
 
     private func step(faults: Bool) {
         now += 1
         if faults { injectFaults() }
-        for id in ids { live[id]?.core.tick() }
+        for id in ids {
+            guard let node = live[id] else { continue }
+            // A drifting clock: during faults a node's tick may come late (skipped) or twice.
+            let ticks = !faults ? 1 : chance(settings.clockSkewPerMille) ? Int(rng.next() % 3) : 1
+            for _ in 0..<ticks { node.core.tick() }
+            noteLeader(node)
+        }
         if chance(settings.proposePerMille) || !faults { propose() }
         if faults && chance(settings.confChangePerMille) { proposeConfChange() }
-        for _ in 0..<settings.maxSubRoundsPerTick {
-            drainAll()
+        for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
+            drainAll(faults: faults)
             let due = network.filter { $0.deliverAt <= now }.map(\.message)
             network.removeAll { $0.deliverAt <= now }
             if due.isEmpty { break }
             for message in due.shuffled(using: &rng) { deliver(message) }
         }
-        drainAll()
+        drainAll(faults: faults)
         checkLeaders()
     }
 
@@ -122,7 +196,7 @@ final class Simulation {
         for id in ids {
             if live[id] != nil && chance(settings.crashPerMille) {
                 crashes += 1
-                live[id] = nil  // unpersisted state is gone; storage stays
+                crash(id)
             } else if live[id] == nil && chance(settings.restartPerMille) {
                 start(id)
             }
@@ -134,16 +208,58 @@ final class Simulation {
         }
     }
 
-    private func propose() {
-        for id in ids {
-            guard let node = live[id], node.core.status.role == .leader else { continue }
-            let next = proposals + 1
-            let data = [UInt8(next >> 24), UInt8(next >> 16 & 0xff), UInt8(next >> 8 & 0xff), UInt8(next & 0xff)]
-            if (try? node.core.propose(data)) != nil { proposals = next }
+    /// Unpersisted state and the in-memory ledger are gone; storage stays, minus perhaps an
+    /// unsynced commit index.
+    private func crash(_ id: NodeID) {
+        live[id] = nil
+        let storage = storages[id]!
+        if chance(settings.unsyncedLossPerMille) {
+            let before = storage.hardState.commit
+            storage.loseUnsyncedCommit()
+            if storage.hardState.commit < before { commitsLost += 1 }
         }
     }
 
-    var confChanges = 0
+    /// Each leader builds a block of transfers valid on its speculative state, as a real leader does.
+    private func propose() {
+        for id in ids {
+            guard let node = live[id], node.core.state == .leader else { continue }
+            let state: AccountOverlay<SimLedger>
+            do { state = try node.speculativeState() } catch {
+                violate("leader \(id)'s own log does not execute: \(error)")
+                return
+            }
+            let candidates = makeCandidates(on: state)
+            let included = Ledger.select(candidates: candidates, on: state, maxTxs: SimChain.maxTxsPerBlock).included
+            guard !included.isEmpty else { continue }  // no empty blocks (DESIGN §3)
+            let block = SimBlock(proposal: proposals + 1, txs: included)
+            if (try? node.core.propose(block.encoded)) != nil {
+                proposals += 1
+                transfersProposed += included.count
+            }
+        }
+    }
+
+    /// Random transfers, mostly valid on `state`; a few carry a wrong nonce, overspend, or pay
+    /// oneself, so selection has something to reject.
+    private func makeCandidates(on state: some AccountSource) -> [Transaction] {
+        var nextNonce: [Address: UInt64] = [:]
+        var candidates: [Transaction] = []
+        let count = 1 + rng.next() % settings.maxCandidatesPerProposal
+        for _ in 0..<count {
+            let from = pick(SimChain.addresses)
+            let to = pick(SimChain.addresses)
+            let account = state.account(from)
+            let expected = nextNonce[from] ?? account.nonce
+            let roll = rng.next() % 100
+            let nonce = roll < 4 ? expected + 1 : (roll < 8 && expected > 0 ? expected - 1 : expected)
+            let amount = roll % 20 == 19 ? account.balance + 1 : 1 + rng.next() % max(1, account.balance / 4)
+            candidates.append(SimChain.transfer(from: from, to: to, amount: amount, fee: rng.next() % 3, nonce: nonce))
+            if nonce == expected { nextNonce[from] = expected + 1 }
+        }
+        assert(candidates.count == Int(count))
+        return candidates
+    }
 
     /// A random valid single-step change, proposed to whichever node leads.
     private func proposeConfChange() {
@@ -153,20 +269,39 @@ final class Simulation {
         options += membership.learners.sorted().map { .promote($0) } + membership.learners.sorted().map { .remove($0) }
         if membership.voters.count > settings.minVoters { options += membership.voters.sorted().map { .remove($0) } }
         guard !options.isEmpty else { return }
-        if (try? node.core.proposeConfChange(pick(options), data: [0xC0])) != nil { confChanges += 1 }
+        let block = SimBlock(proposal: 0, txs: [])
+        if (try? node.core.proposeConfChange(pick(options), data: block.encoded)) != nil { confChanges += 1 }
     }
 
     private func deliver(_ message: Message) {
         guard let node = live[message.to] else { return }
         guard group[message.from, default: 0] == group[message.to, default: 0] else { return }
         node.core.step(message)
+        noteLeader(node)
     }
 
-    private func drainAll() {
+    private func drainAll(faults: Bool) {
         for id in ids {
             guard let node = live[id] else { continue }
-            for message in node.drain() { enqueue(message) }
-            checkApplied(node)
+            let outcome = node.drain { faults && chance(settings.readyCrashPerMille) ? pickCrashPoint() : nil }
+            for message in outcome.messages { enqueue(message) }
+            recordApplied(by: id, outcome.applied)
+            if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
+            if outcome.crashed != nil {
+                readyCrashes += 1
+                crash(id)
+            } else if node.core.membership != node.storage.membership {
+                violate("\(id) core membership \(node.core.membership) differs from the applied one \(node.storage.membership)")
+            }
+        }
+    }
+
+    private func pickCrashPoint() -> CrashPoint {
+        switch rng.next() % 4 {
+        case 0: .beforePersist
+        case 1: .afterPersist
+        case 2: .afterSend
+        default: .midApply(entries: Int(rng.next() % 4))
         }
     }
 
@@ -175,38 +310,6 @@ final class Simulation {
         let copies = chance(settings.duplicatePerMille) ? 2 : 1
         for _ in 0..<copies {
             network.append((now + rng.next() % (settings.maxDelayTicks + 1), message))
-        }
-    }
-
-    /// No two nodes apply different entries at one index.
-    private func checkApplied(_ node: TestNode) {
-        let start = checkedApplied[node.id]!
-        for entry in node.appliedEntries[start...] {
-            if let known = committed[entry.index] {
-                if known != entry {
-                    violations.append("\(node.id) applied \(entry) at \(entry.index), others applied \(known)")
-                }
-            } else {
-                committed[entry.index] = entry
-            }
-        }
-        checkedApplied[node.id] = node.appliedEntries.count
-    }
-
-    /// At most one leader per term; the leader of the highest term holds every committed entry.
-    private func checkLeaders() {
-        let maxTerm = live.values.map { $0.core.status.term }.max() ?? 0
-        for id in ids {
-            guard let node = live[id], node.core.status.role == .leader else { continue }
-            let term = node.core.status.term
-            if let other = leaderOfTerm[term], other != id {
-                violations.append("two leaders in term \(term): \(other) and \(id)")
-            }
-            leaderOfTerm[term] = id
-            guard term == maxTerm else { continue }
-            for (index, entry) in committed where node.core.log.term(at: index) != entry.term {
-                violations.append("leader \(id) of term \(term) lost committed entry \(index)")
-            }
         }
     }
 }

@@ -29,6 +29,10 @@ struct ClusterView {
     /// Keys of in-flight actions (`ScalingAction.key`).
     let inFlightKeys: Set<String>
     let pendingSpawns: Int
+    /// Nodes with a retirement under way (no longer counted, never acted on again).
+    let retiring: Set<String>
+    /// Nodes that serve or will serve again (not lost, not leaving), plus spawns under way.
+    let capacity: Int
     /// A removal, transfer or voter retirement is under way: voter changes go one at a time.
     let voterChangeInFlight: Bool
 
@@ -51,6 +55,7 @@ struct ClusterView {
         states = all.map { Self.classify($0, inGrace: inGrace, settings: settings) }
         inFlightKeys = Set(observed.inFlight.compactMap(\.key))
         pendingSpawns = observed.inFlight.count { if case .spawn = $0 { true } else { false } }
+        retiring = Set(observed.inFlight.compactMap { if case .retire(let n, _) = $0 { n } else { nil } })
         let voterSet = voters
         voterChangeInFlight = observed.inFlight.contains {
             switch $0 {
@@ -59,7 +64,11 @@ struct ClusterView {
             default: false
             }
         }
+        var count = pendingSpawns
+        for (n, s) in zip(nodes, states) where s != .lost && !n.draining && !retiring.contains(n.id) { count += 1 }
+        capacity = count
         assert(states.count == nodes.count)
+        assert(capacity >= pendingSpawns && capacity <= nodes.count + pendingSpawns)
     }
 
     static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings) -> NodeState {
@@ -73,16 +82,9 @@ struct ClusterView {
         }
     }
 
-    func isRetiring(_ id: String) -> Bool { inFlightKeys.contains("retire:\(id)") }
+    func isRetiring(_ id: String) -> Bool { retiring.contains(id) }
     func isVoter(_ id: String) -> Bool { voters.contains(id) }
     var majority: Int { voters.count / 2 + 1 }
-
-    /// Nodes that serve or will serve again (not lost, not leaving), plus spawns under way.
-    var capacity: Int {
-        var count = pendingSpawns
-        for (n, s) in zip(nodes, states) where s != .lost && !n.draining && !isRetiring(n.id) { count += 1 }
-        return count
-    }
 
     /// Voters whose state satisfies `test`.
     func voterCount(where test: (NodeState) -> Bool) -> Int {

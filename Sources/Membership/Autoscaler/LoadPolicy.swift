@@ -104,9 +104,14 @@ extension Autoscaler {
         return target
     }
 
-    /// After a registry restart: what is there (minus the lost), and never fewer than the voters.
+    /// After a registry restart: what serves or will, plus lost non-voters (retired and replaced in
+    /// the same round, so one still here is not yet replaced), and never fewer than the voters
+    /// (a lost voter lingers until its replacement caught up, so it is not counted twice).
     func initialNodes(_ view: ClusterView) -> Int {
-        max(view.capacity, view.voters.count)
+        let lostNonVoters = zip(view.nodes, view.states).count { n, s in
+            s == .lost && !n.draining && !view.isVoter(n.id) && !view.isRetiring(n.id)
+        }
+        return max(view.capacity + lostNonVoters, view.voters.count)
     }
 
     /// HPA: desired = ceil(serving * average / target) outside the tolerance band, then the

@@ -1,0 +1,198 @@
+import Testing
+@testable import Membership
+
+@Test func repair_deadManagedNodeWithData_isRestartedNotReplaced() {
+    let observed = cluster(3).with(node("n3", .dead, heardAt: t0 - 4.2))
+    let actions = decideOnce(observed)
+    #expect(restarts(actions) == ["n3"])
+    #expect(spawns(actions) == 0 && removals(actions).isEmpty)
+    #expect(actions[0].reason == "n3 dead for 4.2 s, data intact: restart (attempt 1 of 3)")
+}
+
+@Test func repair_restartBackoffDoublesPerFailedRestart() {
+    // Two failures: 2 s doubled twice = 8 s since the last restart.
+    let early = cluster(3).with(node("n3", .dead, failures: 2, lastActionAt: t0 - 7.9))
+    #expect(decideOnce(early).isEmpty)
+    let due = cluster(3).with(node("n3", .dead, failures: 2, lastActionAt: t0 - 8.0))
+    let actions = decideOnce(due)
+    #expect(restarts(actions) == ["n3"])
+    #expect(actions[0].reason.hasSuffix("(attempt 3 of 3)"))
+}
+
+@Test func repair_afterMaxRestartFailures_nodeIsReplaced() {
+    let observed = cluster(3).with(node("n3", .dead, failures: 3, lastActionAt: t0 - 100))
+    let actions = decideOnce(observed)
+    #expect(restarts(actions).isEmpty)
+    #expect(spawns(actions) == 1)
+    #expect(actions[0].reason.contains("replace lost n3 (3 restarts failed)"))
+    #expect(removals(actions).isEmpty, "the dead voter stays until its replacement caught up")
+}
+
+@Test func repair_dataGone_nodeIsReplacedWithoutRestart() {
+    let observed = cluster(3).with(node("n3", .dead, hasData: false))
+    let actions = decideOnce(observed)
+    #expect(restarts(actions).isEmpty && spawns(actions) == 1)
+    #expect(actions[0].reason.contains("n3 (data gone)"))
+}
+
+@Test func repair_unmanagedDeadNode_isReplacedNotRestarted() {
+    let observed = cluster(3).with(node("n3", .dead, managed: false))
+    let actions = decideOnce(observed)
+    #expect(restarts(actions).isEmpty && spawns(actions) == 1)
+}
+
+@Test func repair_lostLearner_isRetiredAndReplaced() {
+    let observed = cluster(4).with(node("n4", .dead, hasData: false))
+    let actions = decideOnce(observed)
+    #expect(retirements(actions) == ["n4"] && spawns(actions) == 1)
+}
+
+@Test func repair_deadVoterRemoval_waitsForCaughtUpReplacement() {
+    let lost = cluster(3).with(node("n3", .dead, hasData: false, heardAt: t0 - 30))
+    let syncing = lost.adding(node("n4", height: 10, caughtUp: false))
+    #expect(removals(decideOnce(syncing)).isEmpty)
+    #expect(spawns(decideOnce(syncing)) == 0, "the replacement is already there")
+    let ready = lost.adding(node("n4"))
+    let actions = decideOnce(ready)
+    #expect(removals(actions) == ["n3"])
+    #expect(actions.filter(\.isMembershipChange).count == 1, "a removal is alone in its round")
+    #expect(actions[0].reason.contains("replacement n4 is a caught-up learner"))
+}
+
+@Test func repair_deadVoterRemoval_waitsForTheRemovalDelay() {
+    let fresh = cluster(3).with(node("n3", .dead, hasData: false, heardAt: t0 - 4)).adding(node("n4"))
+    #expect(removals(decideOnce(fresh)).isEmpty)
+    let old = cluster(3).with(node("n3", .dead, hasData: false, heardAt: t0 - 5)).adding(node("n4"))
+    #expect(removals(decideOnce(old)) == ["n3"])
+}
+
+@Test func repair_deadVoterRemoval_oneVoterPerRound() {
+    var observed = cluster(7, voters: 5)   // n6, n7 are caught-up learners
+    observed = observed.with(node("n4", .dead, hasData: false, heardAt: t0 - 30)).with(node("n5", .dead, hasData: false, heardAt: t0 - 30))
+    var settings = AutoscalerSettings()
+    settings.targetVoters = 5
+    settings.minNodes = 5
+    let actions = decideOnce(observed, settings)
+    #expect(removals(actions) == ["n4"])
+    var removing = observed
+    removing.inFlight = [.removeMember(node: "n4", reason: "test")]
+    #expect(removals(decideOnce(removing, settings)).isEmpty, "the next removal waits for this one")
+}
+
+@Test func repair_deadVoterRemoval_neverWhileAPromotionIsPending() {
+    // Four voters where five are wanted and a caught-up learner: the leader promotes it first.
+    var observed = cluster(5, voters: 4).with(node("n4", .dead, hasData: false, heardAt: t0 - 30))
+    observed.learners = ["n5"]
+    var settings = AutoscalerSettings()
+    settings.targetVoters = 5
+    settings.minNodes = 5
+    #expect(removals(decideOnce(observed, settings)).isEmpty)
+}
+
+@Test func repair_deadVoterRemoval_needsAnAliveMajorityAfterwards() {
+    // 5 voters, 2 dead, 1 suspect: removing one leaves 4 with only 2 alive.
+    let observed = cluster(7, voters: 5).with(node("n4", .dead, hasData: false, heardAt: t0 - 30))
+        .with(node("n5", .dead, hasData: false, heardAt: t0 - 30))
+    var settings = AutoscalerSettings()
+    settings.targetVoters = 5
+    settings.minNodes = 5
+    #expect(removals(decideOnce(observed, settings)) == ["n4"], "removable while all others are alive")
+    let suspect = observed.with(node("n3", .suspect))
+    #expect(removals(decideOnce(suspect, settings)).isEmpty)
+}
+
+@Test func quorumLoss_restartsEveryDeadVoterWithData_andChangesNoMembership() {
+    let observed = cluster(5).with(node("n2", .dead, failures: 9, lastActionAt: t0 - 100))
+        .with(node("n3", .dead))
+    let actions = decideOnce(observed)
+    #expect(Set(restarts(actions)) == ["n2", "n3"], "even past the failure limit")
+    #expect(!changesMembership(actions))
+    #expect(actions.allSatisfy { $0.reason.contains("quorum lost") })
+}
+
+@Test func quorumLoss_withDataGone_alertsTheRecoverCommand_andChangesNoMembership() {
+    var observed = cluster(4).with(node("n2", .dead, hasData: false)).with(node("n3", .dead, hasData: false))
+    observed = observed.with(node("n1", height: 120)).with(node("n4", height: 90))
+    observed.operatorTarget = 7
+    let actions = decideOnce(observed)
+    #expect(!changesMembership(actions))
+    let alert = alerts(actions)
+    #expect(alert.count == 1 && alert[0].kind == "quorum-lost")
+    #expect(alert[0].message.contains("autochain recover --force-new-cluster --from n1"))
+    #expect(alert[0].message.contains("height 120"))
+}
+
+@Test func quorumLoss_recoverNamesTheMostUpToDateSurvivor_evenAFollowerOrLearner() {
+    let observed = cluster(4).with(node("n1", .dead, hasData: false)).with(node("n2", .dead, hasData: false))
+        .with(node("n3", height: 110)).with(node("n4", height: 130))
+    let message = alerts(decideOnce(observed)).first?.message ?? ""
+    #expect(message.contains("--from n4"))
+}
+
+@Test func quorumLoss_alertIsNotRepeatedWithinTheRepeatWindow() {
+    let observed = cluster(3).with(node("n2", .dead, hasData: false)).with(node("n3", .dead, hasData: false))
+    var scaler = Autoscaler()
+    let settings = AutoscalerSettings()
+    #expect(alerts(scaler.decide(observed, settings: settings, now: t0)).count == 1)
+    #expect(alerts(scaler.decide(observed, settings: settings, now: t0 + 30)).isEmpty)
+    #expect(alerts(scaler.decide(observed, settings: settings, now: t0 + 61)).count == 1)
+}
+
+@Test func consensusFailureReport_freezesMembershipAtOnce() {
+    var observed = cluster(3)
+    observed.leader = nil
+    observed.consensusFailureReportedAt = t0 - 1
+    observed.operatorTarget = 5
+    let actions = decideOnce(observed)
+    #expect(spawns(actions) == 0 && !changesMembership(actions))
+    #expect(alerts(actions).map(\.kind) == ["consensus-failure"])
+}
+
+@Test func consensusFailureReport_contradictedByAnAliveLeaderWithQuorum_isIgnored() {
+    var observed = cluster(3)
+    observed.consensusFailureReportedAt = t0 - 1
+    observed.operatorTarget = 5
+    #expect(spawns(decideOnce(observed)) == 2)
+}
+
+@Test func gracePeriod_nodesNeverHeardFromAreLeftAlone() {
+    var observed = cluster(3).with(node("n3", .dead, heardAt: nil))
+    observed.registryStartedAt = t0 - 5
+    #expect(decideOnce(observed).isEmpty)
+    observed.registryStartedAt = t0 - 11
+    #expect(restarts(decideOnce(observed)) == ["n3"])
+}
+
+@Test func gracePeriod_unseenVotersDoNotCountAsLostQuorum() {
+    var observed = cluster(1, voters: 1)
+    observed.voters = ["n1", "n2", "n3"]    // n2, n3 not re-registered yet
+    observed.registryStartedAt = t0 - 1
+    let actions = decideOnce(observed)
+    #expect(actions.isEmpty)
+}
+
+@Test func inFlight_actionsAreNotRepeated() {
+    var observed = cluster(3).with(node("n3", .dead, heardAt: t0 - 4))
+    observed.inFlight = [.restart(node: "n3", reason: "earlier")]
+    #expect(decideOnce(observed).isEmpty)
+    var replacing = cluster(3).with(node("n3", .dead, hasData: false))
+    replacing.inFlight = [.spawn(reason: "earlier")]
+    #expect(spawns(decideOnce(replacing)) == 0, "a spawn under way counts as capacity")
+}
+
+@Test func suspectNode_isNeitherRestartedNorReplaced_andHoldsScaleDown() {
+    let observed = cluster(5).with(node("n3", .suspect))
+    var settings = AutoscalerSettings()
+    settings.minNodes = 3
+    var scaled = observed
+    scaled.operatorTarget = 3
+    #expect(decideOnce(observed, settings).isEmpty)
+    #expect(decideOnce(scaled, settings).isEmpty, "scale-down waits until the suspect is settled")
+}
+
+@Test func everyAction_carriesAReason() {
+    let observed = cluster(3).with(node("n2", .dead)).with(node("n3", .dead, hasData: false))
+    for action in decideOnce(observed) + decideOnce(cluster(3).with(node("n3", .dead, hasData: false))) {
+        #expect(!action.reason.isEmpty)
+    }
+}
