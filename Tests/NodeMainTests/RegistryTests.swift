@@ -225,6 +225,34 @@ import Testing
         #expect(Self.allThere(acked, up))
     }
 
+    @Test func scaleToFiveAddsLearnersThatServeReadsThenBackToThreeRetiresThem() throws {
+        let up = try Up(extraConfig: "down_stabilization_s = 2\nscale_down_period_s = 1\nscale_up_period_s = 1\nreverse_hold_s = 0")
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let url = try #require(up.leaderURL())
+        let acked = Self.commit(3, via: url, startNonce: Self.nonce(url))
+        let r = (try HTTPClientFor(up.url)).post("/scale", ["target_nodes": 5])
+        #expect(r?["status"]?.stringValue == "accepted")
+        try up.eventually("two learners joined and caught up", timeout: 60) {
+            let st = up.status()
+            let learners = st?["learners"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return learners.count == 2 && up.voters().count == 3 && learners.allSatisfy { id in
+                guard let u = up.nodeURL(id), let c = try? HTTPClientFor(u) else { return false }
+                return acked.allSatisfy { c.get("/tx/\($0.hex)")?["status"]?.stringValue == "committed" }
+            }
+        }
+        let learners = up.status()?["learners"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        _ = (try HTTPClientFor(up.url)).post("/scale", ["target_nodes": 3])
+        try up.eventually("the learners are retired and three voters remain", timeout: 60) {
+            let st = up.status()
+            return (st?["learners"]?.arrayValue ?? []).isEmpty && up.voters().count == 3
+                && learners.allSatisfy { id in up.nodePids()[id] == nil }
+        }
+        #expect(up.eventKinds().contains("retire"))
+        #expect(up.healthy(voters: 3))
+    }
+
     @Test func registryKilledWhileCommittingStopsNothingAndComesBackQuietly() throws {
         let up = try Up()
         try up.start()

@@ -100,6 +100,16 @@ extension RegistryService {
             try post(url, "/leadership/transfer", [:])
         case .retire(let node, _):
             state.withLock { $0.nodes[node]?.draining = true }
+            // Out of the configuration first (a learner's removal never touches the quorum;
+            // the autoscaler removes voters before retiring them), then stopped and deleted.
+            let m = state.withLock { $0.membership }
+            if m.voters.contains(node) || m.learners.contains(node) {
+                try callLeader(observed, "/members/remove", ["nodeId": .string(node)])
+                let deadline = Self.now() + 10
+                while Self.now() < deadline, state.withLock({ $0.membership.learners.contains(node) || $0.membership.voters.contains(node) }) {
+                    usleep(100_000)
+                }
+            }
             provider.destroy(node)
             state.withLock { s in
                 s.retired.insert(node)
