@@ -1,6 +1,7 @@
 import Chain
 import P2P
 import Foundation
+import Synchronization
 import Testing
 
 /// `autochain up` as people run it: a registry with the process provider keeping a cluster at
@@ -250,6 +251,41 @@ import Testing
                 && learners.allSatisfy { id in up.nodePids()[id] == nil }
         }
         #expect(up.eventKinds().contains("retire"))
+        #expect(up.healthy(voters: 3))
+    }
+
+    @Test func loadAboveTheTargetScalesUpAndScalesDownAfterTheWindowWhenItStops() throws {
+        let up = try Up(extraConfig: """
+            metric = "request_rate"
+            target_value = 40
+            max_nodes = 5
+            scale_up_period_s = 1
+            down_stabilization_s = 3
+            scale_down_period_s = 1
+            reverse_hold_s = 0
+            """)
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
+        let urls = up.voters().compactMap(up.nodeURL)
+        let stop = Atomic<Bool>(false)
+        let load = Thread {
+            // ~100 reads/s per node, bounded by the stop flag and 60 s.
+            let clients = urls.compactMap { try? HTTPClient(baseURL: $0) }
+            let end = Date().addingTimeInterval(60)
+            while !stop.load(ordering: .relaxed) && Date() < end {
+                for c in clients { _ = try? c.request(method: "GET", path: "/chain/head", timeout: .seconds(2)) }
+                usleep(10_000)
+            }
+        }
+        load.start()
+        try up.eventually("the autoscaler added learners for the load", timeout: 45) {
+            (up.status()?["learners"]?.arrayValue?.count ?? 0) >= 1 && up.eventKinds().contains("spawn")
+        }
+        stop.store(true, ordering: .relaxed)
+        try up.eventually("back to three nodes after the stabilization window", timeout: 60) {
+            (up.status()?["learners"]?.arrayValue ?? []).isEmpty && up.voters().count == 3 && up.eventKinds().contains("retire")
+        }
         #expect(up.healthy(voters: 3))
     }
 
