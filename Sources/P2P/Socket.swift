@@ -8,6 +8,23 @@ public enum Socket {
     /// Backlog for `listen(2)`; the kernel caps it at `net.core.somaxconn`.
     public static let listenBacklog: Int32 = 1024
 
+    /// `address` with a concrete port: port 0 is replaced by one the OS hands out (bound and released
+    /// at once, so others can be told the port before the real listener starts).
+    public static func concretePort(_ address: SocketAddress) throws(SocketError) -> SocketAddress {
+        guard address.port == 0 else { return address }
+        let (fd, bound) = try listen(on: address)
+        _ = close(fd)
+        return address.withPort(bound.port ?? 0)
+    }
+
+    /// True when nothing listens on the TCP `address` now (binding it would succeed).
+    public static func isFree(_ address: SocketAddress) -> Bool {
+        if case .unix = address { preconditionFailure("isFree is for TCP addresses (binding a Unix path replaces its file)") }
+        guard let (fd, _) = try? listen(on: address) else { return false }
+        _ = close(fd)
+        return true
+    }
+
     /// Creates a non-blocking, close-on-exec stream socket bound to `address` and listening.
     /// Sets SO_REUSEADDR (and SO_REUSEPORT when asked). Returns the fd and the bound address,
     /// so port 0 reports the port the kernel chose. A stale Unix socket file is replaced.

@@ -82,6 +82,26 @@ enum MetricName {
     }
 }
 
+/// Samples by label values, rendered in a stable order; an unlabelled family with no sample
+/// renders 0 so scrapers always see it.
+final class LabelledSamples: Sendable {
+    private let values = Mutex<[[String]: Double]>([:])
+
+    func update(_ labels: [String], _ change: (inout Double) -> Void) {
+        values.withLock { v in change(&v[labels, default: 0]) }
+    }
+
+    func value(_ labels: [String]) -> Double? { values.withLock { $0[labels] } }
+
+    func render(into out: inout String, name: String, labelNames: [String]) {
+        let snapshot = values.withLock { $0 }
+        if snapshot.isEmpty && labelNames.isEmpty { out += "\(name) 0\n"; return }
+        for (labels, v) in snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            out += "\(name)\(MetricName.labelString(labelNames, labels)) \(MetricName.format(v))\n"
+        }
+    }
+}
+
 extension String {
     func replacingAll(_ target: Character, with replacement: String) -> String {
         guard contains(target) else { return self }
@@ -97,7 +117,7 @@ public final class Counter: MetricFamily {
     public let name: String
     let help: String
     let labelNames: [String]
-    private let values = Mutex<[[String]: Double]>([:])
+    private let values = LabelledSamples()
 
     init(name: String, help: String, labelNames: [String]) {
         self.name = name
@@ -108,10 +128,10 @@ public final class Counter: MetricFamily {
     public func inc(_ by: Double = 1, _ labels: String...) {
         precondition(by >= 0, "a counter only goes up")
         precondition(labels.count == labelNames.count, "\(name): expected \(labelNames.count) labels")
-        values.withLock { $0[labels, default: 0] += by }
+        values.update(labels) { $0 += by }
     }
 
-    public func value(_ labels: String...) -> Double { values.withLock { $0[labels] ?? 0 } }
+    public func value(_ labels: String...) -> Double { values.value(labels) ?? 0 }
 
     private let sampler = Mutex<(@Sendable () -> Double)?>(nil)
 
@@ -127,11 +147,7 @@ public final class Counter: MetricFamily {
             out += "\(name) \(MetricName.format(read()))\n"
             return
         }
-        let snapshot = values.withLock { $0 }
-        if snapshot.isEmpty && labelNames.isEmpty { out += "\(name) 0\n"; return }
-        for (labels, v) in snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            out += "\(name)\(MetricName.labelString(labelNames, labels)) \(MetricName.format(v))\n"
-        }
+        values.render(into: &out, name: name, labelNames: labelNames)
     }
 }
 
@@ -140,7 +156,7 @@ public final class Gauge: MetricFamily {
     public let name: String
     let help: String
     let labelNames: [String]
-    private let values = Mutex<[[String]: Double]>([:])
+    private let values = LabelledSamples()
     private let sampler = Mutex<(@Sendable () -> Double)?>(nil)
 
     init(name: String, help: String, labelNames: [String]) {
@@ -151,7 +167,7 @@ public final class Gauge: MetricFamily {
 
     public func set(_ v: Double, _ labels: String...) {
         precondition(labels.count == labelNames.count, "\(name): expected \(labelNames.count) labels")
-        values.withLock { $0[labels] = v }
+        values.update(labels) { $0 = v }
     }
 
     /// Reads the value at render time instead (only for unlabelled gauges).
@@ -166,11 +182,7 @@ public final class Gauge: MetricFamily {
             out += "\(name) \(MetricName.format(read()))\n"
             return
         }
-        let snapshot = values.withLock { $0 }
-        if snapshot.isEmpty && labelNames.isEmpty { out += "\(name) 0\n"; return }
-        for (labels, v) in snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            out += "\(name)\(MetricName.labelString(labelNames, labels)) \(MetricName.format(v))\n"
-        }
+        values.render(into: &out, name: name, labelNames: labelNames)
     }
 }
 

@@ -151,14 +151,11 @@ public final class ProcessProvider: NodeProvider {
     }
 
     static func freeAddress() throws -> String {
-        let (fd, bound) = try Socket.listen(on: try SocketAddress(parsing: "127.0.0.1:0"))
-        close(fd)
-        return "\(bound)"
+        "\(try Socket.concretePort(try SocketAddress(parsing: "127.0.0.1:0")))"
     }
 
     static func isFree(_ addr: String) -> Bool {
-        guard let a = try? SocketAddress(parsing: addr), let (fd, _) = try? Socket.listen(on: a) else { return false }
-        close(fd)
-        return true
+        guard let a = try? SocketAddress(parsing: addr) else { return false }
+        return Socket.isFree(a)
     }
 }

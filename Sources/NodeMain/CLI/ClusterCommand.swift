@@ -52,9 +52,7 @@ enum ClusterCommand {
     /// A loopback address with a port the OS just handed out and released.
     static func freeLoopbackAddress() throws(CLIError) -> String {
         do {
-            let (fd, bound) = try Socket.listen(on: try SocketAddress(parsing: "127.0.0.1:0"))
-            close(fd)
-            return "\(bound)"
+            return "\(try Socket.concretePort(try SocketAddress(parsing: "127.0.0.1:0")))"
         } catch {
             throw .failed("no free port: \(error)")
         }

@@ -121,13 +121,8 @@ final class RunningNode: Sendable {
     /// The peer network, dialling the static peers; the runtime sends through it.
     static func startPeers(_ settings: NodeSettings, nodeKey: KeyPair, genesisHash: Hash32, api: String, runtime: NodeRuntime,
                            state: NodeState, reader: ChainReader) throws -> (PeerTransport, SocketAddress) {
-        var listen = try SocketAddress(parsing: settings.p2p.addr)
-        if listen.port == 0 {
-            // Peers must be told a dialable port before the network starts: take one the OS frees.
-            let (fd, bound) = try Socket.listen(on: listen)
-            close(fd)
-            listen = listen.withPort(bound.port ?? 0)
-        }
+        // Peers must be told a dialable port before the network starts.
+        let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
         peerSettings.staticPeers = try settings.p2p.peers.map { try SocketAddress(parsing: $0) }
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,

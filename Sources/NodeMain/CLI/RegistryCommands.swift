@@ -51,13 +51,7 @@ enum RegistryCommand {
         let base = baseDir ?? "./data/cluster"
         // Nodes are told the registry's URL when they start, so settle its port before anything runs.
         do {
-            var addr = try SocketAddress(parsing: settings.addr)
-            if addr.port == 0 {
-                let (fd, bound) = try Socket.listen(on: addr)
-                close(fd)
-                addr = addr.withPort(bound.port ?? 0)
-            }
-            settings.addr = "\(addr)"
+            settings.addr = "\(try Socket.concretePort(try SocketAddress(parsing: settings.addr)))"
         } catch {
             throw .usage("registry address \(settings.addr): \(error)")
         }
