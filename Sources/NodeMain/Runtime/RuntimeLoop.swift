@@ -116,7 +116,15 @@ struct RuntimeLoop: @unchecked Sendable {
         } catch {
             haltLoudly("\(error)")
         }
-        let records = rd.entries.map { LogRecord(index: $0.index, term: $0.term, data: $0.data, conf: $0.confChange?.record) }
+        // Entries at or below the committed head are already stored as blocks (block sync may
+        // have written them under the core); they must agree with what is stored.
+        for e in rd.entries where e.index <= store.headHeight {
+            if let t = view.term(at: e.index), t != e.term {
+                haltLoudly("log entry \(e.index) of term \(e.term) conflicts with committed block of term \(t)")
+            }
+        }
+        let records = rd.entries.filter { $0.index > store.headHeight }
+            .map { LogRecord(index: $0.index, term: $0.term, data: $0.data, conf: $0.confChange?.record) }
         let hs = rd.hardState.map { (term: $0.term, vote: $0.vote, commit: $0.commit) }
         let changed = membership != store.membership ? membership : nil
         do {

@@ -86,8 +86,23 @@ extension PeerHost {
         case .hello, .auth, .bye:
             refuse(connection, reason: "unexpected '\(message.typeName)' after the handshake")
         case .raft, .getBlocks, .blocks, .txs, .join, .joinResult:
-            if !connection.isMember, message.typeName != "join" {
-                return refuse(connection, reason: "join-only peer sent '\(message.typeName)'")
+            if !connection.isMember {
+                // A join-only peer may ask to join and read committed blocks (to sync before it is
+                // admitted). Anything else: it may have been admitted since the handshake, so ask
+                // again before refusing.
+                let readOnly = message.typeName == "join" || message.typeName == "getBlocks"
+                if !readOnly {
+                    guard let hello = connection.hello,
+                          case .member = delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) else {
+                        return refuse(connection, reason: "join-only peer sent '\(message.typeName)'")
+                    }
+                    connection.isMember = true
+                    if var info = connection.info {
+                        info.isMember = true
+                        connection.info = info
+                        if established[info.nodeId] === connection { shared.set(info) }
+                    }
+                }
             }
             guard let info = connection.info else { preconditionFailure("established without info") }
             delegate.received(message, from: info)
