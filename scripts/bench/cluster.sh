@@ -83,6 +83,9 @@ start_node() {
     [ -n "${API[$name]:-}" ] || { API[$name]=$(free_port); P2P[$name]=$(free_port); }
     local peers=()
     [ "$name" = n1 ] || peers=(--peers "127.0.0.1:${P2P[n1]}")
+    # The catch-up node knows all three: a join sent to a follower is refused ("not the leader")
+    # and not redirected, so with n1 alone it would wait for ever once n1 no longer leads.
+    [ "$name" = n4 ] && peers=(--peers "127.0.0.1:${P2P[n1]},127.0.0.1:${P2P[n2]},127.0.0.1:${P2P[n3]}")
     "$AUTOCHAIN_BIN" node --node-id "$name" --data-dir "$tmp/$name" --api-addr "127.0.0.1:${API[$name]}" \
         --p2p-addr "127.0.0.1:${P2P[$name]}" "${peers[@]}" "$@" --log-level info >>"$tmp/$name.log" 2>&1 &
     PID[$name]=$!
