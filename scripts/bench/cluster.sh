@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# Three-node cluster benchmark: a fresh 3-voter release cluster on loopback, medians of the runs.
+#
+#   (a) peak:      autochain bench against the leader, --accounts 1000 --txs 60000 --concurrency 4
+#                  --batch 500 -> committed tx/s, submit-to-commit latency p50/p99
+#   (b) paced:     the same at half the median peak rate (--rate N --batch 100) -> p99 latency
+#   (c) failover:  FAILOVERS times: a client loops `autochain transfer --wait` (one at a time, every
+#                  ~20 ms) against a follower; kill -9 the leader; time from the kill to the first
+#                  increase of the commit index on a survivor (and, client view, to the commit of the
+#                  first transfer submitted after the kill); restart the killed node on its data dir
+#                  (same flags, no --join) and wait until it is back in sync -> median and max
+#   (d) catch-up:  grow the chain by CATCHUP_TXS transfers (default: 1,000,000, capped at what the
+#                  measured peak commits in CATCHUP_BUDGET_S=120 s), start a fresh 4th node with
+#                  --join, time from its start until its height equals the leader's -> transfers/s
+#                  synced (every transfer of the chain, from its autochain_txs_committed_total)
+#
+# While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
+# `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s).
+#
+# Prints a Markdown table and keeps every run's raw output in .build/bench/cluster/.
+#
+# Environment:
+#   AUTOCHAIN_BIN=path   use this binary instead of building .build/release/autochain
+#   RUNS=3  TXS=60000  FAILOVERS=10  CATCHUP_TXS=1000000  CATCHUP_BUDGET_S=120  PERF=1
+#   PHASES=abcd          run only these phases; without a, give PEAK_TPS (it paces b and d)
+#
+# The chain is grown for (d) at 80% of the peak rate with one account per 50 transfers: a bench
+# run that outruns the node gets transfers refused (mempool_full, or nonce_too_far once an
+# account is >64 nonces ahead), and the later nonces of those accounts then wait in the mempool
+# for ever, so the bench would sit out its whole --timeout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
+
+readonly OUT=.build/bench/cluster
+readonly PROBE=scripts/bench/cluster_probe.py
+readonly READY_WAIT_S=60
+readonly BENCH_TIMEOUT_S=900      # one bench run, hard stop
+readonly SYNC_WAIT_S=300          # a restarted node back in sync
+readonly CATCHUP_WAIT_S=1200      # the fresh 4th node synced
+RUNS=${RUNS:-3}
+TXS=${TXS:-60000}
+FAILOVERS=${FAILOVERS:-10}
+CATCHUP_TXS=${CATCHUP_TXS:-1000000}
+CATCHUP_BUDGET_S=${CATCHUP_BUDGET_S:-120}
+PERF=${PERF:-1}
+PHASES=${PHASES:-abcd}
+has() { case "$PHASES" in *"$1"*) return 0;; esac; return 1; }
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if [ -z "${AUTOCHAIN_BIN:-}" ]; then
+    log "swift build -c release (a no-op when up to date)"
+    swift build -c release >/dev/null
+    AUTOCHAIN_BIN=.build/release/autochain
+fi
+[ -x "$AUTOCHAIN_BIN" ] || { echo "no autochain binary at $AUTOCHAIN_BIN"; exit 1; }
+AUTOCHAIN_BIN=$(realpath "$AUTOCHAIN_BIN")
+
+# ---- nodes: started here, stopped here, by PID only -----------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-cluster-bench.XXXXXX")
+declare -A PID API P2P
+all_pids=()   # every PID ever started (a killed one is simply gone)
+extra_pids=() # perf and the like
+cleanup() {
+    for pid in "${extra_pids[@]}" "${all_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${extra_pids[@]}" "${all_pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    cp "$tmp"/*.log "$OUT/" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_node NAME [--join]: ports are picked at the first start and kept for restarts.
+start_node() {
+    local name=$1; shift
+    [ -n "${API[$name]:-}" ] || { API[$name]=$(free_port); P2P[$name]=$(free_port); }
+    local peers=()
+    [ "$name" = n1 ] || peers=(--peers "127.0.0.1:${P2P[n1]}")
+    # The catch-up node knows all three: a join sent to a follower is refused ("not the leader")
+    # and not redirected, so with n1 alone it would wait for ever once n1 no longer leads.
+    [ "$name" = n4 ] && peers=(--peers "127.0.0.1:${P2P[n1]},127.0.0.1:${P2P[n2]},127.0.0.1:${P2P[n3]}")
+    "$AUTOCHAIN_BIN" node --node-id "$name" --data-dir "$tmp/$name" --api-addr "127.0.0.1:${API[$name]}" \
+        --p2p-addr "127.0.0.1:${P2P[$name]}" "${peers[@]}" "$@" --log-level info >>"$tmp/$name.log" 2>&1 &
+    PID[$name]=$!
+    all_pids+=("$!")
+}
+url() { echo "http://127.0.0.1:${API[$1]}"; }
+urls() { for n in "$@"; do url "$n"; done; }
+wait_ready() {  # NAME
+    for _ in $(seq $((READY_WAIT_S * 10))); do
+        curl -fsS --max-time 2 "$(url "$1")/health/live" >/dev/null 2>&1 && return 0
+        kill -0 "${PID[$1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "node $1 not live within ${READY_WAIT_S}s:"; tail -50 "$tmp/$1.log"; exit 1
+}
+leader_name() {  # -> n1|n2|n3 (the leader all three agree on)
+    local i
+    read -r i _ _ < <(timeout 40 python3 "$PROBE" leader 30 $(urls n1 n2 n3))
+    echo "n$((i + 1))"
+}
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+"$AUTOCHAIN_BIN" keygen --dev --out "$tmp/dev.key" >/dev/null 2>&1
+"$AUTOCHAIN_BIN" keygen --out "$tmp/sink.key" >/dev/null 2>&1
+sink=$(sed -n 's/.*"address" *: *"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/sink.key")
+
+log "starting a 3-node cluster"
+start_node n1; wait_ready n1
+start_node n2 --join; start_node n3 --join
+wait_ready n2; wait_ready n3
+timeout 70 python3 "$PROBE" wait-voters 3 60 "$(url n1)"
+leader=$(leader_name)
+log "cluster up: leader $leader"
+
+median() {  # FILE... JSON_PATH (dotted)
+    python3 - "$@" <<'EOF'
+import json, statistics, sys
+*files, path = sys.argv[1:]
+values = []
+for f in files:
+    v = json.load(open(f))
+    for k in path.split("."):
+        v = v[k]
+    values.append(float(v))
+print(statistics.median(values))
+EOF
+}
+
+# A bench run goes to the current leader; when leadership moves during a run (the bench then
+# fails with 503 no_leader/not_leader), the run is noted in $OUT/bench-retries.log and repeated once.
+bench() {  # JSON_OUT TXS extra-args...
+    local json=$1 txs=$2; shift 2
+    for attempt in 1 2; do
+        leader=$(leader_name)
+        if timeout --kill-after=10 "$BENCH_TIMEOUT_S" "$AUTOCHAIN_BIN" bench --node "$(url "$leader")" --key "$tmp/dev.key" \
+            --txs "$txs" --concurrency 4 --json "$json" --timeout 600 "$@" >&2 && [ -s "$json" ]; then
+            return 0
+        fi
+        echo "$(date -u +%FT%TZ) $json attempt $attempt failed against $leader; statuses:" >>"$OUT/bench-retries.log"
+        timeout 10 python3 "$PROBE" status $(urls n1 n2 n3) >>"$OUT/bench-retries.log" 2>&1 || true
+        log "bench against $leader failed (attempt $attempt)"
+    done
+    echo "bench wrote no $json"; exit 1
+}
+
+# CPU split per process while a bench runs: utime+stime ticks of each node and of the bench client.
+cpu_sample() {  # OUT_JSON SECONDS  (runs in the background)
+    python3 - "$1" "$2" "${PID[n1]}" "${PID[n2]}" "${PID[n3]}" "$leader" <<'EOF' &
+import json, os, sys, time
+out, secs, pids, leader = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:6]], sys.argv[6]
+hz = os.sysconf("SC_CLK_TCK")
+def ticks(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except OSError:
+        return None
+def bench_pids():
+    r = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if len(cmd) > 1 and cmd[0].endswith(b"autochain") and cmd[1] == b"bench":
+                r.append(int(p))
+    return r
+def total():
+    t = {f"n{i+1}": ticks(p) for i, p in enumerate(pids)}
+    t["bench"] = sum(ticks(p) or 0 for p in bench_pids())
+    return t
+time.sleep(2)  # skip funding and signing
+a, t0 = total(), time.monotonic()
+time.sleep(secs)
+b, t1 = total(), time.monotonic()
+res = {k: round((b[k] - a[k]) / hz / (t1 - t0), 3) for k in a if a[k] is not None and b[k] is not None}
+res["leader"] = leader
+res["seconds"] = round(t1 - t0, 1)
+json.dump(res, open(out, "w"))
+EOF
+    extra_pids+=("$!")
+}
+
+# ---- (a) peak ---------------------------------------------------------------------------------
+peak_files=()
+has a || RUNS_A=0
+for run in $(seq "${RUNS_A:-$RUNS}"); do
+    log "(a) peak run $run against $leader"
+    if [ "$run" = 1 ]; then
+        cpu_sample "$OUT/cpu-peak.json" 8
+        if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+            (sleep 4; timeout 30 perf record -F 499 -g -o "$OUT/perf-leader.data" -p "${PID[$leader]}" -- sleep 10 \
+                >"$OUT/perf-record.log" 2>&1 || true) &
+            extra_pids+=("$!")
+        fi
+    fi
+    bench "$OUT/bench-peak-$run.json" "$TXS" --batch 500 --accounts 1000
+    peak_files+=("$OUT/bench-peak-$run.json")
+done
+[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
+if [ -s "$OUT/perf-leader.data" ]; then
+    perf report -i "$OUT/perf-leader.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -40 >"$OUT/perf-leader-top.txt" || true
+    perf report -i "$OUT/perf-leader.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -60 >"$OUT/perf-leader-children.txt" || true
+    rm -f "$OUT/perf-leader.data"
+fi
+if has a; then peak_tps=$(median "${peak_files[@]}" txPerSecond); else peak_tps=${PEAK_TPS:?PEAK_TPS is needed without phase a}; fi
+rate=$(python3 -c "print(max(1, int($peak_tps / 2)))")
+
+# ---- (b) paced --------------------------------------------------------------------------------
+paced_files=()
+has b || RUNS_B=0
+for run in $(seq "${RUNS_B:-$RUNS}"); do
+    log "(b) paced run $run at $rate tx/s"
+    bench "$OUT/bench-paced-$run.json" "$TXS" --batch 100 --rate "$rate" --accounts 1000
+    paced_files+=("$OUT/bench-paced-$run.json")
+done
+
+# ---- (c) failover -----------------------------------------------------------------------------
+# 16 funded client keys, so a transfer starts every ~20 ms even while earlier ones wait.
+client_keys=()
+has c || FAILOVERS=0
+for k in $(seq $((FAILOVERS > 0 ? 16 : 0))); do
+    "$AUTOCHAIN_BIN" keygen --out "$tmp/client-$k.key" >/dev/null 2>&1
+    addr=$(sed -n 's/.*"address" *: *"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/client-$k.key")
+    timeout 40 "$AUTOCHAIN_BIN" transfer --node "$(url "$leader")" --key "$tmp/dev.key" --to "$addr" --amount 1000000 --wait >/dev/null
+    client_keys+=("$tmp/client-$k.key")
+done
+client_keys=$(IFS=,; echo "${client_keys[*]:-}")
+for i in $(seq "$FAILOVERS"); do
+    leader=$(leader_name)
+    survivors=(); for n in n1 n2 n3; do [ "$n" = "$leader" ] || survivors+=("$n"); done
+    log "(c) failover $i: kill -9 $leader (pid ${PID[$leader]}), client on ${survivors[0]}"
+    timeout 60 python3 "$PROBE" failover "${PID[$leader]}" 30 "$OUT/failover-$i.json" "$AUTOCHAIN_BIN" "$client_keys" "$sink" \
+        $(urls "${survivors[@]}") >&2
+    { wait "${PID[$leader]}"; } 2>/dev/null || true
+    start_node "$leader"
+    wait_ready "$leader"
+    timeout $((SYNC_WAIT_S + 10)) python3 "$PROBE" wait-sync "$SYNC_WAIT_S" "$(url "$leader")" $(urls "${survivors[@]}")
+    timeout 70 python3 "$PROBE" wait-voters 3 60 "$(url "$leader")"
+done
+leader=$(leader_name)
+
+# ---- (d) catch-up -----------------------------------------------------------------------------
+if has d; then
+catchup_txs=$(python3 -c "print(min($CATCHUP_TXS, max(10000, int($peak_tps * $CATCHUP_BUDGET_S) // 1000 * 1000)))")
+log "(d) growing the chain by $catchup_txs transfers (leader $leader)"
+grow_accounts=$(python3 -c "print(max(1000, min(100000, $catchup_txs // 50)))")
+grow_rate=$(python3 -c "print(max(1, int($peak_tps * 0.8)))")
+log "(d) $grow_accounts accounts, at $grow_rate tx/s"
+bench "$OUT/bench-grow.json" "$catchup_txs" --batch 500 --rate "$grow_rate" --accounts "$grow_accounts"
+chain_height=$(timeout 10 python3 "$PROBE" status "$(url "$leader")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')
+log "(d) chain at height $chain_height; starting a fresh n4 with --join"
+t0=$(date +%s.%N)
+start_node n4 --join
+if WAIT_PID=${PID[n4]} timeout $((CATCHUP_WAIT_S + 10)) python3 "$PROBE" wait-sync "$CATCHUP_WAIT_S" "$(url n4)" $(urls n1 n2 n3); then
+    t1=$(date +%s.%N)
+    n4_txs=$(python3 "$PROBE" metric "$(url n4)" autochain_txs_committed_total)
+    n4_height=$(timeout 10 python3 "$PROBE" status "$(url n4)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')
+    grep 'block sync' "$tmp/n4.log" >"$OUT/n4-block-sync.log" || true
+    python3 -c '
+import json, sys
+t0, t1, txs, height, grown = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(json.dumps({"seconds": t1 - t0, "transfersSynced": txs, "blocksSynced": height, "grownBy": grown,
+                  "transfersPerSecond": txs / (t1 - t0), "blocksPerSecond": height / (t1 - t0)}))
+' "$t0" "$t1" "$n4_txs" "$n4_height" "$catchup_txs" >"$OUT/catchup.json"
+else
+    # Keep going: the other figures stand; the report says the catch-up failed and why.
+    log "(d) n4 did not catch up (see $OUT/n4.log)"
+    grep 'block sync\|precondition\|crashed\|ChainStore.swift\|RuntimeLoop.swift' "$tmp/n4.log" | head -20 >"$OUT/n4-failure.txt" || true
+    printf '{"failed": true, "chainHeight": %s}\n' "$chain_height" >"$OUT/catchup.json"
+fi
+fi
+for n in n1 n2 n3; do kill -0 "${PID[$n]}" 2>/dev/null || { echo "node $n died; its log:"; tail -30 "$tmp/$n.log"; exit 1; }; done
+grep -h 'level=error\|halt' "$tmp"/n*.log >"$OUT/node-errors.log" 2>/dev/null || true
+
+# ---- report -----------------------------------------------------------------------------------
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+python3 - "$RUNS" "$FAILOVERS" "$rate" "$(nproc)" "$cpu" "$OUT" <<'EOF'
+import json, statistics, sys, os
+runs, fos, rate, nproc, cpu, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+def load(prefix, n):
+    return [json.load(open(os.path.join(out, f"{prefix}-{i}.json"))) for i in range(1, n + 1)]
+def med(rows, *path):
+    vals = []
+    for r in rows:
+        for k in path:
+            r = r[k]
+        vals.append(float(r))
+    return statistics.median(vals), vals
+have = lambda f: os.path.exists(os.path.join(out, f))
+peak = load("bench-peak", runs) if have("bench-peak-1.json") else []
+paced = load("bench-paced", runs) if have("bench-paced-1.json") else []
+fo = load("failover", fos) if have("failover-1.json") else []
+cu = json.load(open(os.path.join(out, "catchup.json"))) if have("catchup.json") else {"failed": True, "chainHeight": "-"}
+if cu.get("failed"):
+    cu = {"transfersSynced": float("nan"), "blocksSynced": f"FAILED (chain height {cu['chainHeight']}; see n4-failure.txt)",
+          "seconds": float("nan"), "transfersPerSecond": float("nan"), "blocksPerSecond": float("nan"), "failed": True}
+fo_s = [f["commitResumedS"] for f in fo]
+fo_c = [f["clientCommitS"] for f in fo if f["clientCommitS"] is not None]
+nan = (float("nan"), [])
+def med(rows, *path):
+    if not rows:
+        return nan
+    vals = []
+    for r in rows:
+        for k in path:
+            r = r[k]
+        vals.append(float(r))
+    return statistics.median(vals), vals
+if not fo_s:
+    fo_s = [float("nan")]
+rows = [
+    ("(a) peak committed tx/s", med(peak, "txPerSecond"), "{:.0f}"),
+    ("(a) peak latency p50 (ms)", med(peak, "latencyMs", "p50"), "{:.1f}"),
+    ("(a) peak latency p99 (ms)", med(peak, "latencyMs", "p99"), "{:.1f}"),
+    (f"(b) paced at {rate} tx/s: committed tx/s", med(paced, "txPerSecond"), "{:.0f}"),
+    ("(b) paced latency p50 (ms)", med(paced, "latencyMs", "p50"), "{:.1f}"),
+    ("(b) paced latency p99 (ms)", med(paced, "latencyMs", "p99"), "{:.1f}"),
+    ("(c) failover: kill -9 leader -> commit resumes (s), median", (statistics.median(fo_s), fo_s), "{:.2f}"),
+    ("(c) failover: kill -9 leader -> commit resumes (s), max", (max(fo_s), []), "{:.2f}"),
+    ("(c) failover: client's first post-kill transfer committed (s), median", (statistics.median(fo_c) if fo_c else float("nan"), fo_c), "{:.2f}"),
+    (f"(d) catch-up of a fresh node: transfers/s ({cu['transfersSynced']:.0f} transfers, {cu['blocksSynced']} blocks, {cu['seconds']:.1f} s)",
+     (cu["transfersPerSecond"], []), "{:.0f}"),
+    ("(d) catch-up: blocks/s", (cu["blocksPerSecond"], []), "{:.0f}"),
+]
+print(f"\nMachine: {nproc} cores, {cpu}; 3-node release cluster on loopback; {runs} bench runs, {fos} failovers; medians.\n")
+print("| measurement | median | runs |")
+print("|---|---:|---|")
+summary = {"machine": {"nproc": int(nproc), "cpu": cpu}, "runs": runs, "pacedRate": rate, "medians": {}, "failover": fo, "catchup": cu}
+for name, (m, vals), fmt in rows:
+    print(f"| {name} | {fmt.format(m)} | {', '.join(fmt.format(v) for v in vals)} |")
+    summary["medians"][name] = m
+cpu_path = os.path.join(out, "cpu-peak.json")
+if os.path.exists(cpu_path):
+    c = json.load(open(cpu_path))
+    summary["cpuPeak"] = c
+    print(f"\nCPU during peak run 1 (cores busy, leader {c.pop('leader')}, {c.pop('seconds')} s): " +
+          ", ".join(f"{k} {v:.2f}" for k, v in c.items()))
+refused = sum(r["rejected"] for r in peak + paced)
+if refused:
+    print(f"\nNote: {refused} transfers were refused across the bench runs (see {out}/bench-*.json).")
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
+EOF
