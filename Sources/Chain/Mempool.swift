@@ -52,6 +52,29 @@ public struct Mempool: Sendable {
     public var all: [Transaction] {
         entries.values.map(\.tx).sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
     }
+    /// Drops transactions that wait for a missing earlier nonce (not ready) and arrived before
+    /// `cutoff`: a sender whose gap never fills must not hold mempool space for ever.
+    public mutating func evictStale(arrivedBefore cutoff: UInt64) -> [Transaction] {
+        var evicted: [Transaction] = []
+        for (address, var queue) in senders {
+            let stale = queue.byNonce.filter { nonce, hash in nonce > queue.readyEnd && (entries[hash]?.arrival ?? .max) < cutoff }
+            guard !stale.isEmpty else { continue }
+            for (nonce, hash) in stale {
+                guard let removed = entries.removeValue(forKey: hash) else { continue }
+                queue.byNonce[nonce] = nil
+                queue.pendingCost -= removed.tx.cost
+                evicted.append(removed.tx)
+            }
+            if queue.byNonce.isEmpty && queue.takeNonce == queue.committedNonce {
+                senders[address] = nil
+            } else {
+                senders[address] = queue
+            }
+        }
+        assert(readyCount >= 0)
+        return evicted
+    }
+
     public func contains(_ hash: Hash32) -> Bool { entries[hash] != nil }
     public func get(_ hash: Hash32) -> Transaction? { entries[hash]?.tx }
 

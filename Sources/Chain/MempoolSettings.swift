@@ -9,6 +9,9 @@ public struct MempoolSettings: Sendable, Equatable {
     /// How far beyond the sender's next expected nonce (its committed nonce plus its contiguous
     /// pending run) a nonce may go. Bounds the future queue; beyond it: `nonce_too_far`.
     public var futureNonceWindow: UInt64
+    /// A transaction waiting for a missing earlier nonce of its sender leaves after this long
+    /// (code `expired`), so a gap that never fills does not hold space for ever.
+    public var futureTtlS: Int = 60
 
     public init(maxTxs: Int = 100_000, maxPerSender: Int = 4_096, futureNonceWindow: UInt64 = 64) {
         precondition(maxTxs >= 1 && maxPerSender >= 1 && maxPerSender <= maxTxs, "invalid mempool bounds")

@@ -30,6 +30,7 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
     case insufficientFunds(available: UInt64, needed: UInt64)
     case senderQueueFull(limit: Int)
     case mempoolFull(limit: Int)
+    case expired(seconds: Int)
 
     public var code: String {
         switch self {
@@ -51,6 +52,7 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .insufficientFunds: "insufficient_funds"
         case .senderQueueFull: "sender_queue_full"
         case .mempoolFull: "mempool_full"
+        case .expired: "expired"
         }
     }
 
@@ -60,6 +62,7 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .nonceTooLow, .nonceConflict, .alreadyKnown: 409
         case .senderQueueFull: 429
         case .mempoolFull: 503
+        case .expired: 410
         case .hashMismatch, .wrongChain, .badSignature, .fromMismatch, .zeroAmount, .selfTransfer,
             .amountTooLarge, .nonceTooFar, .insufficientFunds:
             422
@@ -86,6 +89,7 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .insufficientFunds(let a, let n): "insufficient funds: needs \(n), \(a) available"
         case .senderQueueFull(let l): "this sender already has \(l) pending transactions"
         case .mempoolFull(let l): "mempool is full (\(l) transactions); retry later"
+        case .expired(let s): "waited over \(s) s for an earlier nonce of its sender that never arrived"
         }
     }
 

@@ -205,3 +205,19 @@ private func rich(_ address: Address, nonce: UInt64 = 0) -> Account {
     print("mempool 100k adds + takes: \(elapsed) s of CPU")
     #expect(elapsed < 1, "100k adds + takes took \(elapsed) s of CPU")
 }
+
+@Test func mempool_evictsTxsStuckBehindANonceGapAfterTheirTime() throws {
+    var pool = Mempool()
+    let sender = addr(1)
+    let account = Account(address: sender, balance: 1_000)
+    try pool.add(unsigned(from: sender, to: addr(2), amount: 1, fee: 0, nonce: 0), sender: account, arrival: 10)
+    // nonce 1 never arrives; 2 and 3 wait behind the gap
+    try pool.add(unsigned(from: sender, to: addr(2), amount: 1, fee: 0, nonce: 2), sender: account, arrival: 20)
+    try pool.add(unsigned(from: sender, to: addr(2), amount: 1, fee: 0, nonce: 3), sender: account, arrival: 90)
+    #expect(pool.evictStale(arrivedBefore: 15).isEmpty, "the ready tx is never evicted")
+    let evicted = pool.evictStale(arrivedBefore: 50)
+    #expect(evicted.map(\.nonce) == [2])
+    #expect(pool.count == 2)
+    #expect(pool.readyCount == 1)
+    #expect(pool.takeReady(max: 10).map(\.nonce) == [0])
+}

@@ -50,6 +50,7 @@ enum ConfigKeys {
         int("mempool.max_txs", 1...10_000_000) { $0.mempool.maxTxs = $1 },
         int("mempool.max_per_sender", 1...1_000_000) { $0.mempool.maxPerSender = $1 },
         int("mempool.future_nonce_window", 0...100_000) { $0.mempool.futureNonceWindow = UInt64($1) },
+        int("mempool.future_ttl_s", 1...86_400) { $0.mempool.futureTtlS = $1 },
         string("storage.synchronous", env: nil, flag: nil) { s, v, origin in
             guard let mode = DatabaseOptions.Synchronous(rawValue: v.uppercased()) else {
                 throw ConfigError(origin: origin, key: "storage.synchronous", message: "expected \"full\", \"normal\" or \"off\", got \"\(v)\"")

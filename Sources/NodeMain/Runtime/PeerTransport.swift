@@ -63,6 +63,12 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             runtime.post(.blocks(blocks, from: peer.nodeId))
         case .join(let id, let key, _, _):
             guard id == peer.nodeId, key == peer.nodeKey else { return }
+            let st = runtime.status
+            if st.role != "leader", let leader = st.leader, let api = peers.first(where: { $0.nodeId == leader })?.apiAddr {
+                // Not the leader: ask the leader on the newcomer's behalf (it may know only us).
+                serving.async { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
+                return
+            }
             runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
         case .joinResult(let accepted, let reason, let leaderHint):
             log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
@@ -72,6 +78,25 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     }
 
     func localHeight() -> UInt64 { state.head.header.height }
+
+    /// Asks the leader's membership API to add a newcomer that asked us, and tells it the outcome.
+    private func forwardJoin(id: String, key: PublicKey, to leader: String, api: String, answer peer: String) {
+        var accepted = false
+        var reason = "forwarded to the leader \(leader)"
+        do {
+            let client = try HTTPClient(baseURL: "http://\(api)")
+            defer { client.close() }
+            var headers = HTTPHeaders([("Content-Type", "application/json")])
+            if let token = identity.clusterToken { headers.add("Authorization", "Bearer \(token)") }
+            let body = JSON.object(JSONObject([("nodeId", .string(id)), ("nodeKey", .string(key.hex))])).serialized()
+            let r = try client.request(method: "POST", path: "/members/add-learner", headers: headers, body: body, timeout: .seconds(5))
+            accepted = r.status == 202 || (r.status == 409 && r.bodyText.contains("already a member"))
+            if !accepted { reason = "leader \(leader) answered \(r.status): \(r.bodyText.prefix(200))" }
+        } catch {
+            reason = "cannot reach the leader \(leader): \(error)"
+        }
+        _ = net?.send(.joinResult(accepted: accepted, reason: reason, leaderHint: leader), to: peer)
+    }
 
     private func serveBlocks(from: UInt64, count: Int, to peer: String) {
         let head = state.head.header.height

@@ -27,6 +27,7 @@ struct RuntimeLoop: @unchecked Sendable {
     var sync = BlockSync()
     var caughtUpSinceNs: [String: UInt64] = [:]
     var lastJoinAttemptNs: UInt64 = 0
+    var lastEvictionNs: UInt64 = 0
     var transferWaiters: [(deadlineNs: UInt64, done: @Sendable (Bool) -> Void)] = []
     var ownerThread: Thread?
     let log = Logger(component: "runtime")
@@ -96,12 +97,28 @@ struct RuntimeLoop: @unchecked Sendable {
     mutating func periodic(_ runtime: NodeRuntime, now: UInt64) {
         if joining { askToJoin(runtime, now: now) }
         if core.status.role == .leader { autoPromote(runtime, now: now) }
+        evictStale(runtime, now: now)
         transferWaiters.removeAll { w in
             if core.status.role != .leader { w.done(true); return true }
             if now > w.deadlineNs { w.done(false); return true }
             return false
         }
         publishStatus(runtime)
+    }
+
+    /// Transactions stuck behind a nonce gap for `futureTtlS` leave the mempool (once a second).
+    mutating func evictStale(_ runtime: NodeRuntime, now: UInt64) {
+        guard now - lastEvictionNs >= 1_000_000_000 else { return }
+        lastEvictionNs = now
+        let ttlNs = UInt64(settings.mempool.futureTtlS) * 1_000_000_000
+        guard now > ttlNs else { return }
+        let evicted = runtime.state.withLock { $0.mempool.evictStale(arrivedBefore: now - ttlNs) }
+        guard !evicted.isEmpty else { return }
+        log.info("evicted transactions stuck behind a nonce gap", ["count": evicted.count])
+        for tx in evicted {
+            runtime.metrics.txRejected.inc(1, "expired")
+            for w in runtime.state.takeWaiters(tx.hash) { w.fire(.dropped(.expired(seconds: settings.mempool.futureTtlS))) }
+        }
     }
 
     // MARK: the Ready cycle
