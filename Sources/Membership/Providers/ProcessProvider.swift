@@ -14,7 +14,8 @@ public final class ProcessProvider: NodeProvider {
     let clusterToken: String
     let logLevel: String
     private let children = Mutex<[String: Process]>([:])
-    private let starting = Mutex<Void>(())
+    /// Set by `stopAll`: a registry shutting down starts nothing more.
+    private let starting = Mutex<Bool>(false)
     private let exitHandler = Mutex<(@Sendable (String, Int32) -> Void)?>(nil)
     private let log = Logger(component: "provider")
     /// How long a node gets to stop after SIGTERM before SIGKILL.
@@ -50,7 +51,10 @@ public final class ProcessProvider: NodeProvider {
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
         // One start at a time: two concurrent starts of one ID must never share a data directory.
-        try starting.withLock { _ in try startLocked(id, bootstrap: bootstrap, peers: peers) }
+        try starting.withLock { closed in
+            if closed { throw ProviderError.startFailed(id: id, reason: "the registry is shutting down") }
+            return try startLocked(id, bootstrap: bootstrap, peers: peers)
+        }
     }
 
     private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
@@ -125,6 +129,7 @@ public final class ProcessProvider: NodeProvider {
 
     /// Stops every child (registry shutdown).
     public func stopAll() {
+        starting.withLock { $0 = true }
         let ids = children.withLock { Array($0.keys) }
         let group = DispatchGroup()
         for id in ids {

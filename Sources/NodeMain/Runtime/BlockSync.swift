@@ -23,8 +23,8 @@ struct BlockSync {
     /// The highest committed height any peer reported.
     var target: UInt64 = 0
     var peerHeights: [String: UInt64] = [:]
-    /// Outstanding requests by first height.
-    var requested: [UInt64: (peer: String, sentNs: UInt64)] = [:]
+    /// Outstanding requests by first height, with the range they cover.
+    var requested: [UInt64: (peer: String, sentNs: UInt64, count: Int)] = [:]
     var buffered: [UInt64: Block] = [:]
     var nextPeer = 0
     var startedNs: UInt64 = 0
@@ -46,25 +46,30 @@ struct BlockSync {
         if let first = blocks.first?.header.height { requested[first] = nil }
     }
 
-    /// Ranges to ask for now, each with the peer to ask: the next heights not yet buffered or
-    /// requested, spread round-robin over peers that have them.
+    /// A height is covered when it is buffered or inside an outstanding request.
+    func covered(_ h: UInt64) -> Bool {
+        buffered[h] != nil || requested.contains { h >= $0.key && h < $0.key + UInt64($0.value.count) }
+    }
+
+    /// Ranges to ask for now, each with the peer to ask: runs of heights neither buffered nor
+    /// requested (a reply cut short by its size limit leaves a gap that is asked for again),
+    /// spread round-robin over peers that have them.
     mutating func requests(head: UInt64, now: UInt64) -> [(from: UInt64, count: Int, peer: String)] {
-        requested = requested.filter { now - $0.value.sentNs < Self.requestTimeoutNs && $0.key > head }
+        requested = requested.filter { now - $0.value.sentNs < Self.requestTimeoutNs && $0.key + UInt64($0.value.count) > head + 1 }
         var out: [(UInt64, Int, String)] = []
-        var from = head + 1
-        while requested.count + out.count < Self.maxOutstanding, from <= target,
-              from <= head + UInt64(Self.maxBufferedBlocks - Self.rangeBlocks) {
-            let count = Int(min(UInt64(Self.rangeBlocks), target - from + 1))
-            let covered = requested[from] != nil || buffered[from] != nil
-            if !covered {
-                let candidates = peerHeights.filter { $0.value >= from }.keys.sorted()
-                guard !candidates.isEmpty else { break }
-                let peer = candidates[nextPeer % candidates.count]
-                nextPeer &+= 1
-                requested[from] = (peer, now)
-                out.append((from, count, peer))
-            }
-            from += UInt64(Self.rangeBlocks)
+        var h = head + 1
+        let limit = min(target, head + UInt64(Self.maxBufferedBlocks))
+        while requested.count < Self.maxOutstanding, h <= limit {
+            if covered(h) { h += 1; continue }
+            var count = 1
+            while count < Self.rangeBlocks, h + UInt64(count) <= limit, !covered(h + UInt64(count)) { count += 1 }
+            let candidates = peerHeights.filter { $0.value >= h }.keys.sorted()
+            guard !candidates.isEmpty else { break }
+            let peer = candidates[nextPeer % candidates.count]
+            nextPeer &+= 1
+            requested[h] = (peer, now, count)
+            out.append((h, count, peer))
+            h += UInt64(count)
         }
         return out
     }
