@@ -187,9 +187,9 @@ public final class ChainStore {
             var next = headHeight + 1
             for c in batch.committed {
                 precondition(c.block.header.height == next, "blocks must be applied in height order")
-                try applyCommitted(c)
                 next += 1
             }
+            try applyCommitted(batch.committed)
             if let m = batch.membership { try setMeta("membership", text: m.json.serializedString()) }
         }
         if let m = batch.membership { membership = m }
@@ -201,24 +201,34 @@ public final class ChainStore {
         feesBurned = batch.committed.reduce(feesBurned) { $0 + $1.delta.feesBurned }
     }
 
-    private func applyCommitted(_ c: CommittedBlock) throws {
-        let height = c.block.header.height
-        try insertBlock(c.block)
+    /// Writes committed blocks with their tx index rows; account changes are coalesced over the
+    /// whole batch (a later block's value of an account overwrites an earlier one's inside the same
+    /// transaction anyway), so a batch of many blocks costs one upsert per touched account.
+    private func applyCommitted(_ batch: [CommittedBlock]) throws {
+        guard let last = batch.last else { return }
         let txInsert = try db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
-        for (i, tx) in c.block.txs.enumerated() {
-            try txInsert.run(.blob(tx.hash.bytes), .integer(Int64(height)), .integer(Int64(i)))
+        var finalAccounts: [Address: Account] = [:]
+        var fees: UInt64 = 0
+        for c in batch {
+            let height = c.block.header.height
+            try insertBlock(c.block)
+            for (i, tx) in c.block.txs.enumerated() {
+                try txInsert.run(.blob(tx.hash.bytes), .integer(Int64(height)), .integer(Int64(i)))
+            }
+            for a in c.delta.changes { finalAccounts[a.address] = a }
+            fees += c.delta.feesBurned
         }
         let upsert = try db.prepare("""
             INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce
             """)
-        for a in c.delta.changes {
+        for a in finalAccounts.values.sorted(by: { $0.address < $1.address }) {
             try upsert.run(.blob(a.address.bytes), .integer(Int64(a.balance)), .integer(Int64(a.nonce)))
         }
-        if c.delta.feesBurned > 0 {
-            try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.integer(Int64(c.delta.feesBurned)))
+        if fees > 0 {
+            try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.integer(Int64(fees)))
         }
-        try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.integer(Int64(height)))
+        try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.integer(Int64(last.block.header.height)))
     }
 
     private func insertBlock(_ block: Block) throws {

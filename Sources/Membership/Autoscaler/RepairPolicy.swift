@@ -93,7 +93,9 @@ extension Autoscaler {
         var restartableVoters = 0
         for (n, s) in zip(view.nodes, view.states) where s.isDead {
             if view.isVoter(n.id) {
-                guard n.managed && n.hasData else { continue }
+                // A voter whose removal is already under way is not brought back: its return
+                // would commit its own removal and could cost the quorum again.
+                guard n.managed && n.hasData, !view.inFlightKeys.contains("remove:\(n.id)") else { continue }
                 restartableVoters += 1
                 if restartDue(n, view) {
                     plan.add(.restart(node: n.id, reason: "quorum lost (\(why)): restart voter \(n.id) on its data "

@@ -12,6 +12,11 @@ extension RegistryService {
     func decideOnce(now: Double) {
         let managed = Set(provider.knownNodes())
         let (observed, suspects, actionsToRun) = state.withLock { s -> (ObservedCluster, [(String, String)], [ScalingAction]) in
+            // A restart that has not brought its node back in time counts as a failed attempt
+            // (counted then, not when issued, so the last allowed attempt is still under way).
+            for expired in s.inFlight where now - expired.since > Self.inFlightTimeoutS {
+                if case .restart(let node, _) = expired.action { s.restartFailures[node, default: 0] += 1 }
+            }
             s.inFlight.removeAll { now - $0.since > Self.inFlightTimeoutS }
             let observed = observe(&s, managed: managed, now: now)
             let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
@@ -33,13 +38,16 @@ extension RegistryService {
         var ids = Set(s.nodes.keys).union(m.voters).union(m.learners).union(managed)
         ids.subtract(s.retired)
         let leaderCommit = m.commit
+        // Nodes the leader reports as removed (retired IDs) that come back hold no slot.
+        let removed = Set(s.nodes.values.flatMap(\.retiredIds)).subtracting(m.voters).subtracting(m.learners)
         let nodes = ids.sorted().map { id -> NodeObservation in
             let r = s.nodes[id]
             let health = s.detector.health(node: id, now: now)
             return NodeObservation(
                 id: id, health: health, role: r?.role ?? "unknown", height: r?.height ?? 0,
                 managed: managed.contains(id) || provider.isRunning(id), hasData: provider.hasData(id),
-                restartFailures: s.restartFailures[id] ?? 0, lastActionAt: s.lastActionAt[id], draining: r?.draining ?? false,
+                restartFailures: s.restartFailures[id] ?? 0, lastActionAt: s.lastActionAt[id],
+                draining: (r?.draining ?? false) || removed.contains(id),
                 load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= leaderCommit,
                 lastHeardAt: s.detector.lastHeardAt(node: id))
         }
@@ -82,7 +90,6 @@ extension RegistryService {
         switch action {
         case .restart(let node, _):
             _ = try provider.start(node, bootstrap: false, peers: peers)
-            state.withLock { $0.restartFailures[node, default: 0] += 1 }
         case .spawn:
             // IDs are reserved under the lock: spawns carried out at once never share one.
             let (id, bootstrap) = state.withLock { s -> (String, Bool) in

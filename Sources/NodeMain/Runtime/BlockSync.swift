@@ -15,7 +15,7 @@ struct BlockSync {
     /// A request unanswered this long is asked of another peer.
     static let requestTimeoutNs: UInt64 = 3_000_000_000
     /// Blocks applied per SQLite transaction.
-    static let applyBatchBlocks = 16
+    static let applyBatchBlocks = 64
     /// Blocks buffered ahead of the head, at most (received out of order).
     static let maxBufferedBlocks = 1_024
 

@@ -118,8 +118,10 @@ extension RuntimeLoop {
     mutating func autoPromote(_ runtime: NodeRuntime, now: UInt64) {
         let st = core.status
         let members = specMembership
-        guard members.voters.count < settings.consensus.voters, !members.learners.isEmpty,
-              specHead.height == store.headHeight else { caughtUpSinceNs.removeAll(); return }
+        guard members.voters.count < settings.consensus.voters, !members.learners.isEmpty else {
+            caughtUpSinceNs.removeAll()
+            return
+        }
         let connected = Set(runtime.transport.withLock { $0 }?.peerHeights().map(\.id) ?? [])
         for learner in members.learners {
             // Caught up means: connected now, and holding (almost) every committed block.
@@ -131,7 +133,10 @@ extension RuntimeLoop {
             }
         }
         let stableNs = UInt64(settings.consensus.promotionStabilizationMs) * 1_000_000
-        guard let ready = members.learners.first(where: { id in caughtUpSinceNs[id].map { now - $0 >= stableNs } ?? false })
+        // Blocks in flight do not reset the timers (under steady load some always are); a
+        // membership change in flight only defers the promotion (one change at a time).
+        guard !inflight.values.contains(where: { $0.block.membership != nil }),
+              let ready = members.learners.first(where: { id in caughtUpSinceNs[id].map { now - $0 >= stableNs } ?? false })
         else { return }
         if case .proposed = proposeMembership(MembershipChange(kind: .promote, nodeId: ready), runtime) {
             caughtUpSinceNs[ready] = nil
