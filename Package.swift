@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(name: "NodeMain", dependencies: ["Chain", "Consensus", "P2P", "Membership"],
                           swiftSettings: strict),
         .testTarget(name: "ChainTests", dependencies: ["Chain"], swiftSettings: strict),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain"], swiftSettings: strict),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "Membership"], swiftSettings: strict),
         .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain", "Consensus"], swiftSettings: strict),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain"], swiftSettings: strict),
         .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus"],

@@ -30,6 +30,31 @@ enum SimChain {
     }
 }
 
+extension SimChain {
+    /// Random transfers, mostly valid on `state`; a few carry a wrong nonce, overspend, or pay
+    /// oneself, so selection has something to reject. At most `maxCount` of them.
+    static func candidates(on state: some AccountSource, maxCount: UInt64, rng: inout SplitMix64) -> [Transaction] {
+        precondition(maxCount >= 1)
+        func pick(_ items: [Address]) -> Address { items[Int(rng.next() % UInt64(items.count))] }
+        var nextNonce: [Address: UInt64] = [:]
+        var candidates: [Transaction] = []
+        let count = 1 + rng.next() % maxCount
+        for _ in 0..<count {
+            let from = pick(addresses)
+            let to = pick(addresses)
+            let account = state.account(from)
+            let expected = nextNonce[from] ?? account.nonce
+            let roll = rng.next() % 100
+            let nonce = roll < 4 ? expected + 1 : (roll < 8 && expected > 0 ? expected - 1 : expected)
+            let amount = roll % 20 == 19 ? account.balance + 1 : 1 + rng.next() % max(1, account.balance / 4)
+            candidates.append(transfer(from: from, to: to, amount: amount, fee: rng.next() % 3, nonce: nonce))
+            if nonce == expected { nextNonce[from] = expected + 1 }
+        }
+        assert(candidates.count == Int(count))
+        return candidates
+    }
+}
+
 /// A block's payload in the simulated log: u32be proposal id ‖ u16be tx count ‖ txs.
 /// An empty payload is the empty block a new leader appends to commit earlier terms.
 struct SimBlock: Equatable {

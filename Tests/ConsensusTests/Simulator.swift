@@ -10,10 +10,7 @@ struct SimulationSettings {
     var faultTicks = 300
     var healTicksMax = 400
     var maxSubRoundsPerTick = 8
-    var maxMessagesInFlight = 20_000
-    var dropPerMille: UInt64 = 50
-    var duplicatePerMille: UInt64 = 30
-    var maxDelayTicks: UInt64 = 3
+    var network = NetworkOdds()
     var crashPerMille: UInt64 = 8
     /// A crash inside one Ready cycle: before persisting, before sending, or part-way through applying.
     var readyCrashPerMille: UInt64 = 5
@@ -41,9 +38,9 @@ extension SimulationSettings {
     /// are near-perfect networks with many crashes and others lossy networks with few.
     static func swarm(_ rng: inout SplitMix64) -> SimulationSettings {
         var settings = SimulationSettings()
-        settings.dropPerMille = rng.next() % 150
-        settings.duplicatePerMille = rng.next() % 80
-        settings.maxDelayTicks = rng.next() % 7
+        settings.network.dropPerMille = rng.next() % 150
+        settings.network.duplicatePerMille = rng.next() % 80
+        settings.network.maxDelayTicks = rng.next() % 7
         settings.crashPerMille = rng.next() % 20
         settings.readyCrashPerMille = rng.next() % 12
         settings.partitionPerMille = rng.next() % 60
@@ -52,12 +49,12 @@ extension SimulationSettings {
         settings.clockSkewPerMille = rng.next() % 300
         settings.unsyncedLossPerMille = rng.next() % 1001
         settings.confChangeAfterAdvance = rng.next() % 2 == 0
-        assert(settings.maxDelayTicks < 7 && settings.dropPerMille < 150)
+        assert(settings.network.maxDelayTicks < 7 && settings.network.dropPerMille < 150)
         return settings
     }
 
     var odds: String {
-        "drop \(dropPerMille) dup \(duplicatePerMille) delay<=\(maxDelayTicks) crash \(crashPerMille)/\(readyCrashPerMille) "
+        "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) crash \(crashPerMille)/\(readyCrashPerMille) "
             + "partition \(partitionPerMille) skew \(clockSkewPerMille) propose \(proposePerMille) conf \(confChangePerMille) "
             + "unsyncedLoss \(unsyncedLossPerMille) (per mille) confAfterAdvance \(confChangeAfterAdvance)"
     }
@@ -73,19 +70,11 @@ final class Simulation {
     var storages: [NodeID: MemoryStorage] = [:]
     var live: [NodeID: SimNode] = [:]
     let cache = SimExecutionCache()
-    var network: [(deliverAt: UInt64, message: Message)] = []
-    var group: [NodeID: Int] = [:]  // nodes talk only within the same group
-    var now: UInt64 = 0
+    var network: SimNetwork
+    var now: UInt64 = 0 { didSet { checks.step = now } }
     var proposals: UInt32 = 0
-
-    /// What some replica applied at each index, and the stateRoot it reached there.
-    var committed: [UInt64: Entry] = [:]
-    var rootAt: [UInt64: Hash32] = [:]
-    var maxAppliedProposal: UInt32 = 0
-    var leaderOfTerm: [UInt64: NodeID] = [:]
-    /// The highest-term leader last checked to hold committed entries 1...through.
-    var leaderChecked: (id: NodeID, term: UInt64, through: UInt64) = ("", 0, 0)
-    var violations: [String] = []
+    let checks = SafetyChecks()
+    var violations: [String] { checks.violations }
 
     var crashes = 0
     var readyCrashes = 0
@@ -102,6 +91,7 @@ final class Simulation {
         var rng = SplitMix64(seed: seed)
         self.settings = settings ?? .swarm(&rng)
         self.rng = rng
+        network = SimNetwork(odds: self.settings.network)
         let count = self.rng.next() % 2 == 0 ? 3 : 5
         ids = (0..<(count + self.settings.spareNodes)).map { "n\($0)" }
         let membership = Membership(voters: Set(ids.prefix(count)))
@@ -114,15 +104,15 @@ final class Simulation {
     var summary: String {
         "nodes \(ids.count) ticks \(now) crashes \(crashes)+\(readyCrashes) in ready restarts \(restarts) "
             + "(\(restartsWithUnapplied) with unapplied commits, \(commitsLost) unsynced commits lost) "
-            + "confChanges \(confChanges) committed \(committed.count) proposals \(proposals) "
-            + "transfers \(transfersProposed) terms \(leaderOfTerm.count) maxTerm \(leaderOfTerm.keys.max() ?? 0); "
+            + "confChanges \(confChanges) committed \(checks.committedCount) proposals \(proposals) "
+            + "transfers \(transfersProposed) terms \(checks.leaderOfTerm.count) maxTerm \(checks.leaderOfTerm.keys.max() ?? 0); "
             + settings.odds
     }
 
     func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
     func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
 
-    func violate(_ what: String) { violations.append("step \(now): \(what)") }
+    func violate(_ what: String) { checks.violate(what) }
 
     /// (Re)starts `id` from its storage; the ledger is rebuilt from the durable log.
     private func start(_ id: NodeID) {
@@ -136,13 +126,13 @@ final class Simulation {
         }
         if now > 0 { restarts += 1 }
         if storages[id]!.applied < storages[id]!.hardState.commit { restartsWithUnapplied += 1 }
-        checkDurable(live[id]!)
+        checks.checkDurable(live[id]!)
     }
 
     /// Runs the fault phase, then heals everything and demands progress.
     func run() {
         for _ in 0..<settings.faultTicks where violations.isEmpty { step(faults: true) }
-        group = [:]
+        network.group = [:]
         for id in ids where live[id] == nil && violations.isEmpty { start(id) }
         let target = proposals
         var healTicks = 0
@@ -162,11 +152,12 @@ final class Simulation {
 
     /// Every member applied the same log, including a block proposed after healing.
     private func isConverged(beyond target: UInt32) -> Bool {
-        guard maxAppliedProposal > target, let maxIndex = committed.keys.max() else { return false }
+        let maxIndex = checks.maxCommittedIndex
+        guard checks.maxAppliedProposal > target, maxIndex > 0 else { return false }
         let leaders = live.values.filter { $0.core.status.role == .leader }
         guard let leader = leaders.max(by: { $0.core.status.term < $1.core.status.term }) else { return false }
         let members = leader.core.status.membership.all
-        return members.allSatisfy { storages[$0]!.applied == maxIndex && live[$0]?.ledger.stateRoot == rootAt[maxIndex] }
+        return members.allSatisfy { storages[$0]!.applied == maxIndex && live[$0]?.ledger.stateRoot == checks.root(at: maxIndex) }
     }
 
     private func step(faults: Bool) {
@@ -177,19 +168,18 @@ final class Simulation {
             // A drifting clock: during faults a node's tick may come late (skipped) or twice.
             let ticks = !faults ? 1 : chance(settings.clockSkewPerMille) ? Int(rng.next() % 3) : 1
             for _ in 0..<ticks { node.core.tick() }
-            noteLeader(node)
+            checks.noteLeader(node)
         }
         if chance(settings.proposePerMille) || !faults { propose() }
         if faults && chance(settings.confChangePerMille) { proposeConfChange() }
         for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
             drainAll(faults: faults)
-            let due = network.filter { $0.deliverAt <= now }.map(\.message)
-            network.removeAll { $0.deliverAt <= now }
+            let due = network.takeDue(now: now, rng: &rng)
             if due.isEmpty { break }
-            for message in due.shuffled(using: &rng) { deliver(message) }
+            for message in due { deliver(message) }
         }
         drainAll(faults: faults)
-        checkLeaders()
+        checks.checkLeaders(ids.compactMap { live[$0] })
     }
 
     private func injectFaults() {
@@ -202,9 +192,9 @@ final class Simulation {
             }
         }
         if chance(settings.partitionPerMille) {
-            for id in ids { group[id] = Int(rng.next() % 3) }
+            for id in ids { network.group[id] = Int(rng.next() % 3) }
         } else if chance(settings.healPerMille) {
-            group = [:]
+            network.group = [:]
         }
     }
 
@@ -240,25 +230,8 @@ final class Simulation {
         }
     }
 
-    /// Random transfers, mostly valid on `state`; a few carry a wrong nonce, overspend, or pay
-    /// oneself, so selection has something to reject.
     private func makeCandidates(on state: some AccountSource) -> [Transaction] {
-        var nextNonce: [Address: UInt64] = [:]
-        var candidates: [Transaction] = []
-        let count = 1 + rng.next() % settings.maxCandidatesPerProposal
-        for _ in 0..<count {
-            let from = pick(SimChain.addresses)
-            let to = pick(SimChain.addresses)
-            let account = state.account(from)
-            let expected = nextNonce[from] ?? account.nonce
-            let roll = rng.next() % 100
-            let nonce = roll < 4 ? expected + 1 : (roll < 8 && expected > 0 ? expected - 1 : expected)
-            let amount = roll % 20 == 19 ? account.balance + 1 : 1 + rng.next() % max(1, account.balance / 4)
-            candidates.append(SimChain.transfer(from: from, to: to, amount: amount, fee: rng.next() % 3, nonce: nonce))
-            if nonce == expected { nextNonce[from] = expected + 1 }
-        }
-        assert(candidates.count == Int(count))
-        return candidates
+        SimChain.candidates(on: state, maxCount: settings.maxCandidatesPerProposal, rng: &rng)
     }
 
     /// A random valid single-step change, proposed to whichever node leads.
@@ -275,9 +248,9 @@ final class Simulation {
 
     private func deliver(_ message: Message) {
         guard let node = live[message.to] else { return }
-        guard group[message.from, default: 0] == group[message.to, default: 0] else { return }
+        guard network.canTalk(message.from, message.to) else { return }
         node.core.step(message)
-        noteLeader(node)
+        checks.noteLeader(node)
     }
 
     private func drainAll(faults: Bool) {
@@ -285,7 +258,7 @@ final class Simulation {
             guard let node = live[id] else { continue }
             let outcome = node.drain { faults && chance(settings.readyCrashPerMille) ? pickCrashPoint() : nil }
             for message in outcome.messages { enqueue(message) }
-            recordApplied(by: id, outcome.applied)
+            checks.recordApplied(by: id, outcome.applied)
             if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
             if outcome.crashed != nil {
                 readyCrashes += 1
@@ -305,11 +278,5 @@ final class Simulation {
         }
     }
 
-    private func enqueue(_ message: Message) {
-        guard network.count < settings.maxMessagesInFlight, !chance(settings.dropPerMille) else { return }
-        let copies = chance(settings.duplicatePerMille) ? 2 : 1
-        for _ in 0..<copies {
-            network.append((now + rng.next() % (settings.maxDelayTicks + 1), message))
-        }
-    }
+    private func enqueue(_ message: Message) { network.send(message, now: now, rng: &rng) }
 }

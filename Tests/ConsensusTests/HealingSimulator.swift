@@ -1,0 +1,447 @@
+// The healing simulator: the cluster simulator's nodes, network, ledger and safety checks, plus
+// the registry's observe → decide → act loop (HealingRegistry.swift) with a simulated provider,
+// the leader's own duties (joins, auto-promotion), faults (crash, data loss, stall, come back,
+// partitions), load that rises and falls, and an operator target now and then. After the faults
+// stop, the cluster must heal on its own within a bound (HealingChecks.swift).
+import Chain
+import Foundation
+@testable import Consensus
+@testable import Membership
+
+/// Bounds and odds of one healing run. Odds are per tick (per node where it says so), in parts
+/// per thousand. One tick is `secondsPerTick` of the registry's clock.
+struct HealingSettings {
+    var faultTicks = 450
+    /// After the faults stop, the cluster must be back at its target within this many ticks.
+    var healTicksMax = 1_800
+    static let secondsPerTick = 0.1
+    var maxSubRoundsPerTick = 8
+    var network = NetworkOdds(dropPerMille: 20, duplicatePerMille: 10, maxDelayTicks: 2)
+    /// Nodes heartbeat to the registry every this many ticks (0.5 s, the registry default).
+    var heartbeatEveryTicks: UInt64 = 5
+    /// The registry decides every this many ticks (0.5 s; the registry default is 0.25 s, and a
+    /// decision needs a heartbeat interval of news to differ).
+    var decideEveryTicks: UInt64 = 5
+    /// Per node: the process dies (the provider sees it exit).
+    var crashPerMille: UInt64 = 2
+    /// Per crash: its data directory is gone too.
+    var dataLossPerMille: UInt64 = 200
+    /// Per node: the process hangs (no ticks, no messages, no heartbeats) for up to `stallTicksMax`.
+    var stallPerMille: UInt64 = 2
+    var stallTicksMax: UInt64 = 80
+    var longStallTicksMax: UInt64 = 400
+    /// Per down node with data: it comes back on its own (an operator, a supervisor).
+    var comeBackPerMille: UInt64 = 5
+    /// Per Ready cycle: a crash inside it (SimNode's crash points).
+    var readyCrashPerMille: UInt64 = 1
+    var partitionPerMille: UInt64 = 8
+    var healPerMille: UInt64 = 40
+    /// Per start by the provider: the process dies before its first heartbeat.
+    var startFailPerMille: UInt64 = 150
+    /// A provider start takes 1...this many ticks.
+    var startDelayTicksMax: UInt64 = 20
+    /// Per tick: the leader proposes a block.
+    var proposePerMille: UInt64 = 400
+    /// Once faults stop, per tick: the leader proposes a block at the start of the tick.
+    var steadyProposePerMille: UInt64 = 500
+    /// Once faults stop, per tick: a second block is cut late in the tick (load is steady: the
+    /// runtime cuts a block every 20 ms, so one is often in flight when a 100 ms tick begins).
+    var lateProposalPerMille: UInt64 = 500
+    /// Per tick: the offered load moves.
+    var loadMovePerMille: UInt64 = 15
+    /// Per tick: the operator sets (or clears) a node target.
+    var operatorPerMille: UInt64 = 2
+    /// The leader promotes a learner caught up for this many ticks (the runtime's 1 s default).
+    var promotionTicks: UInt64 = 10
+    /// A fresh node asks to join once per this many ticks (the runtime's 1 s).
+    var joinRetryTicks: UInt64 = 10
+    /// Voters the runtime promotes up to (the runtime's `consensus.voters`).
+    var targetVoters = 3
+    var confChangeAfterAdvance = false
+    /// Runtime rule as in RuntimeLoop.autoPromote today: any block in flight at a tick resets every
+    /// learner's caught-up timer, so under steady load no learner is ever promoted (bug 1 of the
+    /// report). The sweep runs the proposed fix (timers kept; only the promotion waits).
+    var promotionTimerResetByInflightBlocks = false
+    /// Registry rule as in RegistryService.observe today: a node removed from the configuration that
+    /// comes back alive counts as capacity forever (bug 2). The sweep runs the proposed fix: such a
+    /// node is observed as draining, so it is retired and replaced.
+    var removedNodesCountAsCapacity = false
+    /// Registry rule as in RegistryService.perform today: a restart counts as failed when it is
+    /// issued, so the last allowed attempt makes the node lost (replaced, and removed if a voter)
+    /// while that restart is still under way (bug 3). The sweep runs the proposed fix: a restart
+    /// under way is not counted until it is known to have failed.
+    var restartCountsAsFailedWhenIssued = false
+    /// Autoscaler rule as in planQuorumLoss today: every dead voter with data is restarted, even
+    /// one whose removal is under way; its return commits its own removal and the smaller
+    /// configuration may lack a quorum again (bug 4). The sweep runs the proposed fix: a voter
+    /// being removed is not restarted (the other dead voters are).
+    var restartsVoterBeingRemoved = false
+    var autoscaler = AutoscalerSettings()
+    var detector = FailureDetectorSettings()
+}
+
+extension HealingSettings {
+    /// Swarm testing: each seed draws its own fault odds and autoscaler time windows (seconds
+    /// scaled down so that load moves happen within a run).
+    static func swarm(_ rng: inout SplitMix64) -> HealingSettings {
+        var s = HealingSettings()
+        s.network.dropPerMille = rng.next() % 60
+        s.network.duplicatePerMille = rng.next() % 30
+        s.network.maxDelayTicks = rng.next() % 4
+        s.crashPerMille = rng.next() % 5
+        s.dataLossPerMille = rng.next() % 500
+        s.stallPerMille = rng.next() % 5
+        s.comeBackPerMille = rng.next() % 15
+        s.readyCrashPerMille = rng.next() % 3
+        s.partitionPerMille = rng.next() % 15
+        s.startFailPerMille = rng.next() % 300
+        s.proposePerMille = 50 + rng.next() % 350
+        s.confChangeAfterAdvance = rng.next() % 2 == 0
+        var a = AutoscalerSettings()
+        a.minNodes = 3
+        a.maxNodes = 3 + Int(rng.next() % 5)
+        a.gracePeriodS = 2
+        a.scaleUpPeriodS = Double(3 + rng.next() % 20)
+        a.scaleDownPeriodS = Double(3 + rng.next() % 30)
+        a.downStabilizationS = Double(rng.next() % 30)
+        a.reverseHoldS = Double(rng.next() % 30)
+        a.restartBackoffS = 0.5
+        a.restartBackoffMaxS = 8
+        a.maxRestartFailures = 1 + Int(rng.next() % 3)
+        a.deadVoterRemovalDelayS = Double(rng.next() % 6)
+        a.alertRepeatS = 10
+        s.autoscaler = a
+        precondition((try? a.validate()) != nil && (try? s.detector.validate()) != nil)
+        return s
+    }
+
+    var odds: String {
+        "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
+            + "crash \(crashPerMille) (data loss \(dataLossPerMille)) stall \(stallPerMille) comeBack \(comeBackPerMille) "
+            + "readyCrash \(readyCrashPerMille) partition \(partitionPerMille) startFail \(startFailPerMille) "
+            + "propose \(proposePerMille) (per mille) confAfterAdvance \(confChangeAfterAdvance) "
+            + "nodes \(autoscaler.minNodes)...\(autoscaler.maxNodes) maxRestartFailures \(autoscaler.maxRestartFailures)"
+    }
+}
+
+/// One node's machine as the provider sees it: its process and its data directory.
+struct SimHost {
+    enum Process: Equatable {
+        case down
+        case running
+        /// Alive but hung until the given tick: no ticks, no messages, no heartbeats.
+        case stalled(until: UInt64)
+    }
+
+    /// The durable state; nil once the data directory is gone.
+    var storage: MemoryStorage?
+    var process: Process = .down
+    /// Stopped and deleted by a retirement: never started again.
+    var retired = false
+    /// Started fresh with `--join`: asks the leader to add it until it applied its own addition.
+    var joining = false
+    var lastJoinAskAt: UInt64 = 0
+    /// The process dies at this tick (a start that fails before its first heartbeat).
+    var diesAt: UInt64?
+    /// Started at least once: its data directory exists for the provider.
+    var everStarted = false
+    /// Registered with the registry since its last start (nodes register at start-up).
+    var registered = false
+
+    /// Up for the quorum checks: a process that runs and is not hung.
+    var isUp: Bool { process == .running }
+}
+
+/// One healing run for one seed. `violations` is empty when every invariant held.
+final class HealingSimulation {
+    let seed: UInt64
+    let settings: HealingSettings
+    var rng: SplitMix64
+    /// Every node ever created, in creation order (IDs are never reused).
+    var ids: [NodeID] = []
+    var hosts: [NodeID: SimHost] = [:]
+    var live: [NodeID: SimNode] = [:]
+    let genesis: Membership
+    let cache = SimExecutionCache()
+    var network: SimNetwork
+    var now: UInt64 = 0 { didSet { checks.step = now } }
+    var faultsOn = true
+    let checks = SafetyChecks()
+    var violations: [String] { checks.violations }
+    var registry: RegistryShell
+    var proposals: UInt32 = 0
+    /// Offered load in cores, spread over the serving nodes.
+    var loadCores = 1.0
+    /// The leader's promotion watch: learner → tick since it has been caught up and connected.
+    var promotionWatch: (leader: NodeID, term: UInt64, since: [NodeID: UInt64]) = ("", 0, [:])
+    /// Who proposed each conf change, by (term, index), for the messages of the checks.
+    var confOrigin: [String: String] = [:]
+    /// The configuration as of the highest applied index, and IDs ever removed from it.
+    var committedConfig: Membership
+    var removedIds: Set<NodeID> = []
+    var stats = HealingStats()
+    /// Blocks proposed before the faults stopped; healing needs a later one committed.
+    var healProposalsBefore: UInt32 = 0
+
+    /// Settings are drawn from the seed; `adjust` may then change some (a known-issue replay).
+    init(seed: UInt64, adjust: (inout HealingSettings) -> Void = { _ in }) {
+        self.seed = seed
+        var rng = SplitMix64(seed: seed)
+        var drawn = HealingSettings.swarm(&rng)
+        adjust(&drawn)
+        self.settings = drawn
+        self.rng = rng
+        network = SimNetwork(odds: self.settings.network)
+        let first: [NodeID] = ["node1", "node2", "node3"]
+        genesis = Membership(voters: Set(first))
+        committedConfig = genesis
+        registry = RegistryShell(settings: self.settings)
+        checks.onFirstApply = { [unowned self] entry in self.noteCommitted(entry) }
+        for id in first {
+            ids.append(id)
+            hosts[id] = SimHost(storage: MemoryStorage(membership: genesis))
+            start(id)
+        }
+        loadCores = Double(1 + self.rng.next() % 3)
+    }
+
+    var seconds: Double { Double(now) * HealingSettings.secondsPerTick }
+    func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
+    func violate(_ what: String) { checks.violate(what) }
+
+    /// `SIM_TRACE=1`: every fault, process change, registry action and conf change, by step.
+    static let tracing = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
+    func trace(_ what: @autoclosure () -> String) {
+        if Self.tracing { print("step \(now): \(what())") }
+    }
+
+    var summary: String {
+        "ticks \(now) nodes ever \(ids.count) \(stats) committed \(checks.committedCount) proposals \(proposals) "
+            + "registry \(registry.actionCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+            + settings.odds
+    }
+
+    // MARK: - Run
+
+    /// The fault phase, then healing: faults stop and the cluster must reach its target alone.
+    func run() {
+        for _ in 0..<settings.faultTicks where violations.isEmpty { step() }
+        guard violations.isEmpty else { return }
+        stopFaults()
+        let healStart = now
+        healProposalsBefore = proposals
+        while violations.isEmpty && now - healStart < UInt64(settings.healTicksMax) {
+            step()
+            if isHealed(beyond: healProposalsBefore) {
+                stats.healTicks = Int(now - healStart)
+                return
+            }
+        }
+        if violations.isEmpty {
+            violate("not healed \(settings.healTicksMax) ticks (\(Double(settings.healTicksMax) * HealingSettings.secondsPerTick) s) "
+                + "after the faults stopped: \(healingReport())")
+        }
+    }
+
+    /// Faults stop: the network is perfect again, hangs end, starts succeed; crashed nodes stay
+    /// down for the registry to repair. The load settles at the autoscaler's target per node.
+    func stopFaults() {
+        faultsOn = false
+        network.group = [:]
+        network.odds = NetworkOdds(dropPerMille: 0, duplicatePerMille: 0, maxDelayTicks: 0)
+        for id in ids {
+            if case .stalled = hosts[id]!.process { hosts[id]!.process = .running }
+            hosts[id]!.diesAt = nil
+        }
+    }
+
+    func step() {
+        now += 1
+        if faultsOn { injectFaults() }
+        runProcesses()
+        registry.runProviderTasks(self)
+        for id in ids where hosts[id]!.isUp {
+            guard let node = live[id] else { continue }
+            let ticks = faultsOn && chance(30) ? Int(rng.next() % 3) : 1
+            for _ in 0..<ticks { node.core.tick() }
+            checks.noteLeader(node)
+        }
+        leaderDuties()
+        for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
+            drainAll()
+            let due = network.takeDue(now: now, rng: &rng)
+            if due.isEmpty { break }
+            for message in due { deliver(message) }
+        }
+        // A block cut late in the tick is still in flight when the next tick begins.
+        if let leader = leaderNode, chance(faultsOn ? settings.proposePerMille / 2 : settings.lateProposalPerMille) {
+            propose(on: leader)
+        }
+        drainAll()
+        checks.checkLeaders(ids.compactMap { live[$0] })  // hung ones too: their term still counts
+        checkOneConfChangeAtATime()
+        heartbeats()
+        if now % settings.decideEveryTicks == 0 { registry.decideOnce(self) }
+    }
+
+    // MARK: - Processes
+
+    /// Starts `id`'s process on its durable state (fresh storage for a new node).
+    func start(_ id: NodeID) {
+        guard let storage = hosts[id]!.storage, !hosts[id]!.retired else { return }
+        precondition(live[id] == nil, "\(id) started twice")
+        let raft = makeSettings(id, seed: rng.next())
+        do {
+            live[id] = try SimNode(id: id, storage: storage, settings: raft, cache: cache,
+                                   confChangeAfterAdvance: settings.confChangeAfterAdvance)
+        } catch {
+            violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
+            return
+        }
+        hosts[id]!.process = .running
+        trace("\(id) starts: applied \(storage.applied) commit \(storage.hardState.commit) last \(storage.lastIndex) term \(storage.hardState.term)")
+        hosts[id]!.everStarted = true
+        hosts[id]!.registered = false
+        checks.checkDurable(live[id]!)
+    }
+
+    /// The process ends; what was persisted stays (unless `loseData`), minus perhaps an unsynced commit.
+    func stop(_ id: NodeID, loseData: Bool, byRegistry: Bool) {
+        trace("\(id) stops\(loseData ? ", data deleted" : "")\(byRegistry ? " by the registry" : "")")
+        live[id] = nil
+        hosts[id]!.process = .down
+        hosts[id]!.diesAt = nil
+        if loseData {
+            hosts[id]!.storage = nil
+        } else if chance(500) {
+            hosts[id]!.storage?.loseUnsyncedCommit()
+        }
+        if !byRegistry { registry.processExited(id, at: seconds) }
+    }
+
+    private func runProcesses() {
+        for id in ids {
+            let host = hosts[id]!
+            if case .stalled(let until) = host.process, until <= now { hosts[id]!.process = .running }
+            if let dies = host.diesAt, dies <= now, host.process != .down {
+                stats.failedStarts += 1
+                stop(id, loseData: false, byRegistry: false)
+            }
+        }
+    }
+
+    private func injectFaults() {
+        for id in ids where !hosts[id]!.retired {
+            let host = hosts[id]!
+            if host.process != .down && chance(settings.crashPerMille) {
+                let loseData = chance(settings.dataLossPerMille) && canLoseData(id)
+                stats.crashes += 1
+                if loseData { stats.dataLosses += 1 }
+                stop(id, loseData: loseData, byRegistry: false)
+            } else if host.process == .running && chance(settings.stallPerMille) {
+                stats.stalls += 1
+                // One hang in ten is long: past the restart attempts, so the node is replaced and removed.
+                let longest = chance(100) ? settings.longStallTicksMax : settings.stallTicksMax
+                hosts[id]!.process = .stalled(until: now + 1 + rng.next() % longest)
+                trace("\(id) hangs until \(hosts[id]!.process)")
+            } else if host.process == .down && host.storage != nil && chance(settings.comeBackPerMille) {
+                stats.comeBacks += 1
+                start(id)
+            }
+        }
+        if chance(settings.partitionPerMille) {
+            stats.partitions += 1
+            for id in ids { network.group[id] = Int(rng.next() % 3) }
+            trace("partition \(ids.map { "\($0):\(network.group[$0]!)" }.joined(separator: " "))")
+        } else if chance(settings.healPerMille) {
+            network.group = [:]
+        }
+        if chance(settings.loadMovePerMille) {
+            let moved = loadCores * (0.5 + Double(rng.next() % 100) / 66)
+            loadCores = min(max(moved, 0.2), 8)
+        }
+        if chance(settings.operatorPerMille) {
+            let a = settings.autoscaler
+            registry.operatorTarget = rng.next() % 3 == 0 ? nil : a.minNodes + Int(rng.next() % UInt64(a.maxNodes - a.minNodes + 1))
+        }
+    }
+
+    /// Data may go only while the voters that keep theirs stay a majority even of one more voter
+    /// (a promotion under way): otherwise no repair can exist without an operator.
+    private func canLoseData(_ id: NodeID) -> Bool {
+        let voters = committedConfig.voters
+        let keeping = voters.count { $0 != id && hosts[$0]?.storage != nil }
+        return keeping >= Quorum.size(voterCount: voters.count + 1)
+    }
+
+    /// Every heartbeat interval, and at once from a node that just started (it registers at
+    /// start-up), unless its start is failing (it dies before its first heartbeat).
+    private func heartbeats() {
+        let periodic = now % settings.heartbeatEveryTicks == 0
+        for id in ids where hosts[id]!.isUp && hosts[id]!.diesAt == nil && (periodic || !hosts[id]!.registered) {
+            guard let node = live[id] else { continue }
+            hosts[id]!.registered = true
+            registry.heartbeat(from: node, load: load(of: id), at: seconds, removed: removedIds)
+        }
+    }
+
+    /// CPU per core: the offered load shared by the serving nodes, with some noise; once the
+    /// faults stop, exactly the autoscaler's target, so the node count holds still.
+    private func load(of id: NodeID) -> NodeLoad {
+        guard faultsOn else { return NodeLoad(cpu: settings.autoscaler.targetValue) }
+        let serving = max(1, ids.count { hosts[$0]!.isUp })
+        let noise = 0.9 + Double(rng.next() % 21) / 100
+        return NodeLoad(cpu: loadCores / Double(serving) * noise)
+    }
+
+    // MARK: - Messages and Ready
+
+    private func deliver(_ message: Message) {
+        guard hosts[message.to]?.isUp == true, let node = live[message.to] else { return }
+        guard network.canTalk(message.from, message.to) else { return }
+        node.core.step(message)
+        checks.noteLeader(node)
+    }
+
+    private func drainAll() {
+        for id in ids where hosts[id]!.isUp {
+            guard let node = live[id] else { continue }
+            let outcome = node.drain { faultsOn && chance(settings.readyCrashPerMille) ? pickCrashPoint() : nil }
+            for message in outcome.messages { network.send(message, now: now, rng: &rng) }
+            checks.recordApplied(by: id, outcome.applied)
+            if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
+            if outcome.crashed != nil {
+                stats.crashes += 1
+                stop(id, loseData: false, byRegistry: false)
+            } else if hosts[id]!.joining && node.storage.membership.all.contains(id) {
+                hosts[id]!.joining = false
+            }
+        }
+    }
+
+    private func pickCrashPoint() -> CrashPoint {
+        switch rng.next() % 4 {
+        case 0: .beforePersist
+        case 1: .afterPersist
+        case 2: .afterSend
+        default: .midApply(entries: Int(rng.next() % 4))
+        }
+    }
+}
+
+/// What happened in one run, for the summary.
+struct HealingStats: CustomStringConvertible {
+    var crashes = 0
+    var dataLosses = 0
+    var stalls = 0
+    var comeBacks = 0
+    var partitions = 0
+    var failedStarts = 0
+    var confChanges = 0
+    var healTicks = -1
+
+    var description: String {
+        "crashes \(crashes) (data lost \(dataLosses)) stalls \(stalls) comeBacks \(comeBacks) partitions \(partitions) "
+            + "failedStarts \(failedStarts) confChanges \(confChanges) healed in \(healTicks) ticks"
+    }
+}
