@@ -49,48 +49,37 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
     print("healing chunk \(chunk): \(seeds.count) seeds in \(ContinuousClock.now - started), slowest heal \(slowestHealTicks) ticks")
 }
 
-// Known bugs in Sources, replayed with the rule as it is today. Each is a known issue: when the
-// fix lands the issue stops being recorded, `withKnownIssue` fails, and the sweep's setting
-// (HealingSettings) should be flipped to the real rule. A change to the simulator moves seeds:
-// find a new one with `SIM_TODAYS_RULES=<bug> SIM_SEEDS=300 swift test --filter <the sweep's id>`.
+// Bugs the healing simulator found in Sources, fixed there; each seed that showed one now runs
+// clean with the real rules (the sweep runs them too). `SIM_TODAYS_RULES=<bug>` still replays
+// the old rule in the simulator's mirror of the runtime and registry, to study it.
 
-/// Bug 1, RuntimeLoop.autoPromote: a block in flight at a tick resets every learner's caught-up
-/// timer, so under steady load a learner is never promoted and the cluster stays at 2 voters.
-@Test func healingSimulator_knownIssue_promotionStarvesUnderSteadyLoad() {
-    let simulation = HealingSimulation(seed: 24) { $0.promotionTimerResetByInflightBlocks = true }
+/// Bug 1 (RuntimeLoop.autoPromote): blocks in flight reset every learner's caught-up timer, so
+/// under steady load no learner was ever promoted.
+@Test func healingSimulator_learnersArePromotedUnderSteadyLoad() {
+    let simulation = HealingSimulation(seed: 24)
     simulation.run()
-    withKnownIssue("RuntimeLoop.autoPromote resets caught-up timers whenever a block is in flight") {
-        #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
-    }
+    #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 2, RegistryService.observe: a voter removed from the configuration that comes back alive
-/// (a hang that ends) counts as capacity forever, so no replacement is spawned.
-@Test func healingSimulator_knownIssue_removedNodeThatComesBackHoldsASlot() {
-    let simulation = HealingSimulation(seed: 184) { $0.removedNodesCountAsCapacity = true }
+/// Bug 2 (RegistryService.observe): a removed voter that came back counted as capacity forever.
+@Test func healingSimulator_removedNodeThatComesBackHoldsNoSlot() {
+    let simulation = HealingSimulation(seed: 184)
     simulation.run()
-    withKnownIssue("a removed node that runs again is counted as capacity and never retired") {
-        #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
-    }
+    #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 3, RegistryService.perform: restartFailures counts restarts issued, so the last allowed
-/// attempt makes a voter "lost" while that restart is under way, and it is removed; with another
-/// voter hung (not yet suspect) and the restarted one back, the removal commits and costs the quorum.
-@Test func healingSimulator_knownIssue_voterRemovedWhileItsRestartIsUnderWay() {
-    let simulation = HealingSimulation(seed: 516) { $0.restartCountsAsFailedWhenIssued = true }
+/// Bug 3 (RegistryService.perform): a restart counted as failed when issued, so a voter whose last
+/// allowed restart was under way was removed as lost, which could cost the quorum.
+@Test func healingSimulator_voterIsNotRemovedWhileItsRestartIsUnderWay() {
+    let simulation = HealingSimulation(seed: 516)
     simulation.run()
-    withKnownIssue("a dead voter whose restart is in flight is removed as lost") {
-        #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
-    }
+    #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 4, Autoscaler.planQuorumLoss: a dead voter whose removal is under way is restarted to regain
-/// quorum; its return commits its own removal, and the smaller configuration lacks a quorum again.
-@Test func healingSimulator_knownIssue_quorumLossRestartsAVoterBeingRemoved() {
+/// Bug 4 (Autoscaler.planQuorumLoss): a dead voter whose removal was under way was restarted to
+/// regain quorum; its return committed its own removal and lost the quorum again.
+@Test func healingSimulator_quorumLossDoesNotRestartAVoterBeingRemoved() {
     let simulation = HealingSimulation(seed: 50) { $0.restartsVoterBeingRemoved = true }
     simulation.run()
-    withKnownIssue("planQuorumLoss restarts a voter whose removal is in flight") {
-        #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
-    }
+    #expect(simulation.violations.isEmpty, "with the real autoscaler: \(simulation.violations.first ?? "")")
 }

@@ -20,6 +20,10 @@ enum BenchCommand {
         .init(name: "json", valueName: "FILE", help: "also write the figures as JSON"),
     ])
 
+    /// Refusals that mean "not now": offered again after a pause, up to `maxRetries` times.
+    static let retryable: Set<String> = ["mempool_full", "sender_queue_full", "nonce_too_far", "no_leader"]
+    static let maxRetries = 600
+
     struct Plan {
         var accounts: Int
         var txs: Int
@@ -142,11 +146,23 @@ enum BenchCommand {
                     let now = monotonicSeconds()
                     tracker.submitted(batches[i].map(\.hash), at: now)
                     do {
-                        let answer = try client.post("/submit-txs", ["txs": .array(batches[i].map(\.json))])
+                        // Backpressure: transfers refused because the node is full (or a nonce
+                        // runs ahead of the window) are offered again after a pause, as a client would.
+                        var pending = batches[i]
+                        var answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
+                        for _ in 0..<Self.maxRetries {
+                            let retry = answer["results"]?.arrayValue?.enumerated().filter {
+                                Self.retryable.contains($0.element["error"]?["code"]?.stringValue ?? "")
+                            }.map { pending[$0.offset] } ?? []
+                            guard !retry.isEmpty else { break }
+                            usleep(50_000)
+                            pending = retry
+                            answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
+                        }
                         let bad = answer["results"]?.arrayValue?.enumerated().filter { $0.element["error"] != nil } ?? []
                         if !bad.isEmpty {
                             rejected.wrappingAdd(bad.count, ordering: .relaxed)
-                            tracker.forget(bad.map { batches[i][$0.offset].hash })
+                            tracker.forget(bad.map { pending[$0.offset].hash })
                             firstRejection.withLock { $0 = $0 ?? String(decoding: bad[0].element.serialized(), as: UTF8.self) }
                         }
                     } catch {
