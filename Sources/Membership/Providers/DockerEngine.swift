@@ -154,6 +154,13 @@ public struct DockerContainer: Sendable, Equatable {
     public var running: Bool
     public var name: String
 
+    public init(id: String, node: String, running: Bool, name: String) {
+        self.id = id
+        self.node = node
+        self.running = running
+        self.name = name
+    }
+
     /// The cluster's containers in a list answer; foreign ones (wrong or missing labels) are dropped.
     public static func parseList(_ json: JSON, spec: DockerNodeSpec) -> [DockerContainer] {
         (json.arrayValue ?? []).compactMap { c in
