@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := libsqlite3-dev libsodium-dev pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
-.PHONY: deps build release up node test test-fast test-conformance bench clean
+.PHONY: deps build release up node image test-compose test test-fast test-conformance bench clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -52,6 +52,14 @@ test-conformance: build
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps
 	swift test --skip ProcessTests
+
+## image: the Docker image, built offline (no pull): a base from the binary's own libraries
+image: deps
+	scripts/docker/build-image.sh
+
+## test-compose: the docker-compose cluster and the scenarios operators run (needs a Docker engine)
+test-compose: deps
+	scripts/test-compose.sh
 
 bench: release
 	scripts/bench/single-node.sh

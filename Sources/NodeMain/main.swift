@@ -15,6 +15,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("nodes", "list the nodes a registry knows", RegistryClientCommands.nodes),
     ("scale", "ask the registry for N nodes", RegistryClientCommands.scale),
     ("events", "show the registry's scaling events", RegistryClientCommands.events),
+    ("health", "exit 0 when a node answers /health/ready (the image's HEALTHCHECK)", HealthCommand.run),
     ("recover", "force a new single-voter cluster from one node's data (last resort)", RecoverCommand.run),
 ]
 

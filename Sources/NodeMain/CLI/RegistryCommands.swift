@@ -9,11 +9,10 @@ enum RegistryCommand {
         .init(name: "config", valueName: "FILE", help: "configuration file ([registry], [autoscale], and the nodes' settings)"),
         .init(name: "addr", valueName: "HOST:PORT", help: "REST API and dashboard address (default 127.0.0.1:9090)"),
         .init(name: "base-dir", valueName: "DIR", help: "where the process provider keeps node data (default ./data/cluster)"),
-        .init(name: "provider", valueName: "NAME", help: "process (default: nodes as child processes) or none (observe only)"),
         .init(name: "min-nodes", valueName: "N", help: "fewest nodes the autoscaler keeps"),
         .init(name: "max-nodes", valueName: "N", help: "most nodes the autoscaler runs"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error"),
-    ])
+    ] + RegistryProviderOption.options)
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
         let parsed = try spec.parse(args)
@@ -25,11 +24,11 @@ enum RegistryCommand {
     /// A started registry and its provider, stopped together.
     struct Running {
         let registry: RegistryService
-        let provider: ProcessProvider?
+        let provider: any NodeProvider
         let url: String
         func shutdown() {
             registry.stop()
-            provider?.stopAll()
+            RegistryProviderOption.shutdown(provider)
         }
     }
 
@@ -56,23 +55,14 @@ enum RegistryCommand {
             throw .usage("registry address \(settings.addr): \(error)")
         }
         let url = "http://\(settings.addr)"
-        switch parsed.string("provider") ?? "process" {
-        case "none":
-            let registry = RegistryService(settings: settings, provider: NoProvider())
-            do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
-            return Running(registry: registry, provider: nil, url: url)
-        case "process":
-            let provider = ProcessProvider(baseDir: base, binary: selfExecutablePath(),
-                                           configPath: file, registryURL: url, clusterToken: settings.clusterToken,
-                                           logLevel: parsed.string("log-level") ?? "info")
-            let registry = RegistryService(settings: settings, provider: provider)
-            do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
-            let resumed = provider.resumeAll()
-            if !resumed.isEmpty { print("resumed \(resumed.joined(separator: ", ")) on their data in \(base)") }
-            return Running(registry: registry, provider: provider, url: url)
-        case let other:
-            throw .usage("registry: unknown provider '\(other)' (process or none)")
-        }
+        let provider = try RegistryProviderOption.make(parsed, environment: ProcessInfo.processInfo.environment, baseDir: base,
+                                                       configPath: file, registryURL: url, clusterToken: settings.clusterToken,
+                                                       logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info")
+        let registry = RegistryService(settings: settings, provider: provider)
+        do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
+        let resumed = RegistryProviderOption.resume(provider)
+        if !resumed.isEmpty { print("resumed \(resumed.joined(separator: ", ")) on their data in \(base)") }
+        return Running(registry: registry, provider: provider, url: url)
     }
 }
 

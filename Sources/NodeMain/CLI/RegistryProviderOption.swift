@@ -6,7 +6,7 @@ import Membership
 /// settings. Every option has an environment variable, so a container is configured by env alone.
 enum RegistryProviderOption {
     static let options: [CommandSpec.Option] = [
-        .init(name: "provider", valueName: "NAME", help: "process (child processes, the default) or docker (env AUTOCHAIN_PROVIDER)"),
+        .init(name: "provider", valueName: "NAME", help: "process (child processes, the default), docker, or none (observe only) (env AUTOCHAIN_PROVIDER)"),
         .init(name: "docker-image", valueName: "IMAGE", help: "image of node containers (env DOCKER_IMAGE, default autochain:latest)"),
         .init(name: "docker-network", valueName: "NAME", help: "network node containers join (env DOCKER_NETWORK, default autochain)"),
         .init(name: "docker-cluster", valueName: "NAME", help: "label autochain.cluster of the containers it manages (env DOCKER_CLUSTER, default autochain)"),
@@ -41,7 +41,8 @@ enum RegistryProviderOption {
             return ProcessProvider(baseDir: baseDir, binary: selfExecutablePath(), configPath: configPath,
                                    registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel)
         }
-        guard kind == "docker" else { throw .usage("--provider must be process or docker, got '\(kind)'") }
+        if kind == "none" { return NoProvider() }
+        guard kind == "docker" else { throw .usage("--provider must be process, docker or none, got '\(kind)'") }
         // Node containers get their settings as environment variables; these pass through.
         var passed: [String] = []
         for key in ["CHAIN_ID", "REGISTRY_STRATEGY"] {
