@@ -58,28 +58,41 @@ func appendWord(_ word: UInt64, to out: inout [UInt8]) {
     withUnsafeBytes(of: word.bigEndian) { out.append(contentsOf: $0) }
 }
 
-/// A SHA-256 digest: block hashes, transaction hashes, Merkle and state roots. Text form "0x"+64 hex.
-public struct Hash32: FixedBytes {
-    public static let zero = Hash32.makeZero()
-    public static let byteCount = 32
-    public static let hexPrefix = "0x"
+/// 32 bytes as four big-endian words: the storage of `Hash32` and `PublicKey` (comparing the
+/// words compares the bytes).
+struct Words256: Hashable, Sendable, Comparable {
     private var w0, w1, w2, w3: UInt64
 
-    public init(copying raw: UnsafeRawBufferPointer) {
-        precondition(raw.count == Self.byteCount, "Hash32 needs 32 bytes")
+    init(copying raw: UnsafeRawBufferPointer) {
+        precondition(raw.count == 32, "Words256 needs 32 bytes")
         (w0, w1, w2, w3) = (loadWord(raw, 0), loadWord(raw, 8), loadWord(raw, 16), loadWord(raw, 24))
     }
 
-    public func append(to out: inout [UInt8]) {
+    func append(to out: inout [UInt8]) {
         appendWord(w0, to: &out)
         appendWord(w1, to: &out)
         appendWord(w2, to: &out)
         appendWord(w3, to: &out)
     }
 
-    public static func < (a: Self, b: Self) -> Bool {
-        (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
+    static func < (a: Self, b: Self) -> Bool { (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3) }
+}
+
+/// A SHA-256 digest: block hashes, transaction hashes, Merkle and state roots. Text form "0x"+64 hex.
+public struct Hash32: FixedBytes {
+    public static let zero = Hash32.makeZero()
+    public static let byteCount = 32
+    public static let hexPrefix = "0x"
+    private var words: Words256
+
+    public init(copying raw: UnsafeRawBufferPointer) {
+        precondition(raw.count == Self.byteCount, "Hash32 needs 32 bytes")
+        words = Words256(copying: raw)
     }
+
+    public func append(to out: inout [UInt8]) { words.append(to: &out) }
+
+    public static func < (a: Self, b: Self) -> Bool { a.words < b.words }
 }
 
 /// An account address: the first 20 bytes of SHA-256(Ed25519 public key). Text form "0x"+40 hex.
@@ -116,23 +129,16 @@ public struct PublicKey: FixedBytes {
     public static let zero = PublicKey.makeZero()
     public static let byteCount = 32
     public static let hexPrefix = ""
-    private var w0, w1, w2, w3: UInt64
+    private var words: Words256
 
     public init(copying raw: UnsafeRawBufferPointer) {
         precondition(raw.count == Self.byteCount, "PublicKey needs 32 bytes")
-        (w0, w1, w2, w3) = (loadWord(raw, 0), loadWord(raw, 8), loadWord(raw, 16), loadWord(raw, 24))
+        words = Words256(copying: raw)
     }
 
-    public func append(to out: inout [UInt8]) {
-        appendWord(w0, to: &out)
-        appendWord(w1, to: &out)
-        appendWord(w2, to: &out)
-        appendWord(w3, to: &out)
-    }
+    public func append(to out: inout [UInt8]) { words.append(to: &out) }
 
-    public static func < (a: Self, b: Self) -> Bool {
-        (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
-    }
+    public static func < (a: Self, b: Self) -> Bool { a.words < b.words }
 }
 
 /// An Ed25519 detached signature (64 bytes). Text form: plain hex, no prefix.

@@ -125,6 +125,13 @@ import Testing
             throw TestFailure("not within \(timeout) s: \(what)\nstatus: \(status().map { $0.serializedString() } ?? "-")\nevents:\n\(events.joined(separator: "\n"))\nlog:\n\(log)")
         }
 
+        /// Waits for three healthy voters; the leader and its API URL.
+        func healthyLeader() throws -> (leader: String, url: String) {
+            try eventually("three healthy voters") { healthy(voters: 3) }
+            let leader = try #require(status()?["leader"]?.stringValue)
+            return (leader, try #require(nodeURL(leader)))
+        }
+
         func eventKinds() -> [String] { get("/events")?["events"]?.arrayValue?.compactMap { $0["kind"]?.stringValue } ?? [] }
     }
 
@@ -157,9 +164,7 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
-        let leader = try #require(up.status()?["leader"]?.stringValue)
-        let url = try #require(up.nodeURL(leader))
+        let (leader, url) = try up.healthyLeader()
         var acked = Self.commit(3, via: url, startNonce: Self.nonce(url))
         let follower = try #require(up.voters().first { $0 != leader })
         let pid = try #require(up.nodePids()[follower])
@@ -175,9 +180,7 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
-        let leader = try #require(up.status()?["leader"]?.stringValue)
-        let url = try #require(up.nodeURL(leader))
+        let (leader, url) = try up.healthyLeader()
         var acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
         kill(try #require(up.nodePids()[leader]), SIGKILL)
         try up.eventually("a new leader") { (up.status()?["leader"]?.stringValue).map { $0 != leader } ?? false }
@@ -190,9 +193,7 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
-        let leader = try #require(up.status()?["leader"]?.stringValue)
-        let url = try #require(up.nodeURL(leader))
+        let (leader, url) = try up.healthyLeader()
         let acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
         let victim = try #require(up.voters().first { $0 != leader })
         kill(try #require(up.nodePids()[victim]), SIGKILL)
@@ -208,9 +209,7 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("three healthy voters") { up.healthy(voters: 3) }
-        let leader = try #require(up.status()?["leader"]?.stringValue)
-        let url = try #require(up.nodeURL(leader))
+        let (_, url) = try up.healthyLeader()
         let acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
         let victims = Array(up.voters().prefix(2))
         for v in victims { kill(try #require(up.nodePids()[v]), SIGKILL) }
