@@ -196,3 +196,49 @@ import Testing
         #expect(!action.reason.isEmpty)
     }
 }
+
+/// A node stopped from outside the registry (`docker-compose stop n3`): `stopped` for a node that
+/// went down `downS` ago.
+func stopped(_ id: String, downS: Double) -> NodeObservation {
+    var n = node(id, .dead, heardAt: t0 - downS)
+    n.stoppedDeliberately = true
+    return n
+}
+
+@Test func repair_stoppedOnPurpose_isLeftAloneDuringTheHold() {
+    let actions = decideOnce(cluster(3).with(stopped("n3", downS: 4.9)))
+    #expect(actions.isEmpty, "neither restarted nor replaced yet: the rest of a multi-node stop may follow")
+}
+
+@Test func repair_stoppedOnPurpose_isReplacedNotRestarted_afterTheHold() {
+    let actions = decideOnce(cluster(3).with(stopped("n3", downS: 5)))
+    #expect(restarts(actions).isEmpty && spawns(actions) == 1)
+    #expect(actions[0].reason.contains("replace lost n3 (stopped from outside the registry"))
+    #expect(removals(actions).isEmpty, "the stopped voter stays until its replacement caught up")
+}
+
+@Test func repair_stoppedVoter_leavesTheConfiguration_onceItsReplacementCaughtUp() {
+    let actions = decideOnce(cluster(3).with(stopped("n3", downS: 30)).adding(node("n4")))
+    #expect(removals(actions) == ["n3"] && restarts(actions).isEmpty)
+}
+
+@Test func repair_stoppedLearner_isRetiredAfterTheHold() {
+    let actions = decideOnce(cluster(4).with(stopped("n4", downS: 6)))
+    #expect(retirements(actions) == ["n4"] && restarts(actions).isEmpty)
+}
+
+@Test func repair_stoppedBeforeTheRegistryStarted_isNotHeldAgain() {
+    var n3 = stopped("n3", downS: 0)
+    n3.lastHeardAt = nil
+    let actions = decideOnce(cluster(3).with(n3))
+    #expect(spawns(actions) == 1 && restarts(actions).isEmpty)
+}
+
+@Test func quorumLoss_stoppedVotersAreRestarted_atOnce_andTheEventSaysWhy() {
+    let observed = cluster(3).with(stopped("n2", downS: 1)).with(stopped("n3", downS: 1))
+    let actions = decideOnce(observed)
+    #expect(restarts(actions) == ["n2", "n3"])
+    #expect(spawns(actions) == 0 && removals(actions).isEmpty)
+    #expect(actions.allSatisfy { $0.reason.contains("quorum lost (2 of 3 voters dead)") })
+    #expect(actions.allSatisfy { $0.reason.contains("stopped from outside the registry, but the cluster cannot commit without it") })
+}

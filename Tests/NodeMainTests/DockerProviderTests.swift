@@ -50,6 +50,22 @@ import Testing
         #expect(DockerContainer.parseVolumes(volumes, spec: spec) == ["node1": "c1-node1-data"])
     }
 
+    @Test func exitStatusIsReadFromTheListsStatus_soACleanStopIsToldFromAKill() {
+        let list: JSON = [
+            ["Id": "a", "Names": ["/c1-node2"], "State": "exited", "Status": "Exited (0) 3 seconds ago",
+             "Labels": ["autochain.cluster": "c1", "autochain.node": "node2"]],
+            ["Id": "b", "Names": ["/c1-node3"], "State": "exited", "Status": "Exited (137) About a minute ago",
+             "Labels": ["autochain.cluster": "c1", "autochain.node": "node3"]],
+            ["Id": "c", "Names": ["/c1-node4"], "State": "created", "Status": "Created",
+             "Labels": ["autochain.cluster": "c1", "autochain.node": "node4"]],
+        ]
+        let c = DockerContainer.parseList(list, spec: spec)
+        #expect(c.map(\.exitCode) == [0, 137, nil])
+        #expect(c.map(\.exitedCleanly) == [true, false, false], "a created container never ran, so nobody stopped it")
+        #expect(DockerContainer.exitCode(status: "Up 2 minutes (healthy)") == nil)
+        #expect(DockerContainer.exitCode(status: "Exited () 1 second ago") == nil)
+    }
+
     @Test func apiVersionIsNegotiatedDown() {
         #expect(DockerEngine.negotiate(server: "1.41") == "1.41")
         #expect(DockerEngine.negotiate(server: "1.47") == DockerEngine.maxAPIVersion)

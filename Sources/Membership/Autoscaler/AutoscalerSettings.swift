@@ -41,6 +41,10 @@ public struct AutoscalerSettings: Sendable, Equatable {
     public var gracePeriodS = 10.0
     /// A dead voter is removed from the configuration only after this long without a word.
     public var deadVoterRemovalDelayS = 5.0
+    /// A node stopped from outside the registry (`docker-compose stop`) is left alone this long
+    /// before it is replaced, so that a stop of several nodes is seen whole (a quorum loss, which
+    /// brings them back) before any one of them is replaced.
+    public var stoppedNodeHoldS = 5.0
     /// A consensus-failure report counts for this long unless the cluster contradicts it.
     public var consensusFailureHoldS = 30.0
     /// The same alert is not repeated within this many seconds.
@@ -65,7 +69,7 @@ public struct AutoscalerSettings: Sendable, Equatable {
         for (key, value) in [("scaleUpPeriodS", scaleUpPeriodS), ("scaleDownPeriodS", scaleDownPeriodS),
                              ("downStabilizationS", downStabilizationS), ("reverseHoldS", reverseHoldS),
                              ("restartBackoffS", restartBackoffS), ("gracePeriodS", gracePeriodS),
-                             ("deadVoterRemovalDelayS", deadVoterRemovalDelayS),
+                             ("deadVoterRemovalDelayS", deadVoterRemovalDelayS), ("stoppedNodeHoldS", stoppedNodeHoldS),
                              ("consensusFailureHoldS", consensusFailureHoldS), ("alertRepeatS", alertRepeatS)] {
             try check(value >= 0 && value <= MembershipLimits.maxSettingS, key, value, "0...\(MembershipLimits.maxSettingS) seconds")
         }

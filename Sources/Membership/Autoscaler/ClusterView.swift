@@ -9,10 +9,14 @@ enum NodeState: Equatable {
     case suspect
     /// Dead, ours, data intact, restarts not exhausted.
     case restartable
-    /// Dead and beyond restarting (not ours, data gone, or too many failed restarts): replace it.
+    /// Dead because someone stopped it on purpose, less than `stoppedNodeHoldS` ago: left alone
+    /// and still counted as capacity (not replaced yet), but dead for the quorum.
+    case stopped
+    /// Dead and beyond restarting (not ours, data gone, too many failed restarts, or stopped on
+    /// purpose for longer than the hold): replace it.
     case lost
 
-    var isDead: Bool { self == .restartable || self == .lost }
+    var isDead: Bool { self == .restartable || self == .stopped || self == .lost }
 }
 
 struct ClusterView {
@@ -52,7 +56,7 @@ struct ClusterView {
         }
         nodes = all
         let inGrace = now < observed.registryStartedAt + settings.gracePeriodS
-        states = all.map { Self.classify($0, inGrace: inGrace, settings: settings) }
+        states = all.map { Self.classify($0, inGrace: inGrace, settings: settings, now: now) }
         inFlightKeys = Set(observed.inFlight.compactMap(\.key))
         pendingSpawns = observed.inFlight.count { if case .spawn = $0 { true } else { false } }
         retiring = Set(observed.inFlight.compactMap { if case .retire(let n, _) = $0 { n } else { nil } })
@@ -71,11 +75,15 @@ struct ClusterView {
         assert(capacity >= pendingSpawns && capacity <= nodes.count + pendingSpawns)
     }
 
-    static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings) -> NodeState {
+    static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings, now: Double) -> NodeState {
         if n.lastHeardAt == nil && inGrace { return .unknown }
         switch n.health {
         case .alive: return .alive
         case .suspect: return .suspect
+        case .dead where n.stoppedDeliberately:
+            // Never heard from since the registry started: stopped before it, so held long enough.
+            let downS = n.lastHeardAt.map { now - $0 } ?? .infinity
+            return downS < settings.stoppedNodeHoldS ? .stopped : .lost
         case .dead:
             let restartable = n.managed && n.hasData && n.restartFailures < settings.maxRestartFailures
             return restartable ? .restartable : .lost

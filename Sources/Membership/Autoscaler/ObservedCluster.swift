@@ -48,6 +48,9 @@ public struct NodeObservation: Sendable, Equatable {
     public var managed: Bool
     /// Its data directory or volume is intact, so a restart can bring it back as itself.
     public var hasData: Bool
+    /// Down because someone outside the registry stopped it on purpose (its provider tells):
+    /// taken out, so replaced rather than restarted, unless the quorum needs it back.
+    public var stoppedDeliberately: Bool
     /// Consecutive restarts that did not bring it back.
     public var restartFailures: Int
     /// When we last restarted, spawned or stopped it (seconds, the registry's clock).
@@ -64,13 +67,14 @@ public struct NodeObservation: Sendable, Equatable {
     public init(id: String, health: NodeHealth = .alive, role: String = "follower", height: UInt64 = 0,
                 managed: Bool = true, hasData: Bool = true, restartFailures: Int = 0,
                 lastActionAt: Double? = nil, draining: Bool = false, load: NodeLoad = NodeLoad(),
-                caughtUp: Bool = true, lastHeardAt: Double? = nil) {
+                caughtUp: Bool = true, lastHeardAt: Double? = nil, stoppedDeliberately: Bool = false) {
         self.id = id
         self.health = health
         self.role = role
         self.height = height
         self.managed = managed
         self.hasData = hasData
+        self.stoppedDeliberately = stoppedDeliberately
         self.restartFailures = restartFailures
         self.lastActionAt = lastActionAt
         self.draining = draining

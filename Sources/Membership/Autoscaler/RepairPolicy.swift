@@ -34,6 +34,7 @@ extension Autoscaler {
     }
 
     func lostBecause(_ n: NodeObservation, _ view: ClusterView) -> String {
+        if n.stoppedDeliberately { return "stopped from outside the registry (clean exit): taken out" }
         if !n.managed { return n.hasData ? "not run by our provider" : "not run by our provider, data unknown" }
         if !n.hasData { return "data gone" }
         return "\(n.restartFailures) restarts failed"
@@ -98,7 +99,9 @@ extension Autoscaler {
                 guard n.managed && n.hasData, !view.inFlightKeys.contains("remove:\(n.id)") else { continue }
                 restartableVoters += 1
                 if restartDue(n, view) {
-                    plan.add(.restart(node: n.id, reason: "quorum lost (\(why)): restart voter \(n.id) on its data "
+                    let stopped = n.stoppedDeliberately
+                        ? " (it was stopped from outside the registry, but the cluster cannot commit without it)" : ""
+                    plan.add(.restart(node: n.id, reason: "quorum lost (\(why)): restart voter \(n.id) on its data\(stopped) "
                         + "(attempt \(n.restartFailures + 1), no limit while quorum is lost); no membership change"))
                 }
             } else if s == .restartable && !n.draining && restartDue(n, view) {

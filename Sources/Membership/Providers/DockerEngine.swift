@@ -153,21 +153,41 @@ public struct DockerContainer: Sendable, Equatable {
     public var node: String
     public var running: Bool
     public var name: String
+    /// The engine's state word: created, running, paused, restarting, removing, exited or dead.
+    public var state: String
+    /// The exit status of an exited container; nil while it runs or when the engine did not say.
+    public var exitCode: Int?
 
-    public init(id: String, node: String, running: Bool, name: String) {
+    public init(id: String, node: String, running: Bool, name: String, state: String? = nil, exitCode: Int? = nil) {
         self.id = id
         self.node = node
         self.running = running
         self.name = name
+        self.state = state ?? (running ? "running" : "exited")
+        self.exitCode = exitCode
     }
+
+    /// Exited cleanly (status 0): the node shut down on a SIGTERM, not killed and not crashed.
+    public var exitedCleanly: Bool { state == "exited" && exitCode == 0 }
 
     /// The cluster's containers in a list answer; foreign ones (wrong or missing labels) are dropped.
     public static func parseList(_ json: JSON, spec: DockerNodeSpec) -> [DockerContainer] {
         (json.arrayValue ?? []).compactMap { c in
             guard spec.owns(c["Labels"]), let id = c["Id"]?.stringValue, let node = c["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue else { return nil }
             let name = c["Names"]?.arrayValue?.first?.stringValue.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? id
-            return DockerContainer(id: id, node: node, running: c["State"]?.stringValue == "running", name: name)
+            let state = c["State"]?.stringValue ?? "unknown"
+            return DockerContainer(id: id, node: node, running: state == "running", name: name, state: state,
+                                   exitCode: state == "exited" ? exitCode(status: c["Status"]?.stringValue) : nil)
         }
+    }
+
+    /// The status in the list's human-readable `Status` ("Exited (137) 5 seconds ago"), the only
+    /// place the list answer carries it; nil when it is not in that form.
+    public static func exitCode(status: String?) -> Int? {
+        guard let status, status.hasPrefix("Exited ("), let close = status.firstIndex(of: ")") else { return nil }
+        let digits = status[status.index(status.startIndex, offsetBy: 8)..<close]
+        guard !digits.isEmpty, digits.count <= 4 else { return nil }
+        return Int(digits)
     }
 
     /// Node IDs of the cluster's volumes in a `GET /volumes` answer.

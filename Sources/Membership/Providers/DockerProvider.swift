@@ -7,7 +7,9 @@ import Synchronization
 /// network, from the configured image. It only ever starts, stops or removes containers and
 /// volumes labelled `autochain.cluster=<cluster>` and `autochain.node=<id>`, and it adopts the ones
 /// it finds (docker-compose.yml's nodes carry the same labels), so a restarted registry takes
-/// over a running cluster. Exits are seen by polling (every `pollIntervalMs`); the poll also
+/// over a running cluster. A container that someone else stopped cleanly (`docker-compose stop`)
+/// is reported as `stoppedDeliberately`: the autoscaler takes it out rather than restarting it.
+/// Exits are seen by polling (every `pollIntervalMs`); the poll also
 /// keeps the snapshot that `isRunning`, `hasData` and `knownNodes` answer from, so the registry's
 /// decide loop never waits on the engine.
 public final class DockerProvider: NodeProvider {
@@ -23,6 +25,9 @@ public final class DockerProvider: NodeProvider {
     struct Snapshot: Sendable {
         var containers: [String: DockerContainer] = [:]  // by node ID
         var volumes: [String: String] = [:]              // node ID -> volume name
+        /// Containers this provider stopped itself (retirements): their clean exits are not an
+        /// operator's. Pruned to the listed containers on every poll, so bounded by them.
+        var stoppedByUs: Set<String> = []
         var polled = false
     }
 
@@ -53,6 +58,14 @@ public final class DockerProvider: NodeProvider {
 
     public func knownNodes() -> [String] { snapshot.withLock { $0.volumes.keys.sorted() } }
 
+    /// Its container exited cleanly (status 0, so on a SIGTERM) and this provider did not stop it.
+    public func stoppedDeliberately(_ id: String) -> Bool {
+        snapshot.withLock { s in
+            guard let c = s.containers[id] else { return false }
+            return c.exitedCleanly && !s.stoppedByUs.contains(c.id)
+        }
+    }
+
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
         let node = ProvidedNode(id: id, apiUrl: "http://\(id):8080", p2pAddr: "\(id):6000")
         try refresh(reportExits: true)
@@ -79,6 +92,7 @@ public final class DockerProvider: NodeProvider {
         guard let c = snapshot.withLock({ $0.containers[id] }) else { return }
         do {
             try checkOwned(c.id, id)
+            _ = snapshot.withLock { $0.stoppedByUs.insert(c.id) }
             try engine.expect(DockerNodeSpec.stop(c.id, timeoutS: spec.stopTimeoutS), accept: [304],
                               timeoutMs: (spec.stopTimeoutS + 10) * 1000)
         } catch {
@@ -127,6 +141,7 @@ public final class DockerProvider: NodeProvider {
             let before = s.containers
             s.containers = Dictionary(containers.map { ($0.node, $0) }, uniquingKeysWith: { a, b in a.running ? a : b })
             s.volumes = volumes
+            s.stoppedByUs.formIntersection(containers.map(\.id))
             s.polled = true
             return before.values.filter { old in old.running && !(s.containers[old.node].map { $0.running && $0.id == old.id } ?? false) }
         }

@@ -30,6 +30,15 @@ public protocol NodeProvider: Sendable {
     func knownNodes() -> [String]
     /// Called (on any thread) when a node's process or container exits.
     func onExit(_ handler: @escaping @Sendable (String, Int32) -> Void)
+    /// The node is down because someone outside the registry stopped it on purpose (`docker stop`,
+    /// `docker-compose stop`: it shut down cleanly, status 0, on a SIGTERM the registry did not
+    /// send). Such a node was taken out: it is replaced, not restarted, unless the quorum needs it.
+    func stoppedDeliberately(_ id: String) -> Bool
+}
+
+extension NodeProvider {
+    /// Providers that cannot tell a deliberate stop from a crash: every exit is a failure to repair.
+    public func stoppedDeliberately(_ id: String) -> Bool { false }
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {

@@ -49,7 +49,7 @@ extension RegistryService {
                 restartFailures: s.restartFailures[id] ?? 0, lastActionAt: s.lastActionAt[id],
                 draining: (r?.draining ?? false) || removed.contains(id),
                 load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= leaderCommit,
-                lastHeardAt: s.detector.lastHeardAt(node: id))
+                lastHeardAt: s.detector.lastHeardAt(node: id), stoppedDeliberately: provider.stoppedDeliberately(id))
         }
         return ObservedCluster(nodes: nodes, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: s.consensusFailureAt, operatorTarget: s.operatorTarget,

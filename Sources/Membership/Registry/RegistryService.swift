@@ -74,7 +74,14 @@ public final class RegistryService: Sendable {
             _ = s.detector.observeProcessExit(node: id, at: now)
             return s.nodes[id]?.draining ?? false
         }
-        if !wasDraining && !isStopping { record("node_exited", id, "\(id) exited with status \(status)") }
+        guard !wasDraining && !isStopping else { return }
+        if provider.stoppedDeliberately(id) {
+            let holdS = decimal(settings.autoscaler.stoppedNodeHoldS, 0)
+            record("node_exited", id, "\(id) exited with status \(status), stopped from outside the registry: taken out, "
+                + "so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")
+        } else {
+            record("node_exited", id, "\(id) exited with status \(status)")
+        }
     }
 
     // MARK: the decide loop

@@ -31,7 +31,8 @@ enum RegistryConfig {
                 try a.rejectUnknownKeys(known: ["min_nodes", "max_nodes", "target_voters", "metric", "target_value", "tolerance",
                                                 "scale_up_max_percent", "scale_up_period_s", "scale_down_max_percent",
                                                 "scale_down_period_s", "down_stabilization_s", "max_restart_failures", "grace_period_s",
-                                                "reverse_hold_s", "restart_backoff_s", "dead_voter_removal_delay_s"])
+                                                "reverse_hold_s", "restart_backoff_s", "dead_voter_removal_delay_s",
+                                                "stopped_node_hold_s"])
                 var x = s.autoscaler
                 if let v = try a.int("min_nodes") { x.minNodes = try range(a, "min_nodes", v, 1...64) }
                 if let v = try a.int("max_nodes") { x.maxNodes = try range(a, "max_nodes", v, 1...64) }
@@ -56,6 +57,7 @@ enum RegistryConfig {
                 if let v = try a.double("reverse_hold_s") { x.reverseHoldS = v }
                 if let v = try a.double("restart_backoff_s") { x.restartBackoffS = v }
                 if let v = try a.double("dead_voter_removal_delay_s") { x.deadVoterRemovalDelayS = v }
+                if let v = try a.double("stopped_node_hold_s") { x.stoppedNodeHoldS = v }
                 guard x.minNodes <= x.maxNodes else { throw a.error("min_nodes", "must not exceed max_nodes") }
                 s.autoscaler = x
             }
