@@ -2,6 +2,12 @@
 #   make up     install what is missing, build, run a self-healing local cluster: a registry that
 #               keeps 3 node processes running (dashboard on http://127.0.0.1:9090/)
 #   make test   install what is missing, build, run every test
+# and for the same cluster in Docker (each installs and starts a Docker engine when none answers):
+#   make up-docker  image + docker-compose up -d: registry and node1..3, waits until healthy
+#   make down       stop it (registry first); volumes kept, `make down WIPE=1` deletes them too
+#   make logs       the last 100 lines of every container, merged (FOLLOW=1 follows)
+#   make status     containers, health, and the registry's leader, quorum, nodes and last events
+#   make health-check  exit 0 when every container is healthy, quorum ok, one head (waits <= 60 s)
 SHELL := /bin/bash
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -11,7 +17,8 @@ SYSTEM_PACKAGES := libsqlite3-dev libsodium-dev pkg-config curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
-.PHONY: deps build release up node image test-compose test test-fast test-conformance bench clean
+.PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
+        test-conformance bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -38,13 +45,15 @@ node: release
 	$(RELEASE_BIN) node --config config.toml
 
 ## test: every test — unit, simulation, real processes on loopback, then the API against its
-## OpenAPI document (schemathesis), an independent PyNaCl client, promtool, and the registry's
-## dashboard in headless Chromium
+## OpenAPI document (schemathesis), an independent PyNaCl client, promtool, the registry's
+## dashboard in headless Chromium, and last the docker-compose cluster and its scenarios (when a
+## Docker engine can be installed and started; skipped with a message otherwise)
 test: deps
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-dashboard.sh
+	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
 
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
@@ -57,9 +66,37 @@ test-fast: deps
 image: deps
 	scripts/docker/build-image.sh
 
-## test-compose: the docker-compose cluster and the scenarios operators run (needs a Docker engine)
+## up-docker: the cluster in Docker — `make image`, then docker-compose up -d; waits until healthy
+## (dashboard on http://127.0.0.1:9090/, nodes' REST API on 127.0.0.1:8000-8002)
+up-docker: deps
+	scripts/docker/cluster.sh up
+
+## down: stop the Docker cluster (registry first) and remove its containers and network; the
+## volumes stay, so the next up-docker resumes the chain (WIPE=1 deletes them too)
+down:
+	scripts/docker/cluster.sh down
+
+## logs: the last 100 lines (TAIL=N) of every container of the Docker cluster; FOLLOW=1 follows
+logs:
+	scripts/docker/cluster.sh logs
+
+## status: the Docker cluster's containers and health, and the registry's view and last events
+status:
+	scripts/docker/cluster.sh status
+
+## health-check: exit 0 when the Docker cluster is healthy (every container, quorum, one head)
+health-check:
+	scripts/docker/cluster.sh health
+
+## test-compose: the docker-compose cluster and the scenarios operators run (starts a Docker
+## engine when it can, skips when none can be had; COMPOSE=v1|v2 picks the Compose that runs them)
 test-compose: deps
-	scripts/test-compose.sh
+	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
+
+## bench-compose: kill -> caught-up replacement and kill -> restart timings of the compose cluster,
+## and committed transfers/s through it next to the same cluster as local processes
+bench-compose: deps
+	scripts/bench/compose.sh
 
 bench: release
 	scripts/bench/single-node.sh

