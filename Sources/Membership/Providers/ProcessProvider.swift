@@ -18,8 +18,14 @@ public final class ProcessProvider: NodeProvider {
     private let starting = Mutex<Bool>(false)
     private let exitHandler = Mutex<(@Sendable (String, Int32) -> Void)?>(nil)
     private let log = Logger(component: "provider")
+    /// Ports handed to a node by this provider: a port the kernel called free a moment ago may be
+    /// called free again before its node binds it, so no port is handed out twice (bounded by the
+    /// 64k TCP ports).
+    private let handedOut = Mutex<Set<String>>([])
     /// How long a node gets to stop after SIGTERM before SIGKILL.
     static let stopGraceSeconds = 5.0
+    /// Tries for a port not yet handed out, before giving up.
+    static let maxPortTries = 64
 
     public init(baseDir: String, binary: String, configPath: String?, registryURL: String, clusterToken: String, logLevel: String) {
         self.baseDir = baseDir
@@ -150,9 +156,20 @@ public final class ProcessProvider: NodeProvider {
             let parts = text.split(separator: "\n").map(String.init)
             if parts.count == 2, Self.isFree(parts[0]), Self.isFree(parts[1]) { return (parts[0], parts[1]) }
         }
-        let chosen = (try Self.freeAddress(), try Self.freeAddress())
+        let chosen = (try unusedFreeAddress(), try unusedFreeAddress())
+        precondition(chosen.0 != chosen.1, "API and P2P ports are distinct")
         try "\(chosen.0)\n\(chosen.1)\n".write(toFile: file, atomically: true, encoding: .utf8)
         return chosen
+    }
+
+    /// A free port that this provider has not handed out before (the API and P2P ports of one
+    /// node came out equal once, and the node could not start).
+    func unusedFreeAddress() throws -> String {
+        for _ in 0..<Self.maxPortTries {
+            let a = try Self.freeAddress()
+            if handedOut.withLock({ $0.insert(a).inserted }) { return a }
+        }
+        throw ProviderError.startFailed(id: "-", reason: "no free port not yet handed out in \(Self.maxPortTries) tries")
     }
 
     static func freeAddress() throws -> String {
