@@ -12,6 +12,10 @@ extension RegistryService {
     func decideOnce(now: Double) {
         let managed = Set(provider.knownNodes())
         let (observed, suspects, actionsToRun) = state.withLock { s -> (ObservedCluster, [(String, String)], [ScalingAction]) in
+            // Actions whose effect is already seen are done: a second failure of the same node, or
+            // the next voter change, need not wait out the timeout below.
+            let current = s
+            s.inFlight.removeAll { Self.tookEffect($0.action, since: $0.since, current) }
             // A restart that has not brought its node back in time counts as a failed attempt
             // (counted then, not when issued, so the last allowed attempt is still under way).
             for expired in s.inFlight where now - expired.since > Self.inFlightTimeoutS {
@@ -54,6 +58,26 @@ extension RegistryService {
         return ObservedCluster(nodes: nodes, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: s.consensusFailureAt, operatorTarget: s.operatorTarget,
                                registryStartedAt: startedAt, inFlight: s.inFlight.map(\.action))
+    }
+
+    /// The registry already sees what `action` (issued at `since`) was for: a restarted node heard
+    /// from again, a removed member out of the leader's configuration, leadership moved on, a
+    /// retired node retired. Spawns name no node, so they run out their timeout.
+    static func tookEffect(_ action: ScalingAction, since: Double, _ s: RegistryState) -> Bool {
+        let m = s.membership
+        switch action {
+        case .restart(let node, _):
+            guard let heard = s.detector.lastHeardAt(node: node) else { return false }
+            return heard > since
+        case .removeMember(let node, _):
+            return m.leader != nil && !m.voters.contains(node) && !m.learners.contains(node)
+        case .transferLeadership(let from, _):
+            return m.leader != nil && m.leader != from
+        case .retire(let node, _):
+            return s.retired.contains(node)
+        case .spawn, .alert:
+            return false
+        }
     }
 
     /// A late heartbeat: ask the node itself, so a slow node is told from a dead one.
