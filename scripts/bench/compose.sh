@@ -154,9 +154,12 @@ if has r; then
   for run in $(seq "$KILLS"); do
     wait_for 120 settled || { echo "(r) run $run: the cluster did not settle first"; exit 1; }
     victim=$(a_follower); cid=$(docker inspect -f '{{.Id}}' "$victim")
+    started=$(docker inspect -f '{{.State.StartedAt}}' "$victim")
     t0=$(now)
     docker kill "$victim" >/dev/null
-    wait_for 60 sh -c "[ \"\$(docker inspect -f '{{.State.Running}}' $victim 2>/dev/null)\" = true ]" || { echo "(r) $victim not restarted"; exit 1; }
+    # Running again means started anew (it may come back with another IP on the network).
+    wait_for 60 sh -c "[ \"\$(docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' $victim 2>/dev/null)\" != 'true $started' ] && \
+      [ \"\$(docker inspect -f '{{.State.Running}}' $victim)\" = true ]" || { echo "(r) $victim not restarted"; exit 1; }
     back=$(elapsed "$t0")
     [ "$(docker inspect -f '{{.Id}}' "$victim")" = "$cid" ] || { echo "(r) $victim was replaced, not restarted"; exit 1; }
     wait_for 120 voter_at_head "$(url_of "$victim")" || { echo "(r) $victim not back at the head"; exit 1; }
