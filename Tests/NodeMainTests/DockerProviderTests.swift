@@ -1,5 +1,6 @@
 import Chain
 import Membership
+@testable import NodeMain
 import Testing
 
 /// The Docker provider's requests and label checks, without a daemon (scripts/test-compose.sh
@@ -73,4 +74,11 @@ import Testing
         #expect(DockerNodeSpec.stop("c1-node1", timeoutS: 10).path == "/containers/c1-node1/stop?t=10")
         #expect(DockerNodeSpec.remove("abc").path == "/containers/abc?force=true&v=false")
     }
+}
+
+/// A node container restarted on its volume keeps the PEERS it was created with; a peer retired
+/// since no longer resolves, and the node must start all the same (it learns peers elsewhere).
+@Test func staticPeersThatDoNotResolveAreSkippedNotFatal() {
+    let peers = RunningNode.resolvablePeers(["127.0.0.1:6000", "no-such-host.invalid:6000", "127.0.0.1:6001"])
+    #expect(peers.map { "\($0)" } == ["127.0.0.1:6000", "127.0.0.1:6001"])
 }

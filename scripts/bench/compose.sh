@@ -159,10 +159,12 @@ if has r; then
     docker kill "$victim" >/dev/null
     # Running again means started anew (it may come back with another IP on the network).
     wait_for 60 sh -c "[ \"\$(docker inspect -f '{{.State.Running}} {{.State.StartedAt}}' $victim 2>/dev/null)\" != 'true $started' ] && \
-      [ \"\$(docker inspect -f '{{.State.Running}}' $victim)\" = true ]" || { echo "(r) $victim not restarted"; exit 1; }
+      [ \"\$(docker inspect -f '{{.State.Running}}' $victim)\" = true ]" || { echo "(r) $victim not restarted";
+      curl -s -m 2 $REG/events | jq -r '.events[-12:][] | "\(.kind) \(.node) \(.message)"'; docker logs --tail 15 autochain-registry; exit 1; }
     back=$(elapsed "$t0")
     [ "$(docker inspect -f '{{.Id}}' "$victim")" = "$cid" ] || { echo "(r) $victim was replaced, not restarted"; exit 1; }
-    wait_for 120 voter_at_head "$(url_of "$victim")" || { echo "(r) $victim not back at the head"; exit 1; }
+    wait_for 120 voter_at_head "$(url_of "$victim")" || { echo "(r) $victim not back at the head: $(st "$(url_of "$victim")" | head -c 600);
+      leader $(leader_url): $(st "$(leader_url)" | head -c 300)"; docker logs --tail 20 "$victim"; exit 1; }
     took=$(elapsed "$t0")
     note r "docker kill a follower -> the same container running again s" "$back"
     note r "docker kill a follower -> back, a voter at the leader's height s" "$took"

@@ -124,7 +124,7 @@ final class RunningNode: Sendable {
         // Peers must be told a dialable port before the network starts.
         let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
-        peerSettings.staticPeers = try settings.p2p.peers.map { try SocketAddress(parsing: $0) }
+        peerSettings.staticPeers = resolvablePeers(settings.p2p.peers)
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
                                     advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
                                     apiAddr: api,
@@ -135,6 +135,24 @@ final class RunningNode: Sendable {
         runtime.attach(transport)
         let bound = try network.start()
         return (transport, bound)
+    }
+
+    /// The static peers whose names resolve now. A peer that does not is skipped with a warning,
+    /// not fatal: peers are also learned from the registry and from other peers, and a container
+    /// restarted on its volume keeps the PEERS it was created with, some of which may have been
+    /// retired since (their names gone from the network's DNS).
+    static func resolvablePeers(_ peers: [String]) -> [SocketAddress] {
+        precondition(peers.count <= 10_000, "a static peer list is short")
+        let log = Logger(component: "p2p")
+        return peers.compactMap { peer in
+            do {
+                return try SocketAddress(parsing: peer)
+            } catch {
+                log.warn("static peer skipped: it does not resolve (peers are also learned from the registry and other peers)",
+                         ["peer": peer, "error": "\(error)"])
+                return nil
+            }
+        }
     }
 
     /// After a leadership transfer: pending transactions go to the new leader in batches.
