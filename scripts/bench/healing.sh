@@ -69,6 +69,7 @@ trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 rm -rf "$OUT"; mkdir -p "$OUT"
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-start.txt"
 "$AUTOCHAIN_BIN" keygen --dev --out "$tmp/dev.key" >/dev/null 2>&1
 "$AUTOCHAIN_BIN" keygen --out "$tmp/sink.key" >/dev/null 2>&1
 sink=$(sed -n 's/.*"address" *: *"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/sink.key")
@@ -143,6 +144,7 @@ fi
 timeout $((STABLE_WAIT_S + 10)) python3 "$PROBE" wait-stable "$REG" 3 "$STABLE_WAIT_S" || true
 "$AUTOCHAIN_BIN" events --registry "$REG" >"$OUT/events.txt" 2>&1 || true
 grep -h 'level=error\|halt\|precondition' "$tmp"/data/*.log >"$OUT/node-errors.log" 2>/dev/null || true
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 
 # ---- report -----------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -161,12 +163,23 @@ rows = [
     ("(a) restart, leader killed: to full voter strength (s)", [r["fullStrengthS"] for r in runs("restart-leader")], 5),
     ("(a) restart, all: to full voter strength (s)", [r["fullStrengthS"] for r in runs("restart-follower") + runs("restart-leader")], 5),
     ("(b) replacement: to full voter strength (s)", [r["fullStrengthS"] for r in runs("replace")], 10),
+    ("(b) replacement, follower killed (s)", [r["fullStrengthS"] for r in runs("replace") if r["mode"] == "replace-follower"], None),
+    ("(b) replacement, leader killed (s)", [r["fullStrengthS"] for r in runs("replace") if r["mode"] == "replace-leader"], None),
     ("(c) quorum loss: to the first new commit (s)", [r["firstCommitS"] for r in runs("quorum")], 5),
+    ("(c) quorum loss, leader + a follower killed: to the first new commit (s)",
+     [r["firstCommitS"] for r in runs("quorum") if r["mode"] == "quorum-leader"], None),
+    ("(c) quorum loss, both followers killed: to the first new commit (s)",
+     [r["firstCommitS"] for r in runs("quorum") if r["mode"] == "quorum-followers"], None),
     ("(c) quorum loss: to full voter strength (s)", [r["fullStrengthS"] for r in runs("quorum")], None),
 ]
 chain = json.load(open(os.path.join(out, "chain.json")))
-summary = {"machine": {"nproc": nproc, "cpu": cpu}, "chain": chain, "chainTxsAsked": chain_txs, "results": {}}
-print(f"\nMachine: {nproc} cores, {cpu}; chain height {chain['height']}, {chain['txsCommitted']} transfers committed.\n")
+load = {w: open(os.path.join(out, f"loadavg-{w}.txt")).read().strip() for w in ("start", "end")}
+per_run = [float(r["loadavg"][0]) for p in ("restart-follower", "restart-leader", "replace", "quorum") for r in runs(p)]
+summary = {"machine": {"nproc": nproc, "cpu": cpu}, "chain": chain, "chainTxsAsked": chain_txs, "loadavg": load,
+           "loadavg1mAtEachKill": per_run, "results": {}}
+print(f"\nMachine: {nproc} cores, {cpu}; chain height {chain['height']}, {chain['txsCommitted']} transfers committed.")
+print(f"Load average (1/5/15 min) at the start {load['start']}, at the end {load['end']}; 1-min load at the kills "
+      f"{min(per_run, default=0):.2f}-{max(per_run, default=0):.2f}.\n")
 print("| measurement | median | max | target | runs |")
 print("|---|---:|---:|---|---|")
 for name, values, target in rows:
