@@ -33,10 +33,10 @@ enum BenchCommand {
     static let maxRetries = 600
     /// Refusals of a transfer offered again that mean the node has it (pending or committed).
     static let alreadyThere: Set<String> = ["already_known", "nonce_too_low"]
-    /// A full window that has not moved for this long has its oldest transfers offered again.
-    static let resubmitAfterS = 15.0
-    /// Transfers offered again per stalled window, at most.
-    static let maxResubmit = 500
+    /// A full window that has not moved for this long has its stale transfers offered again.
+    static let resubmitAfterS = 10.0
+    /// Transfers per request when offering stale ones again.
+    static let resubmitBatch = 500
     /// Room in the window for each account's nonces ahead of its committed one: below the
     /// node's default `future_nonce_window` (64), as the transfers go out in nonce-major order.
     static let windowPerAccount = 48
@@ -277,10 +277,14 @@ enum BenchCommand {
                 return true
             }
             if due {
-                let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: Self.maxResubmit).compactMap { run.byHash[$0] }
-                if !stale.isEmpty {
-                    run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
-                    if let refused = try? offer(stale, client, accept: Self.alreadyThere) {
+                // Every stale transfer (a leader that stepped down keeps its mempool; one that died
+                // loses it), each sender's nonces in order so the new leader can admit them.
+                let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
+                    .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
+                run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
+                for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
+                    let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
+                    if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
                         run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
                     }
                 }
