@@ -64,10 +64,14 @@ up_pid=$!
 log "registry $registry (autochain up, pid $up_pid)"
 
 # discover: prints "ID ROLE HEIGHT APIURL STATE" per node
-discover() { curl -fsS --max-time 2 "$registry/discover" 2>/dev/null | python3 -c '
+discover() {
+    local body
+    body=$(curl -fsS --max-time 2 "$registry/discover" 2>/dev/null) || return 0   # not up yet
+    python3 -c '
 import json, sys
-for n in json.load(sys.stdin)["nodes"]:
-    print(n["id"], n.get("role", "?"), n.get("height", 0), n.get("apiUrl", ""), n.get("state", "?"))' || true; }
+for n in json.loads(sys.argv[1])["nodes"]:
+    print(n["id"], n.get("role", "?"), n.get("height", 0), n.get("apiUrl", ""), n.get("state", "?"))' "$body" || true
+}
 leader_url() { discover | awk '$2 == "leader" && $5 == "alive" {print $4; exit}'; }
 
 for _ in $(seq 600); do
