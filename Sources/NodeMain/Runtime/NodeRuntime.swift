@@ -13,6 +13,8 @@ final class NodeRuntime: Sendable {
     let metrics: NodeMetrics
     let nodeId: String
     let transport: Mutex<(any ClusterTransport)?>
+    /// Signature checks of block-synced blocks, started as they arrive (on the network's thread).
+    let syncSignatures = SyncSignatures()
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let statusBox: Mutex<RuntimeStatus>

@@ -60,6 +60,9 @@ struct RuntimeLoop: @unchecked Sendable {
                 nextTick = now + tickNs
                 periodic(runtime, now: now)
             }
+            // A Ready first: an election just won appends the term-start entry and changes the
+            // role, and the speculative head must be rebuilt on it before any block is cut.
+            while core.hasReady { handleReady(runtime) }
             leaderDuties(runtime)
             while core.hasReady { handleReady(runtime) }
             syncDuties(runtime)
