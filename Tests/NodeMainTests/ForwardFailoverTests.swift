@@ -99,6 +99,33 @@ import Testing
               atKill.map { "\($0.status) \($0.code ?? "-") " + String(format: "%.2fs", $0.answeredS - killedAt) }.joined(separator: ", "))
     }
 
+    /// A leader that loses leadership (here by a transfer an operator asked for) while it holds
+    /// accepted, uncommitted transfers hands them to the new leader: all of them commit.
+    @Test func deposedLeaderHandsItsAcceptedTransfersToTheNewLeader() throws {
+        let config = TestDirs.make("stranded-mempool") + "/slow-blocks.toml"
+        _ = FileManager.default.createFile(atPath: config, contents: Data("[consensus]\nblock_interval_ms = 1500\n".utf8))
+        let c = try ClusterTests.Cluster.three(config: config)
+        defer { c.stopAll() }
+        let all = ["n1", "n2", "n3"]
+        let leader = try #require(c.leader(among: all))
+        let successor = all.first { $0 != leader }!
+        let key = KeyPair.generate()
+        try fund([key], via: c.nodes[leader]!)
+        let txs = (0..<50).map { i in
+            Transaction.signed(chainId: "autochain-dev", to: KeyPair.development.address, amount: 1, fee: 1, nonce: UInt64(i), keyPair: key)
+        }
+        let accepted = try c.nodes[leader]!.json("POST", "/submit-txs", ["txs": .array(txs.map(\.json))])
+        #expect(accepted.body["accepted"]?.intValue == 50, "\(accepted.body)")
+        let moved = try c.nodes[leader]!.json("POST", "/leadership/transfer", ["to": .string(successor)])
+        #expect(moved.status == 200, "\(moved.body)")
+        try c.eventually("all 50 accepted transfers commit on every node", timeout: 15) {
+            all.allSatisfy { id in
+                (try? c.nodes[id]!.json("GET", "/tx/\(txs.last!.hash.hex)"))?.body["status"]?.stringValue == "committed"
+            }
+        }
+        #expect(try c.nodes[successor]!.json("GET", "/balance/\(key.address.hex)").body["nonce"]?.intValue == 50)
+    }
+
     /// Funds each key from the development key, through the leader, and waits for the commit.
     func fund(_ keys: [KeyPair], via leader: NodeProcess) throws {
         let start = UInt64(try leader.json("GET", "/balance/\(KeyPair.development.address.hex)").body["nonce"]?.intValue ?? 0)

@@ -16,6 +16,8 @@ final class NodeAPI: Sendable {
     private let transport = Mutex<PeerTransport?>(nil)
     /// `?wait=commit` submissions forwarded to the leader, followed across leader changes.
     let forwarded = ForwardedCommits()
+    /// What this node accepted as leader and still holds after losing leadership.
+    let stranded = StrandedMempool()
     private let served = Atomic<UInt64>(0)
     private let drainingFlag = Atomic<Bool>(false)
     /// Set when the node stops: submissions are refused with 503 `draining`.
