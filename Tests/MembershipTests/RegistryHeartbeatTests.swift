@@ -24,3 +24,16 @@ private func report(_ id: String, leader: JSON) -> JSON {
     #expect(throws: RegistryAPIError.self) { try registry.heartbeat(report("n1", leader: .int(5)), registering: true) }
     #expect(registry.state.withLock { $0.nodes["n1"] } == nil)
 }
+
+/// A node heartbeats at the period the registry names when it registers (its failure detector
+/// counts missed beats against that period), not at its own configured one.
+@Test func registryClient_adoptsTheRegistrysHeartbeatPeriod() throws {
+    var cs = RegistryClientSettings()
+    cs.urls = ["http://127.0.0.1:1"]
+    cs.heartbeatIntervalMs = 500
+    let client = RegistryClient(settings: cs, nodeId: "n1", report: { JSONObject() }, onPeers: { _ in })
+    client.adoptInterval(try JSON.parse(Array(#"{"nodeId":"n1","heartbeatIntervalMs":2000,"nodes":[]}"#.utf8)))
+    #expect(client.heartbeatIntervalMs == 2000)
+    client.adoptInterval(try JSON.parse(Array(#"{"heartbeatIntervalMs":1}"#.utf8)))
+    #expect(client.heartbeatIntervalMs == 2000, "an out-of-range period is ignored")
+}
