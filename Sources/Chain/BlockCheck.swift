@@ -6,9 +6,11 @@ public enum BlockCheck {
     /// - Parameters:
     ///   - term: the Raft term of the log entry that carried the block, when known.
     ///   - membership: the membership as of the previous block.
+    ///   - signaturesValid: the outcome of `Transaction.verifyAll` on exactly `block.txs`, when the
+    ///     caller has checked them already (block sync checks them on other cores); nil: checked here.
     public static func verifyAndExecute(
         _ block: Block, index: UInt64, term: UInt64?, prevHash: Hash32, prevStateRoot: Hash32,
-        membership: ClusterMembership, accounts: some AccountSource
+        membership: ClusterMembership, accounts: some AccountSource, signaturesValid: Bool? = nil
     ) throws(BlockCheckError) -> CommittedBlock {
         let h = block.header
         guard h.height == index else { throw .init(index, "height \(h.height) in a slot for \(index)") }
@@ -27,7 +29,9 @@ public enum BlockCheck {
             guard h.stateRoot == prevStateRoot else { throw .init(index, "an empty block must keep the stateRoot") }
             return CommittedBlock(block: block, delta: .empty)
         }
-        if let bad = Transaction.verifyAll(block.txs).firstIndex(of: false) {
+        if let signaturesValid {
+            guard signaturesValid else { throw .init(index, "a transaction has a bad signature") }
+        } else if let bad = Transaction.verifyAll(block.txs).firstIndex(of: false) {
             throw .init(index, "transaction \(bad) has a bad signature")
         }
         let delta: StateDelta

@@ -5,48 +5,71 @@
 public enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Nibble value of each byte, 0xFF for a byte that is not a hex digit.
+    private static let nibbles: [UInt8] = (0...255).map { c in
+        switch UInt8(c) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt8(c) - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt8(c) - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt8(c) - UInt8(ascii: "A") + 10
+        default: 0xFF
+        }
+    }
+
     /// Lowercase hex of `bytes`, two characters per byte, no prefix.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.underestimatedCount * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        if let fast = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return fast }
+        return encode(buffer: Array(bytes))
     }
+
+    /// Block payloads are megabytes of hex on the wire: one pass over raw buffers, no per-byte
+    /// generic dispatch.
+    private static func encode(buffer bytes: UnsafeBufferPointer<UInt8>) -> String {
+        digits.withUnsafeBufferPointer { d in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+                var j = 0
+                for b in bytes {
+                    out[j] = d[Int(b >> 4)]
+                    out[j + 1] = d[Int(b & 0x0f)]
+                    j += 2
+                }
+                return j
+            }
+        }
+    }
+
+    private static func encode(buffer bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { encode(buffer: $0) } }
 
     /// The bytes spelled by `s`, or nil when `s` is not even-length hex (after an optional "0x").
     public static func decode(_ s: some StringProtocol) -> [UInt8]? {
-        var utf8 = Substring(s).utf8[...]
-        if utf8.count >= 2, utf8.first == UInt8(ascii: "0"),
-            utf8.dropFirst().first == UInt8(ascii: "x") || utf8.dropFirst().first == UInt8(ascii: "X")
-        {
-            utf8 = utf8.dropFirst(2)
-        }
-        guard utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var high: UInt8? = nil
-        for c in utf8 {
-            guard let v = nibble(c) else { return nil }
-            if let h = high {
-                out.append(h << 4 | v)
-                high = nil
-            } else {
-                high = v
-            }
-        }
-        assert(high == nil, "even length checked above")
-        return out
+        let utf8 = Substring(s).utf8
+        if let fast = utf8.withContiguousStorageIfAvailable({ decode(buffer: $0) }) { return fast }
+        return Array(utf8).withUnsafeBufferPointer { decode(buffer: $0) }
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
+    private static func decode(buffer text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var start = 0
+        if text.count >= 2, text[0] == UInt8(ascii: "0"), text[1] == UInt8(ascii: "x") || text[1] == UInt8(ascii: "X") {
+            start = 2
         }
+        let digitCount = text.count - start
+        guard digitCount % 2 == 0 else { return nil }
+        var invalid: UInt8 = 0
+        let out = nibbles.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: digitCount / 2) { out, count in
+                var i = start
+                var j = 0
+                while i < text.count {
+                    let high = table[Int(text[i])]
+                    let low = table[Int(text[i + 1])]
+                    invalid |= (high | low) & 0xF0  // 0xFF marks a non-digit
+                    out[j] = high << 4 | (low & 0x0F)
+                    i += 2
+                    j += 1
+                }
+                count = j
+            }
+        }
+        assert(out.count == digitCount / 2)
+        return invalid == 0 ? out : nil
     }
 }

@@ -8,6 +8,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("transfer", "sign and submit a transfer", TransferCommand.run),
     ("status", "show a node's head, role, mempool and peers", StatusCommand.run),
     ("bench", "measure committed transfers/s and submit-to-commit latency", BenchCommand.run),
+    ("bench-decide", "time the autoscaler's decide over a synthetic 1,000-node cluster", BenchDecideCommand.run),
     ("cluster", "run a local N-node cluster as child processes", ClusterCommand.run),
     ("members", "list or change the cluster's membership", MembersCommand.run),
     ("registry", "run the registry: discovery, health, autoscaler, node spawning", RegistryCommand.run),
@@ -21,7 +22,8 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
 
 func topUsage() -> String {
     var lines = ["usage: autochain <command> [options]", "", "commands:"]
-    for c in commands { lines.append("  " + c.name.padding(toLength: 10, withPad: " ", startingAt: 0) + c.summary) }
+    let width = (commands.map(\.name.count).max() ?? 0) + 2
+    for c in commands { lines.append("  " + c.name.padding(toLength: width, withPad: " ", startingAt: 0) + c.summary) }
     lines.append("")
     lines.append("'autochain <command> --help' describes a command.")
     return lines.joined(separator: "\n")

@@ -27,3 +27,15 @@ import Testing
     let all = (0...255).map { UInt8($0) }
     #expect(Hex.decode(Hex.encode(all)) == all)
 }
+
+@Test func hex_matchesANaiveCodecOnRandomBytesAndSubstrings() {
+    var rng = SystemRandomNumberGenerator()
+    for length in [1, 2, 31, 64, 1_000, 70_000] {
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let naive = bytes.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+        #expect(Hex.encode(bytes) == naive)
+        #expect(Hex.decode(naive.uppercased()) == bytes)
+        let framed = "[\"0x" + naive + "\"]"
+        #expect(Hex.decode(framed.dropFirst(2).dropLast(2)) == bytes, "a Substring in the middle of a line")
+    }
+}

@@ -56,11 +56,11 @@ import Testing
         func stopAll() { for n in nodes.values { n.stop() } }
 
         /// A 3-voter cluster: n1 starts it, n2 and n3 join and are promoted.
-        static func three() throws -> Cluster {
+        static func three(config: String? = nil) throws -> Cluster {
             let c = Cluster()
-            try c.start("n1", join: false)
-            try c.start("n2", join: true)
-            try c.start("n3", join: true)
+            try c.start("n1", join: false, config: config)
+            try c.start("n2", join: true, config: config)
+            try c.start("n3", join: true, config: config)
             try c.eventually("three voters") { c.status("n1")?["voters"]?.arrayValue?.count == 3 }
             return c
         }

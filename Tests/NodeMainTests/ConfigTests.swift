@@ -27,6 +27,17 @@ import Testing
         return "(no error)"
     }
 
+    /// `[registry] heartbeat_ms` is read by both sides: the registry detects failures against it
+    /// and tells registering nodes that period; a bad value is refused with its key.
+    @Test func registryHeartbeatPeriodReachesTheFailureDetector() throws {
+        let s = try RegistryConfig.load(file: write("[registry]\nheartbeat_ms = 2000\n"), environment: [:])
+        #expect(s.heartbeatIntervalMs == 2000)
+        #expect(s.detector.heartbeatIntervalS == 2.0)
+        #expect(s.detector.suspectAfterS == 6.0)
+        let why = reason { _ = try RegistryConfig.load(file: write("[registry]\nheartbeat_ms = 5\n"), environment: [:]) }
+        #expect(why.contains("heartbeat_ms"), "\(why)")
+    }
+
     @Test func committedConfigLoadsAndEqualsTheBuiltInDefaults() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let s = try ConfigLoader.load(file: root.appendingPathComponent("config.toml").path, environment: [:], flags: flags())

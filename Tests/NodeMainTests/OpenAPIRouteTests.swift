@@ -124,7 +124,7 @@ import Testing
             #expect(Self.documentedCodes.contains(e.code), "code \(e.code) is not listed in docs/openapi.yaml")
         }
         for code in ["not_found", "method_not_allowed", "invalid_height", "invalid_hash", "invalid_address",
-                     "invalid_query", "batch_too_large", "commit_timeout", "not_ready", "internal"] {
+                     "invalid_query", "batch_too_large", "commit_timeout", "leader_lost", "not_ready", "internal"] {
             #expect(Self.documentedCodes.contains(code), "code \(code) is not listed in docs/openapi.yaml")
         }
     }

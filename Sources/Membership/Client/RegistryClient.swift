@@ -51,6 +51,8 @@ public final class RegistryClient: Sendable {
         var leaderlessSince: Double?
         var lastFailureReport: Double = 0
         var lastDiscover: Double = 0
+        /// The heartbeat period in use: the configured one until a registry names its own.
+        var intervalMs: Int
         var rng = SystemRandomNumberGenerator()
     }
 
@@ -63,7 +65,8 @@ public final class RegistryClient: Sendable {
         self.onPeers = onPeers
         let n = settings.urls.count
         state = Mutex(ClientState(failures: Array(repeating: 0, count: n), backoffUntil: Array(repeating: 0, count: n),
-                                  backoffMs: Array(repeating: settings.backoffInitialMs, count: n), latencyMs: Array(repeating: 0, count: n)))
+                                  backoffMs: Array(repeating: settings.backoffInitialMs, count: n), latencyMs: Array(repeating: 0, count: n),
+                                  intervalMs: settings.heartbeatIntervalMs))
     }
 
     public func start() {
@@ -83,10 +86,21 @@ public final class RegistryClient: Sendable {
         while !stopping.load(ordering: .sequentiallyConsistent) {
             let started = Self.now()
             beat()
-            let rest = Double(settings.heartbeatIntervalMs) / 1000 - (Self.now() - started)
+            let rest = Double(heartbeatIntervalMs) / 1000 - (Self.now() - started)
             if rest > 0 { usleep(UInt32(rest * 1e6)) }
         }
         done.signal()
+    }
+
+    /// The heartbeat period in use (the registry's, once one has answered a registration).
+    public var heartbeatIntervalMs: Int { state.withLock { $0.intervalMs } }
+
+    /// Adopts the heartbeat period a registry asks for in its registration answer: its failure
+    /// detector counts missed heartbeats against that period, not against this node's config.
+    func adoptInterval(_ answer: JSON) {
+        guard let ms = answer["heartbeatIntervalMs"]?.intValue, (50...60_000).contains(ms) else { return }
+        let old = state.withLock { s in defer { s.intervalMs = Int(ms) }; return s.intervalMs }
+        if old != Int(ms) { log.info("heartbeat period set by the registry", ["ms": ms, "was": old]) }
     }
 
     /// The registry to use now, by strategy, among those not backed off (nil: all backed off).
@@ -121,6 +135,7 @@ public final class RegistryClient: Sendable {
             succeeded(i, latencyMs: (Self.now() - started) * 1000)
             if first {
                 log.info("registered", ["registry": url, "strategy": settings.strategy.rawValue])
+                adoptInterval(answer)
                 learnPeers(answer)
             }
             checkConsensus(body, url: url, now: now)

@@ -64,6 +64,11 @@ public final class ProcessProvider: NodeProvider {
     }
 
     private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        // A child of ours that is still alive (perhaps not yet listening) is that node: never start
+        // a second process on its data directory.
+        if let ports = recordedPorts(id), children.withLock({ $0[id]?.isRunning ?? false }) {
+            return ProvidedNode(id: id, apiUrl: "http://\(ports.api)", p2pAddr: ports.p2p)
+        }
         if let ports = recordedPorts(id), !Self.isFree(ports.api) {
             // Still running (a child of this registry, or left behind by one that was killed).
             return ProvidedNode(id: id, apiUrl: "http://\(ports.api)", p2pAddr: ports.p2p)

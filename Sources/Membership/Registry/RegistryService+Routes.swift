@@ -113,8 +113,10 @@ extension RegistryService {
         guard let id = b["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
             throw RegistryAPIError(400, "invalid_field", "nodeId must be 1-64 letters, digits, '-', '_' or '.'")
         }
+        // null is "none" (a node that knows no leader yet sends "leader": null): refusing it would
+        // silence every node during an election or a join, and the registry would see them late.
         func text(_ k: String) throws -> String {
-            guard let v = b[k] else { return "" }
+            guard let v = b[k], v != .null else { return "" }
             guard let s = v.stringValue, s.utf8.count <= 256 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a string of at most 256 bytes") }
             return s
         }

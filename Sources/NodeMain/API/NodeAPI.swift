@@ -14,6 +14,10 @@ final class NodeAPI: Sendable {
     let nodeKey: PublicKey
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
     private let transport = Mutex<PeerTransport?>(nil)
+    /// `?wait=commit` submissions forwarded to the leader, followed across leader changes.
+    let forwarded = ForwardedCommits()
+    /// What this node accepted as leader and still holds after losing leadership.
+    let stranded = StrandedMempool()
     private let served = Atomic<UInt64>(0)
     private let drainingFlag = Atomic<Bool>(false)
     /// Set when the node stops: submissions are refused with 503 `draining`.

@@ -27,6 +27,8 @@ extension NodeAPI {
                     reply(.json(["hash": .string(hash.hex), "status": "committed", "height": .uint(height)]))
                 case .dropped(let reason):
                     reply(APIError(reason).response)
+                case .refused(let error):
+                    reply(error.response)
                 case .timedOut:
                     reply(APIError(status: 504, code: "commit_timeout",
                                    message: "not committed within \(self.settings.api.commitWaitMs) ms; it may still commit, see GET /tx/\(hash.hex)").response)
@@ -34,25 +36,56 @@ extension NodeAPI {
             }
         }
         if runtime.status.role != "leader" {
-            // Forward to the leader; with ?wait=commit, wait here for this node to apply it.
-            if let waiter { state.addWaiter(hash, waiter) }
+            guard let waiter else {
+                if let answer = try forwardToLeader(request) { reply(answer); return }
+                return admitHere(tx, waiter: nil, reply)
+            }
+            // Forward to the leader and wait here for this node to apply it. The transfer is
+            // followed across leader changes: offered to the next leader if this one is lost.
+            state.addWaiter(hash, waiter)
+            let term = runtime.status.term
             let answer: HTTPResponse?
             do {
                 answer = try forwardToLeader(request, dropWait: true)
+            } catch let e as APIError where e.code == "no_leader" || e.code == "leader_unreachable" {
+                try trackOrUnwait(tx, waiter, leader: nil, term: term)
+                scheduleTimeout(hash, waiter)
+                return
             } catch {
-                if let waiter { _ = state.removeWaiter(hash, id: waiter.id) }
+                _ = state.removeWaiter(hash, id: waiter.id)
                 throw error
             }
-            if let answer, let waiter, (200..<300).contains(answer.status) {
+            if let answer, (200..<300).contains(answer.status) || Self.answerMeansTaken(answer) {
+                try trackOrUnwait(tx, waiter, leader: answer.headers["X-Forwarded-To"], term: term)
                 scheduleTimeout(hash, waiter)
                 return
             }
-            if let waiter, state.removeWaiter(hash, id: waiter.id) == nil { return }
+            if state.removeWaiter(hash, id: waiter.id) == nil { return }
             if let answer { reply(answer); return }
         }
+        admitHere(tx, waiter: waiter, reply)
+    }
+
+    /// A leader's refusal that still means it has the transfer (a duplicate of a pending one).
+    static func answerMeansTaken(_ answer: HTTPResponse) -> Bool {
+        answer.status == 409 && (try? JSON.parse(answer.body))?["error"]?["code"]?.stringValue == "already_known"
+    }
+
+    private func trackOrUnwait(_ tx: Transaction, _ waiter: CommitWaiter, leader: String?, term: UInt64) throws {
+        do {
+            try trackForwarded(tx, waiter, leader: leader, term: term)
+        } catch {
+            _ = state.removeWaiter(tx.hash, id: waiter.id)
+            throw error
+        }
+    }
+
+    private func admitHere(_ tx: Transaction, waiter: CommitWaiter?, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
+        let hash = tx.hash
         if let rejection = state.admit([tx], arrival: monotonicNs(), waiter: waiter)[0] {
             metrics.txRejected.inc(1, rejection.code)
-            throw APIError(rejection)
+            reply(APIError(rejection).response)
+            return
         }
         runtime.wake()
         guard let waiter else {

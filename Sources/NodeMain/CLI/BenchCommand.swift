@@ -7,6 +7,13 @@ import Synchronization
 /// `autochain bench`: funds accounts, pre-signs transfers, submits them in batches from several
 /// connections (optionally at a fixed rate), follows the chain until every one is committed, and
 /// reports committed tx/s and submit-to-commit latency as the client saw it.
+///
+/// Flow control: at most `--window` transfers are in flight (sent, not yet seen committed); a
+/// submitter waits for commits before it sends more, so a run of any size goes at the rate the
+/// cluster commits. A transfer refused for good makes its sender's later nonces pointless: they
+/// are skipped, not sent to wait in a mempool. Transfers in flight for `resubmitAfterS` while the
+/// window is full are offered again (a leader that died took them with its mempool); the node
+/// answers `already_known` or `nonce_too_low` for those it has, which is fine.
 enum BenchCommand {
     static let spec = CommandSpec(name: "bench", summary: "Measure committed transfers/s and submit-to-commit latency.", options: [
         .init(name: "node", valueName: "URL", help: "node API URL (required)"),
@@ -16,13 +23,23 @@ enum BenchCommand {
         .init(name: "concurrency", valueName: "N", help: "parallel connections submitting (default 4)"),
         .init(name: "batch", valueName: "N", help: "transfers per /submit-txs request (default 500)"),
         .init(name: "rate", valueName: "TX_PER_S", help: "submit at this fixed rate instead of as fast as possible"),
-        .init(name: "timeout", valueName: "SECONDS", help: "give up waiting for commits after this long (default 300)"),
+        .init(name: "window", valueName: "N", help: "transfers in flight at most (default min(50000, 48 per account))"),
+        .init(name: "timeout", valueName: "SECONDS", help: "give up when no transfer commits for this long (default 300)"),
         .init(name: "json", valueName: "FILE", help: "also write the figures as JSON"),
     ])
 
     /// Refusals that mean "not now": offered again after a pause, up to `maxRetries` times.
     static let retryable: Set<String> = ["mempool_full", "sender_queue_full", "nonce_too_far", "no_leader"]
     static let maxRetries = 600
+    /// Refusals of a transfer offered again that mean the node has it (pending or committed).
+    static let alreadyThere: Set<String> = ["already_known", "nonce_too_low"]
+    /// A full window that has not moved for this long has its stale transfers offered again.
+    static let resubmitAfterS = 10.0
+    /// Transfers per request when offering stale ones again.
+    static let resubmitBatch = 500
+    /// Room in the window for each account's nonces ahead of its committed one: below the
+    /// node's default `future_nonce_window` (64), as the transfers go out in nonce-major order.
+    static let windowPerAccount = 48
 
     struct Plan {
         var accounts: Int
@@ -30,6 +47,7 @@ enum BenchCommand {
         var concurrency: Int
         var batch: Int
         var rate: Int?
+        var window: Int
         var timeoutS: Int
     }
 
@@ -38,12 +56,14 @@ enum BenchCommand {
         let url = try parsed.required("node")
         let client = try NodeClient(url)
         let funder = try KeyFile.read(try parsed.required("key"))
+        let accountCount = try parsed.int("accounts", default: 1_000, range: 1...100_000)
         let plan = Plan(
-            accounts: try parsed.int("accounts", default: 1_000, range: 1...100_000),
+            accounts: accountCount,
             txs: try parsed.int("txs", default: 100_000, range: 1...10_000_000),
             concurrency: try parsed.int("concurrency", default: 4, range: 1...256),
             batch: try parsed.int("batch", default: 500, range: 1...10_000),
             rate: parsed.string("rate") == nil ? nil : try parsed.int("rate", default: 0, range: 1...10_000_000),
+            window: try parsed.int("window", default: min(50_000, accountCount * windowPerAccount), range: 1...10_000_000),
             timeoutS: try parsed.int("timeout", default: 300, range: 1...86_400))
         let chainId = try client.get("/status")["chainId"]?.stringValue ?? ""
         let accounts = (0..<plan.accounts).map { _ in KeyPair.generate() }
@@ -52,8 +72,8 @@ enum BenchCommand {
         try fund(accounts, from: funder, each: UInt64(perAccount) * 2 + 10, chainId: chainId, url: url, plan: plan)
         print("bench: signing \(plan.txs) transfers")
         let batches = sign(accounts, total: plan.txs, chainId: chainId, batch: plan.batch, workers: plan.concurrency)
-        print("bench: submitting with \(plan.concurrency) connections, batches of \(plan.batch)" +
-              (plan.rate.map { ", at \($0) tx/s" } ?? ", as fast as the node takes them"))
+        print("bench: submitting with \(plan.concurrency) connections, batches of \(plan.batch), at most \(plan.window) in flight" +
+              (plan.rate.map { ", at \($0) tx/s" } ?? ", as fast as the node commits them"))
         let result = try measure(batches, url: url, plan: plan)
         report(result, plan: plan, jsonPath: parsed.string("json"))
     }
@@ -115,19 +135,55 @@ enum BenchCommand {
     struct Result {
         var submitted: Int
         var rejected: Int
+        var skipped: Int
+        var resubmitted: Int
         var committed: Int
         var elapsedS: Double
         var latenciesMs: [Double]
         var firstRejection: String?
     }
 
-    static func measure(_ batches: [[Transaction]], url: String, plan: Plan) throws(CLIError) -> Result {
-        let tracker = CommitTracker(batches.flatMap { $0 }.map(\.hash))
+    /// What the submitting threads share.
+    final class Run: Sendable {
+        let batches: [[Transaction]]
+        let byHash: [Hash32: Transaction]
+        let plan: Plan
+        let url: String
+        let tracker: CommitTracker
+        let dead = DeadSenders()
         let next = Atomic<Int>(0)
         let rejected = Atomic<Int>(0)
+        let resubmitted = Atomic<Int>(0)
+        let lastResubmit = Mutex<Double>(0)
         let firstRejection = Mutex<String?>(nil)
         let started = monotonicSeconds()
-        let follower = Thread { follow(url: url, tracker: tracker, timeoutS: plan.timeoutS) }
+
+        init(_ batches: [[Transaction]], url: String, plan: Plan) {
+            self.batches = batches
+            let all = batches.flatMap { $0 }
+            byHash = Dictionary(uniqueKeysWithValues: all.map { ($0.hash, $0) })
+            tracker = CommitTracker(all.map(\.hash))
+            self.plan = plan
+            self.url = url
+        }
+
+        /// True while commits keep coming: the run gives up after `timeoutS` without one.
+        var progressing: Bool {
+            monotonicSeconds() - max(started, tracker.snapshot().lastCommit) < Double(plan.timeoutS)
+        }
+
+        func refused(_ txs: [Transaction], _ why: String) {
+            guard !txs.isEmpty else { return }
+            rejected.wrappingAdd(txs.count, ordering: .relaxed)
+            tracker.forget(txs.map(\.hash))
+            dead.add(txs.map(\.from))
+            firstRejection.withLock { $0 = $0 ?? why }
+        }
+    }
+
+    static func measure(_ batches: [[Transaction]], url: String, plan: Plan) throws(CLIError) -> Result {
+        let run = Run(batches, url: url, plan: plan)
+        let follower = Thread { follow(url: url, run: run) }
         follower.start()
         let group = DispatchGroup()
         for _ in 0..<plan.concurrency {
@@ -135,65 +191,128 @@ enum BenchCommand {
             Thread {
                 defer { group.leave() }
                 guard let client = try? NodeClient(url) else { return }
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < batches.count else { return }
-                    if let rate = plan.rate {
-                        let due = started + Double(i * plan.batch) / Double(rate)
-                        let wait = due - monotonicSeconds()
-                        if wait > 0 { usleep(UInt32(wait * 1e6)) }
-                    }
-                    let now = monotonicSeconds()
-                    tracker.submitted(batches[i].map(\.hash), at: now)
-                    do {
-                        // Backpressure: transfers refused because the node is full (or a nonce
-                        // runs ahead of the window) are offered again after a pause, as a client would.
-                        var pending = batches[i]
-                        var answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
-                        for _ in 0..<Self.maxRetries {
-                            let retry = answer["results"]?.arrayValue?.enumerated().filter {
-                                Self.retryable.contains($0.element["error"]?["code"]?.stringValue ?? "")
-                            }.map { pending[$0.offset] } ?? []
-                            guard !retry.isEmpty else { break }
-                            usleep(50_000)
-                            pending = retry
-                            answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
-                        }
-                        let bad = answer["results"]?.arrayValue?.enumerated().filter { $0.element["error"] != nil } ?? []
-                        if !bad.isEmpty {
-                            rejected.wrappingAdd(bad.count, ordering: .relaxed)
-                            tracker.forget(bad.map { pending[$0.offset].hash })
-                            firstRejection.withLock { $0 = $0 ?? String(decoding: bad[0].element.serialized(), as: UTF8.self) }
-                        }
-                    } catch {
-                        rejected.wrappingAdd(batches[i].count, ordering: .relaxed)
-                        tracker.forget(batches[i].map(\.hash))
-                        firstRejection.withLock { $0 = $0 ?? "\(error)" }
-                    }
-                }
+                submitLoop(run, client)
             }.start()
         }
         group.wait()
-        tracker.waitUntilDone(timeoutS: Double(plan.timeoutS))
-        let snapshot = tracker.snapshot()
-        return Result(submitted: batches.reduce(0) { $0 + $1.count }, rejected: rejected.load(ordering: .relaxed),
-                      committed: snapshot.latencies.count, elapsedS: max(snapshot.lastCommit - started, 1e-9),
-                      latenciesMs: snapshot.latencies.map { $0 * 1000 }, firstRejection: firstRejection.withLock { $0 })
+        while !run.tracker.isDone, run.progressing { usleep(2_000) }
+        let snapshot = run.tracker.snapshot()
+        return Result(submitted: batches.reduce(0) { $0 + $1.count } - snapshot.skipped, rejected: run.rejected.load(ordering: .relaxed),
+                      skipped: snapshot.skipped, resubmitted: run.resubmitted.load(ordering: .relaxed),
+                      committed: snapshot.latencies.count, elapsedS: max(snapshot.lastCommit - run.started, 1e-9),
+                      latenciesMs: snapshot.latencies.map { $0 * 1000 }, firstRejection: run.firstRejection.withLock { $0 })
+    }
+
+    /// One submitting connection: takes the next batch, waits for its pace and for room in the
+    /// window, leaves out transfers of dead senders, and offers the rest until the node takes them.
+    static func submitLoop(_ run: Run, _ client: NodeClient) {
+        let plan = run.plan
+        while true {
+            let i = run.next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard i < run.batches.count else { return }
+            if let rate = plan.rate {
+                let wait = run.started + Double(i * plan.batch) / Double(rate) - monotonicSeconds()
+                if wait > 0 { usleep(UInt32(wait * 1e6)) }
+            }
+            var batch = run.batches[i]
+            guard waitForRoom(run, client, count: batch.count) else {
+                run.refused(batch, "no commit for \(plan.timeoutS) s; gave up")
+                continue
+            }
+            if !run.dead.isEmpty {
+                let skip = batch.filter { run.dead.contains($0.from) }
+                run.tracker.forget(skip.map(\.hash), skipped: true)
+                batch.removeAll { run.dead.contains($0.from) }
+                if batch.isEmpty { continue }
+            }
+            run.tracker.submitted(batch.map(\.hash), at: monotonicSeconds())
+            do {
+                let refused = try offer(batch, client)
+                run.refused(refused.map(\.tx), refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? "")
+            } catch {
+                run.refused(batch, "\(error)")
+            }
+        }
+    }
+
+    /// Offers `txs`; refusals that mean "not now" are offered again after a pause (backpressure,
+    /// as a client would), except those of a sender with a transfer refused for good. Returns the
+    /// transfers refused for good (or given up), with the node's answer. Codes in `accept` count as taken.
+    static func offer(_ txs: [Transaction], _ client: NodeClient, accept: Set<String> = []) throws(CLIError) -> [(tx: Transaction, answer: JSON)] {
+        var pending = txs
+        var refused: [(tx: Transaction, answer: JSON)] = []
+        for attempt in 0...Self.maxRetries {
+            let answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
+            guard let results = answer["results"]?.arrayValue, results.count == pending.count else {
+                return refused + pending.map { ($0, answer) }
+            }
+            var retry: [Transaction] = []
+            for (tx, r) in zip(pending, results) {
+                guard let code = r["error"]?["code"]?.stringValue, !accept.contains(code) else { continue }
+                if Self.retryable.contains(code) && attempt < Self.maxRetries { retry.append(tx) } else { refused.append((tx, r)) }
+            }
+            let dead = Set(refused.map(\.tx.from))
+            refused += retry.filter { dead.contains($0.from) }.map { (tx: $0, answer: JSON.string("an earlier nonce of its sender was refused")) }
+            retry.removeAll { dead.contains($0.from) }
+            guard !retry.isEmpty else { return refused }
+            usleep(50_000)
+            pending = retry
+        }
+        assert(pending.isEmpty, "the last attempt retries nothing")
+        return refused
+    }
+
+    /// Waits until `count` more transfers fit in the window (or none is in flight). A window that
+    /// stays full for `resubmitAfterS` has its oldest transfers offered again, by one thread at a
+    /// time. False when nothing committed for the run's timeout.
+    static func waitForRoom(_ run: Run, _ client: NodeClient, count: Int) -> Bool {
+        while true {
+            let inFlight = run.tracker.inFlight
+            if inFlight == 0 || inFlight + count <= run.plan.window { return true }
+            guard run.progressing else { return false }
+            let now = monotonicSeconds()
+            let due = run.lastResubmit.withLock { last -> Bool in
+                guard now - max(last, run.started) >= Self.resubmitAfterS else { return false }
+                last = now
+                return true
+            }
+            if due {
+                // Every stale transfer (a leader that stepped down keeps its mempool; one that died
+                // loses it), each sender's nonces in order so the new leader can admit them.
+                let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
+                    .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
+                run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
+                for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
+                    let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
+                    if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
+                        run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
+                    }
+                }
+            }
+            usleep(1_000)
+        }
     }
 
     /// Follows the chain head and records when each block's transactions were first seen committed.
-    static func follow(url: String, tracker: CommitTracker, timeoutS: Int) {
+    static func follow(url: String, run: Run) {
         guard let client = try? NodeClient(url) else { return }
+        let tracker = run.tracker
         var height = UInt64((try? client.get("/chain/head"))?["head"]?["height"]?.intValue ?? 0)
-        let deadline = monotonicSeconds() + Double(timeoutS)
-        while !tracker.isDone, monotonicSeconds() < deadline {
+        while !tracker.isDone, run.progressing {
             guard let head = (try? client.get("/chain/head"))?["head"]?["height"]?.intValue, UInt64(head) > height else {
                 usleep(2_000)
                 continue
             }
             while height < UInt64(head) {
+                // A block that cannot be read now is asked for again (bounded), not skipped:
+                // its transfers would otherwise stay in flight and hold the window.
+                var read: JSON?
+                for _ in 0..<100 where read == nil && run.progressing {
+                    read = try? client.get("/block/\(height + 1)")
+                    if read == nil { usleep(20_000) }
+                }
+                guard let block = read else { break }
                 height += 1
-                guard let block = try? client.get("/block/\(height)") else { continue }
                 let seen = monotonicSeconds()
                 let hashes = block["block"]?["txs"]?.arrayValue?.compactMap { $0["hash"]?.stringValue.flatMap(Hash32.init(hex:)) } ?? []
                 tracker.committed(hashes, at: seen)
@@ -208,9 +327,12 @@ enum BenchCommand {
         print(String(format: "bench: committed %d of %d transfers in %.2f s: %.0f tx/s", r.committed, r.submitted, r.elapsedS, tps))
         print(String(format: "bench: submit-to-commit latency p50 %.1f ms, p99 %.1f ms, max %.1f ms", pct(0.5), pct(0.99), sorted.last ?? 0))
         if r.rejected > 0 { print("bench: \(r.rejected) refused; first: \(r.firstRejection ?? "?")") }
+        if r.skipped > 0 { print("bench: \(r.skipped) not sent (an earlier nonce of their sender was refused)") }
+        if r.resubmitted > 0 { print("bench: \(r.resubmitted) offered again after \(Int(resubmitAfterS)) s in flight") }
         guard let jsonPath else { return }
         let out: JSON = [
             "committed": .int(r.committed), "submitted": .int(r.submitted), "rejected": .int(r.rejected),
+            "skipped": .int(r.skipped), "resubmitted": .int(r.resubmitted), "window": .int(plan.window),
             "elapsedSeconds": .double(r.elapsedS), "txPerSecond": .double(tps),
             "latencyMs": ["p50": .double(pct(0.5)), "p99": .double(pct(0.99)), "max": .double(sorted.last ?? 0)],
             "accounts": .int(plan.accounts), "concurrency": .int(plan.concurrency), "batch": .int(plan.batch),
@@ -219,44 +341,3 @@ enum BenchCommand {
         _ = FileManager.default.createFile(atPath: jsonPath, contents: Data(out.serializedPretty().utf8))
     }
 }
-
-/// Submission and first-seen-committed times per transaction.
-final class CommitTracker: Sendable {
-    private struct State {
-        var pending: [Hash32: Double]
-        var unsent: Set<Hash32>
-        var latencies: [Double] = []
-        var lastCommit: Double = 0
-    }
-    private let state: Mutex<State>
-
-    init(_ hashes: [Hash32]) { state = Mutex(State(pending: [:], unsent: Set(hashes))) }
-
-    func submitted(_ hashes: [Hash32], at t: Double) {
-        state.withLock { s in for h in hashes where s.unsent.remove(h) != nil { s.pending[h] = t } }
-    }
-
-    func forget(_ hashes: [Hash32]) { state.withLock { s in for h in hashes { s.pending[h] = nil } } }
-
-    func committed(_ hashes: [Hash32], at t: Double) {
-        state.withLock { s in
-            for h in hashes {
-                if let sent = s.pending.removeValue(forKey: h) {
-                    s.latencies.append(t - sent)
-                    s.lastCommit = max(s.lastCommit, t)
-                }
-            }
-        }
-    }
-
-    var isDone: Bool { state.withLock { $0.pending.isEmpty && $0.unsent.isEmpty } }
-
-    func waitUntilDone(timeoutS: Double) {
-        let deadline = monotonicSeconds() + timeoutS
-        while !isDone, monotonicSeconds() < deadline { usleep(2_000) }
-    }
-
-    func snapshot() -> (latencies: [Double], lastCommit: Double) { state.withLock { ($0.latencies, $0.lastCommit) } }
-}
-
-func monotonicSeconds() -> Double { Double(monotonicNs()) / 1e9 }

@@ -104,6 +104,7 @@ final class RunningNode: Sendable {
                                                        runtime: runtime, state: state, reader: reader)
             api.attach(transport)
             runtime.start()
+            api.startMempoolHandover()
             let registry = startRegistryClient(settings, nodeKey: nodeKey, api: advertisedAPI, p2p: transport.identity.advertisedP2PAddr,
                                                runtime: runtime, state: state, api: api, network: transport)
             log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
@@ -211,6 +212,7 @@ final class RunningNode: Sendable {
     func stop() {
         log.info("stopping", ["height": state.head.header.height])
         api.draining = true
+        api.stranded.stop()
         registry?.stop()
         let wasLeader = runtime.status.role == "leader"
         runtime.stop(transferFirst: true)

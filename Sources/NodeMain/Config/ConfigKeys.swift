@@ -26,6 +26,7 @@ enum ConfigKeys {
         int("api.max_batch_body_bytes", 1_024...(256 << 20)) { $0.api.maxBatchBodyBytes = $1 },
         int("api.max_batch_txs", 1...100_000) { $0.api.maxBatchTxs = $1 },
         int("api.commit_wait_ms", 1...600_000) { $0.api.commitWaitMs = $1 },
+        int("api.leader_wait_ms", 1...600_000) { $0.api.leaderWaitMs = $1 },
         int("api.threads", 1...64) { $0.api.threads = $1 },
         string("p2p.addr", env: "P2P_ADDR", flag: "p2p-addr") { $0.p2p.addr = $1 },
         stringList("p2p.peers", env: "PEERS", flag: "peers") { $0.p2p.peers = $1 },

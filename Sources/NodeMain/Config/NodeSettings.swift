@@ -22,6 +22,9 @@ struct NodeSettings: Sendable {
         var maxBatchTxs = 10_000
         /// How long `?wait=commit` waits before answering 504 `commit_timeout`.
         var commitWaitMs = 30_000
+        /// A follower holding a `?wait=commit` transfer whose leader is gone (or unknown) hands it
+        /// to the next leader; when none takes it within this long it answers 503 `leader_lost`.
+        var leaderWaitMs = 5_000
         /// Event-loop threads serving HTTP.
         var threads = 1
     }

@@ -3,8 +3,9 @@ import Foundation
 import Membership
 
 /// Loads the registry's settings from config.toml's `[registry]` and `[autoscale]` sections,
-/// with AUTOCHAIN_CLUSTER_TOKEN from the environment. Keys the node reads (`urls`, `strategy`,
-/// `heartbeat_ms`) live in the same `[registry]` section and are skipped here.
+/// with AUTOCHAIN_CLUSTER_TOKEN from the environment. Keys only the node reads (`urls`,
+/// `strategy`) live in the same `[registry]` section and are skipped here; `heartbeat_ms` is read
+/// by both (the registry tells registering nodes its period and detects failures against it).
 enum RegistryConfig {
     static let nodeSideKeys: Set<String> = ["urls", "strategy", "heartbeat_ms"]
     static let registrySideKeys: Set<String> = ["registry.addr", "registry.decide_interval_ms", "registry.max_events",
@@ -23,6 +24,11 @@ enum RegistryConfig {
             if let r = try root.table("registry") {
                 try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms"]))
                 if let v = try r.string("addr") { s.addr = v }
+                if let v = try r.int("heartbeat_ms") {
+                    // Nodes are told this period when they register; failure detection counts it.
+                    s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, 50...60_000)
+                    s.detector.heartbeatIntervalS = Double(s.heartbeatIntervalMs) / 1000
+                }
                 if let v = try r.int("decide_interval_ms") { s.decideIntervalMs = try range(r, "decide_interval_ms", v, 10...60_000) }
                 if let v = try r.int("max_events") { s.maxEvents = try range(r, "max_events", v, 10...1_000_000) }
                 if let v = try r.int("probe_timeout_ms") { s.probeTimeoutMs = try range(r, "probe_timeout_ms", v, 10...60_000) }

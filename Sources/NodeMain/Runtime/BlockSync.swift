@@ -125,7 +125,8 @@ extension RuntimeLoop {
                 do {
                     let c = try BlockCheck.verifyAndExecute(block, index: block.header.height, term: nil, prevHash: prev.hash,
                                                             prevStateRoot: prev.stateRoot, membership: membership,
-                                                            accounts: runtime.state.accountSource(overlay: overlay))
+                                                            accounts: runtime.state.accountSource(overlay: overlay),
+                                                            signaturesValid: runtime.syncSignatures.take(block.hash))
                     if let change = block.membership { membership = membership.applying(change) }
                     for a in c.delta.changes { overlay[a.address] = a }
                     prev = (block.hash, block.header.stateRoot)
@@ -133,6 +134,7 @@ extension RuntimeLoop {
                 } catch {
                     log.warn("synced block refused; asking again", ["reason": "\(error)"])
                     sync.buffered.removeAll()
+                    runtime.syncSignatures.clear()
                     break
                 }
             }
@@ -167,6 +169,7 @@ extension RuntimeLoop {
         sync.active = false
         sync.requested.removeAll()
         sync.buffered.removeAll()
+        runtime.syncSignatures.clear()
         let seconds = Double(monotonicNs() - sync.startedNs) / 1e9
         log.info("block sync finished", ["height": store.headHeight, "blocks": store.headHeight - sync.startHeight,
                                          "seconds": String(format: "%.2f", seconds)])

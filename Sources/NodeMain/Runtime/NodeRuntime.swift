@@ -13,6 +13,10 @@ final class NodeRuntime: Sendable {
     let metrics: NodeMetrics
     let nodeId: String
     let transport: Mutex<(any ClusterTransport)?>
+    /// Signature checks of block-synced blocks, started as they arrive (on the network's thread).
+    let syncSignatures = SyncSignatures()
+    /// Replicated blocks, decoded and signature-checked ahead of their commit.
+    let entryChecks = EntryChecks()
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let statusBox: Mutex<RuntimeStatus>

@@ -6,6 +6,8 @@ import Synchronization
 enum CommitOutcome: Sendable {
     case committed(height: UInt64)
     case dropped(TxRejection)
+    /// Refused on the way (a follower could not hand it to a leader, or the new leader refused it).
+    case refused(APIError)
     case timedOut
 }
 
@@ -89,6 +91,11 @@ final class NodeState: Sendable {
             s.waiters[hash, default: []].append(waiter)
             s.waiterCount += 1
         }
+    }
+
+    /// True while the waiter has not fired nor been removed.
+    func hasWaiter(_ hash: Hash32, id: UInt64) -> Bool {
+        guarded.withLock { s in s.waiters[hash]?.contains { $0.id == id } ?? false }
     }
 
     /// Removes one waiter (its caller gave up or timed out); nil when it already fired.

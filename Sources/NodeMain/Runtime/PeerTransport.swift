@@ -60,6 +60,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         case .getBlocks(let from, let count):
             serving.async { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
         case .blocks(let blocks):
+            runtime.syncSignatures.start(blocks)
             runtime.post(.blocks(blocks, from: peer.nodeId))
         case .join(let id, let key, _, _):
             guard id == peer.nodeId, key == peer.nodeKey else { return }

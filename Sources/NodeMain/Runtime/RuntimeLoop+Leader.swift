@@ -16,6 +16,12 @@ extension RuntimeLoop {
     }
 
     mutating func proposeBlocks(_ runtime: NodeRuntime) {
+        // Blocks extend the speculative head, which must be the log's last entry; right after an
+        // election it is not until the role change is handled (handleReady rebuilds it).
+        guard specHead.height == core.status.lastIndex else {
+            log.debug("not cutting: speculation behind the log", ["spec": specHead.height, "last": core.status.lastIndex])
+            return
+        }
         let interval = UInt64(settings.consensus.blockIntervalMs) * 1_000_000
         while inflight.count < settings.consensus.maxInflightBlocks {
             let waiting = runtime.state.withLock { $0.mempool.readyCount }
@@ -73,6 +79,7 @@ extension RuntimeLoop {
     /// Writes a membership change as a block of its own, one change at a time.
     mutating func proposeMembership(_ change: MembershipChange, _ runtime: NodeRuntime) -> MembershipOutcome {
         guard core.status.role == .leader else { return .notLeader(leader: core.status.leader) }
+        guard specHead.height == core.status.lastIndex else { return .refused("leadership just changed; retry shortly") }
         if let why = specMembership.rejection(of: change) { return .refused(why) }
         let block = Block.make(height: specHead.height + 1, prevHash: specHead.hash,
                                stateRoot: StateRoot.next(previous: specHead.stateRoot, membership: change),

@@ -60,6 +60,9 @@ struct RuntimeLoop: @unchecked Sendable {
                 nextTick = now + tickNs
                 periodic(runtime, now: now)
             }
+            // A Ready first: an election just won appends the term-start entry and changes the
+            // role, and the speculative head must be rebuilt on it before any block is cut.
+            while core.hasReady { handleReady(runtime) }
             leaderDuties(runtime)
             while core.hasReady { handleReady(runtime) }
             syncDuties(runtime)
@@ -150,10 +153,14 @@ struct RuntimeLoop: @unchecked Sendable {
             haltLoudly("cannot persist: \(error)")
         }
         view.didPersist(records)
+        // Blocks of other proposers (replicated to this node) are checked ahead on the other cores.
+        let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }
+        if !foreign.isEmpty { runtime.entryChecks.start(foreign.map { ($0.index, $0.term, $0.data) }) }
         if !rd.messages.isEmpty, let t = runtime.transport.withLock({ $0 }) {
             for m in rd.messages { t.send(raft: m) }
         }
         publishCommitted(committed, runtime, startedNs: started)
+        if runtime.entryChecks.pending > 0 { runtime.entryChecks.forget(through: store.headHeight) }
         core.advance(rd)
         for c in committed {
             guard let change = c.block.membership else { continue }
@@ -193,6 +200,11 @@ struct RuntimeLoop: @unchecked Sendable {
             let c: CommittedBlock
             if let mine = inflight.removeValue(forKey: e.index) {
                 c = mine
+            } else if let checked = runtime.entryChecks.take(index: e.index, term: e.term, data: e.data) {
+                c = try BlockCheck.verifyAndExecute(checked.block, index: e.index, term: e.term, prevHash: prev.hash,
+                                                    prevStateRoot: prev.stateRoot, membership: membership,
+                                                    accounts: runtime.state.accountSource(overlay: overlay),
+                                                    signaturesValid: checked.valid)
             } else {
                 c = try BlockCheck.verifyAndExecute(try Block.decode(e.data), index: e.index, term: e.term, prevHash: prev.hash,
                                                     prevStateRoot: prev.stateRoot, membership: membership,

@@ -1,0 +1,76 @@
+import Chain
+import Consensus
+import Dispatch
+import Synchronization
+
+/// Blocks a follower receives through Raft replication, decoded and their transaction signatures
+/// checked on the other cores as soon as the entries are stored, before they commit.
+///
+/// Why: a follower applies a committed block on its runtime thread, and most of that work is
+/// checking signatures. Done there, it delays the follower's answers to the leader's next
+/// appends (sent after the same Ready is handled); on a starved machine past the election timeout,
+/// and the leader, hearing from no quorum, steps down. Checked ahead, the runtime thread only
+/// executes and stores when the block commits.
+///
+/// Promise: `take(entry)` answers with the decoded block and whether every transaction signature
+/// verifies, as checked on exactly that entry's bytes; nil when no check was started (or the entry
+/// differs), and the caller then decodes and verifies itself.
+final class EntryChecks: Sendable {
+    final class Job: Sendable {
+        let term: UInt64
+        let data: [UInt8]
+        let group = DispatchGroup()
+        let outcome = Mutex<(block: Block, valid: Bool)?>(nil)
+        init(term: UInt64, data: [UInt8]) {
+            self.term = term
+            self.data = data
+        }
+    }
+
+    /// Entries checked ahead at most (each holds its block's bytes until it commits).
+    static let maxJobs = 1_024
+    /// A check not finished after this long is given up (the caller verifies itself).
+    static let waitLimitS = 60
+
+    private let jobs = Mutex<[UInt64: Job]>([:])
+    private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
+
+    /// Starts decoding and checking the entries' blocks in the background; an entry replacing
+    /// another at its index (a truncated uncommitted tail) replaces its check.
+    func start(_ entries: [(index: UInt64, term: UInt64, data: [UInt8])]) {
+        for e in entries where !e.data.isEmpty {
+            let job = Job(term: e.term, data: e.data)
+            let fresh = jobs.withLock { j -> Bool in
+                guard j.count < Self.maxJobs || j[e.index] != nil else { return false }
+                j[e.index] = job
+                return true
+            }
+            guard fresh else { continue }
+            job.group.enter()
+            queue.async {
+                if let block = try? Block.decode(job.data) {
+                    let valid = block.txs.isEmpty || Transaction.verifyAll(block.txs).allSatisfy { $0 }
+                    job.outcome.withLock { $0 = (block, valid) }
+                }
+                job.group.leave()
+            }
+        }
+    }
+
+    /// The checked block of the entry at `index`, when its check was started on the same bytes.
+    func take(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
+        guard let job = jobs.withLock({ $0.removeValue(forKey: index) }), job.term == term, job.data == data,
+              job.group.wait(timeout: .now() + .seconds(Self.waitLimitS)) == .success else { return nil }
+        return job.outcome.withLock { $0 }
+    }
+
+    /// Forgets checks of entries at or below `height` (applied another way, e.g. by block sync).
+    func forget(through height: UInt64) {
+        jobs.withLock { j in
+            guard !j.isEmpty else { return }
+            j = j.filter { $0.key > height }
+        }
+    }
+
+    var pending: Int { jobs.withLock { $0.count } }
+}
