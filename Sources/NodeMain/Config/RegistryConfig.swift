@@ -28,6 +28,7 @@ enum RegistryConfig {
                     // Nodes are told this period when they register; failure detection counts it.
                     s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, 50...60_000)
                     s.detector.heartbeatIntervalS = Double(s.heartbeatIntervalMs) / 1000
+                    s.detector.deadAfterSuspectS = 3 * s.detector.heartbeatIntervalS
                 }
                 if let v = try r.int("decide_interval_ms") { s.decideIntervalMs = try range(r, "decide_interval_ms", v, 10...60_000) }
                 if let v = try r.int("max_events") { s.maxEvents = try range(r, "max_events", v, 10...1_000_000) }
