@@ -57,8 +57,14 @@ public final class HTTPClient {
         let deadline = HTTPServerConnection.deadline(after: timeout)
         let bytes = encodeRequest(method: method, path: path, headers: headers, body: body)
         do throws(HTTPClientError) {
-            try send(bytes, deadline: deadline)
-            return try readResponse(isHEAD: method == "HEAD", deadline: deadline)
+            let sendFailure = try send(bytes, deadline: deadline)
+            guard let sendFailure else { return try readResponse(isHEAD: method == "HEAD", deadline: deadline) }
+            // The server answered before taking the whole request (413 to a large body, then it
+            // closes): that answer is the response; without one, the write's error is.
+            let early: HTTPClientResponse
+            do throws(HTTPClientError) { early = try readResponse(isHEAD: method == "HEAD", deadline: deadline) } catch { throw sendFailure }
+            close()  // the rest of the request was never sent: the connection cannot be reused
+            return early
         } catch {
             close()  // the connection's state is unknown after any failure
             throw error
@@ -78,7 +84,10 @@ public final class HTTPClient {
 
     // MARK: - Connection
 
-    private func send(_ bytes: [UInt8], deadline: UInt64) throws(HTTPClientError) {
+    /// Writes the request. Returns nil when all of it was sent; an error when the server stopped
+    /// taking it part-way (it answered early, or closed), in which case the caller looks for an
+    /// early response first.
+    private func send(_ bytes: [UInt8], deadline: UInt64) throws(HTTPClientError) -> HTTPClientError? {
         let reused = fd >= 0 && !idleConnectionWasClosed()
         if !reused { close(); try connect(deadline: deadline) }
         var written = 0
@@ -86,14 +95,24 @@ public final class HTTPClient {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL)) }
             if n > 0 { written += n; continue }
             let code = errno
-            if code == EAGAIN || code == EINTR { try wait(for: Int16(POLLOUT), deadline: deadline, what: "writing the request"); continue }
+            if code == EAGAIN || code == EINTR {
+                // The server may answer before it has read everything (413): stop writing then.
+                let ready = try waitAny(Int16(POLLOUT) | Int16(POLLIN), deadline: deadline, what: "writing the request")
+                if ready & Int16(POLLIN) != 0 && ready & Int16(POLLOUT) == 0 {
+                    return .io(.system(call: "send", errno: EPIPE, address: address.description))
+                }
+                continue
+            }
             if reused && written == 0 && (code == EPIPE || code == ECONNRESET) {
                 close()
                 try connect(deadline: deadline)
                 return try send(bytes, deadline: deadline)  // once: the new connection is not `reused`
             }
-            throw .io(.system(call: "send", errno: code, address: address.description))
+            let failure = HTTPClientError.io(.system(call: "send", errno: code, address: address.description))
+            if written > 0 && (code == EPIPE || code == ECONNRESET) { return failure }
+            throw failure
         }
+        return nil
     }
 
     /// True when a kept-alive connection was closed (or got unsolicited bytes) while idle.
@@ -121,16 +140,21 @@ public final class HTTPClient {
         }
     }
 
-    private func wait(for events: Int16, deadline: UInt64, what: String) throws(HTTPClientError) {
+    /// Waits until one of `events` (or an error or hang-up) is reported; returns the reported events.
+    private func waitAny(_ events: Int16, deadline: UInt64, what: String) throws(HTTPClientError) -> Int16 {
         while true {  // bound: the deadline; EINTR retries only
             let now = LinuxSyscalls.monotonicNanos()
             guard now < deadline else { throw .timeout(what) }
             var entry = pollfd(fd: fd, events: events, revents: 0)
             let millis = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
             let rc = poll(&entry, 1, millis)
-            if rc > 0 { return }
+            if rc > 0 { return entry.revents }
             if rc < 0 && errno != EINTR { throw .io(.system(call: "poll", errno: errno, address: address.description)) }
         }
+    }
+
+    private func wait(for events: Int16, deadline: UInt64, what: String) throws(HTTPClientError) {
+        _ = try waitAny(events, deadline: deadline, what: what)
     }
 
     // MARK: - Response

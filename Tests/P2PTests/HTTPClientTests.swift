@@ -20,6 +20,23 @@ struct HTTPClientTests {
         }
     }
 
+    /// A server that refuses a large body with 413 before reading it, then closes: the client
+    /// stops writing and returns that answer (as curl does) instead of failing with EPIPE/ECONNRESET.
+    @Test func earlyAnswerToALargeBody_isTheResponse() throws {
+        var settings = HTTPServerSettings()
+        settings.defaultMaxBodyBytes = 1024
+        try withServer(settings) { address in
+            for _ in 0..<5 {
+                let client = try HTTPClient(baseURL: "http://\(address)")
+                let response = try client.request(method: "POST", path: "/submit", body: [UInt8](repeating: 0x20, count: 8 << 20),
+                                                  timeout: .seconds(10))
+                #expect(response.status == 413)
+                #expect(response.bodyText.contains("body_too_large"))
+                #expect(try client.request(path: "/after", timeout: .seconds(5)).status == 200, "a new connection after it")
+            }
+        }
+    }
+
     @Test func reconnectsOnceWhenTheServerClosedAnIdleConnection() throws {
         var settings = HTTPServerSettings()
         settings.idleTimeout = .milliseconds(50)
