@@ -182,9 +182,21 @@ import Testing
         defer { up.stop() }
         let (leader, url) = try up.healthyLeader()
         var acked = Self.commit(2, via: url, startNonce: Self.nonce(url))
+        let oldTerm = try #require(HTTPClientFor(url).get("/status")?["term"]?.intValue)
+        let ids = up.voters()
         kill(try #require(up.nodePids()[leader]), SIGKILL)
-        try up.eventually("a new leader") { (up.status()?["leader"]?.stringValue).map { $0 != leader } ?? false }
-        let newURL = try #require(up.leaderURL())
+        // A leader of a later term: a survivor, or the old leader itself once restarted (it keeps
+        // its log and ID and may win the election).
+        var found: String?
+        try up.eventually("a leader of a later term") {
+            found = ids.lazy.compactMap { id -> String? in
+                guard let u = up.nodeURL(id), let st = (try? HTTPClientFor(u))?.get("/status"),
+                      st["role"]?.stringValue == "leader", (st["term"]?.intValue ?? 0) > oldTerm else { return nil }
+                return u
+            }.first
+            return found != nil
+        }
+        let newURL = try #require(found)
         acked += Self.commit(2, via: newURL, startNonce: Self.nonce(newURL))
         try up.eventually("the old leader is back and everything is everywhere") { up.healthy(voters: 3) && Self.allThere(acked, up) }
     }
