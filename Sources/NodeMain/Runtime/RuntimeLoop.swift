@@ -244,13 +244,14 @@ struct RuntimeLoop: @unchecked Sendable {
             }
             return (done, fired)
         }
-        for (height, list) in waiters { for w in list { w.fire(.committed(height: height)) } }
+        // Metrics first: a client answered below may read /metrics at once.
         let now = monotonicNs()
         for (_, arrival) in done { runtime.metrics.submitToCommit.observe(Double(now &- arrival) / 1e9) }
         runtime.metrics.blocksCommitted.inc(Double(committed.count))
         runtime.metrics.txsCommitted.inc(Double(txs.count))
         runtime.metrics.height.set(Double(last.block.header.height))
         runtime.metrics.blockApply.observe(Double(now - startedNs) / 1e9)
+        for (height, list) in waiters { for w in list { w.fire(.committed(height: height)) } }
     }
 
     mutating func roleChanged(_ runtime: NodeRuntime) {
