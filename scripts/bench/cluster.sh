@@ -32,6 +32,7 @@
 # refused and nothing waits out future_ttl_s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
 readonly OUT=.build/bench/cluster
@@ -49,17 +50,9 @@ CATCHUP_RUNS=${CATCHUP_RUNS:-3}
 GROW_WINDOW=${GROW_WINDOW:-20000}
 PERF=${PERF:-1}
 PHASES=${PHASES:-abcd}
-has() { case "$PHASES" in *"$1"*) return 0;; esac; return 1; }
 
-log() { printf '==> %s\n' "$*" >&2; }
 
-if [ -z "${AUTOCHAIN_BIN:-}" ]; then
-    log "swift build -c release (a no-op when up to date)"
-    swift build -c release >/dev/null
-    AUTOCHAIN_BIN=.build/release/autochain
-fi
-[ -x "$AUTOCHAIN_BIN" ] || { echo "no autochain binary at $AUTOCHAIN_BIN"; exit 1; }
-AUTOCHAIN_BIN=$(realpath "$AUTOCHAIN_BIN")
+bench_binary
 
 # ---- nodes: started here, stopped here, by PID only -----------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-cluster-bench.XXXXXX")

@@ -5,7 +5,7 @@
 # also written to .build/bench/compare.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-log() { printf '==> %s\n' "$*" >&2; }
+. scripts/bench/lib.sh
 
 log "autochain 3-node cluster (scripts/bench/cluster.sh)"
 scripts/bench/cluster.sh | tee .build/bench-cluster-table.md.tmp

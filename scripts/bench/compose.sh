@@ -21,12 +21,12 @@
 # Env: PHASES=ikrt RUNS=3 TXS=60000 KILLS=5 IMAGE_RUNS=3
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 . scripts/docker/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 readonly OUT=.build/bench/compose CLUSTER=autochain REG=http://127.0.0.1:9090
 readonly PROBE=scripts/bench/cluster_probe.py BIN=.build-docker/release/autochain
 PHASES=${PHASES:-ikrt}; RUNS=${RUNS:-3}; TXS=${TXS:-60000}; KILLS=${KILLS:-5}; IMAGE_RUNS=${IMAGE_RUNS:-3}
-has() { case "$PHASES" in *"$1"*) return 0;; esac; return 1; }
 rm -rf "$OUT"; mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv   # phase \t measurement \t value
 : > "$RESULTS"

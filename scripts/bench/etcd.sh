@@ -15,6 +15,7 @@
 # Prints a Markdown table; raw output in .build/bench/etcd/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 
 readonly OUT=.build/bench/etcd
 readonly LOAD=scripts/bench/etcd_load.py
@@ -26,7 +27,6 @@ CHECK_PERF_M=${CHECK_PERF_M:-1}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 export ETCDCTL_API=3
 
-log() { printf '==> %s\n' "$*" >&2; }
 
 if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
     log "installing etcd-server etcd-client (apt)"

@@ -28,6 +28,7 @@
 #   RUN_TIMEOUT_S=60 (one healing run, hard stop)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
 readonly OUT=.build/bench/healing
@@ -39,16 +40,8 @@ CHAIN_TXS=${CHAIN_TXS:-100000}
 GROW_RATE=${GROW_RATE:-3000}
 PHASES=${PHASES:-abc}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-60}
-has() { case "$PHASES" in *"$1"*) return 0;; esac; return 1; }
-log() { printf '==> %s\n' "$*" >&2; }
 
-if [ -z "${AUTOCHAIN_BIN:-}" ]; then
-    log "swift build -c release (a no-op when up to date)"
-    swift build -c release >/dev/null
-    AUTOCHAIN_BIN=.build/release/autochain
-fi
-[ -x "$AUTOCHAIN_BIN" ] || { echo "no autochain binary at $AUTOCHAIN_BIN"; exit 1; }
-AUTOCHAIN_BIN=$(realpath "$AUTOCHAIN_BIN")
+bench_binary
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-healing-bench.XXXXXX")
 up_pid=""

@@ -16,6 +16,7 @@
 # Raw output in .build/bench/learner/; prints one JSON line per run and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
 readonly OUT=.build/bench/learner
@@ -24,14 +25,8 @@ TXS=${TXS:-1000000}
 RUNS=${RUNS:-3}
 GROW_WINDOW=${GROW_WINDOW:-20000}
 CATCHUP_WAIT_S=${CATCHUP_WAIT_S:-600}
-log() { printf '==> %s\n' "$*" >&2; }
 
-if [ -z "${AUTOCHAIN_BIN:-}" ]; then
-    log "swift build -c release (a no-op when up to date)"
-    swift build -c release >/dev/null
-    AUTOCHAIN_BIN=.build/release/autochain
-fi
-AUTOCHAIN_BIN=$(realpath "$AUTOCHAIN_BIN")
+bench_binary
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-learner-bench.XXXXXX")
 up_pid=""

@@ -16,6 +16,7 @@
 #   TXS=100000           transfers per bench run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
 readonly OUT=.build/bench
@@ -26,15 +27,9 @@ RUNS=${RUNS:-3}
 TXS=${TXS:-100000}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
-log() { printf '==> %s\n' "$*" >&2; }
 
 # ---- binary and tools -----------------------------------------------------------------------
-if [ -z "${AUTOCHAIN_BIN:-}" ]; then
-    log "swift build -c release (a no-op when up to date)"
-    swift build -c release >/dev/null
-    AUTOCHAIN_BIN=.build/release/autochain
-fi
-[ -x "$AUTOCHAIN_BIN" ] || { echo "no autochain binary at $AUTOCHAIN_BIN"; exit 1; }
+bench_binary
 if ! command -v wrk >/dev/null; then
     log "installing wrk (apt)"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null || true
