@@ -53,9 +53,7 @@ import Testing
     @Test func leaderKilledWhileForwardedWaitsAreInFlight_everyCallerAnsweredFast_acknowledgedCommitted() throws {
         // Blocks are cut at most every 1.5 s, so at the kill the leader holds forwarded transfers
         // in its mempool that no follower has: only handing them to the new leader commits them.
-        let config = TestDirs.make("forward-failover") + "/slow-blocks.toml"
-        _ = FileManager.default.createFile(atPath: config, contents: Data("[consensus]\nblock_interval_ms = 1500\n".utf8))
-        let c = try ClusterTests.Cluster.three(config: config)
+        let c = try Self.slowBlockCluster("forward-failover")
         defer { c.stopAll() }
         let all = ["n1", "n2", "n3"]
         let leader = try #require(c.leader(among: all))
@@ -102,9 +100,7 @@ import Testing
     /// A leader that loses leadership (here by a transfer an operator asked for) while it holds
     /// accepted, uncommitted transfers hands them to the new leader: all of them commit.
     @Test func deposedLeaderHandsItsAcceptedTransfersToTheNewLeader() throws {
-        let config = TestDirs.make("stranded-mempool") + "/slow-blocks.toml"
-        _ = FileManager.default.createFile(atPath: config, contents: Data("[consensus]\nblock_interval_ms = 1500\n".utf8))
-        let c = try ClusterTests.Cluster.three(config: config)
+        let c = try Self.slowBlockCluster("stranded-mempool")
         defer { c.stopAll() }
         let all = ["n1", "n2", "n3"]
         let leader = try #require(c.leader(among: all))
@@ -124,6 +120,13 @@ import Testing
             }
         }
         #expect(try c.nodes[successor]!.json("GET", "/balance/\(key.address.hex)").body["nonce"]?.intValue == 50)
+    }
+
+    /// Three nodes that cut a block at most every 1.5 s, so a leader holds transfers no follower has.
+    static func slowBlockCluster(_ name: String) throws -> ClusterTests.Cluster {
+        let config = TestDirs.make(name) + "/slow-blocks.toml"
+        _ = FileManager.default.createFile(atPath: config, contents: Data("[consensus]\nblock_interval_ms = 1500\n".utf8))
+        return try ClusterTests.Cluster.three(config: config)
     }
 
     /// Funds each key from the development key, through the leader, and waits for the commit.

@@ -26,7 +26,6 @@ follower, the same term and leader, and a height at most LAG_BLOCKS (2) below th
 For restart-* the killed ID must be one of the voters again; for replace-* it must be gone and
 a new ID must be a voter in its place.
 """
-import http.client
 import json
 import os
 import shutil
@@ -35,24 +34,16 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_probe  # noqa: E402  (its GET helper)
 
 LAG_BLOCKS = 2
 POLL_S = 0.05
 
 
 def get_json(url, path, timeout=1.0):
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"{url}{path}: HTTP {resp.status}")
-        return json.loads(body)
-    finally:
-        conn.close()
+    return json.loads(cluster_probe.get(url, path, timeout))
 
 
 def try_json(url, path, timeout=1.0):
