@@ -13,12 +13,13 @@ import Testing
         var p2p: [String: String] = [:]
         let base = TestDirs.make("cluster")
 
-        func start(_ id: String, join: Bool, config: String? = nil) throws {
+        /// `via`: the only nodes it is told of (default: every node started so far).
+        func start(_ id: String, join: Bool, config: String? = nil, via: [String]? = nil) throws {
             let node = try NodeProcess(dataDir: base + "/" + id, config: config)
             let port = try p2p[id] ?? "127.0.0.1:\(freePort())"
             p2p[id] = port
             var args = ["--node-id", id, "--p2p-addr", port]
-            let peers = p2p.filter { $0.key != id }.values.sorted()
+            let peers = p2p.filter { $0.key != id && (via?.contains($0.key) ?? true) }.values.sorted()
             if !peers.isEmpty { args += ["--peers", peers.joined(separator: ",")] }
             if join { args.append("--join") }
             try node.start(extraArgs: args)
@@ -101,6 +102,27 @@ import Testing
         try c.eventually("the old leader rejoins as a follower and catches up") {
             c.status(leader)?["role"]?.stringValue == "follower" && Set(c.heads(all)).count == 1
         }
+    }
+
+    /// Nodes that joined through n1 alone learn of each other once admitted (gossip), so they
+    /// elect a leader between them when n1 dies.
+    @Test func nodesJoinedThroughOneNodeFindEachOther_andFailOverWithoutIt() throws {
+        let c = Cluster()
+        defer { c.stopAll() }
+        try c.start("n1", join: false)
+        try c.start("n2", join: true, via: ["n1"])
+        try c.start("n3", join: true, via: ["n1"])
+        try c.eventually("three voters") { c.status("n1")?["voters"]?.arrayValue?.count == 3 }
+        func knows(_ a: String, _ b: String) -> Bool {
+            (try? c.nodes[a]!.json("GET", "/peers").body)?["peers"]?.arrayValue?.contains { $0["nodeId"]?.stringValue == b } ?? false
+        }
+        try c.eventually("n2 and n3 connected to each other") { knows("n2", "n3") && knows("n3", "n2") }
+        let leader = try #require(c.leader(among: ["n1", "n2", "n3"]))
+        c.nodes[leader]!.kill9()
+        let survivors = ["n1", "n2", "n3"].filter { $0 != leader }
+        try c.eventually("a new leader among the survivors") { c.leader(among: survivors) != nil }
+        let (status, answer) = try transfer(c.nodes[survivors[0]]!, nonce: 0)
+        #expect(status == 200, "commit after failover: \(answer)")
     }
 
     @Test func sigstoppedFollowerCatchesUpAfterSigcont() throws {

@@ -100,7 +100,14 @@ extension PeerHost {
                     if var info = connection.info {
                         info.isMember = true
                         connection.info = info
-                        if established[info.nodeId] === connection { shared.set(info) }
+                        if established[info.nodeId] === connection {
+                            shared.set(info)
+                            // Admitted: it learns the topology, and the members learn of it, as a
+                            // member connecting afresh would (else, joined through one node, it
+                            // knows only that node and loses every other one when it dies).
+                            _ = connection.tcp.write(PeerMessage.peers(memberAddresses(except: info.nodeId)).encodedLine())
+                            announce(info)
+                        }
                     }
                 }
             }
