@@ -4,7 +4,8 @@
 # the leader, and the scaling events; then a node is killed and the page must show it come back.
 #
 # Environment: AUTOCHAIN_BIN (default .build/debug/autochain); INSTALL_MISSING=1 or CI installs
-# chromium with apt-get when it is missing.
+# chromium with apt-get when it is missing; SCREENSHOT=FILE also saves the page after the restart
+# as a PNG (docs/dashboard.png: `SCREENSHOT=docs/dashboard.png scripts/test-dashboard.sh`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${AUTOCHAIN_BIN:-.build/debug/autochain}
@@ -65,6 +66,13 @@ page=$(dom)
 grep -q 'class="k restart"' <<<"$page" || { echo "FAILED: the restart event is not on the page"; fail=1; }
 cards=$(grep -o 'class="node alive' <<<"$page" | wc -l)
 [ "$cards" -eq 3 ] || { echo "FAILED: expected 3 alive node cards after the restart, got $cards"; fail=1; }
+
+if [ -n "${SCREENSHOT:-}" ]; then
+  # The page as a newcomer sees it after a kill and the restart (docs/dashboard.png).
+  timeout 60 "$browser" --headless=new --no-sandbox --disable-gpu --user-data-dir="$tmp/profile" --hide-scrollbars \
+    --window-size=1280,1000 --virtual-time-budget=4000 --screenshot="$(realpath -m "$SCREENSHOT")" "$url/" >/dev/null 2>&1 \
+    && log "screenshot: $SCREENSHOT" || { echo "FAILED: no screenshot"; fail=1; }
+fi
 
 if [ "$fail" -ne 0 ]; then tail -30 "$tmp/up.log"; exit 1; fi
 echo "dashboard: 1 passed, 0 failed"

@@ -367,6 +367,10 @@ rows = [
      (cu["transfersPerSecond"], []), "{:.0f}"),
     ("(d) catch-up: blocks/s", (cu["blocksPerSecond"], []), "{:.0f}"),
 ]
+# Phases that did not run are left out of the table (a phase that ran and failed stays in it).
+ran = {"a": bool(peak), "b": bool(paced), "c": bool(fo),
+       "d": have("catchup.json") or any(f.endswith("-failure.txt") for f in os.listdir(out))}
+rows = [r for r in rows if ran[r[0][1]]]
 print(f"\nMachine: {nproc} cores, {cpu}; 3-node release cluster on loopback; {runs} bench runs, {fos} failovers; medians.\n")
 print("| measurement | median | runs |")
 print("|---|---:|---|")
