@@ -105,13 +105,7 @@ import Testing
         let all = ["n1", "n2", "n3"]
         let leader = try #require(c.leader(among: all))
         let successor = all.first { $0 != leader }!
-        let key = KeyPair.generate()
-        try fund([key], via: c.nodes[leader]!)
-        let txs = (0..<50).map { i in
-            Transaction.signed(chainId: "autochain-dev", to: KeyPair.development.address, amount: 1, fee: 1, nonce: UInt64(i), keyPair: key)
-        }
-        let accepted = try c.nodes[leader]!.json("POST", "/submit-txs", ["txs": .array(txs.map(\.json))])
-        #expect(accepted.body["accepted"]?.intValue == 50, "\(accepted.body)")
+        let (key, txs) = try acceptFifty(via: c.nodes[leader]!)
         let moved = try c.nodes[leader]!.json("POST", "/leadership/transfer", ["to": .string(successor)])
         #expect(moved.status == 200, "\(moved.body)")
         try c.eventually("all 50 accepted transfers commit on every node", timeout: 15) {
@@ -120,6 +114,35 @@ import Testing
             }
         }
         #expect(try c.nodes[successor]!.json("GET", "/balance/\(key.address.hex)").body["nonce"]?.intValue == 50)
+    }
+
+    /// A leader stopped with SIGTERM transfers leadership first and hands on what it accepted:
+    /// every accepted transfer commits on the two nodes that remain.
+    @Test func leaderStoppedWithSigtermHandsItsAcceptedTransfersOn() throws {
+        let c = try Self.slowBlockCluster("sigterm-handover")
+        defer { c.stopAll() }
+        let all = ["n1", "n2", "n3"]
+        let leader = try #require(c.leader(among: all))
+        let (_, txs) = try acceptFifty(via: c.nodes[leader]!)
+        c.nodes[leader]!.stop()
+        let rest = all.filter { $0 != leader }
+        try c.eventually("all 50 accepted transfers commit on the remaining nodes", timeout: 15) {
+            rest.allSatisfy { id in
+                (try? c.nodes[id]!.json("GET", "/tx/\(txs.last!.hash.hex)"))?.body["status"]?.stringValue == "committed"
+            }
+        }
+    }
+
+    /// 50 transfers from a freshly funded key, accepted (not yet committed) by the leader.
+    func acceptFifty(via leader: NodeProcess) throws -> (KeyPair, [Transaction]) {
+        let key = KeyPair.generate()
+        try fund([key], via: leader)
+        let txs = (0..<50).map { i in
+            Transaction.signed(chainId: "autochain-dev", to: KeyPair.development.address, amount: 1, fee: 1, nonce: UInt64(i), keyPair: key)
+        }
+        let accepted = try leader.json("POST", "/submit-txs", ["txs": .array(txs.map(\.json))])
+        #expect(accepted.body["accepted"]?.intValue == 50, "\(accepted.body)")
+        return (key, txs)
     }
 
     /// Three nodes that cut a block at most every 1.5 s, so a leader holds transfers no follower has.

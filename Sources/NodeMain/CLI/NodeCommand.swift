@@ -156,27 +156,6 @@ final class RunningNode: Sendable {
         }
     }
 
-    /// After a leadership transfer: pending transactions go to the new leader in batches.
-    func handOverMempool() {
-        let pending = state.withLock { $0.mempool.all }
-        guard !pending.isEmpty else { return }
-        let leader = runtime.status.leader
-        guard let peer = transport.peers.first(where: { $0.nodeId == leader }) else {
-            log.warn("cannot hand over the mempool: no leader reachable", ["txs": pending.count])
-            return
-        }
-        var sent = 0
-        for start in stride(from: 0, to: pending.count, by: 1_000) {
-            let batch = Array(pending[start..<min(start + 1_000, pending.count)])
-            guard let client = try? HTTPClient(baseURL: "http://\(peer.apiAddr)") else { break }
-            let body = JSON.object(JSONObject([("txs", .array(batch.map(\.json)))])).serialized()
-            if let r = try? client.request(method: "POST", path: "/submit-txs", headers: HTTPHeaders([("Content-Type", "application/json")]),
-                                           body: body, timeout: .seconds(10)), r.status < 500 { sent += batch.count }
-            client.close()
-        }
-        log.info("mempool handed over", ["to": peer.nodeId, "txs": sent, "of": pending.count])
-    }
-
     /// Registers with the registry (when configured) and heartbeats what it needs to decide.
     static func startRegistryClient(_ settings: NodeSettings, nodeKey: KeyPair, api: String, p2p: String, runtime: NodeRuntime,
                                     state: NodeState, api handler: NodeAPI, network: PeerTransport) -> RegistryClient? {
@@ -216,7 +195,8 @@ final class RunningNode: Sendable {
         registry?.stop()
         let wasLeader = runtime.status.role == "leader"
         runtime.stop(transferFirst: true)
-        if wasLeader { handOverMempool() }
+        // What it accepted and did not commit goes to the new leader (as after any loss of leadership).
+        if wasLeader { api.handOverStranded() }
         transport.stop()
         server.stop()
     }
