@@ -60,19 +60,13 @@ declare -A PID API P2P
 all_pids=()   # every PID ever started (a killed one is simply gone)
 extra_pids=() # perf and the like
 cleanup() {
-    for pid in "${extra_pids[@]}" "${all_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${extra_pids[@]}" "${all_pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "${extra_pids[@]}" "${all_pids[@]}"
     cp "$tmp"/*.log "$OUT/" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_node NAME [--join]: ports are picked at the first start and kept for restarts.
 start_node() {
@@ -116,20 +110,6 @@ wait_ready n2; wait_ready n3
 timeout 70 python3 "$PROBE" wait-voters 3 60 "$(url n1)"
 leader=$(leader_name)
 log "cluster up: leader $leader"
-
-median() {  # FILE... JSON_PATH (dotted)
-    python3 - "$@" <<'EOF'
-import json, statistics, sys
-*files, path = sys.argv[1:]
-values = []
-for f in files:
-    v = json.load(open(f))
-    for k in path.split("."):
-        v = v[k]
-    values.append(float(v))
-print(statistics.median(values))
-EOF
-}
 
 # A bench run goes to the current leader; when leadership moves during a run (the bench then
 # fails with 503 no_leader/not_leader), the run is noted in $OUT/bench-retries.log and repeated once.
@@ -324,13 +304,6 @@ import json, statistics, sys, os
 runs, fos, rate, nproc, cpu, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 def load(prefix, n):
     return [json.load(open(os.path.join(out, f"{prefix}-{i}.json"))) for i in range(1, n + 1)]
-def med(rows, *path):
-    vals = []
-    for r in rows:
-        for k in path:
-            r = r[k]
-        vals.append(float(r))
-    return statistics.median(vals), vals
 have = lambda f: os.path.exists(os.path.join(out, f))
 peak = load("bench-peak", runs) if have("bench-peak-1.json") else []
 paced = load("bench-paced", runs) if have("bench-paced-1.json") else []

@@ -40,12 +40,7 @@ for t in curl jq python3; do command -v $t >/dev/null || { echo "$t is required"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-compose-bench.XXXXXX")
 declare -A PID API P2P
 cleanup() {
-  local pid
-  for pid in "${PID[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PID[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  done
+  stop_pids "${PID[@]}"
   docker stop -t 5 autochain-registry >/dev/null 2>&1
   compose down -v --remove-orphans -t 5 >/dev/null 2>&1
   local extra; extra=$(docker ps -aq --filter label=autochain.cluster=$CLUSTER)
@@ -175,7 +170,6 @@ if has r; then
 fi
 
 # ---- (t) transfers/s: compose vs local processes ------------------------------------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start_node() {  # NAME [--join]
   local name=$1; shift
   API[$name]=$(free_port); P2P[$name]=$(free_port)

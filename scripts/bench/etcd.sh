@@ -38,19 +38,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/etcd-bench.XXXXXX")
 declare -A PID CPORT PPORT
 all_pids=()
 cleanup() {
-    for pid in "${all_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${all_pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "${all_pids[@]}"
     cp "$tmp"/*.log "$OUT/" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 names=(e1 e2 e3)
 for n in "${names[@]}"; do CPORT[$n]=$(free_port); PPORT[$n]=$(free_port); done
 initial=$(for n in "${names[@]}"; do printf '%s=http://127.0.0.1:%s,' "$n" "${PPORT[$n]}"; done); initial=${initial%,}

@@ -48,10 +48,7 @@ up_pid=""
 cleanup() {
     if [ -n "$up_pid" ]; then
         # SIGTERM: the registry stops its node processes (SIGTERM, then SIGKILL after 5 s) and exits.
-        kill -TERM "$up_pid" 2>/dev/null || true
-        for _ in $(seq 150); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$up_pid" 2>/dev/null || true
-        wait "$up_pid" 2>/dev/null || true
+        stop_pids -t 15 "$up_pid"
     fi
     cp "$tmp"/up.log "$tmp"/data/*.log "$OUT/" 2>/dev/null || true
     rm -rf "$tmp"
@@ -59,7 +56,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-start.txt"

@@ -32,10 +32,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-learner-bench.XXXXXX")
 up_pid=""
 cleanup() {
     if [ -n "$up_pid" ]; then
-        kill -TERM "$up_pid" 2>/dev/null || true   # `up` stops its own nodes on SIGTERM
-        for _ in $(seq 150); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$up_pid" 2>/dev/null || true
-        wait "$up_pid" 2>/dev/null || true
+        stop_pids -t 15 "$up_pid"   # `up` stops its own nodes on SIGTERM
     fi
     cp "$tmp"/*.log "$OUT/" 2>/dev/null || true
     rm -rf "$tmp"

@@ -2,6 +2,7 @@
 #   log MSG...       progress on stderr
 #   has PHASE        true when $PHASES names that phase letter
 #   bench_binary     sets AUTOCHAIN_BIN to an absolute path: the given one, or a release build
+#   stop_pids, free_port, median: see each below
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -15,4 +16,35 @@ bench_binary() {
     fi
     [ -x "$AUTOCHAIN_BIN" ] || { echo "no autochain binary at $AUTOCHAIN_BIN"; exit 1; }
     AUTOCHAIN_BIN=$(realpath "$AUTOCHAIN_BIN")
+}
+
+# stop_pids [-t SECONDS] PID...: SIGTERM to each, then SIGKILL to any still alive after SECONDS
+# (default 5), and reaps them. Only the PIDs given: the scripts stop nothing they did not start.
+stop_pids() {
+    local tenths=50 pid
+    if [ "${1:-}" = -t ]; then tenths=$(($2 * 10)); shift 2; fi
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        for _ in $(seq "$tenths"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# median FILE... JSON_PATH: the median of one (dotted) field across JSON files.
+median() {
+    python3 - "$@" <<'PY'
+import json, statistics, sys
+*files, path = sys.argv[1:]
+values = []
+for f in files:
+    v = json.load(open(f))
+    for k in path.split("."):
+        v = v[k]
+    values.append(float(v))
+print(statistics.median(values))
+PY
 }

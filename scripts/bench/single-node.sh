@@ -40,18 +40,12 @@ command -v wrk >/dev/null || { echo "wrk is missing and could not be installed: 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-bench.XXXXXX")
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "${pids[@]}"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # start_node NAME -> sets NODE_PID and NODE_URL; waits (bounded) for /health/ready
 start_node() {
@@ -69,26 +63,7 @@ start_node() {
     done
     echo "node $name not ready within ${READY_WAIT_S}s:"; cat "$tmp/$name.log"; exit 1
 }
-stop_node() {  # PID
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-median() {  # FILE... JSON_PATH (dotted) -> median of that field across the files
-    python3 - "$@" <<'EOF'
-import json, statistics, sys
-*files, path = sys.argv[1:]
-values = []
-for f in files:
-    v = json.load(open(f))
-    for k in path.split("."):
-        v = v[k]
-    values.append(float(v))
-print(statistics.median(values))
-EOF
-}
+stop_node() { stop_pids "$1"; }  # PID
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 "$AUTOCHAIN_BIN" keygen --dev --out "$tmp/dev.key" >/dev/null 2>&1  # it warns that the key is public
