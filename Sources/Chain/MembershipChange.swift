@@ -28,7 +28,7 @@ public struct MembershipChange: Sendable, Hashable {
     }
 
     /// Node IDs are short and printable: they travel in logs, metrics labels and URLs.
-    public static let maxNodeIdBytes = 64
+    public static let maxNodeIdBytes = NodeIDGrammar.maxBytes
 
     public var kind: Kind
     public var nodeId: String
@@ -43,10 +43,8 @@ public struct MembershipChange: Sendable, Hashable {
         self.nodeKey = nodeKey
     }
 
-    public static func isValidNodeId(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= maxNodeIdBytes
-            && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
-    }
+    /// The cluster's one node-ID grammar (`NodeID`).
+    public static func isValidNodeId(_ id: String) -> Bool { NodeIDGrammar.isValid(id) }
 
     /// u8 kind ‖ u8 len ‖ nodeId (UTF-8) ‖ nodeKey (32 bytes).
     public func encode(into out: inout [UInt8]) {
@@ -80,7 +78,7 @@ public struct MembershipChange: Sendable, Hashable {
             throw .invalidJSON("membership `op` must be addLearner, promote, remove or bootstrap")
         }
         guard let id = json["node"]?.stringValue, Self.isValidNodeId(id) else {
-            throw .invalidJSON("membership `node` must be 1-64 letters, digits, '-', '_' or '.'")
+            throw .invalidJSON("membership `node` must match \(NodeIDGrammar.pattern)")
         }
         var key = PublicKey.zero
         if kind.carriesKey {

@@ -111,7 +111,7 @@ extension RegistryService {
     /// `POST /register` and `POST /heartbeat`: the node's own report, the registry's soft state.
     func heartbeat(_ b: JSON, registering: Bool) throws -> HTTPResponse {
         guard let id = b["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
-            throw RegistryAPIError(400, "invalid_field", "nodeId must be 1-64 letters, digits, '-', '_' or '.'")
+            throw RegistryAPIError(400, "invalid_field", "nodeId must match \(NodeIDGrammar.pattern)")
         }
         // null is "none" (a node that knows no leader yet sends "leader": null): refusing it would
         // silence every node during an election or a join, and the registry would see them late.

@@ -45,7 +45,7 @@ extension NodeAPI {
             return
         }
         guard let id = body["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
-            throw APIError.badRequest("invalid_field", "nodeId must be 1-64 letters, digits, '-', '_' or '.'")
+            throw APIError.badRequest("invalid_field", "nodeId must match \(NodeIDGrammar.pattern)")
         }
         let change: MembershipChange
         switch route {

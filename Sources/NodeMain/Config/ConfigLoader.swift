@@ -103,7 +103,7 @@ enum ConfigLoader {
             if !ok { throw ConfigError(origin: .flag("(final settings)"), key: key, message: message) }
         }
         try check(!s.node.id.isEmpty && s.node.id.count <= 64 && s.node.id.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) },
-                  "node.id", "must be 1-64 letters, digits, '-', '_' or '.'")
+                  "node.id", "must match \(NodeIDGrammar.pattern)")
         try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
         try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
                   "must be at least twice consensus.heartbeat_ms")

@@ -16,7 +16,7 @@ public struct PeerIdentity: Sendable {
 
     public init(nodeId: String, key: KeyPair, chainId: String, genesisHash: Hash32,
                 advertisedP2PAddr: String, apiAddr: String, clusterToken: String? = nil) {
-        precondition(PeerLimits.isValidNodeId(nodeId), "nodeId must be 1...\(PeerLimits.maxNodeIdBytes) bytes")
+        precondition(PeerLimits.isValidNodeId(nodeId), "nodeId must match \(NodeIDGrammar.pattern)")
         precondition(!chainId.isEmpty, "chainId must not be empty")
         self.nodeId = nodeId
         self.key = key
@@ -97,8 +97,5 @@ public enum PeerLimits {
     /// Bytes of the hello nonce.
     public static let nonceBytes = 32
 
-    static func isValidNodeId(_ id: String) -> Bool {
-        let count = id.utf8.count
-        return count >= 1 && count <= maxNodeIdBytes
-    }
+    static func isValidNodeId(_ id: String) -> Bool { NodeIDGrammar.isValid(id) }
 }
