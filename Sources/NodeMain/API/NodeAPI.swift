@@ -85,6 +85,9 @@ final class NodeAPI: Sendable {
                              message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
             r.headers.add("Allow", allowed)
             reply(r)
+        case _ where route.isWrite && !HTTPMediaType.isJSON(request.headers["Content-Type"]):
+            reply(APIError(status: 415, code: "unsupported_media_type",
+                           message: "\(route.label) takes a JSON body: send Content-Type: application/json").response)
         case .submitTx where draining, .submitTxs where draining:
             reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
         default:

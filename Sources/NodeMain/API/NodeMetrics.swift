@@ -18,6 +18,7 @@ struct NodeMetrics: Sendable {
     let residentMemory: Gauge
     let cpuSeconds: Counter
     let startTime: Gauge
+    let unauthorized: Counter
 
     init() {
         height = registry.gauge("autochain_block_height", "Height of the last committed block.")
@@ -38,6 +39,8 @@ struct NodeMetrics: Sendable {
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
         cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
+        unauthorized = registry.counter("autochain_http_unauthorized_total",
+                                        "Mutating calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
         cpuSeconds.sample { ProcessStats.read().cpuSeconds }

@@ -16,6 +16,8 @@ enum NodeCommand {
         .init(name: "registry", valueName: "URL,...", help: "registry URLs (env REGISTRY_URL)"),
         .init(name: "join", valueName: nil, help: "ask the cluster to add this fresh node instead of starting a new cluster (env JOIN=true)"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error (env LOG_LEVEL)"),
+        .init(name: "token-file", valueName: "FILE",
+              help: "file holding the cluster credential (env AUTOCHAIN_CLUSTER_TOKEN_FILE; or AUTOCHAIN_CLUSTER_TOKEN)"),
     ])
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
@@ -23,11 +25,38 @@ enum NodeCommand {
         var settings = try ConfigLoader.load(file: parsed.string("config"), environment: ProcessInfo.processInfo.environment,
                                              flags: parsed)
         if parsed.flag("join") { settings.p2p.join = true }
+        settings.p2p.clusterToken = try credential(for: settings, parsed).secret
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         waitForTerminationSignal()
         node.stop()
+    }
+
+    /// The node's cluster credential: given (config, env, `--token-file`), else the one in its
+    /// data directory, else — only for a node that starts a new cluster of its own — a fresh one
+    /// kept there. A node that joins others must be given theirs: it cannot guess it.
+    static func credential(for settings: NodeSettings, _ parsed: ParsedArguments) throws(CLIError) -> ClusterCredential {
+        let env = ProcessInfo.processInfo.environment
+        if !settings.p2p.clusterToken.isEmpty {
+            do { return try ClusterCredential(settings.p2p.clusterToken) } catch { throw .usage("p2p.cluster_token: \(error)") }
+        }
+        if let given = try CredentialOption.explicit(parsed, environment: env) { return given }
+        let kept = URL(fileURLWithPath: settings.node.dataDir).appendingPathComponent(ClusterCredential.fileName).path
+        if FileManager.default.fileExists(atPath: kept) {
+            do { return try ClusterCredential.load(path: kept) } catch { throw .failed("\(error)") }
+        }
+        guard !settings.p2p.join, settings.p2p.peers.isEmpty, settings.registry.urls.isEmpty else {
+            throw .usage("this node joins a cluster and needs the cluster's credential: pass --token-file FILE (e.g. the first "
+                + "node's \(ClusterCredential.fileName)) or set AUTOCHAIN_CLUSTER_TOKEN")
+        }
+        do {
+            let made = try ClusterCredential.loadOrCreate(directory: settings.node.dataDir)
+            FileHandle.standardOutput.write(Data((CredentialOption.announce(made.path, created: made.created) + "\n").utf8))
+            return made.credential
+        } catch {
+            throw .failed("\(error)")
+        }
     }
 
     /// Blocks until SIGINT or SIGTERM arrives.
