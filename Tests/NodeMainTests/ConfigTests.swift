@@ -78,6 +78,25 @@ import Testing
         #expect(r.contains("consensus.max_block_txs") && r.contains("between"), "\(r)")
     }
 
+    /// Regression: `--node-id Node1` passed the old check (letters of any case) and then trapped
+    /// in the peer layer, which holds the one grammar. Every source of a bad ID is a ConfigError.
+    @Test func nodeIdOutsideTheGrammarIsAConfigError() {
+        for bad in ["Node1", "n_1", "-a", "a.b", "é", String(repeating: "a", count: 64), ""] {
+            let r = reason { _ = try load("", args: ["--node-id", bad]) }
+            #expect(r.contains("node.id"), "\(bad.debugDescription): \(r)")
+            guard !bad.isEmpty else { continue }  // an empty variable counts as unset
+            let e = reason { _ = try load("", env: ["NODE_ID": bad]) }
+            #expect(e.contains("node.id"), "\(bad.debugDescription): \(e)")
+        }
+        #expect(reason { _ = try load("", args: ["--node-id", "n-1"]) } == "(no error)")
+    }
+
+    @Test func tooManyStaticPeersIsAConfigError() {
+        let peers = (0..<1_001).map { "127.0.0.1:\($0 + 1)" }.joined(separator: ",")
+        let r = reason { _ = try load("", args: ["--peers", peers]) }
+        #expect(r.contains("p2p.peers"), "\(r)")
+    }
+
     @Test func syntaxErrorNamesLine() {
         let r = reason { _ = try load("[api]\naddr = \"127.0.0.1:1\n") }
         #expect(r.contains("config.toml:2"), "\(r)")
