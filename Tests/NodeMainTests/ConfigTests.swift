@@ -47,6 +47,9 @@ import Testing
         #expect(s.consensus.blockIntervalMs == d.consensus.blockIntervalMs)
         #expect(s.consensus.maxBlockTxs == d.consensus.maxBlockTxs)
         #expect(s.mempool.maxTxs == d.mempool.maxTxs)
+        #expect(s.api.maxQueuedRequests == d.api.maxQueuedRequests)
+        #expect(s.api.maxConnectionsPerAddress == d.api.maxConnectionsPerAddress)
+        #expect(s.api.maxBodyBytesInFlight == d.api.maxBodyBytesInFlight)
         #expect(s.genesis.block().hash == GenesisSpec.development.block().hash, "config.toml's genesis is the development genesis")
     }
 

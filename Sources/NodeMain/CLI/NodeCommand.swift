@@ -96,9 +96,12 @@ final class RunningNode: Sendable {
                               nodeKey: nodeKey.publicKey)
             var http = HTTPServerSettings()
             http.loopThreads = settings.api.threads
+            http.maxConnectionsPerAddress = settings.api.maxConnectionsPerAddress
+            http.maxBodyBytesInFlight = settings.api.maxBodyBytesInFlight
             http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
+            metrics.sampleHTTPServer(server, api: api)
             let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
             let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
                                                        runtime: runtime, state: state, reader: reader)

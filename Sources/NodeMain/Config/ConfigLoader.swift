@@ -107,6 +107,8 @@ enum ConfigLoader {
         }
         try check(NodeIDGrammar.isValid(s.node.id), "node.id", "must match \(NodeIDGrammar.pattern), got '\(s.node.id.prefix(80))'")
         try check(s.p2p.peers.count <= Self.maxStaticPeers, "p2p.peers", "at most \(Self.maxStaticPeers) addresses, got \(s.p2p.peers.count)")
+        try check(s.api.maxBodyBytesInFlight >= max(s.api.maxBodyBytes, s.api.maxBatchBodyBytes), "api.max_body_bytes_in_flight",
+                  "must hold at least one largest body (max_body_bytes and max_batch_body_bytes)")
         try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
         try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
                   "must be at least twice consensus.heartbeat_ms")

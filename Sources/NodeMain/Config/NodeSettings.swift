@@ -27,6 +27,14 @@ struct NodeSettings: Sendable {
         var leaderWaitMs = 5_000
         /// Event-loop threads serving HTTP.
         var threads = 1
+        /// Requests waiting for or running on the API's work queue (everything but the cheap
+        /// inline routes); beyond it a request gets 503 `overloaded` at once.
+        var maxQueuedRequests = 1_024
+        /// Open HTTP connections from one client IP; more are closed at accept (503).
+        var maxConnectionsPerAddress = 1_024
+        /// Request body bytes held at once across all HTTP connections; a request that would
+        /// exceed it gets 503 `overloaded` and its connection closes.
+        var maxBodyBytesInFlight = 256 << 20
     }
 
     struct P2P: Sendable {
