@@ -50,6 +50,9 @@ import Testing
         #expect(s.api.maxQueuedRequests == d.api.maxQueuedRequests)
         #expect(s.api.maxConnectionsPerAddress == d.api.maxConnectionsPerAddress)
         #expect(s.api.maxBodyBytesInFlight == d.api.maxBodyBytesInFlight)
+        #expect(s.p2p.maxHandshakesPerAddress == d.p2p.maxHandshakesPerAddress)
+        #expect(s.p2p.maxPreAuthBytes == d.p2p.maxPreAuthBytes)
+        #expect(s.p2p.maxPendingPeerRequests == d.p2p.maxPendingPeerRequests)
         #expect(s.genesis.block().hash == GenesisSpec.development.block().hash, "config.toml's genesis is the development genesis")
     }
 

@@ -46,6 +46,13 @@ struct NodeSettings: Sendable {
         var join = false
         /// Shared secret a non-member must prove (HMAC over the handshake nonces) to ask to join.
         var clusterToken = ""
+        /// Inbound connections from one IP still in the handshake; more are closed at accept.
+        var maxHandshakesPerAddress = 16
+        /// Bytes a peer may send before its auth is verified; more and it is dropped.
+        var maxPreAuthBytes = 16 << 10
+        /// `getBlocks` and `join` requests from peers waiting to be served; more are ignored
+        /// (the asker retries, as after a lost message).
+        var maxPendingPeerRequests = 64
     }
 
     struct Consensus: Sendable {
