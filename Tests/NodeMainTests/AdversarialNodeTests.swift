@@ -220,11 +220,11 @@ import Testing
         }
 
         /// hello + auth with its own key; true when the node accepted it (as join-only).
-        func handshake(genesis: Hash32) -> Bool {
+        func handshake(genesis: Hash32, height: UInt64 = 0) -> Bool {
             guard case .hello(let theirs)? = readMessage() else { return false }
             send(.hello(PeerHello(protocolVersion: PeerLimits.protocolVersion, chainId: "autochain-dev", genesisHash: genesis,
                                   nodeId: "stranger", nodeKey: key.publicKey, nonce: nonce, p2pAddr: "127.0.0.1:9",
-                                  apiAddr: "127.0.0.1:1", height: 0)))
+                                  apiAddr: "127.0.0.1:1", height: height)))
             let bytes = PeerHandshake.authBytes(genesisHash: genesis, peerNonce: theirs.nonce, ownNonce: nonce)
             send(.auth(signature: key.sign(bytes), mac: nil))
             guard case .auth? = readMessage(), case .peers? = readMessage() else { return false }
@@ -273,6 +273,31 @@ import Testing
         #expect(s.readBye()?.contains("join-only") == true)
         #expect(try t.node.json("GET", "/status").body["term"]?.intValue == termBefore)
         t.expectServingAndNothingLost("an authenticated stranger's requests")
+    }
+
+    /// Regression: a stranger's hello claiming a huge height made a follower believe it was far
+    /// behind: it switched to block sync (asking the stranger for blocks) and reported not ready.
+    @Test func strangerClaimingAHugeHeight_doesNotPutAFollowerIntoSync() throws {
+        let c = try ClusterTests.Cluster.three()
+        defer { c.stopAll() }
+        try c.eventually("a leader") { c.leader(among: ["n1", "n2", "n3"]) != nil }
+        let leader = try #require(c.leader(among: ["n1", "n2", "n3"]))
+        let id = ["n1", "n2", "n3"].first { $0 != leader }!
+        let follower = try #require(c.nodes[id])
+        let genesis = try #require(Hash32(hex: try follower.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
+        let s = try Stranger(try #require(c.p2p[id]))
+        #expect(s.handshake(genesis: genesis, height: UInt64(Int64.max)))
+        s.send(.ping(height: UInt64(Int64.max)))
+        // Bounded look over many runtime rounds: the follower stays synced and ready.
+        let deadline = Date().addingTimeInterval(1.5)
+        while Date() < deadline {
+            let status = try follower.json("GET", "/status").body
+            let ready = try follower.request("GET", "/health/ready").status
+            #expect(status["sync"]?["state"]?.stringValue == "synced" && ready == 200, "\(status)")
+            if ready != 200 { break }
+            usleep(100_000)
+        }
+        withExtendedLifetime(s) {}
     }
 
     @Test func handshakesFromOneAddressOverTheLimit_areClosedAtAccept() throws {

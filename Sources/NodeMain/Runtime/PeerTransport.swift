@@ -49,7 +49,9 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func peerConnected(_ peer: PeerInfo) {
         log.info("peer connected", ["peer": peer.nodeId, "addr": peer.p2pAddr, "member": peer.isMember, "height": peer.height])
-        runtime.post(.peerHeight(peer.nodeId, peer.height))
+        // Only a member's height counts: a stranger's claim would send a follower into block
+        // sync (asking the stranger) and make it report not ready.
+        if peer.isMember { runtime.post(.peerHeight(peer.nodeId, peer.height)) }
     }
 
     func peerDisconnected(nodeId: String, reason: String) {
