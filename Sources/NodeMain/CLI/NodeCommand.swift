@@ -125,9 +125,12 @@ final class RunningNode: Sendable {
                               nodeKey: nodeKey.publicKey)
             var http = HTTPServerSettings()
             http.loopThreads = settings.api.threads
+            http.maxConnectionsPerAddress = settings.api.maxConnectionsPerAddress
+            http.maxBodyBytesInFlight = settings.api.maxBodyBytesInFlight
             http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
+            metrics.sampleHTTPServer(server, api: api)
             let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
             let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
                                                        runtime: runtime, state: state, reader: reader)
@@ -155,15 +158,24 @@ final class RunningNode: Sendable {
         let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
         peerSettings.staticPeers = resolvablePeers(settings.p2p.peers)
+        peerSettings.maxHandshakesPerAddress = settings.p2p.maxHandshakesPerAddress
+        peerSettings.maxPreAuthBytes = settings.p2p.maxPreAuthBytes
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
                                     advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
                                     apiAddr: api,
                                     clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
-        let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity)
+        let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
+                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)
         runtime.attach(transport)
         let bound = try network.start()
+        runtime.metrics.registry.counter("autochain_p2p_refused_handshakes_total",
+                                         "Inbound strangers refused by a pre-auth bound (handshakes per address, pre-auth bytes).")
+            .sample { Double(network.refusedHandshakes) }
+        runtime.metrics.registry.counter("autochain_p2p_dropped_requests_total",
+                                         "Peer getBlocks/join requests ignored because max_pending_peer_requests were waiting.")
+            .sample { Double(transport.servingGate.refusedCount) }
         return (transport, bound)
     }
 
@@ -172,7 +184,6 @@ final class RunningNode: Sendable {
     /// restarted on its volume keeps the PEERS it was created with, some of which may have been
     /// retired since (their names gone from the network's DNS).
     static func resolvablePeers(_ peers: [String]) -> [SocketAddress] {
-        precondition(peers.count <= 10_000, "a static peer list is short")
         let log = Logger(component: "p2p")
         return peers.compactMap { peer in
             do {
