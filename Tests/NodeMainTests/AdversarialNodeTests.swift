@@ -220,13 +220,14 @@ import Testing
         }
 
         /// hello + auth with its own key; true when the node accepted it (as join-only).
-        func handshake(genesis: Hash32, height: UInt64 = 0) -> Bool {
+        /// A full handshake as a non-member; `credential` nil plays one without the cluster's.
+        func handshake(genesis: Hash32, height: UInt64 = 0, credential: String? = NodeProcess.testCredential) -> Bool {
             guard case .hello(let theirs)? = readMessage() else { return false }
             send(.hello(PeerHello(protocolVersion: PeerLimits.protocolVersion, chainId: "autochain-dev", genesisHash: genesis,
                                   nodeId: "stranger", nodeKey: key.publicKey, nonce: nonce, p2pAddr: "127.0.0.1:9",
                                   apiAddr: "127.0.0.1:1", height: height)))
             let bytes = PeerHandshake.authBytes(genesisHash: genesis, peerNonce: theirs.nonce, ownNonce: nonce)
-            send(.auth(signature: key.sign(bytes), mac: nil))
+            send(.auth(signature: key.sign(bytes), mac: credential.map { ClusterMAC.mac(token: $0, message: bytes) }))
             guard case .auth? = readMessage(), case .peers? = readMessage() else { return false }
             send(.peers([]))
             return true
@@ -250,6 +251,19 @@ import Testing
             #expect(s.readBye() != nil, "\(line.what): no bye")
         }
         t.expectServingAndNothingLost("junk on the peer port")
+    }
+
+    /// Without the cluster credential a stranger's signed hello gets nowhere: the node says why
+    /// and closes, before it reads any request.
+    @Test func strangerWithoutTheCredential_isRefusedAtAuth() throws {
+        let t = try Target()
+        defer { t.stop() }
+        let genesis = try #require(Hash32(hex: try t.node.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
+        let s = try Stranger(t.p2pAddr)
+        #expect(!s.handshake(genesis: genesis, credential: nil))
+        let wrong = try Stranger(t.p2pAddr)
+        #expect(!wrong.handshake(genesis: genesis, credential: "another-cluster-credential-0123456789"))
+        t.expectServingAndNothingLost("strangers without the credential")
     }
 
     @Test func authenticatedStranger_absurdGetBlocksAndForgedRaft_changeNothing() throws {
