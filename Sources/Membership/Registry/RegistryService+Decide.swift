@@ -116,12 +116,13 @@ extension RegistryService {
             _ = try provider.start(node, bootstrap: false, peers: peers)
         case .spawn:
             // IDs are reserved under the lock: spawns carried out at once never share one.
-            let (id, bootstrap) = state.withLock { s -> (String, Bool) in
+            let (next, bootstrap) = state.withLock { s -> (String?, Bool) in
                 let known = s.allKnownIds.union(provider.knownNodes()).union(s.reservedIds)
                 let id = Self.nextId(after: known)
-                s.reservedIds.insert(id)
+                if let id { s.reservedIds.insert(id) }
                 return (id, known.isEmpty)
             }
+            guard let id = next else { throw RegistryActionError.noNodeIdLeft }
             let started = try provider.start(id, bootstrap: bootstrap, peers: peers)
             record("node_spawned", id, "\(id) started at \(started.apiUrl) (p2p \(started.p2pAddr))" + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))
         case .removeMember(let node, _):
@@ -182,19 +183,35 @@ extension RegistryService {
         }
     }
 
-    /// `node<N>` with N above every number ever used: IDs are never reused.
-    static func nextId(after known: Set<String>) -> String {
-        let numbers = known.compactMap { id -> Int? in id.hasPrefix("node") ? Int(id.dropFirst(4)) : nil }
-        return "node\((numbers.max() ?? 0) + 1)"
+    /// The largest N the registry gives a `node<N>` ID. IDs it did not make (registered from
+    /// outside) with larger numbers are ignored when choosing: it never makes one, so none collides.
+    static let maxNodeNumber: UInt64 = 999_999_999
+
+    /// `node<N>` with N above every number ever used (IDs are never reused), or nil when the
+    /// numbers are used up. Numbers are read as plain decimal digits only (`node-1`, `node+1` and
+    /// numbers beyond `maxNodeNumber` name nothing the registry made): an ID from outside never
+    /// reaches an overflow.
+    static func nextId(after known: Set<String>) -> String? {
+        let numbers = known.compactMap { id -> UInt64? in
+            guard id.hasPrefix("node") else { return nil }
+            let digits = id.utf8.dropFirst(4)
+            guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            return UInt64(String(decoding: digits, as: UTF8.self))
+        }
+        let highest = numbers.max() ?? 0
+        guard highest < maxNodeNumber else { return nil }
+        return "node\(highest + 1)"
     }
 }
 
 enum RegistryActionError: Error, CustomStringConvertible {
     case noLeader
+    case noNodeIdLeft
     case refused(status: Int, body: String)
     var description: String {
         switch self {
         case .noLeader: "no leader known"
+        case .noNodeIdLeft: "no node ID left: node\(RegistryService.maxNodeNumber) is taken"
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
         }
     }
