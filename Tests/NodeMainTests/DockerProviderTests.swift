@@ -51,6 +51,19 @@ import Testing
         #expect(DockerContainer.parseVolumes(volumes, spec: spec) == ["node1": "c1-node1-data"])
     }
 
+    @Test func engineRepliesWithBadIdsOrNodeLabels_areNotTheClusters() {
+        let list: JSON = [
+            ["Id": "..", "Names": ["/c1-node1"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node1"]],
+            ["Id": "ab/../cd", "Names": ["/c1-node2"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node2"]],
+            ["Id": "abc", "Names": ["/c1-x"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "../x"]],
+            ["Id": "abd", "Names": ["/c1-node3"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node3"]],
+        ]
+        #expect(DockerContainer.parseList(list, spec: spec).map(\.node) == ["node3"])
+        let volumes: JSON = ["Volumes": [["Name": "v", "Labels": ["autochain.cluster": "c1", "autochain.node": "Node1"]],
+                                         ["Name": "w", "Labels": ["autochain.cluster": "c1", "autochain.node": "node2"]]]]
+        #expect(DockerContainer.parseVolumes(volumes, spec: spec) == ["node2": "w"])
+    }
+
     @Test func exitStatusIsReadFromTheListsStatus_soACleanStopIsToldFromAKill() {
         let list: JSON = [
             ["Id": "a", "Names": ["/c1-node2"], "State": "exited", "Status": "Exited (0) 3 seconds ago",

@@ -173,7 +173,8 @@ public struct DockerContainer: Sendable, Equatable {
     /// The cluster's containers in a list answer; foreign ones (wrong or missing labels) are dropped.
     public static func parseList(_ json: JSON, spec: DockerNodeSpec) -> [DockerContainer] {
         (json.arrayValue ?? []).compactMap { c in
-            guard spec.owns(c["Labels"]), let id = c["Id"]?.stringValue, let node = c["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue else { return nil }
+            guard spec.owns(c["Labels"]), let id = c["Id"]?.stringValue, isContainerId(id),
+                  let node = c["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, NodeIDGrammar.isValid(node) else { return nil }
             let name = c["Names"]?.arrayValue?.first?.stringValue.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? id
             let state = c["State"]?.stringValue ?? "unknown"
             return DockerContainer(id: id, node: node, running: state == "running", name: name, state: state,
@@ -190,11 +191,18 @@ public struct DockerContainer: Sendable, Equatable {
         return Int(digits)
     }
 
+    /// An engine container ID: up to 64 lowercase hex digits. Anything else in a reply (`..`,
+    /// a path) is not taken for one: it would end up in request paths.
+    public static func isContainerId(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
     /// Node IDs of the cluster's volumes in a `GET /volumes` answer.
     public static func parseVolumes(_ json: JSON, spec: DockerNodeSpec) -> [String: String] {
         var out: [String: String] = [:]
         for v in json["Volumes"]?.arrayValue ?? [] {
-            guard spec.owns(v["Labels"]), let node = v["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, let name = v["Name"]?.stringValue else { continue }
+            guard spec.owns(v["Labels"]), let node = v["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, NodeIDGrammar.isValid(node),
+                  let name = v["Name"]?.stringValue, !name.isEmpty, name.utf8.count <= 255 else { continue }
             out[node] = name
         }
         return out

@@ -21,8 +21,11 @@ public protocol NodeProvider: Sendable {
     func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode
     /// Stops it: SIGTERM (a leader hands over leadership first), then a hard kill after a grace time.
     func stop(_ id: String)
-    /// Stops it and deletes its data: for retired and replaced nodes only.
+    /// Stops it and sets its data aside (deleted later by `purgeSetAside`): for retired and
+    /// replaced nodes only.
     func destroy(_ id: String)
+    /// Deletes set-aside data kept at least `keepS` seconds; returns what it deleted.
+    func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String]
     func isRunning(_ id: String) -> Bool
     /// Its data is intact, so a restart brings back the same identity.
     func hasData(_ id: String) -> Bool
@@ -39,6 +42,8 @@ public protocol NodeProvider: Sendable {
 extension NodeProvider {
     /// Providers that cannot tell a deliberate stop from a crash: every exit is a failure to repair.
     public func stoppedDeliberately(_ id: String) -> Bool { false }
+    /// Providers that set nothing aside have nothing to purge.
+    public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {

@@ -142,12 +142,18 @@ extension RegistryService {
                     usleep(100_000)
                 }
             }
+            // Never destroy a node the membership still lists (its removal failed or is not seen yet).
+            let stillListed = state.withLock { s in s.membership.voters.contains(node) || s.membership.learners.contains(node) }
+            if stillListed {
+                state.withLock { $0.nodes[node]?.draining = false }
+                throw RegistryActionError.stillAMember(node)
+            }
             provider.destroy(node)
             state.withLock { s in
                 s.retired.insert(node)
                 s.nodes[node] = nil
             }
-            record("node_retired", node, "\(node) stopped, its data deleted; its ID is never reused")
+            record("node_retired", node, "\(node) stopped, its data set aside for \(settings.retiredDataKeepS) s; its ID is never reused")
         case .alert:
             break
         }
@@ -207,10 +213,12 @@ extension RegistryService {
 enum RegistryActionError: Error, CustomStringConvertible {
     case noLeader
     case noNodeIdLeft
+    case stillAMember(String)
     case refused(status: Int, body: String)
     var description: String {
         switch self {
         case .noLeader: "no leader known"
+        case .stillAMember(let node): "\(node) is still in the configuration; not destroyed"
         case .noNodeIdLeft: "no node ID left: node\(RegistryService.maxNodeNumber) is taken"
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
         }

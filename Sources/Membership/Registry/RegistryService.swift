@@ -86,11 +86,21 @@ public final class RegistryService: Sendable {
 
     // MARK: the decide loop
 
+    /// How often set-aside data of destroyed nodes is checked for deletion.
+    static let purgeIntervalS = 30.0
+
     func decideLoop() {
         let interval = Double(settings.decideIntervalMs) / 1000
+        var lastPurge = -Double.infinity
         while !isStopping {
             let started = Self.now()
             decideOnce(now: started)
+            if started - lastPurge >= Self.purgeIntervalS {
+                lastPurge = started
+                for name in provider.purgeSetAside(keepS: Double(settings.retiredDataKeepS), nowUnixS: Date().timeIntervalSince1970) {
+                    record("data_purged", nil, "set-aside data \(name) deleted after \(settings.retiredDataKeepS) s")
+                }
+            }
             metrics.decideSeconds.observe(Self.now() - started)
             let rest = interval - (Self.now() - started)
             if rest > 0 { usleep(UInt32(rest * 1e6)) }
