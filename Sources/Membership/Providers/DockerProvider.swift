@@ -56,6 +56,11 @@ public final class DockerProvider: NodeProvider {
     /// The node's volume exists (its chain.db is in it unless it was never started).
     public func hasData(_ id: String) -> Bool { snapshot.withLock { $0.volumes[id] != nil } }
 
+    /// Its container's address on the cluster network (the container's alias is its ID).
+    public func apiURL(_ id: String) -> String? {
+        snapshot.withLock { $0.containers[id] != nil } ? "http://\(id):8080" : nil
+    }
+
     public func knownNodes() -> [String] { snapshot.withLock { $0.volumes.keys.sorted() } }
 
     /// Its container exited cleanly (status 0, so on a SIGTERM) and this provider did not stop it.

@@ -1,3 +1,5 @@
+import Chain
+
 /// Where a node runs, as its provider reports it.
 public struct ProvidedNode: Sendable, Equatable {
     public var id: String
@@ -26,6 +28,12 @@ public protocol NodeProvider: Sendable {
     func destroy(_ id: String)
     /// Deletes set-aside data kept at least `keepS` seconds; returns what it deleted.
     func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String]
+    /// The node key this provider gave node `id` when it created it (nil: it does not know one,
+    /// and the registry pins the key the node first registers with).
+    func nodeKey(_ id: String) -> PublicKey?
+    /// The API URL of node `id` as this provider started it (nil: not one it runs); the
+    /// registry probes this, not an address a node reported.
+    func apiURL(_ id: String) -> String?
     func isRunning(_ id: String) -> Bool
     /// Its data is intact, so a restart brings back the same identity.
     func hasData(_ id: String) -> Bool
@@ -44,6 +52,8 @@ extension NodeProvider {
     public func stoppedDeliberately(_ id: String) -> Bool { false }
     /// Providers that set nothing aside have nothing to purge.
     public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
+    public func nodeKey(_ id: String) -> PublicKey? { nil }
+    public func apiURL(_ id: String) -> String? { nil }
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {

@@ -88,6 +88,8 @@ public final class ProcessProvider: NodeProvider {
         }
         let (api, p2p) = try ports(for: id)
         let fresh = !hasData(id)
+        // The node's key is made here, before it runs: the registry pins the ID to it at once.
+        _ = try NodeKeyFile.ensure(in: dir)
         var args = ["node", "--node-id", id, "--data-dir", dir, "--api-addr", api, "--p2p-addr", p2p, "--log-level", logLevel]
         if let configPath { args += ["--config", configPath] }
         let others = peers.filter { $0 != p2p }
@@ -193,6 +195,10 @@ public final class ProcessProvider: NodeProvider {
         }
         _ = group.wait(timeout: .now() + Self.stopGraceSeconds + 2)
     }
+
+    public func nodeKey(_ id: String) -> PublicKey? { dataDir(id).flatMap { NodeKeyFile.publicKey(in: $0) } }
+
+    public func apiURL(_ id: String) -> String? { recordedPorts(id).map { "http://\($0.api)" } }
 
     public func pid(_ id: String) -> Int32? { children.withLock { $0[id].map(\.processIdentifier) } }
 

@@ -11,6 +11,7 @@ struct RegistryMetrics: Sendable {
     let voters: Gauge
     let learners: Gauge
     let deadVoters: Gauge
+    let callsRefused: Counter
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
@@ -23,6 +24,9 @@ struct RegistryMetrics: Sendable {
         voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
         learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
+        callsRefused = registry.counter("autochain_registry_node_calls_refused_total",
+                                        "Node registrations, heartbeats and reports refused for their signature or key, by code.",
+                                        labels: ["code"])
     }
 
     func update(_ o: ObservedCluster) {

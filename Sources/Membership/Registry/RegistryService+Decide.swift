@@ -23,7 +23,11 @@ extension RegistryService {
             }
             s.inFlight.removeAll { now - $0.since > Self.inFlightTimeoutS }
             let observed = observe(&s, managed: managed, now: now)
-            let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
+            // Probed at the address the provider started it on when it runs it; otherwise at the one
+            // the node reported: only nodes with a record, so only nodes whose key verified.
+            let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in
+                s.nodes[n.id].map { (n.id, provider.apiURL(n.id) ?? $0.apiUrl) }
+            }
             let actions = s.autoscaler.decide(observed, settings: settings.autoscaler, now: now)
             s.decisions += 1
             var fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
@@ -152,6 +156,7 @@ extension RegistryService {
             state.withLock { s in
                 s.retired.insert(node)
                 s.nodes[node] = nil
+                s.pins.forget(node)
             }
             record("node_retired", node, "\(node) stopped, its data set aside for \(settings.retiredDataKeepS) s; its ID is never reused")
         case .alert:

@@ -61,6 +61,10 @@ public struct RegistryState: Sendable {
     public var decisions: UInt64 = 0
     /// IDs handed to spawns (never reused, even if the spawn failed).
     public var reservedIds: Set<String> = []
+    /// Node ID <-> key, and the last sequence accepted per key (signed node calls).
+    public var pins = KeyPins()
+    /// When a refused node call was last recorded as an event (at most one a second).
+    public var lastRefusalEventAt = -Double.infinity
 
     public init(detector: FailureDetector) { self.detector = detector }
 
