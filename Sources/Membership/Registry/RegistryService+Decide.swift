@@ -40,14 +40,17 @@ extension RegistryService {
         for action in actionsToRun { carryOut(action, observed: observed) }
     }
 
-    /// What the autoscaler sees: every node the registry, the chain's membership or the provider knows.
+    /// What the autoscaler sees: the members of the verified chain and the nodes the provider
+    /// runs or has data for. A node that registered but is neither (not the registry's, not in
+    /// the chain) is not the autoscaler's to count, restart or retire.
     func observe(_ s: inout RegistryState, managed: Set<String>, now: Double) -> ObservedCluster {
         let m = s.membership
-        var ids = Set(s.nodes.keys).union(m.voters).union(m.learners).union(managed)
+        let running = s.nodes.keys.filter { provider.isRunning($0) }
+        var ids = Set(m.voters).union(m.learners).union(managed).union(running)
         ids.subtract(s.retired)
         let leaderCommit = m.commit
-        // Nodes the leader reports as removed (retired IDs) that come back hold no slot.
-        let removed = Set(s.nodes.values.flatMap(\.retiredIds)).subtracting(m.voters).subtracting(m.learners)
+        // Nodes the verified chain lists as removed (retired IDs) that are still around hold no slot.
+        let removed = Set(s.chain.membership.retired).subtracting(m.voters).subtracting(m.learners)
         let nodes = ids.sorted().map { id -> NodeObservation in
             let r = s.nodes[id]
             let health = s.detector.health(node: id, now: now)
@@ -115,8 +118,17 @@ extension RegistryService {
 
     func perform(_ action: ScalingAction, observed: ObservedCluster) throws {
         let peers = state.withLock { s in s.nodes.values.filter { s.detector.health(node: $0.id, now: Self.now()) != .dead }.map(\.p2pAddr) }
+        // Membership changes and retirements wait until the chain is verified: nothing is taken
+        // out or destroyed on the word of a node.
+        switch action {
+        case .removeMember, .retire:
+            guard state.withLock({ $0.chain.isVerified }) else { throw RegistryActionError.chainNotVerified }
+        default: break
+        }
         switch action {
         case .restart(let node, _):
+            // A restart is of a node of ours on its own data; never a fresh node under someone else's ID.
+            guard provider.hasData(node) || provider.isRunning(node) else { throw RegistryActionError.notOurs(node) }
             _ = try provider.start(node, bootstrap: false, peers: peers)
         case .spawn:
             // IDs are reserved under the lock: spawns carried out at once never share one.
@@ -219,10 +231,14 @@ enum RegistryActionError: Error, CustomStringConvertible {
     case noLeader
     case noNodeIdLeft
     case stillAMember(String)
+    case chainNotVerified
+    case notOurs(String)
     case refused(status: Int, body: String)
     var description: String {
         switch self {
         case .noLeader: "no leader known"
+        case .chainNotVerified: "the registry has not verified the chain yet; it retires and removes nothing until it has"
+        case .notOurs(let node): "\(node) has no data of this registry's provider; not started"
         case .stillAMember(let node): "\(node) is still in the configuration; not destroyed"
         case .noNodeIdLeft: "no node ID left: node\(RegistryService.maxNodeNumber) is taken"
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"

@@ -17,6 +17,7 @@ public final class RegistryService: Sendable {
     private let server = Mutex<HTTPServer?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let loopDone = DispatchSemaphore(value: 0)
+    let chainDone = DispatchSemaphore(value: 0)
     let actions = DispatchQueue(label: "registry-actions", attributes: .concurrent)
     let probes = DispatchQueue(label: "registry-probes", attributes: .concurrent)
     let log = Logger(component: "registry")
@@ -50,12 +51,16 @@ public final class RegistryService: Sendable {
         let t = Thread { [self] in decideLoop() }
         t.name = "registry-decide"
         t.start()
+        let c = Thread { [self] in chainLoop() }
+        c.name = "registry-chain"
+        c.start()
         return bound
     }
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
         _ = loopDone.wait(timeout: .now() + 5)
+        _ = chainDone.wait(timeout: .now() + 6)
         server.withLock { $0 }?.stop()
     }
 
