@@ -137,7 +137,7 @@ import Testing
             #expect(r.status == 400 && r.code == "invalid_field", "\(id): \(r)")
             let d = (try? HTTPClientFor(up.url))?.raw("DELETE", "/nodes/" + id)
             #expect(d?.status == 400 || d?.status == 404, "DELETE /nodes/\(id): \(d?.status ?? 0)")
-            #expect((try? HTTPClientFor(up.url))?.raw("GET", "/health?node_id=" + id)?.status == 404)
+            #expect((try? HTTPClientFor(up.url))?.raw("GET", "/health?node_id=" + id)?.status == 400)
         }
         try Self.nothingHappens(up, voters: voters, seconds: 2) {}
         #expect(FileManager.default.fileExists(atPath: sentinel) && FileManager.default.fileExists(atPath: up.configPath))

@@ -45,6 +45,7 @@ extension RegistryService {
             guard let id = request.query("node_id"), !id.isEmpty else {
                 throw RegistryAPIError(400, "missing_field", "query parameter node_id is required")
             }
+            guard NodeIDGrammar.isValid(id) else { throw RegistryAPIError(400, "invalid_field", "node_id must match \(NodeIDGrammar.pattern)") }
             return .json(status: 200, body: try healthJSON(id).serialized())
         case "/status":
             try allow(m, "GET")
