@@ -26,15 +26,18 @@ extension RegistryService {
     /// Reads and verifies new headers from the node(s) that report the highest height.
     func followChainOnce() {
         let now = Self.now()
-        let (chain, sources) = state.withLock { s -> (VerifiedChain, [(String, String)]) in
-            let candidates = s.nodes.values.filter { s.detector.health(node: $0.id, now: now) != .dead && $0.height > s.chain.height }
-                .sorted { ($0.height, $1.id) > ($1.height, $0.id) }
+        let (chain, sources, ours) = state.withLock { s -> (VerifiedChain, [(String, String)], Bool) in
+            let alive = s.nodes.values.filter { s.detector.health(node: $0.id, now: now) != .dead && $0.height > s.chain.height }
+            // The provider's own nodes are asked first and, when there are any, only they: a node
+            // that merely registered (with a key of its own) never gets to tell the registry the chain.
+            let own = alive.filter { provider.isRunning($0.id) || provider.hasData($0.id) }
+            let candidates = (own.isEmpty ? alive : own).sorted { ($0.height, $1.id) > ($1.height, $0.id) }
                 .map { ($0.id, provider.apiURL($0.id) ?? $0.apiUrl) }
-            return (s.chain, Array(candidates.prefix(Self.chainSourcesPerRound)))
+            return (s.chain, Array(candidates.prefix(Self.chainSourcesPerRound)), !own.isEmpty)
         }
         for (id, url) in sources {
             do {
-                let verified = try fetchAndVerify(from: url, starting: chain)
+                let verified = try fetchAndVerify(from: url, starting: chain, source: id, sourceIsOurs: ours)
                 guard verified.height > chain.height else { continue }
                 let changed = verified.membership != chain.membership
                 state.withLock { s in if s.chain.height == chain.height { s.chain = verified } }
@@ -60,7 +63,10 @@ extension RegistryService {
 
     /// Follows `chain` with headers from the node at `url` until it has no more (or the round's
     /// budget is spent); throws when what it serves does not verify (nothing of it is kept).
-    func fetchAndVerify(from url: String, starting chain: VerifiedChain) throws -> VerifiedChain {
+    /// Block 1 is anchored on the key pinned for the node it bootstraps; when none is (that node
+    /// is long gone and the registry restarted since), a node of the registry's own provider is
+    /// believed about block 1 provided it is a member, with its pinned key, of the chain it serves.
+    func fetchAndVerify(from url: String, starting chain: VerifiedChain, source: String, sourceIsOurs: Bool) throws -> VerifiedChain {
         var verified = chain
         let client = try HTTPClient(baseURL: url)
         defer { client.close() }
@@ -72,8 +78,15 @@ extension RegistryService {
             let items = try JSON.parse(r.body)["headers"]?.arrayValue ?? []
             guard items.count <= Self.headersPerRequest else { throw ChainVerificationError.wrongHeight(expected: from, got: 0) }
             let entries = try items.map { try VerifiedChain.Entry(json: $0) }
-            try verified.apply(entries) { id in provider.nodeKey(id) ?? state.withLock { $0.pins.keyOf[id] } }
+            let bootstrapKey = verified.isVerified || !sourceIsOurs ? nil : entries.first?.membership?.nodeKey
+            try verified.apply(entries) { id in provider.nodeKey(id) ?? state.withLock { $0.pins.keyOf[id] } ?? bootstrapKey }
             if entries.count < Self.headersPerRequest { break }
+        }
+        if !chain.isVerified, verified.isVerified {
+            let sourceKey = state.withLock { $0.pins.keyOf[source] }
+            guard let sourceKey, verified.membership.keys[source] == sourceKey else {
+                throw ChainVerificationError.sourceNotAMember(source)
+            }
         }
         return verified
     }

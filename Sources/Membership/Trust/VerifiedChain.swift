@@ -102,6 +102,8 @@ public enum ChainVerificationError: Error, Sendable, Equatable, CustomStringConv
     case membershipWithTransactions(height: UInt64)
     case membershipNotSigned(height: UInt64)
     case membershipWithheld(height: UInt64)
+    /// The node that served a chain from block 1 is not a member of it under its pinned key.
+    case sourceNotAMember(String)
 
     public var description: String {
         switch self {
@@ -116,6 +118,7 @@ public enum ChainVerificationError: Error, Sendable, Equatable, CustomStringConv
         case .membershipWithTransactions(let h): "block \(h) carries a membership change and transactions"
         case .membershipNotSigned(let h): "block \(h): the membership change is not the one its header commits to"
         case .membershipWithheld(let h): "block \(h): an empty block whose stateRoot shows a change that was not served"
+        case .sourceNotAMember(let id): "\(id) served a chain in which it is not a member under its key"
         }
     }
 }
