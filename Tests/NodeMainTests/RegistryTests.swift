@@ -262,6 +262,14 @@ import Testing
                 && learners.allSatisfy { id in up.nodePids()[id] == nil }
         }
         #expect(up.eventKinds().contains("retire"))
+        // Their data is set aside, not deleted ([registry] retired_data_keep_s, a day by default).
+        try up.eventually("the retired learners' data directories are set aside") {
+            let aside = (try? FileManager.default.contentsOfDirectory(atPath: up.base + "/nodes/.retired")) ?? []
+            return learners.allSatisfy { id in
+                !FileManager.default.fileExists(atPath: up.base + "/nodes/\(id)")
+                    && aside.contains { $0.hasPrefix(id + "-") && FileManager.default.fileExists(atPath: up.base + "/nodes/.retired/\($0)/chain.db") }
+            }
+        }
         #expect(up.healthy(voters: 3))
     }
 
