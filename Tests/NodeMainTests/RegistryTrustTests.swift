@@ -31,7 +31,8 @@ import Testing
         func send(_ up: Up, _ path: String, _ body: JSON, as id: String, signed: Bool = true, sequence: UInt64? = nil,
                   timestampMs: UInt64? = nil) -> (status: Int, code: String?) {
             let bytes = body.serialized()
-            var headers = HTTPHeaders([("Content-Type", "application/json")])
+            // With the cluster credential: these play a compromised node or credential holder.
+            var headers = HTTPHeaders([("Content-Type", "application/json"), NodeProcess.authorization])
             if signed, let kind = SignedRegistryCall.Kind(path: path) {
                 let seq = sequence ?? self.sequence
                 self.sequence = max(self.sequence, seq) + 1

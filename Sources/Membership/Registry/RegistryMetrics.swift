@@ -14,6 +14,7 @@ struct RegistryMetrics: Sendable {
     let callsRefused: Counter
     let verifiedHeight: Gauge
     let chainRefused: Counter
+    let unauthorized: Counter
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
@@ -33,6 +34,8 @@ struct RegistryMetrics: Sendable {
         callsRefused = registry.counter("autochain_registry_node_calls_refused_total",
                                         "Node registrations, heartbeats and reports refused for their signature or key, by code.",
                                         labels: ["code"])
+        unauthorized = registry.counter("autochain_registry_unauthorized_total",
+                                        "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
     }
 
     func update(_ o: ObservedCluster) {
