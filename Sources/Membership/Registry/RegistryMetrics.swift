@@ -24,8 +24,8 @@ struct RegistryMetrics: Sendable {
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
                                            buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1])
         nodes = registry.gauge("autochain_registry_nodes", "Nodes known, by health.", labels: ["state"])
-        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
-        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
+        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration verified from the chain.")
+        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration verified from the chain.")
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
         verifiedHeight = registry.gauge("autochain_registry_verified_height",
                                         "Height up to which the registry verified the chain (membership is read from there).")
