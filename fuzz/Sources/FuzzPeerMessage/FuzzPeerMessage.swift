@@ -6,7 +6,9 @@ import FuzzSupport
 /// and PeerMessage.decode (with RaftCodec) on every line. Properties:
 /// - the framer hands out exactly the non-empty `\n`-terminated lines of the stream, in order,
 ///   none longer than its limit, and throws only when a line exceeds that limit;
-/// - a message it decodes re-encodes to one line that decodes to an equal message.
+/// - a message it decodes re-encodes to one line that decodes to an equal message;
+/// - every node ID in a decoded message matches the node-ID grammar (the node builds membership
+///   changes, paths and metric labels from them, and MembershipChange traps on any other).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = inputBytes(data, size)
@@ -62,6 +64,9 @@ private func checkFraming(_ bytes: [UInt8], _ lines: [[UInt8]], failed: Bool) {
 
 private func checkMessage(_ line: [UInt8]) {
     guard let message = try? PeerMessage.decode(line: line) else { return }
+    for id in nodeIds(message) {
+        require(NodeIDGrammar.isValid(id), "\(message.typeName) message carries node ID \(id.debugDescription)")
+    }
     let encoded = message.encodedLine()
     require(encoded.last == 0x0A && encoded.firstIndex(of: 0x0A) == encoded.count - 1, "encoded line framing")
     do {
@@ -69,5 +74,25 @@ private func checkMessage(_ line: [UInt8]) {
         require(again == message, "round trip changed the \(message.typeName) message")
     } catch {
         require(false, "encoded \(message.typeName) message is refused: \(error)")
+    }
+}
+
+private func nodeIds(_ message: PeerMessage) -> [String] {
+    switch message {
+    case .hello(let hello): return [hello.nodeId]
+    case .peers(let list): return list.map(\.nodeId)
+    case .raft(let m):
+        var ids = [m.from, m.to]
+        if case .append(_, _, let entries, _) = m.kind {
+            for case let change? in entries.map(\.confChange) {
+                switch change {
+                case .addLearner(let id), .promote(let id), .remove(let id): ids.append(id)
+                }
+            }
+        }
+        return ids
+    case .join(let nodeId, _, _, _): return [nodeId]
+    case .joinResult(_, _, let hint): return hint.map { [$0] } ?? []
+    case .auth, .ping, .pong, .bye, .getBlocks, .blocks, .txs: return []
     }
 }
