@@ -8,6 +8,7 @@
 #   FUZZ_TARGETS="json toml"   which targets (default: all, see ALL_TARGETS)
 #   FUZZ_JOBS=1          targets run at once (each uses one core)
 #   FUZZ_NICE=10         niceness of the fuzzing processes
+#   FUZZ_BUILD_DIR=.build-fuzz   build, corpus, crash and log directory
 #
 # Each target starts from its seed corpus in fuzz/corpus/<target>/ (read-only here) plus what
 # earlier runs found in .build-fuzz/corpus/<target>/ (new inputs go there), with the dictionary
@@ -23,7 +24,7 @@ SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 JOBS=${FUZZ_JOBS:-1}
 NICENESS=${FUZZ_NICE:-10}
-OUT=.build-fuzz
+OUT=${FUZZ_BUILD_DIR:-.build-fuzz}
 
 for t in $TARGETS; do
     case " $ALL_TARGETS " in *" $t "*) ;; *) echo "fuzz: unknown target '$t' (known: $ALL_TARGETS)" >&2; exit 2 ;; esac

@@ -20,7 +20,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-private let token = "fuzz-token"
+private let token = "fuzz-cluster-credential-0123456789"  // 16...1024 printable bytes
 
 private func check(_ service: RegistryService, _ path: String, _ body: [UInt8]) {
     let headers = HTTPHeaders([("Host", "127.0.0.1"), ("Content-Type", "application/json"),
