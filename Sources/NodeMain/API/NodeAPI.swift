@@ -87,15 +87,26 @@ final class NodeAPI: Sendable {
             reply(r)
         case .submitTx where draining, .submitTxs where draining:
             reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
+        case .submitTx, .submitTxs, .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
+            if let fault = runtime.storage.fault {
+                reply(APIError(status: 507, code: "insufficient_storage",
+                               message: "this node's storage refuses writes (\(fault.reason): \(fault.message)); it is read-only until space returns, submit to another node").response)
+                return
+            }
+            dispatchWork(route, request, reply)
         default:
-            work.async { [self] in
-                do {
-                    try self.handleWork(route, request, reply)
-                } catch let e as APIError {
-                    reply(e.response)
-                } catch {
-                    reply(APIError(status: 500, code: "internal", message: "\(error)").response)
-                }
+            dispatchWork(route, request, reply)
+        }
+    }
+
+    private func dispatchWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
+        work.async { [self] in
+            do {
+                try self.handleWork(route, request, reply)
+            } catch let e as APIError {
+                reply(e.response)
+            } catch {
+                reply(APIError(status: 500, code: "internal", message: "\(error)").response)
             }
         }
     }
@@ -151,6 +162,10 @@ final class NodeAPI: Sendable {
 
     private func readiness() -> HTTPResponse {
         let st = runtime.status
+        if let fault = runtime.storage.fault {
+            return APIError(status: 503, code: "not_ready",
+                            message: "storage degraded (\(fault.reason), \(fault.code)): the node is read-only until a write succeeds again").response
+        }
         if st.syncing {
             return APIError(status: 503, code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
         }
