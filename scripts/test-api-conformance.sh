@@ -93,7 +93,7 @@ mkdir -p "$OUT"
 log "node on $url (data $tmp/data)"
 # A cluster token, as a production node has: membership calls without it must get 401 (and the
 # fuzzer must not be able to change who votes on the node under test).
-AUTOCHAIN_CLUSTER_TOKEN="conformance-$RANDOM$RANDOM" \
+AUTOCHAIN_CLUSTER_TOKEN="conformance-credential-$RANDOM$RANDOM" \
 "$AUTOCHAIN_BIN" node --data-dir "$tmp/data" --api-addr "127.0.0.1:$api_port" \
     --p2p-addr "127.0.0.1:$p2p_port" --log-level warn >"$tmp/node.log" 2>&1 &
 node_pid=$!

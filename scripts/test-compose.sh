@@ -59,6 +59,10 @@ export COMPOSE_CMD
 log "scenarios run with: $COMPOSE_CMD ($($COMPOSE_CMD version --short 2>/dev/null))"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autochain-compose-test.XXXXXX")
+# A credential of this run's own (never the operator's .env): every mutating call carries it.
+unset AUTOCHAIN_CLUSTER_TOKEN
+CREDENTIAL_ENV_FILE=$WORK/credential.env ensure_credential >/dev/null 2>&1 || { bad "a cluster credential"; exit 1; }
+AUTH="Authorization: Bearer $AUTOCHAIN_CLUSTER_TOKEN"
 TXS=$WORK/acknowledged.txt   # hashes of transfers acknowledged with ?wait=commit
 : > "$TXS"
 LOOP_PID=""
@@ -315,7 +319,8 @@ after_scenario "kill the registry"
 
 # ---- 7. scale to 5 and back to 3 -----------------------------------------------------------------------
 t7=$(date +%s)
-check "scale 5: POST /scale accepted" sh -c "curl -s -m 5 -X POST -H 'Content-Type: application/json' -d '{\"target_nodes\": 5}' $REG/scale | jq -e '.status == \"accepted\"' >/dev/null"
+check "scale without the credential: 401 unauthorized, nothing changes" sh -c "curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{\"target_nodes\": 5}' $REG/scale | grep -qx 401"
+check "scale 5: POST /scale accepted" sh -c "curl -s -m 5 -X POST -H 'Content-Type: application/json' -H '$AUTH' -d '{\"target_nodes\": 5}' $REG/scale | jq -e '.status == \"accepted\"' >/dev/null"
 check "scale 5: five node containers" wait_for 60 sh -c "[ \$(docker ps --filter label=autochain.node --filter label=autochain.cluster=$CLUSTER -q | wc -l) = 5 ]"
 added=$(running_nodes | sed "s/^$CLUSTER-//" | grep -vxF -f "$SEEN_IDS" | tr '\n' ' ')
 check "scale 5: the two new nodes have IDs never used before (${added% }; used: $(tr '\n' ' ' < "$SEEN_IDS"))" test "$(echo $added | wc -w)" = 2
@@ -326,7 +331,7 @@ check "scale 5: a transfer commits" transfer
 after_scenario "scale 5"
 note_ids
 t7b=$(date +%s)
-check "scale 3: POST /scale accepted" sh -c "curl -s -m 5 -X POST -H 'Content-Type: application/json' -d '{\"target_nodes\": 3}' $REG/scale | jq -e '.status == \"accepted\"' >/dev/null"
+check "scale 3: POST /scale accepted" sh -c "curl -s -m 5 -X POST -H 'Content-Type: application/json' -H '$AUTH' -d '{\"target_nodes\": 3}' $REG/scale | jq -e '.status == \"accepted\"' >/dev/null"
 check "scale 3: three node containers, three voters, no learners" wait_for 90 sh -c \
   "[ \$(docker ps -a --filter label=autochain.node --filter label=autochain.cluster=$CLUSTER -q | wc -l) = 3 ] && curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3 and (.learners | length) == 0' >/dev/null"
 check "scale 3: the retired nodes' volumes are deleted" sh -c "[ \$(docker volume ls -q --filter label=autochain.cluster=$CLUSTER | wc -l) = 3 ]"

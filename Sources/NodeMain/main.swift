@@ -29,6 +29,10 @@ func topUsage() -> String {
     return lines.joined(separator: "\n")
 }
 
+// Every line reaches its reader at once, also when stdout is a file or a pipe (a service
+// manager, `autochain up > up.log`, CI): C's default there is block buffering.
+lineBufferStandardOutput()
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
     print(topUsage())

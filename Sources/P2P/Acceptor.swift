@@ -1,29 +1,33 @@
 import Glibc
 
 /// Accepts connections on one listening socket (on the first loop) and deals them round-robin to
-/// the server's loops. Over `maxConnections`, a client gets a best-effort 503 and is closed.
+/// the server's loops. Over `maxConnections`, or over `maxConnectionsPerAddress` from its
+/// address, a client gets a best-effort 503 and is closed.
 /// `@unchecked Sendable`: it is created off-loop but all mutable state is touched only on its
 /// loop, which every method checks.
 final class Acceptor: @unchecked Sendable {
     private let listenFD: Int32
     private let loops: [HTTPServerLoop]
     private let settings: HTTPServerSettings
-    private let openConnections: HTTPServerLoop.Arc
+    private let budget: HTTPServerBudget
     private var registration: EventLoop.Registration?
     private var nextLoop = 0
     private var closed = false
     private static let overloadResponse = HTTPResponseEncoder.encode(
         .error(status: 503, code: "too_many_connections", message: "the server is at its connection limit"),
         requestVersion: .http1_1, keepAlive: false, isHEAD: false)
+    private static let addressOverloadResponse = HTTPResponseEncoder.encode(
+        .error(status: 503, code: "too_many_connections", message: "too many connections from your address"),
+        requestVersion: .http1_1, keepAlive: false, isHEAD: false)
 
     private var eventLoop: EventLoop { loops[0].eventLoop }
 
-    init(listenFD: Int32, loops: [HTTPServerLoop], settings: HTTPServerSettings, openConnections: HTTPServerLoop.Arc) {
+    init(listenFD: Int32, loops: [HTTPServerLoop], settings: HTTPServerSettings, budget: HTTPServerBudget) {
         precondition(!loops.isEmpty)
         self.listenFD = listenFD
         self.loops = loops
         self.settings = settings
-        self.openConnections = openConnections
+        self.budget = budget
     }
 
     func register() throws(SocketError) {
@@ -57,13 +61,15 @@ final class Acceptor: @unchecked Sendable {
     }
 
     private func hand(fd: Int32, remote: SocketAddress?) {
-        let previous = openConnections.count.add(1, ordering: .relaxed).oldValue
+        let previous = budget.connections.add(1, ordering: .relaxed).oldValue
         if previous >= settings.maxConnections {
-            openConnections.count.subtract(1, ordering: .relaxed)
-            Self.overloadResponse.withUnsafeBytes { raw in
-                _ = send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
-            }
-            _ = Glibc.close(fd)
+            budget.connections.subtract(1, ordering: .relaxed)
+            refuse(fd, Self.overloadResponse)
+            return
+        }
+        if !budget.admit(address: remote?.hostKey) {
+            budget.connections.subtract(1, ordering: .relaxed)
+            refuse(fd, Self.addressOverloadResponse)
             return
         }
         let loop = loops[nextLoop]
@@ -73,6 +79,14 @@ final class Acceptor: @unchecked Sendable {
         } else {
             loop.eventLoop.execute { loop.adopt(fd: fd, remote: remote) }
         }
+    }
+
+    /// Best effort: the answer goes out if the socket buffer takes it now; the fd closes anyway.
+    private func refuse(_ fd: Int32, _ response: [UInt8]) {
+        response.withUnsafeBytes { raw in
+            _ = send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+        }
+        _ = Glibc.close(fd)
     }
 
     /// Out of descriptors: stop listening briefly instead of spinning on a readable listener.

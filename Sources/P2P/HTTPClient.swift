@@ -53,7 +53,7 @@ public final class HTTPClient {
     /// Sends one request and reads the whole response.
     public func request(method: String = "GET", path: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
                         timeout: Duration = .seconds(10)) throws(HTTPClientError) -> HTTPClientResponse {
-        precondition(path.hasPrefix("/") && !path.utf8.contains(where: { $0 <= 0x20 }), "path must start with / and have no spaces")
+        if let problem = Self.problem(method: method, path: path, headers: headers) { throw .invalidRequest(problem) }
         let deadline = HTTPServerConnection.deadline(after: timeout)
         let bytes = encodeRequest(method: method, path: path, headers: headers, body: body)
         do throws(HTTPClientError) {
@@ -69,6 +69,24 @@ public final class HTTPClient {
             close()  // the connection's state is unknown after any failure
             throw error
         }
+    }
+
+    /// Why a request cannot be written as given, or nil. Paths and header values may come from
+    /// outside (a forwarded client request), so this is a thrown error, never a trap.
+    static func problem(method: String, path: String, headers: HTTPHeaders) -> String? {
+        guard !method.isEmpty, method.utf8.count <= HTTPHeadDecoder.maxMethodBytes, method.utf8.allSatisfy(HTTPHeadDecoder.isTokenByte) else {
+            return "method '\(method.prefix(40))' is not an HTTP token"
+        }
+        guard path.hasPrefix("/"), path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return "path '\(path.prefix(100))' must start with / and hold only visible ASCII"
+        }
+        for field in headers {
+            guard !field.name.isEmpty, field.name.utf8.allSatisfy(HTTPHeadDecoder.isTokenByte),
+                  field.value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
+                return "header '\(field.name.prefix(40))' has a character that cannot be sent"
+            }
+        }
+        return nil
     }
 
     private func encodeRequest(method: String, path: String, headers: HTTPHeaders, body: [UInt8]) -> [UInt8] {

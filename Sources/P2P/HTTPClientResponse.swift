@@ -10,6 +10,8 @@ public struct HTTPClientResponse: Sendable {
 /// Why an `HTTPClient` request failed. Every case names what a user needs to act on it.
 public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidURL(String)
+    /// The caller's method, path or a header cannot be sent as given (nothing was sent).
+    case invalidRequest(String)
     case connectionRefused(String)
     /// The whole request (connect, write, read) did not finish within its timeout.
     case timeout(String)
@@ -22,6 +24,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .invalidURL(let url): return "invalid URL '\(url)'"
+        case .invalidRequest(let why): return "invalid request: \(why)"
         case .connectionRefused(let address): return "connection refused by \(address)"
         case .timeout(let what): return "timed out \(what)"
         case .malformedResponse(let why): return "malformed response: \(why)"

@@ -7,6 +7,8 @@ public enum HTTPParseError: Error, Sendable, Equatable {
     case versionNotSupported(String)
     case notImplemented(String)
     case requestTimeout
+    /// The server-wide budget for request bodies in flight is spent; the client may retry.
+    case overloaded(String)
 
     public var status: Int {
         switch self {
@@ -17,6 +19,7 @@ public enum HTTPParseError: Error, Sendable, Equatable {
         case .versionNotSupported: return 505
         case .notImplemented: return 501
         case .requestTimeout: return 408
+        case .overloaded: return 503
         }
     }
 
@@ -29,6 +32,7 @@ public enum HTTPParseError: Error, Sendable, Equatable {
         case .versionNotSupported: return "http_version_not_supported"
         case .notImplemented: return "not_implemented"
         case .requestTimeout: return "request_timeout"
+        case .overloaded: return "overloaded"
         }
     }
 
@@ -41,6 +45,7 @@ public enum HTTPParseError: Error, Sendable, Equatable {
         case .versionNotSupported(let version): return "HTTP version \(version) is not supported"
         case .notImplemented(let what): return "\(what) is not implemented"
         case .requestTimeout: return "request not received in time"
+        case .overloaded(let why): return "server overloaded: \(why); retry shortly"
         }
     }
 }

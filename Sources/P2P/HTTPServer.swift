@@ -25,7 +25,7 @@ public final class HTTPServer: Sendable {
 
     public let settings: HTTPServerSettings
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
-    private let openConnections = HTTPServerLoop.Arc()
+    private let budget: HTTPServerBudget
     private let state = Mutex<(loops: [HTTPServerLoop], acceptor: Acceptor?)>(([], nil))
 
     public init(settings: HTTPServerSettings = HTTPServerSettings(),
@@ -33,10 +33,14 @@ public final class HTTPServer: Sendable {
         settings.validate()
         self.settings = settings
         self.handler = handler
+        self.budget = HTTPServerBudget(settings: settings)
     }
 
     /// Connections open right now, across all loops.
-    public var connectionCount: Int { openConnections.count.load(ordering: .relaxed) }
+    public var connectionCount: Int { budget.connections.load(ordering: .relaxed) }
+
+    /// Open connections, body bytes in flight and what the shared limits refused, for metrics.
+    public var stats: HTTPServerStats { budget.stats }
 
     /// Binds, listens and starts the loop threads. Returns the bound address (port 0 → real port).
     public func start(bindTo address: SocketAddress) throws(SocketError) -> SocketAddress {
@@ -51,11 +55,11 @@ public final class HTTPServer: Sendable {
                 throw error
             }
             eventLoop.start()
-            let loop = HTTPServerLoop(eventLoop: eventLoop, settings: settings, handler: handler, openConnections: openConnections)
+            let loop = HTTPServerLoop(eventLoop: eventLoop, settings: settings, handler: handler, budget: budget)
             eventLoop.execute { loop.startSweeping() }
             loops.append(loop)
         }
-        let acceptor = Acceptor(listenFD: fd, loops: loops, settings: settings, openConnections: openConnections)
+        let acceptor = Acceptor(listenFD: fd, loops: loops, settings: settings, budget: budget)
         let registered = Mutex<SocketError?>(nil)
         let done = Atomic<Bool>(false)
         loops[0].eventLoop.execute {
@@ -89,7 +93,7 @@ public final class HTTPServer: Sendable {
         if let acceptor { loops[0].eventLoop.execute { acceptor.close() } }
         for loop in loops { loop.eventLoop.execute { loop.stop() } }
         let deadline = HTTPServerConnection.deadline(after: Self.stopGracePeriod)
-        while openConnections.count.load(ordering: .relaxed) > 0, LinuxSyscalls.monotonicNanos() < deadline {
+        while budget.connections.load(ordering: .relaxed) > 0, LinuxSyscalls.monotonicNanos() < deadline {
             usleep(2_000)  // bound: the grace period
         }
         for loop in loops {

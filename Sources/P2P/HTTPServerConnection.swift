@@ -15,6 +15,9 @@ final class HTTPServerConnection {
     let tcp: TCPConnection
     private let settings: HTTPServerSettings
     private let handler: Handler
+    private let budget: HTTPServerBudget
+    /// Bytes of the server's body budget this connection holds for its current request.
+    private var reservedBodyBytes = 0
     private var phase: Phase = .head(started: false)
     private var parser: HTTPRequestParser
     private var inbound: [UInt8] = []
@@ -27,8 +30,9 @@ final class HTTPServerConnection {
     /// Monotonic nanoseconds after which unsent response bytes mean the client is too slow.
     private(set) var writeDeadlineNanos: UInt64?
 
-    init(tcp: TCPConnection, settings: HTTPServerSettings, handler: @escaping Handler) {
+    init(tcp: TCPConnection, settings: HTTPServerSettings, handler: @escaping Handler, budget: HTTPServerBudget) {
         self.tcp = tcp
+        self.budget = budget
         self.settings = settings
         self.handler = handler
         self.parser = HTTPRequestParser(limits: settings.parserLimits)
@@ -43,6 +47,7 @@ final class HTTPServerConnection {
         tcp.onWriteDrained = { [unowned self] in writeDeadlineNanos = nil }
         tcp.onClose = { [unowned self] _ in
             phase = .closing
+            releaseBody()
             bound = nil  // responders still out hold their own reference; they find the phase closed
             onClosed()
         }
@@ -105,6 +110,7 @@ final class HTTPServerConnection {
             case .chunked(let head, var decoder, var body):
                 guard available > 0 else { return }
                 let result = inbound.withUnsafeBytes { decoder.decode(UnsafeRawBufferPointer(rebasing: $0[inboundStart...]), into: &body) }
+                guard reserveBody(upTo: body.count) else { return }
                 switch result {
                 case .needMore:
                     inboundStart = inbound.count
@@ -128,6 +134,7 @@ final class HTTPServerConnection {
             dispatch(head, body: [])
         case .contentLength(let length):
             guard length <= limit else { fail(.bodyTooLarge(limitBytes: limit)); return }
+            guard reserveBody(upTo: length) else { return }
             if head.expectsContinue && inbound.count == inboundStart { tcp.write(HTTPResponseEncoder.interimContinue) }
             readDeadlineNanos = Self.deadline(after: settings.readBodyTimeout)
             var body: [UInt8] = []
@@ -162,6 +169,25 @@ final class HTTPServerConnection {
         }
     }
 
+    // MARK: - Body budget
+
+    /// Grows this request's share of the server's body budget to `bytes`; on refusal answers
+    /// 503 `overloaded` and closes (the share is released on close).
+    private func reserveBody(upTo bytes: Int) -> Bool {
+        guard bytes > reservedBodyBytes else { return true }
+        guard budget.reserveBody(bytes - reservedBodyBytes) else {
+            fail(.overloaded("request bodies in flight exceed \(settings.maxBodyBytesInFlight) bytes"))
+            return false
+        }
+        reservedBodyBytes = bytes
+        return true
+    }
+
+    private func releaseBody() {
+        budget.releaseBody(reservedBodyBytes)
+        reservedBodyBytes = 0
+    }
+
     // MARK: - Output
 
     /// Writes the response for request `sequence`; stale or post-close responses are dropped.
@@ -169,6 +195,7 @@ final class HTTPServerConnection {
         guard case .awaitingResponse(let current, let keepAlive, let isHEAD, let version) = phase,
               current == answered, tcp.isOpen else { return }
         let staysOpen = keepAlive && !HTTPResponseEncoder.asksToClose(response) && !stopping
+        releaseBody()
         let bytes = HTTPResponseEncoder.encode(response, requestVersion: version, keepAlive: staysOpen, isHEAD: isHEAD)
         guard tcp.write(bytes) else { return }
         if tcp.pendingWriteBytes > 0 { writeDeadlineNanos = Self.deadline(after: settings.writeTimeout) }

@@ -8,20 +8,15 @@ final class HTTPServerLoop: @unchecked Sendable {
     let eventLoop: EventLoop
     private let settings: HTTPServerSettings
     private let handler: HTTPServerConnection.Handler
-    private let openConnections: Arc
+    private let budget: HTTPServerBudget
     private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     private var stopped = false
 
-    /// The server-wide count of open connections, shared by every loop.
-    final class Arc: Sendable {
-        let count = Atomic<Int>(0)
-    }
-
-    init(eventLoop: EventLoop, settings: HTTPServerSettings, handler: @escaping HTTPServerConnection.Handler, openConnections: Arc) {
+    init(eventLoop: EventLoop, settings: HTTPServerSettings, handler: @escaping HTTPServerConnection.Handler, budget: HTTPServerBudget) {
         self.eventLoop = eventLoop
         self.settings = settings
         self.handler = handler
-        self.openConnections = openConnections
+        self.budget = budget
     }
 
     /// Starts the periodic deadline sweep. Call on the loop.
@@ -34,23 +29,25 @@ final class HTTPServerLoop: @unchecked Sendable {
         }
     }
 
-    /// Takes over an accepted fd (already counted in `openConnections`).
+    /// Takes over an accepted fd (already counted in `budget`, its address admitted).
     func adopt(fd: Int32, remote: SocketAddress?) {
         eventLoop.preconditionInEventLoop()
         guard !stopped else {
             _ = close(fd)
-            openConnections.count.subtract(1, ordering: .relaxed)
+            budget.release(address: remote?.hostKey)
+            budget.connections.subtract(1, ordering: .relaxed)
             return
         }
         var tcpSettings = TCPConnection.Settings()
         tcpSettings.maxWriteQueueBytes = settings.maxWriteQueueBytes
         let tcp = TCPConnection(adopting: fd, remoteAddress: remote, on: eventLoop, settings: tcpSettings)
-        let connection = HTTPServerConnection(tcp: tcp, settings: settings, handler: handler)
+        let connection = HTTPServerConnection(tcp: tcp, settings: settings, handler: handler, budget: budget)
         let key = ObjectIdentifier(connection)
         connections[key] = connection
         connection.start { [self] in
             connections.removeValue(forKey: key)
-            let before = openConnections.count.subtract(1, ordering: .relaxed).oldValue
+            budget.release(address: remote?.hostKey)
+            let before = budget.connections.subtract(1, ordering: .relaxed).oldValue
             assert(before > 0, "connection count went negative")
         }
     }

@@ -21,6 +21,14 @@ public struct HTTPServerSettings: Sendable {
     public var writeTimeout: Duration = .seconds(30)
     /// Open connections across all loops; beyond it a new client gets 503 and is closed. Default 10,000.
     public var maxConnections = 10_000
+    /// Open connections from one client address (IP); beyond it a new connection from that
+    /// address gets 503 and is closed at accept (counted in `HTTPServerStats`). Default 1,024.
+    public var maxConnectionsPerAddress = 1_024
+    /// Request body bytes held across all connections at once (read, or announced by a
+    /// Content-Length, and not yet answered). A request that would exceed it gets 503
+    /// `overloaded` and its connection closes; the bytes are released when the response is
+    /// queued or the connection closes. Default 256 MiB.
+    public var maxBodyBytesInFlight = 256 << 20
     /// Unsent response bytes per connection before the client is dropped as too slow. Default 4 MiB.
     public var maxWriteQueueBytes = 4 * 1024 * 1024
     /// Request bytes buffered while a response is pending (pipelining) before reading pauses. Default 64 KiB.
@@ -54,6 +62,7 @@ public struct HTTPServerSettings: Sendable {
         precondition(maxRequestLineBytes > 0 && maxHeaderBytes > 0 && maxHeaderCount > 0, "header limits must be positive")
         precondition(defaultMaxBodyBytes >= 0, "body limit must not be negative")
         precondition(maxConnections > 0 && maxWriteQueueBytes > 0 && maxPipelinedBytes > 0, "limits must be positive")
+        precondition(maxConnectionsPerAddress > 0 && maxBodyBytesInFlight > 0, "limits must be positive")
         precondition(loopThreads >= 1 && loopThreads <= 256, "loopThreads must be 1...256")
         for timeout in [readHeaderTimeout, readBodyTimeout, idleTimeout, writeTimeout] {
             precondition(timeout > .zero, "timeouts must be positive")

@@ -52,6 +52,15 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The host part alone (the client's IP for an accepted TCP connection), nil for Unix paths:
+    /// the key of per-address limits.
+    public var hostKey: String? {
+        switch self {
+        case .ipv4(let host, _), .ipv6(let host, _): return host
+        case .unix: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .ipv4(let host, let port): return "\(host):\(port)"

@@ -47,6 +47,12 @@ import Testing
         #expect(s.consensus.blockIntervalMs == d.consensus.blockIntervalMs)
         #expect(s.consensus.maxBlockTxs == d.consensus.maxBlockTxs)
         #expect(s.mempool.maxTxs == d.mempool.maxTxs)
+        #expect(s.api.maxQueuedRequests == d.api.maxQueuedRequests)
+        #expect(s.api.maxConnectionsPerAddress == d.api.maxConnectionsPerAddress)
+        #expect(s.api.maxBodyBytesInFlight == d.api.maxBodyBytesInFlight)
+        #expect(s.p2p.maxHandshakesPerAddress == d.p2p.maxHandshakesPerAddress)
+        #expect(s.p2p.maxPreAuthBytes == d.p2p.maxPreAuthBytes)
+        #expect(s.p2p.maxPendingPeerRequests == d.p2p.maxPendingPeerRequests)
         #expect(s.genesis.block().hash == GenesisSpec.development.block().hash, "config.toml's genesis is the development genesis")
     }
 
@@ -76,6 +82,25 @@ import Testing
     @Test func outOfRangeValueIsRefused() {
         let r = reason { _ = try load("[consensus]\nmax_block_txs = 0\n") }
         #expect(r.contains("consensus.max_block_txs") && r.contains("between"), "\(r)")
+    }
+
+    /// Regression: `--node-id Node1` passed the old check (letters of any case) and then trapped
+    /// in the peer layer, which holds the one grammar. Every source of a bad ID is a ConfigError.
+    @Test func nodeIdOutsideTheGrammarIsAConfigError() {
+        for bad in ["Node1", "n_1", "-a", "a.b", "é", String(repeating: "a", count: 64), ""] {
+            let r = reason { _ = try load("", args: ["--node-id", bad]) }
+            #expect(r.contains("node.id"), "\(bad.debugDescription): \(r)")
+            guard !bad.isEmpty else { continue }  // an empty variable counts as unset
+            let e = reason { _ = try load("", env: ["NODE_ID": bad]) }
+            #expect(e.contains("node.id"), "\(bad.debugDescription): \(e)")
+        }
+        #expect(reason { _ = try load("", args: ["--node-id", "n-1"]) } == "(no error)")
+    }
+
+    @Test func tooManyStaticPeersIsAConfigError() {
+        let peers = (0..<1_001).map { "127.0.0.1:\($0 + 1)" }.joined(separator: ",")
+        let r = reason { _ = try load("", args: ["--peers", peers]) }
+        #expect(r.contains("p2p.peers"), "\(r)")
     }
 
     @Test func syntaxErrorNamesLine() {

@@ -37,7 +37,9 @@ import Testing
             var status = 0
             var code: String?
             if let client = try? HTTPClient(baseURL: url),
-               let r = try? client.request(method: "POST", path: "/submit-tx?wait=commit", body: tx.json.serialized(), timeout: .seconds(40)) {
+               let r = try? client.request(method: "POST", path: "/submit-tx?wait=commit",
+                                           headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                           body: tx.json.serialized(), timeout: .seconds(40)) {
                 status = r.status
                 code = (try? JSON.parse(r.body))?["error"]?["code"]?.stringValue
                 client.close()
@@ -106,7 +108,7 @@ import Testing
         let leader = try #require(c.leader(among: all))
         let successor = all.first { $0 != leader }!
         let (key, txs) = try acceptFifty(via: c.nodes[leader]!)
-        let moved = try c.nodes[leader]!.json("POST", "/leadership/transfer", ["to": .string(successor)])
+        let moved = try c.nodes[leader]!.json("POST", "/leadership/transfer", ["to": .string(successor)], authorized: true)
         #expect(moved.status == 200, "\(moved.body)")
         try c.eventually("all 50 accepted transfers commit on every node", timeout: 15) {
             all.allSatisfy { id in

@@ -35,6 +35,12 @@ final class NodeProcess: @unchecked Sendable {
 
     var url: String { "http://\(apiAddr)" }
 
+    /// The cluster credential every process a test starts is given (AUTOCHAIN_CLUSTER_TOKEN),
+    /// unless the test passes its own environment.
+    static let testCredential = "test-cluster-credential-0123456789abcdef"
+    /// The header that carries `testCredential` on mutating calls.
+    static let authorization = ("Authorization", "Bearer " + testCredential)
+
     /// Starts the node and waits (bounded) until it answers /health/ready.
     func start(extraArgs: [String] = [], environment: [String: String] = [:]) throws {
         precondition(process == nil, "already running")
@@ -44,6 +50,7 @@ final class NodeProcess: @unchecked Sendable {
         if let configPath { args += ["--config", configPath] }
         p.arguments = args + extraArgs
         var env = ProcessInfo.processInfo.environment
+        env["AUTOCHAIN_CLUSTER_TOKEN"] = Self.testCredential
         for (k, v) in environment { env[k] = v }
         p.environment = env
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -94,11 +101,15 @@ final class NodeProcess: @unchecked Sendable {
 
     func request(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) throws -> HTTPClientResponse {
         let client = try HTTPClient(baseURL: url)
-        return try client.request(method: method, path: path, headers: HTTPHeaders(headers), body: body, timeout: .seconds(30))
+        var all = HTTPHeaders(headers)
+        // As every real client does: a body is JSON (the node refuses other media types on writes).
+        if !body.isEmpty, all["Content-Type"] == nil { all.add("Content-Type", "application/json") }
+        return try client.request(method: method, path: path, headers: all, body: body, timeout: .seconds(30))
     }
 
-    func json(_ method: String, _ path: String, _ body: JSON? = nil) throws -> (status: Int, body: JSON) {
-        let r = try request(method, path, body: body?.serialized() ?? [])
+    /// A JSON call; `authorized` adds the test cluster credential (mutating membership calls).
+    func json(_ method: String, _ path: String, _ body: JSON? = nil, authorized: Bool = false) throws -> (status: Int, body: JSON) {
+        let r = try request(method, path, body: body?.serialized() ?? [], headers: authorized ? [Self.authorization] : [])
         return (r.status, (try? JSON.parse(r.body)) ?? .null)
     }
 }

@@ -41,6 +41,9 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: NodeProcess.binary)
             p.arguments = ["up", "--nodes", "3", "--data-dir", base + "/nodes", "--addr", registryAddr, "--config", configPath]
+            var env = ProcessInfo.processInfo.environment
+            env["AUTOCHAIN_CLUSTER_TOKEN"] = NodeProcess.testCredential
+            p.environment = env
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let h = FileHandle(forWritingAtPath: logPath)!
             h.seekToEndOfFile()
@@ -323,6 +326,9 @@ import Testing
         registry.executableURL = URL(fileURLWithPath: NodeProcess.binary)
         let dir = TestDirs.make("reg2")
         registry.arguments = ["registry", "--addr", addr, "--provider", "none", "--base-dir", dir + "/nodes"]
+        var env = ProcessInfo.processInfo.environment
+        env["AUTOCHAIN_CLUSTER_TOKEN"] = NodeProcess.testCredential
+        registry.environment = env
         registry.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try registry.run()
         defer { registry.terminate(); registry.waitUntilExit() }
@@ -370,19 +376,58 @@ import Testing
         }
         #expect(up.status()?["nodes"]?.arrayValue?.count == before, "nothing changed")
     }
+
+    /// Everything that changes the registry's view or the cluster needs the credential: without
+    /// it, with a wrong one, or with a non-JSON body, a call is refused and nothing changes.
+    @Test func registryRefusesMutatingCallsWithoutTheCredential() throws {
+        let up = try Up()
+        try up.start()
+        defer { up.stop() }
+        try up.eventually("three healthy voters", timeout: 60) { up.healthy(voters: 3) }
+        let before = try #require(up.status())
+        let calls: [(String, String, String)] = [
+            ("POST", "/scale", #"{"target_nodes": 5}"#), ("POST", "/register", #"{"nodeId": "node1"}"#),
+            ("POST", "/heartbeat", #"{"nodeId": "node1"}"#), ("POST", "/consensus-failure", #"{"nodeId": "node1"}"#),
+            ("DELETE", "/nodes/node2", ""),
+        ]
+        for authorization in [nil, "Bearer wrong-credential-0123456789", "Bearer " + NodeProcess.testCredential + "0"] {
+            let c = try HTTPClientFor(up.url, authorization: authorization)
+            for (method, path, body) in calls {
+                let r = c.raw(method, path, body: Array(body.utf8))
+                #expect(r?.status == 401, "\(method) \(path) with \(authorization ?? "none"): \(r?.status ?? 0) \(r?.text ?? "")")
+                #expect(r?.json?["error"]?["code"]?.stringValue == "unauthorized")
+            }
+        }
+        let form = HTTPClientFor(base: up.url, headers: [("Content-Type", "text/plain"), NodeProcess.authorization])
+        #expect(form.raw("POST", "/scale", body: Array(#"{"target_nodes": 5}"#.utf8))?.status == 415)
+        let after = try #require(up.status())
+        #expect(after["nodes"]?.arrayValue?.count == before["nodes"]?.arrayValue?.count)
+        #expect(after["targetNodes"] == before["targetNodes"] && after["voters"] == before["voters"], "nothing changed")
+        let metrics = HTTPClientFor(base: up.url, headers: []).raw("GET", "/metrics")?.text ?? ""
+        #expect(metrics.contains(#"autochain_registry_unauthorized_total{route="/scale"} 3"#))
+    }
 }
 
-/// A tiny JSON client for these tests (the node's `HTTPClient`, one per call site).
+/// A tiny JSON client for these tests (the node's `HTTPClient`, one per call site). It carries the
+/// test cluster credential unless told otherwise.
 struct HTTPClientFor {
     let base: String
-    init(_ base: String) throws { self.base = base }
+    let headers: [(String, String)]
+    init(_ base: String, authorization: String? = NodeProcess.authorization.1) throws {
+        self.base = base
+        headers = [("Content-Type", "application/json")] + (authorization.map { [("Authorization", $0)] } ?? [])
+    }
+    init(base: String, headers: [(String, String)]) {
+        self.base = base
+        self.headers = headers
+    }
 
     struct Raw { let status: Int; let text: String; var json: JSON? { try? JSON.parse(Array(text.utf8)) } }
 
     func raw(_ method: String, _ path: String, body: [UInt8] = []) -> Raw? {
         guard let c = try? HTTPClient(baseURL: base) else { return nil }
         defer { c.close() }
-        guard let r = try? c.request(method: method, path: path, headers: HTTPHeaders([("Content-Type", "application/json")]),
+        guard let r = try? c.request(method: method, path: path, headers: HTTPHeaders(headers),
                                      body: body, timeout: .seconds(35)) else { return nil }
         return Raw(status: r.status, text: r.bodyText)
     }

@@ -113,4 +113,21 @@ struct HTTPClientTests {
             }
         }
     }
+
+    /// A path, method or header the caller took from outside (a forwarded request) is a thrown
+    /// error, never a trap: absolute form, authority form, asterisk, spaces, CR/LF injection.
+    @Test func unsendableRequests_areThrownErrorsAndSendNothing() throws {
+        let client = try HTTPClient(baseURL: "http://127.0.0.1:1")
+        let paths = ["http://h/submit-tx", "h:80", "*", "", "/a b", "/a\r\nX: y", "/\u{7F}", "/é"]
+        for path in paths {
+            #expect(throws: HTTPClientError.self, "path \(path.debugDescription)") {
+                try client.request(method: "POST", path: path, timeout: .seconds(1))
+            }
+        }
+        #expect(throws: HTTPClientError.self) { try client.request(method: "GE T", path: "/", timeout: .seconds(1)) }
+        #expect(throws: HTTPClientError.self) {
+            try client.request(path: "/", headers: HTTPHeaders([("X-A", "v\r\nInjected: 1")]), timeout: .seconds(1))
+        }
+        #expect(HTTPClient.problem(method: "GET", path: "/tx/0x1?wait=commit", headers: HTTPHeaders([("A", "b c")])) == nil)
+    }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Glibc
+import Synchronization
 import Testing
 @testable import P2P
 
@@ -162,5 +164,110 @@ struct HTTPServerLimitsTests {
         let deadline = ContinuousClock.now + .seconds(3)
         while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
         #expect(server.connectionCount == 0)
+    }
+
+    // MARK: - Shared budgets (connections per address, body bytes in flight)
+
+    @Test func connectionsFromOneAddressOverItsLimit_areRefusedAtAccept_otherAddressesStillServed() throws {
+        var settings = HTTPServerSettings()
+        settings.maxConnectionsPerAddress = 2
+        let server = HTTPServer(settings: settings, handler: echoHandler)
+        let address = try server.start(bindTo: SocketAddress(parsing: "0.0.0.0:0"))
+        defer { server.stop() }
+        let target = try SocketAddress(parsing: "127.0.0.1:\(address.port!)")
+        var first: RawClient? = try RawClient(target)
+        let second = try RawClient(target)
+        first?.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        second.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(first?.read(until: "body=0").contains("200 OK") == true)
+        #expect(second.read(until: "body=0").contains("200 OK"))
+        let third = try RawClient(target)
+        let reply = third.readUntilClose()
+        #expect(reply.hasPrefix("HTTP/1.1 503"), "\(reply)")
+        #expect(reply.contains("too_many_connections"))
+        #expect(server.stats.refusedConnectionsPerAddress == 1)
+        // Another client address is not affected.
+        let other = try RawClient(target, from: "127.0.0.2")
+        other.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(other.read(until: "body=0").contains("200 OK"))
+        // A closed connection gives its slot back.
+        let again = try waitForSlot(target, after: { first = nil })
+        #expect(again.contains("200 OK"), "\(again)")
+        withExtendedLifetime(second) {}
+    }
+
+    /// Frees a slot with `free`, then retries (bounded) until a request from the same address is served.
+    private func waitForSlot(_ target: SocketAddress, after free: () -> Void) throws -> String {
+        free()
+        let deadline = ContinuousClock.now + .seconds(3)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let client = try RawClient(target)
+            client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            last = client.read(until: "body=0", timeout: .seconds(1))
+            if last.contains("200 OK") { return last }
+            usleep(10_000)
+        }
+        return last
+    }
+
+    /// A handler that answers nothing until `release` is called, so bodies stay in flight.
+    final class Held: Sendable {
+        let responders = Mutex<[HTTPResponder]>([])
+        var handler: @Sendable (HTTPRequest, HTTPResponder) -> Void {
+            { [self] request, responder in
+                if request.path == "/now" { responder.send(.text("now body=\(request.body.count)")); return }
+                responders.withLock { $0.append(responder) }
+            }
+        }
+        func release() { for r in responders.withLock({ r in defer { r = [] }; return r }) { r.send(.text("released")) } }
+        var count: Int { responders.withLock { $0.count } }
+    }
+
+    @Test func bodyOverTheServerWideBudget_gets503Overloaded_andTheBudgetIsReleasedAfterTheAnswer() throws {
+        var settings = HTTPServerSettings()
+        settings.maxBodyBytesInFlight = 1_000
+        let held = Held()
+        try withServer(settings, handler: held.handler) { address in
+            let a = try RawClient(address)
+            a.send("POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n" + String(repeating: "a", count: 800))
+            let deadline = ContinuousClock.now + .seconds(3)
+            while held.count == 0, ContinuousClock.now < deadline { usleep(2_000) }
+            let b = try RawClient(address)
+            b.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + String(repeating: "b", count: 300))
+            let refused = b.readUntilClose()
+            #expect(refused.hasPrefix("HTTP/1.1 503"), "\(refused)")
+            #expect(refused.contains("\"code\":\"overloaded\""))
+            #expect(held.count == 1)
+            held.release()
+            #expect(a.read(until: "released").contains("200 OK"))
+            let c = try RawClient(address)
+            c.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + String(repeating: "c", count: 300))
+            #expect(c.read(until: "body=300").contains("200 OK"))
+        }
+    }
+
+    @Test func chunkedBodyGrowingOverTheBudget_gets503Overloaded_andAClosedConnectionReleasesItsShare() throws {
+        var settings = HTTPServerSettings()
+        settings.maxBodyBytesInFlight = 1_000
+        let held = Held()
+        let server = HTTPServer(settings: settings, handler: held.handler)
+        let address = try server.start(bindTo: SocketAddress(parsing: "127.0.0.1:0"))
+        defer { server.stop() }
+        do {
+            let a = try RawClient(address)
+            a.send("POST /hold HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + String(repeating: "a", count: 600))
+            let deadline = ContinuousClock.now + .seconds(3)
+            while server.stats.bodyBytesInFlight < 600, ContinuousClock.now < deadline { usleep(2_000) }
+            #expect(server.stats.bodyBytesInFlight == 600)
+            let b = try RawClient(address)
+            b.send("POST /now HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n" + String(repeating: "b", count: 500) + "\r\n0\r\n\r\n")
+            let refused = b.readUntilClose()
+            #expect(refused.hasPrefix("HTTP/1.1 503") && refused.contains("overloaded"), "\(refused)")
+            #expect(server.stats.refusedBodiesOverBudget == 1)
+        }  // a disconnects mid-body
+        let deadline = ContinuousClock.now + .seconds(3)
+        while server.stats.bodyBytesInFlight > 0, ContinuousClock.now < deadline { usleep(2_000) }
+        #expect(server.stats.bodyBytesInFlight == 0)
     }
 }

@@ -76,6 +76,25 @@ private let allRaftKinds: [Message.Kind] = [
     #expect(decodeError(#"{"type":"raft","from":"","to":"b","term":1,"kind":"timeoutNow"}"#) != nil)
 }
 
+/// Every integer on the wire is 0...Int64.max: past it (or negative) is a typed error, so
+/// `term + 1`, `index + count` and the like can never overflow a UInt64 inside the node.
+@Test func test_peerMessage_integersAreBoundedToInt64Range() {
+    #expect(decodeError(#"{"type":"getBlocks","from":18446744073709551615,"count":1}"#) == .wrongType(field: "from", expected: "an integer"))
+    #expect(decodeError(#"{"type":"getBlocks","from":9223372036854775808,"count":1}"#) == .wrongType(field: "from", expected: "an integer"))
+    #expect(decodeError(#"{"type":"getBlocks","from":1,"count":-1}"#) == .invalidValue(field: "count", reason: "must not be negative"))
+    #expect(decodeError(#"{"type":"getBlocks","from":1,"count":1e3}"#) != nil)
+    #expect(decodeError(#"{"type":"raft","from":"a","to":"b","term":-1,"kind":"timeoutNow"}"#) == .invalidValue(field: "term", reason: "must not be negative"))
+    #expect(decodeError(#"{"type":"raft","from":"a","to":"b","term":1,"kind":"appendResponse","reject":false,"index":1e30,"rejectHint":0,"hintTerm":0}"#) != nil)
+    let largest = try? PeerMessage.decode(line: Array(#"{"type":"raft","from":"a","to":"b","term":9223372036854775807,"kind":"heartbeat","commit":9223372036854775807}"#.utf8))
+    guard case .raft(let m)? = largest else { Issue.record("Int64.max must decode"); return }
+    #expect(m.term == UInt64(Int64.max) && m.term < UInt64.max)
+    if case .getBlocks(let from, let count)? = try? PeerMessage.decode(line: Array(#"{"type":"getBlocks","from":9223372036854775807,"count":512}"#.utf8)) {
+        #expect(from.addingReportingOverflow(UInt64(count)).overflow == false)
+    } else {
+        Issue.record("largest getBlocks must decode")
+    }
+}
+
 @Test func test_peerMessage_rejectsOversizedCounts() {
     let many = Array(repeating: #"{"nodeId":"x","p2pAddr":"a","apiAddr":"b"}"#, count: PeerLimits.maxPeersPerGossip + 1)
     let text = #"{"type":"peers","peers":["# + many.joined(separator: ",") + "]}"

@@ -104,4 +104,40 @@ import Testing
         #expect(eventually { a.network.peers.isEmpty })
         #expect(a.delegate.disconnects.contains { $0.contains("writeQueueOverflow") })
     }
+
+    // MARK: - Pre-auth bounds
+
+    @Test func test_peers_strangerSendingMoreThanThePreAuthBudgetIsDropped() throws {
+        var settings = testPeerSettings()
+        settings.maxPreAuthBytes = 4096
+        let a = try TestNode(testIdentity("a"), settings: settings)
+        defer { a.network.stop() }
+        for junk in [[UInt8](repeating: UInt8(ascii: "x"), count: 5000),  // an unfinished line
+                     Array((#"{"type":"hello","pad":""# + String(repeating: " ", count: 5000) + "\"}\n").utf8)] {  // one whole line
+            let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
+            raw.client.send(junk)
+            #expect(raw.readBye()?.contains("before authentication") == true)
+            #expect(raw.client.isClosedByServer())
+        }
+        #expect(a.network.refusedHandshakes == 2)
+        let honest = try RawPeer(to: a.address, identity: testIdentity("honest"))
+        #expect(honest.handshake(), "a real handshake fits the budget")
+    }
+
+    @Test func test_peers_handshakesFromOneAddressOverTheLimitAreRefusedAtAccept() throws {
+        var settings = testPeerSettings()
+        settings.maxHandshakesPerAddress = 2
+        settings.handshakeTimeout = .seconds(30)
+        let a = try TestNode(testIdentity("a"), settings: settings)
+        defer { a.network.stop() }
+        let silent = try (0..<2).map { _ in try RawClient(a.address) }  // hold two half-open handshakes
+        #expect(eventually { silent.allSatisfy { !$0.read(until: "\n", timeout: .milliseconds(200)).isEmpty } })
+        let third = try RawClient(a.address)
+        #expect(third.isClosedByServer())
+        #expect(a.network.refusedHandshakes == 1)
+        // Another address still gets through.
+        let other = try RawPeer(client: RawClient(a.address, from: "127.0.0.2"), identity: testIdentity("other"))
+        #expect(other.handshake())
+        withExtendedLifetime(silent) {}
+    }
 }

@@ -95,6 +95,11 @@ final class RawPeer {
         self.identity = identity
     }
 
+    init(client: RawClient, identity: PeerIdentity) {
+        self.client = client
+        self.identity = identity
+    }
+
     func send(_ message: PeerMessage) { client.send(message.encodedLine()) }
 
     func hello(protocolVersion: Int64 = 1, nodeKey: PublicKey? = nil) -> PeerMessage {

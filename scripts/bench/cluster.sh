@@ -99,6 +99,8 @@ leader_name() {  # -> n1|n2|n3 (the leader all three agree on)
 }
 
 rm -rf "$OUT"; mkdir -p "$OUT"
+# One credential for the bench cluster (a joining node refuses to start without the cluster's).
+export AUTOCHAIN_CLUSTER_TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 "$AUTOCHAIN_BIN" keygen --dev --out "$tmp/dev.key" >/dev/null 2>&1
 "$AUTOCHAIN_BIN" keygen --out "$tmp/sink.key" >/dev/null 2>&1
 sink=$(sed -n 's/.*"address" *: *"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/sink.key")
@@ -276,7 +278,7 @@ print(json.dumps({"seconds": t1 - t0, "transfersSynced": txs, "blocksSynced": he
     for _ in $(seq 100); do kill -0 "${PID[$fresh]}" 2>/dev/null || break; sleep 0.1; done
     { wait "${PID[$fresh]}"; } 2>/dev/null || true
     leader=$(leader_name)
-    curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' -d "{\"nodeId\": \"$fresh\"}" \
+    curl -fsS --max-time 10 -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $AUTOCHAIN_CLUSTER_TOKEN" -d "{\"nodeId\": \"$fresh\"}" \
         "$(url "$leader")/members/remove" >/dev/null 2>&1 || log "(d) could not remove $fresh from the membership"
     sleep 1
     chain_height=$(timeout 10 python3 "$PROBE" status "$(url "$leader")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')

@@ -36,6 +36,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 ensure_docker || { echo "no Docker engine: nothing measured"; exit 1; }
+ensure_credential || exit 1
 for t in curl jq python3; do command -v $t >/dev/null || { echo "$t is required"; exit 1; }; done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-compose-bench.XXXXXX")
 declare -A PID API P2P

@@ -90,7 +90,7 @@ for run in $(seq "$RUNS"); do
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     log "run $run: chain height $height; autochain scale --registry $registry $target (load $load)"
     t_scale=$(date +%s.%N)
-    "$AUTOCHAIN_BIN" scale --registry "$registry" "$target" >&2
+    "$AUTOCHAIN_BIN" scale --registry "$registry" --data-dir "$tmp/cluster" "$target" >&2
     # The new node: the one /discover lists that was not there before.
     new_id=""; new_url=""
     for _ in $(seq 600); do

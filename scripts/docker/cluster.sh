@@ -47,6 +47,7 @@ healthy_now() {
 case "${1:-}" in
   up)
     scripts/docker/build-image.sh || exit 1
+    ensure_credential || exit 1
     compose up -d || exit 1
     end=$(($(date +%s) + ${WAIT_S:-120}))
     until healthy_now >/dev/null 2>&1; do
@@ -55,6 +56,7 @@ case "${1:-}" in
     done
     healthy_now
     echo "dashboard and registry: $REG/   nodes' REST API: http://127.0.0.1:8000 .. 8002"
+    echo "cluster credential: AUTOCHAIN_CLUSTER_TOKEN in $PWD/.env — e.g. \`. ./.env; autochain scale --registry $REG --token \$AUTOCHAIN_CLUSTER_TOKEN 5\`"
     ;;
   down)
     # The registry goes first: stopping the nodes under it would look like failures to repair.

@@ -77,6 +77,22 @@ compose_v2() {
 
 # compose: the Compose in COMPOSE_CMD when set (test-compose.sh sets it), else `docker compose`
 # (v2) when present, else docker-compose (1.29 from Debian).
+# ensure_credential: the compose cluster's credential in the environment (AUTOCHAIN_CLUSTER_TOKEN),
+# which docker-compose.yml requires. Kept in .env at the repository root (git-ignored, mode 0600,
+# read by docker-compose itself too); made on first use from 32 bytes of the kernel's random source.
+ensure_credential() {
+  local f=${CREDENTIAL_ENV_FILE:-.env} t
+  if [ -n "${AUTOCHAIN_CLUSTER_TOKEN:-}" ]; then export AUTOCHAIN_CLUSTER_TOKEN; return 0; fi
+  t=$(sed -n 's/^AUTOCHAIN_CLUSTER_TOKEN=//p' "$f" 2>/dev/null | tail -n 1)
+  if [ -z "$t" ]; then
+    t=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+    [ ${#t} = 64 ] || { log "cannot read 32 random bytes from /dev/urandom"; return 1; }
+    (umask 077; echo "AUTOCHAIN_CLUSTER_TOKEN=$t" >> "$f") || return 1
+    log "generated the cluster credential: AUTOCHAIN_CLUSTER_TOKEN in $PWD/$f (mode 0600, git-ignored)"
+  fi
+  export AUTOCHAIN_CLUSTER_TOKEN=$t
+}
+
 compose() {
   if [ -n "${COMPOSE_CMD:-}" ]; then $COMPOSE_CMD "$@"
   elif docker compose version >/dev/null 2>&1; then docker compose "$@"

@@ -65,7 +65,7 @@ public final class ChainReader: Sendable {
             try load.bind(1, SQLValue.integer(height))
             guard try load.step() else { return nil }
             let block = try Block.decode(load.blob(0))
-            guard index < block.txs.count, block.txs[index].hash == hash else {
+            guard height >= 0, index >= 0, index < block.txs.count, block.txs[index].hash == hash else {
                 throw StoreError.corrupt(path: "", reason: "tx index points at the wrong transaction")
             }
             return (block.txs[index], UInt64(height), index)

@@ -91,7 +91,7 @@ public final class ChainStore {
         let stmt = try db.prepare("SELECT height, data FROM blocks ORDER BY height DESC LIMIT 1")
         defer { stmt.reset() }
         guard try stmt.step() else { throw StoreError.unusable(path: path, reason: "no blocks, not even genesis") }
-        let height = UInt64(stmt.int64(0))
+        let height = try stored(stmt.int64(0), "head height")
         let block: Block
         do { block = try Block.decode(stmt.blob(1)) } catch {
             throw StoreError.corrupt(path: path, reason: "head block \(height) does not decode: \(error)")
@@ -102,7 +102,7 @@ public final class ChainStore {
         headHeight = height
         headHash = block.hash
         headStateRoot = block.header.stateRoot
-        feesBurned = UInt64(try metaInt("fees_burned") ?? 0)
+        feesBurned = try stored(try metaInt("fees_burned") ?? 0, "fees_burned")
         if let text = try metaText("membership") {
             guard let parsed = try? JSON.parse(text), let m = ClusterMembership(json: parsed) else {
                 throw StoreError.corrupt(path: path, reason: "membership record does not parse")
@@ -126,7 +126,7 @@ public final class ChainStore {
         defer { stmt.reset() }
         try stmt.bind(1, SQLValue.integer(Int64(height)))
         guard try stmt.step() else { return nil }
-        return UInt64(stmt.int64(0))
+        return try stored(stmt.int64(0), "term of block \(height)")
     }
 
     /// Every account, for the runtime's in-memory view of committed state.
@@ -138,7 +138,8 @@ public final class ChainStore {
             guard let address = Address(bytes: stmt.blob(0)) else {
                 throw StoreError.corrupt(path: path, reason: "account row with a malformed address")
             }
-            out[address] = Account(address: address, balance: UInt64(stmt.int64(1)), nonce: UInt64(stmt.int64(2)))
+            out[address] = Account(address: address, balance: try stored(stmt.int64(1), "a balance"),
+                                   nonce: try stored(stmt.int64(2), "a nonce"))
         }
         return out
     }
@@ -146,9 +147,9 @@ public final class ChainStore {
     // MARK: the Raft hard state and log tail
 
     public func loadHardState() throws -> (term: UInt64, vote: String?, commit: UInt64) {
-        let term = UInt64(try metaInt("raft_term") ?? 0)
+        let term = try stored(try metaInt("raft_term") ?? 0, "raft_term")
         let vote = try metaText("raft_vote")
-        return (term, vote?.isEmpty == false ? vote : nil, max(UInt64(try metaInt("raft_commit") ?? 0), 0))
+        return (term, vote?.isEmpty == false ? vote : nil, try stored(try metaInt("raft_commit") ?? 0, "raft_commit"))
     }
 
     public func loadLogTail() throws -> [LogRecord] {
@@ -156,7 +157,8 @@ public final class ChainStore {
         defer { stmt.reset() }
         var out: [LogRecord] = []
         while try stmt.step() {
-            out.append(LogRecord(index: UInt64(stmt.int64(0)), term: UInt64(stmt.int64(1)), data: stmt.blob(2),
+            out.append(LogRecord(index: try stored(stmt.int64(0), "a log index"), term: try stored(stmt.int64(1), "a log term"),
+                                 data: stmt.blob(2),
                                  conf: stmt.isNull(3) ? nil : stmt.text(3)))
         }
         return out
@@ -237,6 +239,13 @@ public final class ChainStore {
     }
 
     // MARK: meta
+
+    /// A count, height, term or amount read back from the file: never negative unless the file
+    /// was damaged or tampered with, which is a `.corrupt` error, not a trap.
+    private func stored(_ value: Int64, _ what: String) throws -> UInt64 {
+        guard value >= 0 else { throw StoreError.corrupt(path: path, reason: "\(what) is negative (\(value))") }
+        return UInt64(value)
+    }
 
     private func metaInt(_ key: String) throws -> Int64? {
         let stmt = try db.prepare("SELECT value FROM meta WHERE key = ?")

@@ -11,6 +11,7 @@ struct RegistryMetrics: Sendable {
     let voters: Gauge
     let learners: Gauge
     let deadVoters: Gauge
+    let unauthorized: Counter
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
@@ -23,6 +24,8 @@ struct RegistryMetrics: Sendable {
         voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
         learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
+        unauthorized = registry.counter("autochain_registry_unauthorized_total",
+                                        "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
     }
 
     func update(_ o: ObservedCluster) {

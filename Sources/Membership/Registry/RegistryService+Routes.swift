@@ -93,10 +93,17 @@ extension RegistryService {
         if !ok { throw RegistryAPIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed)") }
     }
 
+    /// Every call that changes the registry's view or the cluster carries the cluster credential
+    /// (compared in constant time) and, when it has a body, a JSON one: a web page can send
+    /// neither. A registry without a credential refuses them all: deny by default.
     func checkToken(_ request: HTTPRequest) throws {
-        guard !settings.clusterToken.isEmpty else { return }
-        guard request.headers["Authorization"] == "Bearer " + settings.clusterToken else {
-            throw RegistryAPIError(401, "unauthorized", "this call needs Authorization: Bearer <cluster token>")
+        let credential = try? ClusterCredential(settings.clusterToken)
+        guard let credential, credential.authorizes(authorizationHeader: request.headers["Authorization"]) else {
+            metrics.unauthorized.inc(1, Self.routeLabel(request.method, request.path))
+            throw RegistryAPIError(401, "unauthorized", "this call needs Authorization: Bearer <cluster credential>")
+        }
+        if request.method == "POST", !HTTPMediaType.isJSON(request.headers["Content-Type"]) {
+            throw RegistryAPIError(415, "unsupported_media_type", "this call takes a JSON body: send Content-Type: application/json")
         }
     }
 

@@ -13,6 +13,8 @@ final class NodeAPI: Sendable {
     let metrics: NodeMetrics
     let nodeKey: PublicKey
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
+    /// Bounds what waits for or runs on `work` (`api.max_queued_requests`).
+    let workGate: WorkGate
     private let transport = Mutex<PeerTransport?>(nil)
     /// `?wait=commit` submissions forwarded to the leader, followed across leader changes.
     let forwarded = ForwardedCommits()
@@ -45,6 +47,7 @@ final class NodeAPI: Sendable {
         self.reader = reader
         self.metrics = metrics
         self.nodeKey = nodeKey
+        self.workGate = WorkGate(limit: settings.api.maxQueuedRequests)
     }
 
     /// Largest body accepted for a route; the server answers 413 above it without reading on.
@@ -85,6 +88,9 @@ final class NodeAPI: Sendable {
                              message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
             r.headers.add("Allow", allowed)
             reply(r)
+        case _ where route.isWrite && !HTTPMediaType.isJSON(request.headers["Content-Type"]):
+            reply(APIError(status: 415, code: "unsupported_media_type",
+                           message: "\(route.label) takes a JSON body: send Content-Type: application/json").response)
         case .submitTx where draining, .submitTxs where draining:
             reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
         case .submitTx, .submitTxs, .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
@@ -100,7 +106,13 @@ final class NodeAPI: Sendable {
     }
 
     private func dispatchWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard workGate.enter() else {
+            reply(APIError(status: 503, code: "overloaded",
+                           message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response)
+            return
+        }
         work.async { [self] in
+            defer { workGate.leave() }
             do {
                 try self.handleWork(route, request, reply)
             } catch let e as APIError {

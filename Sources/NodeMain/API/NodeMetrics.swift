@@ -1,5 +1,6 @@
 import Chain
 import Foundation
+import P2P
 import Synchronization
 
 /// The node's Prometheus metrics, registered once at start-up.
@@ -20,6 +21,7 @@ struct NodeMetrics: Sendable {
     let startTime: Gauge
     let storageDegraded: Gauge
     let storageWriteFailures: Counter
+    let unauthorized: Counter
 
     init() {
         height = registry.gauge("autochain_block_height", "Height of the last committed block.")
@@ -44,9 +46,32 @@ struct NodeMetrics: Sendable {
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
         cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
+        unauthorized = registry.counter("autochain_http_unauthorized_total",
+                                        "Mutating calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
         cpuSeconds.sample { ProcessStats.read().cpuSeconds }
+    }
+}
+
+extension NodeMetrics {
+    /// Exposes the HTTP server's shared limits and the API work queue, sampled at each scrape.
+    func sampleHTTPServer(_ server: HTTPServer, api: NodeAPI) {
+        registry.gauge("autochain_http_connections", "Open HTTP connections.")
+            .sample { Double(server.stats.connections) }
+        registry.gauge("autochain_http_body_bytes_in_flight", "Request body bytes held across all connections.")
+            .sample { Double(server.stats.bodyBytesInFlight) }
+        registry.counter("autochain_http_refused_connections_total",
+                         "Connections closed at accept because their address held max_connections_per_address.")
+            .sample { Double(server.stats.refusedConnectionsPerAddress) }
+        registry.counter("autochain_http_refused_bodies_total",
+                         "Requests refused with 503 overloaded because max_body_bytes_in_flight was spent.")
+            .sample { Double(server.stats.refusedBodiesOverBudget) }
+        registry.gauge("autochain_http_queued_requests", "Requests waiting for or running on the API work queue.")
+            .sample { Double(api.workGate.count) }
+        registry.counter("autochain_http_overloaded_total",
+                         "Requests refused with 503 overloaded because max_queued_requests were queued.")
+            .sample { Double(api.workGate.refusedCount) }
     }
 }
 

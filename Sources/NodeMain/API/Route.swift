@@ -6,6 +6,15 @@ enum Route: Equatable, Sendable {
     case notFound
     case methodNotAllowed(allowed: String)
 
+    /// Routes that change something: POST only, JSON bodies only (a web page cannot send them
+    /// with a form), and the membership ones only with the cluster credential.
+    var isWrite: Bool {
+        switch self {
+        case .submitTx, .submitTxs, .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer: true
+        default: false
+        }
+    }
+
     /// The route's name in metrics (never the raw path: that would let clients create series).
     var label: String {
         switch self {

@@ -110,7 +110,10 @@ extension NodeAPI {
         guard let leader = st.leader, let peer = transportPeers().first(where: { $0.nodeId == leader }) else {
             throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role)); retry shortly")
         }
-        let path = dropWait ? request.path : request.target
+        // Origin form rebuilt from the parsed target: a client may send absolute form
+        // (`http://host/submit-tx`), which is not a path the leader's server would take from us.
+        guard request.path.hasPrefix("/") else { throw APIError.notFound("no route for \(request.path.prefix(100))") }
+        let path = dropWait || request.queryString.isEmpty ? request.path : request.path + "?" + request.queryString
         do {
             let client = try HTTPClient(baseURL: "http://\(peer.apiAddr)")
             defer { client.close() }

@@ -118,3 +118,12 @@ enum CLIError: Error, Sendable {
 func selfExecutablePath() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? URL(fileURLWithPath: CommandLine.arguments[0]).path
 }
+
+/// Makes C's stdout (which `print` writes through) line-buffered, so every line reaches a file or
+/// a pipe at once. Called first thing in main, before any other thread exists. The `FILE *` is
+/// read through the C symbol because Swift 6 refuses to touch the mutable C global directly.
+func lineBufferStandardOutput() {
+    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "stdout") else { return }
+    let out = symbol.load(as: UnsafeMutablePointer<FILE>?.self)
+    if let out { setvbuf(out, nil, _IOLBF, 0) }
+}

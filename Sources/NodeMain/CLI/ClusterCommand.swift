@@ -10,6 +10,7 @@ enum ClusterCommand {
         .init(name: "base-dir", valueName: "DIR", help: "parent of the nodes' data directories (default ./data/cluster)"),
         .init(name: "config", valueName: "FILE", help: "configuration file every node reads (genesis, timeouts)"),
         .init(name: "log-level", valueName: "LEVEL", help: "log level of the nodes"),
+        .init(name: "token-file", valueName: "FILE", help: "file holding the cluster credential (default: <base-dir>/cluster-credential, made when missing)"),
     ])
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
@@ -19,6 +20,7 @@ enum ClusterCommand {
         do { try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true) } catch {
             throw .failed("cannot create \(base): \(error.localizedDescription)")
         }
+        let credentialFile = try credentialFile(parsed, base: base)
         let binary = selfExecutablePath()
         var children: [Process] = []
         var p2p: [String] = []
@@ -32,7 +34,7 @@ enum ClusterCommand {
             if !p2p.isEmpty { args += ["--peers", p2p.joined(separator: ",")] + (fresh ? ["--join"] : []) }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = args
+            p.arguments = args + ["--token-file", credentialFile]
             let log = "\(base)/node\(i).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: log)
@@ -47,6 +49,22 @@ enum ClusterCommand {
         NodeCommand.waitForTerminationSignal()
         for p in children where p.isRunning { p.terminate() }
         for p in children { p.waitUntilExit() }
+    }
+
+    /// The file every node of the cluster reads its credential from: `--token-file`, else the one
+    /// kept in the base directory (made on first start).
+    static func credentialFile(_ parsed: ParsedArguments, base: String) throws(CLIError) -> String {
+        if let given = parsed.string("token-file") {
+            do { _ = try ClusterCredential.load(path: given) } catch { throw .failed("\(error)") }
+            return given
+        }
+        do {
+            let made = try ClusterCredential.loadOrCreate(directory: base)
+            print(CredentialOption.announce(made.path, created: made.created))
+            return made.path
+        } catch {
+            throw .failed("\(error)")
+        }
     }
 
     /// A loopback address with a port the OS just handed out and released.
@@ -65,9 +83,8 @@ enum MembersCommand {
         .init(name: "node", valueName: "URL", help: "any node's API URL (changes go to the leader)"),
         .init(name: "id", valueName: "NODE_ID", help: "the node to add, promote or remove"),
         .init(name: "key", valueName: "HEX", help: "the node's public key, for add-learner (its /status nodeKey)"),
-        .init(name: "token", valueName: "TOKEN", help: "cluster token (env AUTOCHAIN_CLUSTER_TOKEN)"),
         .init(name: "json", valueName: nil, help: "print raw JSON"),
-    ])
+    ] + CredentialOption.clientOptions)
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
         guard let verb = args.first, !verb.hasPrefix("-") else {
@@ -76,7 +93,6 @@ enum MembersCommand {
         }
         let parsed = try spec.parse(Array(args.dropFirst()))
         var client = try NodeClient(parsed.required("node"))
-        let token = parsed.string("token") ?? ProcessInfo.processInfo.environment["AUTOCHAIN_CLUSTER_TOKEN"]
         if verb == "list" {
             let m = try client.get("/members")
             if parsed.flag("json") { print(m.serializedPretty()); return }
@@ -104,6 +120,7 @@ enum MembersCommand {
         default:
             throw .usage("members: unknown action '\(verb)'")
         }
+        let token = try CredentialOption.forClient(parsed).secret
         // Follow the leader once when the node we asked does not lead.
         for attempt in 0..<2 {
             do {

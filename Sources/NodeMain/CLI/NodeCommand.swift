@@ -16,6 +16,8 @@ enum NodeCommand {
         .init(name: "registry", valueName: "URL,...", help: "registry URLs (env REGISTRY_URL)"),
         .init(name: "join", valueName: nil, help: "ask the cluster to add this fresh node instead of starting a new cluster (env JOIN=true)"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error (env LOG_LEVEL)"),
+        .init(name: "token-file", valueName: "FILE",
+              help: "file holding the cluster credential (env AUTOCHAIN_CLUSTER_TOKEN_FILE; or AUTOCHAIN_CLUSTER_TOKEN)"),
     ])
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
@@ -23,11 +25,38 @@ enum NodeCommand {
         var settings = try ConfigLoader.load(file: parsed.string("config"), environment: ProcessInfo.processInfo.environment,
                                              flags: parsed)
         if parsed.flag("join") { settings.p2p.join = true }
+        settings.p2p.clusterToken = try credential(for: settings, parsed).secret
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
         waitForTerminationSignal()
         node.stop()
+    }
+
+    /// The node's cluster credential: given (config, env, `--token-file`), else the one in its
+    /// data directory, else — only for a node that starts a new cluster of its own — a fresh one
+    /// kept there. A node that joins others must be given theirs: it cannot guess it.
+    static func credential(for settings: NodeSettings, _ parsed: ParsedArguments) throws(CLIError) -> ClusterCredential {
+        let env = ProcessInfo.processInfo.environment
+        if !settings.p2p.clusterToken.isEmpty {
+            do { return try ClusterCredential(settings.p2p.clusterToken) } catch { throw .usage("p2p.cluster_token: \(error)") }
+        }
+        if let given = try CredentialOption.explicit(parsed, environment: env) { return given }
+        let kept = URL(fileURLWithPath: settings.node.dataDir).appendingPathComponent(ClusterCredential.fileName).path
+        if FileManager.default.fileExists(atPath: kept) {
+            do { return try ClusterCredential.load(path: kept) } catch { throw .failed("\(error)") }
+        }
+        guard !settings.p2p.join, settings.p2p.peers.isEmpty, settings.registry.urls.isEmpty else {
+            throw .usage("this node joins a cluster and needs the cluster's credential: pass --token-file FILE (e.g. the first "
+                + "node's \(ClusterCredential.fileName)) or set AUTOCHAIN_CLUSTER_TOKEN")
+        }
+        do {
+            let made = try ClusterCredential.loadOrCreate(directory: settings.node.dataDir)
+            FileHandle.standardOutput.write(Data((CredentialOption.announce(made.path, created: made.created) + "\n").utf8))
+            return made.credential
+        } catch {
+            throw .failed("\(error)")
+        }
     }
 
     /// Blocks until SIGINT or SIGTERM arrives.
@@ -103,9 +132,12 @@ final class RunningNode: Sendable {
                               nodeKey: nodeKey.publicKey)
             var http = HTTPServerSettings()
             http.loopThreads = settings.api.threads
+            http.maxConnectionsPerAddress = settings.api.maxConnectionsPerAddress
+            http.maxBodyBytesInFlight = settings.api.maxBodyBytesInFlight
             http.maxBodyBytesOverride = { method, path in api.maxBodyBytes(method: method, path: path) }
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
+            metrics.sampleHTTPServer(server, api: api)
             let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
             let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
                                                        runtime: runtime, state: state, reader: reader)
@@ -133,15 +165,24 @@ final class RunningNode: Sendable {
         let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
         peerSettings.staticPeers = resolvablePeers(settings.p2p.peers)
+        peerSettings.maxHandshakesPerAddress = settings.p2p.maxHandshakesPerAddress
+        peerSettings.maxPreAuthBytes = settings.p2p.maxPreAuthBytes
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
                                     advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
                                     apiAddr: api,
                                     clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
-        let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity)
+        let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
+                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)
         runtime.attach(transport)
         let bound = try network.start()
+        runtime.metrics.registry.counter("autochain_p2p_refused_handshakes_total",
+                                         "Inbound strangers refused by a pre-auth bound (handshakes per address, pre-auth bytes).")
+            .sample { Double(network.refusedHandshakes) }
+        runtime.metrics.registry.counter("autochain_p2p_dropped_requests_total",
+                                         "Peer getBlocks/join requests ignored because max_pending_peer_requests were waiting.")
+            .sample { Double(transport.servingGate.refusedCount) }
         return (transport, bound)
     }
 
@@ -150,7 +191,6 @@ final class RunningNode: Sendable {
     /// restarted on its volume keeps the PEERS it was created with, some of which may have been
     /// retired since (their names gone from the network's DNS).
     static func resolvablePeers(_ peers: [String]) -> [SocketAddress] {
-        precondition(peers.count <= 10_000, "a static peer list is short")
         let log = Logger(component: "p2p")
         return peers.compactMap { peer in
             do {

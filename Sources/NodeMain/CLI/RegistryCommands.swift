@@ -12,6 +12,8 @@ enum RegistryCommand {
         .init(name: "min-nodes", valueName: "N", help: "fewest nodes the autoscaler keeps"),
         .init(name: "max-nodes", valueName: "N", help: "most nodes the autoscaler runs"),
         .init(name: "log-level", valueName: "LEVEL", help: "debug, info, warn or error"),
+        .init(name: "token-file", valueName: "FILE",
+              help: "file holding the cluster credential (env AUTOCHAIN_CLUSTER_TOKEN_FILE; default: <base-dir>/cluster-credential, made when missing)"),
     ] + RegistryProviderOption.options)
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
@@ -47,7 +49,8 @@ enum RegistryCommand {
         if let level = parsed.string("log-level") {
             do { Logger.level = try LogLevel(parsing: level) } catch { throw .usage("\(error)") }
         }
-        let base = baseDir ?? "./data/cluster"
+        let base = baseDir ?? CredentialOption.defaultDataDir
+        settings.clusterToken = try credential(settings.clusterToken, parsed, baseDir: base).secret
         // Nodes are told the registry's URL when they start, so settle its port before anything runs.
         do {
             settings.addr = "\(try Socket.concretePort(try SocketAddress(parsing: settings.addr)))"
@@ -66,6 +69,24 @@ enum RegistryCommand {
     }
 }
 
+extension RegistryCommand {
+    /// The cluster credential the registry checks and hands to the nodes it starts: given (config,
+    /// env, `--token-file`), else the one kept in the base directory, made there on first start.
+    static func credential(_ configured: String, _ parsed: ParsedArguments, baseDir: String) throws(CLIError) -> ClusterCredential {
+        if !configured.isEmpty {
+            do { return try ClusterCredential(configured) } catch { throw .usage("cluster credential: \(error)") }
+        }
+        if let given = try CredentialOption.explicit(parsed, environment: ProcessInfo.processInfo.environment) { return given }
+        do {
+            let made = try ClusterCredential.loadOrCreate(directory: baseDir)
+            print(CredentialOption.announce(made.path, created: made.created))
+            return made.credential
+        } catch {
+            throw .failed("\(error)")
+        }
+    }
+}
+
 /// `autochain up`: the embedded default — a registry with the process provider that brings up a
 /// cluster and keeps it at strength; on the same data directory it resumes the same chain.
 enum UpCommand {
@@ -75,6 +96,7 @@ enum UpCommand {
         .init(name: "config", valueName: "FILE", help: "configuration file (genesis, timeouts, [registry], [autoscale])"),
         .init(name: "addr", valueName: "HOST:PORT", help: "registry address (default 127.0.0.1:9090)"),
         .init(name: "log-level", valueName: "LEVEL", help: "log level"),
+        .init(name: "token-file", valueName: "FILE", help: "file holding the cluster credential (default: <data-dir>/cluster-credential, made when missing)"),
     ])
 
     @Sendable static func run(_ args: [String]) throws(CLIError) {
@@ -112,8 +134,7 @@ enum RegistryClientCommands {
     ])
     static let scaleSpec = CommandSpec(name: "scale", summary: "autochain scale --registry URL N: ask for N nodes.", options: [
         .init(name: "registry", valueName: "URL", help: "registry URL"),
-        .init(name: "token", valueName: "TOKEN", help: "cluster token (env AUTOCHAIN_CLUSTER_TOKEN)"),
-    ])
+    ] + CredentialOption.clientOptions)
     static let eventsSpec = CommandSpec(name: "events", summary: "Show the registry's scaling events.", options: [
         .init(name: "registry", valueName: "URL", help: "registry URL"),
         .init(name: "json", valueName: nil, help: "print raw JSON"),
@@ -135,8 +156,8 @@ enum RegistryClientCommands {
         let rest = args.filter { !positional.contains($0) }
         let parsed = try scaleSpec.parse(rest)
         guard let n = positional.first.flatMap(Int.init) else { throw .usage("scale: give the number of nodes, e.g. autochain scale --registry URL 5") }
-        let token = parsed.string("token") ?? ProcessInfo.processInfo.environment["AUTOCHAIN_CLUSTER_TOKEN"]
-        let answer = try NodeClient(try parsed.required("registry")).post("/scale", ["target_nodes": .int(n)], token: token)
+        let credential = try CredentialOption.forClient(parsed)
+        let answer = try NodeClient(try parsed.required("registry")).post("/scale", ["target_nodes": .int(n)], token: credential.secret)
         print("scale to \(n): \(answer["status"]?.stringValue ?? "?")")
     }
 

@@ -98,12 +98,17 @@ enum ConfigLoader {
         return flatten(table, file: (path as NSString).lastPathComponent)
     }
 
+    /// Most static peer addresses (`p2p.peers`, PEERS, --peers); a cluster lists a handful.
+    static let maxStaticPeers = 1_000
+
     static func validate(_ s: NodeSettings) throws {
         func check(_ ok: Bool, _ key: String, _ message: String) throws {
             if !ok { throw ConfigError(origin: .flag("(final settings)"), key: key, message: message) }
         }
-        try check(!s.node.id.isEmpty && s.node.id.count <= 64 && s.node.id.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) },
-                  "node.id", "must match \(NodeIDGrammar.pattern)")
+        try check(NodeIDGrammar.isValid(s.node.id), "node.id", "must match \(NodeIDGrammar.pattern), got '\(s.node.id.prefix(80))'")
+        try check(s.p2p.peers.count <= Self.maxStaticPeers, "p2p.peers", "at most \(Self.maxStaticPeers) addresses, got \(s.p2p.peers.count)")
+        try check(s.api.maxBodyBytesInFlight >= max(s.api.maxBodyBytes, s.api.maxBatchBodyBytes), "api.max_body_bytes_in_flight",
+                  "must hold at least one largest body (max_body_bytes and max_batch_body_bytes)")
         try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
         try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
                   "must be at least twice consensus.heartbeat_ms")

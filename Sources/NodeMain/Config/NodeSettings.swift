@@ -27,6 +27,14 @@ struct NodeSettings: Sendable {
         var leaderWaitMs = 5_000
         /// Event-loop threads serving HTTP.
         var threads = 1
+        /// Requests waiting for or running on the API's work queue (everything but the cheap
+        /// inline routes); beyond it a request gets 503 `overloaded` at once.
+        var maxQueuedRequests = 1_024
+        /// Open HTTP connections from one client IP; more are closed at accept (503).
+        var maxConnectionsPerAddress = 1_024
+        /// Request body bytes held at once across all HTTP connections; a request that would
+        /// exceed it gets 503 `overloaded` and its connection closes.
+        var maxBodyBytesInFlight = 256 << 20
     }
 
     struct P2P: Sendable {
@@ -38,6 +46,13 @@ struct NodeSettings: Sendable {
         var join = false
         /// Shared secret a non-member must prove (HMAC over the handshake nonces) to ask to join.
         var clusterToken = ""
+        /// Inbound connections from one IP still in the handshake; more are closed at accept.
+        var maxHandshakesPerAddress = 16
+        /// Bytes a peer may send before its auth is verified; more and it is dropped.
+        var maxPreAuthBytes = 16 << 10
+        /// `getBlocks` and `join` requests from peers waiting to be served; more are ignored
+        /// (the asker retries, as after a lost message).
+        var maxPendingPeerRequests = 64
     }
 
     struct Consensus: Sendable {

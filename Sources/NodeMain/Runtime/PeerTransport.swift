@@ -14,11 +14,15 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     let identity: PeerIdentity
     private let network = Mutex<PeerNetwork?>(nil)
     private let serving = DispatchQueue(label: "p2p-serve", qos: .utility)
+    /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
+    /// getBlocks or join cannot grow it.
+    let servingGate: WorkGate
     private let log = Logger(component: "p2p")
     /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
     static let maxBlocksReplyBytes = 6 << 20
 
-    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity) {
+    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int) {
+        self.servingGate = WorkGate(limit: maxPendingRequests)
         self.runtime = runtime
         self.state = state
         self.reader = reader
@@ -45,7 +49,9 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func peerConnected(_ peer: PeerInfo) {
         log.info("peer connected", ["peer": peer.nodeId, "addr": peer.p2pAddr, "member": peer.isMember, "height": peer.height])
-        runtime.post(.peerHeight(peer.nodeId, peer.height))
+        // Only a member's height counts: a stranger's claim would send a follower into block
+        // sync (asking the stranger) and make it report not ready.
+        if peer.isMember { runtime.post(.peerHeight(peer.nodeId, peer.height)) }
     }
 
     func peerDisconnected(nodeId: String, reason: String) {
@@ -58,7 +64,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             guard m.to == identity.nodeId, m.from == peer.nodeId else { return }
             runtime.post(.raft(m))
         case .getBlocks(let from, let count):
-            serving.async { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
+            serve { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
         case .blocks(let blocks):
             runtime.syncSignatures.start(blocks)
             runtime.post(.blocks(blocks, from: peer.nodeId))
@@ -67,7 +73,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             let st = runtime.status
             if st.role != "leader", let leader = st.leader, let api = peers.first(where: { $0.nodeId == leader })?.apiAddr {
                 // Not the leader: ask the leader on the newcomer's behalf (it may know only us).
-                serving.async { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
+                serve { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
                 return
             }
             runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
@@ -79,6 +85,17 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     }
 
     func localHeight() -> UInt64 { state.head.header.height }
+
+    /// Runs a peer's request on `serving` when the gate admits it; a dropped request is what a
+    /// lost message would be (the asker retries).
+    private func serve(_ work: @escaping @Sendable () -> Void) {
+        guard servingGate.enter() else { return }
+        let gate = servingGate
+        serving.async {
+            defer { gate.leave() }
+            work()
+        }
+    }
 
     /// Asks the leader's membership API to add a newcomer that asked us, and tells it the outcome.
     private func forwardJoin(id: String, key: PublicKey, to leader: String, api: String, answer peer: String) {

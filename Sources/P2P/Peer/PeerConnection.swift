@@ -34,6 +34,11 @@ final class PeerConnection {
     var info: PeerInfo?
     /// The peer refused us (bye before we were established): redial at the maximum backoff.
     var refusedUs = false
+    /// Bytes of lines taken before the peer's auth was verified (bounded by `maxPreAuthBytes`).
+    var preAuthBytes = 0
+
+    /// Before its auth is verified a peer is a stranger: its bytes count against the pre-auth budget.
+    var isPreAuth: Bool { stage == .awaitingHello || stage == .awaitingAuth }
 
     init(id: UInt64, tcp: TCPConnection, direction: PeerDirection, dialAddress: SocketAddress?, maxLineBytes: Int) {
         precondition((direction == .outbound) == (dialAddress != nil), "only outbound connections have a dial address")
@@ -61,6 +66,11 @@ final class PeerConnection {
 final class PeerShared: Sendable {
     private let peers = Mutex<[String: PeerInfo]>([:])
     private let pendingSendBytes = Atomic<Int>(0)
+    private let refusedHandshakes = Atomic<UInt64>(0)
+
+    /// A stranger refused by a pre-auth bound (handshakes per address, pre-auth bytes).
+    func countRefusedHandshake() { refusedHandshakes.wrappingAdd(1, ordering: .relaxed) }
+    var refusedHandshakeCount: UInt64 { refusedHandshakes.load(ordering: .relaxed) }
     let maxPendingSendBytes: Int
 
     init(maxPendingSendBytes: Int) {

@@ -90,9 +90,25 @@ final class PeerHost {
                 _ = Glibc.close(next.fd)
                 continue
             }
+            if let host = next.remote?.hostKey, handshakingInbound(from: host) >= settings.maxHandshakesPerAddress {
+                shared.countRefusedHandshake()
+                logger.warn("peer refused: too many handshakes from its address", ["node": identity.nodeId, "remote": host])
+                _ = Glibc.close(next.fd)
+                continue
+            }
             let tcp = TCPConnection(adopting: next.fd, remoteAddress: next.remote, on: loop, settings: tcpSettings)
             adopt(tcp, direction: .inbound, dialAddress: nil)
         }
+    }
+
+    /// Inbound connections from `host` still in the handshake (at most `maxPeers` to look at).
+    private func handshakingInbound(from host: String) -> Int {
+        var count = 0
+        for connection in connections.values where connection.direction == .inbound && connection.stage != .established
+            && connection.tcp.remoteAddress?.hostKey == host {
+            count += 1
+        }
+        return count
     }
 
     var tcpSettings: TCPConnection.Settings {
@@ -133,12 +149,24 @@ final class PeerHost {
                 handle(line: line, on: connection)
                 return connection.stage != .ended
             }
+            // A stranger's unfinished line counts too (at most one read beyond the budget is held).
+            if connection.isPreAuth, connection.preAuthBytes + connection.framer.bufferedBytes > settings.maxPreAuthBytes {
+                shared.countRefusedHandshake()
+                drop(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
+            }
         } catch {
             drop(connection, reason: error.description)
         }
     }
 
     private func handle(line: UnsafeRawBufferPointer, on connection: PeerConnection) {
+        if connection.isPreAuth {
+            connection.preAuthBytes += line.count + 1
+            guard connection.preAuthBytes <= settings.maxPreAuthBytes else {
+                shared.countRefusedHandshake()
+                return drop(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
+            }
+        }
         let message: PeerMessage
         do { message = try PeerMessage.decode(line: line, maxLineBytes: settings.maxLineBytes) } catch {
             drop(connection, reason: error.description)

@@ -156,6 +156,9 @@ public final class PeerNetwork: @unchecked Sendable {
     /// Connected, authenticated peers, sorted by nodeId: a consistent snapshot.
     public var peers: [PeerInfo] { shared.snapshot() }
 
+    /// Inbound strangers refused by a pre-auth bound (`maxHandshakesPerAddress`, `maxPreAuthBytes`).
+    public var refusedHandshakes: UInt64 { shared.refusedHandshakeCount }
+
     private func checkedLine(_ message: PeerMessage) -> [UInt8]? {
         let line = message.encodedLine()
         guard line.count - 1 <= settings.maxLineBytes else {

@@ -57,6 +57,12 @@ public struct PeerSettings: Sendable {
     public var maxPeers = 64
     /// Addresses remembered for dialling (static, advertised, gossiped). Default 256.
     public var maxKnownAddresses = 256
+    /// Inbound connections from one IP address that have not finished the handshake; more are
+    /// closed at accept (a stranger cannot hold every `maxPeers` slot). Default 16.
+    public var maxHandshakesPerAddress = 16
+    /// Bytes a peer may send before its auth is verified (its hello and auth lines, a few
+    /// hundred bytes each); more and it is dropped. Default 16 KiB.
+    public var maxPreAuthBytes = 16 << 10
     /// TCP connect timeout per dial. Default 3 s.
     public var connectTimeout: Duration = .seconds(3)
 
@@ -75,6 +81,8 @@ public struct PeerSettings: Sendable {
                      "backoff must be positive and max >= initial")
         precondition((0.0..<1.0).contains(reconnectJitterFraction), "jitter must be in [0, 1)")
         precondition(maxPeers >= 1 && maxKnownAddresses >= 1, "maxPeers and maxKnownAddresses must be positive")
+        precondition(maxHandshakesPerAddress >= 1, "maxHandshakesPerAddress must be positive")
+        precondition(maxPreAuthBytes >= 1024, "maxPreAuthBytes must be at least 1 KiB")
     }
 }
 
