@@ -37,3 +37,18 @@ private func report(_ id: String, leader: JSON) -> JSON {
     client.adoptInterval(try JSON.parse(Array(#"{"heartbeatIntervalMs":1}"#.utf8)))
     #expect(client.heartbeatIntervalMs == 2000, "an out-of-range period is ignored")
 }
+
+/// A node whose disk refuses writes says so in its heartbeat; the registry shows it on the node
+/// and records one event when it degrades and one when it recovers.
+@Test func registry_recordsANodesStorageDegradationAndRecovery() throws {
+    let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
+    var degraded = report("n1", leader: .null).objectValue!
+    degraded["degraded"] = .string("disk_full")
+    _ = try registry.heartbeat(.object(degraded), registering: true)
+    _ = try registry.heartbeat(.object(degraded), registering: false)
+    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == "disk_full")
+    _ = try registry.heartbeat(report("n1", leader: .null), registering: false)
+    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == nil)
+    let kinds = registry.state.withLock { s in s.events.map(\.kind).filter { $0.hasPrefix("node_storage") } }
+    #expect(kinds == ["node_storage_degraded", "node_storage_recovered"])
+}
