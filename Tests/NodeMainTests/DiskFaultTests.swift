@@ -88,6 +88,42 @@ import Testing
         try expectCommitted(node, acknowledged + accepted + tail, "after a restart")
     }
 
+    /// A follower that cannot store appends acknowledges none: the other two commit without it,
+    /// it stays up and read-only, and once space returns it catches up with everything.
+    @Test(.enabled(if: SmallDisk.canMount, "needs root to mount a tmpfs (mount -t tmpfs); skipped here"))
+    func fullDiskOnAFollower_clusterGoesOn_followerCatchesUpAfterwards() throws {
+        let c = ClusterTests.Cluster()
+        defer { c.stopAll() }
+        try c.start("n1", join: false)
+        try c.start("n2", join: true)
+        let disk = try SmallDisk(at: c.base + "/n3", sizeMiB: 8)
+        defer { disk.unmount() }
+        try c.start("n3", join: true)
+        try c.eventually("three voters") { c.status("n1")?["voters"]?.arrayValue?.count == 3 }
+        let all = ["n1", "n2", "n3"]
+        try c.eventually("a leader") { c.leader(among: all) != nil }
+        // n3 joined last; should it lead, the test still holds with n1 as the entry point once n3 is out.
+        let entry = try #require(c.nodes["n1"])
+        var acknowledged = try commit(entry, count: 3, from: 0)
+
+        try disk.fill()
+        let n3 = try #require(c.nodes["n3"])
+        var nonce: UInt64 = 3
+        try c.eventually("n3 degraded by the appends it cannot store", timeout: 30) {
+            if let tx = try? commit(entry, count: 1, from: nonce) { acknowledged += tx; nonce += 1 }
+            return (try? n3.json("GET", "/health/ready"))?.body["error"]?["message"]?.stringValue?.contains("storage degraded") == true
+        }
+        acknowledged += try commit(entry, count: 5, from: nonce)
+        nonce += 5
+        #expect(n3.process?.isRunning == true)
+        #expect(try n3.json("POST", "/submit-tx", transfer(nonce: nonce).json).status == 507)
+
+        disk.freeFiller()
+        try n3.waitReady(timeout: 30)
+        try c.eventually("n3 on the cluster's head again", timeout: 30) { Set(c.heads(all)).count == 1 }
+        try expectCommitted(n3, acknowledged, "on n3 after it recovered")
+    }
+
     /// Starts a node, commits a few transfers, stops it cleanly and returns its data directory.
     func stoppedNodeWithBlocks() throws -> (node: NodeProcess, db: String) {
         let node = try NodeProcess()
