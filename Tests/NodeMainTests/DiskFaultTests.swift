@@ -64,6 +64,7 @@ import Testing
         let ready = try node.json("GET", "/health/ready")
         #expect(ready.status == 503, "\(ready.body)")
         #expect(ready.body["error"]?["message"]?.stringValue?.contains("storage degraded") == true, "\(ready.body)")
+        #expect(try node.json("GET", "/status").body["storage"]?.stringValue == "disk_full")
         let metrics = String(decoding: try node.request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("autochain_storage_degraded 1"), "\(metrics)")
         #expect(metrics.contains("autochain_storage_write_failures_total{code=\"SQLITE_"), "\(metrics)")
@@ -77,6 +78,7 @@ import Testing
         try node.waitReady(timeout: 20)
         #expect(String(decoding: try node.request("GET", "/metrics").body, as: UTF8.self).contains("autochain_storage_degraded 0"))
         // What was accepted before the disk filled commits now; new writes are taken again.
+        #expect(try node.json("GET", "/status").body["storage"]?.stringValue == "ok")
         let tail = try commit(node, count: 1, from: nonce)
         try expectCommitted(node, acknowledged + accepted + tail, "after recovery")
 

@@ -197,7 +197,7 @@ final class NodeAPI: Sendable {
             "role": .string(st.role), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
             "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
             "commitIndex": .uint(st.commitIndex), "peers": .array(transportPeers().map { .string($0.nodeId) }),
-            "mempool": .int(mempool),
+            "mempool": .int(mempool), "storage": .string(runtime.storage.fault?.reason ?? "ok"),
             "sync": ["state": .string(st.syncing ? "syncing" : "synced"), "target": .uint(max(st.syncTarget, head.header.height))],
             "voters": .array(st.membership.voters.map { .string($0) }), "learners": .array(st.membership.learners.map { .string($0) }),
         ]
