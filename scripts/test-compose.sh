@@ -181,7 +181,7 @@ caught_up() {
   lu=$(url_of "autochain-$l") || return 1
   is_voter "$1" && [ -n "$(height_of "$u")" ] && [ "$(height_of "$u")" = "$(height_of "$lu")" ]
 }
-MEM_BYTES=$(( ${NODE_MEMORY_MB:-1024} * 1048576 )); PIDS=${NODE_PIDS_LIMIT:-512}
+MEM_BYTES=$(( ${NODE_MEMORY_MB:-1024} * 1048576 )); PIDS=$(awk '/^x-node-pids-limit:/ {print $NF}' docker-compose.yml)
 # least_privilege CONTAINER [node|registry]: what the engine says the container may do
 least_privilege() {
   local c=$1 kind=${2:-node} hc
