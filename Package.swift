@@ -31,7 +31,7 @@ let package = Package(
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "Membership"], swiftSettings: strict),
         .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain", "Consensus"], swiftSettings: strict),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain"], swiftSettings: strict),
-        .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus"],
+        .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus", "Membership"],
                     swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -12,6 +12,9 @@ struct RegistryMetrics: Sendable {
     let learners: Gauge
     let deadVoters: Gauge
     let unauthorized: Counter
+    let callsRefused: Counter
+    let verifiedHeight: Gauge
+    let chainRefused: Counter
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
@@ -26,6 +29,13 @@ struct RegistryMetrics: Sendable {
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
         unauthorized = registry.counter("autochain_registry_unauthorized_total",
                                         "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
+        verifiedHeight = registry.gauge("autochain_registry_verified_height",
+                                        "Height up to which the registry verified the chain (membership is read from there).")
+        chainRefused = registry.counter("autochain_registry_chain_batches_refused_total",
+                                        "Header batches from nodes that did not verify (or could not be read).")
+        callsRefused = registry.counter("autochain_registry_node_calls_refused_total",
+                                        "Node registrations, heartbeats and reports refused for their signature or key, by code.",
+                                        labels: ["code"])
     }
 
     func update(_ o: ObservedCluster) {
