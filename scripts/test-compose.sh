@@ -7,11 +7,11 @@
 #   3. `docker kill` the leader container: a new leader at once, the registry restarts the old one;
 #   4. `compose stop node2 node3`: quorum lost; the registry restarts both and its events say so;
 #   5. `compose stop node2`: node2 was taken out: a new node joins, catches up and votes, and node2
-#      leaves the configuration (its container and volume are retired);
+#      leaves the configuration (its container removed, its volume set aside);
 #   6. `docker kill` the registry while transfers commit: they keep committing; started again, the
 #      registry adopts the running containers (no restart, no spawn);
 #   7. `POST /scale {"target_nodes": 5}`: two new nodes (IDs never used before) join and catch up;
-#      then back to 3: the two learners are retired (containers and volumes gone).
+#      then back to 3: the two learners are retired (containers gone, volumes set aside).
 # After each: every running node reports the same head hash, and every transfer acknowledged with
 # ?wait=commit so far is committed on every running node (GET /tx/{hash}).
 # Always tears down (compose down -v, plus whatever the registry created, the network, and the
@@ -122,6 +122,13 @@ ALICE=0x00000000000000000000000000000000000a11ce
 ip_of() { docker inspect -f "{{with index .NetworkSettings.Networks \"$CLUSTER\"}}{{.IPAddress}}{{end}}" "$1" 2>/dev/null; }
 url_of() { local ip; ip=$(ip_of "$1"); [ -n "$ip" ] && echo "http://$ip:8080"; }
 running_nodes() { docker ps --filter "label=autochain.cluster=$CLUSTER" --filter label=autochain.node --format '{{.Names}}' | sort; }
+# Node containers, running or not, without the never-started placeholders that keep a retired
+# node's volume aside (label autochain.retired).
+node_containers() { docker ps -a --filter "label=autochain.cluster=$CLUSTER" --filter label=autochain.node --format '{{.Label "autochain.retired"}}' | grep -c '^$'; }
+set_aside() { docker ps -a -q --filter "label=autochain.cluster=$CLUSTER" --filter label=autochain.retired | wc -l; }
+# The checks below run them in `bash -c`.
+export CLUSTER
+export -f node_containers set_aside
 head_of() { curl -s -m 2 "$1/chain/head" | jq -r '.head.hash // empty' 2>/dev/null; }
 height_of() { curl -s -m 2 "$1/chain/head" | jq -r '.head.height // empty' 2>/dev/null; }
 ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "$1/health/ready")" = 200 ]; }
@@ -236,8 +243,8 @@ check "stop node2 node3: registry restarts both, saying quorum was lost and why"
      and (.message | test(\"quorum lost.*stopped from outside the registry\")))] | map(.node) | unique | length == 2' >/dev/null"
 reg events | jq -r '.events[] | select(.kind == "restart" or .kind == "node_exited" or (.kind | startswith("alert"))) | "    event: \(.kind) \(.node // "-"): \(.message)"' | tail -4
 check "stop node2 node3: node1..3 running again, on one head" wait_for 90 three_up
-check "stop node2 node3: no node was spawned nor removed (quorum loss changes no membership)" sh -c \
-  "[ \"\$(docker ps -a --filter label=autochain.cluster=$CLUSTER --filter label=autochain.node -q | wc -l)\" = 3 ] && curl -s -m 2 $REG/status | jq -e '(.voters | sort) == [\"node1\",\"node2\",\"node3\"]' >/dev/null"
+check "stop node2 node3: no node was spawned nor removed (quorum loss changes no membership)" bash -c \
+  "[ \"\$(node_containers)\" = 3 ] && curl -s -m 2 $REG/status | jq -e '(.voters | sort) == [\"node1\",\"node2\",\"node3\"]' >/dev/null"
 log "stop node2 node3 -> back on the head: $(since "$t4")"
 check "stop node2 node3: a transfer commits" transfer
 after_scenario "stop node2 node3"
@@ -256,8 +263,8 @@ if [ -z "$new" ]; then bad "stop node2: the registry spawns a new node"; else
   log "stop node2 -> $new a caught-up voter: $(since "$t5")"
 fi
 check "stop node2: node2 leaves the configuration" wait_for 60 sh -c "! curl -s -m 2 $REG/status | jq -e '(.voters + .learners) | index(\"node2\") != null' >/dev/null"
-check "stop node2: node2 stays out (not restarted; its container and volume retired)" wait_for 30 sh -c \
-  "! docker ps -a -q --filter name=^/autochain-node2\$ | grep -q . && ! docker volume ls -q | grep -qx autochain-node2-data"
+check "stop node2: node2 stays out (not restarted; its container removed, its volume set aside)" wait_for 30 sh -c \
+  "! docker ps -a -q --filter name=^/autochain-node2\$ | grep -q . && docker ps -a -q --filter name=^/autochain-node2-retired- | grep -q . && docker volume ls -q | grep -qx autochain-node2-data"
 check "stop node2: three voters again" wait_for 30 sh -c "curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3' >/dev/null"
 check "stop node2: a transfer commits" transfer
 echo node2 >> "$SEEN_IDS"; note_ids
@@ -306,9 +313,10 @@ after_scenario "scale 5"
 note_ids
 t7b=$(date +%s)
 check "scale 3: POST /scale accepted" sh -c "curl -s -m 5 -X POST -H 'Content-Type: application/json' -H '$AUTH' -d '{\"target_nodes\": 3}' $REG/scale | jq -e '.status == \"accepted\"' >/dev/null"
-check "scale 3: three node containers, three voters, no learners" wait_for 90 sh -c \
-  "[ \$(docker ps -a --filter label=autochain.node --filter label=autochain.cluster=$CLUSTER -q | wc -l) = 3 ] && curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3 and (.learners | length) == 0' >/dev/null"
-check "scale 3: the retired nodes' volumes are deleted" sh -c "[ \$(docker volume ls -q --filter label=autochain.cluster=$CLUSTER | wc -l) = 3 ]"
+check "scale 3: three node containers, three voters, no learners" wait_for 90 bash -c \
+  "[ \$(node_containers) = 3 ] && curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3 and (.learners | length) == 0' >/dev/null"
+check "scale 3: the retired nodes' volumes are set aside, not deleted (retired_data_keep_s)" bash -c \
+  "[ \$(set_aside) -ge 2 ] && [ \$(docker volume ls -q --filter label=autochain.cluster=$CLUSTER | wc -l) = \$((3 + \$(set_aside))) ]"
 log "scale 3 -> three: $(since "$t7b")"
 check "scale 3: a transfer commits" transfer
 after_scenario "scale 3"

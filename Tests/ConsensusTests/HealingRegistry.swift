@@ -162,7 +162,7 @@ struct RegistryShell {
             restartFailures[node, default: 0] += 1
         case .spawn:
             let known = allKnownIds.union(sim.providerKnownNodes).union(reserved)
-            let id = RegistryService.nextId(after: known)
+            guard let id = RegistryService.nextId(after: known) else { return false }
             reserved.insert(id)
             if sim.hosts[id] != nil { sim.violate("spawn reuses the ID \(id)") }
             sim.ids.append(id)

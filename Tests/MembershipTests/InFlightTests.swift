@@ -1,10 +1,11 @@
 import Testing
 @testable import Membership
 
-/// The registry with a leader n1 reporting `voters` at t = 10.
+/// The registry with `voters` verified from the chain and leader n1 heard from at t = 10.
 func registryState(voters: [String]) -> RegistryState {
     var s = RegistryState(detector: FailureDetector())
-    var leader = NodeRecord(id: "n1", apiUrl: "http://n1", p2pAddr: "n1:6000", nodeKey: "", registeredAt: 0)
+    s.chain = try! ChainBuilder(voters: voters).verified()
+    var leader = NodeRecord(id: "n1", apiUrl: "http://n1", p2pAddr: "n1:6000", nodeKey: ChainBuilder.key("n1").publicKey.hex, registeredAt: 0)
     leader.lastHeartbeatAt = 10
     leader.role = "leader"
     leader.voters = voters

@@ -1,5 +1,6 @@
 import Chain
 import Foundation
+import Membership
 import Testing
 @testable import NodeMain
 
@@ -36,6 +37,23 @@ import Testing
         #expect(s.detector.suspectAfterS == 6.0)
         let why = reason { _ = try RegistryConfig.load(file: write("[registry]\nheartbeat_ms = 5\n"), environment: [:]) }
         #expect(why.contains("heartbeat_ms"), "\(why)")
+    }
+
+    /// The registry's trust limits are read from `[registry]`, range-checked, and config.toml's
+    /// values are the built-in defaults.
+    @Test func registryTrustLimitsAreReadAndRangeChecked() throws {
+        let s = try RegistryConfig.load(file: write("[registry]\nmax_node_slots = 5\nsigned_clock_skew_s = 7\nretired_data_keep_s = 60\n"),
+                                        environment: [:])
+        #expect(s.maxNodes == 5 && s.signedClockSkewS == 7 && s.retiredDataKeepS == 60)
+        for bad in ["max_node_slots = 0", "signed_clock_skew_s = 0", "retired_data_keep_s = -1", "max_node_slots = 99999999999"] {
+            let why = reason { _ = try RegistryConfig.load(file: write("[registry]\n\(bad)\n"), environment: [:]) }
+            #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try RegistryConfig.load(file: root.appendingPathComponent("config.toml").path, environment: [:])
+        let d = RegistrySettings()
+        #expect(committed.maxNodes == d.maxNodes && committed.signedClockSkewS == d.signedClockSkewS
+                && committed.retiredDataKeepS == d.retiredDataKeepS)
     }
 
     @Test func committedConfigLoadsAndEqualsTheBuiltInDefaults() throws {

@@ -51,6 +51,39 @@ import Testing
         #expect(DockerContainer.parseVolumes(volumes, spec: spec) == ["node1": "c1-node1-data"])
     }
 
+    @Test func engineRepliesWithBadIdsOrNodeLabels_areNotTheClusters() {
+        let list: JSON = [
+            ["Id": "..", "Names": ["/c1-node1"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node1"]],
+            ["Id": "ab/../cd", "Names": ["/c1-node2"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node2"]],
+            ["Id": "abc", "Names": ["/c1-x"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "../x"]],
+            ["Id": "abd", "Names": ["/c1-node3"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node3"]],
+        ]
+        #expect(DockerContainer.parseList(list, spec: spec).map(\.node) == ["node3"])
+        let volumes: JSON = ["Volumes": [["Name": "v", "Labels": ["autochain.cluster": "c1", "autochain.node": "Node1"]],
+                                         ["Name": "w", "Labels": ["autochain.cluster": "c1", "autochain.node": "node2"]]]]
+        #expect(DockerContainer.parseVolumes(volumes, spec: spec) == ["node2": "w"])
+    }
+
+    @Test func aRetiredNodesVolumeIsMarkedAsideByANeverStartedPlaceholder() throws {
+        let r = spec.setAsideContainer("node2", volume: "c1-node2-data", unixSeconds: 1_800_000_000)
+        #expect(r.method == "POST" && r.path == "/containers/create?name=c1-node2-retired-1800000000")
+        let b = try #require(r.body)
+        #expect(b["Labels"]?["autochain.retired"]?.stringValue == "1800000000" && b["Labels"]?["autochain.node"]?.stringValue == "node2")
+        #expect(b["HostConfig"]?["Mounts"]?.arrayValue?.first?["Source"]?.stringValue == "c1-node2-data")
+        #expect(b["HostConfig"]?["NetworkMode"]?.stringValue == "none")
+    }
+
+    @Test func placeholdersAreReadAsSetAside_anUnreadableMarkIsNeverPurged() {
+        let list: JSON = [
+            ["Id": "a1", "Names": ["/c1-node2-retired-1800000000"], "State": "created",
+             "Labels": ["autochain.cluster": "c1", "autochain.node": "node2", "autochain.retired": "1800000000"]],
+            ["Id": "a2", "Names": ["/c1-node3-retired-x"], "State": "created",
+             "Labels": ["autochain.cluster": "c1", "autochain.node": "node3", "autochain.retired": "soon"]],
+            ["Id": "a3", "Names": ["/c1-node4"], "State": "running", "Labels": ["autochain.cluster": "c1", "autochain.node": "node4"]],
+        ]
+        #expect(DockerContainer.parseList(list, spec: spec).map(\.setAsideAt) == [1_800_000_000, UInt64.max, nil])
+    }
+
     @Test func exitStatusIsReadFromTheListsStatus_soACleanStopIsToldFromAKill() {
         let list: JSON = [
             ["Id": "a", "Names": ["/c1-node2"], "State": "exited", "Status": "Exited (0) 3 seconds ago",

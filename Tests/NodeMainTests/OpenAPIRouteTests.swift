@@ -82,7 +82,7 @@ import Testing
     @Test func everyRouteIsDocumented() {
         let documented = Set(Self.operations.map { "\($0.method) \($0.path)" })
         let routes: [(String, String)] = [
-            ("GET", "/chain/head"), ("GET", "/block/7"), ("GET", "/block/hash/0xab"), ("GET", "/tx/0xab"),
+            ("GET", "/chain/head"), ("GET", "/chain/headers"), ("GET", "/block/7"), ("GET", "/block/hash/0xab"), ("GET", "/tx/0xab"),
             ("GET", "/balance/0xab"), ("POST", "/submit-tx"), ("POST", "/submit-txs"), ("GET", "/status"),
             ("GET", "/peers"), ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics"),
             ("GET", "/members"), ("POST", "/members/add-learner"), ("POST", "/members/promote"), ("POST", "/members/remove"),

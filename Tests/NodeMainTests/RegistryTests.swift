@@ -265,6 +265,14 @@ import Testing
                 && learners.allSatisfy { id in up.nodePids()[id] == nil }
         }
         #expect(up.eventKinds().contains("retire"))
+        // Their data is set aside, not deleted ([registry] retired_data_keep_s, a day by default).
+        try up.eventually("the retired learners' data directories are set aside") {
+            let aside = (try? FileManager.default.contentsOfDirectory(atPath: up.base + "/nodes/.retired")) ?? []
+            return learners.allSatisfy { id in
+                !FileManager.default.fileExists(atPath: up.base + "/nodes/\(id)")
+                    && aside.contains { $0.hasPrefix(id + "-") && FileManager.default.fileExists(atPath: up.base + "/nodes/.retired/\($0)/chain.db") }
+            }
+        }
         #expect(up.healthy(voters: 3))
     }
 
@@ -357,8 +365,8 @@ import Testing
             ("POST", "/register", "[1]", 400, "invalid_json"),
             ("POST", "/register", "{\"nodeId\": 5}", 400, "invalid_field"),
             ("POST", "/register", "{\"nodeId\": \"a b\"}", 400, "invalid_field"),
-            ("POST", "/heartbeat", "{\"nodeId\": \"x\", \"apiUrl\": \"ftp://x\"}", 400, "invalid_field"),
-            ("POST", "/heartbeat", "{\"nodeId\": \"x\", \"apiUrl\": \"http://x\", \"height\": -1}", 400, "invalid_field"),
+            ("POST", "/heartbeat", "{\"nodeId\": \"x\", \"apiUrl\": \"ftp://x\"}", 401, "signature_required"),
+            ("POST", "/register", "{\"nodeId\": \"x\", \"apiUrl\": \"http://x\", \"height\": -1}", 401, "signature_required"),
             ("POST", "/scale", "{}", 400, "missing_field"),
             ("POST", "/scale", "{\"target_nodes\": \"5\"}", 400, "invalid_field"),
             ("POST", "/scale", "{\"target_nodes\": 1000}", 422, "out_of_range"),

@@ -34,6 +34,8 @@ public struct RegistryClientSettings: Sendable {
 public final class RegistryClient: Sendable {
     public let settings: RegistryClientSettings
     let nodeId: String
+    /// Signs registrations, heartbeats and reports (docs/PROTOCOL.md, signed registry calls).
+    let nodeKey: KeyPair
     let report: @Sendable () -> JSONObject
     let onPeers: @Sendable ([(id: String, p2pAddr: String)]) -> Void
     private let stopping = Atomic<Bool>(false)
@@ -54,13 +56,17 @@ public final class RegistryClient: Sendable {
         /// The heartbeat period in use: the configured one until a registry names its own.
         var intervalMs: Int
         var rng = SystemRandomNumberGenerator()
+        /// The last sequence signed. Starts at the wall clock in microseconds, so a restarted
+        /// node's sequence is above the one the registry last accepted from it.
+        var sequence = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000))
     }
 
-    public init(settings: RegistryClientSettings, nodeId: String, report: @escaping @Sendable () -> JSONObject,
+    public init(settings: RegistryClientSettings, nodeId: String, nodeKey: KeyPair, report: @escaping @Sendable () -> JSONObject,
                 onPeers: @escaping @Sendable ([(id: String, p2pAddr: String)]) -> Void) {
         precondition(!settings.urls.isEmpty, "a registry client needs at least one URL")
         self.settings = settings
         self.nodeId = nodeId
+        self.nodeKey = nodeKey
         self.report = report
         self.onPeers = onPeers
         let n = settings.urls.count
@@ -200,13 +206,28 @@ public final class RegistryClient: Sendable {
         }
     }
 
+    /// The next call of this node: a sequence above every one signed before (and not below the clock).
+    func signed(_ kind: SignedRegistryCall.Kind, _ body: [UInt8]) -> SignedRegistryCall {
+        let now = Date().timeIntervalSince1970
+        let sequence = state.withLock { s in
+            s.sequence = max(s.sequence &+ 1, UInt64(max(0, now * 1_000_000)))
+            return s.sequence
+        }
+        return SignedRegistryCall(kind: kind, nodeId: nodeId, nodeKey: nodeKey.publicKey, sequence: sequence,
+                                  timestampMs: UInt64(max(0, now * 1000)), body: body)
+    }
+
     func call(_ base: String, _ method: String, _ path: String, _ body: JSON?) throws -> JSON {
         let client = try HTTPClient(baseURL: base)
         defer { client.close() }
         var headers = HTTPHeaders()
+        let bytes = body?.serialized() ?? []
         if body != nil { headers.add("Content-Type", "application/json") }
         if !settings.token.isEmpty { headers.add("Authorization", "Bearer \(settings.token)") }
-        let r = try client.request(method: method, path: path, headers: headers, body: body?.serialized() ?? [],
+        if method == "POST", let kind = SignedRegistryCall.Kind(path: path) {
+            for (name, value) in signed(kind, bytes).headers(signedWith: nodeKey) { headers.add(name, value) }
+        }
+        let r = try client.request(method: method, path: path, headers: headers, body: bytes,
                                    timeout: .milliseconds(settings.requestTimeoutMs))
         guard (200..<300).contains(r.status) else { throw RegistryClientError.status(r.status, r.bodyText) }
         return (try? JSON.parse(r.body)) ?? .null

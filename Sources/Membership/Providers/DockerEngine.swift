@@ -21,6 +21,9 @@ public struct DockerRequest: Sendable, Equatable {
 public struct DockerNodeSpec: Sendable, Equatable {
     public static let clusterLabel = "autochain.cluster"
     public static let nodeLabel = "autochain.node"
+    /// On the placeholder container that keeps a retired node's volume aside: the Unix time (s)
+    /// it was set aside. The volume is deleted with it once kept `retired_data_keep_s`.
+    public static let retiredLabel = "autochain.retired"
 
     public var cluster: String
     public var image: String
@@ -118,6 +121,24 @@ public struct DockerNodeSpec: Sendable, Equatable {
         return DockerRequest("POST", "/containers/create?name=" + Self.query(containerName(id)), body)
     }
 
+    /// A container that is never started, labelled with the node, the cluster and the time it
+    /// was set aside, mounting the retired node's volume: the mark that the volume is kept aside
+    /// (Docker volumes cannot be relabelled or renamed), and a guard against `docker volume prune`.
+    public func setAsideContainer(_ id: String, volume: String, unixSeconds: UInt64) -> DockerRequest {
+        let mount = JSON.object(JSONObject([("Type", "volume"), ("Source", .string(volume)), ("Target", "/data")]))
+        let labels = JSON.object(JSONObject([(Self.clusterLabel, .string(cluster)), (Self.nodeLabel, .string(id)),
+                                             (Self.retiredLabel, .string(String(unixSeconds)))]))
+        let body = JSON.object(JSONObject([
+            ("Image", .string(image)),
+            ("Cmd", .array(["true"])),
+            ("Labels", labels),
+            ("HostConfig", .object(JSONObject([("Mounts", .array([mount])), ("NetworkMode", "none"),
+                                               ("RestartPolicy", .object(JSONObject([("Name", "no")])))]))),
+        ]))
+        let name = "\(containerName(id))-retired-\(unixSeconds)"
+        return DockerRequest("POST", "/containers/create?name=" + Self.query(name), body)
+    }
+
     public static func start(_ container: String) -> DockerRequest { DockerRequest("POST", "/containers/\(query(container))/start") }
     public static func inspect(_ container: String) -> DockerRequest { DockerRequest("GET", "/containers/\(query(container))/json") }
     public static func stop(_ container: String, timeoutS: Int) -> DockerRequest {
@@ -157,14 +178,18 @@ public struct DockerContainer: Sendable, Equatable {
     public var state: String
     /// The exit status of an exited container; nil while it runs or when the engine did not say.
     public var exitCode: Int?
+    /// Set on the placeholder that keeps a retired node's volume aside: when (Unix s).
+    public var setAsideAt: UInt64?
 
-    public init(id: String, node: String, running: Bool, name: String, state: String? = nil, exitCode: Int? = nil) {
+    public init(id: String, node: String, running: Bool, name: String, state: String? = nil, exitCode: Int? = nil,
+                setAsideAt: UInt64? = nil) {
         self.id = id
         self.node = node
         self.running = running
         self.name = name
         self.state = state ?? (running ? "running" : "exited")
         self.exitCode = exitCode
+        self.setAsideAt = setAsideAt
     }
 
     /// Exited cleanly (status 0): the node shut down on a SIGTERM, not killed and not crashed.
@@ -173,11 +198,17 @@ public struct DockerContainer: Sendable, Equatable {
     /// The cluster's containers in a list answer; foreign ones (wrong or missing labels) are dropped.
     public static func parseList(_ json: JSON, spec: DockerNodeSpec) -> [DockerContainer] {
         (json.arrayValue ?? []).compactMap { c in
-            guard spec.owns(c["Labels"]), let id = c["Id"]?.stringValue, let node = c["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue else { return nil }
+            guard spec.owns(c["Labels"]), let id = c["Id"]?.stringValue, isContainerId(id),
+                  let node = c["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, NodeIDGrammar.isValid(node) else { return nil }
             let name = c["Names"]?.arrayValue?.first?.stringValue.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? id
             let state = c["State"]?.stringValue ?? "unknown"
+            var setAsideAt: UInt64?
+            if let mark = c["Labels"]?[DockerNodeSpec.retiredLabel] {
+                // A mark it cannot read is still a mark: never taken for a node to run, never purged.
+                setAsideAt = mark.stringValue.flatMap { SetAsideName.unixSeconds("\(node)-\($0)") } ?? UInt64.max
+            }
             return DockerContainer(id: id, node: node, running: state == "running", name: name, state: state,
-                                   exitCode: state == "exited" ? exitCode(status: c["Status"]?.stringValue) : nil)
+                                   exitCode: state == "exited" ? exitCode(status: c["Status"]?.stringValue) : nil, setAsideAt: setAsideAt)
         }
     }
 
@@ -190,11 +221,18 @@ public struct DockerContainer: Sendable, Equatable {
         return Int(digits)
     }
 
+    /// An engine container ID: up to 64 lowercase hex digits. Anything else in a reply (`..`,
+    /// a path) is not taken for one: it would end up in request paths.
+    public static func isContainerId(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
     /// Node IDs of the cluster's volumes in a `GET /volumes` answer.
     public static func parseVolumes(_ json: JSON, spec: DockerNodeSpec) -> [String: String] {
         var out: [String: String] = [:]
         for v in json["Volumes"]?.arrayValue ?? [] {
-            guard spec.owns(v["Labels"]), let node = v["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, let name = v["Name"]?.stringValue else { continue }
+            guard spec.owns(v["Labels"]), let node = v["Labels"]?[DockerNodeSpec.nodeLabel]?.stringValue, NodeIDGrammar.isValid(node),
+                  let name = v["Name"]?.stringValue, !name.isEmpty, name.utf8.count <= 255 else { continue }
             out[node] = name
         }
         return out

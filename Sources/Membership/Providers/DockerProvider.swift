@@ -24,7 +24,11 @@ public final class DockerProvider: NodeProvider {
 
     struct Snapshot: Sendable {
         var containers: [String: DockerContainer] = [:]  // by node ID
-        var volumes: [String: String] = [:]              // node ID -> volume name
+        var volumes: [String: String] = [:]              // node ID -> volume name, of nodes not set aside
+        /// Placeholders keeping retired nodes' volumes aside, by node ID.
+        var setAside: [String: DockerContainer] = [:]
+        /// Every volume of the cluster, set aside or not (node ID -> volume name).
+        var allVolumes: [String: String] = [:]
         /// Containers this provider stopped itself (retirements): their clean exits are not an
         /// operator's. Pruned to the listed containers on every poll, so bounded by them.
         var stoppedByUs: Set<String> = []
@@ -56,6 +60,11 @@ public final class DockerProvider: NodeProvider {
     /// The node's volume exists (its chain.db is in it unless it was never started).
     public func hasData(_ id: String) -> Bool { snapshot.withLock { $0.volumes[id] != nil } }
 
+    /// Its container's address on the cluster network (the container's alias is its ID).
+    public func apiURL(_ id: String) -> String? {
+        snapshot.withLock { $0.containers[id] != nil } ? "http://\(id):8080" : nil
+    }
+
     public func knownNodes() -> [String] { snapshot.withLock { $0.volumes.keys.sorted() } }
 
     /// Its container exited cleanly (status 0, so on a SIGTERM) and this provider did not stop it.
@@ -69,7 +78,8 @@ public final class DockerProvider: NodeProvider {
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
         let node = ProvidedNode(id: id, apiUrl: "http://\(id):8080", p2pAddr: "\(id):6000")
         try refresh(reportExits: true)
-        let (existing, fresh) = snapshot.withLock { ($0.containers[id], $0.volumes[id] == nil) }
+        let (existing, fresh, asideAlready) = snapshot.withLock { ($0.containers[id], $0.volumes[id] == nil, $0.setAside[id] != nil) }
+        if asideAlready { throw ProviderError.startFailed(id: id, reason: "its volume is set aside (retired node)") }
         if let existing, existing.running { return node }
         if fresh { try engine.expect(spec.createVolume(id)) }
         let container: String
@@ -101,6 +111,9 @@ public final class DockerProvider: NodeProvider {
         try? refresh(reportExits: true)
     }
 
+    /// Stops and removes the node's container; its volume is kept aside (a placeholder container
+    /// marks it, see `setAsideContainer`) and deleted by `purgeSetAside` later. Nothing is deleted
+    /// when the mark cannot be made.
     public func destroy(_ id: String) {
         stop(id)
         let (c, volume) = snapshot.withLock { ($0.containers[id], $0.volumes[id]) }
@@ -109,12 +122,36 @@ public final class DockerProvider: NodeProvider {
                 try checkOwned(c.id, id)
                 try engine.expect(DockerNodeSpec.remove(c.id), accept: [404])
             }
-            if let volume { try engine.expect(DockerNodeSpec.removeVolume(volume), accept: [404]) }
-            log.info("node container and volume deleted", ["node": id])
+            if let volume {
+                let stamp = UInt64(max(0, Date().timeIntervalSince1970))
+                try engine.expect(spec.setAsideContainer(id, volume: volume, unixSeconds: stamp))
+                log.info("node container deleted, volume set aside", ["node": id, "volume": volume])
+            }
         } catch {
-            log.warn("cannot delete node container or volume", ["node": id, "error": "\(error)"])
+            log.warn("cannot delete the node container or set its volume aside", ["node": id, "error": "\(error)"])
         }
         try? refresh(reportExits: false)
+    }
+
+    /// Deletes the placeholders and volumes of nodes set aside at least `keepS` seconds ago.
+    public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] {
+        let due = snapshot.withLock { s in
+            s.setAside.values.filter { c in c.setAsideAt.map { $0 != UInt64.max && nowUnixS - Double($0) >= keepS } ?? false }
+                .map { (container: $0, volume: s.allVolumes[$0.node]) }
+        }
+        var purged: [String] = []
+        for (c, volume) in due.sorted(by: { $0.container.node < $1.container.node }) {
+            do {
+                try checkOwned(c.id, c.node)
+                try engine.expect(DockerNodeSpec.remove(c.id), accept: [404])
+                if let volume { try engine.expect(DockerNodeSpec.removeVolume(volume), accept: [404]) }
+                purged.append(volume ?? c.name)
+            } catch {
+                log.warn("cannot delete set-aside volume", ["node": c.node, "error": "\(error)"])
+            }
+        }
+        if !purged.isEmpty { try? refresh(reportExits: false) }
+        return purged
     }
 
     /// Re-reads the labels from the engine right before acting on a container.
@@ -135,12 +172,16 @@ public final class DockerProvider: NodeProvider {
     /// Lists the cluster's containers and volumes; a container seen running before and not now
     /// has exited (its exit code from an inspect) and is reported.
     func refresh(reportExits: Bool) throws(DockerError) {
-        let containers = DockerContainer.parseList(try engine.expect(spec.listContainers()).json ?? .null, spec: spec)
+        let listed = DockerContainer.parseList(try engine.expect(spec.listContainers()).json ?? .null, spec: spec)
         let volumes = DockerContainer.parseVolumes(try engine.expect(spec.listVolumes()).json ?? .null, spec: spec)
+        let containers = listed.filter { $0.setAsideAt == nil }
+        let aside = Dictionary(listed.filter { $0.setAsideAt != nil }.map { ($0.node, $0) }, uniquingKeysWith: { a, _ in a })
         let exited = snapshot.withLock { s -> [DockerContainer] in
             let before = s.containers
             s.containers = Dictionary(containers.map { ($0.node, $0) }, uniquingKeysWith: { a, b in a.running ? a : b })
-            s.volumes = volumes
+            s.setAside = aside
+            s.allVolumes = volumes
+            s.volumes = volumes.filter { aside[$0.key] == nil }
             s.stoppedByUs.formIntersection(containers.map(\.id))
             s.polled = true
             return before.values.filter { old in old.running && !(s.containers[old.node].map { $0.running && $0.id == old.id } ?? false) }

@@ -1,3 +1,5 @@
+import Chain
+
 /// Where a node runs, as its provider reports it.
 public struct ProvidedNode: Sendable, Equatable {
     public var id: String
@@ -21,8 +23,17 @@ public protocol NodeProvider: Sendable {
     func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode
     /// Stops it: SIGTERM (a leader hands over leadership first), then a hard kill after a grace time.
     func stop(_ id: String)
-    /// Stops it and deletes its data: for retired and replaced nodes only.
+    /// Stops it and sets its data aside (deleted later by `purgeSetAside`): for retired and
+    /// replaced nodes only.
     func destroy(_ id: String)
+    /// Deletes set-aside data kept at least `keepS` seconds; returns what it deleted.
+    func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String]
+    /// The node key this provider gave node `id` when it created it (nil: it does not know one,
+    /// and the registry pins the key the node first registers with).
+    func nodeKey(_ id: String) -> PublicKey?
+    /// The API URL of node `id` as this provider started it (nil: not one it runs); the
+    /// registry probes this, not an address a node reported.
+    func apiURL(_ id: String) -> String?
     func isRunning(_ id: String) -> Bool
     /// Its data is intact, so a restart brings back the same identity.
     func hasData(_ id: String) -> Bool
@@ -39,6 +50,10 @@ public protocol NodeProvider: Sendable {
 extension NodeProvider {
     /// Providers that cannot tell a deliberate stop from a crash: every exit is a failure to repair.
     public func stoppedDeliberately(_ id: String) -> Bool { false }
+    /// Providers that set nothing aside have nothing to purge.
+    public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
+    public func nodeKey(_ id: String) -> PublicKey? { nil }
+    public func apiURL(_ id: String) -> String? { nil }
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {

@@ -4,7 +4,10 @@ import P2P
 import Synchronization
 
 /// Nodes as child processes of the registry on loopback, each with its own data directory under
-/// `baseDir` and ports it keeps across restarts (recorded in `<dataDir>/ports`).
+/// `baseDir` and ports it keeps across restarts (recorded in `<dataDir>/ports`). Every path made
+/// from a node ID goes through `ContainedPath`: an ID that would leave `baseDir` is refused, never
+/// acted on. A destroyed node's directory is set aside under `baseDir/.retired/<id>-<unix s>`
+/// (a name no node ID can take) and deleted by `purgeSetAside` once kept long enough.
 public final class ProcessProvider: NodeProvider {
     public let name = "process"
     let baseDir: String
@@ -37,11 +40,20 @@ public final class ProcessProvider: NodeProvider {
         try? FileManager.default.createDirectory(atPath: baseDir, withIntermediateDirectories: true)
     }
 
-    func dataDir(_ id: String) -> String { "\(baseDir)/\(id)" }
+    /// `baseDir/<id>`, or nil when `id` is not a node ID or the path would leave `baseDir`.
+    func dataDir(_ id: String) -> String? { ContainedPath.child(of: baseDir, named: id) }
+
+    /// Where destroyed nodes' directories wait before they are deleted.
+    var setAsideDir: String { baseDir + "/" + Self.setAsideName }
+    /// Not a node ID (IDs hold no `.`), so no node's directory is ever taken for it.
+    static let setAsideName = ".retired"
 
     public func onExit(_ handler: @escaping @Sendable (String, Int32) -> Void) { exitHandler.withLock { $0 = handler } }
 
-    public func hasData(_ id: String) -> Bool { FileManager.default.fileExists(atPath: dataDir(id) + "/chain.db") }
+    public func hasData(_ id: String) -> Bool {
+        guard let dir = dataDir(id) else { return false }
+        return FileManager.default.fileExists(atPath: dir + "/chain.db")
+    }
 
     /// Its process is alive: a child of ours, or one whose recorded API port is still taken.
     public func isRunning(_ id: String) -> Bool {
@@ -52,7 +64,7 @@ public final class ProcessProvider: NodeProvider {
 
     public func knownNodes() -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: baseDir)) ?? []
-        return entries.filter { hasData($0) }.sorted()
+        return entries.filter { NodeIDGrammar.isValid($0) && hasData($0) }.sorted()
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
@@ -64,6 +76,7 @@ public final class ProcessProvider: NodeProvider {
     }
 
     private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        guard let dir = dataDir(id) else { throw ProviderError.startFailed(id: String(id.prefix(64)), reason: "not a node ID") }
         // A child of ours that is still alive (perhaps not yet listening) is that node: never start
         // a second process on its data directory.
         if let ports = recordedPorts(id), children.withLock({ $0[id]?.isRunning ?? false }) {
@@ -75,7 +88,9 @@ public final class ProcessProvider: NodeProvider {
         }
         let (api, p2p) = try ports(for: id)
         let fresh = !hasData(id)
-        var args = ["node", "--node-id", id, "--data-dir", dataDir(id), "--api-addr", api, "--p2p-addr", p2p, "--log-level", logLevel]
+        // The node's key is made here, before it runs: the registry pins the ID to it at once.
+        _ = try NodeKeyFile.ensure(in: dir)
+        var args = ["node", "--node-id", id, "--data-dir", dir, "--api-addr", api, "--p2p-addr", p2p, "--log-level", logLevel]
         if let configPath { args += ["--config", configPath] }
         let others = peers.filter { $0 != p2p }
         if !others.isEmpty { args += ["--peers", others.joined(separator: ",")] }
@@ -111,11 +126,42 @@ public final class ProcessProvider: NodeProvider {
         p.waitUntilExit()
     }
 
+    /// Stops it and moves its directory (and log) aside to `.retired/<id>-<unix s>`; nothing is
+    /// deleted here. An ID that is not contained under `baseDir` is refused: nothing is touched.
     public func destroy(_ id: String) {
+        guard let dir = dataDir(id) else {
+            log.warn("destroy refused: not a node ID", ["node": String(id.prefix(64))])
+            return
+        }
         stop(id)
         children.withLock { _ = $0.removeValue(forKey: id) }
-        try? FileManager.default.removeItem(atPath: dataDir(id))
-        log.info("node data deleted", ["node": id])
+        guard FileManager.default.fileExists(atPath: dir) else { return }
+        let stamp = UInt64(max(0, Date().timeIntervalSince1970))
+        let aside = setAsideDir + "/" + SetAsideName.make(node: id, unixSeconds: stamp)
+        do {
+            try FileManager.default.createDirectory(atPath: setAsideDir, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: dir, toPath: aside)
+            if FileManager.default.fileExists(atPath: "\(baseDir)/\(id).log") {
+                try? FileManager.default.moveItem(atPath: "\(baseDir)/\(id).log", toPath: aside + "/node.log")
+            }
+            log.info("node data set aside", ["node": id, "path": aside])
+        } catch {
+            log.warn("cannot set node data aside; left in place", ["node": id, "error": "\(error)"])
+        }
+    }
+
+    /// Deletes set-aside directories older than `keepS` seconds (by the time in their name);
+    /// entries whose name it cannot read are left alone. Returns the names deleted.
+    @discardableResult
+    public func purgeSetAside(keepS: Double, nowUnixS: Double = Date().timeIntervalSince1970) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: setAsideDir)) ?? []
+        var purged: [String] = []
+        for name in entries.sorted() {
+            guard let setAsideAt = SetAsideName.unixSeconds(name), nowUnixS - Double(setAsideAt) >= keepS else { continue }
+            if (try? FileManager.default.removeItem(atPath: setAsideDir + "/" + name)) != nil { purged.append(name) }
+        }
+        if !purged.isEmpty { log.info("set-aside node data deleted", ["entries": purged.joined(separator: ",")]) }
+        return purged
     }
 
     /// At registry start: starts every node that has data but is not running (its recorded API
@@ -133,7 +179,7 @@ public final class ProcessProvider: NodeProvider {
     }
 
     func recordedPorts(_ id: String) -> (api: String, p2p: String)? {
-        guard let text = try? String(contentsOfFile: dataDir(id) + "/ports", encoding: .utf8) else { return nil }
+        guard let dir = dataDir(id), let text = try? String(contentsOfFile: dir + "/ports", encoding: .utf8) else { return nil }
         let parts = text.split(separator: "\n").map(String.init)
         return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
@@ -150,11 +196,15 @@ public final class ProcessProvider: NodeProvider {
         _ = group.wait(timeout: .now() + Self.stopGraceSeconds + 2)
     }
 
+    public func nodeKey(_ id: String) -> PublicKey? { dataDir(id).flatMap { NodeKeyFile.publicKey(in: $0) } }
+
+    public func apiURL(_ id: String) -> String? { recordedPorts(id).map { "http://\($0.api)" } }
+
     public func pid(_ id: String) -> Int32? { children.withLock { $0[id].map(\.processIdentifier) } }
 
     /// The node's ports: the ones it had (kept in `<dataDir>/ports`) when still free, else new ones.
     func ports(for id: String) throws -> (api: String, p2p: String) {
-        let dir = dataDir(id)
+        guard let dir = dataDir(id) else { throw ProviderError.startFailed(id: String(id.prefix(64)), reason: "not a node ID") }
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let file = dir + "/ports"
         if let text = try? String(contentsOfFile: file, encoding: .utf8) {

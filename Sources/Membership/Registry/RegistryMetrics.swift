@@ -11,6 +11,9 @@ struct RegistryMetrics: Sendable {
     let voters: Gauge
     let learners: Gauge
     let deadVoters: Gauge
+    let callsRefused: Counter
+    let verifiedHeight: Gauge
+    let chainRefused: Counter
     let unauthorized: Counter
 
     init() {
@@ -21,9 +24,16 @@ struct RegistryMetrics: Sendable {
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
                                            buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1])
         nodes = registry.gauge("autochain_registry_nodes", "Nodes known, by health.", labels: ["state"])
-        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
-        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
+        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration verified from the chain.")
+        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration verified from the chain.")
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
+        verifiedHeight = registry.gauge("autochain_registry_verified_height",
+                                        "Height up to which the registry verified the chain (membership is read from there).")
+        chainRefused = registry.counter("autochain_registry_chain_batches_refused_total",
+                                        "Header batches from nodes that did not verify (or could not be read).")
+        callsRefused = registry.counter("autochain_registry_node_calls_refused_total",
+                                        "Node registrations, heartbeats and reports refused for their signature or key, by code.",
+                                        labels: ["code"])
         unauthorized = registry.counter("autochain_registry_unauthorized_total",
                                         "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
     }

@@ -23,7 +23,11 @@ extension RegistryService {
             }
             s.inFlight.removeAll { now - $0.since > Self.inFlightTimeoutS }
             let observed = observe(&s, managed: managed, now: now)
-            let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in s.nodes[n.id].map { (n.id, $0.apiUrl) } }
+            // Probed at the address the provider started it on when it runs it; otherwise at the one
+            // the node reported: only nodes with a record, so only nodes whose key verified.
+            let suspects = observed.nodes.filter { $0.health == .suspect }.compactMap { n in
+                s.nodes[n.id].map { (n.id, provider.apiURL(n.id) ?? $0.apiUrl) }
+            }
             let actions = s.autoscaler.decide(observed, settings: settings.autoscaler, now: now)
             s.decisions += 1
             var fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
@@ -36,14 +40,17 @@ extension RegistryService {
         for action in actionsToRun { carryOut(action, observed: observed) }
     }
 
-    /// What the autoscaler sees: every node the registry, the chain's membership or the provider knows.
+    /// What the autoscaler sees: the members of the verified chain and the nodes the provider
+    /// runs or has data for. A node that registered but is neither (not the registry's, not in
+    /// the chain) is not the autoscaler's to count, restart or retire.
     func observe(_ s: inout RegistryState, managed: Set<String>, now: Double) -> ObservedCluster {
         let m = s.membership
-        var ids = Set(s.nodes.keys).union(m.voters).union(m.learners).union(managed)
+        let running = s.nodes.keys.filter { provider.isRunning($0) }
+        var ids = Set(m.voters).union(m.learners).union(managed).union(running)
         ids.subtract(s.retired)
         let leaderCommit = m.commit
-        // Nodes the leader reports as removed (retired IDs) that come back hold no slot.
-        let removed = Set(s.nodes.values.flatMap(\.retiredIds)).subtracting(m.voters).subtracting(m.learners)
+        // Nodes the verified chain lists as removed (retired IDs) that are still around hold no slot.
+        let removed = Set(s.chain.membership.retired).subtracting(m.voters).subtracting(m.learners)
         let nodes = ids.sorted().map { id -> NodeObservation in
             let r = s.nodes[id]
             let health = s.detector.health(node: id, now: now)
@@ -111,17 +118,27 @@ extension RegistryService {
 
     func perform(_ action: ScalingAction, observed: ObservedCluster) throws {
         let peers = state.withLock { s in s.nodes.values.filter { s.detector.health(node: $0.id, now: Self.now()) != .dead }.map(\.p2pAddr) }
+        // Membership changes and retirements wait until the chain is verified: nothing is taken
+        // out or destroyed on the word of a node.
+        switch action {
+        case .removeMember, .retire:
+            guard state.withLock({ $0.chain.isVerified }) else { throw RegistryActionError.chainNotVerified }
+        default: break
+        }
         switch action {
         case .restart(let node, _):
+            // A restart is of a node of ours on its own data; never a fresh node under someone else's ID.
+            guard provider.hasData(node) || provider.isRunning(node) else { throw RegistryActionError.notOurs(node) }
             _ = try provider.start(node, bootstrap: false, peers: peers)
         case .spawn:
             // IDs are reserved under the lock: spawns carried out at once never share one.
-            let (id, bootstrap) = state.withLock { s -> (String, Bool) in
+            let (next, bootstrap) = state.withLock { s -> (String?, Bool) in
                 let known = s.allKnownIds.union(provider.knownNodes()).union(s.reservedIds)
                 let id = Self.nextId(after: known)
-                s.reservedIds.insert(id)
+                if let id { s.reservedIds.insert(id) }
                 return (id, known.isEmpty)
             }
+            guard let id = next else { throw RegistryActionError.noNodeIdLeft }
             let started = try provider.start(id, bootstrap: bootstrap, peers: peers)
             record("node_spawned", id, "\(id) started at \(started.apiUrl) (p2p \(started.p2pAddr))" + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))
         case .removeMember(let node, _):
@@ -141,12 +158,19 @@ extension RegistryService {
                     usleep(100_000)
                 }
             }
+            // Never destroy a node the membership still lists (its removal failed or is not seen yet).
+            let stillListed = state.withLock { s in s.membership.voters.contains(node) || s.membership.learners.contains(node) }
+            if stillListed {
+                state.withLock { $0.nodes[node]?.draining = false }
+                throw RegistryActionError.stillAMember(node)
+            }
             provider.destroy(node)
             state.withLock { s in
                 s.retired.insert(node)
                 s.nodes[node] = nil
+                s.pins.forget(node)
             }
-            record("node_retired", node, "\(node) stopped, its data deleted; its ID is never reused")
+            record("node_retired", node, "\(node) stopped, its data set aside for \(settings.retiredDataKeepS) s; its ID is never reused")
         case .alert:
             break
         }
@@ -182,19 +206,41 @@ extension RegistryService {
         }
     }
 
-    /// `node<N>` with N above every number ever used: IDs are never reused.
-    static func nextId(after known: Set<String>) -> String {
-        let numbers = known.compactMap { id -> Int? in id.hasPrefix("node") ? Int(id.dropFirst(4)) : nil }
-        return "node\((numbers.max() ?? 0) + 1)"
+    /// The largest N the registry gives a `node<N>` ID. IDs it did not make (registered from
+    /// outside) with larger numbers are ignored when choosing: it never makes one, so none collides.
+    static let maxNodeNumber: UInt64 = 999_999_999
+
+    /// `node<N>` with N above every number ever used (IDs are never reused), or nil when the
+    /// numbers are used up. Numbers are read as plain decimal digits only (`node-1`, `node+1` and
+    /// numbers beyond `maxNodeNumber` name nothing the registry made): an ID from outside never
+    /// reaches an overflow.
+    static func nextId(after known: Set<String>) -> String? {
+        let numbers = known.compactMap { id -> UInt64? in
+            guard id.hasPrefix("node") else { return nil }
+            let digits = id.utf8.dropFirst(4)
+            guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            return UInt64(String(decoding: digits, as: UTF8.self))
+        }
+        let highest = numbers.max() ?? 0
+        guard highest < maxNodeNumber else { return nil }
+        return "node\(highest + 1)"
     }
 }
 
 enum RegistryActionError: Error, CustomStringConvertible {
     case noLeader
+    case noNodeIdLeft
+    case stillAMember(String)
+    case chainNotVerified
+    case notOurs(String)
     case refused(status: Int, body: String)
     var description: String {
         switch self {
         case .noLeader: "no leader known"
+        case .chainNotVerified: "the registry has not verified the chain yet; it retires and removes nothing until it has"
+        case .notOurs(let node): "\(node) has no data of this registry's provider; not started"
+        case .stillAMember(let node): "\(node) is still in the configuration; not destroyed"
+        case .noNodeIdLeft: "no node ID left: node\(RegistryService.maxNodeNumber) is taken"
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
         }
     }

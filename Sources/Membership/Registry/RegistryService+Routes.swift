@@ -34,7 +34,9 @@ extension RegistryService {
         case "/register", "/heartbeat":
             try allow(m, "POST")
             try checkToken(request)
-            return try heartbeat(try body(request), registering: request.path == "/register")
+            let b = try body(request)
+            let kind: SignedRegistryCall.Kind = request.path == "/register" ? .register : .heartbeat
+            return try heartbeat(b, call: try signedCall(request, kind, b))
         case "/discover":
             try allow(m, "GET")
             return .json(status: 200, body: discoverJSON().serialized())
@@ -43,6 +45,7 @@ extension RegistryService {
             guard let id = request.query("node_id"), !id.isEmpty else {
                 throw RegistryAPIError(400, "missing_field", "query parameter node_id is required")
             }
+            guard NodeIDGrammar.isValid(id) else { throw RegistryAPIError(400, "invalid_field", "node_id must match \(NodeIDGrammar.pattern)") }
             return .json(status: 200, body: try healthJSON(id).serialized())
         case "/status":
             try allow(m, "GET")
@@ -56,7 +59,9 @@ extension RegistryService {
             try allow(m, "POST")
             try checkToken(request)
             let b = try body(request)
-            let node = b["nodeId"]?.stringValue ?? b["node_id"]?.stringValue
+            let call = try signedCall(request, .consensusFailure, b)
+            try admit(call)
+            let node: String? = call.nodeId
             let reason = b["reason"]?.stringValue ?? "reported"
             state.withLock { $0.consensusFailureAt = Self.now() }
             record("consensus_failure", node, "consensus failure reported by \(node ?? "?"): \(reason.prefix(200))")
@@ -115,11 +120,54 @@ extension RegistryService {
         return value
     }
 
-    /// `POST /register` and `POST /heartbeat`: the node's own report, the registry's soft state.
-    func heartbeat(_ b: JSON, registering: Bool) throws -> HTTPResponse {
+    /// The node's signed call (docs/PROTOCOL.md): signature verified over the exact body bytes,
+    /// for the node ID in the body. Not yet checked against pins, sequence or clock (`admit`).
+    func signedCall(_ request: HTTPRequest, _ kind: SignedRegistryCall.Kind, _ b: JSON) throws -> SignedRegistryCall {
         guard let id = b["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
             throw RegistryAPIError(400, "invalid_field", "nodeId must match \(NodeIDGrammar.pattern)")
         }
+        do throws(RegistryCallRefusal) {
+            return try SignedRegistryCall.verified(kind: kind, headers: request.headers, body: request.body, nodeId: id)
+        } catch {
+            throw refused(error, id)
+        }
+    }
+
+    /// Admits a signed call of a pinned node (no new slot): reports, not registrations.
+    func admit(_ call: SignedRegistryCall) throws {
+        let expected = provider.nodeKey(call.nodeId)
+        let nowMs = Self.unixMs()
+        do throws(RegistryCallRefusal) {
+            try state.withLock { s throws(RegistryCallRefusal) in
+                try s.pins.admit(call, nowMs: nowMs, maxSkewMs: UInt64(settings.signedClockSkewS) * 1000, expectedKey: expected,
+                                 slotFree: false, slotLimit: settings.maxNodes)
+            }
+        } catch {
+            throw refused(error, call.nodeId)
+        }
+    }
+
+    /// Counts a refused node call and turns it into the API error (recorded as an event at most once a second).
+    func refused(_ refusal: RegistryCallRefusal, _ id: String) -> RegistryAPIError {
+        metrics.callsRefused.inc(1, refusal.code)
+        let now = Self.now()
+        let recordIt = state.withLock { s in
+            guard now - s.lastRefusalEventAt >= 1 else { return false }
+            s.lastRefusalEventAt = now
+            return true
+        }
+        if recordIt { record("node_call_refused", id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))") }
+        return RegistryAPIError(refusal.status, refusal.code, refusal.message)
+    }
+
+    /// Milliseconds since the Unix epoch (signed calls carry wall-clock time).
+    static func unixMs() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    /// `POST /register` and `POST /heartbeat`: the node's own signed report, the registry's soft
+    /// state. The node's key is pinned at its registration (or was, at spawn); a slot is taken
+    /// only once the call is admitted.
+    func heartbeat(_ b: JSON, call: SignedRegistryCall) throws -> HTTPResponse {
+        let id = call.nodeId
         // null is "none" (a node that knows no leader yet sends "leader": null): refusing it would
         // silence every node during an election or a join, and the registry would see them late.
         func text(_ k: String) throws -> String {
@@ -147,22 +195,32 @@ extension RegistryService {
         }
         let apiUrl = try text("apiUrl"), p2p = try text("p2pAddr")
         guard apiUrl.hasPrefix("http://") else { throw RegistryAPIError(400, "invalid_field", "apiUrl must be an http:// URL") }
+        let claimedKey = try text("nodeKey")
+        guard claimedKey.isEmpty || PublicKey(hex: claimedKey) == call.nodeKey else {
+            throw RegistryAPIError(400, "invalid_field", "nodeKey must be the key that signed the call")
+        }
+        let expectedKey = provider.nodeKey(id)
+        let nowMs = Self.unixMs()
         let load = NodeLoad(cpu: try number("cpu"), requestRate: try number("requestRate"), mempool: try number("mempool"),
                             submitLatencyMs: try number("submitLatencyMs"))
         let report = (height: try uint("height"), commit: try uint("commitIndex"), term: try uint("term"), role: try text("role"),
-                      leader: try text("leader"), voters: try ids("voters"), learners: try ids("learners"), retired: try ids("retired"),
-                      key: try text("nodeKey"))
+                      leader: try text("leader"), voters: try ids("voters"), learners: try ids("learners"), retired: try ids("retired"))
         let now = Self.now()
-        let result = state.withLock { s -> (known: Bool, refused: String?) in
+        let result = state.withLock { s -> (known: Bool, refused: String?, refusal: RegistryCallRefusal?) in
             if s.retired.contains(id) || s.nodes.values.contains(where: { $0.retiredIds.contains(id) }) {
-                return (true, "node ID \(id) was retired and is never reused")
+                return (true, "node ID \(id) was retired and is never reused", nil)
             }
-            if s.nodes[id] == nil, s.nodes.count >= settings.maxNodes { return (false, "the registry knows \(settings.maxNodes) nodes already") }
+            do throws(RegistryCallRefusal) {
+                try s.pins.admit(call, nowMs: nowMs, maxSkewMs: UInt64(settings.signedClockSkewS) * 1000, expectedKey: expectedKey,
+                                 slotFree: s.nodes[id] != nil || s.nodes.count < settings.maxNodes, slotLimit: settings.maxNodes)
+            } catch {
+                return (false, nil, error)
+            }
             let known = s.nodes[id] != nil
-            var r = s.nodes[id] ?? NodeRecord(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: report.key, registeredAt: now)
+            var r = s.nodes[id] ?? NodeRecord(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: call.nodeKey.hex, registeredAt: now)
             r.apiUrl = apiUrl
             r.p2pAddr = p2p
-            if !report.key.isEmpty { r.nodeKey = report.key }
+            r.nodeKey = call.nodeKey.hex
             r.lastHeartbeatAt = now
             r.height = report.height
             r.commitIndex = report.commit
@@ -179,8 +237,9 @@ extension RegistryService {
             s.inFlight.removeAll { $0.action.node == id && $0.action.kind == "restart" }
             if !known, let i = s.inFlight.firstIndex(where: { $0.action.kind == "spawn" }) { s.inFlight.remove(at: i) }
             if r.role == "leader", s.consensusFailureAt != nil { s.consensusFailureAt = nil }
-            return (known, nil)
+            return (known, nil, nil)
         }
+        if let refusal = result.refusal { throw refused(refusal, id) }
         if let refused = result.refused { throw RegistryAPIError(409, "retired", refused) }
         if !result.known { record("node_registered", id, "\(id) registered at \(apiUrl) (p2p \(p2p)), role \(report.role), height \(report.height)") }
         let peers = discoverJSON()

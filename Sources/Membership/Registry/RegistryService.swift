@@ -17,6 +17,7 @@ public final class RegistryService: Sendable {
     private let server = Mutex<HTTPServer?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let loopDone = DispatchSemaphore(value: 0)
+    let chainDone = DispatchSemaphore(value: 0)
     let actions = DispatchQueue(label: "registry-actions", attributes: .concurrent)
     let probes = DispatchQueue(label: "registry-probes", attributes: .concurrent)
     let log = Logger(component: "registry")
@@ -50,12 +51,16 @@ public final class RegistryService: Sendable {
         let t = Thread { [self] in decideLoop() }
         t.name = "registry-decide"
         t.start()
+        let c = Thread { [self] in chainLoop() }
+        c.name = "registry-chain"
+        c.start()
         return bound
     }
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
         _ = loopDone.wait(timeout: .now() + 5)
+        _ = chainDone.wait(timeout: .now() + 6)
         server.withLock { $0 }?.stop()
     }
 
@@ -86,11 +91,21 @@ public final class RegistryService: Sendable {
 
     // MARK: the decide loop
 
+    /// How often set-aside data of destroyed nodes is checked for deletion.
+    static let purgeIntervalS = 30.0
+
     func decideLoop() {
         let interval = Double(settings.decideIntervalMs) / 1000
+        var lastPurge = -Double.infinity
         while !isStopping {
             let started = Self.now()
             decideOnce(now: started)
+            if started - lastPurge >= Self.purgeIntervalS {
+                lastPurge = started
+                for name in provider.purgeSetAside(keepS: Double(settings.retiredDataKeepS), nowUnixS: Date().timeIntervalSince1970) {
+                    record("data_purged", nil, "set-aside data \(name) deleted after \(settings.retiredDataKeepS) s")
+                }
+            }
             metrics.decideSeconds.observe(Self.now() - started)
             let rest = interval - (Self.now() - started)
             if rest > 0 { usleep(UInt32(rest * 1e6)) }

@@ -10,8 +10,14 @@ public struct RegistrySettings: Sendable {
     public var heartbeatIntervalMs = 500
     /// Events kept (oldest dropped first).
     public var maxEvents = 1_000
-    /// Nodes known at once, at most (registrations beyond are refused).
+    /// Node slots (records and failure-detector entries), at most; taken only by nodes that
+    /// proved their key. Registrations beyond are refused with 503 `registry_full`.
     public var maxNodes = 256
+    /// Seconds a destroyed node's data is kept aside before it is deleted (`[registry] retired_data_keep_s`).
+    public var retiredDataKeepS = 86_400
+    /// A signed registration or heartbeat whose timestamp is further than this from the
+    /// registry's clock is refused (`[registry] signed_clock_skew_s`).
+    public var signedClockSkewS = 30
     /// Timeout of the active /health/ready probe of a node whose heartbeat is late.
     public var probeTimeoutMs = 500
     public var autoscaler = AutoscalerSettings()

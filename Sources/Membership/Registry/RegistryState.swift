@@ -61,6 +61,14 @@ public struct RegistryState: Sendable {
     public var decisions: UInt64 = 0
     /// IDs handed to spawns (never reused, even if the spawn failed).
     public var reservedIds: Set<String> = []
+    /// The chain as verified so far: membership, retired IDs, term.
+    public var chain = VerifiedChain()
+    /// When headers that did not verify were last recorded as an event (at most one per 5 s).
+    public var lastChainRefusalEventAt = -Double.infinity
+    /// Node ID <-> key, and the last sequence accepted per key (signed node calls).
+    public var pins = KeyPins()
+    /// When a refused node call was last recorded as an event (at most one a second).
+    public var lastRefusalEventAt = -Double.infinity
 
     public init(detector: FailureDetector) { self.detector = detector }
 
@@ -70,12 +78,19 @@ public struct RegistryState: Sendable {
         if events.count > max { events.removeFirst(events.count - max) }
     }
 
-    /// The membership as the most recent leader heartbeat reports it (the chain's view).
+    /// The membership as the registry verified it from the chain (`chain`), never from claims.
+    /// The leader is the one the members themselves name (their signed heartbeats), counted only
+    /// from nodes whose pinned key is their key in the verified chain and only when it names a
+    /// verified voter: it routes calls, it decides nothing about who is a member.
     public var membership: (voters: [String], learners: [String], leader: String?, commit: UInt64) {
-        let reporters = nodes.values.filter { $0.lastHeartbeatAt != nil }
-        let best = reporters.max { ($0.role == "leader" ? 1 : 0, $0.term, $0.commitIndex) < ($1.role == "leader" ? 1 : 0, $1.term, $1.commitIndex) }
-        guard let best else { return ([], [], nil, 0) }
-        return (best.voters, best.learners, best.role == "leader" ? best.id : best.leader, best.commitIndex)
+        let m = chain.membership
+        let members = nodes.values.filter { r in
+            r.lastHeartbeatAt != nil && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
+        }
+        let best = members.max { ($0.role == "leader" ? 1 : 0, $0.term, $0.commitIndex) < ($1.role == "leader" ? 1 : 0, $1.term, $1.commitIndex) }
+        let named = best.flatMap { $0.role == "leader" ? $0.id : $0.leader }
+        let leader = named.flatMap { m.voters.contains($0) ? $0 : nil }
+        return (m.voters, m.learners, leader, chain.height)
     }
 
     /// Every node ID ever seen (members, retired, known): new IDs are chosen above all of them.

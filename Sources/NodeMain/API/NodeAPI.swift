@@ -120,6 +120,8 @@ final class NodeAPI: Sendable {
             }
             guard let block = try reader.block(at: height) else { throw APIError.notFound("no block at height \(height)") }
             reply(.json(["block": block.json]))
+        case .chainHeaders:
+            reply(.json(try headersJSON(request)))
         case .blockByHash(let raw):
             let hash = try parseHash(raw)
             guard let block = try reader.block(hash: hash) else { throw APIError.notFound("no block with hash \(hash.hex)") }

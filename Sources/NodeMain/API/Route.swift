@@ -1,6 +1,6 @@
 /// The node API's routes, matched from method and path. Pure, so it is tested without sockets.
 enum Route: Equatable, Sendable {
-    case chainHead, block(String), blockByHash(String), tx(String), balance(String)
+    case chainHead, chainHeaders, block(String), blockByHash(String), tx(String), balance(String)
     case submitTx, submitTxs, status, peers, healthLive, healthReady, metrics
     case members, membersAddLearner, membersPromote, membersRemove, leadershipTransfer
     case notFound
@@ -19,6 +19,7 @@ enum Route: Equatable, Sendable {
     var label: String {
         switch self {
         case .chainHead: "/chain/head"
+        case .chainHeaders: "/chain/headers"
         case .block: "/block/{height}"
         case .blockByHash: "/block/hash/{hash}"
         case .tx: "/tx/{hash}"
@@ -58,6 +59,7 @@ enum Route: Equatable, Sendable {
         case 2:
             switch (parts[0], parts[1]) {
             case ("chain", "head"): (route, write) = (.chainHead, false)
+            case ("chain", "headers"): (route, write) = (.chainHeaders, false)
             case ("health", "live"): (route, write) = (.healthLive, false)
             case ("health", "ready"): (route, write) = (.healthReady, false)
             case ("members", "add-learner"): (route, write) = (.membersAddLearner, true)

@@ -206,7 +206,7 @@ final class RunningNode: Sendable {
         cs.heartbeatIntervalMs = settings.registry.heartbeatMs
         cs.token = settings.p2p.clusterToken
         let sampler = LoadSampler()
-        let client = RegistryClient(settings: cs, nodeId: settings.node.id, report: {
+        let client = RegistryClient(settings: cs, nodeId: settings.node.id, nodeKey: nodeKey, report: {
             let st = runtime.status
             let head = state.head
             let load = sampler.sample(requests: handler.requestsServed)

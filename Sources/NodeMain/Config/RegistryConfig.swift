@@ -9,7 +9,8 @@ import Membership
 enum RegistryConfig {
     static let nodeSideKeys: Set<String> = ["urls", "strategy", "heartbeat_ms"]
     static let registrySideKeys: Set<String> = ["registry.addr", "registry.decide_interval_ms", "registry.max_events",
-                                                "registry.probe_timeout_ms"]
+                                                "registry.probe_timeout_ms", "registry.retired_data_keep_s",
+                                                "registry.max_node_slots", "registry.signed_clock_skew_s"]
 
     static func load(file: String?, environment: [String: String]) throws(CLIError) -> RegistrySettings {
         var s = RegistrySettings()
@@ -22,7 +23,8 @@ enum RegistryConfig {
             let root = try TOML.parse(text, file: (file as NSString).lastPathComponent)
             if let token = try root.table("p2p")?.string("cluster_token"), !token.isEmpty, s.clusterToken.isEmpty { s.clusterToken = token }
             if let r = try root.table("registry") {
-                try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms"]))
+                try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms",
+                                                                   "retired_data_keep_s", "max_node_slots", "signed_clock_skew_s"]))
                 if let v = try r.string("addr") { s.addr = v }
                 if let v = try r.int("heartbeat_ms") {
                     // Nodes are told this period when they register; failure detection counts it.
@@ -33,6 +35,9 @@ enum RegistryConfig {
                 if let v = try r.int("decide_interval_ms") { s.decideIntervalMs = try range(r, "decide_interval_ms", v, 10...60_000) }
                 if let v = try r.int("max_events") { s.maxEvents = try range(r, "max_events", v, 10...1_000_000) }
                 if let v = try r.int("probe_timeout_ms") { s.probeTimeoutMs = try range(r, "probe_timeout_ms", v, 10...60_000) }
+                if let v = try r.int("retired_data_keep_s") { s.retiredDataKeepS = try range(r, "retired_data_keep_s", v, 0...31_536_000) }
+                if let v = try r.int("max_node_slots") { s.maxNodes = try range(r, "max_node_slots", v, 1...4_096) }
+                if let v = try r.int("signed_clock_skew_s") { s.signedClockSkewS = try range(r, "signed_clock_skew_s", v, 1...3_600) }
             }
             if let a = try root.table("autoscale") {
                 try a.rejectUnknownKeys(known: ["min_nodes", "max_nodes", "target_voters", "metric", "target_value", "tolerance",
