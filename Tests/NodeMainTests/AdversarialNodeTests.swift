@@ -52,7 +52,11 @@ import Testing
             }
             #expect(live?.status == 200, "not serving after \(after):\n\(node.tailOfLog())", sourceLocation: sourceLocation)
             guard let hash = acknowledged else { return }
-            let tx = try? node.json("GET", "/tx/\(hash.hex)")
+            var tx = try? node.json("GET", "/tx/\(hash.hex)")
+            while tx?.status == 503, Date() < deadline {  // overloaded: retry shortly, as it says
+                usleep(20_000)
+                tx = try? node.json("GET", "/tx/\(hash.hex)")
+            }
             #expect(tx?.body["status"]?.stringValue == "committed", "acknowledged transfer lost after \(after)", sourceLocation: sourceLocation)
         }
     }
@@ -220,13 +224,15 @@ import Testing
         }
 
         /// hello + auth with its own key; true when the node accepted it (as join-only).
-        func handshake(genesis: Hash32, height: UInt64 = 0) -> Bool {
+        /// `credential`: the cluster credential, proven with a MAC over the auth bytes (a node that
+        /// holds it but is not a member yet); nil for a stranger without it.
+        func handshake(genesis: Hash32, height: UInt64 = 0, credential: String? = NodeProcess.testCredential) -> Bool {
             guard case .hello(let theirs)? = readMessage() else { return false }
             send(.hello(PeerHello(protocolVersion: PeerLimits.protocolVersion, chainId: "autochain-dev", genesisHash: genesis,
                                   nodeId: "stranger", nodeKey: key.publicKey, nonce: nonce, p2pAddr: "127.0.0.1:9",
                                   apiAddr: "127.0.0.1:1", height: height)))
             let bytes = PeerHandshake.authBytes(genesisHash: genesis, peerNonce: theirs.nonce, ownNonce: nonce)
-            send(.auth(signature: key.sign(bytes), mac: nil))
+            send(.auth(signature: key.sign(bytes), mac: credential.map { ClusterMAC.mac(token: $0, message: bytes) }))
             guard case .auth? = readMessage(), case .peers? = readMessage() else { return false }
             send(.peers([]))
             return true
@@ -252,14 +258,27 @@ import Testing
         t.expectServingAndNothingLost("junk on the peer port")
     }
 
-    @Test func authenticatedStranger_absurdGetBlocksAndForgedRaft_changeNothing() throws {
+    @Test func strangerWithoutTheCredential_isRefusedAtAuth() throws {
+        let t = try Target()
+        defer { t.stop() }
+        let genesis = try #require(Hash32(hex: try t.node.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
+        let s = try Stranger(t.p2pAddr)
+        #expect(!s.handshake(genesis: genesis, credential: nil))
+        let wrong = try Stranger(t.p2pAddr)
+        #expect(!wrong.handshake(genesis: genesis, credential: "not-the-credential"))
+        t.expectServingAndNothingLost("strangers without the credential")
+    }
+
+    /// A node that holds the credential but is not a member (join-only): it may read blocks and
+    /// ask to join, nothing else, and absurd values change nothing.
+    @Test func joinOnlyPeer_absurdGetBlocksAndForgedRaft_changeNothing() throws {
         let t = try Target()
         defer { t.stop() }
         let status = try t.node.json("GET", "/status").body
         let genesis = try #require(Hash32(hex: status["genesisHash"]?.stringValue ?? ""))
         let termBefore = status["term"]?.intValue
         let s = try Stranger(t.p2pAddr)
-        #expect(s.handshake(genesis: genesis), "a stranger with a key of its own is join-only")
+        #expect(s.handshake(genesis: genesis), "a node with the credential and a key of its own is join-only")
         // The largest start a line can carry, the largest count: an empty answer, no overflow.
         s.send(.getBlocks(from: UInt64(Int64.max), count: PeerLimits.maxBlocksPerMessage))
         var answered = false
@@ -275,8 +294,9 @@ import Testing
         t.expectServingAndNothingLost("an authenticated stranger's requests")
     }
 
-    /// Regression: a stranger's hello claiming a huge height made a follower believe it was far
-    /// behind: it switched to block sync (asking the stranger for blocks) and reported not ready.
+    /// Regression: a non-member's hello claiming a huge height made a follower believe it was far
+    /// behind: it switched to block sync (asking that peer for blocks) and reported not ready.
+    /// (The peer here holds the credential; without it the handshake already fails.)
     @Test func strangerClaimingAHugeHeight_doesNotPutAFollowerIntoSync() throws {
         let c = try ClusterTests.Cluster.three()
         defer { c.stopAll() }

@@ -41,6 +41,7 @@ final class RawSocket {
         var buffer = [UInt8](repeating: 0, count: 16384)
         while ContinuousClock.now < deadline {
             let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }  // the socket's own timeout: keep to ours
             if n <= 0 { break }
             received.append(contentsOf: buffer[0..<n])
             if done(String(decoding: received, as: UTF8.self)) { break }

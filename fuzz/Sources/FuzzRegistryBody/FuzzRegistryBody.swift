@@ -1,0 +1,42 @@
+import Chain
+import FuzzSupport
+@testable import Membership
+@testable import P2P
+
+/// The registry's request bodies: the input is POSTed to `/register`, `/heartbeat`, `/scale` and
+/// `/consensus-failure` of a fresh RegistryService (no provider, so nothing is started or
+/// stopped). Properties: every answer is a 2xx with a JSON object body or a typed client error
+/// (4xx with a code and a message): never a 5xx, never a trap.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    Logger.level = .error  // the service logs each event at info
+    var settings = RegistrySettings()
+    settings.clusterToken = token
+    let service = RegistryService(settings: settings, provider: NoProvider())
+    let body = inputBytes(data, size)
+    for path in ["/register", "/heartbeat", "/scale", "/consensus-failure"] {
+        check(service, path, body)
+    }
+    return 0
+}
+
+private let token = "fuzz-cluster-credential-0123456789"  // 16...1024 printable bytes
+
+private func check(_ service: RegistryService, _ path: String, _ body: [UInt8]) {
+    let headers = HTTPHeaders([("Host", "127.0.0.1"), ("Content-Type", "application/json"),
+                               ("Content-Length", String(body.count)), ("Authorization", "Bearer \(token)")])
+    let head = HTTPRequestHead(method: "POST", target: path, version: .http1_1, headers: headers, keepAlive: true,
+                               framing: body.isEmpty ? .none : .contentLength(body.count), expectsContinue: false)
+    let request = HTTPRequest(head: head, body: body, remoteAddress: nil)
+    do {
+        let response = try service.answer(request)
+        require((200..<300).contains(response.status), "\(path) answered \(response.status)")
+        let value = try? JSON.parse(response.body)
+        require(value?.objectValue != nil, "\(path) answered a body that is not a JSON object")
+    } catch let error as RegistryAPIError {
+        require((400..<500).contains(error.status), "\(path) refused with \(error.status): \(error.message)")
+        require(!error.code.isEmpty && !error.message.isEmpty, "\(path) refused without a code or message")
+    } catch {
+        require(false, "\(path) threw \(type(of: error)), which the registry answers as 500: \(error)")
+    }
+}
