@@ -21,10 +21,20 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 private let token = "fuzz-cluster-credential-0123456789"  // 16...1024 printable bytes
+/// Node calls are signed (docs/PROTOCOL.md): the input is signed as the node its body names, so
+/// the body parser behind the signature check is reached.
+private let nodeKey = KeyPair(seed: Array(repeating: 7, count: 32))
+nonisolated(unsafe) private var sequence: UInt64 = 0
 
 private func check(_ service: RegistryService, _ path: String, _ body: [UInt8]) {
-    let headers = HTTPHeaders([("Host", "127.0.0.1"), ("Content-Type", "application/json"),
+    var headers = HTTPHeaders([("Host", "127.0.0.1"), ("Content-Type", "application/json"),
                                ("Content-Length", String(body.count)), ("Authorization", "Bearer \(token)")])
+    if let kind = SignedRegistryCall.Kind(path: path), let id = (try? JSON.parse(body))?["nodeId"]?.stringValue, NodeIDGrammar.isValid(id) {
+        sequence += 1
+        let call = SignedRegistryCall(kind: kind, nodeId: id, nodeKey: nodeKey.publicKey, sequence: sequence,
+                                      timestampMs: RegistryService.unixMs(), body: body)
+        for (name, value) in call.headers(signedWith: nodeKey) { headers.add(name, value) }
+    }
     let head = HTTPRequestHead(method: "POST", target: path, version: .http1_1, headers: headers, keepAlive: true,
                                framing: body.isEmpty ? .none : .contentLength(body.count), expectsContinue: false)
     let request = HTTPRequest(head: head, body: body, remoteAddress: nil)
