@@ -27,7 +27,7 @@ struct ClusterReadiness {
     /// What the cluster still lacks before it runs, or nil when it runs.
     static func missing(_ o: Observation) -> String? {
         let wantVoters = min(o.targetVoters, o.expectedNodes)
-        guard let leader = o.leader, o.voters.contains(leader) else { return "a leader (voters so far: \(list(o.voters)))" }
+        guard let leader = o.leader, o.voters.contains(leader), o.aliveMembers.contains(leader) else { return "a leader (voters so far: \(list(o.voters)))" }
         guard o.committedHeight >= 1 else { return "the leader \(leader) to commit a block" }
         let deadVoters = o.voters.filter { !o.aliveMembers.contains($0) }
         guard deadVoters.isEmpty else { return "voter(s) \(list(deadVoters)) to answer again" }

@@ -141,12 +141,17 @@ enum UpCommand {
                     print("node \(id): \(api)")
                 }
                 let alive = Set(list.filter { $0["state"]?.stringValue == "alive" }.compactMap { $0["id"]?.stringValue })
+                // The registry's word on the leader is checked with the leader itself: it must
+                // say it leads, and its height is what it committed.
+                let leaderURL = st["leader"]?.stringValue.flatMap { id in list.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue }
+                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.get("/status") }
+                let leads = leaderStatus?["role"]?.stringValue == "leader"
                 let observation = ClusterReadiness.Observation(
                     expectedNodes: st["targetNodes"]?.intValue.map { Int($0) } ?? nodes, targetVoters: targetVoters,
                     voters: st["voters"]?.arrayValue?.compactMap(\.stringValue) ?? [],
                     learners: st["learners"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                    aliveMembers: alive, leader: st["leader"]?.stringValue,
-                    committedHeight: UInt64(max(0, st["commitIndex"]?.intValue ?? 0)))
+                    aliveMembers: alive, leader: leads ? leaderStatus?["nodeId"]?.stringValue : nil,
+                    committedHeight: UInt64(max(0, leaderStatus?["height"]?.intValue ?? 0)))
                 if let line = readiness.observe(observation) { print(line) }
             }
             Thread.sleep(forTimeInterval: 0.25)
