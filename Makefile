@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance bench bench-compose clean
+        test-conformance fuzz bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -45,16 +45,26 @@ up: release
 node: release
 	$(RELEASE_BIN) node --config config.toml
 
-## test: every test — unit, simulation, real processes on loopback, then the API against its
-## OpenAPI document (schemathesis), an independent PyNaCl client, promtool, the registry's
-## dashboard in headless Chromium, and last the docker-compose cluster and its scenarios (when a
-## Docker engine can be installed and started; skipped with a message otherwise)
+## test: every test — unit, simulation, real processes on loopback, 10 s of each fuzz target
+## (scripts/fuzz.sh), then the API against its OpenAPI document (schemathesis), an independent
+## PyNaCl client, promtool, the registry's dashboard in headless Chromium, and last the
+## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
+## skipped with a message otherwise)
 test: deps
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	FUZZ_SECONDS=10 FUZZ_JOBS=2 scripts/fuzz.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-dashboard.sh
 	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
+
+## fuzz: every libFuzzer target in fuzz/ (HTTP parser, chunked decoder, JSON, TOML, transactions,
+## blocks, peer lines, registry bodies) for FUZZ_SECONDS each (default 60; FUZZ_TARGETS="json toml"
+## picks some, FUZZ_JOBS=2 runs two at once); fails on a crash, keeping it in .build-fuzz/crashes/
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh
 
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
@@ -103,4 +113,4 @@ bench: release
 	scripts/bench/single-node.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

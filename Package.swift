@@ -15,6 +15,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "autochain", targets: ["NodeMain"]),
+        // The modules as libraries, for the fuzz targets in fuzz/ (a package of its own that
+        // depends on this one by path, so plain `swift build` never links a fuzzer entry point).
+        .library(name: "Chain", targets: ["Chain"]),
+        .library(name: "Consensus", targets: ["Consensus"]),
+        .library(name: "P2P", targets: ["P2P"]),
+        .library(name: "Membership", targets: ["Membership"]),
     ],
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",

@@ -159,6 +159,24 @@ import Testing
         #expect(r2.contains("genesis"), "\(r2)")
     }
 
+    /// "normal" and "off" may lose acknowledged commits on power loss: only an explicit unsafe
+    /// flag (benchmarks) lets a node run so.
+    @Test func weakSynchronousIsRefusedWithoutTheUnsafeFlag() throws {
+        for mode in ["normal", "off"] {
+            let r = reason { _ = try load("[storage]\nsynchronous = \"\(mode)\"\n") }
+            #expect(r.contains("storage.synchronous") && r.contains("allow_unsafe_synchronous"), "\(r)")
+            let s = try load("[storage]\nsynchronous = \"\(mode)\"\nallow_unsafe_synchronous = true\n")
+            #expect(s.storage.synchronous.rawValue == mode.uppercased())
+        }
+        #expect(try load("[storage]\nsynchronous = \"full\"\n").storage.synchronous == .full)
+    }
+
+    @Test func storageCheckSettingsComeFromTheFile() throws {
+        let s = try load("[storage]\ncheck_tail_blocks = 5\ncheck_budget_ms = 0\n")
+        #expect(s.storage.check == StoreCheckSettings(tailBlocks: 5, quickCheckBudgetMs: 0))
+        #expect(NodeSettings().storage.check == StoreCheckSettings(tailBlocks: 64, quickCheckBudgetMs: 10_000))
+    }
+
     @Test func unknownFlagIsAUsageError() {
         #expect(throws: CLIError.self) { try NodeCommand.spec.parse(["--nope"]) }
     }

@@ -28,11 +28,10 @@ import Testing
         }
 
         /// Sends `body` to `path` signed as node `id` (or unsigned); the answer's status and code.
-        /// The impostor holds the cluster credential (a compromised node, the strongest case):
-        /// without it, every call stops at 401 before any signature is looked at.
         func send(_ up: Up, _ path: String, _ body: JSON, as id: String, signed: Bool = true, sequence: UInt64? = nil,
                   timestampMs: UInt64? = nil) -> (status: Int, code: String?) {
             let bytes = body.serialized()
+            // With the cluster credential: these play a compromised node or credential holder.
             var headers = HTTPHeaders([("Content-Type", "application/json"), NodeProcess.authorization])
             if signed, let kind = SignedRegistryCall.Kind(path: path) {
                 let seq = sequence ?? self.sequence

@@ -87,7 +87,7 @@ public struct NodeObservation: Sendable, Equatable {
 /// The whole observed state for one `Autoscaler.decide` round.
 public struct ObservedCluster: Sendable {
     public var nodes: [NodeObservation]
-    /// The membership as the leader reports it (the last one known when there is no leader).
+    /// The membership as the registry verified it from the chain (empty until it has).
     public var voters: [String]
     public var learners: [String]
     public var leader: String?

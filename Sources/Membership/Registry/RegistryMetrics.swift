@@ -11,10 +11,10 @@ struct RegistryMetrics: Sendable {
     let voters: Gauge
     let learners: Gauge
     let deadVoters: Gauge
-    let unauthorized: Counter
     let callsRefused: Counter
     let verifiedHeight: Gauge
     let chainRefused: Counter
+    let unauthorized: Counter
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
@@ -24,11 +24,9 @@ struct RegistryMetrics: Sendable {
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
                                            buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1])
         nodes = registry.gauge("autochain_registry_nodes", "Nodes known, by health.", labels: ["state"])
-        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration the leader reports.")
-        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration the leader reports.")
+        voters = registry.gauge("autochain_registry_voters", "Voters in the configuration verified from the chain.")
+        learners = registry.gauge("autochain_registry_learners", "Learners in the configuration verified from the chain.")
         deadVoters = registry.gauge("autochain_registry_dead_voters", "Voters the registry considers dead.")
-        unauthorized = registry.counter("autochain_registry_unauthorized_total",
-                                        "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
         verifiedHeight = registry.gauge("autochain_registry_verified_height",
                                         "Height up to which the registry verified the chain (membership is read from there).")
         chainRefused = registry.counter("autochain_registry_chain_batches_refused_total",
@@ -36,6 +34,8 @@ struct RegistryMetrics: Sendable {
         callsRefused = registry.counter("autochain_registry_node_calls_refused_total",
                                         "Node registrations, heartbeats and reports refused for their signature or key, by code.",
                                         labels: ["code"])
+        unauthorized = registry.counter("autochain_registry_unauthorized_total",
+                                        "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
     }
 
     func update(_ o: ObservedCluster) {

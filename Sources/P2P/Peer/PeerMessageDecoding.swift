@@ -147,8 +147,14 @@ struct FieldReader {
         try string(key, maxBytes: PeerLimits.maxTextBytes, allowEmpty: true)
     }
 
+    /// A node ID in the one grammar (`NodeIDGrammar`): the node builds membership changes (which
+    /// trap on any other), paths and metric labels from the IDs peers send.
     func nodeId(_ key: String) throws(PeerDecodeError) -> String {
-        try string(key, maxBytes: PeerLimits.maxNodeIdBytes)
+        let id = try string(key, maxBytes: PeerLimits.maxNodeIdBytes)
+        guard PeerLimits.isValidNodeId(id) else {
+            throw .invalidValue(field: key, reason: "must match \(NodeIDGrammar.pattern)")
+        }
+        return id
     }
 
     func hex(_ key: String, maxBytes: Int) throws(PeerDecodeError) -> [UInt8] {
