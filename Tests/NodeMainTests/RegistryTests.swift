@@ -362,7 +362,8 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("registry answers") { up.status() != nil }
+        // The cluster settled first: a node registering meanwhile would change the count below.
+        try up.eventually("three nodes registered") { up.status()?["nodes"]?.arrayValue?.count == 3 }
         let c = try HTTPClientFor(up.url)
         let cases: [(String, String, String, Int, String)] = [
             ("POST", "/register", "", 400, "invalid_json"),
