@@ -133,7 +133,8 @@ enum UpCommand {
         var shown = Set<String>()
         var readiness = ClusterReadiness()
         while true {  // until the process exits
-            if let client = try? NodeClient(registryURL), let st = try? client.get("/status") {
+            // Short timeouts: a stalled registry or leader must not hold up what is printed.
+            if let client = try? NodeClient(registryURL), let st = try? client.call("GET", "/status", nil, timeout: .seconds(2)) {
                 let list = st["nodes"]?.arrayValue ?? []
                 for node in list {
                     guard let id = node["id"]?.stringValue, let api = node["apiUrl"]?.stringValue, !shown.contains(id) else { continue }
@@ -144,7 +145,7 @@ enum UpCommand {
                 // The registry's word on the leader is checked with the leader itself: it must
                 // say it leads, and its height is what it committed.
                 let leaderURL = st["leader"]?.stringValue.flatMap { id in list.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue }
-                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.get("/status") }
+                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.call("GET", "/status", nil, timeout: .seconds(2)) }
                 let leads = leaderStatus?["role"]?.stringValue == "leader"
                 let observation = ClusterReadiness.Observation(
                     expectedNodes: st["targetNodes"]?.intValue.map { Int($0) } ?? nodes, targetVoters: targetVoters,
