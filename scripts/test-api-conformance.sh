@@ -6,6 +6,8 @@
 #   3. starts a fresh single node (temporary data dir, free ports) and waits for /health/ready;
 #   4. runs scripts/check-pynacl-client.py: an independent Python client of docs/PROTOCOL.md signs
 #      a transfer from the development key, submits it with ?wait=commit, checks the balance;
+#      then scripts/check-pynacl-peer.py: an independent Python peer recomputes the secure
+#      channel's test vectors and completes a real handshake and ping/pong on the peer port;
 #   5. runs schemathesis against docs/openapi.yaml, twice: once with generated inputs for every
 #      operation, once for the lookups with identifiers that exist (the committed tx and its
 #      block), so the 200 answers of GET /tx/{hash} and GET /block/hash/{hash} are checked too;
@@ -93,7 +95,8 @@ mkdir -p "$OUT"
 log "node on $url (data $tmp/data)"
 # A cluster token, as a production node has: membership calls without it must get 401 (and the
 # fuzzer must not be able to change who votes on the node under test).
-AUTOCHAIN_CLUSTER_TOKEN="conformance-credential-$RANDOM$RANDOM" \
+credential="conformance-credential-$RANDOM$RANDOM"
+AUTOCHAIN_CLUSTER_TOKEN="$credential" \
 "$AUTOCHAIN_BIN" node --data-dir "$tmp/data" --api-addr "127.0.0.1:$api_port" \
     --p2p-addr "127.0.0.1:$p2p_port" --log-level warn >"$tmp/node.log" 2>&1 &
 node_pid=$!
@@ -116,6 +119,10 @@ if client_out=$("$PY" scripts/check-pynacl-client.py "$url"); then
 else
     echo "$client_out"; fail "PyNaCl client"
 fi
+
+# ---- an independent peer of docs/PROTOCOL.md ------------------------------------------------
+log "PyNaCl peer (scripts/check-pynacl-peer.py): channel test vectors, then a handshake and ping/pong"
+"$PY" scripts/check-pynacl-peer.py "$url" "127.0.0.1:$p2p_port" "$credential" || fail "PyNaCl peer"
 
 # ---- schemathesis ---------------------------------------------------------------------------
 # Workers stay at 1: with threads, CPython 3.11's ast module can fail inside hypothesis

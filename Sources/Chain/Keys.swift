@@ -58,26 +58,3 @@ public enum Ed25519 {
         return crypto_sign_verify_detached(sig, message, UInt64(message.count), pk) == 0
     }
 }
-
-/// Proof of knowledge of the cluster token without sending it: libsodium `crypto_auth`
-/// (HMAC-SHA-512-256) keyed with SHA-256(token). Promises 32-byte tags, constant-time verify.
-public enum ClusterMAC {
-    public static let tagBytes = Int(crypto_auth_BYTES)
-
-    public static func mac(token: String, message: [UInt8]) -> [UInt8] {
-        ensureSodium()
-        let key = Crypto.sha256(Array(token.utf8)).bytes
-        precondition(key.count == Int(crypto_auth_KEYBYTES))
-        var tag = [UInt8](repeating: 0, count: tagBytes)
-        let rc = crypto_auth(&tag, message, UInt64(message.count), key)
-        precondition(rc == 0)
-        return tag
-    }
-
-    public static func verify(tag: [UInt8], token: String, message: [UInt8]) -> Bool {
-        guard tag.count == tagBytes else { return false }
-        ensureSodium()
-        let key = Crypto.sha256(Array(token.utf8)).bytes
-        return crypto_auth_verify(tag, message, UInt64(message.count), key) == 0
-    }
-}

@@ -43,14 +43,45 @@ import Testing
     #expect(KeyPair.development.seed == Crypto.sha256(Array("autochain development key".utf8)).bytes)
 }
 
-@Test func clusterMAC_verifiesWithSameTokenOnly() {
-    let msg: [UInt8] = [1, 2, 3, 4]
-    let tag = ClusterMAC.mac(token: "secret", message: msg)
-    #expect(tag.count == 32)
-    #expect(ClusterMAC.verify(tag: tag, token: "secret", message: msg))
-    #expect(!ClusterMAC.verify(tag: tag, token: "Secret", message: msg))
-    #expect(!ClusterMAC.verify(tag: tag, token: "secret", message: [1, 2, 3]))
-    #expect(!ClusterMAC.verify(tag: Array(tag.prefix(31)), token: "secret", message: msg))
+@Test func keyExchange_clientAndServerGetMirroredKeys_andRefuseLowOrderPoints() {
+    let client = KeyExchangeKeyPair.generate(), server = KeyExchangeKeyPair.generate()
+    let c = KeyExchange.clientSessionKeys(client: client, serverPublicKey: server.publicKey)
+    let s = KeyExchange.serverSessionKeys(server: server, clientPublicKey: client.publicKey)
+    #expect(c != nil && c?.transmit == s?.receive && c?.receive == s?.transmit && c?.transmit != c?.receive)
+    #expect(KeyExchangeKeyPair(seed: [UInt8](repeating: 7, count: 32)).publicKey == KeyExchangeKeyPair(seed: [UInt8](repeating: 7, count: 32)).publicKey)
+    #expect(KeyExchange.clientSessionKeys(client: client, serverPublicKey: [UInt8](repeating: 0, count: 32)) == nil)
+    #expect(KeyExchange.serverSessionKeys(server: server, clientPublicKey: [UInt8](repeating: 0, count: 32)) == nil)
+    #expect(KeyExchange.clientSessionKeys(client: client, serverPublicKey: [1, 2, 3]) == nil, "wrong length")
+    #expect(!"\(client)".isEmpty)
+}
+
+@Test func blake2b_matchesTheRFC7693Vector_andDependsOnTheKey() {
+    // RFC 7693 appendix A: BLAKE2b-512("abc").
+    #expect(Hex.encode(BLAKE2b.hash(Array("abc".utf8), outputBytes: 64)) ==
+        "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923")
+    let k1 = [UInt8](repeating: 1, count: 32), k2 = [UInt8](repeating: 2, count: 32)
+    #expect(BLAKE2b.hash([9], key: k1) != BLAKE2b.hash([9], key: k2) && BLAKE2b.hash([9], key: k1).count == 32)
+}
+
+@Test func xchacha20poly1305_opensWhatItSealed_andNothingAltered() {
+    let key = Crypto.randomBytes(32), nonce = Crypto.randomBytes(24), ad: [UInt8] = [0, 0, 0, 9]
+    var text: [UInt8] = Array("plaintext".utf8), tag = [UInt8](repeating: 0, count: 16)
+    text.withUnsafeMutableBytes { t in tag.withUnsafeMutableBytes { g in ad.withUnsafeBytes { a in
+        XChaCha20Poly1305.seal(t, tag: g, additional: a, nonce: nonce, key: key) } } }
+    #expect(text != Array("plaintext".utf8))
+    func opens(_ text: [UInt8], ad: [UInt8] = ad, nonce: [UInt8] = nonce, key: [UInt8] = key) -> [UInt8]? {
+        var copy = text
+        let ok = copy.withUnsafeMutableBytes { t in tag.withUnsafeBytes { g in ad.withUnsafeBytes { a in
+            XChaCha20Poly1305.open(t, tag: g, additional: a, nonce: nonce, key: key) } } }
+        return ok ? copy : nil
+    }
+    #expect(opens(text) == Array("plaintext".utf8))
+    var flipped = text
+    flipped[0] ^= 1
+    #expect(opens(flipped) == nil)
+    #expect(opens(text, ad: [0, 0, 0, 8]) == nil)
+    #expect(opens(text, nonce: Crypto.randomBytes(24)) == nil)
+    #expect(opens(text, key: Crypto.randomBytes(32)) == nil)
 }
 
 @Test func keyPair_descriptionDoesNotRevealSeed() {

@@ -188,85 +188,116 @@ import Testing
 
     // MARK: - Peer port
 
-    /// A stranger on the peer port: it has a key of its own, so it gets as far as join-only.
+    /// A stranger on the peer port: it has a key of its own and (unless told otherwise) the
+    /// cluster credential, so it gets as far as join-only. It speaks the real secure channel.
     final class Stranger {
         let socket: RawSocket
         let key = KeyPair.generate()
-        let nonce = Crypto.randomBytes(32)
-        private var buffer: [UInt8] = []
+        let peer: ChannelPeer
 
-        init(_ address: String) throws { socket = try RawSocket(address) }
-
-        func send(_ message: PeerMessage) { socket.send(message.encodedLine()) }
-
-        func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? {
-            let deadline = ContinuousClock.now + timeout
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while ContinuousClock.now < deadline {
-                if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = Array(buffer[..<newline])
-                    buffer.removeFirst(newline + 1)
-                    return try? PeerMessage.decode(line: line)
-                }
-                let n = recv(socket.fd, &chunk, chunk.count, 0)
-                if n <= 0 { return nil }
-                buffer.append(contentsOf: chunk[..<n])
-            }
-            return nil
+        init(_ address: String, genesis: Hash32 = Hash32(bytes: [UInt8](repeating: 0, count: 32))!, height: UInt64 = 0,
+             credential: String? = NodeProcess.testCredential, nodeId: String = "stranger") throws {
+            socket = try RawSocket(address)
+            let context = ChannelContext(
+                version: PeerLimits.channelVersion, chainId: "autochain-dev", genesisHash: genesis, credential: credential,
+                maxMessageBytes: 16 << 20, nodeKey: key, nodeId: nodeId, p2pAddr: "127.0.0.1:9", apiAddr: "127.0.0.1:1",
+                height: height)
+            peer = ChannelPeer(fd: socket.fd, context: context)
         }
 
-        func readBye() -> String? {
-            for _ in 0..<64 {
-                guard let m = readMessage() else { return nil }
-                if case .bye(let reason) = m { return reason }
-            }
-            return nil
-        }
+        func send(_ message: PeerMessage) { peer.send(message) }
+        func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
+        func readBye() -> String? { peer.readBye() }
 
-        /// hello + auth with its own key; true when the node accepted it (as join-only).
-        /// `credential`: the cluster credential, proven with a MAC over the auth bytes (a node that
-        /// holds it but is not a member yet); nil for a stranger without it.
-        func handshake(genesis: Hash32, height: UInt64 = 0, credential: String? = NodeProcess.testCredential) -> Bool {
-            guard case .hello(let theirs)? = readMessage() else { return false }
-            send(.hello(PeerHello(protocolVersion: PeerLimits.protocolVersion, chainId: "autochain-dev", genesisHash: genesis,
-                                  nodeId: "stranger", nodeKey: key.publicKey, nonce: nonce, p2pAddr: "127.0.0.1:9",
-                                  apiAddr: "127.0.0.1:1", height: height)))
-            let bytes = PeerHandshake.authBytes(genesisHash: genesis, peerNonce: theirs.nonce, ownNonce: nonce)
-            send(.auth(signature: key.sign(bytes), mac: credential.map { ClusterMAC.mac(token: $0, message: bytes) }))
-            guard case .auth? = readMessage(), case .peers? = readMessage() else { return false }
+        /// The channel, then peers both ways; true when the node accepted it (as join-only).
+        func handshake() -> Bool {
+            guard peer.openChannel(), case .peers? = readMessage() else { return false }
             send(.peers([]))
             return true
         }
     }
 
-    @Test func junkOnThePeerPort_isRefusedPerConnection_andTheNodeServesOn() throws {
+    static func genesis(of t: Target) throws -> Hash32 {
+        try #require(Hash32(hex: try t.node.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
+    }
+
+    @Test func junkOnThePeerPort_isClosedPerConnection_andTheNodeServesOn() throws {
         let t = try Target()
         defer { t.stop() }
-        let lines: [(what: String, bytes: [UInt8])] = [
+        let inputs: [(what: String, bytes: [UInt8])] = [
             ("junk", Array("junk\n".utf8)),
-            ("not an object", Array("[1,2]\n".utf8)),
             ("invalid UTF-8", [0xFF, 0xFE, 0x00, 0x0A]),
-            ("oversized pre-auth line", [UInt8](repeating: 0x7B, count: 100_000)),
-            ("absurd getBlocks before auth", Array(#"{"type":"getBlocks","from":18446744073709551615,"count":-1}"#.utf8) + [0x0A]),
-            ("forged raft before auth", Array(#"{"type":"raft","from":"n1","to":"target","term":9223372036854775807,"kind":"timeoutNow"}"#.utf8) + [0x0A]),
+            ("oversized pre-auth input", [UInt8](repeating: 0x7B, count: 100_000)),
+            ("plaintext JSON instead of a preamble", Array(#"{"type":"getBlocks","from":1,"count":1}"#.utf8) + [0x0A]),
+            ("a zero ephemeral key", Array("ACHN".utf8) + [0, 2] + [UInt8](repeating: 0, count: 32)),
         ]
-        for line in lines {
+        for input in inputs {
             let s = try Stranger(t.p2pAddr)
-            s.socket.send(line.bytes)
-            #expect(s.readBye() != nil, "\(line.what): no bye")
+            s.peer.sendRaw(input.bytes)
+            #expect(s.peer.isClosedByPeer(), "\(input.what): not closed")
         }
         t.expectServingAndNothingLost("junk on the peer port")
     }
 
-    @Test func strangerWithoutTheCredential_isRefusedAtAuth() throws {
+    @Test func strangerWithoutTheCredential_cannotOpenTheChannel() throws {
         let t = try Target()
         defer { t.stop() }
-        let genesis = try #require(Hash32(hex: try t.node.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
-        let s = try Stranger(t.p2pAddr)
-        #expect(!s.handshake(genesis: genesis, credential: nil))
-        let wrong = try Stranger(t.p2pAddr)
-        #expect(!wrong.handshake(genesis: genesis, credential: "not-the-credential"))
+        for credential in [nil, "a-guessed-credential-0000"] {
+            let s = try Stranger(t.p2pAddr, genesis: try Self.genesis(of: t), credential: credential)
+            #expect(!s.peer.openChannel())
+            #expect(s.peer.failure == .authFrameUnopenable)
+        }
+        #expect(t.node.tailOfLog().components(separatedBy: "wrong cluster credential").count - 1 >= 2)
         t.expectServingAndNothingLost("strangers without the credential")
+    }
+
+    @Test func relayedAndReflectedHandshakeSignatures_areRefused() throws {
+        let t = try Target()
+        defer { t.stop() }
+        let genesis = try Self.genesis(of: t)
+        // Connection A: an honest handshake; keep what each side signed there.
+        let a = try Stranger(t.p2pAddr, genesis: genesis)
+        #expect(a.peer.openChannel())
+        let nodeAuth = try #require(a.peer.peerAuth)
+        let ourAuthOnA = a.peer.channel.ourAuth(transcript: try #require(a.peer.channel.transcript))
+        // Connection B relays the stranger's signature from A; connection C reflects the node's own.
+        for (what, auth) in [("relayed", ourAuthOnA), ("reflected", nodeAuth)] {
+            let b = try Stranger(t.p2pAddr, genesis: genesis)
+            b.peer.channel.authOverride = { _ in var forged = auth; forged.nodeId = "forger"; return forged }
+            _ = b.peer.openChannel()
+            #expect(b.peer.isClosedByPeer(), "\(what) signature: not closed")
+        }
+        let log = t.node.tailOfLog()
+        #expect(log.components(separatedBy: "bad auth signature").count - 1 >= 2, "\(log.suffix(2000))")
+        withExtendedLifetime(a) {}
+        t.expectServingAndNothingLost("relayed and reflected signatures")
+    }
+
+    @Test func tamperedReplayedOversizedAndTruncatedFrames_closeThatConnectionOnly() throws {
+        let t = try Target()
+        defer { t.stop() }
+        let genesis = try Self.genesis(of: t)
+        let attacks: [(what: String, act: (Stranger) -> Void)] = [
+            ("tampered", { s in var f = s.peer.channel.seal(line: PeerMessage.ping(height: 0).encodedLine()); f[6] ^= 1; s.peer.sendRaw(f) }),
+            ("replayed", { s in let f = s.peer.channel.seal(line: PeerMessage.ping(height: 0).encodedLine()); s.peer.sendRaw(f + f) }),
+            ("oversized", { s in s.peer.sendRaw([0xFF, 0xFF, 0xFF, 0xFF]) }),
+        ]
+        for attack in attacks {
+            let s = try Stranger(t.p2pAddr, genesis: genesis)
+            #expect(s.handshake(), "\(attack.what)")
+            attack.act(s)
+            #expect(s.readBye() != nil, "\(attack.what): no bye")
+        }
+        let cut = try Stranger(t.p2pAddr, genesis: genesis)
+        #expect(cut.handshake())
+        let frame = cut.peer.channel.seal(line: PeerMessage.ping(height: 0).encodedLine())
+        cut.peer.sendRaw(Array(frame.prefix(10)))
+        shutdown(cut.socket.fd, Int32(SHUT_WR))
+        #expect(cut.peer.isClosedByPeer())
+        let deadline = Date().addingTimeInterval(5)
+        while !t.node.tailOfLog().contains("truncated"), Date() < deadline { usleep(20_000) }
+        #expect(t.node.tailOfLog().contains("truncated"))
+        t.expectServingAndNothingLost("hostile frames")
     }
 
     /// A node that holds the credential but is not a member (join-only): it may read blocks and
@@ -277,19 +308,20 @@ import Testing
         let status = try t.node.json("GET", "/status").body
         let genesis = try #require(Hash32(hex: status["genesisHash"]?.stringValue ?? ""))
         let termBefore = status["term"]?.intValue
-        let s = try Stranger(t.p2pAddr)
-        #expect(s.handshake(genesis: genesis), "a node with the credential and a key of its own is join-only")
-        // The largest start a line can carry, the largest count: an empty answer, no overflow.
+        let s = try Stranger(t.p2pAddr, genesis: genesis)
+        #expect(s.handshake(), "a node with the credential and a key of its own is join-only")
+        // The largest start a message can carry, the largest count: an empty answer, no overflow.
         s.send(.getBlocks(from: UInt64(Int64.max), count: PeerLimits.maxBlocksPerMessage))
         var answered = false
         for _ in 0..<16 where !answered { if case .blocks(let b)? = s.readMessage() { answered = b.isEmpty } }
         #expect(answered)
         // A flood of reads: beyond max_pending_peer_requests they are dropped, nothing grows.
-        let flood = Array(repeating: PeerMessage.getBlocks(from: 1, count: PeerLimits.maxBlocksPerMessage).encodedLine(), count: 5_000).flatMap { $0 }
-        s.socket.send(flood)
+        let line = PeerMessage.getBlocks(from: 1, count: PeerLimits.maxBlocksPerMessage).encodedLine()
+        s.peer.sendRaw((0..<5_000).flatMap { _ in s.peer.channel.seal(line: line) })
         // A forged Raft message with a huge term from a non-member: refused, the term stays.
         s.send(.raft(Message(from: "stranger", to: "target", term: UInt64(Int64.max), kind: .timeoutNow)))
-        #expect(s.readBye()?.contains("join-only") == true)
+        let bye = s.readBye()
+        #expect(bye?.contains("join-only") == true, "\(String(describing: bye)) \(String(describing: s.peer.failure)) \(t.node.tailOfLog().suffix(1500))")
         #expect(try t.node.json("GET", "/status").body["term"]?.intValue == termBefore)
         t.expectServingAndNothingLost("an authenticated stranger's requests")
     }
@@ -305,8 +337,8 @@ import Testing
         let id = ["n1", "n2", "n3"].first { $0 != leader }!
         let follower = try #require(c.nodes[id])
         let genesis = try #require(Hash32(hex: try follower.json("GET", "/status").body["genesisHash"]?.stringValue ?? ""))
-        let s = try Stranger(try #require(c.p2p[id]))
-        #expect(s.handshake(genesis: genesis, height: UInt64(Int64.max)))
+        let s = try Stranger(try #require(c.p2p[id]), genesis: genesis, height: UInt64(Int64.max))
+        #expect(s.handshake())
         s.send(.ping(height: UInt64(Int64.max)))
         // Bounded look over many runtime rounds: the follower stays synced and ready.
         let deadline = Date().addingTimeInterval(1.5)
@@ -324,9 +356,9 @@ import Testing
         let t = try Target(config: "[p2p]\nmax_handshakes_per_address = 2\n")
         defer { t.stop() }
         let held = try (0..<2).map { _ in try Stranger(t.p2pAddr) }
-        for s in held { #expect(s.readMessage() != nil, "the node greets a new connection with its hello") }
+        for s in held { #expect(s.socket.read { $0.contains("ACHN") }.contains("ACHN"), "the node greets a new connection with its preamble") }
         let third = try Stranger(t.p2pAddr)
-        #expect(third.readMessage() == nil, "closed at accept, without a hello")
+        #expect(third.socket.readUntilClose().isEmpty, "closed at accept, without a preamble")
         let metrics = try t.node.request("GET", "/metrics").bodyText
         #expect(metrics.contains("autochain_p2p_refused_handshakes_total 1"), "\(metrics.suffix(1500))")
         withExtendedLifetime(held) {}

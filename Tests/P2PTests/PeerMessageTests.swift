@@ -105,16 +105,6 @@ private let allRaftKinds: [Message.Kind] = [
     }
 }
 
-@Test func test_lineFramer_splitsAcrossReadsAndBoundsPartialLines() throws {
-    var framer = LineFramer(maxLineBytes: 8)
-    var lines: [String] = []
-    let collect: (UnsafeRawBufferPointer) -> Bool = { lines.append(String(decoding: $0, as: UTF8.self)); return true }
-    try Array("ab\ncd".utf8).withUnsafeBytes { try framer.feed($0, line: collect) }
-    try Array("e\n\nfgh\n".utf8).withUnsafeBytes { try framer.feed($0, line: collect) }
-    #expect(lines == ["ab", "cde", "fgh"])
-    #expect(throws: PeerDecodeError.self) { try Array("123456789".utf8).withUnsafeBytes { try framer.feed($0, line: collect) } }
-}
-
 @Test func test_peerMessage_encodesAndDecodesALargeAppendQuickly() throws {
     let entries = (1...4).map { Entry(index: UInt64($0), term: 1, data: Crypto.randomBytes(300_000)) }
     let message = PeerMessage.raft(Message(from: "n1", to: "n2", term: 1, kind: .append(prevIndex: 0, prevTerm: 0, entries: entries, commit: 0)))

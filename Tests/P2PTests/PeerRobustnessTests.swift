@@ -6,13 +6,14 @@ import Testing
 
 /// Misbehaving peers, driven by hand over raw sockets; the network must close only them.
 @Suite(.serialized) struct PeerRobustnessTests {
-    @Test func test_peers_otherProtocolVersionGetsByeWithReason() throws {
+    @Test func test_peers_otherProtocolVersionIsClosedWithAReason() throws {
         let a = try TestNode(testIdentity("a"))
         defer { a.network.stop() }
-        let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
-        raw.send(raw.hello(protocolVersion: 2))
-        #expect(raw.readBye()?.contains("protocol version mismatch") == true)
+        let raw = try RawPeer(to: a.address, identity: testIdentity("raw"), version: 1)
+        #expect(!raw.peer.openChannel())
+        #expect(raw.peer.failure?.description.contains("protocol version mismatch") == true)
         #expect(raw.client.isClosedByServer())
+        #expect(eventually { a.delegate.refusals.contains { $0.contains("protocol version mismatch: ours 2, theirs 1") } })
         #expect(a.delegate.connectedIds.isEmpty)
     }
 
@@ -20,7 +21,13 @@ import Testing
         let a = try TestNode(testIdentity("a"))
         defer { a.network.stop() }
         let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
-        #expect(!raw.handshake(signingKey: KeyPair.generate()))  // hello claims one key, auth signed by another
+        let claimed = KeyPair.generate().publicKey
+        raw.peer.channel.authOverride = { [channel = raw.peer.channel] transcript in
+            var auth = channel.ourAuth(transcript: transcript)
+            auth.nodeKey = claimed  // claims one key, signed by another
+            return auth
+        }
+        #expect(!raw.handshake())
         #expect(eventually { a.delegate.refusals.contains { $0.contains("bad auth signature") } })
         #expect(a.delegate.connectedIds.isEmpty)
     }
@@ -53,17 +60,25 @@ import Testing
         #expect(delegate.connectedIds.isEmpty)
     }
 
-    @Test func test_peers_garbageLineClosesOnlyThatConnection() throws {
-        try misbehaveWhileAnotherPeerReceives { raw in raw.client.send("this is not json\n") }
+    @Test func test_peers_garbageMessageClosesOnlyThatConnection() throws {
+        try misbehaveWhileAnotherPeerReceives { raw in raw.peer.sendRaw(raw.peer.channel.seal(line: Array("this is not json".utf8))) }
     }
 
     @Test func test_peers_unknownTypeClosesOnlyThatConnection() throws {
-        try misbehaveWhileAnotherPeerReceives { raw in raw.client.send(#"{"type":"teleport"}"# + "\n") }
+        try misbehaveWhileAnotherPeerReceives { raw in raw.peer.sendRaw(raw.peer.channel.seal(line: Array(#"{"type":"teleport"}"#.utf8))) }
     }
 
-    @Test func test_peers_oversizedLineClosesOnlyThatConnection() throws {
+    @Test func test_peers_oversizedFrameClosesOnlyThatConnection() throws {
         try misbehaveWhileAnotherPeerReceives { raw in
-            raw.client.send([UInt8](repeating: UInt8(ascii: "x"), count: 70_000))  // no newline, over 64 KiB
+            raw.peer.sendRaw(raw.peer.channel.seal(line: [UInt8](repeating: UInt8(ascii: "x"), count: 70_000)))  // over 64 KiB
+        }
+    }
+
+    @Test func test_peers_plaintextAfterTheHandshakeClosesOnlyThatConnection() throws {
+        try misbehaveWhileAnotherPeerReceives { raw in
+            // An unsealed message with a plausible length prefix: it does not open.
+            let line = PeerMessage.ping(height: 1).encodedLine()
+            raw.peer.sendRaw([0, 0, 0, UInt8(line.count)] + line)
         }
     }
 
@@ -109,19 +124,20 @@ import Testing
 
     @Test func test_peers_strangerSendingMoreThanThePreAuthBudgetIsDropped() throws {
         var settings = testPeerSettings()
-        settings.maxPreAuthBytes = 4096
+        settings.maxPreAuthBytes = 200  // below this test peer's handshake (38 + 195 bytes)
         let a = try TestNode(testIdentity("a"), settings: settings)
         defer { a.network.stop() }
-        for junk in [[UInt8](repeating: UInt8(ascii: "x"), count: 5000),  // an unfinished line
-                     Array((#"{"type":"hello","pad":""# + String(repeating: " ", count: 5000) + "\"}\n").utf8)] {  // one whole line
-            let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
-            raw.client.send(junk)
-            #expect(raw.readBye()?.contains("before authentication") == true)
-            #expect(raw.client.isClosedByServer())
-        }
-        #expect(a.network.refusedHandshakes == 2)
-        let honest = try RawPeer(to: a.address, identity: testIdentity("honest"))
-        #expect(honest.handshake(), "a real handshake fits the budget")
+        let junk = try RawPeer(to: a.address, identity: testIdentity("raw"))
+        junk.client.send([UInt8](repeating: UInt8(ascii: "x"), count: 5000))
+        #expect(junk.client.isClosedByServer())
+        let tooBig = try RawPeer(to: a.address, identity: testIdentity("big"))
+        #expect(!tooBig.handshake(), "a handshake over the budget is dropped")
+        #expect(eventually { a.network.refusedHandshakes == 2 })
+        #expect(a.delegate.refusals.filter { $0.contains("more than 200 bytes before authentication") }.count == 2)
+        let b = try TestNode(testIdentity("b"))
+        defer { b.network.stop() }
+        let honest = try RawPeer(to: b.address, identity: testIdentity("honest"))
+        #expect(honest.handshake(), "a real handshake fits the default budget")
     }
 
     @Test func test_peers_handshakesFromOneAddressOverTheLimitAreRefusedAtAccept() throws {
@@ -131,7 +147,7 @@ import Testing
         let a = try TestNode(testIdentity("a"), settings: settings)
         defer { a.network.stop() }
         let silent = try (0..<2).map { _ in try RawClient(a.address) }  // hold two half-open handshakes
-        #expect(eventually { silent.allSatisfy { !$0.read(until: "\n", timeout: .milliseconds(200)).isEmpty } })
+        #expect(eventually { silent.allSatisfy { $0.read(until: "ACHN", timeout: .milliseconds(200)).contains("ACHN") } })
         let third = try RawClient(a.address)
         #expect(third.isClosedByServer())
         #expect(a.network.refusedHandshakes == 1)

@@ -82,66 +82,30 @@ func holds(for duration: Duration, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A hand-driven peer over a blocking socket: speaks the wire format line by line, so tests can
-/// lie (wrong key, wrong version) or misbehave (garbage, never reading). Every read is bounded.
+/// A hand-driven peer over a blocking socket: speaks the secure channel (`ChannelPeer`), so
+/// tests can lie (wrong key, wrong version) or misbehave (garbage, never reading). Every read is bounded.
 final class RawPeer {
     let client: RawClient
     let identity: PeerIdentity
-    let nonce = Crypto.randomBytes(32)
-    private var buffer: [UInt8] = []
+    let peer: ChannelPeer
 
-    init(to address: SocketAddress, identity: PeerIdentity) throws {
-        client = try RawClient(address)
-        self.identity = identity
+    convenience init(to address: SocketAddress, identity: PeerIdentity, signingKey: KeyPair? = nil, version: UInt16 = PeerLimits.channelVersion) throws {
+        try self.init(client: RawClient(address), identity: identity, signingKey: signingKey, version: version)
     }
 
-    init(client: RawClient, identity: PeerIdentity) {
+    init(client: RawClient, identity: PeerIdentity, signingKey: KeyPair? = nil, version: UInt16 = PeerLimits.channelVersion) {
         self.client = client
         self.identity = identity
+        peer = ChannelPeer(fd: client.fd, context: ChannelPeer.context(for: identity, signingKey: signingKey, version: version))
     }
 
-    func send(_ message: PeerMessage) { client.send(message.encodedLine()) }
+    func send(_ message: PeerMessage) { peer.send(message) }
+    func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
+    func readBye(timeout: Duration = .seconds(5)) -> String? { peer.readBye(timeout: timeout) }
 
-    func hello(protocolVersion: Int64 = 1, nodeKey: PublicKey? = nil) -> PeerMessage {
-        .hello(PeerHello(protocolVersion: protocolVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
-                         nodeId: identity.nodeId, nodeKey: nodeKey ?? identity.key.publicKey, nonce: nonce,
-                         p2pAddr: "127.0.0.1:9", apiAddr: "127.0.0.1:1", height: 3))
-    }
-
-    /// The next message, or nil on close, timeout or an undecodable line.
-    func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? {
-        let start = ContinuousClock.now
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while ContinuousClock.now - start < timeout {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[..<newline])
-                buffer.removeFirst(newline + 1)
-                return try? PeerMessage.decode(line: line)
-            }
-            let n = recv(client.fd, &chunk, chunk.count, 0)
-            if n <= 0 { return nil }
-            buffer.append(contentsOf: chunk[..<n])
-        }
-        return nil
-    }
-
-    /// Reads until a bye arrives (skipping other messages); returns its reason.
-    func readBye(timeout: Duration = .seconds(5)) -> String? {
-        for _ in 0..<16 {
-            guard let message = readMessage(timeout: timeout) else { return nil }
-            if case .bye(let reason) = message { return reason }
-        }
-        return nil
-    }
-
-    /// Completes a correct handshake (hello, auth, peers); true when the other side accepted us.
-    func handshake(signingKey: KeyPair? = nil) -> Bool {
-        send(hello())
-        guard case .hello(let theirs)? = readMessage() else { return false }
-        let bytes = PeerHandshake.authBytes(genesisHash: identity.genesisHash, peerNonce: theirs.nonce, ownNonce: nonce)
-        let mac = identity.clusterToken.map { ClusterMAC.mac(token: $0, message: bytes) }
-        send(.auth(signature: (signingKey ?? identity.key).sign(bytes), mac: mac))
-        guard case .auth? = readMessage(), case .peers? = readMessage() else { return false }
+    /// Completes the handshake (channel, then peers both ways); true when the other side accepted us.
+    func handshake() -> Bool {
+        guard peer.openChannel(), case .peers? = readMessage() else { return false }
         send(.peers([]))
         return true
     }

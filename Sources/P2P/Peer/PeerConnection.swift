@@ -6,10 +6,8 @@ import Synchronization
 /// and changed only by `PeerHost` on its loop (the `TCPConnection` inside checks that).
 final class PeerConnection {
     enum Stage: Equatable {
-        /// Our hello is sent; waiting for theirs.
-        case awaitingHello
-        /// Hello accepted and our auth sent; waiting for theirs.
-        case awaitingAuth
+        /// Our preamble is sent; waiting for theirs and their sealed auth frame.
+        case handshaking
         /// Their auth accepted and our `peers` sent; their `peers` proves they accepted ours.
         case awaitingAccept
         /// Both sides authenticated; application messages flow.
@@ -23,9 +21,10 @@ final class PeerConnection {
     let direction: PeerDirection
     /// The address we dialled (outbound only).
     let dialAddress: SocketAddress?
-    let ownNonce: [UInt8]
-    var stage: Stage = .awaitingHello
-    var framer: LineFramer
+    /// The connection's secure channel: every byte in and out goes through it.
+    let channel: SecureChannel
+    var stage: Stage = .handshaking
+    /// What the peer's verified auth frame said (nil until then).
     var hello: PeerHello?
     var isMember = false
     var lastHeardNanos: UInt64
@@ -34,22 +33,34 @@ final class PeerConnection {
     var info: PeerInfo?
     /// The peer refused us (bye before we were established): redial at the maximum backoff.
     var refusedUs = false
-    /// Bytes of lines taken before the peer's auth was verified (bounded by `maxPreAuthBytes`).
+    /// Bytes received before the peer's auth was verified (bounded by `maxPreAuthBytes`).
     var preAuthBytes = 0
 
     /// Before its auth is verified a peer is a stranger: its bytes count against the pre-auth budget.
-    var isPreAuth: Bool { stage == .awaitingHello || stage == .awaitingAuth }
+    var isPreAuth: Bool { stage == .handshaking }
 
-    init(id: UInt64, tcp: TCPConnection, direction: PeerDirection, dialAddress: SocketAddress?, maxLineBytes: Int) {
+    init(id: UInt64, tcp: TCPConnection, direction: PeerDirection, dialAddress: SocketAddress?, channel: ChannelContext) {
         precondition((direction == .outbound) == (dialAddress != nil), "only outbound connections have a dial address")
         self.id = id
         self.tcp = tcp
         self.direction = direction
         self.dialAddress = dialAddress
-        self.ownNonce = Crypto.randomBytes(PeerLimits.nonceBytes)
-        self.framer = LineFramer(maxLineBytes: maxLineBytes)
+        self.channel = SecureChannel(role: direction == .outbound ? .initiator : .responder, context: channel)
         self.lastHeardNanos = LinuxSyscalls.monotonicNanos()
-        assert(ownNonce.count == PeerLimits.nonceBytes)
+    }
+
+    /// Seals one message line and queues it; false when the channel cannot seal yet (or any
+    /// more) or the connection is closed.
+    @discardableResult
+    func send(_ line: [UInt8]) -> Bool {
+        guard channel.canSeal, channel.stage != .awaitingPreamble else { return false }
+        return tcp.write(channel.seal(line: line))
+    }
+
+    /// Sends the sealed close frame (a clean end: the peer can tell it from a cut-off stream).
+    func sendClose() {
+        guard channel.canSeal else { return }
+        _ = tcp.write(channel.sealClose())
     }
 
     /// The node that opened this connection, for the one-connection-per-pair rule.

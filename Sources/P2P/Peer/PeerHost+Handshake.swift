@@ -1,6 +1,6 @@
 import Chain
 
-/// Message handling by handshake stage: hello → auth → peers (acceptance) → established.
+/// Message handling by handshake stage: channel authenticated → peers (acceptance) → established.
 extension PeerHost {
     func handle(_ message: PeerMessage, on connection: PeerConnection) {
         if case .bye(let reason) = message {
@@ -12,12 +12,8 @@ extension PeerHost {
             return
         }
         switch connection.stage {
-        case .awaitingHello:
-            guard case .hello(let hello) = message else { return violation(message, connection) }
-            receivedHello(hello, on: connection)
-        case .awaitingAuth:
-            guard case .auth(let signature, let mac) = message else { return violation(message, connection) }
-            receivedAuth(signature: signature, mac: mac, on: connection)
+        case .handshaking:  // unreachable: the channel hands out messages only after auth
+            violation(message, connection)
         case .awaitingAccept:
             guard case .peers(let list) = message else { return violation(message, connection) }
             establish(connection)
@@ -42,25 +38,20 @@ extension PeerHost {
         drop(connection, reason: reason)
     }
 
-    private func receivedHello(_ hello: PeerHello, on connection: PeerConnection) {
-        if let reason = PeerHandshake.refusal(of: hello, identity: identity) {
-            if hello.nodeId == identity.nodeId, let address = connection.dialAddress { targets[address]?.isSelf = true }
-            connection.refusedUs = true  // a mismatched chain will not change soon: redial at the maximum backoff
-            return refuse(connection, reason: reason)
+    /// The channel verified the peer's auth frame (credential, chain, signature over this
+    /// connection's transcript and role): now the self-dial check and the membership decision.
+    func receivedAuth(_ auth: ChannelAuth, on connection: PeerConnection) {
+        guard connection.stage == .handshaking else { preconditionFailure("auth twice") }
+        connection.hello = PeerHello(
+            protocolVersion: PeerLimits.protocolVersion, chainId: auth.chainId, genesisHash: auth.genesisHash,
+            nodeId: auth.nodeId, nodeKey: auth.nodeKey, nonce: connection.channel.peerEphemeralKey ?? [],
+            p2pAddr: auth.p2pAddr, apiAddr: auth.apiAddr, height: auth.height)
+        if auth.nodeId == identity.nodeId {
+            if let address = connection.dialAddress { targets[address]?.isSelf = true }
+            connection.refusedUs = true
+            return refuse(connection, reason: "self-dial: peer has our own nodeId \(identity.nodeId)")
         }
-        connection.hello = hello
-        connection.stage = .awaitingAuth
-        let auth = PeerHandshake.makeAuth(identity: identity, peerNonce: hello.nonce, ownNonce: connection.ownNonce)
-        _ = connection.tcp.write(auth.encodedLine())
-    }
-
-    private func receivedAuth(signature: Signature, mac: [UInt8]?, on connection: PeerConnection) {
-        guard let hello = connection.hello else { preconditionFailure("auth stage without a hello") }
-        if let reason = PeerHandshake.authRefusal(signature: signature, mac: mac, hello: hello,
-                                                  ownNonce: connection.ownNonce, identity: identity) {
-            return refuse(connection, reason: reason)
-        }
-        switch delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) {
+        switch delegate.authorize(nodeId: auth.nodeId, nodeKey: auth.nodeKey) {
         case .refuse(let reason):
             return refuse(connection, reason: "not authorized: \(reason)")
         case .joinOnly:
@@ -70,15 +61,15 @@ extension PeerHost {
         }
         connection.stage = .awaitingAccept
         // Our peers list doubles as "your auth is accepted"; a join-only peer learns no topology.
-        let list = connection.isMember ? memberAddresses(except: hello.nodeId) : []
-        _ = connection.tcp.write(PeerMessage.peers(list).encodedLine())
+        let list = connection.isMember ? memberAddresses(except: auth.nodeId) : []
+        connection.send(PeerMessage.peers(list).encodedLine())
     }
 
     private func receivedEstablished(_ message: PeerMessage, on connection: PeerConnection) {
         switch message {
         case .ping(let height):
             updateHeight(height, of: connection)
-            _ = connection.tcp.write(PeerMessage.pong(height: delegate.localHeight()).encodedLine())
+            connection.send(PeerMessage.pong(height: delegate.localHeight()).encodedLine())
         case .pong(let height):
             updateHeight(height, of: connection)
         case .peers(let list):
@@ -105,7 +96,7 @@ extension PeerHost {
                             // Admitted: it learns the topology, and the members learn of it, as a
                             // member connecting afresh would (else, joined through one node, it
                             // knows only that node and loses every other one when it dies).
-                            _ = connection.tcp.write(PeerMessage.peers(memberAddresses(except: info.nodeId)).encodedLine())
+                            connection.send(PeerMessage.peers(memberAddresses(except: info.nodeId)).encodedLine())
                             announce(info)
                         }
                     }
@@ -164,7 +155,7 @@ extension PeerHost {
     private func announce(_ info: PeerInfo) {
         let line = PeerMessage.peers([PeerAddress(nodeId: info.nodeId, p2pAddr: info.p2pAddr, apiAddr: info.apiAddr)]).encodedLine()
         for other in Array(established.values) where other.isMember && other.hello?.nodeId != info.nodeId {
-            _ = other.tcp.write(line)
+            other.send(line)
         }
     }
 

@@ -70,7 +70,10 @@ final class PeerHost {
         for target in targets.values { target.timer?.cancel() }
         targets.removeAll()
         for connection in Array(connections.values) {
-            _ = connection.tcp.write(PeerMessage.bye(reason: "shutting down").encodedLine())
+            if connection.channel.stage == .open {
+                connection.send(PeerMessage.bye(reason: "shutting down").encodedLine())
+                connection.sendClose()
+            }
             connection.tcp.close()
         }
         connections.removeAll()
@@ -117,69 +120,86 @@ final class PeerHost {
         return s
     }
 
-    /// Takes over a connected socket: wires callbacks, sends hello, arms the handshake timeout.
+    /// Takes over a connected socket: wires callbacks, sends our preamble, arms the handshake timeout.
     func adopt(_ tcp: TCPConnection, direction: PeerDirection, dialAddress: SocketAddress?) {
         loop.preconditionInEventLoop()
+        let context = ChannelContext(
+            version: PeerLimits.channelVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
+            credential: identity.clusterToken, maxMessageBytes: settings.maxLineBytes, nodeKey: identity.key,
+            nodeId: identity.nodeId, p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight())
         let connection = PeerConnection(id: nextConnectionId, tcp: tcp, direction: direction,
-                                        dialAddress: dialAddress, maxLineBytes: settings.maxLineBytes)
+                                        dialAddress: dialAddress, channel: context)
         nextConnectionId += 1
         connections[connection.id] = connection
         // Strong captures: TCPConnection drops its callbacks when it closes, which breaks the cycle.
         tcp.onRead = { [self] bytes in received(bytes, on: connection) }
         tcp.onClose = { [self] reason in
-            ended(connection, reason: "connection closed: \(reason)")
+            var why = "connection closed: \(reason)"
+            if reason == .peerClosed, connection.channel.stage == .open, let error = connection.channel.endOfStream() {
+                why += " (\(error))"
+            }
+            ended(connection, reason: why)
         }
         if direction == .inbound { tcp.start() }
         connection.handshakeTimer = later(settings.handshakeTimeout) { host in
             guard connection.stage != .established, connection.stage != .ended else { return }
             host.drop(connection, reason: "handshake timeout after \(host.settings.handshakeTimeout)")
         }
-        let hello = PeerHello(
-            protocolVersion: PeerLimits.protocolVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
-            nodeId: identity.nodeId, nodeKey: identity.key.publicKey, nonce: connection.ownNonce,
-            p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight())
-        _ = tcp.write(PeerMessage.hello(hello).encodedLine())
+        _ = tcp.write(connection.channel.preamble)
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer, on connection: PeerConnection) {
         guard connection.stage != .ended else { return }
         connection.lastHeardNanos = LinuxSyscalls.monotonicNanos()
-        do {
-            try connection.framer.feed(bytes) { line in
-                handle(line: line, on: connection)
-                return connection.stage != .ended
-            }
-            // A stranger's unfinished line counts too (at most one read beyond the budget is held).
-            if connection.isPreAuth, connection.preAuthBytes + connection.framer.bufferedBytes > settings.maxPreAuthBytes {
-                shared.countRefusedHandshake()
-                drop(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
-            }
-        } catch {
-            drop(connection, reason: error.description)
-        }
-    }
-
-    private func handle(line: UnsafeRawBufferPointer, on connection: PeerConnection) {
         if connection.isPreAuth {
-            connection.preAuthBytes += line.count + 1
+            // A stranger's bytes count whole, before the channel looks at them.
+            connection.preAuthBytes += bytes.count
             guard connection.preAuthBytes <= settings.maxPreAuthBytes else {
                 shared.countRefusedHandshake()
-                return drop(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
+                return refuse(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
             }
         }
-        let message: PeerMessage
-        do { message = try PeerMessage.decode(line: line, maxLineBytes: settings.maxLineBytes) } catch {
+        do {
+            try connection.channel.feed(bytes) { event in
+                handle(event, on: connection)
+                return connection.stage != .ended
+            }
+        } catch {
+            if connection.isPreAuth {
+                if error.isMismatch { connection.refusedUs = true }  // another chain or credential: redial slowly
+                return refuse(connection, reason: error.description)
+            }
             drop(connection, reason: error.description)
-            return
         }
-        handle(message, on: connection)
     }
 
-    /// Sends bye with `reason` (when the socket is still writable), logs, and closes this connection only.
+    private func handle(_ event: SecureChannel.Event, on connection: PeerConnection) {
+        switch event {
+        case .send(let bytes):
+            _ = connection.tcp.write(bytes)
+        case .authenticated(let auth):
+            receivedAuth(auth, on: connection)
+        case .message(let payload):
+            let message: PeerMessage
+            do { message = try PeerMessage.decode(line: payload, maxLineBytes: settings.maxLineBytes) } catch {
+                return drop(connection, reason: error.description)
+            }
+            handle(message, on: connection)
+        case .closed:
+            ended(connection, reason: "peer closed the channel")
+            connection.tcp.closeAfterFlush()
+        }
+    }
+
+    /// Sends a sealed bye with `reason` and the close frame (when the peer is authenticated and the
+    /// socket writable), logs, and closes this connection only.
     func drop(_ connection: PeerConnection, reason: String, sayBye: Bool = true) {
         guard connection.stage != .ended else { return }
         logger.warn("closing peer connection", ["node": identity.nodeId, "peer": connection.peerLabel, "reason": reason])
-        if sayBye { _ = connection.tcp.write(PeerMessage.bye(reason: reason).encodedLine()) }
+        if connection.channel.stage == .open {
+            if sayBye { connection.send(PeerMessage.bye(reason: reason).encodedLine()) }
+            connection.sendClose()
+        }
         ended(connection, reason: reason)
         connection.tcp.closeAfterFlush()
     }
@@ -214,7 +234,7 @@ final class PeerHost {
             if now &- connection.lastHeardNanos > deadNanos {
                 drop(connection, reason: "silent for more than \(settings.peerDeadAfter)")
             } else {
-                _ = connection.tcp.write(ping)
+                connection.send(ping)
             }
         }
         keepaliveTimer = later(settings.pingInterval) { $0.keepaliveTick() }
@@ -222,20 +242,20 @@ final class PeerHost {
 
     // MARK: - Sending
 
-    /// Queues a whole line on `nodeId`'s connection; false when not connected or it was dropped.
+    /// Seals and queues a whole line on `nodeId`'s connection; false when not connected or it was dropped.
     func send(line: [UInt8], to nodeId: String) -> Bool {
         loop.preconditionInEventLoop()
         guard !stopped, let connection = established[nodeId] else { return false }
-        return connection.tcp.write(line)
+        return connection.send(line)
     }
 
-    /// Queues a line on every member connection; returns how many took it.
+    /// Seals and queues a line on every member connection; returns how many took it.
     func broadcast(line: [UInt8]) -> Int {
         loop.preconditionInEventLoop()
         guard !stopped else { return 0 }
         var sent = 0
         for connection in Array(established.values) where connection.isMember {
-            if connection.tcp.write(line) { sent += 1 }
+            if connection.send(line) { sent += 1 }
         }
         return sent
     }

@@ -2,8 +2,9 @@ import Chain
 import Dispatch
 import Synchronization
 
-/// The authenticated peer network: TCP, one JSON object per line (docs/PROTOCOL.md, "Peer
-/// protocol"), one connection per pair of nodes, keepalive, redialling and address gossip.
+/// The authenticated peer network: TCP inside a `SecureChannel` per connection, one JSON object
+/// per sealed frame (docs/PROTOCOL.md, "Peer protocol"), one connection per pair of nodes,
+/// keepalive, redialling and address gossip.
 ///
 /// Promises:
 /// - Every public method may be called from any thread. Sockets, handshakes and delegate

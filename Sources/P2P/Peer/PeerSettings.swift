@@ -11,7 +11,8 @@ public struct PeerIdentity: Sendable {
     public var advertisedP2PAddr: String
     /// Our REST API address, sent in hello so peers can forward clients.
     public var apiAddr: String
-    /// When set, peers must prove they know it (ClusterMAC over the auth bytes); it never travels.
+    /// Mixed into both session keys of every connection, so a peer without it cannot open a
+    /// single frame; it never travels.
     public var clusterToken: String?
 
     public init(nodeId: String, key: KeyPair, chainId: String, genesisHash: Hash32,
@@ -60,8 +61,8 @@ public struct PeerSettings: Sendable {
     /// Inbound connections from one IP address that have not finished the handshake; more are
     /// closed at accept (a stranger cannot hold every `maxPeers` slot). Default 16.
     public var maxHandshakesPerAddress = 16
-    /// Bytes a peer may send before its auth is verified (its hello and auth lines, a few
-    /// hundred bytes each); more and it is dropped. Default 16 KiB.
+    /// Bytes a peer may send before its auth is verified (a handshake needs at most 1,242: the
+    /// 38-byte preamble and an auth frame of at most 1,204); more and it is dropped. Default 16 KiB.
     public var maxPreAuthBytes = 16 << 10
     /// TCP connect timeout per dial. Default 3 s.
     public var connectTimeout: Duration = .seconds(3)
@@ -82,14 +83,16 @@ public struct PeerSettings: Sendable {
         precondition((0.0..<1.0).contains(reconnectJitterFraction), "jitter must be in [0, 1)")
         precondition(maxPeers >= 1 && maxKnownAddresses >= 1, "maxPeers and maxKnownAddresses must be positive")
         precondition(maxHandshakesPerAddress >= 1, "maxHandshakesPerAddress must be positive")
-        precondition(maxPreAuthBytes >= 1024, "maxPreAuthBytes must be at least 1 KiB")
+        precondition(maxPreAuthBytes >= 64, "maxPreAuthBytes must be at least 64 bytes")
     }
 }
 
 /// Bounds on what one message may carry; a peer exceeding one gets a typed decode error.
 public enum PeerLimits {
-    /// The protocol version this build speaks.
-    public static let protocolVersion: Int64 = 1
+    /// The protocol version this build speaks (2: the secure channel).
+    public static let protocolVersion: Int64 = 2
+    /// The same, as the preamble carries it.
+    static let channelVersion = UInt16(protocolVersion)
     /// Longest node id, in UTF-8 bytes.
     public static let maxNodeIdBytes = 128
     /// Longest address or free-text field (reason, addresses), in UTF-8 bytes.
@@ -102,7 +105,7 @@ public enum PeerLimits {
     public static let maxEntriesPerAppend = 4_096
     /// Most addresses one `peers` message may carry.
     public static let maxPeersPerGossip = 256
-    /// Bytes of the hello nonce.
+    /// Bytes of the nonce in a JSON `hello` (protocol 1; protocol 2 refuses that message).
     public static let nonceBytes = 32
 
     static func isValidNodeId(_ id: String) -> Bool { NodeIDGrammar.isValid(id) }
