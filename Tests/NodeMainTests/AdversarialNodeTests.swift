@@ -247,7 +247,11 @@ import Testing
             #expect(!s.peer.openChannel())
             #expect(s.peer.failure == .authFrameUnopenable)
         }
-        #expect(t.node.tailOfLog().components(separatedBy: "wrong cluster credential").count - 1 >= 2)
+        // The node logs each refusal on its own loop: wait (bounded) for both lines to be written.
+        let refusals = { t.node.tailOfLog().components(separatedBy: "wrong cluster credential").count - 1 }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, refusals() < 2 { usleep(20_000) }
+        #expect(refusals() >= 2)
         t.expectServingAndNothingLost("strangers without the credential")
     }
 

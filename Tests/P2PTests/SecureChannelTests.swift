@@ -159,6 +159,17 @@ import Testing
         #expect(r.error == .frameTooLarge(bytes: 1201, max: ChannelHandshake.maxAuthFrameBodyBytes))
     }
 
+    @Test func aHandshakeOverTheBudget_isRefusedBeforeItsAuthFrameIsRead() {
+        var small = Self.context("n2")
+        small.maxHandshakeBytes = 100
+        let r = Side(SecureChannel(role: .responder, context: small))
+        let i = Side(SecureChannel(role: .initiator, context: Self.context("n1")))
+        r.feed(i.take())
+        i.feed(r.take())
+        r.feed(Array(i.take().prefix(4)))  // the auth frame's header: 38 + 4 + its body > 100
+        #expect(r.error == .handshakeTooLarge(max: 100) && r.auth == nil)
+    }
+
     @Test func zeroAndLowOrderEphemeralKeys_areRefusedByTheKeyExchange() {
         // The all-zero point and a point of order 8 on Curve25519: the shared secret would be zero.
         let lowOrder = [UInt8](Hex.decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")!)

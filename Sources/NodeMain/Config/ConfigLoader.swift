@@ -48,8 +48,9 @@ enum ConfigLoader {
         do {
             if let file {
                 for entry in try readFile(file) {
-                    // The registry's own keys share the file; the registry checks them.
-                    if entry.path.hasPrefix("autoscale.") || entry.path.hasPrefix("docker.") || RegistryConfig.registrySideKeys.contains(entry.path) { continue }
+                    // The registry's and the gateway's own keys share the file; they check them.
+                    if entry.path.hasPrefix("autoscale.") || entry.path.hasPrefix("docker.") || entry.path.hasPrefix("gateway.")
+                        || RegistryConfig.registrySideKeys.contains(entry.path) { continue }
                     guard let key = ConfigKeys.byPath[entry.path] else {
                         throw ConfigError(origin: entry.origin, key: entry.path, message: "unknown key (see config.toml for the keys there are)")
                     }

@@ -14,6 +14,8 @@ enum ChannelHandshake {
     /// Longest auth frame body (ciphertext and tag) accepted: the largest payload `encodeAuth`
     /// makes (1 + 32 + 64 + 32 + 8 + 4 × 256 = 1,161 bytes) plus the tag, rounded up.
     static let maxAuthFrameBodyBytes = 1_200
+    /// Most bytes a handshake can take: the preamble and the largest auth frame (1,242).
+    static let maxHandshakeBytes = preambleBytes + 4 + maxAuthFrameBodyBytes
     /// Longest string field (chainId, nodeId, addresses) in an auth frame, in bytes.
     static let maxAuthStringBytes = 255
 
@@ -146,6 +148,8 @@ enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
     case badEphemeralKey
     case frameTooLarge(bytes: Int, max: Int)
     case frameTooSmall(bytes: Int)
+    /// The preamble and auth frame would take more than the pre-auth budget.
+    case handshakeTooLarge(max: Int)
     /// The auth frame did not open: the peer has another cluster credential, or it was altered.
     case authFrameUnopenable
     /// A later frame did not open: altered, replayed, reordered or dropped on the way.
@@ -174,6 +178,7 @@ enum ChannelError: Error, Sendable, Equatable, CustomStringConvertible {
         case .badEphemeralKey: "bad ephemeral key: crypto_kx refused it"
         case .frameTooLarge(let bytes, let max): "frame of \(bytes) bytes exceeds the limit of \(max)"
         case .frameTooSmall(let bytes): "frame of \(bytes) bytes is shorter than a kind byte and a tag"
+        case .handshakeTooLarge(let max): "more than \(max) bytes before authentication"
         case .authFrameUnopenable: "auth frame does not open: wrong cluster credential, or altered on the way"
         case .frameUnopenable(let counter): "frame \(counter) does not open: altered, replayed, reordered or dropped"
         case .badAuthFrame(let reason): "bad auth frame: \(reason)"

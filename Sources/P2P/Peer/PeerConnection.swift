@@ -33,9 +33,6 @@ final class PeerConnection {
     var info: PeerInfo?
     /// The peer refused us (bye before we were established): redial at the maximum backoff.
     var refusedUs = false
-    /// Bytes received before the peer's auth was verified (bounded by `maxPreAuthBytes`).
-    var preAuthBytes = 0
-
     /// Before its auth is verified a peer is a stranger: its bytes count against the pre-auth budget.
     var isPreAuth: Bool { stage == .handshaking }
 

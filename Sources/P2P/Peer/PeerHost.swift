@@ -125,7 +125,8 @@ final class PeerHost {
         loop.preconditionInEventLoop()
         let context = ChannelContext(
             version: PeerLimits.channelVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
-            credential: identity.clusterToken, maxMessageBytes: settings.maxLineBytes, nodeKey: identity.key,
+            credential: identity.clusterToken, maxMessageBytes: settings.maxLineBytes,
+            maxHandshakeBytes: settings.maxPreAuthBytes, nodeKey: identity.key,
             nodeId: identity.nodeId, p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight())
         let connection = PeerConnection(id: nextConnectionId, tcp: tcp, direction: direction,
                                         dialAddress: dialAddress, channel: context)
@@ -151,14 +152,6 @@ final class PeerHost {
     private func received(_ bytes: UnsafeRawBufferPointer, on connection: PeerConnection) {
         guard connection.stage != .ended else { return }
         connection.lastHeardNanos = LinuxSyscalls.monotonicNanos()
-        if connection.isPreAuth {
-            // A stranger's bytes count whole, before the channel looks at them.
-            connection.preAuthBytes += bytes.count
-            guard connection.preAuthBytes <= settings.maxPreAuthBytes else {
-                shared.countRefusedHandshake()
-                return refuse(connection, reason: "more than \(settings.maxPreAuthBytes) bytes before authentication")
-            }
-        }
         do {
             try connection.channel.feed(bytes) { event in
                 handle(event, on: connection)
@@ -166,6 +159,7 @@ final class PeerHost {
             }
         } catch {
             if connection.isPreAuth {
+                if case .handshakeTooLarge = error { shared.countRefusedHandshake() }
                 if error.isMismatch { connection.refusedUs = true }  // another chain or credential: redial slowly
                 return refuse(connection, reason: error.description)
             }

@@ -9,6 +9,8 @@ struct ChannelContext: Sendable {
     var credential: String?
     /// Longest JSON message a frame may carry (the old line limit).
     var maxMessageBytes: Int
+    /// Most bytes the peer's preamble and auth frame may take together (`maxPreAuthBytes`).
+    var maxHandshakeBytes: Int = ChannelHandshake.maxHandshakeBytes
     var nodeKey: KeyPair
     /// Our auth fields other than the key, signature and chain (filled in by the channel).
     var nodeId: String
@@ -24,7 +26,8 @@ struct ChannelContext: Sendable {
 /// - Nothing the peer sends is handed out before its auth frame opened under the session keys
 ///   (so it knows the cluster credential), names our chain and genesis, and carries a valid
 ///   signature by its node key over this connection's transcript and its role.
-/// - Before that, at most `preambleBytes` + 4 + `maxAuthFrameBodyBytes` bytes are looked at.
+/// - Before that, at most `preambleBytes` + 4 + `maxAuthFrameBodyBytes` bytes (and at most
+///   `maxHandshakeBytes`) are looked at.
 /// - Every later frame opens only under the next counter nonce of its direction: altered,
 ///   replayed, reordered or dropped frames throw, and so does a frame over the size limit.
 /// - `endOfStream` tells a clean close (the sealed close frame arrived) from a cut-off stream.
@@ -102,7 +105,11 @@ final class SecureChannel {
             let available = input.count - consumed
             switch stage {
             case .awaitingPreamble:
-                guard available >= ChannelHandshake.preambleBytes else { return }
+                guard available >= ChannelHandshake.preambleBytes else {
+                    if available > context.maxHandshakeBytes { throw .handshakeTooLarge(max: context.maxHandshakeBytes) }
+                    return
+                }
+                if ChannelHandshake.preambleBytes > context.maxHandshakeBytes { throw .handshakeTooLarge(max: context.maxHandshakeBytes) }
                 let start = consumed
                 let auth = try input.withUnsafeBytes { raw in
                     Result { () throws(ChannelError) in
@@ -127,6 +134,9 @@ final class SecureChannel {
         guard available >= Self.frameHeaderBytes else { return nil }
         let body = input[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
         guard body <= maxFrameBodyBytes else { throw .frameTooLarge(bytes: body, max: maxFrameBodyBytes) }
+        if stage == .awaitingAuth, ChannelHandshake.preambleBytes + Self.frameHeaderBytes + body > context.maxHandshakeBytes {
+            throw .handshakeTooLarge(max: context.maxHandshakeBytes)
+        }
         guard body >= 1 + Self.tagBytes else { throw .frameTooSmall(bytes: body) }
         guard available >= Self.frameHeaderBytes + body else { return nil }
         let goOn = try input.withUnsafeMutableBytes { raw in
