@@ -1,6 +1,7 @@
 # autochain — two commands do everything on a fresh Debian machine:
 #   make up     install what is missing, build, run a self-healing local cluster: a registry that
-#               keeps 3 node processes running (dashboard on http://127.0.0.1:9090/)
+#               keeps 3 node processes running (dashboard on http://127.0.0.1:9090/, one REST
+#               address for them all, the gateway, on http://127.0.0.1:8080)
 #   make test   install what is missing, build, run every test
 # and for the same cluster in Docker (each installs and starts a Docker engine when none answers):
 #   make up-docker  image + docker-compose up -d: registry and node1..3, waits until healthy
@@ -35,7 +36,7 @@ build: deps
 release: deps
 	swift build -c release
 
-## up: the whole system locally: registry + dashboard on :9090, 3 nodes it keeps at strength
+## up: the whole system locally: registry + dashboard on :9090, gateway on :8080, 3 nodes it keeps at strength
 ## (Ctrl-C stops everything; run again and the same chain resumes from data/cluster)
 up: release
 	$(RELEASE_BIN) up --nodes 3 --data-dir data/cluster --config config.toml

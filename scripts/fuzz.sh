@@ -40,6 +40,9 @@ mkdir -p "$OUT/runs"
 build_log="$OUT/runs/build.log"
 echo "fuzz: building the targets (sanitizers: fuzzer, address) into $OUT/ ..."
 started=$(date +%s)
+# SwiftPM does not notice files added to the root package (a dependency of fuzz/) after it planned
+# the build (e.g. by a git pull): without its plan it plans again, which costs a few seconds.
+rm -f "$OUT/release/description.json"
 if ! nice -n "$NICENESS" swift build --package-path fuzz --scratch-path "$OUT" -c release \
         --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing >"$build_log" 2>&1; then
     grep -v "__asan_extra_spill_area" "$build_log" | tail -40

@@ -10,6 +10,9 @@
 #      leaves the configuration (its container removed, its volume set aside);
 #   6. `docker kill` the registry while transfers commit: they keep committing; started again, the
 #      registry adopts the running containers (no restart, no spawn);
+#   least privilege: `docker inspect` of the compose nodes, the registry and a node the registry
+#      created: capabilities dropped, read-only root, no-new-privileges, memory and PID limits,
+#      non-root user, published ports on 127.0.0.1 only;
 #   7. `POST /scale {"target_nodes": 5}`: two new nodes (IDs never used before) join and catch up;
 #      then back to 3: the two learners are retired (containers gone, volumes set aside).
 # After each: every running node reports the same head hash, and every transfer acknowledged with
@@ -185,6 +188,21 @@ caught_up() {
   lu=$(url_of "autochain-$l") || return 1
   is_voter "$1" && [ -n "$(height_of "$u")" ] && [ "$(height_of "$u")" = "$(height_of "$lu")" ]
 }
+MEM_BYTES=$(( ${NODE_MEMORY_MB:-1024} * 1048576 )); PIDS=$(awk '/^x-node-pids-limit:/ {print $NF}' docker-compose.yml)
+# least_privilege CONTAINER [node|registry]: what the engine says the container may do
+least_privilege() {
+  local c=$1 kind=${2:-node} hc
+  hc=$(docker inspect -f '{{json .HostConfig}}' "$c" 2>/dev/null) || return 1
+  echo "$hc" | jq -e --arg kind "$kind" --argjson mem "$MEM_BYTES" --argjson pids "$PIDS" '
+      ((.CapDrop // []) | index("ALL") != null)
+      and .ReadonlyRootfs == true
+      and ((.SecurityOpt // []) | map(startswith("no-new-privileges")) | any)
+      and ([(.PortBindings // {}) | .[] | (. // [])[] | .HostIp] | all(. == "127.0.0.1"))
+      and ($kind == "registry" or (.Memory == $mem and .PidsLimit == $pids))' >/dev/null \
+    || { echo "  $c: $(echo "$hc" | jq -c '{CapDrop, ReadonlyRootfs, SecurityOpt, Memory, PidsLimit, PortBindings}')" >&2; return 1; }
+  [ "$kind" = registry ] || [ "$(docker inspect -f '{{.Config.User}}' "$c")" = "10001:10001" ] \
+    || { echo "  $c runs as '$(docker inspect -f '{{.Config.User}}' "$c")'" >&2; return 1; }
+}
 SEEN_IDS=$WORK/ids.txt   # every node ID that ever had a container
 note_ids() { running_nodes | sed "s/^$CLUSTER-//" >> "$SEEN_IDS"; sort -u -o "$SEEN_IDS" "$SEEN_IDS"; }
 
@@ -203,6 +221,13 @@ check "a transfer commits (?wait=commit) through a follower's published port" tr
 check "three voters" wait_for 30 sh -c "curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3' >/dev/null"
 note_ids
 after_scenario "up"
+for c in autochain-node1 autochain-node2 autochain-node3; do
+  check "least privilege: $c (no capabilities, read-only root, no-new-privileges, $((MEM_BYTES / 1048576)) MiB, $PIDS pids, uid 10001)" least_privilege "$c"
+done
+check "least privilege: the registry (no capabilities, read-only root, no-new-privileges)" least_privilege autochain-registry registry
+check "published ports bind to 127.0.0.1 only (node1: $(docker port autochain-node1 8080 | tr '\n' ' '))" sh -c \
+  "[ \"\$(docker port autochain-node1 8080)\" = 127.0.0.1:8000 ] && [ \"\$(docker port autochain-registry 9090)\" = 127.0.0.1:9090 ]"
+check "a node cannot write to its root file system, not even as root" sh -c "! docker exec -u 0 autochain-node1 /usr/local/bin/autochain keygen --out /usr/local/bin/x.key >/dev/null 2>&1"
 
 # ---- 2. a follower container killed: the registry restarts it (same container, same volume) ----
 L=$(leader); F=""
@@ -260,6 +285,7 @@ wait_for 60 sh -c "docker ps --filter label=autochain.cluster=$CLUSTER --filter 
 if [ -z "$new" ]; then bad "stop node2: the registry spawns a new node"; else
   ok "stop node2: the registry spawns a new node, $new (an ID never used before)"
   check "stop node2: $new catches up and votes (a voter at the leader's height)" wait_for 120 caught_up "$new"
+  check "least privilege: autochain-$new, created by the registry (as the compose nodes)" least_privilege "autochain-$new"
   log "stop node2 -> $new a caught-up voter: $(since "$t5")"
 fi
 check "stop node2: node2 leaves the configuration" wait_for 60 sh -c "! curl -s -m 2 $REG/status | jq -e '(.voters + .learners) | index(\"node2\") != null' >/dev/null"

@@ -190,6 +190,19 @@ private func openAccounts(_ dir: TempDirectory, options: DatabaseOptions = .defa
     #expect(try db.integrityCheck(quick: false) == [])
 }
 
+/// A node starts in bounded time on a large file: the check stops at its budget and says so.
+@Test func integrityCheck_stopsAtItsTimeBudget_andFinishesWithinAGenerousOne() throws {
+    let dir = TempDirectory()
+    let db = try openAccounts(dir)
+    try db.transaction {
+        let insert = try db.prepare("INSERT INTO accounts(name, balance) VALUES (?, ?)")
+        for i in 0..<5_000 { try insert.run(.text("account-\(i)"), .integer(Int64(i))) }
+    }
+    #expect(try db.integrityCheck(quick: true, timeLimitMs: 0) == .unfinished)
+    #expect(try db.integrityCheck(quick: true, timeLimitMs: 60_000) == .sound)
+    #expect(try db.integrityCheck(quick: true) == [], "the budget is lifted after the bounded check")
+}
+
 @Test func checkpoint_truncatesTheWAL() throws {
     let dir = TempDirectory()
     let db = try openAccounts(dir)

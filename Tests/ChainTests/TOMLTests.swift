@@ -248,6 +248,15 @@ private func expectError(_ text: String, line: Int, key: String?, contains fragm
     }
 }
 
+/// Swift's radix parsers take a sign; TOML has none after 0x/0o/0b nor inside \u escapes.
+@Test func error_signAfterRadixPrefixOrInsideUnicodeEscape() {
+    for text in ["a = 0x-1", "a = 0x+ff", "a = 0o-7", "a = 0b+1"] {
+        expectError(text, line: 1, key: "a", contains: "invalid number")
+    }
+    expectError(#"a = "\u+041""#, line: 1, key: "a", contains: "invalid unicode escape")
+    expectError(#"a = "\U-0000041""#, line: 1, key: "a", contains: "invalid unicode escape")
+}
+
 @Test func error_datesAndInfAreOutsideTheSubset() {
     expectError("d = 1979-05-27", line: 1, key: "d", contains: "dates and times are not supported")
     expectError("x = inf", line: 1, key: "x", contains: "inf and nan")

@@ -62,14 +62,32 @@ private func register(_ registry: RegistryService, _ id: String, apiUrl: String,
     #expect(registry.state.withLock { $0.membership.voters } == ["node1", "node2", "node3"])
 }
 
-@Test func chainSource_withoutAnyNodeOfItsOwn_aChainIsVerifiedOnlyUpToWhatTheKeysProve() throws {
-    // Nothing pinned for node1 (the registry restarted; node1 is not its node): block 1 is not
-    // believed from a node that is not the provider's, so nothing is verified and nothing acted on.
-    let real = ChainBuilder(voters: ["node1", "node2", "node3"])
+@Test func chainSource_withoutNodesOfItsOwn_aChainIsBelievedOnlyWhenAMajorityOfItsVotersRegisteredWithItsKeys() throws {
+    // A registry that runs no nodes (--provider none), restarted long after node1 bootstrapped
+    // and left: nothing pins node1's key, so the chain is believed once node2 and node3 (two of
+    // three voters) registered with the keys the chain gives them — not on node2's word alone.
+    var real = ChainBuilder(voters: ["node1", "node2", "node3"])
+    real.add(.remove, "node1", by: "node2")
+    real.add(.addLearner, "node4", by: "node2")
+    real.add(.promote, "node4", by: "node2")
     let (server, url) = try serve(real)
     defer { server.stop() }
     let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
     try register(registry, "node2", apiUrl: url, height: UInt64(real.blocks.count))
+    registry.followChainOnce()
+    #expect(!registry.state.withLock { $0.chain.isVerified }, "one voter of three is no majority")
+    try register(registry, "node3", apiUrl: url, height: UInt64(real.blocks.count))
+    registry.followChainOnce()
+    #expect(registry.state.withLock { $0.chain.membership.voters } == ["node2", "node3", "node4"])
+}
+
+@Test func chainSource_withoutNodesOfItsOwn_aLoneRegistrantsForgedChainIsNotBelieved() throws {
+    var forged = ChainBuilder(voters: ["evil", "ghost1", "ghost2"])
+    forged.addEmpty(by: "evil")
+    let (server, url) = try serve(forged)
+    defer { server.stop() }
+    let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
+    try register(registry, "evil", apiUrl: url, height: 1_000_000)
     registry.followChainOnce()
     #expect(!registry.state.withLock { $0.chain.isVerified })
 }

@@ -79,3 +79,19 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
     #expect(error?.status == 403 && error?.code == "key_mismatch")
     #expect(registry.state.withLock { $0.nodes["n1"]?.role } == "follower")
 }
+
+/// A node whose disk refuses writes says so in its heartbeat; the registry shows it on the node
+/// and records one event when it degrades and one when it recovers.
+@Test func registry_recordsANodesStorageDegradationAndRecovery() throws {
+    let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
+    var degraded = report("n1", leader: .null).objectValue!
+    degraded["degraded"] = .string("disk_full")
+    _ = try registry.heartbeat(.object(degraded), call: signedRegistration("n1", .object(degraded)))
+    _ = try registry.heartbeat(.object(degraded), call: signedRegistration("n1", .object(degraded), seq: 2, kind: .heartbeat))
+    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == "disk_full")
+    let healthy = report("n1", leader: .null)
+    _ = try registry.heartbeat(healthy, call: signedRegistration("n1", healthy, seq: 3, kind: .heartbeat))
+    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == nil)
+    let kinds = registry.state.withLock { s in s.events.map(\.kind).filter { $0.hasPrefix("node_storage") } }
+    #expect(kinds == ["node_storage_degraded", "node_storage_recovered"])
+}

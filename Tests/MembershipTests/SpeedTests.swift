@@ -69,3 +69,23 @@ import Testing
     print("noisy week: \(moves.count) scaling moves in \(windows) stabilization windows; closest two \(decimal(closest, 0)) s apart")
     #expect(closest >= settings.downStabilizationS)
 }
+
+/// Verifying headers (the registry's chain walk): an Ed25519 verification, a hash and a few
+/// comparisons each. Guards against a large regression; prints the figure.
+@Test func speed_verifyingChainHeaders() throws {
+    var b = ChainBuilder(voters: ["node1", "node2", "node3"])
+    for _ in 0..<2_000 { b.addEmpty(by: "node2") }
+    let entries = b.entries
+    func cpuSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+    let started = cpuSeconds()
+    var chain = VerifiedChain()
+    try chain.apply(entries, pinnedKey: ChainBuilder.pinned)
+    let perHeaderUs = (cpuSeconds() - started) * 1e6 / Double(entries.count)
+    #expect(chain.height == UInt64(entries.count))
+    print("verifying \(entries.count) chain headers: \(decimal(perHeaderUs, 1)) µs per header")
+    #expect(perHeaderUs < 5_000, "\(perHeaderUs) µs per header")
+}

@@ -56,6 +56,27 @@ import Testing
                 && committed.retiredDataKeepS == d.retiredDataKeepS)
     }
 
+    /// `[gateway]` is read by the gateway only (nodes skip it), range-checked, and config.toml's
+    /// values are the built-in defaults.
+    @Test func gatewayBoundsAreReadRangeCheckedAndSkippedByNodes() throws {
+        let s = try GatewayConfig.load(file: write("[gateway]\naddr = \"127.0.0.1:1\"\nmax_in_flight = 7\nmax_attempts = 2\n"))
+        #expect(s.addr == "127.0.0.1:1" && s.maxInFlight == 7 && s.maxAttempts == 2)
+        for bad in ["max_in_flight = 0", "max_attempts = 17", "request_timeout_ms = 5", "max_body_bytes = 1", "surprise = 1"] {
+            let why = reason { _ = try GatewayConfig.load(file: write("[gateway]\n\(bad)\n")) }
+            #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
+        }
+        _ = try load("[gateway]\nmax_in_flight = 7\n")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try GatewayConfig.load(file: root.appendingPathComponent("config.toml").path)
+        let d = GatewaySettings()
+        #expect(committed.addr == d.addr && committed.discoverIntervalMs == d.discoverIntervalMs && committed.maxNodes == d.maxNodes)
+        #expect(committed.maxConnections == d.maxConnections && committed.maxConnectionsPerAddress == d.maxConnectionsPerAddress)
+        #expect(committed.maxBodyBytes == d.maxBodyBytes && committed.maxResponseBytes == d.maxResponseBytes)
+        #expect(committed.maxInFlight == d.maxInFlight && committed.requestTimeoutMs == d.requestTimeoutMs)
+        #expect(committed.maxAttempts == d.maxAttempts && committed.failureCooldownMs == d.failureCooldownMs)
+        #expect(committed.maxIdleConnectionsPerNode == d.maxIdleConnectionsPerNode)
+    }
+
     @Test func committedConfigLoadsAndEqualsTheBuiltInDefaults() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let s = try ConfigLoader.load(file: root.appendingPathComponent("config.toml").path, environment: [:], flags: flags())
@@ -136,6 +157,24 @@ import Testing
         #expect(r.contains("genesis.allocations[0].address"), "\(r)")
         let r2 = reason { _ = try load("[genesis]\nallocations = [{ address = \"0x01df5e5600306eabcf9afef2d216a293324ef9f2\", balance = 9007199254740992 }]\n") }
         #expect(r2.contains("genesis"), "\(r2)")
+    }
+
+    /// "normal" and "off" may lose acknowledged commits on power loss: only an explicit unsafe
+    /// flag (benchmarks) lets a node run so.
+    @Test func weakSynchronousIsRefusedWithoutTheUnsafeFlag() throws {
+        for mode in ["normal", "off"] {
+            let r = reason { _ = try load("[storage]\nsynchronous = \"\(mode)\"\n") }
+            #expect(r.contains("storage.synchronous") && r.contains("allow_unsafe_synchronous"), "\(r)")
+            let s = try load("[storage]\nsynchronous = \"\(mode)\"\nallow_unsafe_synchronous = true\n")
+            #expect(s.storage.synchronous.rawValue == mode.uppercased())
+        }
+        #expect(try load("[storage]\nsynchronous = \"full\"\n").storage.synchronous == .full)
+    }
+
+    @Test func storageCheckSettingsComeFromTheFile() throws {
+        let s = try load("[storage]\ncheck_tail_blocks = 5\ncheck_budget_ms = 0\n")
+        #expect(s.storage.check == StoreCheckSettings(tailBlocks: 5, quickCheckBudgetMs: 0))
+        #expect(NodeSettings().storage.check == StoreCheckSettings(tailBlocks: 64, quickCheckBudgetMs: 10_000))
     }
 
     @Test func unknownFlagIsAUsageError() {

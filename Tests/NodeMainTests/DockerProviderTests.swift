@@ -1,3 +1,4 @@
+import Foundation
 import Chain
 import Membership
 @testable import NodeMain
@@ -29,6 +30,32 @@ import Testing
         let env = (b["Env"]?.arrayValue ?? []).compactMap(\.stringValue)
         #expect(env.contains("JOIN=true") && env.contains("PEERS=node1:6000") && env.contains("P2P_ADVERTISE=node4:6000"))
         #expect(env.contains("AUTOCHAIN_CLUSTER_TOKEN=s3cret") && env.contains("CHAIN_ID=x") && env.contains("REGISTRY_URL=http://registry:9090"))
+    }
+
+    @Test func nodeContainersRunWithLeastPrivilegeAndLimits() throws {
+        var limited = spec
+        limited.limits = DockerNodeLimits(memoryMiB: 256, pids: 128)
+        let host = try #require(limited.createContainer("node4", bootstrap: false, fresh: true, peers: []).body?["HostConfig"])
+        #expect(host["CapDrop"] == .array(["ALL"]))
+        #expect(host["SecurityOpt"] == .array(["no-new-privileges:true"]))
+        #expect(host["ReadonlyRootfs"] == .bool(true))
+        #expect(host["Tmpfs"]?["/tmp"]?.stringValue?.contains("size=16m") == true)
+        #expect(host["Memory"]?.intValue == 256 * 1_048_576 && host["MemorySwap"]?.intValue == 256 * 1_048_576)
+        #expect(host["PidsLimit"]?.intValue == 128)
+        #expect(host["PortBindings"] == nil && host["Privileged"] == nil, "a created node publishes no port")
+    }
+
+    @Test func limitsComeFromTheDockerSectionAndTheEnvironment() throws {
+        let file = TestDirs.make("docker") + "/config.toml"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("[docker]\nnode_memory_mb = 300\nnode_pids_limit = 64\n".utf8))
+        #expect(try DockerLimitsConfig.load(file: nil, environment: [:]) == DockerNodeLimits(memoryMiB: 1_024, pids: 512))
+        #expect(try DockerLimitsConfig.load(file: file, environment: [:]) == DockerNodeLimits(memoryMiB: 300, pids: 64))
+        #expect(try DockerLimitsConfig.load(file: file, environment: ["DOCKER_NODE_MEMORY_MB": "2048"]).memoryMiB == 2_048)
+        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: nil, environment: ["DOCKER_NODE_PIDS_LIMIT": "1"]) }
+        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: nil, environment: ["DOCKER_NODE_MEMORY_MB": "lots"]) }
+        let bad = TestDirs.make("docker") + "/config.toml"
+        _ = FileManager.default.createFile(atPath: bad, contents: Data("[docker]\nnode_memory = 300\n".utf8))
+        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: bad, environment: [:]) }
     }
 
     @Test func restartAndBootstrapDoNotJoin() {

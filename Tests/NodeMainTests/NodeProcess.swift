@@ -24,12 +24,13 @@ final class NodeProcess: @unchecked Sendable {
     }
 
     /// A fresh data directory and a free loopback port.
-    init(dataDir: String? = nil, config: String? = nil) throws {
+    /// `logPath` defaults to `node.log` in the data directory.
+    init(dataDir: String? = nil, config: String? = nil, logPath: String? = nil) throws {
         self.dataDir = dataDir ?? TestDirs.make("node")
         try FileManager.default.createDirectory(atPath: self.dataDir, withIntermediateDirectories: true)
         apiAddr = "127.0.0.1:\(try freePort())"
         configPath = config
-        logPath = self.dataDir + "/node.log"
+        self.logPath = logPath ?? self.dataDir + "/node.log"
     }
 
     var url: String { "http://\(apiAddr)" }

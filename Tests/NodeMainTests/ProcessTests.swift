@@ -16,6 +16,10 @@ import Testing
         let node = try NodeProcess()
         try node.start()
         defer { node.stop() }
+        // Ready means a leader is known; the bootstrap block commits a moment later (on a busy
+        // machine, many moments): wait for it, bounded, instead of assuming it.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (try? node.json("GET", "/chain/head"))?.body["head"]?["height"]?.intValue ?? 0 < 1 { usleep(20_000) }
         let (status0, head0) = try node.json("GET", "/chain/head")
         #expect(status0 == 200)
         #expect(head0["head"]?["height"]?.intValue == 1, "block 1 is the bootstrap block naming the first voter")

@@ -13,11 +13,14 @@ import Testing
         // Unchecked: one test drives one `up` from one task.
         let base = TestDirs.make("up")
         let registryAddr: String
+        /// Where `up` is asked to serve its gateway (`--gateway-addr`).
+        var gatewayAddr: String
         var process: Process?
         let configPath: String
 
         init(nodes: Int = 3, extraConfig: String = "") throws {
             registryAddr = "127.0.0.1:\(try freePort())"
+            gatewayAddr = "127.0.0.1:\(try freePort())"
             configPath = base + "/config.toml"
             // Fast failure detection and a short grace period, so tests run in seconds.
             let config = """
@@ -36,11 +39,13 @@ import Testing
 
         var url: String { "http://\(registryAddr)" }
         var logPath: String { base + "/up.log" }
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
         func start() throws {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: NodeProcess.binary)
-            p.arguments = ["up", "--nodes", "3", "--data-dir", base + "/nodes", "--addr", registryAddr, "--config", configPath]
+            p.arguments = ["up", "--nodes", "3", "--data-dir", base + "/nodes", "--addr", registryAddr, "--config", configPath,
+                           "--gateway-addr", gatewayAddr]
             var env = ProcessInfo.processInfo.environment
             env["AUTOCHAIN_CLUSTER_TOKEN"] = NodeProcess.testCredential
             p.environment = env
@@ -357,7 +362,8 @@ import Testing
         let up = try Up()
         try up.start()
         defer { up.stop() }
-        try up.eventually("registry answers") { up.status() != nil }
+        // The cluster settled first: a node registering meanwhile would change the count below.
+        try up.eventually("three nodes registered") { up.status()?["nodes"]?.arrayValue?.count == 3 }
         let c = try HTTPClientFor(up.url)
         let cases: [(String, String, String, Int, String)] = [
             ("POST", "/register", "", 400, "invalid_json"),

@@ -5,6 +5,7 @@ import Glibc
 /// The client side of a secure channel over a blocking socket, for tests that play a peer by
 /// hand: it speaks the real channel (so it can get as far as a stranger can) and exposes the
 /// raw bytes (so it can tamper, replay and truncate). Every read is bounded in time.
+/// One file for two test targets: Tests/NodeMainTests/ChannelPeer.swift is a symlink to it.
 final class ChannelPeer {
     let fd: Int32
     let channel: SecureChannel

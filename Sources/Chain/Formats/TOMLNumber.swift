@@ -5,7 +5,9 @@ enum TOMLNumber {
         let bytes = Array(token.utf8)
         guard let first = bytes.first else { return nil }
         if bytes.count > 2 && first == UInt8(ascii: "0"), let radix = radix(bytes[1]) {
-            guard let digits = stripUnderscores(bytes[2...], hex: radix == 16), let v = Int64(digits, radix: radix) else { return nil }
+            // Int64(_:radix:) would also take a sign ("0x-1"); TOML allows none after the prefix.
+            guard let digits = stripUnderscores(bytes[2...], hex: radix == 16), !digits.hasPrefix("+"), !digits.hasPrefix("-"),
+                  let v = Int64(digits, radix: radix) else { return nil }
             return .integer(v)
         }
         let unsigned = first == UInt8(ascii: "+") || first == UInt8(ascii: "-") ? bytes[1...] : bytes[...]

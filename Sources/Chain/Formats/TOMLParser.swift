@@ -304,7 +304,8 @@ struct TOMLParser {
         case UInt8(ascii: "r"): out.append(0x0D)
         case UInt8(ascii: "u"), UInt8(ascii: "U"):
             let digits = c == UInt8(ascii: "u") ? 4 : 8
-            guard pos + digits <= bytes.count,
+            // Exactly `digits` hex digits: UInt32(_:radix:) alone would also take a sign ("\u+041").
+            guard pos + digits <= bytes.count, bytes[pos..<(pos + digits)].allSatisfy({ Character(Unicode.Scalar($0)).isHexDigit }),
                   let code = UInt32(String(decoding: bytes[pos..<(pos + digits)], as: UTF8.self), radix: 16),
                   let scalar = Unicode.Scalar(code)
             else { throw fail(key, "invalid unicode escape") }

@@ -1,4 +1,5 @@
 import CSQLite
+import Glibc
 
 /// One SQLite connection to one database file, in WAL mode, with foreign keys enforced.
 ///
@@ -167,6 +168,42 @@ public final class Database {
         var lines: [String] = []
         while try statement.step() { lines.append(statement.text(0)) }
         return lines == ["ok"] ? [] : lines
+    }
+
+    /// What a time-bounded integrity check found.
+    public enum IntegrityOutcome: Sendable, Equatable {
+        case sound
+        /// SQLite's own lines describing each problem (at most 100).
+        case problems([String])
+        /// The check ran out of time before finishing: nothing was found in the part it read.
+        case unfinished
+    }
+
+    /// `integrityCheck`, stopped after `timeLimitMs` so that a node on a large database still
+    /// starts in bounded time. SQLITE_CORRUPT / SQLITE_NOTADB while checking count as problems.
+    public func integrityCheck(quick: Bool, timeLimitMs: Int) throws(SQLiteError) -> IntegrityOutcome {
+        let deadline = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { deadline.deallocate() }
+        deadline.pointee = Database.monotonicMs() &+ UInt64(max(0, timeLimitMs))
+        sqlite3_progress_handler(live, 10_000, { context in
+            guard let context else { return 0 }
+            return Database.monotonicMs() >= context.assumingMemoryBound(to: UInt64.self).pointee ? 1 : 0
+        }, deadline)
+        defer { sqlite3_progress_handler(live, 0, nil, nil) }
+        do {
+            let lines = try integrityCheck(quick: quick)
+            return lines.isEmpty ? .sound : .problems(Array(lines.prefix(100)))
+        } catch where error.code == SQLITE_INTERRUPT {
+            return .unfinished
+        } catch where error.code == SQLITE_CORRUPT || error.code == SQLITE_NOTADB {
+            return .problems([error.message])
+        }
+    }
+
+    private static func monotonicMs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 
     /// Copies the WAL into the database file and truncates the WAL to zero bytes.

@@ -36,4 +36,32 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isConstraintViolation: Bool { code == SQLITE_CONSTRAINT }
     /// Another connection held a lock past the busy timeout.
     public var isBusy: Bool { code == SQLITE_BUSY || code == SQLITE_LOCKED }
+
+    /// The disk refused the write (full, or a write-side I/O error) but what is on disk is
+    /// intact: SQLite rolled the transaction back and the same write may be tried again later.
+    /// A failed fsync is not one of these: after it the kernel may have dropped the dirty pages,
+    /// so the only safe retry is a restart that reads the file again.
+    public var isRetryableStorageFault: Bool {
+        if code == SQLITE_FULL { return true }
+        guard code == SQLITE_IOERR else { return false }
+        let fsyncFailures: Set<Int32> = [SQLITE_IOERR | (4 << 8), SQLITE_IOERR | (5 << 8)]  // IOERR_FSYNC, IOERR_DIR_FSYNC
+        return !fsyncFailures.contains(extendedCode)
+    }
+
+    /// The disk (or the file system's quota) has no room for the write.
+    public var isDiskFull: Bool { code == SQLITE_FULL }
+
+    /// SQLite's symbolic name for the primary code, for metric labels (a short, fixed set).
+    public var codeName: String {
+        switch code {
+        case SQLITE_FULL: "SQLITE_FULL"
+        case SQLITE_IOERR: "SQLITE_IOERR"
+        case SQLITE_CORRUPT: "SQLITE_CORRUPT"
+        case SQLITE_READONLY: "SQLITE_READONLY"
+        case SQLITE_CANTOPEN: "SQLITE_CANTOPEN"
+        case SQLITE_BUSY: "SQLITE_BUSY"
+        case SQLITE_NOTADB: "SQLITE_NOTADB"
+        default: "SQLITE_OTHER"
+        }
+    }
 }

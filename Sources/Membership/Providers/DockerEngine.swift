@@ -16,6 +16,26 @@ public struct DockerRequest: Sendable, Equatable {
     }
 }
 
+/// The resources a node container may use (`[docker]` in config.toml, or DOCKER_NODE_MEMORY_MB
+/// and DOCKER_NODE_PIDS_LIMIT; docker-compose.yml gives its own nodes the same defaults).
+public struct DockerNodeLimits: Sendable, Equatable {
+    /// Memory cap in MiB (default 1024: an idle node uses ~25 MiB, a loaded one a few hundred).
+    public var memoryMiB: Int
+    /// Processes and threads (default 512; a node runs a few dozen threads).
+    public var pids: Int
+    /// Size of the tmpfs on /tmp, the only writable place besides /data (SQLite temp files).
+    public static let tmpMiB = 16
+    public static let memoryMiBRange = 64...1_048_576
+    public static let pidsRange = 32...1_000_000
+
+    public init(memoryMiB: Int = 1_024, pids: Int = 512) {
+        self.memoryMiB = memoryMiB
+        self.pids = pids
+    }
+
+    public var memoryBytes: Int { memoryMiB * 1_048_576 }
+}
+
 /// What the provider creates and how it recognises its own: every container and volume carries
 /// `autochain.cluster=<cluster>` and `autochain.node=<id>`; nothing without both is ever touched.
 public struct DockerNodeSpec: Sendable, Equatable {
@@ -35,10 +55,12 @@ public struct DockerNodeSpec: Sendable, Equatable {
     public var extraEnv: [String]
     /// Seconds a node gets between SIGTERM and SIGKILL on `docker stop`.
     public var stopTimeoutS: Int
+    /// What a node container may use: memory and processes (threads count) are capped.
+    public var limits: DockerNodeLimits
 
     public init(cluster: String = "autochain", image: String = "autochain:latest", network: String = "autochain",
                 registryURL: String = "http://registry:9090", clusterToken: String = "", logLevel: String = "info",
-                extraEnv: [String] = [], stopTimeoutS: Int = 10) {
+                extraEnv: [String] = [], stopTimeoutS: Int = 10, limits: DockerNodeLimits = DockerNodeLimits()) {
         self.cluster = cluster
         self.image = image
         self.network = network
@@ -47,6 +69,7 @@ public struct DockerNodeSpec: Sendable, Equatable {
         self.logLevel = logLevel
         self.extraEnv = extraEnv
         self.stopTimeoutS = stopTimeoutS
+        self.limits = limits
     }
 
     /// `<cluster>-<id>`: also what docker-compose.yml names its containers.
@@ -105,6 +128,16 @@ public struct DockerNodeSpec: Sendable, Equatable {
             ("NetworkMode", .string(network)),
             // The registry restarts nodes; a Docker restart policy would race it.
             ("RestartPolicy", .object(JSONObject([("Name", "no")]))),
+            // Least privilege (as docker-compose.yml's nodes): no capabilities, nothing gained
+            // through setuid, only the data volume (and a small /tmp) writable, bounded memory
+            // (no swap beyond it) and processes. The image runs as its non-root user.
+            ("CapDrop", .array(["ALL"])),
+            ("SecurityOpt", .array(["no-new-privileges:true"])),
+            ("ReadonlyRootfs", .bool(true)),
+            ("Tmpfs", .object(JSONObject([("/tmp", .string("rw,noexec,nosuid,nodev,size=\(DockerNodeLimits.tmpMiB)m"))]))),
+            ("Memory", .int(Int64(limits.memoryBytes))),
+            ("MemorySwap", .int(Int64(limits.memoryBytes))),
+            ("PidsLimit", .int(Int64(limits.pids))),
         ]))
         let endpoint = JSON.object(JSONObject([("Aliases", .array([.string(id)]))]))
         let body = JSON.object(JSONObject([

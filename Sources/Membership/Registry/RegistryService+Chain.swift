@@ -63,9 +63,11 @@ extension RegistryService {
 
     /// Follows `chain` with headers from the node at `url` until it has no more (or the round's
     /// budget is spent); throws when what it serves does not verify (nothing of it is kept).
-    /// Block 1 is anchored on the key pinned for the node it bootstraps; when none is (that node
-    /// is long gone and the registry restarted since), a node of the registry's own provider is
-    /// believed about block 1 provided it is a member, with its pinned key, of the chain it serves.
+    /// Block 1 is anchored on the key pinned for the node it bootstraps, or, when none is (that
+    /// node is long gone and the registry restarted since), on the node that serves it. Either
+    /// way a chain read from scratch is believed only if its source is a member of it under its
+    /// pinned key and, when the source is not the registry's own node, a majority of the chain's
+    /// voters registered here with the keys the chain gives them.
     func fetchAndVerify(from url: String, starting chain: VerifiedChain, source: String, sourceIsOurs: Bool) throws -> VerifiedChain {
         var verified = chain
         let client = try HTTPClient(baseURL: url)
@@ -78,14 +80,17 @@ extension RegistryService {
             let items = try JSON.parse(r.body)["headers"]?.arrayValue ?? []
             guard items.count <= Self.headersPerRequest else { throw ChainVerificationError.wrongHeight(expected: from, got: 0) }
             let entries = try items.map { try VerifiedChain.Entry(json: $0) }
-            let bootstrapKey = verified.isVerified || !sourceIsOurs ? nil : entries.first?.membership?.nodeKey
+            let bootstrapKey = verified.isVerified ? nil : entries.first?.membership?.nodeKey
             try verified.apply(entries) { id in provider.nodeKey(id) ?? state.withLock { $0.pins.keyOf[id] } ?? bootstrapKey }
             if entries.count < Self.headersPerRequest { break }
         }
         if !chain.isVerified, verified.isVerified {
-            let sourceKey = state.withLock { $0.pins.keyOf[source] }
-            guard let sourceKey, verified.membership.keys[source] == sourceKey else {
-                throw ChainVerificationError.sourceNotAMember(source)
+            let pins = state.withLock { $0.pins.keyOf }
+            let m = verified.membership
+            guard let sourceKey = pins[source], m.keys[source] == sourceKey else { throw ChainVerificationError.sourceNotAMember(source) }
+            let vouching = m.voters.filter { v in pins[v] != nil && pins[v] == m.keys[v] }.count
+            guard sourceIsOurs || vouching * 2 > m.voters.count else {
+                throw ChainVerificationError.votersNotRegistered(registered: vouching, voters: m.voters.count)
             }
         }
         return verified

@@ -205,16 +205,17 @@ extension RegistryService {
                             submitLatencyMs: try number("submitLatencyMs"))
         let report = (height: try uint("height"), commit: try uint("commitIndex"), term: try uint("term"), role: try text("role"),
                       leader: try text("leader"), voters: try ids("voters"), learners: try ids("learners"), retired: try ids("retired"))
+        let degraded = try text("degraded")
         let now = Self.now()
-        let result = state.withLock { s -> (known: Bool, refused: String?, refusal: RegistryCallRefusal?) in
+        let result = state.withLock { s -> (known: Bool, refused: String?, refusal: RegistryCallRefusal?, degradedBefore: String?) in
             if s.retired.contains(id) || s.nodes.values.contains(where: { $0.retiredIds.contains(id) }) {
-                return (true, "node ID \(id) was retired and is never reused", nil)
+                return (true, "node ID \(id) was retired and is never reused", nil, nil)
             }
             do throws(RegistryCallRefusal) {
                 try s.pins.admit(call, nowMs: nowMs, maxSkewMs: UInt64(settings.signedClockSkewS) * 1000, expectedKey: expectedKey,
                                  slotFree: s.nodes[id] != nil || s.nodes.count < settings.maxNodes, slotLimit: settings.maxNodes)
             } catch {
-                return (false, nil, error)
+                return (false, nil, error, nil)
             }
             let known = s.nodes[id] != nil
             var r = s.nodes[id] ?? NodeRecord(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: call.nodeKey.hex, registeredAt: now)
@@ -231,17 +232,24 @@ extension RegistryService {
             r.learners = report.learners
             r.retiredIds = report.retired
             r.load = load
+            let degradedBefore = r.degraded
+            r.degraded = degraded.isEmpty ? nil : degraded
             s.nodes[id] = r
             _ = s.detector.observeHeartbeat(node: id, at: now)
             s.restartFailures[id] = 0
             s.inFlight.removeAll { $0.action.node == id && $0.action.kind == "restart" }
             if !known, let i = s.inFlight.firstIndex(where: { $0.action.kind == "spawn" }) { s.inFlight.remove(at: i) }
             if r.role == "leader", s.consensusFailureAt != nil { s.consensusFailureAt = nil }
-            return (known, nil, nil)
+            return (known, nil, nil, degradedBefore)
         }
         if let refusal = result.refusal { throw refused(refusal, id) }
         if let refused = result.refused { throw RegistryAPIError(409, "retired", refused) }
         if !result.known { record("node_registered", id, "\(id) registered at \(apiUrl) (p2p \(p2p)), role \(report.role), height \(report.height)") }
+        if !degraded.isEmpty, result.degradedBefore != degraded {
+            record("node_storage_degraded", id, "\(id) reports its storage refuses writes (\(degraded)); it is read-only until space returns")
+        } else if degraded.isEmpty, result.degradedBefore != nil {
+            record("node_storage_recovered", id, "\(id) reports its storage takes writes again")
+        }
         let peers = discoverJSON()
         return .json(status: 200, body: JSON.object(JSONObject([
             ("nodeId", .string(id)), ("heartbeatIntervalMs", .int(settings.heartbeatIntervalMs)), ("nodes", peers["nodes"] ?? .array([])),

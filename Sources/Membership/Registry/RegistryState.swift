@@ -18,12 +18,15 @@ public struct NodeRecord: Sendable {
     public var retiredIds: [String] = []
     public var load = NodeLoad()
     public var draining = false
+    /// Why the node's storage refuses writes ("disk_full", "io_error"), as it last reported; nil when it takes them.
+    public var degraded: String?
 
     public var json: JSON {
         var o = JSONObject([("id", .string(id)), ("apiUrl", .string(apiUrl)), ("p2pAddr", .string(p2pAddr)),
                             ("role", .string(role)), ("height", .uint(height))])
         o["term"] = .uint(term)
         o["leader"] = leader.map { .string($0) } ?? .null
+        if let degraded { o["degraded"] = .string(degraded) }
         return .object(o)
     }
 }

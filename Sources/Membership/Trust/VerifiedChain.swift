@@ -104,6 +104,9 @@ public enum ChainVerificationError: Error, Sendable, Equatable, CustomStringConv
     case membershipWithheld(height: UInt64)
     /// The node that served a chain from block 1 is not a member of it under its pinned key.
     case sourceNotAMember(String)
+    /// Too few of the chain's voters registered with the keys it gives them (a chain from a node
+    /// that is not the registry's own is believed only when a majority did).
+    case votersNotRegistered(registered: Int, voters: Int)
 
     public var description: String {
         switch self {
@@ -118,6 +121,7 @@ public enum ChainVerificationError: Error, Sendable, Equatable, CustomStringConv
         case .membershipWithTransactions(let h): "block \(h) carries a membership change and transactions"
         case .membershipNotSigned(let h): "block \(h): the membership change is not the one its header commits to"
         case .membershipWithheld(let h): "block \(h): an empty block whose stateRoot shows a change that was not served"
+        case .votersNotRegistered(let r, let v): "only \(r) of its \(v) voters registered here with the keys it gives them"
         case .sourceNotAMember(let id): "\(id) served a chain in which it is not a member under its key"
         }
     }

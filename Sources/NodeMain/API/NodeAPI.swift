@@ -93,21 +93,32 @@ final class NodeAPI: Sendable {
                            message: "\(route.label) takes a JSON body: send Content-Type: application/json").response)
         case .submitTx where draining, .submitTxs where draining:
             reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
-        default:
-            guard workGate.enter() else {
-                reply(APIError(status: 503, code: "overloaded",
-                               message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response)
+        case .submitTx, .submitTxs, .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
+            if let fault = runtime.storage.fault {
+                reply(APIError(status: 507, code: "insufficient_storage",
+                               message: "this node's storage refuses writes (\(fault.reason): \(fault.message)); it is read-only until space returns, submit to another node").response)
                 return
             }
-            work.async { [self] in
-                defer { workGate.leave() }
-                do {
-                    try self.handleWork(route, request, reply)
-                } catch let e as APIError {
-                    reply(e.response)
-                } catch {
-                    reply(APIError(status: 500, code: "internal", message: "\(error)").response)
-                }
+            dispatchWork(route, request, reply)
+        default:
+            dispatchWork(route, request, reply)
+        }
+    }
+
+    private func dispatchWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
+        guard workGate.enter() else {
+            reply(APIError(status: 503, code: "overloaded",
+                           message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response)
+            return
+        }
+        work.async { [self] in
+            defer { workGate.leave() }
+            do {
+                try self.handleWork(route, request, reply)
+            } catch let e as APIError {
+                reply(e.response)
+            } catch {
+                reply(APIError(status: 500, code: "internal", message: "\(error)").response)
             }
         }
     }
@@ -165,6 +176,10 @@ final class NodeAPI: Sendable {
 
     private func readiness() -> HTTPResponse {
         let st = runtime.status
+        if let fault = runtime.storage.fault {
+            return APIError(status: 503, code: "not_ready",
+                            message: "storage degraded (\(fault.reason), \(fault.code)): the node is read-only until a write succeeds again").response
+        }
         if st.syncing {
             return APIError(status: 503, code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
         }
@@ -184,7 +199,7 @@ final class NodeAPI: Sendable {
             "role": .string(st.role), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
             "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
             "commitIndex": .uint(st.commitIndex), "peers": .array(transportPeers().map { .string($0.nodeId) }),
-            "mempool": .int(mempool),
+            "mempool": .int(mempool), "storage": .string(runtime.storage.fault?.reason ?? "ok"),
             "sync": ["state": .string(st.syncing ? "syncing" : "synced"), "target": .uint(max(st.syncTarget, head.header.height))],
             "voters": .array(st.membership.voters.map { .string($0) }), "learners": .array(st.membership.learners.map { .string($0) }),
         ]

@@ -19,6 +19,8 @@ struct NodeMetrics: Sendable {
     let residentMemory: Gauge
     let cpuSeconds: Counter
     let startTime: Gauge
+    let storageDegraded: Gauge
+    let storageWriteFailures: Counter
     let unauthorized: Counter
 
     init() {
@@ -35,6 +37,10 @@ struct NodeMetrics: Sendable {
             buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
         httpRequests = registry.counter("autochain_http_requests_total", "HTTP requests served, by route and status.",
                                         labels: ["route", "status"])
+        storageDegraded = registry.gauge("autochain_storage_degraded",
+                                         "1 while the disk refuses writes and the node is read-only, else 0.")
+        storageWriteFailures = registry.counter("autochain_storage_write_failures_total",
+                                                "Refused database writes (full disk, I/O errors), by SQLite code.", labels: ["code"])
         raftTerm = registry.gauge("autochain_raft_term", "Current Raft term.")
         isLeader = registry.gauge("autochain_raft_is_leader", "1 when this node leads, else 0.")
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")

@@ -24,6 +24,7 @@ enum ClusterCommand {
         let binary = selfExecutablePath()
         var children: [Process] = []
         var p2p: [String] = []
+        var apis: [(id: String, url: String)] = []
         for i in 1...count {
             let api = try freeLoopbackAddress()
             let peer = try freeLoopbackAddress()
@@ -42,13 +43,56 @@ enum ClusterCommand {
             do { try p.run() } catch { throw .failed("cannot start node\(i): \(error)") }
             children.append(p)
             p2p.append(peer)
+            apis.append(("node\(i)", "http://\(api)"))
             print("node\(i)  http://\(api)  (p2p \(peer), log \(log))")
             if i == 1 { Thread.sleep(forTimeInterval: 0.5) }
         }
-        print("cluster of \(count) running; Ctrl-C stops it")
+        print("cluster of \(count) node(s) started; Ctrl-C stops it. Waiting until it runs:")
+        let targetVoters = try Self.targetVoters(configFile: parsed.string("config"))
+        let watched = apis
+        let watcher = Thread { watch(watched, targetVoters: targetVoters) }
+        watcher.start()
         NodeCommand.waitForTerminationSignal()
         for p in children where p.isRunning { p.terminate() }
         for p in children { p.waitUntilExit() }
+    }
+
+    /// `[consensus] voters` of the nodes' configuration (the nodes' default without one).
+    static func targetVoters(configFile: String?) throws(CLIError) -> Int {
+        guard let configFile else { return NodeSettings().consensus.voters }
+        do {
+            let entry = try ConfigLoader.readFile(configFile).first { $0.path == "consensus.voters" }
+            guard case .int(let n)? = entry?.value, n >= 1, n <= 99 else { return NodeSettings().consensus.voters }
+            return Int(n)
+        } catch {
+            throw .usage("\(error)")
+        }
+    }
+
+    /// Prints the cluster's readiness as it changes (`ClusterReadiness`), from the nodes' own
+    /// `/status`: the members are what the leader says, the nodes that answer are alive.
+    static func watch(_ nodes: [(id: String, url: String)], targetVoters: Int) {
+        var readiness = ClusterReadiness()
+        while true {  // until the process exits
+            var answers: [String: JSON] = [:]
+            for node in nodes {
+                guard let client = try? HTTPClient(baseURL: node.url),
+                      let r = try? client.request(method: "GET", path: "/status", timeout: .seconds(1)), r.status == 200,
+                      let st = try? JSON.parse(r.body) else { continue }
+                answers[node.id] = st
+            }
+            let leader = answers.values.compactMap { $0["role"]?.stringValue == "leader" ? $0["nodeId"]?.stringValue : nil }.first
+            if let view = leader.flatMap({ answers[$0] }) ?? answers.values.first {
+                let observation = ClusterReadiness.Observation(
+                    expectedNodes: nodes.count, targetVoters: targetVoters,
+                    voters: view["voters"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    learners: view["learners"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    aliveMembers: Set(answers.keys), leader: leader,
+                    committedHeight: UInt64(max(0, leader.flatMap { answers[$0]?["height"]?.intValue } ?? 0)))
+                if let line = readiness.observe(observation) { print(line) }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
     }
 
     /// The file every node of the cluster reads its credential from: `--token-file`, else the one

@@ -110,6 +110,13 @@ final class RunningNode: Sendable {
         let dbPath = settings.node.dataDir + "/chain.db"
         do {
             let store = try ChainStore(path: dbPath, genesis: settings.genesis, synchronous: settings.storage.synchronous)
+            let checked = try store.verifyOnOpen(settings.storage.check)
+            log.info("database checked", ["database": dbPath, "pages": checked.pagesChecked ? "all" : "partly (time budget spent)",
+                                          "tail_blocks": checked.tailBlocksChecked, "log_tail": checked.logTailEntries])
+            if settings.storage.synchronous != .full {
+                log.warn("UNSAFE: synchronous is not full; acknowledged commits may be lost on power loss (benchmarks only)",
+                         ["synchronous": settings.storage.synchronous.rawValue])
+            }
             guard let headBlock = try store.block(at: store.headHeight) else { throw CLIError.failed("head block missing from \(dbPath)") }
             let genesisHash = settings.genesis.block().hash
             let head = HeadInfo(header: headBlock.header, hash: headBlock.hash,
@@ -220,6 +227,7 @@ final class RunningNode: Sendable {
             o["requestRate"] = .double(load.requestRate)
             o["cpu"] = .double(load.cpu)
             o["memoryBytes"] = .double(ProcessStats.read().residentBytes)
+            if let fault = runtime.storage.fault { o["degraded"] = .string(fault.reason) }
             return o
         }, onPeers: { peers in network.learn(peers) })
         client.start()

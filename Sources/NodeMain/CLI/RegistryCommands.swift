@@ -95,6 +95,8 @@ enum UpCommand {
         .init(name: "data-dir", valueName: "DIR", help: "where the nodes keep their data (default ./data/cluster)"),
         .init(name: "config", valueName: "FILE", help: "configuration file (genesis, timeouts, [registry], [autoscale])"),
         .init(name: "addr", valueName: "HOST:PORT", help: "registry address (default 127.0.0.1:9090)"),
+        .init(name: "gateway-addr", valueName: "HOST:PORT",
+              help: "the gateway's address, one REST address for every node (default [gateway] addr, 127.0.0.1:8080; a free port when taken)"),
         .init(name: "log-level", valueName: "LEVEL", help: "log level"),
         .init(name: "token-file", valueName: "FILE", help: "file holding the cluster credential (default: <data-dir>/cluster-credential, made when missing)"),
     ])
@@ -102,27 +104,59 @@ enum UpCommand {
     @Sendable static func run(_ args: [String]) throws(CLIError) {
         let parsed = try spec.parse(args)
         let n = try parsed.int("nodes", default: 3, range: 1...32)
+        var gatewaySettings = try GatewayConfig.load(file: parsed.string("config"))
+        if let addr = parsed.string("gateway-addr") { gatewaySettings.addr = addr }
         let running = try RegistryCommand.start(parsed, nodes: n, baseDir: parsed.string("data-dir"))
-        print("registry and dashboard: \(running.url)/")
-        print("keeping \(n) node(s) running; node URLs appear below as they start (also: autochain nodes --registry \(running.url))")
-        let printer = Thread {
-            var shown = Set<String>()
-            while true {
-                if let client = try? NodeClient(running.url), let d = try? client.get("/discover") {
-                    for node in d["nodes"]?.arrayValue ?? [] {
-                        guard let id = node["id"]?.stringValue, let api = node["apiUrl"]?.stringValue, !shown.contains(id) else { continue }
-                        shown.insert(id)
-                        print("node \(id): \(api)")
-                        fflush(nil)
-                    }
-                }
-                Thread.sleep(forTimeInterval: 1)
-            }
+        gatewaySettings.registryURL = running.url
+        let gateway: Gateway
+        let gatewayAddress: SocketAddress
+        do { (gateway, gatewayAddress) = try GatewayCommand.start(gatewaySettings, fallBackWhenTaken: true) } catch {
+            running.shutdown()
+            throw error
         }
+        print("registry and dashboard: \(running.url)/")
+        print("gateway, one REST address for the whole cluster: http://\(gatewayAddress)")
+        print("keeping \(n) node(s) running; node URLs appear below as they start (also: autochain nodes --registry \(running.url))")
+        let url = running.url
+        let targetVoters = running.registry.settings.autoscaler.targetVoters
+        let printer = Thread { watch(registryURL: url, nodes: n, targetVoters: targetVoters) }
         printer.start()
         NodeCommand.waitForTerminationSignal()
         print("stopping the cluster")
+        gateway.stop()
         running.shutdown()
+    }
+
+    /// Prints each node's URL once as it appears, and the cluster's readiness as it changes:
+    /// "running" only when it is (`ClusterReadiness`), "repaired: running" after a repair.
+    static func watch(registryURL: String, nodes: Int, targetVoters: Int) {
+        var shown = Set<String>()
+        var readiness = ClusterReadiness()
+        while true {  // until the process exits
+            // Short timeouts: a stalled registry or leader must not hold up what is printed.
+            if let client = try? NodeClient(registryURL), let st = try? client.call("GET", "/status", nil, timeout: .seconds(2)) {
+                let list = st["nodes"]?.arrayValue ?? []
+                for node in list {
+                    guard let id = node["id"]?.stringValue, let api = node["apiUrl"]?.stringValue, !shown.contains(id) else { continue }
+                    shown.insert(id)
+                    print("node \(id): \(api)")
+                }
+                let alive = Set(list.filter { $0["state"]?.stringValue == "alive" }.compactMap { $0["id"]?.stringValue })
+                // The registry's word on the leader is checked with the leader itself: it must
+                // say it leads, and its height is what it committed.
+                let leaderURL = st["leader"]?.stringValue.flatMap { id in list.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue }
+                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.call("GET", "/status", nil, timeout: .seconds(2)) }
+                let leads = leaderStatus?["role"]?.stringValue == "leader"
+                let observation = ClusterReadiness.Observation(
+                    expectedNodes: st["targetNodes"]?.intValue.map { Int($0) } ?? nodes, targetVoters: targetVoters,
+                    voters: st["voters"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    learners: st["learners"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    aliveMembers: alive, leader: leads ? leaderStatus?["nodeId"]?.stringValue : nil,
+                    committedHeight: UInt64(max(0, leaderStatus?["height"]?.intValue ?? 0)))
+                if let line = readiness.observe(observation) { print(line) }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
     }
 }
 

@@ -56,6 +56,7 @@ enum RegistryProviderOption {
         spec.clusterToken = clusterToken
         spec.logLevel = logLevel
         spec.extraEnv = passed
+        spec.limits = try DockerLimitsConfig.load(file: configPath, environment: env)
         let socket = value(parsed, env, "docker-socket", "DOCKER_SOCKET", "/var/run/docker.sock")
         do { return try DockerProvider(spec: spec, socketPath: socket) } catch { throw .failed("docker provider: \(error)") }
     }

@@ -64,6 +64,9 @@ enum ConfigKeys {
             }
             s.storage.synchronous = mode
         },
+        bool("storage.allow_unsafe_synchronous", env: nil, flag: nil) { $0.storage.allowUnsafeSynchronous = $1 },
+        int("storage.check_tail_blocks", 0...1_000_000) { $0.storage.check.tailBlocks = $1 },
+        int("storage.check_budget_ms", 0...3_600_000) { $0.storage.check.quickCheckBudgetMs = $1 },
         string("genesis.chain_id", env: "CHAIN_ID", flag: nil) { $0.genesis.chainId = $1 },
         int("genesis.timestamp", 0...Int(Int64.max)) { $0.genesis.timestamp = UInt64($1) },
         ConfigKey(path: "genesis.allocations", env: nil, flag: nil, apply: { s, v, origin in

@@ -48,8 +48,9 @@ enum ConfigLoader {
         do {
             if let file {
                 for entry in try readFile(file) {
-                    // The registry's own keys share the file; the registry checks them.
-                    if entry.path.hasPrefix("autoscale.") || RegistryConfig.registrySideKeys.contains(entry.path) { continue }
+                    // The registry's and the gateway's own keys share the file; they check them.
+                    if entry.path.hasPrefix("autoscale.") || entry.path.hasPrefix("docker.") || entry.path.hasPrefix("gateway.")
+                        || RegistryConfig.registrySideKeys.contains(entry.path) { continue }
                     guard let key = ConfigKeys.byPath[entry.path] else {
                         throw ConfigError(origin: entry.origin, key: entry.path, message: "unknown key (see config.toml for the keys there are)")
                     }
@@ -112,6 +113,9 @@ enum ConfigLoader {
         try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
         try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
                   "must be at least twice consensus.heartbeat_ms")
+        try check(s.storage.synchronous == .full || s.storage.allowUnsafeSynchronous, "storage.synchronous",
+                  "\"\(s.storage.synchronous.rawValue.lowercased())\" can lose acknowledged commits on power loss; "
+                  + "use \"full\", or set [storage] allow_unsafe_synchronous = true to run so anyway (benchmarks only)")
         do { try s.genesis.validate() } catch {
             throw ConfigError(origin: .flag("(final settings)"), key: "genesis", message: "\(error)")
         }

@@ -73,7 +73,12 @@ struct NodeSettings: Sendable {
     }
 
     struct Storage: Sendable {
+        /// Anything but `.full` may lose acknowledged commits on power loss; refused at start
+        /// unless `allowUnsafeSynchronous` (benchmarks only).
         var synchronous: DatabaseOptions.Synchronous = .full
+        var allowUnsafeSynchronous = false
+        /// The start-up check of the database (last 64 blocks, quick_check for at most 10 s).
+        var check = StoreCheckSettings()
     }
 
     struct Registry: Sendable {

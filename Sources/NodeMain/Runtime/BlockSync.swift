@@ -102,6 +102,7 @@ extension RuntimeLoop {
             publishStatus(runtime)
         }
         applySynced(runtime)
+        guard stalled == nil else { return }
         let now = monotonicNs()
         for r in sync.requests(head: store.headHeight, now: now) {
             if !t.requestBlocks(from: r.from, count: r.count, peer: r.peer) { sync.requested[r.from] = nil }
@@ -140,14 +141,10 @@ extension RuntimeLoop {
             }
             guard !batch.isEmpty else { return }
             let started = monotonicNs()
-            do {
-                try store.persist(StoreBatch(hardState: nil, logEntries: [], committed: batch,
-                                             membership: membership != store.membership ? membership : nil))
-            } catch {
-                haltLoudly("cannot persist synced blocks: \(error)")
-            }
-            view.didPersist([])
-            publishCommitted(batch, runtime, startedNs: started)
+            write(StoreBatch(hardState: nil, logEntries: [], committed: batch,
+                             membership: membership != store.membership ? membership : nil),
+                  then: .synced(batch, startedNs: started), runtime)
+            guard stalled == nil else { return }
         }
     }
 

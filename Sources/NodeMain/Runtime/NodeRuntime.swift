@@ -17,6 +17,8 @@ final class NodeRuntime: Sendable {
     let syncSignatures = SyncSignatures()
     /// Replicated blocks, decoded and signature-checked ahead of their commit.
     let entryChecks = EntryChecks()
+    /// Whether the disk takes writes (degraded read-only while it does not).
+    let storage = StorageHealth()
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let statusBox: Mutex<RuntimeStatus>

@@ -29,6 +29,10 @@ struct RuntimeLoop: @unchecked Sendable {
     var lastJoinAttemptNs: UInt64 = 0
     var lastEvictionNs: UInt64 = 0
     var transferWaiters: [(deadlineNs: UInt64, done: @Sendable (Bool) -> Void)] = []
+    /// A write the disk refused, kept to be retried as it was. While set the node is degraded:
+    /// the core is frozen (no ticks, no messages in, nothing out), so nothing derived from the
+    /// unwritten state (an acknowledgement, a vote, a commit) can leave the node.
+    var stalled: StalledWrite?
     var ownerThread: Thread?
     let log = Logger(component: "runtime")
 
@@ -53,6 +57,15 @@ struct RuntimeLoop: @unchecked Sendable {
         if store.membership.voters == [settings.node.id] { core.campaign() }
         while !runtime.isStopping {
             precondition(ownerThread === Thread.current, "runtime state used off its thread")
+            if stalled != nil {
+                for event in runtime.takeEvents() { handleWhileStalled(event, runtime) }
+                retryStalledWrite(runtime, now: monotonicNs())
+                if let s = stalled {
+                    runtime.waitForWork(timeoutNs: max(s.backoff.nextAttemptNs - min(s.backoff.nextAttemptNs, monotonicNs()), 1_000_000))
+                    continue
+                }
+                nextTick = monotonicNs() + tickNs
+            }
             for event in runtime.takeEvents() { handle(event, runtime) }
             let now = monotonicNs()
             if now >= nextTick {
@@ -62,10 +75,10 @@ struct RuntimeLoop: @unchecked Sendable {
             }
             // A Ready first: an election just won appends the term-start entry and changes the
             // role, and the speculative head must be rebuilt on it before any block is cut.
-            while core.hasReady { handleReady(runtime) }
-            leaderDuties(runtime)
-            while core.hasReady { handleReady(runtime) }
-            syncDuties(runtime)
+            while stalled == nil, core.hasReady { handleReady(runtime) }
+            if stalled == nil { leaderDuties(runtime) }
+            while stalled == nil, core.hasReady { handleReady(runtime) }
+            if stalled == nil { syncDuties(runtime) }
             let blockWait = UInt64(settings.consensus.blockIntervalMs) * 1_000_000
             let wait = min(nextTick - min(nextTick, monotonicNs()), blockWait)
             runtime.waitForWork(timeoutNs: max(wait, 100_000))
@@ -147,11 +160,14 @@ struct RuntimeLoop: @unchecked Sendable {
             .map { LogRecord(index: $0.index, term: $0.term, data: $0.data, conf: $0.confChange?.record) }
         let hs = rd.hardState.map { (term: $0.term, vote: $0.vote, commit: $0.commit) }
         let changed = membership != store.membership ? membership : nil
-        do {
-            try store.persist(StoreBatch(hardState: hs, logEntries: records, committed: committed, membership: changed))
-        } catch {
-            haltLoudly("cannot persist: \(error)")
-        }
+        write(StoreBatch(hardState: hs, logEntries: records, committed: committed, membership: changed),
+              then: .round(rd, records: records, committed: committed, startedNs: started), runtime)
+    }
+
+    /// The rest of a consensus round once its write is durable: entries visible to the core,
+    /// messages out, blocks published, the core advanced.
+    mutating func finishRound(_ rd: Ready, records: [LogRecord], committed: [CommittedBlock], startedNs started: UInt64,
+                              _ runtime: NodeRuntime) {
         view.didPersist(records)
         // Blocks of other proposers (replicated to this node) are checked ahead on the other cores.
         let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }

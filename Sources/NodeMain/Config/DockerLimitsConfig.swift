@@ -1,0 +1,38 @@
+import Chain
+import Foundation
+import Membership
+
+/// The `[docker]` section: the resources of the node containers the registry's Docker provider
+/// creates. Environment variables (DOCKER_NODE_MEMORY_MB, DOCKER_NODE_PIDS_LIMIT: how
+/// docker-compose.yml hands the registry the limits it gives its own nodes) override the file.
+enum DockerLimitsConfig {
+    static let keys: Set<String> = ["node_memory_mb", "node_pids_limit"]
+
+    static func load(file: String?, environment env: [String: String]) throws(CLIError) -> DockerNodeLimits {
+        var limits = DockerNodeLimits()
+        do {
+            if let file, let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8),
+               let d = try TOML.parse(text, file: (file as NSString).lastPathComponent).table("docker") {
+                try d.rejectUnknownKeys(known: keys)
+                if let v = try d.int("node_memory_mb") { limits.memoryMiB = try RegistryConfig.range(d, "node_memory_mb", v, DockerNodeLimits.memoryMiBRange) }
+                if let v = try d.int("node_pids_limit") { limits.pids = try RegistryConfig.range(d, "node_pids_limit", v, DockerNodeLimits.pidsRange) }
+            }
+        } catch {
+            throw .usage("\(error)")
+        }
+        if let v = env["DOCKER_NODE_MEMORY_MB"], !v.isEmpty {
+            limits.memoryMiB = try variable("DOCKER_NODE_MEMORY_MB", v, DockerNodeLimits.memoryMiBRange)
+        }
+        if let v = env["DOCKER_NODE_PIDS_LIMIT"], !v.isEmpty {
+            limits.pids = try variable("DOCKER_NODE_PIDS_LIMIT", v, DockerNodeLimits.pidsRange)
+        }
+        return limits
+    }
+
+    private static func variable(_ name: String, _ text: String, _ range: ClosedRange<Int>) throws(CLIError) -> Int {
+        guard let v = Int(text), range.contains(v) else {
+            throw .usage("\(name) must be a whole number between \(range.lowerBound) and \(range.upperBound), got '\(text.prefix(40))'")
+        }
+        return v
+    }
+}
