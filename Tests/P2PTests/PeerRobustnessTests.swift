@@ -49,6 +49,23 @@ import Testing
         #expect(delegate.receivedMessages == [join])
     }
 
+    /// A member may speak only for itself: a Raft message naming another sender, or addressed
+    /// to another node, closes that link and reaches nothing.
+    @Test func test_peers_raftFromAnotherIdentityOrToAnotherNode_isRefused() throws {
+        for (from, to) in [("c", "a"), ("raw", "b")] {
+            let delegate = RecordingDelegate()
+            delegate.state.withLock { $0.access["raw"] = .member }
+            let a = try TestNode(testIdentity("a"), delegate: delegate)
+            defer { a.network.stop() }
+            let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
+            #expect(raw.handshake())
+            raw.send(.raft(Message(from: from, to: to, term: 7, kind: .timeoutNow)))
+            #expect(raw.readBye()?.contains("on the link of 'raw'") == true, "from \(from) to \(to)")
+            #expect(eventually { a.network.peers.isEmpty })
+            #expect(delegate.receivedMessages.isEmpty)
+        }
+    }
+
     @Test func test_peers_refusedKeyNeverConnects() throws {
         let delegate = RecordingDelegate()
         delegate.state.withLock { $0.access["raw"] = .refuse(reason: "retired id") }

@@ -103,6 +103,12 @@ extension PeerHost {
                 }
             }
             guard let info = connection.info else { preconditionFailure("established without info") }
+            // A Raft message speaks for its sender: only the link that sender authenticated may
+            // carry it, and only to us (etcd/raft drops what it cannot place before acting on it).
+            if case .raft(let m) = message, m.from != info.nodeId || m.to != identity.nodeId {
+                return refuse(connection, reason: "raft message from '\(m.from.prefix(64))' to '\(m.to.prefix(64))' "
+                              + "on the link of '\(info.nodeId)' to '\(identity.nodeId)'")
+            }
             delegate.received(message, from: info)
         }
     }
