@@ -218,6 +218,7 @@ log "compose up -> healthy: $(since "$t1")"
 check "registry sees node1..3 (docker provider)" wait_for 30 sh -c \
   "curl -s -m 2 $REG/status | jq -e '.provider == \"docker\" and ([.nodes[] | select(.state == \"alive\")] | length) == 3' >/dev/null"
 check "a transfer commits (?wait=commit) through a follower's published port" transfer http://127.0.0.1:8001
+check "a transfer commits through the gateway (127.0.0.1:${GATEWAY_PORT:-8080})" transfer http://127.0.0.1:${GATEWAY_PORT:-8080}
 check "three voters" wait_for 30 sh -c "curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3' >/dev/null"
 note_ids
 after_scenario "up"
