@@ -34,12 +34,8 @@ enum GatewayConfig {
             for entry in intKeys {
                 if let v = try g.int(entry.key) { entry.set(&s, try RegistryConfig.range(g, entry.key, v, entry.range)) }
             }
-        } catch let e as TOMLError {
-            throw .usage(e.description)
-        } catch let e as CLIError {
-            throw e
         } catch {
-            throw .usage("\(error)")
+            throw RegistryConfig.cliError(error)
         }
         return s
     }

@@ -73,14 +73,17 @@ enum RegistryConfig {
                 guard x.minNodes <= x.maxNodes else { throw a.error("min_nodes", "must not exceed max_nodes") }
                 s.autoscaler = x
             }
-        } catch let e as TOMLError {
-            throw .usage(e.description)
-        } catch let e as CLIError {
-            throw e
         } catch {
-            throw .usage("\(error)")
+            throw RegistryConfig.cliError(error)
         }
         return s
+    }
+
+    /// A configuration file's error as the CLI reports it (TOML errors name the file, line and key).
+    static func cliError(_ error: any Error) -> CLIError {
+        if let e = error as? TOMLError { return .usage(e.description) }
+        if let e = error as? CLIError { return e }
+        return .usage("\(error)")
     }
 
     static func range(_ t: TOMLTable, _ key: String, _ v: Int, _ r: ClosedRange<Int>) throws -> Int {
