@@ -50,13 +50,7 @@ extension RegistryService {
                 return
             } catch {
                 metrics.chainRefused.inc(1)
-                let nowTick = Self.now()
-                let recordIt = state.withLock { s in
-                    guard nowTick - s.lastChainRefusalEventAt >= 5 else { return false }
-                    s.lastChainRefusalEventAt = nowTick
-                    return true
-                }
-                if recordIt { record("chain_unverified", id, "headers from \(id) not accepted: \(error)") }
+                record("chain_unverified", id, "headers from \(id) not accepted: \(error)", atMostEvery: 5)
             }
         }
     }

@@ -150,13 +150,7 @@ extension RegistryService {
     /// Counts a refused node call and turns it into the API error (recorded as an event at most once a second).
     func refused(_ refusal: RegistryCallRefusal, _ id: String) -> RegistryAPIError {
         metrics.callsRefused.inc(1, refusal.code)
-        let now = Self.now()
-        let recordIt = state.withLock { s in
-            guard now - s.lastRefusalEventAt >= 1 else { return false }
-            s.lastRefusalEventAt = now
-            return true
-        }
-        if recordIt { record("node_call_refused", id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))") }
+        record("node_call_refused", id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
         return RegistryAPIError(refusal.status, refusal.code, refusal.message)
     }
 

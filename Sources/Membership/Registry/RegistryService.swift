@@ -66,6 +66,18 @@ public final class RegistryService: Sendable {
 
     var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
+    /// Records an event of `kind` unless one of that kind was recorded less than `seconds` ago:
+    /// for events a stranger can trigger at will (refused calls), so they cannot flood the log.
+    func record(_ kind: String, _ node: String?, _ message: String, atMostEvery seconds: Double) {
+        let now = Self.now()
+        let due = state.withLock { s in
+            guard now - (s.lastEventAtByKind[kind] ?? -.infinity) >= seconds else { return false }
+            s.lastEventAtByKind[kind] = now
+            return true
+        }
+        if due { record(kind, node, message) }
+    }
+
     func record(_ kind: String, _ node: String?, _ message: String) {
         let now = Self.now()
         state.withLock { $0.record(kind, node: node, message, at: now - startedAt, max: settings.maxEvents) }

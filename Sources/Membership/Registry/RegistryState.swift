@@ -66,12 +66,11 @@ public struct RegistryState: Sendable {
     public var reservedIds: Set<String> = []
     /// The chain as verified so far: membership, retired IDs, term.
     public var chain = VerifiedChain()
-    /// When headers that did not verify were last recorded as an event (at most one per 5 s).
-    public var lastChainRefusalEventAt = -Double.infinity
     /// Node ID <-> key, and the last sequence accepted per key (signed node calls).
     public var pins = KeyPins()
-    /// When a refused node call was last recorded as an event (at most one a second).
-    public var lastRefusalEventAt = -Double.infinity
+    /// When each throttled event kind was last recorded (`record(_:_:_:atMostEvery:)`); one entry
+    /// per kind the code names, so bounded.
+    public var lastEventAtByKind: [String: Double] = [:]
 
     public init(detector: FailureDetector) { self.detector = detector }
 
