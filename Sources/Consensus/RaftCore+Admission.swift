@@ -108,9 +108,6 @@ extension RaftCore {
     /// Keeps evidence for the runtime, up to a bound per Ready (the total is always counted).
     mutating func noteEvidence(_ evidence: Evidence) {
         evidenceCount &+= 1
-        if pendingEvidence.count < Self.maxPendingEvidence { pendingEvidence.append(evidence) }
+        if pendingEvidence.count < settings.maxEvidencePerReady { pendingEvidence.append(evidence) }
     }
-
-    /// Evidence handed out per Ready; more in one batch is only counted.
-    static var maxPendingEvidence: Int { 64 }
 }

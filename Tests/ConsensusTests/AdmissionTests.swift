@@ -185,3 +185,20 @@ private func expectRefused(_ node: TestNode, _ message: Message, _ reason: Refus
     #expect(node.storage.log == logBefore)
     #expect(node.core.status.commit == commit)
 }
+
+@Test func evidenceBeyondTheBoundPerReadyIsOnlyCounted() throws {
+    let (cluster, leader, follower) = try settledCluster()
+    let node = cluster[follower]
+    let term = node.core.status.term
+    let impostor = try #require(["a", "b", "c"].first { $0 != leader && $0 != follower })
+    let flood = node.core.settings.maxEvidencePerReady + 10
+    for _ in 0..<flood {
+        node.core.step(Message(from: impostor, to: follower, term: term, kind: .heartbeat(commit: 0)))
+    }
+    let rd = node.core.ready()
+    #expect(rd.evidence.count == node.core.settings.maxEvidencePerReady)
+    #expect(node.core.status.evidenceCount == UInt64(flood))
+    node.storage.persist(rd)
+    node.core.advance(rd)
+    #expect(!node.core.hasReady, "the rest was counted, not queued")
+}

@@ -93,7 +93,10 @@ final class Simulation {
     var hostile: SimHostile?
     /// Evidence the honest nodes kept against the faulty node, and messages its links cut.
     var evidenceSeen = 0
+    var evidenceByKind: [Evidence.Kind: Int] = [:]
     var linkCuts = 0
+    /// The faulty node's messages the honest cores refused at the door, by reason.
+    var refusedByReason: [RefusalReason: Int] = [:]
     /// Test-only: every honest core accepts a second leader for a term (the rule turned off).
     var withoutLeaderOfTermRule = false
 
@@ -328,7 +331,7 @@ extension Simulation {
                 continue
             }
             guard let node = live[message.to] else { continue }
-            node.core.step(message)
+            if let reason = node.core.step(message) { refusedByReason[reason, default: 0] += 1 }
             checks.noteLeader(node)
         }
     }
@@ -336,7 +339,8 @@ extension Simulation {
     var hostileSummary: String {
         guard let hostile else { return "" }
         return " faulty \(hostile.role) \(hostile.id): \(hostile.attacksSent) attacks (\(hostile.perMille)/1000 ticks, bursts <= \(hostile.maxBurst)), "
-            + "\(linkCuts) cut by the link, \(evidenceSeen) evidence"
+            + "\(linkCuts) cut by the link, refused \(refusedByReason.map { "\($0.key.rawValue) \($0.value)" }.sorted()), "
+            + "evidence \(evidenceByKind.map { "\($0.key.rawValue) \($0.value)" }.sorted())"
     }
 
     /// Evidence is kept only against the faulty node: an honest node accused is a bug.
@@ -344,6 +348,7 @@ extension Simulation {
         guard id != hostile?.id else { return }
         for item in evidence {
             evidenceSeen += 1
+            evidenceByKind[item.kind, default: 0] += 1
             if item.from != hostile?.id { violate("\(id) kept evidence against honest \(item.from): \(item)") }
         }
     }

@@ -61,8 +61,32 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
             return !planted.violations.isEmpty
         }
     let seed = try #require(failing, "no seed caught the planted bug")
+    let planted = Simulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
+    planted.run()
+    print("planted bug caught by seed \(seed): \(planted.violations.first ?? "")")
     let honest = Simulation(seed: seed, hostile: .voter)
     honest.run()
     #expect(honest.violations.isEmpty, "seed \(seed) with the rule: \(honest.violations.first ?? "")")
     #expect(honest.evidenceSeen > 0, "the rule did refuse the faulty claims")
+}
+
+/// The attacks reach every rule: across a few seeds of each role, the honest cores refuse the
+/// faulty node's messages for every reason a peer can cause and keep both kinds of evidence.
+@Test func simulator_faultyMemberRunsIntoEveryRule() {
+    var refused: [RefusalReason: Int] = [:]
+    var evidence: [Evidence.Kind: Int] = [:]
+    var cuts = 0
+    for seed in UInt64(0)..<24 {
+        let simulation = Simulation(seed: seed, hostile: HostileRun.role(seed: seed))
+        simulation.run()
+        #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.first ?? "")")
+        refused.merge(simulation.refusedByReason, uniquingKeysWith: +)
+        evidence.merge(simulation.evidenceByKind, uniquingKeysWith: +)
+        cuts += simulation.linkCuts
+    }
+    for reason in RefusalReason.allCases where reason != .misaddressed {  // the link delivers only to the addressee
+        #expect(refused[reason, default: 0] > 0, "no message refused as \(reason)")
+    }
+    for kind in Evidence.Kind.allCases { #expect(evidence[kind, default: 0] > 0, "no \(kind) evidence") }
+    #expect(cuts > 0, "no forged sender reached the link")
 }
