@@ -101,6 +101,9 @@ final class RunningNode: Sendable {
 
     static func start(_ settings: NodeSettings) throws(CLIError) -> RunningNode {
         let log = Logger(component: "node")
+        if !PeerFrameEncryption.isOn {
+            log.warn("UNSAFE: benchmark build, peer message frames are not encrypted (AUTOCHAIN_BENCH_PLAINTEXT_FRAMES)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: settings.node.dataDir, withIntermediateDirectories: true)
         } catch {
