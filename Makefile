@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance fuzz bench bench-compose clean
+        test-conformance fuzz sim-long bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -68,6 +68,15 @@ fuzz: deps
 
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
+
+## sim-long: the three cluster simulators (random schedules, healing, a faulty member) over
+## SIM_SEEDS seeds each (default 20000, ten times `make test`; SIM_FIRST_SEED shifts the range);
+## a failing seed prints its replay command (SIM_SEED=n swift test --filter <test>)
+SIM_SEEDS ?= 20000
+sim-long: deps
+	swift build --build-tests
+	SIM_SEEDS=$(SIM_SEEDS) SIM_FIRST_SEED=$(SIM_FIRST_SEED) swift test --skip-build \
+	  --filter 'simulator_randomSchedules|healingSimulator_registryRepairs|simulator_aFaultyMember'
 
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps
