@@ -8,6 +8,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("transfer", "sign and submit a transfer", TransferCommand.run),
     ("status", "show a node's head, role, mempool and peers", StatusCommand.run),
     ("bench", "measure committed transfers/s and submit-to-commit latency", BenchCommand.run),
+    ("load", "send transfers at the rates of a phase script (ramp, hold, spike), a line a second", LoadCommand.run),
     ("bench-decide", "time the autoscaler's decide over a synthetic 1,000-node cluster", BenchDecideCommand.run),
     ("cluster", "run a local N-node cluster as child processes", ClusterCommand.run),
     ("members", "list or change the cluster's membership", MembersCommand.run),
