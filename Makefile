@@ -45,12 +45,16 @@ up: release
 node: release
 	$(RELEASE_BIN) node --config config.toml
 
-## test: every test — unit, simulation, real processes on loopback, 10 s of each fuzz target
+## test: every test — unit, simulation, real processes on loopback (a real nginx among them:
+## nginx-light is installed first when it can be), 10 s of each fuzz target
 ## (scripts/fuzz.sh), then the API against its OpenAPI document (schemathesis), an independent
 ## PyNaCl client, promtool, the registry's dashboard in headless Chromium, and last the
 ## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
 ## skipped with a message otherwise)
 test: deps
+	@[ -x /usr/sbin/nginx ] || { echo "installing nginx-light (ProcessTests.Nginx runs a real nginx; Debian starts its nginx service too)"; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null) \
+	  || echo "nginx-light cannot be installed here: ProcessTests.Nginx will be skipped"; }
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	FUZZ_SECONDS=10 FUZZ_JOBS=2 scripts/fuzz.sh
