@@ -17,7 +17,7 @@ extension RegistryCore {
         // A restart that has not brought its node back in time counts as a failed attempt
         // (counted then, not when issued, so the last allowed attempt is still under way).
         for expired in inFlight where now - expired.since > settings.inFlightTimeoutS {
-            if case .restart(let node, _) = expired.action, plantedBug != .restartCountsAsFailedWhenIssued {
+            if case .restart(let node, _) = expired.action {
                 restartFailures[node, default: 0] += 1
             }
         }
@@ -101,7 +101,6 @@ extension RegistryCore {
             guard facts.withData.contains(node) || facts.running.contains(node) else {
                 return effects + failed(action, RegistryActionError.notOurs(node))
             }
-            if plantedBug == .restartCountsAsFailedWhenIssued { restartFailures[node, default: 0] += 1 }
             effects.append(.restart(ticket: issue(.restart(node)), node: node, peers: peers))
         case .spawn:
             let known = allKnownIds.union(facts.managed).union(reservedIds)
