@@ -60,14 +60,14 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
     #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 2 (RegistryCore.observe, then RegistryService.observe): a removed voter that came back counted as capacity forever.
+/// Bug 2 (RegistryService.observe, now RegistryCore.observe): a removed voter that came back counted as capacity forever.
 @Test func healingSimulator_removedNodeThatComesBackHoldsNoSlot() {
     let simulation = HealingSimulation(seed: 184)
     simulation.run()
     #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 3 (RegistryCore.tick, then RegistryService.perform): a restart counted as failed when issued, so a voter whose last
+/// Bug 3 (RegistryService.perform, now RegistryCore.tick): a restart counted as failed when issued, so a voter whose last
 /// allowed restart was under way was removed as lost, which could cost the quorum.
 @Test func healingSimulator_voterIsNotRemovedWhileItsRestartIsUnderWay() {
     let simulation = HealingSimulation(seed: 516)
