@@ -21,7 +21,7 @@ extension RegistryService {
 
     static func routeLabel(_ method: String, _ path: String) -> String {
         if path.hasPrefix("/nodes/") { return "/nodes/{id}" }
-        let known = ["/", "/register", "/heartbeat", "/discover", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
+        let known = ["/", "/register", "/heartbeat", "/discover", "/discover/prometheus", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
         return known.contains(path) ? path : "unmatched"
     }
 
@@ -40,6 +40,9 @@ extension RegistryService {
         case "/discover":
             try allow(m, "GET")
             return .json(status: 200, body: discoverJSON().serialized())
+        case "/discover/prometheus":
+            try allow(m, "GET")
+            return .json(status: 200, body: PrometheusDiscovery.targetGroups(discover: discoverJSON()).serialized())
         case "/health":
             try allow(m, "GET")
             guard let id = request.query("node_id"), !id.isEmpty else {
