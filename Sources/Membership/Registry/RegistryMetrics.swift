@@ -5,6 +5,7 @@ struct RegistryMetrics: Sendable {
     let registry = MetricsRegistry()
     let events: Counter
     let actions: Counter
+    let actionsFailed: Counter
     let requests: Counter
     let decideSeconds: Histogram
     let nodes: Gauge
@@ -19,6 +20,13 @@ struct RegistryMetrics: Sendable {
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
         actions = registry.counter("autochain_registry_actions_total", "Scaling actions taken, by kind.", labels: ["kind"])
+        actionsFailed = registry.counter("autochain_registry_actions_failed_total",
+                                         "Scaling actions that failed (each also an action_failed event), by kind.", labels: ["kind"])
+        // Every kind is there from the start at 0, so the first one counts in increase() and rate().
+        for kind in Self.actionKinds {
+            actions.inc(0, kind)
+            actionsFailed.inc(0, kind)
+        }
         requests = registry.counter("autochain_registry_http_requests_total", "HTTP requests served, by route and status.",
                                     labels: ["route", "status"])
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
@@ -37,6 +45,9 @@ struct RegistryMetrics: Sendable {
         unauthorized = registry.counter("autochain_registry_unauthorized_total",
                                         "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
     }
+
+    /// The kinds of `ScalingAction` the registry carries out (alerts are counted as they come).
+    static let actionKinds = ["restart", "spawn", "remove_member", "transfer_leadership", "retire"]
 
     func update(_ o: ObservedCluster) {
         for state in [NodeHealth.alive, .suspect, .dead] {

@@ -111,6 +111,7 @@ extension RegistryService {
                 try perform(action, observed: observed)
             } catch {
                 record("action_failed", action.node, "\(action.kind) \(action.node ?? ""): \(error)")
+                metrics.actionsFailed.inc(1, action.kind)
                 if case .restart(let node, _) = action { state.withLock { $0.restartFailures[node, default: 0] += 1 } }
             }
         }

@@ -328,6 +328,7 @@ extension RegistryService {
             if fresh.voters.contains(id) || fresh.learners.contains(id) {
                 do { try perform(.removeMember(node: id, reason: "retiring"), observed: fresh) } catch {
                     record("action_failed", id, "remove_member \(id): \(error)")
+                    metrics.actionsFailed.inc(1, "remove_member")
                 }
                 let deadline = Self.now() + 10
                 while Self.now() < deadline, state.withLock({ $0.membership.voters.contains(id) || $0.membership.learners.contains(id) }) {
