@@ -36,6 +36,7 @@ extension RegistryService {
             return (observed, suspects, fresh)
         }
         metrics.update(observed)
+        metrics.updateAutoscaler(observed, settings: settings.autoscaler, desired: state.withLock { $0.autoscaler.desiredNodes })
         for (id, url) in suspects { probe(id, url) }
         for action in actionsToRun { carryOut(action, observed: observed) }
     }
