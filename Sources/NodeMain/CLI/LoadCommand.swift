@@ -81,6 +81,8 @@ final class LoadRun: Sendable {
     let height = Atomic<Int>(0)
     let firstError = Mutex<String?>(nil)
     let sending = Atomic<Bool>(true)
+    /// Senders between claiming transfers and booking the node's answer.
+    let busySenders = Atomic<Int>(0)
     let following = Atomic<Bool>(true)
     let started = monotonicSeconds()
 
@@ -131,8 +133,10 @@ final class LoadRun: Sendable {
                 + "inflight=\(inFlight) height=\(height.load(ordering: .relaxed))")
             last = now
             second += 1
-            if wake >= endS { sending.store(false, ordering: .relaxed) }
-            if wake >= endS + Double(plan.drainS) || (wake >= endS && inFlight == 0) { break }
+            // Done once every transfer of the script was claimed and sent, and none is in flight;
+            // the senders keep going meanwhile (what is due stays constant after the end).
+            let allSent = pacer.withLock { $0.issued } >= plan.schedule.totalTransfers && busySenders.load(ordering: .relaxed) == 0
+            if wake >= endS + Double(plan.drainS) || (wake >= endS && allSent && inFlight == 0) { break }
         }
         sending.store(false, ordering: .relaxed)
         senders.wait()
@@ -149,27 +153,39 @@ final class LoadRun: Sendable {
     func sendLoop() {
         guard var client = try? NodeClient(plan.url) else { return }
         while sending.load(ordering: .relaxed) {
-            let t = elapsedS
-            let due = plan.schedule.transfersDue(byS: t)
-            // Behind by more than a second of the current rate (or a batch): the rest is missed.
-            let backlog = max(plan.batch, Int(plan.schedule.rate(atS: t)))
-            let n = pacer.withLock { $0.claim(due: due, atMost: plan.batch, maxBacklog: backlog) }
-            guard n > 0 else { usleep(5_000); continue }
-            let picks = accounts.withLock { $0.take(n, nowS: t) }
-            if picks.count < n { pacer.withLock { $0.giveBack(n - picks.count) } }
-            guard !picks.isEmpty else { usleep(5_000); continue }
-            let txs = picks.map { p in
-                Transaction.signed(chainId: chainId, to: keys[(p.account + 1) % keys.count].address, amount: 1, fee: 1,
-                                   nonce: p.nonce, keyPair: keys[p.account])
-            }
-            if !submit(txs, picks, client) {
+            busySenders.add(1, ordering: .relaxed)
+            let sent = sendDue(client)
+            busySenders.subtract(1, ordering: .relaxed)
+            switch sent {
+            case .nothingDue: usleep(5_000)
+            case .sent: break
+            case .connectionFailed:
                 // A failed connection is opened again for the next batch.
                 client.http.close()
-                guard let fresh = try? NodeClient(plan.url) else { usleep(100_000); continue }
-                client = fresh
+                if let fresh = try? NodeClient(plan.url) { client = fresh } else { usleep(100_000) }
             }
         }
         client.http.close()
+    }
+
+    enum SendOutcome { case nothingDue, sent, connectionFailed }
+
+    /// Claims what is due now (at most a batch), takes accounts and nonces for it, sends it.
+    func sendDue(_ client: NodeClient) -> SendOutcome {
+        let t = elapsedS
+        let due = plan.schedule.transfersDue(byS: t)
+        // Behind by more than a second of the current rate (or a batch): the rest is missed.
+        let backlog = max(plan.batch, Int(plan.schedule.rate(atS: t)))
+        let n = pacer.withLock { $0.claim(due: due, atMost: plan.batch, maxBacklog: backlog) }
+        guard n > 0 else { return .nothingDue }
+        let picks = accounts.withLock { $0.take(n, nowS: t) }
+        if picks.count < n { pacer.withLock { $0.giveBack(n - picks.count) } }
+        guard !picks.isEmpty else { return .nothingDue }
+        let txs = picks.map { p in
+            Transaction.signed(chainId: chainId, to: keys[(p.account + 1) % keys.count].address, amount: 1, fee: 1,
+                               nonce: p.nonce, keyPair: keys[p.account])
+        }
+        return submit(txs, picks, client) ? .sent : .connectionFailed
     }
 
     /// Sends one batch and books each answer; false when the request itself failed.
