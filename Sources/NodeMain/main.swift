@@ -15,6 +15,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
     ("registry", "run the registry: discovery, health, autoscaler, node spawning", RegistryCommand.run),
     ("up", "run a self-healing local cluster (registry + N node processes)", UpCommand.run),
     ("gateway", "serve one REST address forwarding to the live nodes a registry lists", GatewayCommand.run),
+    ("nginx-config", "write an nginx configuration (TLS optional) for the live nodes a registry lists", NginxConfigCommand.run),
     ("nodes", "list the nodes a registry knows", RegistryClientCommands.nodes),
     ("scale", "ask the registry for N nodes", RegistryClientCommands.scale),
     ("events", "show the registry's scaling events", RegistryClientCommands.events),

@@ -101,6 +101,9 @@ final class RunningNode: Sendable {
 
     static func start(_ settings: NodeSettings) throws(CLIError) -> RunningNode {
         let log = Logger(component: "node")
+        if !PeerFrameEncryption.isOn {
+            log.warn("UNSAFE: benchmark build, peer message frames are not encrypted (AUTOCHAIN_BENCH_PLAINTEXT_FRAMES)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: settings.node.dataDir, withIntermediateDirectories: true)
         } catch {
@@ -245,7 +248,7 @@ final class RunningNode: Sendable {
         let wasLeader = runtime.status.role == "leader"
         runtime.stop(transferFirst: true)
         // What it accepted and did not commit goes to the new leader (as after any loss of leadership).
-        if wasLeader { api.handOverStranded() }
+        if wasLeader { api.handOverStranded(waitingUpTo: 5_000) }
         transport.stop()
         server.stop()
     }
