@@ -98,12 +98,14 @@ final class LoadRun: Sendable {
 
     struct Totals { var sent, committed, errors, missed, inFlight: Int }
 
+    /// The counters at one report, for the differences the next one prints.
+    struct Snapshot { var sent = 0, committed = 0, errors = 0, missed = 0, due = 0 }
+
     /// Runs the script, then drains; prints a line a second throughout.
     func execute() -> Totals {
         let startHeight = (try? NodeClient(plan.url).get("/chain/head"))?["head"]?["height"]?.intValue ?? 0
         height.store(Int(clamping: startHeight), ordering: .relaxed)
-        let follower = Thread { [self] in follow(from: UInt64(max(0, startHeight))) }
-        follower.start()
+        Thread { [self] in follow(from: UInt64(max(0, startHeight))) }.start()
         let senders = DispatchGroup()
         for _ in 0..<plan.concurrency {
             senders.enter()
@@ -112,32 +114,7 @@ final class LoadRun: Sendable {
                 sendLoop()
             }.start()
         }
-        var last = (sent: 0, committed: 0, errors: 0, missed: 0, due: 0)
-        var second = 1
-        let endS = plan.schedule.totalS
-        while true {
-            let wake = Double(second)
-            let rest = wake - elapsedS
-            if rest > 0 { usleep(UInt32(min(rest, 1) * 1e6)) }
-            let t = min(wake, endS)
-            let due = plan.schedule.transfersDue(byS: t)
-            let now = (sent: sent.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
-                       errors: errors.load(ordering: .relaxed), missed: pacer.withLock { $0.missed }, due: due)
-            let inFlight = accounts.withLock { a in
-                _ = a.rewindStalled(nowS: elapsedS, afterS: LoadCommand.stallS)
-                return a.inFlight
-            }
-            let phase = plan.schedule.phase(atS: wake - 0.5).map { "\($0.phase.kind.rawValue)(\($0.index + 1)/\(plan.schedule.phases.count))" } ?? "drain"
-            print("load: t=\(second)s \(phase) target=\(now.due - last.due)/s sent=\(now.sent - last.sent)/s "
-                + "committed=\(now.committed - last.committed)/s errors=\(now.errors - last.errors) missed=\(now.missed - last.missed) "
-                + "inflight=\(inFlight) height=\(height.load(ordering: .relaxed))")
-            last = now
-            second += 1
-            // Done once every transfer of the script was claimed and sent, and none is in flight;
-            // the senders keep going meanwhile (what is due stays constant after the end).
-            let allSent = pacer.withLock { $0.issued } >= plan.schedule.totalTransfers && busySenders.load(ordering: .relaxed) == 0
-            if wake >= endS + Double(plan.drainS) || (wake >= endS && allSent && inFlight == 0) { break }
-        }
+        reportEverySecond()
         sending.store(false, ordering: .relaxed)
         senders.wait()
         following.store(false, ordering: .relaxed)
@@ -145,6 +122,39 @@ final class LoadRun: Sendable {
         return Totals(sent: sent.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
                       errors: errors.load(ordering: .relaxed), missed: pacer.withLock { $0.missed },
                       inFlight: accounts.withLock { $0.inFlight })
+    }
+
+    /// A line a second until the script is over and nothing is in flight (or the drain time is up).
+    func reportEverySecond() {
+        var last = Snapshot()
+        let endS = plan.schedule.totalS
+        for second in 1... {
+            let wake = Double(second)
+            let rest = wake - elapsedS
+            if rest > 0 { usleep(UInt32(min(rest, 1) * 1e6)) }
+            let inFlight = accounts.withLock { a in
+                _ = a.rewindStalled(nowS: elapsedS, afterS: LoadCommand.stallS)
+                return a.inFlight
+            }
+            last = report(second: second, inFlight: inFlight, since: last)
+            // Done once every transfer of the script was claimed and sent, and none is in flight;
+            // the senders keep going meanwhile (what is due stays constant after the end).
+            let allSent = pacer.withLock { $0.issued } >= plan.schedule.totalTransfers && busySenders.load(ordering: .relaxed) == 0
+            if wake >= endS + Double(plan.drainS) || (wake >= endS && allSent && inFlight == 0) { return }
+        }
+    }
+
+    /// Prints the line for `second`: what was due, sent, committed, refused and missed in it.
+    func report(second: Int, inFlight: Int, since last: Snapshot) -> Snapshot {
+        let wake = Double(second)
+        let now = Snapshot(sent: sent.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
+                           errors: errors.load(ordering: .relaxed), missed: pacer.withLock { $0.missed },
+                           due: plan.schedule.transfersDue(byS: min(wake, plan.schedule.totalS)))
+        let phase = plan.schedule.phase(atS: wake - 0.5).map { "\($0.phase.kind.rawValue)(\($0.index + 1)/\(plan.schedule.phases.count))" } ?? "drain"
+        print("load: t=\(second)s \(phase) target=\(now.due - last.due)/s sent=\(now.sent - last.sent)/s "
+            + "committed=\(now.committed - last.committed)/s errors=\(now.errors - last.errors) missed=\(now.missed - last.missed) "
+            + "inflight=\(inFlight) height=\(height.load(ordering: .relaxed))")
+        return now
     }
 
     // MARK: sending
