@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance fuzz sim-long bench bench-compose clean
+        test-conformance test-observability fuzz sim-long bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -48,7 +48,9 @@ node: release
 ## test: every test — unit, simulation, real processes on loopback (a real nginx among them:
 ## nginx-light is installed first when it can be), 10 s of each fuzz target
 ## (scripts/fuzz.sh), then the API against its OpenAPI document (schemathesis), an independent
-## PyNaCl client, promtool, the registry's dashboard in headless Chromium, and last the
+## PyNaCl client, promtool, the registry's dashboard in headless Chromium, deploy/prometheus (promtool
+## check config and test rules, a real Prometheus scraping a cluster) and deploy/grafana (every
+## metric the dashboard queries is exported), and last the
 ## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
 ## skipped with a message otherwise)
 test: deps
@@ -60,6 +62,7 @@ test: deps
 	FUZZ_SECONDS=10 FUZZ_JOBS=2 scripts/fuzz.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-dashboard.sh
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-observability.sh
 	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
 
 ## fuzz: every libFuzzer target in fuzz/ (HTTP parser, chunked decoder, JSON, TOML, transactions,
@@ -81,6 +84,10 @@ sim-long: deps
 	swift build --build-tests
 	SIM_SEEDS=$(SIM_SEEDS) SIM_FIRST_SEED=$(SIM_FIRST_SEED) swift test --skip-build \
 	  --filter 'simulator_randomSchedules|healingSimulator_registryRepairs|simulator_aFaultyMember'
+
+## test-observability: deploy/prometheus and deploy/grafana against promtool, a cluster and a real Prometheus
+test-observability: build
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-observability.sh
 
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps

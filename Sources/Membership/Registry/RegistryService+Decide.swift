@@ -14,6 +14,7 @@ extension RegistryService {
         let facts = gatherFacts(ids, managed: managed)
         let round = state.withLock { $0.core.tick(facts, at: now) }
         metrics.update(round.observed)
+        metrics.updateAutoscaler(round.observed, settings: settings.autoscaler, desired: state.withLock { $0.core.autoscaler.desiredNodes })
         perform(round.effects)
     }
 
@@ -36,6 +37,9 @@ extension RegistryService {
             switch effect {
             case .record(let kind, let node, let message):
                 record(kind, node, message)
+            case .actionFailed(let action, let node, let message):
+                record("action_failed", node, message)
+                metrics.actionsFailed.inc(1, action)
             case .decided(let action):
                 record(action.kind, action.node, action.reason)
                 metrics.actions.inc(1, action.kind)
