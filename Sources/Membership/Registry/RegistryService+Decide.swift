@@ -11,7 +11,7 @@ extension RegistryService {
 
     func decideOnce(now: Double) {
         let managed = Set(provider.knownNodes())
-        let (observed, suspects, actionsToRun) = state.withLock { s -> (ObservedCluster, [(String, String)], [ScalingAction]) in
+        let (observed, suspects, actionsToRun, seen) = state.withLock { s -> (ObservedCluster, [(String, String)], [ScalingAction], SeriesInput) in
             // Actions whose effect is already seen are done: a second failure of the same node, or
             // the next voter change, need not wait out the timeout below.
             let current = s
@@ -33,11 +33,27 @@ extension RegistryService {
             var fresh = actions.filter { a in a.key == nil || !s.inFlight.contains { $0.action.key == a.key } }
             fresh = Self.spawnsThatCanJoin(fresh, observed: observed, known: s.allKnownIds.union(managed), reserved: s.reservedIds)
             for a in fresh where a.isLongRunning { s.inFlight.append((a, now)) }
-            return (observed, suspects, fresh)
+            return (observed, suspects, fresh, seriesInput(s, observed))
         }
+        series.withLock { _ = $0.sample(at: now - startedAt, seen) }
         metrics.update(observed)
         for (id, url) in suspects { probe(id, url) }
         for action in actionsToRun { carryOut(action, observed: observed) }
+    }
+
+    /// What the dashboard's series sample this round: the verified chain's transactions, the
+    /// nodes' reported heights and latency, the autoscaler's load figure and target, and roles.
+    func seriesInput(_ s: RegistryState, _ observed: ObservedCluster) -> SeriesInput {
+        let live = observed.nodes.filter { $0.health != .dead }
+        let serving = live.filter { $0.health == .alive && !$0.draining }
+        let figures = serving.compactMap { $0.load.value(of: settings.autoscaler.metric) }.filter { $0.isFinite && $0 >= 0 }
+        let heights = Dictionary(live.compactMap { n in s.nodes[n.id].map { (n.id, $0.height) } }, uniquingKeysWith: max)
+        return SeriesInput(
+            committedTxs: s.chain.transactions, heights: heights,
+            submitP99Ms: live.compactMap(\.load.submitLatencyMs).filter(\.isFinite).max(),
+            load: figures.isEmpty ? nil : figures.reduce(0, +) / Double(figures.count),
+            desiredNodes: s.autoscaler.desiredNodes, leaders: observed.leader == nil ? 0 : 1,
+            voters: observed.voters.count, learners: observed.learners.count, alive: live.count)
     }
 
     /// What the autoscaler sees: the members of the verified chain and the nodes the provider
@@ -105,6 +121,7 @@ extension RegistryService {
         record(action.kind, action.node, action.reason)
         metrics.actions.inc(1, action.kind)
         let now = Self.now()
+        series.withLock { $0.mark(DecisionMark(at: now - startedAt, kind: action.kind, node: action.node, reason: action.reason)) }
         if let node = action.node { state.withLock { $0.lastActionAt[node] = now } }
         actions.async { [self] in
             do {

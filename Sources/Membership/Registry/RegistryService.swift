@@ -13,6 +13,8 @@ public final class RegistryService: Sendable {
     let provider: any NodeProvider
     let state: Mutex<RegistryState>
     let metrics = RegistryMetrics()
+    /// The dashboard's time series and decision marks (`GET /series`); bounded rings.
+    let series: Mutex<RegistrySeries>
     let startedAt: Double
     private let server = Mutex<HTTPServer?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -28,6 +30,8 @@ public final class RegistryService: Sendable {
         self.provider = provider
         startedAt = Self.now()
         state = Mutex(RegistryState(detector: FailureDetector(settings: settings.detector)))
+        series = Mutex(RegistrySeries(intervalS: Double(settings.seriesIntervalS), points: settings.seriesPoints,
+                                      maxMarks: settings.seriesMaxMarks))
         provider.onExit { [weak self] id, status in self?.processExited(id, status: status) }
     }
 
