@@ -49,18 +49,20 @@ public struct RegistrySeries: Sendable {
     /// document's shape is in docs/openapi.yaml (`GET /series`).
     public func json(now: Double, targetValue: Double, tolerance: Double, metric: String, minNodes: Int, maxNodes: Int) -> JSON {
         let all = samples.elements
-        func column(_ f: (SeriesSample) -> Double?) -> JSON { .array(all.map { f($0).map { .double($0) } ?? .null }) }
+        // Milli-units are plenty on a plot and keep the document small.
+        func rounded(_ v: Double) -> JSON { .double((v * 1000).rounded() / 1000) }
+        func column(_ f: (SeriesSample) -> Double?) -> JSON { .array(all.map { f($0).map(rounded) ?? .null }) }
         func ints(_ f: (SeriesSample) -> Int?) -> JSON { .array(all.map { f($0).map { .int(Int64($0)) } ?? .null }) }
         let ids = Set(all.flatMap { $0.input.heights.keys }).sorted()
         let heights = JSONObject(ids.map { id in (id, JSON.array(all.map { s in s.input.heights[id].map { .uint($0) } ?? .null })) })
         let decisions = marks.elements.map { m -> JSON in
-            var o = JSONObject([("at", .double(m.at)), ("kind", .string(m.kind))])
+            var o = JSONObject([("at", rounded(m.at)), ("kind", .string(m.kind))])
             o["node"] = m.node.map { .string($0) } ?? .null
             o["reason"] = .string(m.reason)
             return .object(o)
         }
         return .object(JSONObject([
-            ("now", .double(now)), ("intervalS", .double(intervalS)), ("points", .int(Int64(points))),
+            ("now", rounded(now)), ("intervalS", .double(intervalS)), ("points", .int(Int64(points))),
             ("at", column { $0.at }),
             ("committedTxsPerS", column { $0.committedTxsPerS }),
             ("submitP99Ms", column { $0.input.submitP99Ms }),
