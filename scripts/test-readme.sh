@@ -147,6 +147,6 @@ if [ "$current" != done ]; then
 fi
 while IFS=$'\t' read -r n where what; do
   [ "$what" = run ] || continue
-  log "ran $where"; head -8 "$work/blocks/$n.out" | sed 's/^/    /'
+  log "ran $where"; awk 'NR <= 8 { print "    " $0 }' "$work/blocks/$n.out"
 done <"$work/blocks/index"
 echo "readme: $ran blocks passed, $skipped skipped, 0 failed"
