@@ -12,6 +12,8 @@ struct NodeMetrics: Sendable {
     let txRejected: Counter
     let mempoolTxs: Gauge
     let submitToCommit: Histogram
+    /// The same times, the recent ones only, for the p99 in the heartbeat.
+    let recentSubmitToCommit = RecentLatencies()
     let blockApply: Histogram
     let httpRequests: Counter
     let raftTerm: Gauge

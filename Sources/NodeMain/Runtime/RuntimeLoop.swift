@@ -265,7 +265,11 @@ struct RuntimeLoop: @unchecked Sendable {
         }
         // Metrics first: a client answered below may read /metrics at once.
         let now = monotonicNs()
-        for (_, arrival) in done { runtime.metrics.submitToCommit.observe(Double(now &- arrival) / 1e9) }
+        for (_, arrival) in done {
+            let seconds = Double(now &- arrival) / 1e9
+            runtime.metrics.submitToCommit.observe(seconds)
+            runtime.metrics.recentSubmitToCommit.observe(seconds)
+        }
         runtime.metrics.blocksCommitted.inc(Double(committed.count))
         runtime.metrics.txsCommitted.inc(Double(txs.count))
         runtime.metrics.height.set(Double(last.block.header.height))
