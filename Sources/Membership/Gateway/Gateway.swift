@@ -220,7 +220,8 @@ public final class Gateway: Sendable {
                 }
             }
         }
-        if Self.mayPipeline(forwarding.request), let connection = pool.pipelining(url) {
+        if Self.mayPipeline(method: forwarding.request.method, bodyBytes: forwarding.request.body.count),
+           let connection = pool.pipelining(url) {
             connection.pipeline(bytes, isHEAD: isHEAD, deadlineNanos: deadline, completion: answered(connection))
             return
         }
@@ -237,8 +238,8 @@ public final class Gateway: Sendable {
     /// Whether a request may go in a pipeline: a read without a body, which the retry rules let
     /// the gateway repeat on another node when the connection ends after it was sent (a write
     /// must not: one queued behind another's answer could fail after it was sent).
-    static func mayPipeline(_ request: HTTPRequest) -> Bool {
-        (request.method == "GET" || request.method == "HEAD") && request.body.isEmpty
+    static func mayPipeline(method: String, bodyBytes: Int) -> Bool {
+        (method == "GET" || method == "HEAD") && bodyBytes == 0
     }
 
     static func outcome(of error: HTTPClientError, node: GatewayRouting.Node) -> Attempt {
