@@ -134,6 +134,7 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
 
 func kindOf(_ effect: RegistryEffect) -> String {
     if case .record(let kind, _, _) = effect { return kind }
+    if case .actionFailed = effect { return "action_failed" }
     return "\(effect)"
 }
 

@@ -180,7 +180,7 @@ extension RegistryCore {
     /// The event of a failed action; a failed restart counts against its node.
     mutating func failed(_ action: ScalingAction, _ why: any Error) -> [RegistryEffect] {
         if case .restart(let node, _) = action { restartFailures[node, default: 0] += 1 }
-        return [.record(kind: "action_failed", node: action.node, message: "\(action.kind) \(action.node ?? ""): \(why)")]
+        return [.actionFailed(action: action.kind, node: action.node, message: "\(action.kind) \(action.node ?? ""): \(why)")]
     }
 
     // MARK: - Results
@@ -193,7 +193,7 @@ extension RegistryCore {
         case .restart(let node):
             if let failure { return failed(.restart(node: node, reason: ""), ActionFailure(failure)) }
         case .spawn(let id, let bootstrap):
-            if let failure { return [.record(kind: "action_failed", node: id, message: "spawn \(id): \(failure)")] }
+            if let failure { return [.actionFailed(action: "spawn", node: id, message: "spawn \(id): \(failure)")] }
             guard case .started(let apiUrl, let p2pAddr) = result else { return [] }
             return [.record(kind: "node_spawned", node: id, message: "\(id) started at \(apiUrl) (p2p \(p2pAddr))"
                 + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))]
