@@ -120,8 +120,21 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(ids == ["node4", "node5", "node6"])
 }
 
+@Test func deleteNode_ofANodeThatOnlyRegistered_retiresItAtOnce() throws {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    var stranger = report("x1", leader: "n1")
+    stranger.nodeKey = ChainBuilder.key("x1").publicKey.hex
+    _ = core.heartbeat(stranger, at: 100)
+    _ = try core.retireRequested("x1", hasData: false)
+    let destroy = core.tick(facts(["n1", "n2", "n3"]), at: 101).effects.compactMap(destroyTicket)
+    #expect(destroy.map(\.node) == ["x1"])
+    _ = core.finished(destroy[0].ticket, .succeeded, at: 101)
+    #expect(core.isRetired("x1"))
+}
+
 func kindOf(_ effect: RegistryEffect) -> String {
     if case .record(let kind, _, _) = effect { return kind }
+    if case .actionFailed = effect { return "action_failed" }
     return "\(effect)"
 }
 

@@ -18,6 +18,7 @@ extension RegistryService {
         }
         series.withLock { _ = $0.sample(at: now - startedAt, seen) }
         metrics.update(round.observed)
+        metrics.updateAutoscaler(round.observed, settings: settings.autoscaler, desired: state.withLock { $0.core.autoscaler.desiredNodes })
         perform(round.effects)
     }
 
@@ -55,6 +56,9 @@ extension RegistryService {
             switch effect {
             case .record(let kind, let node, let message):
                 record(kind, node, message)
+            case .actionFailed(let action, let node, let message):
+                record("action_failed", node, message)
+                metrics.actionsFailed.inc(1, action)
             case .decided(let action):
                 record(action.kind, action.node, action.reason)
                 metrics.actions.inc(1, action.kind)

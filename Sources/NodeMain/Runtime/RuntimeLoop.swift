@@ -28,6 +28,8 @@ struct RuntimeLoop: @unchecked Sendable {
     var caughtUpSinceNs: [String: UInt64] = [:]
     var lastJoinAttemptNs: UInt64 = 0
     var lastEvictionNs: UInt64 = 0
+    /// When each kind of refused Raft message or evidence was last logged (one line per second each).
+    var peerFaultLogged = PeerFaultLog()
     var transferWaiters: [(deadlineNs: UInt64, done: @Sendable (Bool) -> Void)] = []
     /// A write the disk refused, kept to be retried as it was. While set the node is degraded:
     /// the core is frozen (no ticks, no messages in, nothing out), so nothing derived from the
@@ -95,7 +97,7 @@ struct RuntimeLoop: @unchecked Sendable {
                 sync.noteLeaderCommit(m)
                 return
             }
-            core.step(m)
+            if let reason = core.step(m) { noteRefused(m, reason, runtime) }
         case .join(let id, let key, let from):
             answerJoin(id: id, key: key, from: from, runtime)
         case .membership(let change, let reply):
@@ -141,6 +143,7 @@ struct RuntimeLoop: @unchecked Sendable {
 
     mutating func handleReady(_ runtime: NodeRuntime) {
         let rd = core.ready()
+        for evidence in rd.evidence { noteEvidence(evidence, runtime) }
         let started = monotonicNs()
         var committed: [CommittedBlock] = []
         var membership = store.membership
