@@ -80,6 +80,9 @@ final class SimRegistry {
         case .record(let kind, let node, let message):
             note("step \(sim.now) \(kind) \(node ?? ""): \(message)")
             sim.trace("registry event \(kind) \(node ?? ""): \(message)")
+        case .actionFailed(let action, let node, let message):
+            note("step \(sim.now) action_failed \(action) \(node ?? ""): \(message)")
+            sim.trace("registry action_failed \(action) \(node ?? ""): \(message)")
         case .decided(let action):
             actionCounts[action.kind, default: 0] += 1
             note("step \(sim.now) \(action.kind) \(action.node ?? ""): \(action.reason)")
