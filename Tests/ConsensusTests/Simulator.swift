@@ -86,7 +86,7 @@ final class Simulation {
     var transfersProposed = 0
     /// Block syncs of nodes that lagged behind a membership change (see `syncLaggingNodes`).
     var syncs = 0
-    /// Each live node's count of messages refused from non-members, as of the last sync check.
+    /// Each live node's count of messages refused from non-members and non-voters, as of the last sync check.
     private var refusedFromNonMembers: [NodeID: UInt64] = [:]
 
     /// The faulty member of a hostile run, nil in an honest one (SimHostile.swift).
@@ -166,7 +166,7 @@ final class Simulation {
         while violations.isEmpty && healTicks < settings.healTicksMax {
             healTicks += 1
             step(faults: false)
-            if isConverged(beyond: target) { return }
+            if isConverged(beyond: target) { return checkCommittedPrefixes() }
         }
         if violations.isEmpty {
             let heads = ids.map { id in
@@ -208,8 +208,10 @@ final class Simulation {
         }
         drainAll(faults: faults)
         checks.checkLeaders(ids.compactMap { live[$0] })
-        if now % 25 == 0 { syncLaggingNodes() }
-        if now % 25 == 0 || !faults { checkCommittedPrefixes() }
+        if now % 25 == 0 {
+            syncLaggingNodes()
+            checkCommittedPrefixes()
+        }
     }
 
     private func injectFaults() {
@@ -358,23 +360,29 @@ extension Simulation {
     fileprivate func checkCommittedPrefixes() {
         for id in ids where id != hostile?.id {
             guard let node = live[id] else { continue }
-            let through = min(node.core.log.committed, checks.maxCommittedIndex)
+            let log = node.core.log
+            let through = min(log.committed, checks.maxCommittedIndex)
             guard through >= 1 else { continue }
-            let held = node.core.log.entries(from: 1, to: through + 1, maxBytes: Int.max, maxCount: Int(through))
-            for entry in held where entry != checks.entry(at: entry.index) {
-                violate("\(id) holds \(entry) at committed index \(entry.index), replicas applied \(String(describing: checks.entry(at: entry.index)))")
-                return
+            for index in 1...through {
+                // Read in place: stable entries from storage, the rest from the unstable tail.
+                let held = index < log.unstableOffset ? node.storage.log[Int(index)] : log.unstableEntries[Int(index - log.unstableOffset)]
+                if held != checks.entry(at: index) {
+                    violate("\(id) holds \(held) at committed index \(index), replicas applied \(String(describing: checks.entry(at: index)))")
+                    return
+                }
             }
         }
     }
 
     /// Block sync, as the node runtime does it (BlockSync.swift): a node that refuses a member it
-    /// does not know yet (it lags behind the change that added it, so the core will not follow
-    /// that leader) fetches the committed blocks, writes them under the core and rebuilds it.
+    /// does not know yet, or a voter it still takes for a learner (it lags behind the change that
+    /// added or promoted it, so the core will not follow that leader), fetches the committed
+    /// blocks, writes them under the core and rebuilds it. (The runtime syncs once 32 blocks
+    /// behind; the simulator as soon as a refusal shows the lag.)
     fileprivate func syncLaggingNodes() {
         for id in ids {
             guard let node = live[id] else { continue }
-            let refused = node.core.refusals[.notMember, default: 0]
+            let refused = node.core.refusals[.notMember, default: 0] + node.core.refusals[.notVoter, default: 0]
             defer { refusedFromNonMembers[id] = refused }
             guard refused > refusedFromNonMembers[id, default: 0], storages[id]!.applied < checks.maxCommittedIndex else { continue }
             blockSync(id, through: checks.maxCommittedIndex)
