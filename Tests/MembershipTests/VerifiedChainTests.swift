@@ -101,6 +101,33 @@ private func verify(_ entries: [VerifiedChain.Entry], onto chain: VerifiedChain 
     #expect(throws: ChainVerificationError.membershipWithheld(height: b.head.height)) { try verify(withheld) }
 }
 
+/// Regression: the registry expected an empty block to hash its stateRoot forward, while nodes
+/// require it unchanged, so the first block of every new term stopped the registry's view of the
+/// chain. The builder's empty block is checked with the nodes' own rule (BlockCheck) first.
+@Test func verifiedChain_anEmptyTermStartBlockAsNodesMakeIt_isVerified() throws {
+    struct NoAccounts: AccountSource { func account(_ a: Address) -> Account { Account(address: a, balance: 0, nonce: 0) } }
+    var b = ChainBuilder(voters: ["node1", "node2", "node3"])
+    let before = try b.verified()
+    b.addEmpty(by: "node2")
+    _ = try BlockCheck.verifyAndExecute(b.head, index: b.head.height, term: nil, prevHash: before.headHash,
+                                        prevStateRoot: before.headStateRoot, membership: before.membership,
+                                        accounts: NoAccounts())
+    let after = try b.verified()
+    #expect(after.height == b.head.height)
+    #expect(after.headStateRoot == before.headStateRoot)
+}
+
+@Test func verifiedChain_anEmptyBlockThatMovesTheStateRoot_isRefused() throws {
+    var b = ChainBuilder(voters: ["node1", "node2", "node3"])
+    let prev = b.head
+    b.addEmpty(by: "node1")
+    var moved = b.entries
+    moved[moved.count - 1] = VerifiedChain.Entry(Block.make(
+        height: prev.height + 1, prevHash: prev.hash, stateRoot: StateRoot.next(previous: prev.header.stateRoot, changes: []),
+        timestamp: prev.header.timestamp + 1, term: prev.header.term, txs: [], proposerKey: ChainBuilder.key("node1")))
+    #expect(throws: ChainVerificationError.membershipWithheld(height: prev.height + 1)) { try verify(moved) }
+}
+
 @Test func verifiedChain_blockOneMustBootstrapAPinnedKey() throws {
     let b = ChainBuilder(voters: ["node1"])
     var chain = VerifiedChain()

@@ -314,6 +314,12 @@ import Testing
             (up.status()?["learners"]?.arrayValue ?? []).isEmpty && up.voters().count == 3 && up.eventKinds().contains("retire")
         }
         #expect(up.healthy(voters: 3))
+        // The dashboard's series have samples and both decisions as marks on their time axis.
+        let series = try #require((try HTTPClientFor(up.url)).get("/series"))
+        let samples = series["at"]?.arrayValue?.count ?? 0
+        #expect(samples >= 1 && series["committedTxsPerS"]?.arrayValue?.count == samples && series["nodes"]?["voters"]?.arrayValue?.count == samples)
+        let marked = Set(series["decisions"]?.arrayValue?.compactMap { $0["kind"]?.stringValue } ?? [])
+        #expect(marked.isSuperset(of: ["spawn", "retire"]), "\(marked)")
     }
 
     @Test func registryKilledWhileCommittingStopsNothingAndComesBackQuietly() throws {

@@ -9,7 +9,7 @@ import Chain
 /// configuration in force before it; block 1 is the bootstrap, signed by the node it names, whose
 /// key is the one the registry pinned for that ID; a membership change is the one the proposer
 /// signed (the header's stateRoot commits to it), and an empty block carries none (its stateRoot
-/// shows that nothing changed). A batch that breaks any rule changes nothing. Pure.
+/// is the one before it, as nodes require). A batch that breaks any rule changes nothing. Pure.
 public struct VerifiedChain: Sendable, Equatable {
     /// Height of the last verified block (0: nothing verified yet).
     public private(set) var height: UInt64 = 0
@@ -76,7 +76,7 @@ public struct VerifiedChain: Sendable, Equatable {
         term = h.term
     }
 
-    /// A membership change is the one the header commits to; an empty block commits to none.
+    /// A membership change is the one the header commits to; an empty block keeps the stateRoot.
     private func checkContents(_ e: Entry) throws(ChainVerificationError) {
         let h = e.header
         if let change = e.membership {
@@ -85,8 +85,9 @@ public struct VerifiedChain: Sendable, Equatable {
             if h.height > 1, h.stateRoot != StateRoot.next(previous: headStateRoot, membership: change) {
                 throw .membershipNotSigned(height: h.height)
             }
-        } else if h.txCount == 0, h.stateRoot != StateRoot.next(previous: headStateRoot, changes: []) {
-            // A membership block served without its change would look like this.
+        } else if h.txCount == 0, h.stateRoot != headStateRoot {
+            // Nodes keep the stateRoot on an empty block (BlockCheck); a membership block served
+            // without its change would look like an empty block that moved it.
             throw .membershipWithheld(height: h.height)
         }
     }

@@ -82,6 +82,11 @@ extension NodeMetrics {
         registry.counter("autochain_http_overloaded_total",
                          "Requests refused with 503 overloaded because max_queued_requests were queued.")
             .sample { Double(api.workGate.refusedCount) }
+        registry.gauge("autochain_forwards_waiting", "Requests this follower sent to the leader over the peer link, awaiting its answer.")
+            .sample { Double(api.leaderForwards.count) }
+        registry.counter("autochain_p2p_forwarded_refused_total",
+                         "Members' txs requests answered overloaded because max_forwarded_txs_per_peer were being served.")
+            .sample { Double(api.forwardedBudget.refusedCount) }
     }
 }
 

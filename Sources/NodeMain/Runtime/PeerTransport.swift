@@ -15,7 +15,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     private let network = Mutex<PeerNetwork?>(nil)
     private let serving = DispatchQueue(label: "p2p-serve", qos: .utility)
     /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
-    /// getBlocks or join cannot grow it.
+    /// getBlocks cannot grow it.
     let servingGate: WorkGate
     private let log = Logger(component: "p2p")
     /// Where forwarded transfers and their answers go (the API).

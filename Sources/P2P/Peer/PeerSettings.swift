@@ -9,7 +9,8 @@ public struct PeerIdentity: Sendable {
     public var genesisHash: Hash32
     /// The address peers should dial to reach us ("host:port"), sent in hello and gossip.
     public var advertisedP2PAddr: String
-    /// Our REST API address, sent in hello so peers can forward clients.
+    /// Our REST API address, sent in the channel auth frame: peers list it (`/peers`, `/members`)
+    /// for clients. Nodes never call it (they talk only over the peer link).
     public var apiAddr: String
     /// Mixed into both session keys of every connection, so a peer without it cannot open a
     /// single frame; it never travels.
