@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 import Foundation
 import P2P
 import Synchronization
@@ -53,6 +54,8 @@ struct NodeMetrics: Sendable {
         raftEvidence = registry.counter("autochain_raft_evidence_total",
                                         "Raft messages only a faulty member sends (two leaders for one term, a conflict "
                                             + "with a committed entry), ignored and kept as evidence, by kind.", labels: ["kind"])
+        // Every kind at 0 from the start, so the first one counts in increase() (the evidence alert).
+        for kind in Evidence.Kind.allCases { raftEvidence.inc(0, kind.rawValue) }
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
         cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")

@@ -234,6 +234,11 @@ final class RunningNode: Sendable {
             if let p99 = runtime.metrics.recentSubmitToCommit.p99Ms() { o["submitLatencyMs"] = .double(p99) }
             o["memoryBytes"] = .double(ProcessStats.read().residentBytes)
             if let fault = runtime.storage.fault { o["degraded"] = .string(fault.reason) }
+            let evidence = runtime.evidence.withLock { $0 }
+            if let e = evidence.latest, NodeIDGrammar.isValid(e.from) {
+                o["evidence"] = .object(JSONObject([("count", .uint(evidence.count)), ("kind", .string(e.kind.rawValue)),
+                                                    ("accused", .string(e.from)), ("term", .uint(e.term))]))
+            }
             return o
         }, onPeers: { peers in network.learn(peers) })
         client.start()
