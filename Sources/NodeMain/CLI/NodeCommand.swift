@@ -172,7 +172,8 @@ final class RunningNode: Sendable {
                                     apiAddr: api,
                                     clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
         let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
-                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests)
+                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests,
+                                      maxQueuedRaftPerPeer: settings.p2p.maxQueuedRaftPerPeer)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)
         runtime.attach(transport)

@@ -53,6 +53,9 @@ struct NodeSettings: Sendable {
         /// `getBlocks` and `join` requests from peers waiting to be served; more are ignored
         /// (the asker retries, as after a lost message).
         var maxPendingPeerRequests = 64
+        /// Raft messages from one peer waiting for their entries to be checked (`EntryDoor`);
+        /// more are dropped (Raft retries, as after a lost message).
+        var maxQueuedRaftPerPeer = 1_024
     }
 
     struct Consensus: Sendable {

@@ -17,12 +17,20 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
     /// getBlocks or join cannot grow it.
     let servingGate: WorkGate
+    /// Raft messages are checked here (an append's entries against their term's leader) before
+    /// the runtime sees them.
+    let door: EntryDoor
+    /// When each (reason, peer) refusal was last logged: one line per pair per `refusalLogIntervalNs`.
+    private let refusalLogged = Mutex<[String: UInt64]>([:])
+    static let refusalLogIntervalNs: UInt64 = 5_000_000_000
     private let log = Logger(component: "p2p")
     /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
     static let maxBlocksReplyBytes = 6 << 20
 
-    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int) {
+    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int,
+         maxQueuedRaftPerPeer: Int) {
         self.servingGate = WorkGate(limit: maxPendingRequests)
+        self.door = EntryDoor(checks: runtime.entryChecks, maxQueuedPerPeer: maxQueuedRaftPerPeer)
         self.runtime = runtime
         self.state = state
         self.reader = reader
@@ -56,13 +64,15 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func peerDisconnected(nodeId: String, reason: String) {
         log.info("peer disconnected", ["peer": nodeId, "reason": reason])
+        door.forget(peer: nodeId)
     }
 
     func received(_ message: PeerMessage, from peer: PeerInfo) {
         switch message {
         case .raft(let m):
             guard m.to == identity.nodeId, m.from == peer.nodeId else { return }
-            runtime.post(.raft(m))
+            _ = door.submit(m, senderKey: peer.nodeKey, admit: { [runtime] m in _ = runtime.post(.raft(m)) },
+                            refuse: { [self] refusal, detail in refused(refusal.rawValue, peer: peer.nodeId, detail) })
         case .getBlocks(let from, let count):
             serve { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
         case .blocks(let blocks):
@@ -85,6 +95,21 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     }
 
     func localHeight() -> UInt64 { state.head.header.height }
+
+    /// A peer's message or request refused by a rule: counted by reason, logged (at most one line
+    /// per reason and peer every few seconds: a peer repeating itself cannot flood the log).
+    func refused(_ reason: String, peer: String, _ detail: String) {
+        runtime.metrics.peerRefused.inc(1, reason)
+        let now = monotonicNs()
+        let key = reason + "/" + peer
+        let due = refusalLogged.withLock { logged -> Bool in
+            if let last = logged[key], now &- last < Self.refusalLogIntervalNs { return false }
+            if logged.count >= 4_096 { logged.removeAll() }
+            logged[key] = now
+            return true
+        }
+        if due { log.warn("peer message refused", ["peer": peer, "reason": reason, "detail": String(detail.prefix(300))]) }
+    }
 
     /// Runs a peer's request on `serving` when the gate admits it; a dropped request is what a
     /// lost message would be (the asker retries).

@@ -169,9 +169,10 @@ struct RuntimeLoop: @unchecked Sendable {
     mutating func finishRound(_ rd: Ready, records: [LogRecord], committed: [CommittedBlock], startedNs started: UInt64,
                               _ runtime: NodeRuntime) {
         view.didPersist(records)
-        // Blocks of other proposers (replicated to this node) are checked ahead on the other cores.
+        // Blocks of other proposers (replicated to this node) are checked ahead on the other cores,
+        // started at the door; this catches any the door did not see (kept checks are not redone).
         let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }
-        if !foreign.isEmpty { runtime.entryChecks.start(foreign.map { ($0.index, $0.term, $0.data) }) }
+        if !foreign.isEmpty { runtime.entryChecks.start(foreign.map { ($0.index, $0.term, $0.data, nil) }) }
         if !rd.messages.isEmpty, let t = runtime.transport.withLock({ $0 }) {
             for m in rd.messages { t.send(raft: m) }
         }
