@@ -47,6 +47,8 @@ struct RuntimeLoop: @unchecked Sendable {
         self.joining = joining
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
+        sync.requestTimeoutNs = UInt64(settings.p2p.syncRequestTimeoutMs) * 1_000_000
+        sync.ignorePeerNs = UInt64(settings.p2p.syncIgnorePeerMs) * 1_000_000
     }
 
     mutating func run(runtime: NodeRuntime) {
@@ -92,7 +94,7 @@ struct RuntimeLoop: @unchecked Sendable {
             // While block sync writes committed blocks underneath the core, appends would race
             // it; they are dropped (Raft retries) and replication resumes when sync hands over.
             if sync.active, case .append = m.kind {
-                sync.noteLeaderCommit(m)
+                sync.noteLeaderCommit(m, now: monotonicNs())
                 return
             }
             core.step(m)
@@ -103,9 +105,14 @@ struct RuntimeLoop: @unchecked Sendable {
         case .transferLeadership(let to, let done):
             transferLeadership(to: to, done: done)
         case .blocks(let blocks, let from):
-            sync.received(blocks, from: from)
+            let asked = sync.received(blocks, from: from)
+            if asked.isEmpty, !blocks.isEmpty {
+                runtime.metrics.peerRefused.inc(1, "unsolicited_blocks")
+            } else {
+                runtime.syncSignatures.start(asked)
+            }
         case .peerHeight(let peer, let height):
-            sync.observe(peer: peer, height: height)
+            sync.observe(peer: peer, height: height, now: monotonicNs())
         }
     }
 
