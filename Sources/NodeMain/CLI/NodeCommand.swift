@@ -173,6 +173,7 @@ final class RunningNode: Sendable {
                                     clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
         let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
                                       maxPendingRequests: settings.p2p.maxPendingPeerRequests,
+                                      maxPendingRequestsPerPeer: settings.p2p.maxPendingRequestsPerPeer,
                                       maxQueuedRaftPerPeer: settings.p2p.maxQueuedRaftPerPeer)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)

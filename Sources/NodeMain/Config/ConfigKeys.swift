@@ -39,7 +39,10 @@ enum ConfigKeys {
         int("p2p.max_handshakes_per_address", 1...100_000) { $0.p2p.maxHandshakesPerAddress = $1 },
         int("p2p.max_pre_auth_bytes", 64...(16 << 20)) { $0.p2p.maxPreAuthBytes = $1 },
         int("p2p.max_pending_peer_requests", 1...100_000) { $0.p2p.maxPendingPeerRequests = $1 },
+        int("p2p.max_pending_requests_per_peer", 1...100_000) { $0.p2p.maxPendingRequestsPerPeer = $1 },
         int("p2p.max_queued_raft_per_peer", 1...1_000_000) { $0.p2p.maxQueuedRaftPerPeer = $1 },
+        int("p2p.sync_request_timeout_ms", 100...600_000) { $0.p2p.syncRequestTimeoutMs = $1 },
+        int("p2p.sync_ignore_peer_ms", 0...86_400_000) { $0.p2p.syncIgnorePeerMs = $1 },
         int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
         stringList("registry.urls", env: "REGISTRY_URL", flag: "registry") { $0.registry.urls = $1 },
         string("registry.strategy", env: "REGISTRY_STRATEGY", flag: nil) { s, v, origin in

@@ -53,9 +53,18 @@ struct NodeSettings: Sendable {
         /// `getBlocks` and `join` requests from peers waiting to be served; more are ignored
         /// (the asker retries, as after a lost message).
         var maxPendingPeerRequests = 64
+        /// Of those, from one peer; more from it are ignored, and what it has waiting is skipped
+        /// once it disconnects.
+        var maxPendingRequestsPerPeer = 8
         /// Raft messages from one peer waiting for their entries to be checked (`EntryDoor`);
         /// more are dropped (Raft retries, as after a lost message).
         var maxQueuedRaftPerPeer = 1_024
+        /// Block sync: a `getBlocks` unanswered this long is given up, and the height its peer
+        /// claims no longer counts towards the sync target...
+        var syncRequestTimeoutMs = 3_000
+        /// ...for this long (a peer claiming a height it does not serve cannot pin a follower
+        /// in block sync).
+        var syncIgnorePeerMs = 60_000
     }
 
     struct Consensus: Sendable {

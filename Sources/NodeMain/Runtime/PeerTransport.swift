@@ -17,6 +17,9 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
     /// getBlocks or join cannot grow it.
     let servingGate: WorkGate
+    /// Bounds each peer's share of `serving` (`p2p.max_pending_requests_per_peer`) and drops the
+    /// share of a peer that disconnected.
+    let perPeer: PeerRequestBudget
     /// Raft messages are checked here (an append's entries against their term's leader) before
     /// the runtime sees them.
     let door: EntryDoor
@@ -28,8 +31,9 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     static let maxBlocksReplyBytes = 6 << 20
 
     init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int,
-         maxQueuedRaftPerPeer: Int) {
+         maxPendingRequestsPerPeer: Int, maxQueuedRaftPerPeer: Int) {
         self.servingGate = WorkGate(limit: maxPendingRequests)
+        self.perPeer = PeerRequestBudget(limitPerPeer: maxPendingRequestsPerPeer)
         self.door = EntryDoor(checks: runtime.entryChecks, maxQueuedPerPeer: maxQueuedRaftPerPeer)
         self.runtime = runtime
         self.state = state
@@ -65,6 +69,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     func peerDisconnected(nodeId: String, reason: String) {
         log.info("peer disconnected", ["peer": nodeId, "reason": reason])
         door.forget(peer: nodeId)
+        perPeer.disconnected(nodeId)
     }
 
     func received(_ message: PeerMessage, from peer: PeerInfo) {
@@ -74,16 +79,16 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             _ = door.submit(m, senderKey: peer.nodeKey, admit: { [runtime] m in _ = runtime.post(.raft(m)) },
                             refuse: { [self] refusal, detail in refused(refusal.rawValue, peer: peer.nodeId, detail) })
         case .getBlocks(let from, let count):
-            serve { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
+            serve(for: peer.nodeId) { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
         case .blocks(let blocks):
-            runtime.syncSignatures.start(blocks)
+            // Signatures are checked once the runtime knows the blocks were asked of this peer.
             runtime.post(.blocks(blocks, from: peer.nodeId))
         case .join(let id, let key, _, _):
             guard id == peer.nodeId, key == peer.nodeKey else { return }
             let st = runtime.status
             if st.role != "leader", let leader = st.leader, let api = peers.first(where: { $0.nodeId == leader })?.apiAddr {
                 // Not the leader: ask the leader on the newcomer's behalf (it may know only us).
-                serve { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
+                serve(for: peer.nodeId) { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
                 return
             }
             runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
@@ -111,13 +116,20 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         if due { log.warn("peer message refused", ["peer": peer, "reason": reason, "detail": String(detail.prefix(300))]) }
     }
 
-    /// Runs a peer's request on `serving` when the gate admits it; a dropped request is what a
-    /// lost message would be (the asker retries).
-    private func serve(_ work: @escaping @Sendable () -> Void) {
-        guard servingGate.enter() else { return }
+    /// Runs a peer's request on `serving` when both the peer's budget and the gate admit it, and
+    /// skips it if the peer disconnected meanwhile; a dropped request is what a lost message
+    /// would be (the asker retries).
+    private func serve(for peer: String, _ work: @escaping @Sendable () -> Void) {
+        guard let ticket = perPeer.enter(peer) else {
+            refused("peer_request_limit", peer: peer, "more than \(perPeer.limitPerPeer) requests of this peer wait")
+            return
+        }
+        guard servingGate.enter() else { perPeer.leave(ticket); return }
         let gate = servingGate
-        serving.async {
-            defer { gate.leave() }
+        let budget = perPeer
+        serving.async { [self] in
+            defer { gate.leave(); budget.leave(ticket) }
+            guard budget.isCurrent(ticket) else { return runtime.metrics.peerRefused.inc(1, "peer_gone") }
             work()
         }
     }
