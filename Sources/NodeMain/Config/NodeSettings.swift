@@ -65,6 +65,14 @@ struct NodeSettings: Sendable {
         /// ...for this long (a peer claiming a height it does not serve cannot pin a follower
         /// in block sync).
         var syncIgnorePeerMs = 60_000
+        /// A connection admitted only to ask to join is closed this long after its handshake,
+        /// unless its node became a member meanwhile.
+        var joinOnlyTimeoutMs = 60_000
+        /// Peer addresses remembered for dialling; when full, a learned (gossiped) one that is
+        /// not connected is forgotten for a new one, the one failing longest first.
+        var maxKnownAddresses = 256
+        /// Shortest time between two `join` messages from one connection; sooner ones are ignored.
+        var minJoinIntervalMs = 500
     }
 
     struct Consensus: Sendable {

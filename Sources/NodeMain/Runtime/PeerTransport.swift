@@ -101,6 +101,8 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func localHeight() -> UInt64 { state.head.header.height }
 
+    func peerRuleHit(nodeId: String, reason: String, detail: String) { refused(reason, peer: nodeId, detail) }
+
     /// A peer's message or request refused by a rule: counted by reason, logged (at most one line
     /// per reason and peer every few seconds: a peer repeating itself cannot flood the log).
     func refused(_ reason: String, peer: String, _ detail: String) {
