@@ -134,9 +134,6 @@ put("chunked", "missing-crlf.txt", crlf("3\nabcX0\n\n"))
 
 # peer protocol lines (several per input; blank lines are skipped)
 peer_lines = [
-    {"type": "hello", "protocol": 1, "chainId": "autochain-dev", "genesisHash": "0x" + "2a" * 32, "nodeId": "n1",
-     "nodeKey": pub.hex(), "nonce": "ab" * 32, "p2pAddr": "127.0.0.1:7001", "apiAddr": "127.0.0.1:8001", "height": 5},
-    {"type": "auth", "signature": sig.hex(), "mac": "cd" * 32},
     {"type": "ping", "height": 7}, {"type": "pong", "height": 7},
     {"type": "peers", "peers": [{"nodeId": "n2", "p2pAddr": "127.0.0.1:7002", "apiAddr": "127.0.0.1:8002"}]},
     {"type": "bye", "reason": "done"},
@@ -149,15 +146,17 @@ peer_lines = [
     {"type": "raft", "from": "n1", "to": "n2", "term": 3, "kind": "timeoutNow"},
     {"type": "getBlocks", "from": 1, "count": 16},
     {"type": "blocks", "blocks": [blk_bin.hex()]},
-    {"type": "txs", "txs": [tx_json]},
+    {"type": "txs", "id": 1, "txs": [tx_bin.hex()]},
+    {"type": "txsResult", "id": 1, "results": [{}, {"code": "nonce_too_low", "message": "used", "committed": True}]},
+    {"type": "txsResult", "id": 2, "error": {"code": "not_leader", "message": "ask n2"}, "leaderHint": "n2"},
     {"type": "join", "nodeId": "n4", "nodeKey": pub.hex(), "p2pAddr": "127.0.0.1:7004", "apiAddr": "127.0.0.1:8004"},
-    {"type": "joinResult", "accepted": False, "reason": "not the leader", "leaderHint": "n1"},
+    {"type": "joinResult", "nodeId": "n4", "accepted": False, "reason": "not the leader", "leaderHint": "n1"},
 ]
 for m in peer_lines:
-    name = m["type"] + ("-" + m["kind"] if "kind" in m else "")
+    name = m["type"] + ("-" + m["kind"] if "kind" in m else "") + ("-error" if "error" in m else "")
     put("peer-message", name + ".jsonl", compact(m) + "\n")
-put("peer-message", "handshake.jsonl", "".join(compact(m) + "\n" for m in peer_lines[:5]) + "\n")
-put("peer-message", "partial.jsonl", compact(peer_lines[2]) + "\n" + compact(peer_lines[3])[:10])
+put("peer-message", "session.jsonl", "".join(compact(m) + "\n" for m in peer_lines[:4]) + "\n")
+put("peer-message", "partial.jsonl", compact(peer_lines[0]) + "\n" + compact(peer_lines[1])[:10])
 
 # registry bodies (each input goes to /register, /heartbeat, /scale and /consensus-failure)
 put("registry-body", "register.json", compact({

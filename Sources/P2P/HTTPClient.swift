@@ -17,7 +17,8 @@ public final class HTTPClient {
 
     public let address: SocketAddress
     public let maxResponseBytes: Int
-    private let hostHeader: String
+    /// What the `Host` header says: the URL's authority (`localhost` for a Unix socket).
+    public let hostHeader: String
     private var fd: Int32 = -1
 
     /// `baseURL` is `http://host:port` (a path part is ignored) or `unix:/path/to.sock`.
@@ -55,7 +56,7 @@ public final class HTTPClient {
                         timeout: Duration = .seconds(10)) throws(HTTPClientError) -> HTTPClientResponse {
         if let problem = Self.problem(method: method, path: path, headers: headers) { throw .invalidRequest(problem) }
         let deadline = HTTPServerConnection.deadline(after: timeout)
-        let bytes = encodeRequest(method: method, path: path, headers: headers, body: body)
+        let bytes = Self.encodeRequest(method: method, path: path, host: hostHeader, headers: headers, body: body)
         do throws(HTTPClientError) {
             let sendFailure = try send(bytes, deadline: deadline)
             guard let sendFailure else { return try readResponse(isHEAD: method == "HEAD", deadline: deadline) }
@@ -89,15 +90,26 @@ public final class HTTPClient {
         return nil
     }
 
-    private func encodeRequest(method: String, path: String, headers: HTTPHeaders, body: [UInt8]) -> [UInt8] {
+    /// The bytes of one request as this client writes it; also used by `HTTPClientConnection`.
+    /// `Host: host` unless `headers` has one; Content-Length for a body or a POST/PUT/PATCH.
+    /// Throws `.invalidRequest` when the method, path or a header cannot be sent (`problem`).
+    public static func encode(method: String, path: String, host: String, headers: HTTPHeaders,
+                              body: [UInt8]) throws(HTTPClientError) -> [UInt8] {
+        if let problem = problem(method: method, path: path, headers: headers) { throw .invalidRequest(problem) }
+        return encodeRequest(method: method, path: path, host: host, headers: headers, body: body)
+    }
+
+    static func encodeRequest(method: String, path: String, host: String, headers: HTTPHeaders, body: [UInt8]) -> [UInt8] {
         var text = "\(method) \(path) HTTP/1.1\r\n"
-        if !headers.contains("Host") { text += "Host: \(hostHeader)\r\n" }
+        if !headers.contains("Host") { text += "Host: \(host)\r\n" }
         for field in headers where !HTTPHeaders.equalsIgnoringCase(field.name, "Content-Length") {
             text += "\(field.name): \(field.value)\r\n"
         }
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) { text += "Content-Length: \(body.count)\r\n" }
         text += "\r\n"
-        return Array(text.utf8) + body
+        var bytes = Array(text.utf8)
+        bytes.append(contentsOf: body)
+        return bytes
     }
 
     // MARK: - Connection

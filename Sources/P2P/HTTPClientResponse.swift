@@ -19,6 +19,8 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     case responseTooLarge(limitBytes: Int)
     /// The server closed the connection before a complete response.
     case connectionClosed(String)
+    /// The connection was gone before any byte of the request was written: the server never saw it.
+    case notSent(String)
     case io(SocketError)
 
     public var description: String {
@@ -30,6 +32,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
         case .malformedResponse(let why): return "malformed response: \(why)"
         case .responseTooLarge(let limit): return "response larger than \(limit) bytes"
         case .connectionClosed(let what): return "connection closed \(what)"
+        case .notSent(let why): return "request not sent: \(why)"
         case .io(let error): return error.description
         }
     }

@@ -25,6 +25,10 @@ public final class HTTPResponder: Sendable {
         Self.deliver(response, to: connection, sequence: sequence)
     }
 
+    /// The loop the request arrived on: work done there (say, a non-blocking call the answer
+    /// waits for) needs no hand-over between threads, and `send` from it is immediate.
+    public var eventLoop: EventLoop { connection.eventLoop }
+
     /// True once `send` has been called.
     public var hasSent: Bool { sent.load(ordering: .acquiring) }
 

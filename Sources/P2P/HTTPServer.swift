@@ -25,13 +25,18 @@ public final class HTTPServer: Sendable {
 
     public let settings: HTTPServerSettings
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
+    private let loopWillStop: (@Sendable (EventLoop) -> Void)?
     private let budget: HTTPServerBudget
     private let state = Mutex<(loops: [HTTPServerLoop], acceptor: Acceptor?)>(([], nil))
 
+    /// `loopWillStop` runs on each loop during `stop()`, after its client connections are closed
+    /// and before the loop ends: the place to close other connections a handler opened on it.
     public init(settings: HTTPServerSettings = HTTPServerSettings(),
+                loopWillStop: (@Sendable (EventLoop) -> Void)? = nil,
                 handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void) {
         settings.validate()
         self.settings = settings
+        self.loopWillStop = loopWillStop
         self.handler = handler
         self.budget = HTTPServerBudget(settings: settings)
     }
@@ -97,7 +102,10 @@ public final class HTTPServer: Sendable {
             usleep(2_000)  // bound: the grace period
         }
         for loop in loops {
-            loop.eventLoop.execute { loop.forceClose() }
+            loop.eventLoop.execute { [loopWillStop] in
+                loop.forceClose()
+                loopWillStop?(loop.eventLoop)
+            }
             loop.eventLoop.shutdown()
         }
     }

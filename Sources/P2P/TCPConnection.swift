@@ -101,14 +101,18 @@ public final class TCPConnection {
     }
 
     /// Opens an outbound connection without blocking the loop; `completion` runs on the loop with
-    /// a started connection or the error (`connectionRefused`, `timedOut`, ...).
+    /// a started connection or the error (`connectionRefused`, `timedOut`, ...). Returns the
+    /// connection while it connects (nil when the connect failed at once), so its owner can
+    /// `close()` it before it is established; `completion` then gets the failure.
+    @discardableResult
     public static func connect(to address: SocketAddress, on eventLoop: EventLoop, settings: Settings = Settings(),
-                               timeout: Duration, completion: @escaping (Result<TCPConnection, SocketError>) -> Void) {
+                               timeout: Duration, completion: @escaping (Result<TCPConnection, SocketError>) -> Void) -> TCPConnection? {
         eventLoop.preconditionInEventLoop()
         let started: (fd: Int32, connected: Bool)
-        do { started = try Socket.startConnect(to: address) } catch { completion(.failure(error)); return }
+        do { started = try Socket.startConnect(to: address) } catch { completion(.failure(error)); return nil }
         let connection = TCPConnection(connectingFD: started.fd, to: address, on: eventLoop, settings: settings)
         connection.awaitConnect(address: address, alreadyConnected: started.connected, timeout: timeout, completion: completion)
+        return connection
     }
 
     private func awaitConnect(address: SocketAddress, alreadyConnected: Bool, timeout: Duration,

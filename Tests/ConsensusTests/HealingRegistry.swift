@@ -96,7 +96,7 @@ struct RegistryShell {
 
     mutating func decideOnce(_ sim: HealingSimulation) {
         let now = sim.seconds
-        inFlight.removeAll { now - $0.since > RegistryService.inFlightTimeoutS }
+        inFlight.removeAll { now - $0.since > RegistryCore.Settings().inFlightTimeoutS }
         let managed = sim.providerKnownNodes
         let observed = observe(sim, managed: managed, now: now)
         let actions = autoscaler.decide(observed, settings: autoscalerSettings, now: now)
@@ -107,7 +107,7 @@ struct RegistryShell {
                 return inFlight.contains { $0.action.key == "remove:\(n)" }
             }
         }
-        fresh = RegistryService.spawnsThatCanJoin(fresh, observed: observed, known: allKnownIds.union(managed), reserved: reserved)
+        fresh = RegistryCore.spawnsThatCanJoin(fresh, observed: observed, known: allKnownIds.union(managed), reserved: reserved)
         for a in fresh where a.isLongRunning { inFlight.append((a, now)) }
         for a in fresh { carryOut(a, observed: observed, sim) }
         // Probes of suspects answer before the next round (a hung process does not answer).
@@ -162,7 +162,7 @@ struct RegistryShell {
             restartFailures[node, default: 0] += 1
         case .spawn:
             let known = allKnownIds.union(sim.providerKnownNodes).union(reserved)
-            guard let id = RegistryService.nextId(after: known) else { return false }
+            guard let id = RegistryCore.nextId(after: known) else { return false }
             reserved.insert(id)
             if sim.hosts[id] != nil { sim.violate("spawn reuses the ID \(id)") }
             sim.ids.append(id)

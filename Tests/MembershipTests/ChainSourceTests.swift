@@ -59,7 +59,7 @@ private func register(_ registry: RegistryService, _ id: String, apiUrl: String,
     let chain = registry.state.withLock { $0.chain }
     #expect(chain.membership.voters == ["node1", "node2", "node3"])
     #expect(chain.membership.retired.isEmpty)
-    #expect(registry.state.withLock { $0.membership.voters } == ["node1", "node2", "node3"])
+    #expect(registry.state.withLock { $0.core.membership.voters } == ["node1", "node2", "node3"])
 }
 
 @Test func chainSource_withoutNodesOfItsOwn_aChainIsBelievedOnlyWhenAMajorityOfItsVotersRegisteredWithItsKeys() throws {

@@ -21,17 +21,17 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
     let body = report("n1", leader: .null)
     let reply = try registry.heartbeat(body, call: signedRegistration("n1", body))
     #expect(reply.status == 200)
-    let record = try #require(registry.state.withLock { $0.nodes["n1"] })
+    let record = try #require(registry.state.withLock { $0.core.nodes["n1"] })
     #expect(record.leader == nil)
     #expect(record.height == 7)
-    #expect(registry.state.withLock { $0.detector.health(node: "n1", now: RegistryService.now()) } == .alive)
+    #expect(registry.state.withLock { $0.core.detector.health(node: "n1", now: RegistryService.now()) } == .alive)
 }
 
 @Test func registry_stillRefusesALeaderThatIsNotAString() {
     let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
     let body = report("n1", leader: .int(5))
     #expect(throws: RegistryAPIError.self) { try registry.heartbeat(body, call: signedRegistration("n1", body)) }
-    #expect(registry.state.withLock { $0.nodes["n1"] } == nil)
+    #expect(registry.state.withLock { $0.core.nodes["n1"] } == nil)
 }
 
 /// A node heartbeats at the period the registry names when it registers (its failure detector
@@ -61,7 +61,7 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
         try registry.heartbeat(body, call: signedRegistration("n3", body, key: KeyPair(seed: Array(repeating: 3, count: 32))))
     }
     #expect(error?.status == 503 && error?.code == "registry_full")
-    #expect(registry.state.withLock { $0.nodes.count } == 2)
+    #expect(registry.state.withLock { $0.core.nodes.count } == 2)
     let again = report("n1", leader: .null)
     _ = try registry.heartbeat(again, call: signedRegistration("n1", again, key: KeyPair(seed: Array(repeating: 1, count: 32)), seq: 2,
                                                                kind: .heartbeat))
@@ -77,7 +77,7 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
                                                                kind: .heartbeat))
     }
     #expect(error?.status == 403 && error?.code == "key_mismatch")
-    #expect(registry.state.withLock { $0.nodes["n1"]?.role } == "follower")
+    #expect(registry.state.withLock { $0.core.nodes["n1"]?.role } == "follower")
 }
 
 /// A node whose disk refuses writes says so in its heartbeat; the registry shows it on the node
@@ -88,10 +88,10 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
     degraded["degraded"] = .string("disk_full")
     _ = try registry.heartbeat(.object(degraded), call: signedRegistration("n1", .object(degraded)))
     _ = try registry.heartbeat(.object(degraded), call: signedRegistration("n1", .object(degraded), seq: 2, kind: .heartbeat))
-    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == "disk_full")
+    #expect(registry.state.withLock { $0.core.nodes["n1"]?.degraded } == "disk_full")
     let healthy = report("n1", leader: .null)
     _ = try registry.heartbeat(healthy, call: signedRegistration("n1", healthy, seq: 3, kind: .heartbeat))
-    #expect(registry.state.withLock { $0.nodes["n1"]?.degraded } == nil)
+    #expect(registry.state.withLock { $0.core.nodes["n1"]?.degraded } == nil)
     let kinds = registry.state.withLock { s in s.events.map(\.kind).filter { $0.hasPrefix("node_storage") } }
     #expect(kinds == ["node_storage_degraded", "node_storage_recovered"])
 }

@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func everyCommandHasHelpAndErrorsAreOneLine() throws {
-        for command in ["node", "keygen", "transfer", "status", "bench"] {
+        for command in ["node", "keygen", "transfer", "status", "bench", "load"] {
             let help = try run([command, "--help"])
             #expect(help.status == 0, "\(command) --help")
             #expect(help.out.contains("usage: autochain \(command)"), "\(command): \(help.out)")

@@ -20,9 +20,11 @@ import Testing
         let url: String
         let signals = Signals()
 
-        init() throws {
+        init(idleTimeout: Duration = .seconds(60)) throws {
             let signals = self.signals
-            server = HTTPServer { request, responder in
+            var settings = HTTPServerSettings()
+            settings.idleTimeout = idleTimeout
+            server = HTTPServer(settings: settings) { request, responder in
                 signals.requests.wrappingAdd(1, ordering: .relaxed)
                 switch request.path {
                 case "/big":
@@ -205,5 +207,44 @@ import Testing
         defer { gw.stop(); reg.stop(); good.server.stop() }
         let r = try Self.send(gwURL, "POST", "/members/remove", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
         #expect(r.status == 201 && r.headers["X-Autochain-Node"] == "node-good")
+    }
+
+    static func waitUntil(_ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() && Date() < deadline { usleep(5_000) }
+        return condition()
+    }
+
+    @Test func successiveRequestsReuseOneKeptAliveConnectionToTheNode() throws {
+        let node = try FakeNode()
+        let (reg, regURL) = try Self.registry([("node-a", node.url)])
+        let (gw, gwURL) = try Self.gateway(registry: regURL)
+        defer { gw.stop(); reg.stop(); node.server.stop() }
+        for _ in 0..<5 { #expect(try Self.send(gwURL, "GET", "/echo").status == 201) }
+        #expect(node.server.connectionCount == 1)
+    }
+
+    @Test func aKeptAliveConnectionTheNodeClosedIsReplacedWithoutAnError() throws {
+        let node = try FakeNode(idleTimeout: .milliseconds(200))
+        let (reg, regURL) = try Self.registry([("node-a", node.url)])
+        let (gw, gwURL) = try Self.gateway(registry: regURL)
+        defer { gw.stop(); reg.stop(); node.server.stop() }
+        #expect(try Self.send(gwURL, "GET", "/echo").status == 201)
+        #expect(Self.waitUntil { node.server.connectionCount == 0 }, "the node closed the idle connection")
+        let again = try Self.send(gwURL, "POST", "/members/remove", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+        #expect(again.status == 201 && again.headers["X-Autochain-Node"] == "node-a")
+        #expect(node.signals.requests.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func anAttemptPastRequestTimeoutFailsAndAWriteIsNotRepeated() throws {
+        let node = try FakeNode()
+        let (reg, regURL) = try Self.registry([("node-a", node.url)])
+        let (gw, gwURL) = try Self.gateway(registry: regURL) { $0.requestTimeoutMs = 300 }
+        defer { node.signals.release.signal(); gw.stop(); reg.stop(); node.server.stop() }
+        let started = Date()
+        let r = try Self.send(gwURL, "POST", "/hold", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
+        #expect(r.status == 502 && Self.code(r) == "node_failed")
+        #expect(r.bodyText.contains("timed out"))
+        #expect(Date().timeIntervalSince(started) < 5)
     }
 }

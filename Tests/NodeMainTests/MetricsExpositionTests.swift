@@ -61,6 +61,16 @@ import Testing
         #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")
     }
 
+    @Test func storageSpaceIsNotANumberWhenTheDataDirectoryCannotBeRead() {
+        let metrics = NodeMetrics()
+        metrics.sampleStorage(dataDir: "/nonexistent/autochain-data")
+        let text = metrics.registry.render()
+        // NaN, not 0: an unreadable directory must not look like a full disk to the alert.
+        #expect(text.contains("\nautochain_storage_available_bytes NaN\n"), "\(text)")
+        #expect(text.contains("\nautochain_storage_size_bytes NaN\n"), "\(text)")
+        #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")
+    }
+
     @Test func processCPUSecondsIsACounter() {
         let text = NodeMetrics().registry.render()
         #expect(Self.problems(text).isEmpty, "\(Self.problems(text))")

@@ -40,4 +40,28 @@ import Testing
         #expect(m["autochain_raft_term"] == Double(st["term"]?.intValue ?? -1))
         #expect(m["autochain_raft_is_leader"] == 1)
     }
+
+    @Test func storageSpace_isThatOfTheDataDirectorysFilesystemAsDfSeesIt() throws {
+        let node = try NodeProcess()
+        try node.start()
+        defer { node.stop() }
+        let m = Self.values(String(decoding: try node.request("GET", "/metrics").body, as: UTF8.self))
+        let size = try #require(m["autochain_storage_size_bytes"])
+        let available = try #require(m["autochain_storage_available_bytes"])
+        // df(1) reads the same filesystem independently: the size is the same, the free space
+        // within what other processes on this machine may write meanwhile.
+        let df = Process()
+        df.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        df.arguments = ["df", "-B1", "--output=size,avail", node.dataDir]
+        let out = Pipe()
+        df.standardOutput = out
+        try df.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        df.waitUntilExit()
+        let figures = text.split(separator: "\n").last?.split(separator: " ").compactMap { Double($0) } ?? []
+        try #require(figures.count == 2, "df said: \(text)")
+        #expect(size == figures[0])
+        #expect(abs(available - figures[1]) < 512 * 1024 * 1024, "metrics \(available), df \(figures[1])")
+        #expect(available > 0 && available <= size)
+    }
 }

@@ -99,8 +99,9 @@ import Testing
         #expect(eventually { a.connectedPeers == ["hub"] })
         c.network.addPeerAddress(hub.address)
         #expect(eventually { a.connectedPeers == ["c", "hub"] && c.connectedPeers == ["a", "hub"] })
-        #expect(hub.network.broadcast(.txs([])) == 2)
-        #expect(eventually { a.delegate.receivedMessages == [.txs([])] && c.delegate.receivedMessages == [.txs([])] })
+        let message = PeerMessage.txsResult(id: 1, answer: .results([.admitted]))
+        #expect(hub.network.broadcast(message) == 2)
+        #expect(eventually { a.delegate.receivedMessages == [message] && c.delegate.receivedMessages == [message] })
     }
 
     @Test func test_peers_silentPeerIsClosed() throws {

@@ -17,25 +17,26 @@ import Synchronization
 /// - No live node, or none answered: 503 `no_node`; a node failed after the request may have
 ///   reached it and the call is not safe to repeat: 502 `node_failed`; too many requests being
 ///   forwarded: 503 `overloaded`. All in the usual `{"error":{"code","message"}}` shape.
+/// - No thread waits for a node: a request is forwarded on the loop it arrived on, over a
+///   kept-alive connection of that loop's pool (`GatewayUpstreams`), non-blocking end to end.
 /// - Bounded: client connections, request and response sizes, requests in flight, kept-alive
 ///   node connections and the node list, and every attempt has a timeout (`GatewaySettings`).
 /// - When the registry cannot be reached the last node list it gave stays in use.
 public final class Gateway: Sendable {
     public let settings: GatewaySettings
     private let routing: Mutex<GatewayRouting>
-    private let connections: NodeConnectionPool
+    private let upstreams: GatewayUpstreams
     private let inFlight = Atomic<Int>(0)
     private let server = Mutex<HTTPServer?>(nil)
     private let stopped = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let discovering = Atomic<Bool>(false)
-    private let work = DispatchQueue(label: "gateway-work", qos: .userInitiated, attributes: .concurrent)
     private let log = Logger(component: "gateway")
 
     public init(settings: GatewaySettings) {
         self.settings = settings
         routing = Mutex(GatewayRouting(maxAttempts: settings.maxAttempts, failureCooldownS: Double(settings.failureCooldownMs) / 1000))
-        connections = NodeConnectionPool(maxIdlePerNode: settings.maxIdleConnectionsPerNode, maxResponseBytes: settings.maxResponseBytes)
+        upstreams = GatewayUpstreams(settings: settings)
     }
 
     /// The nodes requests go to now (the registry's latest list).
@@ -49,7 +50,9 @@ public final class Gateway: Sendable {
         http.maxConnectionsPerAddress = settings.maxConnectionsPerAddress
         http.maxBodyBytesInFlight = max(settings.maxBodyBytes, 256 << 20)
         http.writeTimeout = .milliseconds(max(settings.requestTimeoutMs, 1))
-        let s = HTTPServer(settings: http) { [self] request, responder in handle(request, responder) }
+        let s = HTTPServer(settings: http, loopWillStop: { [upstreams] loop in upstreams.closeAll(on: loop) }) { [self] request, responder in
+            handle(request, responder)
+        }
         let bound = try s.start(bindTo: address)
         server.withLock { $0 = s }
         refreshNodes()
@@ -91,7 +94,7 @@ public final class Gateway: Sendable {
             guard r.status == 200 else { return }
             let fresh = GatewayDiscovery.nodes(fromDiscoverBody: r.body, maxNodes: settings.maxNodes)
             routing.withLock { $0.replace(nodes: fresh) }
-            connections.keepOnly(Set(fresh.map(\.apiURL)))
+            upstreams.keepOnly(Set(fresh.map(\.apiURL)))
         } catch {
             log.debug("registry not reachable; keeping the last node list", ["registry": settings.registryURL, "error": "\(error)"])
         }
@@ -106,71 +109,132 @@ public final class Gateway: Sendable {
                                   message: "more than \(settings.maxInFlight) requests are being forwarded; retry shortly"))
             return
         }
-        work.async { [self] in
-            defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
-            responder.send(forward(request))
+        let plan = routing.withLock { $0.plan(now: Self.now()) }
+        guard !plan.isEmpty else {
+            answer(responder, .error(status: 503, code: "no_node", message: "no live node is known (registry \(settings.registryURL)); retry shortly"))
+            return
         }
-    }
-
-    /// Tries the routing's plan until a node answers or a failure may not be retried.
-    func forward(_ request: HTTPRequest) -> HTTPResponse {
-        let target = request.queryString.isEmpty ? request.path : request.path + "?" + request.queryString
         var headers = HTTPHeaders()
         for name in ["Authorization", "Content-Type", "Accept"] {
             if let value = request.headers[name] { headers.add(name, value) }
         }
-        let plan = routing.withLock { $0.plan(now: Self.now()) }
-        guard !plan.isEmpty else {
-            return .error(status: 503, code: "no_node", message: "no live node is known (registry \(settings.registryURL)); retry shortly")
-        }
+        let forwarding = Forwarding(request: request, headers: headers, plan: plan)
+        tryNext(forwarding, pool: upstreams.pool(on: responder.eventLoop), responder: responder)
+    }
+
+    /// One client request on its way through its plan (lives on the request's loop).
+    struct Forwarding {
+        let request: HTTPRequest
+        let headers: HTTPHeaders
+        let plan: [GatewayRouting.Node]
+        /// The plan's node tried now.
+        var next = 0
+        /// Whether a stale kept-alive connection was already replaced once for this request.
+        var replacedStale = false
         var failures: [String] = []
-        for node in plan {
-            let outcome = attempt(node, method: request.method, target: target, headers: headers, body: request.body)
-            switch outcome {
-            case .answered(let response):
-                routing.withLock { $0.markAnswered(node.id) }
-                return response
-            case .refused(let response):
-                return response
-            case .failed(let failure, let why):
-                failures.append("\(node.id): \(why)")
-                if failure == .notDelivered { routing.withLock { $0.markFailed(node.id, now: Self.now()) } }
-                guard GatewayRouting.mayRetry(method: request.method, path: request.path, failure: failure) else {
-                    return .error(status: 502, code: "node_failed",
-                                  message: "\(node.id) failed after the request reached it (\(why)); it may have taken effect, check before repeating it")
-                }
-            }
+
+        var target: String { request.queryString.isEmpty ? request.path : request.path + "?" + request.queryString }
+    }
+
+    /// Tries the plan's current node; `settle` decides what its outcome leads to.
+    private func tryNext(_ forwarding: Forwarding, pool: GatewayUpstreamPool, responder: HTTPResponder) {
+        guard forwarding.next < forwarding.plan.count else {
+            answer(responder, .error(status: 503, code: "no_node", message: "no node answered: \(forwarding.failures.joined(separator: "; "))"))
+            return
         }
-        return .error(status: 503, code: "no_node", message: "no node answered: \(failures.joined(separator: "; "))")
+        let node = forwarding.plan[forwarding.next]
+        attempt(node, forwarding, pool: pool) { [self] outcome in settle(outcome, node, forwarding, pool: pool, responder: responder) }
+    }
+
+    /// Answers the client, or tries again where `GatewayRouting.mayRetry` allows it.
+    private func settle(_ outcome: Attempt, _ node: GatewayRouting.Node, _ forwarding: Forwarding,
+                        pool: GatewayUpstreamPool, responder: HTTPResponder) {
+        var forwarding = forwarding
+        switch outcome {
+        case .answered(let response):
+            routing.withLock { $0.markAnswered(node.id) }
+            answer(responder, response)
+        case .refused(let response):
+            answer(responder, response)
+        case .stale(let why):
+            // A kept-alive connection the node had closed: the node never saw the request and is
+            // not to blame. Once per request the same node is tried on a fresh connection.
+            forwarding.failures.append("\(node.id): \(why)")
+            if forwarding.replacedStale { forwarding.next += 1 }
+            forwarding.replacedStale = true
+            tryNext(forwarding, pool: pool, responder: responder)
+        case .failed(let failure, let why):
+            forwarding.failures.append("\(node.id): \(why)")
+            if failure == .notDelivered { routing.withLock { $0.markFailed(node.id, now: Self.now()) } }
+            guard GatewayRouting.mayRetry(method: forwarding.request.method, path: forwarding.request.path, failure: failure) else {
+                answer(responder, .error(status: 502, code: "node_failed",
+                                         message: "\(node.id) failed after the request reached it (\(why)); it may have taken effect, check before repeating it"))
+                return
+            }
+            forwarding.next += 1
+            tryNext(forwarding, pool: pool, responder: responder)
+        }
+    }
+
+    private func answer(_ responder: HTTPResponder, _ response: HTTPResponse) {
+        inFlight.wrappingSubtract(1, ordering: .relaxed)
+        responder.send(response)
     }
 
     enum Attempt {
         case answered(HTTPResponse)
         /// The gateway itself refuses (a request it cannot send, an answer too large).
         case refused(HTTPResponse)
+        /// A kept-alive connection was found closed before any of the request was written.
+        case stale(String)
         case failed(GatewayRouting.Failure, String)
     }
 
-    private func attempt(_ node: GatewayRouting.Node, method: String, target: String, headers: HTTPHeaders, body: [UInt8]) -> Attempt {
-        let client: HTTPClient
-        do { client = try connections.take(node.apiURL) } catch {
-            return .failed(.notDelivered, "\(error)")
-        }
+    /// One attempt on one node, on the loop, without blocking: a pooled or new connection, the
+    /// request written, the answer read, all within `requestTimeoutMs`.
+    private func attempt(_ node: GatewayRouting.Node, _ forwarding: Forwarding, pool: GatewayUpstreamPool,
+                         completion: @escaping (Attempt) -> Void) {
+        let url = node.apiURL
+        let host: String
+        do { host = try pool.target(url).host } catch { completion(.failed(.notDelivered, "\(error)")); return }
+        let bytes: [UInt8]
         do {
-            let r = try client.request(method: method, path: target, headers: headers, body: body,
-                                       timeout: .milliseconds(settings.requestTimeoutMs))
-            connections.giveBack(client, node.apiURL)
-            return .answered(Self.relay(r, from: node.id))
+            bytes = try HTTPClient.encode(method: forwarding.request.method, path: forwarding.target, host: host,
+                                          headers: forwarding.headers, body: forwarding.request.body)
         } catch {
-            client.close()
-            switch error {
-            case .invalidRequest(let why), .invalidURL(let why):
-                return .refused(.error(status: 400, code: "bad_request", message: why))
-            case .responseTooLarge(let limit):
-                return .refused(.error(status: 502, code: "node_failed", message: "\(node.id) answered more than \(limit) bytes (gateway.max_response_bytes)"))
-            default:
-                return .failed(Self.classify(error), "\(error)")
+            completion(Self.outcome(of: error, node: node))
+            return
+        }
+        let deadline = GatewayUpstreamPool.monotonicNanos() + UInt64(settings.requestTimeoutMs) * 1_000_000
+        let isHEAD = forwarding.request.method == "HEAD"
+        pool.take(url) { taken in
+            switch taken {
+            case .failure(let error):
+                completion(Self.outcome(of: error, node: node))
+            case .success(let connection):
+                connection.send(bytes, isHEAD: isHEAD, deadlineNanos: deadline) { result in
+                    switch result {
+                    case .success(let response):
+                        pool.giveBack(connection, url)
+                        completion(.answered(Self.relay(response, from: node.id)))
+                    case .failure(let error):
+                        completion(Self.outcome(of: error, node: node))
+                    }
+                }
             }
+        }
+    }
+
+    static func outcome(of error: HTTPClientError, node: GatewayRouting.Node) -> Attempt {
+        switch error {
+        case .invalidRequest(let why), .invalidURL(let why):
+            return .refused(.error(status: 400, code: "bad_request", message: why))
+        case .responseTooLarge(let limit):
+            return .refused(.error(status: 502, code: "node_failed", message: "\(node.id) answered more than \(limit) bytes (gateway.max_response_bytes)"))
+        case .notSent(let why):
+            return .stale(why)
+        default:
+            return .failed(classify(error), "\(error)")
         }
     }
 
@@ -217,46 +281,5 @@ public enum GatewayDiscovery {
             out.append(GatewayRouting.Node(id: id, apiURL: url, suspect: entry["state"]?.stringValue == "suspect"))
         }
         return out
-    }
-}
-
-/// Kept-alive connections to the nodes, so a request need not open one. A client is used by one
-/// thread at a time: taken out under the lock, used, and given back. Bounded per node, and
-/// connections to nodes no longer listed are closed.
-final class NodeConnectionPool: @unchecked Sendable {
-    // Unchecked: `idle` and the clients in it are only touched under `lock`; a client taken out
-    // belongs to the taking thread alone until it is given back.
-    private let lock = NSLock()
-    private var idle: [String: [HTTPClient]] = [:]
-    let maxIdlePerNode: Int
-    let maxResponseBytes: Int
-
-    init(maxIdlePerNode: Int, maxResponseBytes: Int) {
-        self.maxIdlePerNode = maxIdlePerNode
-        self.maxResponseBytes = maxResponseBytes
-    }
-
-    func take(_ url: String) throws(HTTPClientError) -> HTTPClient {
-        let kept: HTTPClient? = lock.withLock { idle[url]?.popLast() }
-        if let kept { return kept }
-        return try HTTPClient(baseURL: url, maxResponseBytes: maxResponseBytes)
-    }
-
-    func giveBack(_ client: HTTPClient, _ url: String) {
-        let keep = lock.withLock { () -> Bool in
-            guard (idle[url]?.count ?? 0) < maxIdlePerNode else { return false }
-            idle[url, default: []].append(client)
-            return true
-        }
-        if !keep { client.close() }
-    }
-
-    func keepOnly(_ urls: Set<String>) {
-        let dropped = lock.withLock { () -> [HTTPClient] in
-            let gone = idle.filter { !urls.contains($0.key) }
-            for key in gone.keys { idle[key] = nil }
-            return gone.values.flatMap { $0 }
-        }
-        for client in dropped { client.close() }
     }
 }

@@ -27,7 +27,7 @@ extension RegistryService {
     func followChainOnce() {
         let now = Self.now()
         let (chain, sources, ours) = state.withLock { s -> (VerifiedChain, [(String, String)], Bool) in
-            let alive = s.nodes.values.filter { s.detector.health(node: $0.id, now: now) != .dead && $0.height > s.chain.height }
+            let alive = s.core.nodes.values.filter { s.core.detector.health(node: $0.id, now: now) != .dead && $0.height > s.chain.height }
             // The provider's own nodes are asked first and, when there are any, only they: a node
             // that merely registered (with a key of its own) never gets to tell the registry the chain.
             let own = alive.filter { provider.isRunning($0.id) || provider.hasData($0.id) }
@@ -40,7 +40,7 @@ extension RegistryService {
                 let verified = try fetchAndVerify(from: url, starting: chain, source: id, sourceIsOurs: ours)
                 guard verified.height > chain.height else { continue }
                 let changed = verified.membership != chain.membership
-                state.withLock { s in if s.chain.height == chain.height { s.chain = verified } }
+                state.withLock { s in if s.chain.height == chain.height { s.adopt(verified) } }
                 metrics.verifiedHeight.set(Double(verified.height))
                 if changed || !chain.isVerified {
                     let m = verified.membership

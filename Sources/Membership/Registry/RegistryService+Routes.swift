@@ -21,7 +21,7 @@ extension RegistryService {
 
     static func routeLabel(_ method: String, _ path: String) -> String {
         if path.hasPrefix("/nodes/") { return "/nodes/{id}" }
-        let known = ["/", "/register", "/heartbeat", "/discover", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
+        let known = ["/", "/register", "/heartbeat", "/discover", "/discover/prometheus", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
         return known.contains(path) ? path : "unmatched"
     }
 
@@ -40,6 +40,9 @@ extension RegistryService {
         case "/discover":
             try allow(m, "GET")
             return .json(status: 200, body: discoverJSON().serialized())
+        case "/discover/prometheus":
+            try allow(m, "GET")
+            return .json(status: 200, body: PrometheusDiscovery.targetGroups(discover: discoverJSON()).serialized())
         case "/health":
             try allow(m, "GET")
             guard let id = request.query("node_id"), !id.isEmpty else {
@@ -61,10 +64,9 @@ extension RegistryService {
             let b = try body(request)
             let call = try signedCall(request, .consensusFailure, b)
             try admit(call)
-            let node: String? = call.nodeId
             let reason = b["reason"]?.stringValue ?? "reported"
-            state.withLock { $0.consensusFailureAt = Self.now() }
-            record("consensus_failure", node, "consensus failure reported by \(node ?? "?"): \(reason.prefix(200))")
+            let now = Self.now()
+            perform(state.withLock { $0.core.consensusFailureReported(by: call.nodeId, reason: reason, at: now) })
             return .json(status: 202, body: JSON.object(JSONObject([("status", "accepted")])).serialized())
         case "/scale":
             try allow(m, "POST")
@@ -76,8 +78,7 @@ extension RegistryService {
             guard n >= Int64(a.minNodes), n <= Int64(a.maxNodes) else {
                 throw RegistryAPIError(422, "out_of_range", "target_nodes must be between \(a.minNodes) and \(a.maxNodes), got \(n)")
             }
-            state.withLock { $0.operatorTarget = Int(n) }
-            record("scale_requested", nil, "operator asked for \(n) nodes")
+            perform(state.withLock { $0.core.scale(to: Int(n)) })
             return .json(status: 202, body: JSON.object(JSONObject([("status", "accepted"), ("target_nodes", .int(n))])).serialized())
         case "/metrics":
             try allow(m, "GET")
@@ -197,52 +198,30 @@ extension RegistryService {
         let nowMs = Self.unixMs()
         let load = NodeLoad(cpu: try number("cpu"), requestRate: try number("requestRate"), mempool: try number("mempool"),
                             submitLatencyMs: try number("submitLatencyMs"))
-        let report = (height: try uint("height"), commit: try uint("commitIndex"), term: try uint("term"), role: try text("role"),
-                      leader: try text("leader"), voters: try ids("voters"), learners: try ids("learners"), retired: try ids("retired"))
         let degraded = try text("degraded")
+        var report = NodeReport(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: call.nodeKey.hex)
+        (report.height, report.commitIndex, report.term, report.role) = (try uint("height"), try uint("commitIndex"), try uint("term"), try text("role"))
+        let leader = try text("leader")
+        report.leader = leader.isEmpty ? nil : leader
+        (report.voters, report.learners, report.retiredIds) = (try ids("voters"), try ids("learners"), try ids("retired"))
+        report.load = load
+        report.degraded = degraded.isEmpty ? nil : degraded
         let now = Self.now()
-        let result = state.withLock { s -> (known: Bool, refused: String?, refusal: RegistryCallRefusal?, degradedBefore: String?) in
-            if s.retired.contains(id) || s.nodes.values.contains(where: { $0.retiredIds.contains(id) }) {
-                return (true, "node ID \(id) was retired and is never reused", nil, nil)
-            }
+        enum Admission { case retired, refused(RegistryCallRefusal), admitted([RegistryEffect]) }
+        let admission = state.withLock { s -> Admission in
+            if s.core.isRetired(id) { return .retired }
             do throws(RegistryCallRefusal) {
                 try s.pins.admit(call, nowMs: nowMs, maxSkewMs: UInt64(settings.signedClockSkewS) * 1000, expectedKey: expectedKey,
-                                 slotFree: s.nodes[id] != nil || s.nodes.count < settings.maxNodes, slotLimit: settings.maxNodes)
+                                 slotFree: s.core.nodes[id] != nil || s.core.nodes.count < settings.maxNodes, slotLimit: settings.maxNodes)
             } catch {
-                return (false, nil, error, nil)
+                return .refused(error)
             }
-            let known = s.nodes[id] != nil
-            var r = s.nodes[id] ?? NodeRecord(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: call.nodeKey.hex, registeredAt: now)
-            r.apiUrl = apiUrl
-            r.p2pAddr = p2p
-            r.nodeKey = call.nodeKey.hex
-            r.lastHeartbeatAt = now
-            r.height = report.height
-            r.commitIndex = report.commit
-            r.term = report.term
-            r.role = report.role.isEmpty ? "unknown" : report.role
-            r.leader = report.leader.isEmpty ? nil : report.leader
-            r.voters = report.voters
-            r.learners = report.learners
-            r.retiredIds = report.retired
-            r.load = load
-            let degradedBefore = r.degraded
-            r.degraded = degraded.isEmpty ? nil : degraded
-            s.nodes[id] = r
-            _ = s.detector.observeHeartbeat(node: id, at: now)
-            s.restartFailures[id] = 0
-            s.inFlight.removeAll { $0.action.node == id && $0.action.kind == "restart" }
-            if !known, let i = s.inFlight.firstIndex(where: { $0.action.kind == "spawn" }) { s.inFlight.remove(at: i) }
-            if r.role == "leader", s.consensusFailureAt != nil { s.consensusFailureAt = nil }
-            return (known, nil, nil, degradedBefore)
+            return .admitted(s.core.heartbeat(report, at: now))
         }
-        if let refusal = result.refusal { throw refused(refusal, id) }
-        if let refused = result.refused { throw RegistryAPIError(409, "retired", refused) }
-        if !result.known { record("node_registered", id, "\(id) registered at \(apiUrl) (p2p \(p2p)), role \(report.role), height \(report.height)") }
-        if !degraded.isEmpty, result.degradedBefore != degraded {
-            record("node_storage_degraded", id, "\(id) reports its storage refuses writes (\(degraded)); it is read-only until space returns")
-        } else if degraded.isEmpty, result.degradedBefore != nil {
-            record("node_storage_recovered", id, "\(id) reports its storage takes writes again")
+        switch admission {
+        case .retired: throw RegistryAPIError(409, "retired", "node ID \(id) was retired and is never reused")
+        case .refused(let refusal): throw refused(refusal, id)
+        case .admitted(let effects): perform(effects)
         }
         let peers = discoverJSON()
         return .json(status: 200, body: JSON.object(JSONObject([
@@ -253,10 +232,11 @@ extension RegistryService {
     /// `GET /discover`: nodes that are not dead, for nodes finding peers and clients spreading load.
     func discoverJSON() -> JSON {
         let now = Self.now()
-        let list = state.withLock { s in
-            s.nodes.values.sorted { $0.id < $1.id }.compactMap { r -> JSON? in
+        let list = state.withLock { st in
+            let s = st.core
+            return s.nodes.values.sorted { $0.id < $1.id }.compactMap { r -> JSON? in
                 let h = s.detector.health(node: r.id, now: now)
-                guard h != .dead, !r.draining else { return nil }
+                guard h != .dead, !s.isDraining(r.id) else { return nil }
                 return .object(JSONObject([("id", .string(r.id)), ("apiUrl", .string(r.apiUrl)), ("p2pAddr", .string(r.p2pAddr)),
                                            ("role", .string(r.role)), ("height", .uint(r.height)), ("state", .string(h.rawValue))]))
             }
@@ -266,7 +246,8 @@ extension RegistryService {
 
     func healthJSON(_ id: String) throws -> JSON {
         let now = Self.now()
-        return try state.withLock { s in
+        return try state.withLock { st in
+            let s = st.core
             guard let r = s.nodes[id] else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id.prefix(64))") }
             let h = s.detector.health(node: id, now: now)
             var o = JSONObject([("id", .string(id)), ("state", .string(h.rawValue)), ("role", .string(r.role)), ("height", .uint(r.height))])
@@ -280,7 +261,8 @@ extension RegistryService {
 
     func statusJSON() -> JSON {
         let now = Self.now()
-        return state.withLock { s in
+        return state.withLock { st in
+            let s = st.core
             let m = s.membership
             let nodes = s.nodes.values.sorted { $0.id < $1.id }.map { r -> JSON in
                 var o = r.json.objectValue!
@@ -307,32 +289,19 @@ extension RegistryService {
         }
     }
 
-    /// `DELETE /nodes/{id}`: an operator retires a node (the autoscaler drains and removes it).
+    /// `DELETE /nodes/{id}`: an operator retires a node. The node drains at once; the rounds that
+    /// follow move leadership away from it, take it out of the configuration and retire it (the
+    /// answer says the request is accepted, not that the node is gone: `GET /events` tells).
     func retire(_ id: String) throws -> HTTPResponse {
         guard MembershipChange.isValidNodeId(id) else { throw RegistryAPIError(400, "invalid_field", "bad node ID") }
-        let known = state.withLock { $0.nodes[id] != nil }
-        guard known || provider.hasData(id) else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id)") }
-        let managed = Set(provider.knownNodes())
-        let observed = state.withLock { s in observe(&s, managed: managed, now: Self.now()) }
-        record("retire_requested", id, "operator retires \(id): drain, leave the configuration, stop")
-        actions.async { [self] in
-            // In order: leadership away from it, out of the configuration, then stopped.
-            if observed.leader == id {
-                try? perform(.transferLeadership(from: id, reason: "retiring the leader"), observed: observed)
-                Thread.sleep(forTimeInterval: 1)
-            }
-            let fresh = state.withLock { s in observe(&s, managed: managed, now: Self.now()) }
-            if fresh.voters.contains(id) || fresh.learners.contains(id) {
-                do { try perform(.removeMember(node: id, reason: "retiring"), observed: fresh) } catch {
-                    record("action_failed", id, "remove_member \(id): \(error)")
-                }
-                let deadline = Self.now() + 10
-                while Self.now() < deadline, state.withLock({ $0.membership.voters.contains(id) || $0.membership.learners.contains(id) }) {
-                    usleep(100_000)
-                }
-            }
-            try? perform(.retire(node: id, reason: "operator retires \(id)"), observed: fresh)
+        let hasData = provider.hasData(id)
+        let effects: [RegistryEffect]
+        do throws(RegistryRefusal) {
+            effects = try state.withLock { s throws(RegistryRefusal) in try s.core.retireRequested(id, hasData: hasData) }
+        } catch {
+            throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id)")
         }
+        perform(effects)
         return .json(status: 202, body: JSON.object(JSONObject([("status", "retiring"), ("nodeId", .string(id))])).serialized())
     }
 }

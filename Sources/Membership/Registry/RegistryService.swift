@@ -5,7 +5,8 @@ import P2P
 import Synchronization
 
 /// The registry: node discovery, health (heartbeats plus active probes), and the shell around
-/// the autoscaler — it observes, asks `Autoscaler.decide` what to do, and has its provider do it.
+/// `RegistryCore` — it parses and checks requests, gathers the provider's facts, feeds them to
+/// the core with the time, and performs the effects the core returns.
 /// Soft state only: restarted, it rebuilds itself from heartbeats and, during a grace period,
 /// takes no action against nodes it has not heard from yet.
 public final class RegistryService: Sendable {
@@ -27,7 +28,7 @@ public final class RegistryService: Sendable {
         self.settings = settings
         self.provider = provider
         startedAt = Self.now()
-        state = Mutex(RegistryState(detector: FailureDetector(settings: settings.detector)))
+        state = Mutex(RegistryState(core: RegistryCore(settings: settings.coreSettings, startedAt: startedAt)))
         provider.onExit { [weak self] id, status in self?.processExited(id, status: status) }
     }
 
@@ -86,19 +87,10 @@ public final class RegistryService: Sendable {
     }
 
     func processExited(_ id: String, status: Int32) {
+        guard !isStopping else { return }
+        let deliberately = provider.stoppedDeliberately(id)
         let now = Self.now()
-        let wasDraining = state.withLock { s -> Bool in
-            _ = s.detector.observeProcessExit(node: id, at: now)
-            return s.nodes[id]?.draining ?? false
-        }
-        guard !wasDraining && !isStopping else { return }
-        if provider.stoppedDeliberately(id) {
-            let holdS = decimal(settings.autoscaler.stoppedNodeHoldS, 0)
-            record("node_exited", id, "\(id) exited with status \(status), stopped from outside the registry: taken out, "
-                + "so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")
-        } else {
-            record("node_exited", id, "\(id) exited with status \(status)")
-        }
+        perform(state.withLock { $0.core.processExited(id, status: status, deliberately: deliberately, at: now) })
     }
 
     // MARK: the decide loop

@@ -24,4 +24,13 @@ public struct RegistrySettings: Sendable {
     public var detector = FailureDetectorSettings()
 
     public init() {}
+
+    /// What the core needs of these settings.
+    var coreSettings: RegistryCore.Settings {
+        var c = RegistryCore.Settings()
+        c.autoscaler = autoscaler
+        c.detector = detector
+        c.retiredDataKeepS = retiredDataKeepS
+        return c
+    }
 }

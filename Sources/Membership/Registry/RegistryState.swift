@@ -17,7 +17,6 @@ public struct NodeRecord: Sendable {
     public var learners: [String] = []
     public var retiredIds: [String] = []
     public var load = NodeLoad()
-    public var draining = false
     /// Why the node's storage refuses writes ("disk_full", "io_error"), as it last reported; nil when it takes them.
     public var degraded: String?
 
@@ -47,24 +46,15 @@ public struct RegistryEvent: Sendable {
     }
 }
 
-/// Everything the registry holds. Soft state: after a restart it is rebuilt from heartbeats;
-/// nothing here is the only copy of anything that matters (membership lives in the chain).
+/// Everything the registry holds: the core (its decisions) and what only the shell needs (the
+/// events shown, the chain as verified so far, the key pins of signed calls). Soft state: after
+/// a restart it is rebuilt from heartbeats; nothing here is the only copy of anything that
+/// matters (membership lives in the chain).
 public struct RegistryState: Sendable {
-    public var nodes: [String: NodeRecord] = [:]
+    public var core: RegistryCore
     public var events: [RegistryEvent] = []
     public var nextEventSeq: UInt64 = 1
-    public var operatorTarget: Int?
-    public var consensusFailureAt: Double?
-    public var retired: Set<String> = []
-    public var detector: FailureDetector
-    public var autoscaler = Autoscaler()
-    public var inFlight: [(action: ScalingAction, since: Double)] = []
-    public var restartFailures: [String: Int] = [:]
-    public var lastActionAt: [String: Double] = [:]
-    public var decisions: UInt64 = 0
-    /// IDs handed to spawns (never reused, even if the spawn failed).
-    public var reservedIds: Set<String> = []
-    /// The chain as verified so far: membership, retired IDs, term.
+    /// The chain as verified so far: membership, retired IDs, term (the core gets its membership).
     public var chain = VerifiedChain()
     /// Node ID <-> key, and the last sequence accepted per key (signed node calls).
     public var pins = KeyPins()
@@ -72,7 +62,7 @@ public struct RegistryState: Sendable {
     /// per kind the code names, so bounded.
     public var lastEventAtByKind: [String: Double] = [:]
 
-    public init(detector: FailureDetector) { self.detector = detector }
+    public init(core: RegistryCore) { self.core = core }
 
     public mutating func record(_ kind: String, node: String? = nil, _ message: String, at: Double, max: Int) {
         events.append(RegistryEvent(seq: nextEventSeq, at: at, kind: kind, node: node, message: message))
@@ -80,25 +70,9 @@ public struct RegistryState: Sendable {
         if events.count > max { events.removeFirst(events.count - max) }
     }
 
-    /// The membership as the registry verified it from the chain (`chain`), never from claims.
-    /// The leader is the one the members themselves name (their signed heartbeats), counted only
-    /// from nodes whose pinned key is their key in the verified chain and only when it names a
-    /// verified voter: it routes calls, it decides nothing about who is a member.
-    public var membership: (voters: [String], learners: [String], leader: String?, commit: UInt64) {
-        let m = chain.membership
-        let members = nodes.values.filter { r in
-            r.lastHeartbeatAt != nil && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
-        }
-        let best = members.max { ($0.role == "leader" ? 1 : 0, $0.term, $0.commitIndex) < ($1.role == "leader" ? 1 : 0, $1.term, $1.commitIndex) }
-        let named = best.flatMap { $0.role == "leader" ? $0.id : $0.leader }
-        let leader = named.flatMap { m.voters.contains($0) ? $0 : nil }
-        return (m.voters, m.learners, leader, chain.height)
-    }
-
-    /// Every node ID ever seen (members, retired, known): new IDs are chosen above all of them.
-    public var allKnownIds: Set<String> {
-        var ids = Set(nodes.keys).union(retired)
-        for n in nodes.values { ids.formUnion(n.voters); ids.formUnion(n.learners); ids.formUnion(n.retiredIds) }
-        return ids
+    /// Verified chain in, the core's membership follows.
+    public mutating func adopt(_ verified: VerifiedChain) {
+        chain = verified
+        core.membershipVerified(verified.membership, height: verified.height)
     }
 }

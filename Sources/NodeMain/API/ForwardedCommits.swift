@@ -20,24 +20,19 @@ final class ForwardedCommits: Sendable {
         var term: UInt64
         /// Since when no leader has the transfer for sure (monotonic ns).
         var lostSinceNs: UInt64?
+        /// An offer to a new leader is on its way; its answer settles the entry (sweeps skip it).
+        var offering = false
     }
 
     /// Sweeps run this often while entries wait.
     static let sweepIntervalMs = 100
-    /// A re-forward to the leader gives up after this long (the next sweep tries again).
+    /// A re-offer to a new leader unanswered after this long counts as not taken (the next sweep
+    /// tries again), so `leader_wait_ms` still bounds the caller's wait.
     static let reforwardTimeoutMs = 2_000
     /// Refusals that mean "not now": the next sweep offers the transfer again. `nonce_too_far`
     /// is one: an earlier nonce may be on its way to the new leader too.
-    static let notNowCodes: Set<String> = ["mempool_full", "sender_queue_full", "nonce_too_far", "no_leader", "not_leader", "draining"]
-    /// HTTP status of a refusal a batch answer names only by its code (TxRejection.httpStatus).
-    static func status(ofCode code: String) -> Int {
-        switch code {
-        case "nonce_too_low", "nonce_conflict", "already_known": 409
-        case "invalid_json", "missing_field", "invalid_field", "invalid_hex": 400
-        case "expired": 410
-        default: 422
-        }
-    }
+    static let notNowCodes: Set<String> = ["mempool_full", "sender_queue_full", "nonce_too_far", "no_leader", "not_leader",
+                                           "draining", "overloaded", "insufficient_storage"]
 
     private let entries = Mutex<[UInt64: Entry]>([:])
     private let sweepScheduled = Atomic<Bool>(false)
@@ -59,6 +54,11 @@ final class ForwardedCommits: Sendable {
     func update(_ entry: Entry) { entries.withLock { e in if e[entry.waiterId] != nil { e[entry.waiterId] = entry } } }
 
     func remove(_ waiterId: UInt64) { entries.withLock { _ = $0.removeValue(forKey: waiterId) } }
+
+    /// Marks (or clears) an offer on its way for each of `waiterIds` still tracked.
+    func setOffering(_ waiterIds: [UInt64], _ offering: Bool) {
+        entries.withLock { e in for id in waiterIds where e[id] != nil { e[id]?.offering = offering } }
+    }
 
     /// True for the caller that must schedule the next sweep.
     func claimSweep() -> Bool { sweepScheduled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
@@ -95,33 +95,41 @@ extension NodeAPI {
         var stray: [ForwardedCommits.Entry] = []
         for e in forwarded.snapshot() {
             guard state.hasWaiter(e.tx.hash, id: e.waiterId) else { forwarded.remove(e.waiterId); continue }
+            if e.offering { continue }
             if let current, e.leader == current, e.term == st.term { continue }
             stray.append(e)
         }
         guard !stray.isEmpty else { return }
         // Each sender's nonces in order, so the new leader can admit them in one batch.
         stray.sort { ($0.tx.from, $0.tx.nonce) < ($1.tx.from, $1.tx.nonce) }
-        if let current {
-            let taken = current == settings.node.id ? admitForwarded(stray) : reforward(stray, to: current)
-            for var e in stray {
-                switch taken[e.waiterId] {
-                case .some(.taken):
-                    e.leader = current
-                    e.term = st.term
-                    e.lostSinceNs = nil
-                    forwarded.update(e)
-                    continue
-                case .some(.refused(let error)):
-                    forwarded.remove(e.waiterId)
-                    state.removeWaiter(e.tx.hash, id: e.waiterId)?.fire(.refused(error))
-                    continue
-                case .none:
-                    break
-                }
+        guard let current else {
+            for e in stray { expireIfLost(e, now: now) }
+            return
+        }
+        if current == settings.node.id {
+            settle(stray, admitForwarded(stray), leader: current, term: st.term, now: now)
+            return
+        }
+        reforward(stray, to: current, term: st.term)
+    }
+
+    /// Applies the answers of an offer: taken entries now wait on `leader`, refused ones answer
+    /// their caller, unanswered ones count towards `leader_wait_ms`.
+    private func settle(_ entries: [ForwardedCommits.Entry], _ taken: [UInt64: Handover], leader: String, term: UInt64, now: UInt64) {
+        for var e in entries {
+            switch taken[e.waiterId] {
+            case .some(.taken):
+                e.leader = leader
+                e.term = term
+                e.lostSinceNs = nil
+                e.offering = false
+                forwarded.update(e)
+            case .some(.refused(let error)):
+                forwarded.remove(e.waiterId)
+                state.removeWaiter(e.tx.hash, id: e.waiterId)?.fire(.refused(error))
+            case .none:
                 expireIfLost(e, now: now)
             }
-        } else {
-            for e in stray { expireIfLost(e, now: now) }
         }
     }
 
@@ -160,39 +168,37 @@ extension NodeAPI {
         return out
     }
 
-    /// Offers the transfers to the leader `leader` in one `/submit-txs` batch. Transfers it
-    /// cannot be asked about now get no answer (the next sweep tries again).
-    private func reforward(_ entries: [ForwardedCommits.Entry], to leader: String) -> [UInt64: Handover] {
-        guard let peer = transportPeers().first(where: { $0.nodeId == leader }),
-              let client = try? HTTPClient(baseURL: "http://\(peer.apiAddr)") else { return [:] }
-        defer { client.close() }
-        let timeout = Duration.milliseconds(ForwardedCommits.reforwardTimeoutMs)
-        let headers = HTTPHeaders([("Content-Type", "application/json")])
-        let body = JSON.object(JSONObject([("txs", .array(entries.map(\.tx.json)))])).serialized()
-        guard let r = try? client.request(method: "POST", path: "/submit-txs", headers: headers, body: body, timeout: timeout),
-              let results = (try? JSON.parse(r.body))?["results"]?.arrayValue, results.count == entries.count else { return [:] }
+    /// Offers the transfers to the leader `leader` over the peer link (requests of at most
+    /// `PeerLimits.maxTxsPerMessage`); each answer settles its entries when it comes. Transfers
+    /// it cannot be asked about now get no answer (the next sweep tries again).
+    private func reforward(_ entries: [ForwardedCommits.Entry], to leader: String, term: UInt64) {
+        for start in stride(from: 0, to: entries.count, by: PeerLimits.maxTxsPerMessage) {
+            let part = Array(entries[start..<min(start + PeerLimits.maxTxsPerMessage, entries.count)])
+            let ids = part.map(\.waiterId)
+            forwarded.setOffering(ids, true)
+            forward(part.map(\.tx), to: leader, timeoutMs: ForwardedCommits.reforwardTimeoutMs) { [self] outcome in
+                settle(part, Self.handovers(part, outcome), leader: leader, term: term, now: monotonicNs())
+                forwarded.setOffering(ids, false)
+            }
+        }
+    }
+
+    /// What the leader's answer means for each offered entry. `nonce_too_low` for a transfer the
+    /// leader has committed counts as taken (this node applies it soon and answers).
+    static func handovers(_ entries: [ForwardedCommits.Entry], _ outcome: LeaderForwards.Outcome) -> [UInt64: Handover] {
+        guard case .answered(.results(let results)) = outcome else { return [:] }
         var out: [UInt64: Handover] = [:]
         for (e, result) in zip(entries, results) {
-            guard let error = result["error"] else { out[e.waiterId] = .taken; continue }
-            let code = error["code"]?.stringValue ?? ""
-            let message = error["message"]?.stringValue ?? ""
+            guard let code = result.code else { out[e.waiterId] = .taken; continue }
             switch code {
             case "already_known":
                 out[e.waiterId] = .taken
-            case "nonce_too_low":
-                // Committed there (this node applies it soon and answers), or another transfer took the nonce.
-                let seen = try? client.request(method: "GET", path: "/tx/\(e.tx.hash.hex)", timeout: timeout)
-                let status = seen.flatMap { try? JSON.parse($0.body) }?["status"]?.stringValue
-                if status == "committed" {
-                    out[e.waiterId] = .taken
-                } else if seen?.status == 404 {
-                    out[e.waiterId] = .refused(APIError(status: 409, code: code, message: message))
-                }
+            case "nonce_too_low" where result.committed:
+                out[e.waiterId] = .taken
             case _ where ForwardedCommits.notNowCodes.contains(code):
                 break
             default:
-                out[e.waiterId] = .refused(APIError(status: ForwardedCommits.status(ofCode: code), code: code.isEmpty ? "refused" : code,
-                                                    message: message))
+                out[e.waiterId] = .refused(APIError(status: status(ofCode: code), code: code, message: result.message))
             }
         }
         return out

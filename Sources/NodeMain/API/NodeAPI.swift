@@ -15,9 +15,15 @@ final class NodeAPI: Sendable {
     private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
     /// Bounds what waits for or runs on `work` (`api.max_queued_requests`).
     let workGate: WorkGate
-    private let transport = Mutex<PeerTransport?>(nil)
+    let transport = Mutex<PeerTransport?>(nil)
     /// `?wait=commit` submissions forwarded to the leader, followed across leader changes.
     let forwarded = ForwardedCommits()
+    /// `txs` requests sent to the leader over the peer link, waiting for its answer.
+    let leaderForwards: LeaderForwards
+    /// Forwarded transfers each member has waiting here (as leader), bounded per member.
+    let forwardedBudget: PeerWorkBudget
+    /// Serves members' `txs` requests off the peer loop.
+    let forwardedWork = DispatchQueue(label: "forwarded-txs", qos: .userInitiated, attributes: .concurrent)
     /// What this node accepted as leader and still holds after losing leadership.
     let stranded = StrandedMempool()
     private let served = Atomic<UInt64>(0)
@@ -33,6 +39,7 @@ final class NodeAPI: Sendable {
 
     func attach(_ t: PeerTransport) {
         transport.withLock { $0 = t }
+        t.attachForwarding(self)
         apiAddressBox.withLock { $0 = t.identity.apiAddr }
     }
 
@@ -48,6 +55,8 @@ final class NodeAPI: Sendable {
         self.metrics = metrics
         self.nodeKey = nodeKey
         self.workGate = WorkGate(limit: settings.api.maxQueuedRequests)
+        self.leaderForwards = LeaderForwards(limit: settings.api.maxForwardsInFlight, timeoutMs: settings.api.forwardTimeoutMs)
+        self.forwardedBudget = PeerWorkBudget(limitPerPeer: settings.p2p.maxForwardedTxsPerPeer)
     }
 
     /// Largest body accepted for a route; the server answers 413 above it without reading on.
@@ -150,8 +159,7 @@ final class NodeAPI: Sendable {
         case .submitTx:
             try submitOne(request, reply)
         case .submitTxs:
-            if let forwarded = try forwardToLeader(request) { reply(forwarded); return }
-            reply(try submitBatch(request))
+            try submitBatch(request, reply)
         case .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
             try membershipOp(route, request, reply)
         default:

@@ -78,6 +78,28 @@ extension NodeMetrics {
     }
 }
 
+extension NodeMetrics {
+    /// Exposes the space of the filesystem holding the data directory, read at each scrape (the
+    /// "disk nearly full" alert of deploy/prometheus); NaN when it cannot be read.
+    func sampleStorage(dataDir: String) {
+        registry.gauge("autochain_storage_available_bytes",
+                       "Bytes an unprivileged writer may still use on the filesystem of the data directory.")
+            .sample { DiskSpace.read(dataDir)?.availableBytes ?? .nan }
+        registry.gauge("autochain_storage_size_bytes", "Size in bytes of the filesystem of the data directory.")
+            .sample { DiskSpace.read(dataDir)?.sizeBytes ?? .nan }
+    }
+}
+
+/// Size and free space of the filesystem holding a path, from statvfs(3).
+enum DiskSpace {
+    static func read(_ path: String) -> (availableBytes: Double, sizeBytes: Double)? {
+        var s = statvfs()
+        guard statvfs(path, &s) == 0 else { return nil }
+        let fragment = Double(s.f_frsize)
+        return (Double(s.f_bavail) * fragment, Double(s.f_blocks) * fragment)
+    }
+}
+
 /// Resident memory and CPU time of this process, from /proc/self/stat.
 enum ProcessStats {
     static func read() -> (residentBytes: Double, cpuSeconds: Double) {

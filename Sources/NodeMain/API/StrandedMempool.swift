@@ -16,11 +16,14 @@ import Synchronization
 final class StrandedMempool: Sendable {
     /// Passes run this often.
     static let intervalMs = 250
-    /// Transfers per `/submit-txs` batch.
+    /// Transfers per `txs` request.
     static let batch = 2_000
+    /// A request unanswered this long counts as not taken (the next pass offers it again).
+    static let requestTimeoutMs = 2_000
     private let handed = Mutex<[Hash32: HandedTo]>([:])
     let queue = DispatchQueue(label: "stranded-mempool")
     private let stopped = Atomic<Bool>(false)
+    private let passRunning = Atomic<Bool>(false)
     let log = Logger(component: "api")
 
     struct HandedTo: Equatable, Sendable {
@@ -30,6 +33,10 @@ final class StrandedMempool: Sendable {
 
     func stop() { stopped.store(true, ordering: .releasing) }
     var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// True for the caller that may start a pass (one at a time: a pass waits for answers).
+    func claimPass() -> Bool { passRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+    func passDone() { passRunning.store(false, ordering: .releasing) }
 
     /// Which of `pending` still have to go to `to` (not yet taken by that leader in that term);
     /// forgets hashes no longer pending.
@@ -55,28 +62,44 @@ extension NodeAPI {
         }
     }
 
-    /// One pass: when this node follows a known leader and still holds transfers, offer them.
-    func handOverStranded() {
+    /// One pass: when this node follows a known leader and still holds transfers, offer them over
+    /// the peer link, one request of `StrandedMempool.batch` after the other (each sender's nonces
+    /// in order). `done` runs once the pass is over (at once when there is nothing to do).
+    func handOverStranded(done: @escaping @Sendable () -> Void = {}) {
         let st = runtime.status
         guard st.role != "leader", let leader = st.leader, leader != settings.node.id,
-              state.withLock({ $0.mempool.count }) > 0 else { return }
+              state.withLock({ $0.mempool.count }) > 0, stranded.claimPass() else { return done() }
         let target = StrandedMempool.HandedTo(leader: leader, term: st.term)
         let pending = stranded.notHanded(state.withLock { $0.mempool.all }, to: target)
-        guard !pending.isEmpty, let peer = transportPeers().first(where: { $0.nodeId == leader }),
-              let client = try? HTTPClient(baseURL: "http://\(peer.apiAddr)") else { return }
-        defer { client.close() }
-        var taken = 0, refused = 0
-        let headers = HTTPHeaders([("Content-Type", "application/json")])
-        for start in stride(from: 0, to: pending.count, by: StrandedMempool.batch) {
-            let txs = Array(pending[start..<min(start + StrandedMempool.batch, pending.count)])
-            let body = JSON.object(JSONObject([("txs", .array(txs.map(\.json)))])).serialized()
-            guard let r = try? client.request(method: "POST", path: "/submit-txs", headers: headers, body: body,
-                                              timeout: .milliseconds(ForwardedCommits.reforwardTimeoutMs)),
-                  let results = (try? JSON.parse(r.body))?["results"]?.arrayValue, results.count == txs.count else { break }
+        let stranded = self.stranded
+        handOver(pending, from: 0, to: target, tally: (0, 0)) { tally in
+            if tally.taken + tally.dropped > 0 {
+                stranded.log.info("stranded transfers handed to the new leader", ["leader": leader, "term": st.term, "taken": tally.taken,
+                                                                         "dropped": tally.dropped, "pending": pending.count])
+            }
+            stranded.passDone()
+            done()
+        }
+    }
+
+    /// `handOverStranded`, waiting (at most `timeoutMs`) for the pass to end: for a node that
+    /// stops, whose network must not close before its mempool is handed on.
+    func handOverStranded(waitingUpTo timeoutMs: Int) {
+        let finished = DispatchSemaphore(value: 0)
+        handOverStranded { finished.signal() }
+        _ = finished.wait(timeout: .now() + .milliseconds(timeoutMs))
+    }
+
+    private func handOver(_ pending: [Transaction], from start: Int, to target: StrandedMempool.HandedTo, tally: (taken: Int, dropped: Int),
+                          _ finish: @escaping @Sendable ((taken: Int, dropped: Int)) -> Void) {
+        guard start < pending.count else { return finish(tally) }
+        let txs = Array(pending[start..<min(start + StrandedMempool.batch, pending.count)])
+        forward(txs, to: target.leader, timeoutMs: StrandedMempool.requestTimeoutMs) { [self] outcome in
+            // No answer, or a refusal of the whole request: the next pass offers them again.
+            guard case .answered(.results(let results)) = outcome else { return finish(tally) }
             var done: [Hash32] = [], dropped: [Hash32] = []
             for (tx, result) in zip(txs, results) {
-                let code = result["error"]?["code"]?.stringValue
-                switch code {
+                switch result.code {
                 case nil, "already_known"?, "nonce_too_low"?:
                     done.append(tx.hash)  // taken, or its nonce is used there: the applied block settles it here
                 case let c? where ForwardedCommits.notNowCodes.contains(c):
@@ -86,16 +109,10 @@ extension NodeAPI {
                 }
             }
             stranded.markHanded(done, to: target)
-            taken += done.count
-            if !dropped.isEmpty {
-                // Refused for good by the leader: it cannot commit here either. Later nonces of its
-                // sender go too (Mempool.drop), as they could not execute without it.
-                refused += state.withLock { s in dropped.reduce(0) { n, h in n + s.mempool.drop(h).count } }
-            }
-        }
-        if taken + refused > 0 {
-            stranded.log.info("stranded transfers handed to the new leader", ["leader": leader, "term": st.term, "taken": taken,
-                                                                     "dropped": refused, "pending": pending.count])
+            // Refused for good by the leader: it cannot commit here either. Later nonces of its
+            // sender go too (Mempool.drop), as they could not execute without it.
+            let removed = dropped.isEmpty ? 0 : state.withLock { s in dropped.reduce(0) { n, h in n + s.mempool.drop(h).count } }
+            handOver(pending, from: start + txs.count, to: target, tally: (tally.taken + done.count, tally.dropped + removed), finish)
         }
     }
 }

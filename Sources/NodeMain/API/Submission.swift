@@ -37,38 +37,50 @@ extension NodeAPI {
         }
         if runtime.status.role != "leader" {
             guard let waiter else {
-                if let answer = try forwardToLeader(request) { reply(answer); return }
-                return admitHere(tx, waiter: nil, reply)
+                let leader = try knownLeader()
+                forward([tx], to: leader) { outcome in reply(Self.forwardedAnswer(hash, outcome, leader: leader)) }
+                return
             }
             // Forward to the leader and wait here for this node to apply it. The transfer is
             // followed across leader changes: offered to the next leader if this one is lost.
             state.addWaiter(hash, waiter)
+            scheduleTimeout(hash, waiter)
             let term = runtime.status.term
-            let answer: HTTPResponse?
-            do {
-                answer = try forwardToLeader(request, dropWait: true)
-            } catch let e as APIError where e.code == "no_leader" || e.code == "leader_unreachable" {
-                try trackOrUnwait(tx, waiter, leader: nil, term: term)
-                scheduleTimeout(hash, waiter)
-                return
-            } catch {
-                _ = state.removeWaiter(hash, id: waiter.id)
-                throw error
+            guard let leader = try? knownLeader() else { return try trackOrUnwait(tx, waiter, leader: nil, term: term) }
+            forward([tx], to: leader) { [self] outcome in
+                forwardedWait(tx, waiter, outcome, leader: leader, term: term, reply)
             }
-            if let answer, (200..<300).contains(answer.status) || Self.answerMeansTaken(answer) {
-                try trackOrUnwait(tx, waiter, leader: answer.headers["X-Forwarded-To"], term: term)
-                scheduleTimeout(hash, waiter)
-                return
-            }
-            if state.removeWaiter(hash, id: waiter.id) == nil { return }
-            if let answer { reply(answer); return }
+            return
         }
         admitHere(tx, waiter: waiter, reply)
     }
 
-    /// A leader's refusal that still means it has the transfer (a duplicate of a pending one).
-    static func answerMeansTaken(_ answer: HTTPResponse) -> Bool {
-        answer.status == 409 && (try? JSON.parse(answer.body))?["error"]?["code"]?.stringValue == "already_known"
+    /// The leader's answer to a forwarded `?wait=commit` transfer: taken (or not handed over,
+    /// to be offered again) means wait here for the commit; a refusal is the caller's answer.
+    private func forwardedWait(_ tx: Transaction, _ waiter: CommitWaiter, _ outcome: LeaderForwards.Outcome, leader: String,
+                               term: UInt64, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
+        let owner: String??
+        switch outcome {
+        case .answered(.results(let results)) where results.first?.code == nil || results.first?.code == "already_known":
+            owner = .some(leader)
+        case .answered(.refused(let code, _, _)) where ForwardedCommits.notNowCodes.contains(code):
+            owner = .some(nil)
+        case .failed:
+            owner = .some(nil)  // unreachable, timed out or overloaded here: the sweep offers it again
+        default:
+            owner = nil
+        }
+        guard let owner else {
+            if state.removeWaiter(tx.hash, id: waiter.id) != nil { reply(Self.forwardedAnswer(tx.hash, outcome, leader: leader)) }
+            return
+        }
+        do {
+            try trackForwarded(tx, waiter, leader: owner, term: term)
+        } catch let e as APIError {
+            if state.removeWaiter(tx.hash, id: waiter.id) != nil { reply(e.response) }
+        } catch {
+            preconditionFailure("trackForwarded throws only APIError: \(error)")
+        }
     }
 
     private func trackOrUnwait(_ tx: Transaction, _ waiter: CommitWaiter, leader: String?, term: UInt64) throws {
@@ -102,36 +114,27 @@ extension NodeAPI {
         }
     }
 
-    /// On a node that does not lead: the leader's answer to the same request, or nil when this
-    /// node leads (answer locally). Throws when no leader is reachable.
-    func forwardToLeader(_ request: HTTPRequest, dropWait: Bool = false) throws -> HTTPResponse? {
-        let st = runtime.status
-        guard st.role != "leader" else { return nil }
-        guard let leader = st.leader, let peer = transportPeers().first(where: { $0.nodeId == leader }) else {
-            throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role)); retry shortly")
-        }
-        // Origin form rebuilt from the parsed target: a client may send absolute form
-        // (`http://host/submit-tx`), which is not a path the leader's server would take from us.
-        guard request.path.hasPrefix("/") else { throw APIError.notFound("no route for \(request.path.prefix(100))") }
-        let path = dropWait || request.queryString.isEmpty ? request.path : request.path + "?" + request.queryString
-        do {
-            let client = try HTTPClient(baseURL: "http://\(peer.apiAddr)")
-            defer { client.close() }
-            let r = try client.request(method: request.method, path: path,
-                                       headers: HTTPHeaders([("Content-Type", "application/json")]), body: request.body,
-                                       timeout: .seconds(30))
-            var headers = HTTPHeaders()
-            if let type = r.headers["Content-Type"] { headers.add("Content-Type", type) }
-            headers.add("X-Forwarded-To", leader)
-            return HTTPResponse(status: r.status, headers: headers, body: r.body)
-        } catch {
-            throw APIError(status: 503, code: "leader_unreachable", message: "cannot reach the leader \(leader) at \(peer.apiAddr): \(error)")
-        }
-    }
-
     /// `POST /submit-txs`: `{"txs": [...]}`. Signatures are verified in parallel; each transaction
     /// is admitted or refused on its own, and the answer lists a result per transaction, in order.
-    func submitBatch(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// A follower forwards the well-formed ones to the leader over the peer link (which verifies
+    /// them) and answers when the leader does.
+    func submitBatch(_ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        let items = try batchItems(request)
+        guard runtime.status.role == "leader" else { return try forwardBatch(items, reply) }
+        let checked = checkInParallel(items, verifySignatures: true)
+        var results = checked.map { r -> JSON? in r.1.map { APIError($0).json } }
+        let good = checked.enumerated().compactMap { i, r in r.0.map { (i, $0) } }
+        let admitted = state.admit(good.map(\.1), arrival: monotonicNs())
+        for ((i, tx), rejection) in zip(good, admitted) {
+            results[i] = rejection.map { APIError($0).json } ?? ["hash": .string(tx.hash.hex), "status": "pending"]
+        }
+        let response = batchResponse(results)
+        if response.status == 202 { runtime.wake() }
+        reply(response)
+    }
+
+    /// The batch's items, or the error for a body that is not a usable batch.
+    private func batchItems(_ request: HTTPRequest) throws -> [JSON] {
         let body = try parseBody(request.body)
         guard case .object(let object) = body else { throw APIError.badRequest("invalid_json", "body must be an object {\"txs\": [...]}") }
         guard let field = object["txs"] else { throw APIError.badRequest("missing_field", "missing field 'txs'") }
@@ -140,23 +143,49 @@ extension NodeAPI {
         guard items.count <= settings.api.maxBatchTxs else {
             throw APIError(status: 413, code: "batch_too_large", message: "at most \(settings.api.maxBatchTxs) transactions per batch, got \(items.count)")
         }
-        let checked = checkInParallel(items)
-        var results = checked.map { r -> JSON? in r.1.map { APIError($0).json } }
-        let good = checked.enumerated().compactMap { i, r in r.0.map { (i, $0) } }
-        let admitted = state.admit(good.map(\.1), arrival: monotonicNs())
-        for ((i, tx), rejection) in zip(good, admitted) {
-            results[i] = rejection.map { APIError($0).json } ?? ["hash": .string(tx.hash.hex), "status": "pending"]
-        }
+        return items
+    }
+
+    /// `{"accepted", "rejected", "results"}`: 202 when any was accepted, else 400. Every item
+    /// has a result by now.
+    private func batchResponse(_ results: [JSON?]) -> HTTPResponse {
         var accepted = 0
-        for case let r? in results { if r["error"] == nil { accepted += 1 } else if let code = r["error"]?["code"]?.stringValue { metrics.txRejected.inc(1, code) } }
-        if accepted > 0 { runtime.wake() }
-        let list = results.map { $0 ?? .null }
-        return .json(["accepted": .int(accepted), "rejected": .int(items.count - accepted), "results": .array(list)],
+        for case let r? in results {
+            if r["error"] == nil { accepted += 1 } else if let code = r["error"]?["code"]?.stringValue { metrics.txRejected.inc(1, code) }
+        }
+        return .json(["accepted": .int(accepted), "rejected": .int(results.count - accepted), "results": .array(results.map { $0 ?? .null })],
                      status: accepted > 0 ? 202 : 400)
     }
 
-    /// Decodes and checks every item (signature last), spread over the cores.
-    private func checkInParallel(_ items: [JSON]) -> [(Transaction?, TxRejection?)] {
+    /// On a follower: malformed items are answered here; the rest go to the leader in requests
+    /// of at most `PeerLimits.maxTxsPerMessage`, and the caller gets one answer once all are back.
+    private func forwardBatch(_ items: [JSON], _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
+        let leader = try knownLeader()
+        let checked = checkInParallel(items, verifySignatures: false)
+        let good = checked.enumerated().compactMap { i, r in r.0.map { (i, $0) } }
+        let gather = BatchGather(results: checked.map { r -> JSON? in r.1.map { APIError($0).json } },
+                                 requests: (good.count + PeerLimits.maxTxsPerMessage - 1) / PeerLimits.maxTxsPerMessage)
+        let finish: @Sendable (BatchGather.Done) -> Void = { [self] done in
+            var response: HTTPResponse
+            switch done {
+            case .failed(let error): return reply(error.response)
+            case .refused(let error): response = error.response
+            case .results(let results): response = batchResponse(results)
+            }
+            response.headers.add("X-Forwarded-To", leader)
+            reply(response)
+        }
+        guard !good.isEmpty else { return finish(.results(gather.initial)) }
+        for start in stride(from: 0, to: good.count, by: PeerLimits.maxTxsPerMessage) {
+            let part = Array(good[start..<min(start + PeerLimits.maxTxsPerMessage, good.count)])
+            forward(part.map(\.1), to: leader) { outcome in
+                if let done = gather.fill(part, outcome, leader: leader) { finish(done) }
+            }
+        }
+    }
+
+    /// Decodes and checks every item (signature last, unless the leader checks it), spread over the cores.
+    private func checkInParallel(_ items: [JSON], verifySignatures: Bool) -> [(Transaction?, TxRejection?)] {
         let chainId = state.chainId
         let chunk = 256
         let chunks = (items.count + chunk - 1) / chunk
@@ -169,7 +198,7 @@ extension NodeAPI {
             for i in lo..<hi {
                 do {
                     let tx = try Transaction(json: items[i])
-                    try tx.checkStateless(chainId: chainId)
+                    if verifySignatures { try tx.checkStateless(chainId: chainId) } else { try tx.checkStatelessExceptSignature(chainId: chainId) }
                     part.append((tx, nil))
                 } catch let e as TxRejection {
                     part.append((nil, e))

@@ -69,7 +69,7 @@ enum BenchCommand {
         let accounts = (0..<plan.accounts).map { _ in KeyPair.generate() }
         let perAccount = (plan.txs + plan.accounts - 1) / plan.accounts
         print("bench: funding \(plan.accounts) accounts from \(funder.address.hex)")
-        try fund(accounts, from: funder, each: UInt64(perAccount) * 2 + 10, chainId: chainId, url: url, plan: plan)
+        try fund(accounts, from: funder, each: UInt64(perAccount) * 2 + 10, chainId: chainId, url: url, timeoutS: plan.timeoutS)
         print("bench: signing \(plan.txs) transfers")
         let batches = sign(accounts, total: plan.txs, chainId: chainId, batch: plan.batch, workers: plan.concurrency)
         print("bench: submitting with \(plan.concurrency) connections, batches of \(plan.batch), at most \(plan.window) in flight" +
@@ -80,7 +80,9 @@ enum BenchCommand {
 
     // MARK: phases
 
-    static func fund(_ accounts: [KeyPair], from funder: KeyPair, each: UInt64, chainId: String, url: String, plan: Plan) throws(CLIError) {
+    /// Sends `each` from `funder` to every account, in order, and waits until the last is committed
+    /// (also used by `autochain load`).
+    static func fund(_ accounts: [KeyPair], from funder: KeyPair, each: UInt64, chainId: String, url: String, timeoutS: Int) throws(CLIError) {
         let client = try NodeClient(url)
         let start = UInt64(try client.get("/balance/\(funder.address.hex)")["nonce"]?.intValue ?? 0)
         let txs = accounts.enumerated().map { i, a in
@@ -96,7 +98,7 @@ enum BenchCommand {
             if let rejected = answer["rejected"]?.intValue, rejected > 0 {
                 throw .failed("funding refused: \(String(decoding: answer.serialized(), as: UTF8.self).prefix(300))")
             }
-            try waitCommitted(client, txs: [b.last!], timeoutS: plan.timeoutS)
+            try waitCommitted(client, txs: [b.last!], timeoutS: timeoutS)
         }
     }
 

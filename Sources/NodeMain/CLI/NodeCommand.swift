@@ -101,6 +101,9 @@ final class RunningNode: Sendable {
 
     static func start(_ settings: NodeSettings) throws(CLIError) -> RunningNode {
         let log = Logger(component: "node")
+        if !PeerFrameEncryption.isOn {
+            log.warn("UNSAFE: benchmark build, peer message frames are not encrypted (AUTOCHAIN_BENCH_PLAINTEXT_FRAMES)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: settings.node.dataDir, withIntermediateDirectories: true)
         } catch {
@@ -138,6 +141,7 @@ final class RunningNode: Sendable {
             let server = HTTPServer(settings: http, handler: { request, responder in api.handle(request, responder) })
             let bound = try server.start(bindTo: try SocketAddress(parsing: settings.api.addr))
             metrics.sampleHTTPServer(server, api: api)
+            metrics.sampleStorage(dataDir: settings.node.dataDir)
             let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
             let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
                                                        runtime: runtime, state: state, reader: reader)
@@ -252,7 +256,7 @@ final class RunningNode: Sendable {
         let wasLeader = runtime.status.role == "leader"
         runtime.stop(transferFirst: true)
         // What it accepted and did not commit goes to the new leader (as after any loss of leadership).
-        if wasLeader { api.handOverStranded() }
+        if wasLeader { api.handOverStranded(waitingUpTo: 5_000) }
         transport.stop()
         server.stop()
     }

@@ -27,6 +27,8 @@ enum ConfigKeys {
         int("api.max_batch_txs", 1...100_000) { $0.api.maxBatchTxs = $1 },
         int("api.commit_wait_ms", 1...600_000) { $0.api.commitWaitMs = $1 },
         int("api.leader_wait_ms", 1...600_000) { $0.api.leaderWaitMs = $1 },
+        int("api.forward_timeout_ms", 1...600_000) { $0.api.forwardTimeoutMs = $1 },
+        int("api.max_forwards_in_flight", 1...1_000_000) { $0.api.maxForwardsInFlight = $1 },
         int("api.threads", 1...64) { $0.api.threads = $1 },
         int("api.max_queued_requests", 1...1_000_000) { $0.api.maxQueuedRequests = $1 },
         int("api.max_connections_per_address", 1...1_000_000) { $0.api.maxConnectionsPerAddress = $1 },
@@ -46,6 +48,7 @@ enum ConfigKeys {
         int("p2p.min_join_interval_ms", 0...3_600_000) { $0.p2p.minJoinIntervalMs = $1 },
         int("p2p.sync_request_timeout_ms", 100...600_000) { $0.p2p.syncRequestTimeoutMs = $1 },
         int("p2p.sync_ignore_peer_ms", 0...86_400_000) { $0.p2p.syncIgnorePeerMs = $1 },
+        int("p2p.max_forwarded_txs_per_peer", 1...10_000_000) { $0.p2p.maxForwardedTxsPerPeer = $1 },
         int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
         stringList("registry.urls", env: "REGISTRY_URL", flag: "registry") { $0.registry.urls = $1 },
         string("registry.strategy", env: "REGISTRY_STRATEGY", flag: nil) { s, v, origin in

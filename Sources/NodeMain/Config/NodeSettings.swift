@@ -25,6 +25,13 @@ struct NodeSettings: Sendable {
         /// A follower holding a `?wait=commit` transfer whose leader is gone (or unknown) hands it
         /// to the next leader; when none takes it within this long it answers 503 `leader_lost`.
         var leaderWaitMs = 5_000
+        /// A follower forwards submissions to the leader over the peer link and answers its
+        /// caller when the leader does; without an answer within this long it answers 504
+        /// `leader_timeout`.
+        var forwardTimeoutMs = 10_000
+        /// Forwards to the leader waiting for its answer on this node, at most; beyond it a
+        /// submission gets 503 `overloaded` at once.
+        var maxForwardsInFlight = 4_096
         /// Event-loop threads serving HTTP.
         var threads = 1
         /// Requests waiting for or running on the API's work queue (everything but the cheap
@@ -73,6 +80,9 @@ struct NodeSettings: Sendable {
         var maxKnownAddresses = 256
         /// Shortest time between two `join` messages from one connection; sooner ones are ignored.
         var minJoinIntervalMs = 500
+        /// Forwarded transfers (`txs` requests) from one peer waiting for or being served by this
+        /// leader; a request beyond it is answered `overloaded` at once.
+        var maxForwardedTxsPerPeer = 60_000
     }
 
     struct Consensus: Sendable {

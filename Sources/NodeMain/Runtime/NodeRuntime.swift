@@ -140,7 +140,8 @@ struct RuntimeStatus: Sendable {
 protocol ClusterTransport: Sendable {
     func send(raft message: Message)
     func requestBlocks(from: UInt64, count: Int, peer: String) -> Bool
-    func answerJoin(to peer: String, accepted: Bool, reason: String, leaderHint: String?)
+    /// Tells `peer` (the newcomer `nodeId`, or a member that relayed its join) the outcome.
+    func answerJoin(to peer: String, nodeId: String, accepted: Bool, reason: String, leaderHint: String?)
     /// Connected peers with the committed height they last reported.
     func peerHeights() -> [(id: String, height: UInt64)]
 }

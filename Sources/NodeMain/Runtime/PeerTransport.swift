@@ -27,6 +27,10 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     private let refusalLogged = Mutex<[String: UInt64]>([:])
     static let refusalLogIntervalNs: UInt64 = 5_000_000_000
     private let log = Logger(component: "p2p")
+    /// Where forwarded transfers and their answers go (the API).
+    private let forwarding = Mutex<(any ForwardingEndpoint)?>(nil)
+    /// Newcomers' joins relayed to the leader, waiting for its answer.
+    let joinRelays: JoinRelays
     /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
     static let maxBlocksReplyBytes = 6 << 20
 
@@ -35,6 +39,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         self.servingGate = WorkGate(limit: maxPendingRequests)
         self.perPeer = PeerRequestBudget(limitPerPeer: maxPendingRequestsPerPeer)
         self.door = EntryDoor(checks: runtime.entryChecks, maxQueuedPerPeer: maxQueuedRaftPerPeer)
+        self.joinRelays = JoinRelays(limit: maxPendingRequests)
         self.runtime = runtime
         self.state = state
         self.reader = reader
@@ -42,6 +47,8 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     }
 
     func attach(_ n: PeerNetwork) { network.withLock { $0 = n } }
+    func attachForwarding(_ endpoint: any ForwardingEndpoint) { forwarding.withLock { $0 = endpoint } }
+    private var forwarder: (any ForwardingEndpoint)? { forwarding.withLock { $0 } }
     private var net: PeerNetwork? { network.withLock { $0 } }
 
     // MARK: PeerDelegate
@@ -70,6 +77,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         log.info("peer disconnected", ["peer": nodeId, "reason": reason])
         door.forget(peer: nodeId)
         perPeer.disconnected(nodeId)
+        forwarder?.forwardLinkClosed(peer: nodeId)
     }
 
     func received(_ message: PeerMessage, from peer: PeerInfo) {
@@ -83,19 +91,45 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         case .blocks(let blocks):
             // Signatures are checked once the runtime knows the blocks were asked of this peer.
             runtime.post(.blocks(blocks, from: peer.nodeId))
-        case .join(let id, let key, _, _):
-            guard id == peer.nodeId, key == peer.nodeKey else { return }
-            let st = runtime.status
-            if st.role != "leader", let leader = st.leader, let api = peers.first(where: { $0.nodeId == leader })?.apiAddr {
-                // Not the leader: ask the leader on the newcomer's behalf (it may know only us).
-                serve(for: peer.nodeId) { [self] in forwardJoin(id: id, key: key, to: leader, api: api, answer: peer.nodeId) }
-                return
+        case .txs(let id, let txs):
+            // Members only (the network delivers nothing else from a join-only link).
+            forwarder?.serveForwarded(id: id, txs: txs, from: peer.nodeId)
+        case .txsResult(let id, let answer):
+            forwarder?.forwardAnswered(id: id, answer: answer, from: peer.nodeId)
+        case .join(let id, let key, let p2p, let api):
+            receivedJoin(id: id, key: key, p2pAddr: p2p, apiAddr: api, from: peer)
+        case .joinResult(let id, let accepted, let reason, let leaderHint):
+            guard id != identity.nodeId else {
+                return log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
             }
-            runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
-        case .joinResult(let accepted, let reason, let leaderHint):
-            log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
-        case .txs, .hello, .auth, .ping, .pong, .peers, .bye:
+            // The leader's answer to a join we relayed: back to the newcomer that asked us.
+            guard peer.isMember, let newcomer = joinRelays.take(id, now: monotonicNs()) else { return }
+            _ = net?.send(.joinResult(nodeId: id, accepted: accepted, reason: reason, leaderHint: leaderHint ?? peer.nodeId), to: newcomer)
+        case .ping, .pong, .peers, .bye:
             break
+        }
+    }
+
+    /// A newcomer asks for itself; a member relays a newcomer's request (only the leader acts
+    /// on it). A follower asked by a newcomer relays it to the leader over their link and the
+    /// answer back, so a newcomer that knows one member only can join.
+    private func receivedJoin(id: String, key: PublicKey, p2pAddr: String, apiAddr: String, from peer: PeerInfo) {
+        guard id == peer.nodeId else {
+            guard peer.isMember else { return }
+            runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
+            return
+        }
+        guard key == peer.nodeKey else { return }
+        let st = runtime.status
+        guard st.role != "leader", let leader = st.leader, leader != identity.nodeId else {
+            runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
+            return
+        }
+        guard joinRelays.add(id, newcomerLink: peer.nodeId, now: monotonicNs()) else { return }  // it asks again in a second
+        if net?.send(.join(nodeId: id, nodeKey: key, p2pAddr: p2pAddr, apiAddr: apiAddr), to: leader) != true {
+            _ = joinRelays.take(id, now: monotonicNs())
+            _ = net?.send(.joinResult(nodeId: id, accepted: false, reason: "no link to the leader \(leader) right now", leaderHint: leader),
+                          to: peer.nodeId)
         }
     }
 
@@ -136,25 +170,6 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         }
     }
 
-    /// Asks the leader's membership API to add a newcomer that asked us, and tells it the outcome.
-    private func forwardJoin(id: String, key: PublicKey, to leader: String, api: String, answer peer: String) {
-        var accepted = false
-        var reason = "forwarded to the leader \(leader)"
-        do {
-            let client = try HTTPClient(baseURL: "http://\(api)")
-            defer { client.close() }
-            var headers = HTTPHeaders([("Content-Type", "application/json")])
-            if let token = identity.clusterToken { headers.add("Authorization", "Bearer \(token)") }
-            let body = JSON.object(JSONObject([("nodeId", .string(id)), ("nodeKey", .string(key.hex))])).serialized()
-            let r = try client.request(method: "POST", path: "/members/add-learner", headers: headers, body: body, timeout: .seconds(5))
-            accepted = r.status == 202 || (r.status == 409 && r.bodyText.contains("already a member"))
-            if !accepted { reason = "leader \(leader) answered \(r.status): \(r.bodyText.prefix(200))" }
-        } catch {
-            reason = "cannot reach the leader \(leader): \(error)"
-        }
-        _ = net?.send(.joinResult(accepted: accepted, reason: reason, leaderHint: leader), to: peer)
-    }
-
     private func serveBlocks(from: UInt64, count: Int, to peer: String) {
         let head = state.head.header.height
         guard from >= 1, from <= head else { _ = net?.send(.blocks([]), to: peer); return }
@@ -175,9 +190,12 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         net?.send(.getBlocks(from: from, count: count), to: peer) ?? false
     }
 
-    func answerJoin(to peer: String, accepted: Bool, reason: String, leaderHint: String?) {
-        _ = net?.send(.joinResult(accepted: accepted, reason: reason, leaderHint: leaderHint), to: peer)
+    func answerJoin(to peer: String, nodeId: String, accepted: Bool, reason: String, leaderHint: String?) {
+        _ = net?.send(.joinResult(nodeId: nodeId, accepted: accepted, reason: reason, leaderHint: leaderHint), to: peer)
     }
+
+    /// Queues `message` for `peer`; false when it is not connected (or the send budget is spent).
+    func send(_ message: PeerMessage, to peer: String) -> Bool { net?.send(message, to: peer) ?? false }
 
     func peerHeights() -> [(id: String, height: UInt64)] {
         (net?.peers ?? []).filter(\.isMember).map { ($0.nodeId, $0.height) }

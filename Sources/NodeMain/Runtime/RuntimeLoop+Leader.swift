@@ -105,18 +105,18 @@ extension RuntimeLoop {
     mutating func answerJoin(id: String, key: PublicKey, from peer: String, _ runtime: NodeRuntime) {
         guard let t = runtime.transport.withLock({ $0 }) else { return }
         guard core.status.role == .leader else {
-            t.answerJoin(to: peer, accepted: false, reason: "not the leader", leaderHint: core.status.leader)
+            t.answerJoin(to: peer, nodeId: id, accepted: false, reason: "not the leader", leaderHint: core.status.leader)
             return
         }
         if specMembership.contains(id) {
             let same = specMembership.keys[id] == key
-            t.answerJoin(to: peer, accepted: same, reason: same ? "already a member" : "that node ID belongs to another key", leaderHint: nil)
+            t.answerJoin(to: peer, nodeId: id, accepted: same, reason: same ? "already a member" : "that node ID belongs to another key", leaderHint: nil)
             return
         }
         switch proposeMembership(MembershipChange(kind: .addLearner, nodeId: id, nodeKey: key), runtime) {
-        case .proposed(let h): t.answerJoin(to: peer, accepted: true, reason: "added as a learner at height \(h)", leaderHint: nil)
-        case .notLeader(let l): t.answerJoin(to: peer, accepted: false, reason: "not the leader", leaderHint: l)
-        case .refused(let why): t.answerJoin(to: peer, accepted: false, reason: why, leaderHint: nil)
+        case .proposed(let h): t.answerJoin(to: peer, nodeId: id, accepted: true, reason: "added as a learner at height \(h)", leaderHint: nil)
+        case .notLeader(let l): t.answerJoin(to: peer, nodeId: id, accepted: false, reason: "not the leader", leaderHint: l)
+        case .refused(let why): t.answerJoin(to: peer, nodeId: id, accepted: false, reason: why, leaderHint: nil)
         }
     }
 

@@ -43,8 +43,7 @@ extension PeerHost {
     func receivedAuth(_ auth: ChannelAuth, on connection: PeerConnection) {
         guard connection.stage == .handshaking else { preconditionFailure("auth twice") }
         connection.hello = PeerHello(
-            protocolVersion: PeerLimits.protocolVersion, chainId: auth.chainId, genesisHash: auth.genesisHash,
-            nodeId: auth.nodeId, nodeKey: auth.nodeKey, nonce: connection.channel.peerEphemeralKey ?? [],
+            chainId: auth.chainId, genesisHash: auth.genesisHash, nodeId: auth.nodeId, nodeKey: auth.nodeKey,
             p2pAddr: auth.p2pAddr, apiAddr: auth.apiAddr, height: auth.height)
         if auth.nodeId == identity.nodeId {
             if let address = connection.dialAddress { targets[address]?.isSelf = true }
@@ -74,9 +73,9 @@ extension PeerHost {
             updateHeight(height, of: connection)
         case .peers(let list):
             learn(list, from: connection)
-        case .hello, .auth, .bye:
+        case .bye:
             refuse(connection, reason: "unexpected '\(message.typeName)' after the handshake")
-        case .raft, .getBlocks, .blocks, .txs, .join, .joinResult:
+        case .raft, .getBlocks, .blocks, .txs, .txsResult, .join, .joinResult:
             if !connection.isMember {
                 // A join-only peer may ask to join and read committed blocks (to sync before it is
                 // admitted). Anything else: it may have been admitted since the handshake, so ask

@@ -1,13 +1,11 @@
 import Chain
 import Consensus
 
-/// Every message of the peer protocol (docs/PROTOCOL.md, "Peer protocol"). One JSON object per
-/// line; `type` names the case. Application messages reach the delegate; `hello`, `auth`,
-/// `ping`, `pong`, `peers` and `bye` are handled by the network itself.
+/// Every message of the peer protocol (docs/PROTOCOL.md, "Peer protocol"): one JSON object per
+/// sealed frame, sent only after the secure channel authenticated both sides; `type` names the
+/// case. Application messages reach the delegate; `ping`, `pong`, `peers` and `bye` are handled
+/// by the network itself.
 public enum PeerMessage: Sendable, Equatable {
-    case hello(PeerHello)
-    /// Ed25519 signature over the auth bytes; `mac` when a cluster token is configured.
-    case auth(signature: Signature, mac: [UInt8]?)
     case ping(height: UInt64)
     case pong(height: UInt64)
     case peers([PeerAddress])
@@ -16,15 +14,21 @@ public enum PeerMessage: Sendable, Equatable {
     /// `count` is 1...`PeerLimits.maxBlocksPerMessage`.
     case getBlocks(from: UInt64, count: Int)
     case blocks([Block])
-    case txs([Transaction])
+    /// Transfers a member hands to the leader (forwarded submissions, re-offers of `?wait=commit`
+    /// transfers, a deposed leader's mempool); `id` names the request in its `txsResult`.
+    /// 1...`PeerLimits.maxTxsPerMessage` transfers.
+    case txs(id: UInt64, txs: [Transaction])
+    /// The answer to the `txs` request `id` of the receiver.
+    case txsResult(id: UInt64, answer: ForwardedTxsAnswer)
+    /// Asks the leader to add `nodeId` as a learner. A non-member may ask only for itself; a
+    /// member relays a newcomer's request to the leader.
     case join(nodeId: String, nodeKey: PublicKey, p2pAddr: String, apiAddr: String)
-    case joinResult(accepted: Bool, reason: String, leaderHint: String?)
+    /// The answer to a `join` for `nodeId` (relayed back to the newcomer by the member that asked).
+    case joinResult(nodeId: String, accepted: Bool, reason: String, leaderHint: String?)
 
     /// The wire `type` string.
     public var typeName: String {
         switch self {
-        case .hello: "hello"
-        case .auth: "auth"
         case .ping: "ping"
         case .pong: "pong"
         case .peers: "peers"
@@ -33,6 +37,7 @@ public enum PeerMessage: Sendable, Equatable {
         case .getBlocks: "getBlocks"
         case .blocks: "blocks"
         case .txs: "txs"
+        case .txsResult: "txsResult"
         case .join: "join"
         case .joinResult: "joinResult"
         }
@@ -41,8 +46,8 @@ public enum PeerMessage: Sendable, Equatable {
     /// True for the messages handed to the delegate.
     public var isApplication: Bool {
         switch self {
-        case .hello, .auth, .ping, .pong, .peers, .bye: false
-        case .raft, .getBlocks, .blocks, .txs, .join, .joinResult: true
+        case .ping, .pong, .peers, .bye: false
+        case .raft, .getBlocks, .blocks, .txs, .txsResult, .join, .joinResult: true
         }
     }
 }
@@ -87,14 +92,6 @@ extension PeerMessage {
     public var json: JSON {
         var pairs: [(String, JSON)] = [("type", .string(typeName))]
         switch self {
-        case .hello(let h):
-            pairs += [("protocol", .int(h.protocolVersion)), ("chainId", .string(h.chainId)),
-                      ("genesisHash", .string(h.genesisHash.hex)), ("nodeId", .string(h.nodeId)),
-                      ("nodeKey", .string(h.nodeKey.hex)), ("nonce", .string(Hex.encode(h.nonce))),
-                      ("p2pAddr", .string(h.p2pAddr)), ("apiAddr", .string(h.apiAddr)), ("height", .uint(h.height))]
-        case .auth(let signature, let mac):
-            pairs.append(("signature", .string(signature.hex)))
-            if let mac { pairs.append(("mac", .string(Hex.encode(mac)))) }
         case .ping(let height), .pong(let height):
             pairs.append(("height", .uint(height)))
         case .peers(let list):
@@ -110,13 +107,22 @@ extension PeerMessage {
             pairs += [("from", .uint(from)), ("count", .int(count))]
         case .blocks(let blocks):
             pairs.append(("blocks", .array(blocks.map { .string(Hex.encode($0.encode())) })))
-        case .txs(let txs):
-            pairs.append(("txs", .array(txs.map(\.json))))
+        case .txs(let id, let txs):
+            pairs += [("id", .uint(id)), ("txs", .array(txs.map { tx in
+                var bytes: [UInt8] = []
+                tx.encode(into: &bytes)
+                return .string(Hex.encode(bytes))
+            }))]
+        case .txsResult(let id, .results(let results)):
+            pairs += [("id", .uint(id)), ("results", .array(results.map(\.json)))]
+        case .txsResult(let id, .refused(let code, let message, let leaderHint)):
+            pairs += [("id", .uint(id)), ("error", .object(JSONObject([("code", .string(code)), ("message", .string(message))])))]
+            if let leaderHint { pairs.append(("leaderHint", .string(leaderHint))) }
         case .join(let nodeId, let nodeKey, let p2pAddr, let apiAddr):
             pairs += [("nodeId", .string(nodeId)), ("nodeKey", .string(nodeKey.hex)),
                       ("p2pAddr", .string(p2pAddr)), ("apiAddr", .string(apiAddr))]
-        case .joinResult(let accepted, let reason, let leaderHint):
-            pairs += [("accepted", .bool(accepted)), ("reason", .string(reason))]
+        case .joinResult(let nodeId, let accepted, let reason, let leaderHint):
+            pairs += [("nodeId", .string(nodeId)), ("accepted", .bool(accepted)), ("reason", .string(reason))]
             if let leaderHint { pairs.append(("leaderHint", .string(leaderHint))) }
         }
         return .object(JSONObject(pairs))

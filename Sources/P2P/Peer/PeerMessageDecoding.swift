@@ -25,10 +25,6 @@ extension PeerMessage {
         let f = FieldReader(object: object)
         let type = try f.string("type", maxBytes: 32)
         switch type {
-        case "hello": return .hello(try decodeHello(f))
-        case "auth":
-            let mac = try f.optionalHex("mac", maxBytes: 64)
-            return .auth(signature: try f.fixed("signature", Signature.self), mac: mac)
         case "ping": return .ping(height: try f.uint("height"))
         case "pong": return .pong(height: try f.uint("height"))
         case "peers": return .peers(try decodePeers(f))
@@ -41,32 +37,19 @@ extension PeerMessage {
             }
             return .getBlocks(from: try f.uint("from"), count: Int(count))
         case "blocks": return .blocks(try decodeBlocks(f))
-        case "txs": return .txs(try decodeTxs(f))
+        case "txs": return .txs(id: try f.uint("id"), txs: try decodeTxs(f))
+        case "txsResult": return .txsResult(id: try f.uint("id"), answer: try decodeTxsAnswer(f))
         case "join":
             return .join(nodeId: try f.nodeId("nodeId"), nodeKey: try f.fixed("nodeKey", PublicKey.self),
                          p2pAddr: try f.text("p2pAddr"), apiAddr: try f.text("apiAddr"))
         case "joinResult":
             let hint = f.has("leaderHint") ? try f.nodeId("leaderHint") : nil
-            return .joinResult(accepted: try f.bool("accepted"),
+            return .joinResult(nodeId: try f.nodeId("nodeId"), accepted: try f.bool("accepted"),
                                reason: try f.string("reason", maxBytes: PeerLimits.maxTextBytes, allowEmpty: true),
                                leaderHint: hint)
         default:
             throw .unknownType(String(type.prefix(32)))
         }
-    }
-
-    private static func decodeHello(_ f: FieldReader) throws(PeerDecodeError) -> PeerHello {
-        let version = try f.int("protocol")
-        guard version >= 0 else { throw .invalidValue(field: "protocol", reason: "must not be negative") }
-        let nonce = try f.hex("nonce", maxBytes: PeerLimits.nonceBytes)
-        guard nonce.count == PeerLimits.nonceBytes else {
-            throw .invalidValue(field: "nonce", reason: "must be \(PeerLimits.nonceBytes) bytes")
-        }
-        return PeerHello(
-            protocolVersion: version, chainId: try f.string("chainId", maxBytes: Limits.maxChainIdBytes),
-            genesisHash: try f.fixed("genesisHash", Hash32.self), nodeId: try f.nodeId("nodeId"),
-            nodeKey: try f.fixed("nodeKey", PublicKey.self), nonce: nonce, p2pAddr: try f.text("p2pAddr"),
-            apiAddr: try f.text("apiAddr"), height: try f.uint("height"))
     }
 
     private static func decodePeers(_ f: FieldReader) throws(PeerDecodeError) -> [PeerAddress] {
@@ -95,16 +78,42 @@ extension PeerMessage {
         return out
     }
 
+    /// Hex of the binary codec (as in blocks), each string exactly one transfer.
     private static func decodeTxs(_ f: FieldReader) throws(PeerDecodeError) -> [Transaction] {
         let items = try f.array("txs", max: PeerLimits.maxTxsPerMessage)
+        guard !items.isEmpty else { throw .invalidValue(field: "txs", reason: "must not be empty") }
         var out: [Transaction] = []
         out.reserveCapacity(items.count)
         for item in items {
-            do { out.append(try Transaction(json: item)) } catch {
-                throw .invalidValue(field: "txs[]", reason: "\(error)")
+            guard let text = item.stringValue else { throw .wrongType(field: "txs[]", expected: "a hex string") }
+            guard text.utf8.count <= 2 * PeerLimits.maxTxBytes, let bytes = Hex.decode(text) else {
+                throw .invalidValue(field: "txs[]", reason: "not hex of at most \(PeerLimits.maxTxBytes) bytes")
             }
+            var reader = ByteReader(bytes)
+            let tx: Transaction
+            do { tx = try Transaction.decode(&reader) } catch {
+                throw .invalidValue(field: "txs[]", reason: "undecodable transfer: \(error)")
+            }
+            guard reader.remaining == 0 else { throw .invalidValue(field: "txs[]", reason: "trailing bytes after a transfer") }
+            out.append(tx)
         }
         return out
+    }
+
+    /// `results` (one per transfer) or `error` (the whole request), never both.
+    private static func decodeTxsAnswer(_ f: FieldReader) throws(PeerDecodeError) -> ForwardedTxsAnswer {
+        if f.has("error") {
+            guard !f.has("results") else { throw .invalidValue(field: "results", reason: "not with 'error'") }
+            guard let object = try f.value("error").objectValue else { throw .wrongType(field: "error", expected: "an object") }
+            let e = FieldReader(object: object)
+            let hint = f.has("leaderHint") ? try f.nodeId("leaderHint") : nil
+            return .refused(code: try e.code("code"), message: try e.text("message"), leaderHint: hint)
+        }
+        let items = try f.array("results", max: PeerLimits.maxTxsPerMessage)
+        var out: [ForwardedTxResult] = []
+        out.reserveCapacity(items.count)
+        for item in items { out.append(try ForwardedTxResult.decode(item)) }
+        return .results(out)
     }
 }
 

@@ -113,8 +113,6 @@ public enum PeerLimits {
     public static let maxEntriesPerAppend = 4_096
     /// Most addresses one `peers` message may carry.
     public static let maxPeersPerGossip = 256
-    /// Bytes of the nonce in a JSON `hello` (protocol 1; protocol 2 refuses that message).
-    public static let nonceBytes = 32
 
     static func isValidNodeId(_ id: String) -> Bool { NodeIDGrammar.isValid(id) }
 }

@@ -39,7 +39,7 @@ public protocol PeerDelegate: Sendable {
     func peerConnected(_ peer: PeerInfo)
     /// The peer's only connection closed.
     func peerDisconnected(nodeId: String, reason: String)
-    /// An application message (raft, getBlocks, blocks, txs, join, joinResult) from `peer`.
+    /// An application message (raft, getBlocks, blocks, txs, txsResult, join, joinResult) from `peer`.
     func received(_ message: PeerMessage, from peer: PeerInfo)
     /// Our chain height, sent in hello and pings.
     func localHeight() -> UInt64
@@ -50,30 +50,15 @@ public protocol PeerDelegate: Sendable {
     func peerRuleHit(nodeId: String, reason: String, detail: String)
 }
 
-/// The first message each side sends.
-public struct PeerHello: Sendable, Equatable {
-    public var protocolVersion: Int64
-    public var chainId: String
-    public var genesisHash: Hash32
-    public var nodeId: String
-    public var nodeKey: PublicKey
-    public var nonce: [UInt8]
-    public var p2pAddr: String
-    public var apiAddr: String
-    public var height: UInt64
-
-    public init(protocolVersion: Int64, chainId: String, genesisHash: Hash32, nodeId: String, nodeKey: PublicKey,
-                nonce: [UInt8], p2pAddr: String, apiAddr: String, height: UInt64) {
-        self.protocolVersion = protocolVersion
-        self.chainId = chainId
-        self.genesisHash = genesisHash
-        self.nodeId = nodeId
-        self.nodeKey = nodeKey
-        self.nonce = nonce
-        self.p2pAddr = p2pAddr
-        self.apiAddr = apiAddr
-        self.height = height
-    }
+/// Who the peer proved to be in its channel auth frame (SecureChannel), kept per connection.
+struct PeerHello: Sendable, Equatable {
+    var chainId: String
+    var genesisHash: Hash32
+    var nodeId: String
+    var nodeKey: PublicKey
+    var p2pAddr: String
+    var apiAddr: String
+    var height: UInt64
 }
 
 /// One entry of a `peers` gossip message.

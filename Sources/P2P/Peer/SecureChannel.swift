@@ -19,6 +19,19 @@ struct ChannelContext: Sendable {
     var height: UInt64
 }
 
+/// Whether this build seals message frames. Always on, except in a benchmark build made with
+/// `-Xswiftc -DAUTOCHAIN_BENCH_PLAINTEXT_FRAMES` (scripts/bench/channel-cost.sh), where message
+/// and close frames carry their bytes unencrypted with a zero tag so the cost of the AEAD can be
+/// measured against the same commit. The handshake is the same in both; a node built so says so
+/// in a warning at start.
+public enum PeerFrameEncryption {
+#if AUTOCHAIN_BENCH_PLAINTEXT_FRAMES
+    public static let isOn = false
+#else
+    public static let isOn = true
+#endif
+}
+
 /// One connection's secure channel, without sockets: bytes in (`feed`), events and bytes out.
 /// docs/PROTOCOL.md, "Peer protocol", has the byte layout.
 ///
@@ -51,6 +64,7 @@ final class SecureChannel {
     }
 
     static let frameHeaderBytes = 4
+    static let sealsMessageFrames = PeerFrameEncryption.isOn
     static let tagBytes = XChaCha20Poly1305.tagBytes
 
     let role: ChannelHandshake.Role
@@ -155,6 +169,10 @@ final class SecureChannel {
         let header = UnsafeRawBufferPointer(rebasing: frame[0..<Self.frameHeaderBytes])
         let text = UnsafeMutableRawBufferPointer(rebasing: frame[Self.frameHeaderBytes..<frame.count - Self.tagBytes])
         let tag = UnsafeRawBufferPointer(rebasing: frame[(frame.count - Self.tagBytes)...])
+        if stage == .open && !Self.sealsMessageFrames {
+            receiveCounter += 1
+            return text
+        }
         guard XChaCha20Poly1305.open(text, tag: tag, additional: header, nonce: Self.nonce(receiveCounter), key: key) else {
             throw stage == .awaitingAuth ? .authFrameUnopenable : .frameUnopenable(counter: receiveCounter)
         }
@@ -254,6 +272,11 @@ final class SecureChannel {
             raw[4] = kind.rawValue
             if payload.count > 0 { raw.baseAddress!.advanced(by: 5).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
             let textEnd = 5 + payload.count
+            if kind != .auth && !Self.sealsMessageFrames {
+                UnsafeMutableRawBufferPointer(rebasing: raw[textEnd...]).initializeMemory(as: UInt8.self, repeating: 0)
+                initialized = Self.frameHeaderBytes + body
+                return
+            }
             XChaCha20Poly1305.seal(UnsafeMutableRawBufferPointer(rebasing: raw[4..<textEnd]),
                                    tag: UnsafeMutableRawBufferPointer(rebasing: raw[textEnd...]),
                                    additional: UnsafeRawBufferPointer(rebasing: raw[0..<4]), nonce: nonce, key: key)

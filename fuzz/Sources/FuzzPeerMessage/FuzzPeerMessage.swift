@@ -109,7 +109,6 @@ private func checkMessage(_ line: [UInt8]) {
 
 private func nodeIds(_ message: PeerMessage) -> [String] {
     switch message {
-    case .hello(let hello): return [hello.nodeId]
     case .peers(let list): return list.map(\.nodeId)
     case .raft(let m):
         var ids = [m.from, m.to]
@@ -122,7 +121,8 @@ private func nodeIds(_ message: PeerMessage) -> [String] {
         }
         return ids
     case .join(let nodeId, _, _, _): return [nodeId]
-    case .joinResult(_, _, let hint): return hint.map { [$0] } ?? []
-    case .auth, .ping, .pong, .bye, .getBlocks, .blocks, .txs: return []
+    case .joinResult(let nodeId, _, _, let hint): return [nodeId] + (hint.map { [$0] } ?? [])
+    case .txsResult(_, .refused(_, _, let hint)): return hint.map { [$0] } ?? []
+    case .ping, .pong, .bye, .getBlocks, .blocks, .txs, .txsResult: return []
     }
 }

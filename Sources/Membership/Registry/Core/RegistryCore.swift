@@ -1,0 +1,208 @@
+import Chain
+
+/// The registry's decisions as a value: what it knows of the nodes, the actions under way and
+/// what they wait for, failed restarts, IDs handed out, draining and retirement. Fed with events
+/// (node reports, probe results, process exits, the verified membership, provider facts,
+/// operator requests, action results), each with the time on the registry's clock; returns
+/// effects for the shell to perform. No I/O, no clock, no lock: the shell (RegistryService) and
+/// the healing simulator drive the same code.
+///
+/// Promises: an effect with a ticket is tracked until `finished` answers it; an ID handed to a
+/// spawn is never handed out again; nothing is removed or retired before the membership is
+/// verified; a node is destroyed only once the verified membership no longer lists it; a
+/// retired node's ID is refused for good and its records (node, failure detector) are dropped.
+public struct RegistryCore: Sendable {
+    public struct Settings: Sendable {
+        public var autoscaler = AutoscalerSettings()
+        public var detector = FailureDetectorSettings()
+        /// An action still under way after this long is forgotten (it failed or took effect).
+        public var inFlightTimeoutS = 20.0
+        /// A retirement waits this long for the node to leave the configuration before it gives up.
+        public var retireRemovalWaitS = 10.0
+        /// For the retirement event's message only (the provider keeps the data aside).
+        public var retiredDataKeepS = 86_400
+        public init() {}
+    }
+
+    /// Where a retirement stands.
+    enum Retirement: Sendable, Equatable {
+        /// The leader was asked to remove the node; its answer is awaited.
+        case removing
+        /// Out of the configuration by `deadline`, or the retirement is given up.
+        case awaitingRemoval(deadline: Double)
+        /// The provider is stopping it and setting its data aside.
+        case destroying
+    }
+
+    /// An effect whose result is awaited.
+    enum Pending: Sendable, Equatable {
+        case restart(String)
+        case spawn(String, bootstrap: Bool)
+        case removeMember(String)
+        case transferLeadership(String)
+        case retireRemoval(String)
+        case destroy(String)
+    }
+
+    public let settings: Settings
+    /// When the registry started (its clock): nodes not heard from since get a grace period.
+    public let startedAt: Double
+    public internal(set) var nodes: [String: NodeRecord] = [:]
+    public internal(set) var detector: FailureDetector
+    public internal(set) var autoscaler = Autoscaler()
+    /// The membership verified from the chain, and the height it was verified to (0: not yet).
+    public internal(set) var verified = ClusterMembership()
+    public internal(set) var verifiedHeight: UInt64 = 0
+    public internal(set) var operatorTarget: Int?
+    public internal(set) var consensusFailureAt: Double?
+    public internal(set) var retired: Set<String> = []
+    public internal(set) var inFlight: [(action: ScalingAction, since: Double)] = []
+    public internal(set) var restartFailures: [String: Int] = [:]
+    public internal(set) var lastActionAt: [String: Double] = [:]
+    public internal(set) var decisions: UInt64 = 0
+    /// IDs handed to spawns (never reused, even if the spawn failed).
+    public internal(set) var reservedIds: Set<String> = []
+    /// Nodes an operator asked to retire (`DELETE /nodes/{id}`): draining until retired.
+    public internal(set) var drainRequested: Set<String> = []
+    var retirements: [String: Retirement] = [:]
+    var pending: [UInt64: Pending] = [:]
+    var nextTicket: UInt64 = 1
+    /// Test only: a rule broken on purpose, to show that the healing simulator finds it.
+    var plantedBug: PlantedBug?
+
+    /// Bugs a test may plant in the core (never set outside tests).
+    enum PlantedBug: Sendable {
+        /// A restart counts as failed when issued (bug 3 of the healing simulator's report).
+        case restartCountsAsFailedWhenIssued
+        /// A retirement destroys its node without waiting for it to leave the configuration.
+        case retireDestroysMembers
+    }
+
+    public init(settings: Settings, startedAt: Double) {
+        self.settings = settings
+        self.startedAt = startedAt
+        detector = FailureDetector(settings: settings.detector)
+    }
+
+    public var isMembershipVerified: Bool { verifiedHeight >= 1 }
+
+    /// The verified membership (never a node's claim), and the leader the members themselves
+    /// name: counted only from nodes heard from whose reported key is their key in the verified
+    /// membership, and only when it names a verified voter. It routes calls, it decides nothing
+    /// about who is a member.
+    public var membership: (voters: [String], learners: [String], leader: String?, commit: UInt64) {
+        let m = verified
+        let members = nodes.values.filter { r in
+            r.lastHeartbeatAt != nil && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
+        }
+        let best = members.max { a, b in
+            (a.role == "leader" ? 1 : 0, a.term, a.commitIndex, b.id) < (b.role == "leader" ? 1 : 0, b.term, b.commitIndex, a.id)
+        }
+        let named = best.flatMap { $0.role == "leader" ? $0.id : $0.leader }
+        let leader = named.flatMap { m.voters.contains($0) ? $0 : nil }
+        return (m.voters, m.learners, leader, verifiedHeight)
+    }
+
+    /// Every node ID ever seen (members, retired, known): new IDs are chosen above all of them.
+    public var allKnownIds: Set<String> {
+        var ids = Set(nodes.keys).union(retired)
+        for n in nodes.values { ids.formUnion(n.voters); ids.formUnion(n.learners); ids.formUnion(n.retiredIds) }
+        return ids
+    }
+
+    /// Draining: asked to retire by an operator, or a retirement under way.
+    public func isDraining(_ id: String) -> Bool { drainRequested.contains(id) || retirements[id] != nil }
+
+    /// Retired here, or named retired by a node: its calls are refused for good.
+    public func isRetired(_ id: String) -> Bool {
+        retired.contains(id) || nodes.values.contains { $0.retiredIds.contains(id) }
+    }
+
+    /// The IDs the shell asks the provider about before a round (`ProviderFacts`).
+    public func idsToAskAbout(managed: Set<String>) -> Set<String> {
+        Set(nodes.keys).union(verified.voters).union(verified.learners).union(managed)
+    }
+
+    // MARK: - Events
+
+    /// A node's admitted report (the shell checked signature, key pin and `isRetired` first).
+    public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
+        let id = report.id
+        let known = nodes[id] != nil
+        var r = nodes[id] ?? NodeRecord(id: id, apiUrl: report.apiUrl, p2pAddr: report.p2pAddr, nodeKey: report.nodeKey, registeredAt: now)
+        let degradedBefore = r.degraded
+        r.apiUrl = report.apiUrl
+        r.p2pAddr = report.p2pAddr
+        r.nodeKey = report.nodeKey
+        r.lastHeartbeatAt = now
+        r.height = report.height
+        r.commitIndex = report.commitIndex
+        r.term = report.term
+        r.role = report.role.isEmpty ? "unknown" : report.role
+        r.leader = report.leader
+        r.voters = report.voters
+        r.learners = report.learners
+        r.retiredIds = report.retiredIds
+        r.load = report.load
+        r.degraded = report.degraded
+        nodes[id] = r
+        _ = detector.observeHeartbeat(node: id, at: now)
+        restartFailures[id] = 0
+        inFlight.removeAll { if case .restart(id, _) = $0.action { true } else { false } }
+        if !known, let i = inFlight.firstIndex(where: { if case .spawn = $0.action { true } else { false } }) { inFlight.remove(at: i) }
+        if r.role == "leader", consensusFailureAt != nil { consensusFailureAt = nil }
+        var effects: [RegistryEffect] = []
+        if !known {
+            effects.append(.record(kind: "node_registered", node: id,
+                                   message: "\(id) registered at \(report.apiUrl) (p2p \(report.p2pAddr)), role \(report.role), height \(report.height)"))
+        }
+        if let degraded = report.degraded, degradedBefore != degraded {
+            effects.append(.record(kind: "node_storage_degraded", node: id,
+                                   message: "\(id) reports its storage refuses writes (\(degraded)); it is read-only until space returns"))
+        } else if report.degraded == nil, degradedBefore != nil {
+            effects.append(.record(kind: "node_storage_recovered", node: id, message: "\(id) reports its storage takes writes again"))
+        }
+        return effects
+    }
+
+    /// The answer of a probe the core asked for (`.probe`).
+    public mutating func probed(_ node: String, ok: Bool, at now: Double) {
+        _ = detector.observeProbe(node: node, ok: ok, at: now)
+    }
+
+    /// The provider saw `node`'s process end; `deliberately` when stopped from outside on purpose.
+    public mutating func processExited(_ node: String, status: Int32, deliberately: Bool, at now: Double) -> [RegistryEffect] {
+        _ = detector.observeProcessExit(node: node, at: now)
+        guard !isDraining(node) else { return [] }
+        guard deliberately else { return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status)")] }
+        let holdS = decimal(settings.autoscaler.stoppedNodeHoldS, 0)
+        return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status), stopped from outside the "
+            + "registry: taken out, so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")]
+    }
+
+    /// The membership as the shell verified it from the chain, up to block `height`.
+    public mutating func membershipVerified(_ membership: ClusterMembership, height: UInt64) {
+        verified = membership
+        verifiedHeight = height
+    }
+
+    /// A member reported that the cluster cannot commit (`POST /consensus-failure`).
+    public mutating func consensusFailureReported(by node: String, reason: String, at now: Double) -> [RegistryEffect] {
+        consensusFailureAt = now
+        return [.record(kind: "consensus_failure", node: node, message: "consensus failure reported by \(node): \(reason.prefix(200))")]
+    }
+
+    /// The operator's node target (`POST /scale`), already range-checked by the shell.
+    public mutating func scale(to target: Int) -> [RegistryEffect] {
+        operatorTarget = target
+        return [.record(kind: "scale_requested", node: nil, message: "operator asked for \(target) nodes")]
+    }
+
+    /// `DELETE /nodes/{id}`: the node drains; each round's decision then moves leadership away,
+    /// takes it out of the configuration and retires it. `hasData`: the provider holds its data.
+    public mutating func retireRequested(_ id: String, hasData: Bool) throws(RegistryRefusal) -> [RegistryEffect] {
+        guard nodes[id] != nil || hasData, !retired.contains(id) else { throw .unknownNode(id) }
+        drainRequested.insert(id)
+        return [.record(kind: "retire_requested", node: id, message: "operator retires \(id): drain, leave the configuration, stop")]
+    }
+}

@@ -1,0 +1,136 @@
+import Chain
+import Testing
+@testable import Membership
+
+/// A core past its grace period whose verified membership has `voters` and `learners`, every one
+/// of them heard from at `at` with its chain key, the first voter leading.
+func registryCore(voters: [String], learners: [String] = [], at: Double = 100) -> RegistryCore {
+    var core = RegistryCore(settings: RegistryCore.Settings(), startedAt: 0)
+    let chain = try! ChainBuilder(voters: voters, learners: learners).verified()
+    core.membershipVerified(chain.membership, height: chain.height)
+    for id in voters + learners { _ = core.heartbeat(report(id, leader: voters[0], height: chain.height), at: at) }
+    return core
+}
+
+func report(_ id: String, leader: String?, height: UInt64 = 10) -> NodeReport {
+    var r = NodeReport(id: id, apiUrl: "http://\(id)", p2pAddr: "\(id):6000", nodeKey: ChainBuilder.key(id).publicKey.hex)
+    r.role = id == leader ? "leader" : "follower"
+    r.leader = leader
+    r.height = height
+    r.commitIndex = height
+    r.term = 1
+    return r
+}
+
+/// The provider runs and holds the data of `ids`.
+func facts(_ ids: [String]) -> ProviderFacts {
+    ProviderFacts(managed: Set(ids), running: Set(ids), withData: Set(ids))
+}
+
+/// The same membership, with `removed` taken out (as the chain verifies it once the leader did).
+func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = []) {
+    let chain = try! ChainBuilder(voters: voters, learners: learners).verified()
+    core.membershipVerified(chain.membership, height: chain.height)
+}
+
+@Test func inFlight_restartIsDone_onlyOnceTheNodeIsHeardFromAfterIt() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 4)
+    let restart = ScalingAction.restart(node: "n2", reason: "test")
+    #expect(!core.tookEffect(restart, since: 5), "heard before the restart: not back yet")
+    _ = core.heartbeat(report("n2", leader: "n1"), at: 6)
+    #expect(core.tookEffect(restart, since: 5))
+}
+
+@Test func inFlight_removalIsDone_onceTheVerifiedMembershipNoLongerListsTheNode() {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    let removal = ScalingAction.removeMember(node: "n3", reason: "test")
+    #expect(!core.tookEffect(removal, since: 5))
+    verify(&core, voters: ["n1", "n2", "n4"])
+    #expect(core.tookEffect(removal, since: 5))
+    #expect(!core.tookEffect(.spawn(reason: "test"), since: 5), "a spawn names no node")
+}
+
+/// FailureDetector tracks at most `MembershipLimits.maxTrackedNodes` nodes and drops heartbeats
+/// of new ones beyond: retired nodes must not hold those places forever.
+@Test func retirement_forgetsTheNodesFailureDetectorRecord_soTheTableNeverFillsWithRetiredNodes() {
+    var core = RegistryCore(settings: RegistryCore.Settings(), startedAt: 0)
+    for i in 0..<MembershipLimits.maxTrackedNodes {
+        let id = "old\(i)"
+        _ = core.heartbeat(report(id, leader: nil), at: 1)
+        _ = core.retire(id)
+        #expect(core.detector.lastHeardAt(node: id) == nil)
+    }
+    _ = core.heartbeat(report("fresh", leader: nil), at: 2)
+    #expect(core.detector.lastHeardAt(node: "fresh") == 2, "a new node is still tracked")
+    #expect(core.detector.health(node: "fresh", now: 2) == .alive)
+}
+
+@Test func deleteNode_ofANodeNeverHeardOfAndWithoutData_isRefused() {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    #expect(throws: RegistryRefusal.unknownNode("n9")) { try core.retireRequested("n9", hasData: false) }
+    #expect(!core.isDraining("n9"))
+}
+
+/// `DELETE /nodes/{id}` only marks the node; the rounds then ask the leader to remove it, wait
+/// (as a state, not a sleep) until the verified membership no longer lists it, and destroy it.
+@Test func deleteNode_drainsTheNode_andTheRoundsRemoveThenDestroyIt() throws {
+    let all = ["n1", "n2", "n3", "n4"]
+    var core = registryCore(voters: ["n1", "n2", "n3"], learners: ["n4"])
+    let recorded = try core.retireRequested("n4", hasData: true)
+    #expect(recorded.map(kindOf) == ["retire_requested"])
+    #expect(core.isDraining("n4"))
+    let first = core.tick(facts(all), at: 101).effects
+    #expect(first.contains(.decided(.retire(node: "n4", reason: "n4 is draining and holds no vote: retire"))))
+    guard let removal = first.compactMap(removalTicket).first else { Issue.record("no removal in \(first)"); return }
+    #expect(removal.node == "n4" && removal.leader == "n1")
+    #expect(core.finished(removal.ticket, .succeeded, at: 101.5).isEmpty, "still listed: nothing destroyed yet")
+    #expect(core.tick(facts(all), at: 102).effects.compactMap(destroyTicket).isEmpty)
+    verify(&core, voters: ["n1", "n2", "n3"])
+    let destroy = core.tick(facts(all), at: 103).effects.compactMap(destroyTicket)
+    #expect(destroy.map(\.node) == ["n4"])
+    let done = core.finished(destroy[0].ticket, .succeeded, at: 104)
+    #expect(done.map(kindOf) == ["node_retired"])
+    #expect(core.isRetired("n4") && core.nodes["n4"] == nil && !core.isDraining("n4"))
+}
+
+@Test func retirement_givesUpWhenTheNodeIsStillListedAfterTheWait_andDestroysNothing() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], learners: ["n4"])
+    _ = try? core.retireRequested("n4", hasData: true)
+    let first = core.tick(facts(["n1", "n2", "n3", "n4"]), at: 101).effects
+    guard let removal = first.compactMap(removalTicket).first else { Issue.record("no removal in \(first)"); return }
+    _ = core.finished(removal.ticket, .succeeded, at: 101)
+    let wait = core.settings.retireRemovalWaitS
+    let late = core.advanceRetirements(at: 101 + wait)
+    #expect(late.map(kindOf) == ["action_failed"])
+    #expect(late.compactMap(destroyTicket).isEmpty)
+    #expect(core.isDraining("n4"), "the operator's request stands: a later round tries again")
+}
+
+@Test func spawns_neverShareAnId_evenWhenNoneOfThemRegisteredYet() {
+    var core = registryCore(voters: ["node1", "node2", "node3"])
+    let provider = facts(["node1", "node2", "node3"])
+    let observed = core.observe(provider, now: 101)
+    var ids: [String] = []
+    for _ in 0..<3 {
+        for case .spawn(_, let node, let bootstrap, _) in core.carryOut(.spawn(reason: "test"), observed: observed, facts: provider, now: 101) {
+            #expect(!bootstrap)
+            ids.append(node)
+        }
+    }
+    #expect(ids == ["node4", "node5", "node6"])
+}
+
+func kindOf(_ effect: RegistryEffect) -> String {
+    if case .record(let kind, _, _) = effect { return kind }
+    return "\(effect)"
+}
+
+func removalTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String, leader: String)? {
+    if case .removeMember(let ticket, let node, let leader, _) = effect { return (ticket, node, leader) }
+    return nil
+}
+
+func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? {
+    if case .destroy(let ticket, let node) = effect { return (ticket, node) }
+    return nil
+}
