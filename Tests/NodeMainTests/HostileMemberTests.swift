@@ -152,3 +152,31 @@ import Testing
         withExtendedLifetime(hostile) {}
     }
 }
+
+extension HostileMemberTests {
+    /// A Raft line whose term is UInt64.max: past what the wire's numbers carry (2^63 - 1), so
+    /// the encoder cannot write it; the test writes the digits itself.
+    static func lineWithTermUInt64Max(_ kind: Message.Kind, from: String, to: String) -> [UInt8] {
+        let line = String(decoding: PeerMessage.raft(Message(from: from, to: to, term: UInt64(Int64.max), kind: kind)).encodedLine(),
+                          as: UTF8.self)
+        return Array(line.replacingOccurrences(of: "\"term\":\(Int64.max)", with: "\"term\":\(UInt64.max)").utf8)
+    }
+
+    @Test func aTermOfUInt64Max_closesTheLink_andTheClusterCommits() throws {
+        let s = try Setup()
+        defer { s.stop() }
+        let follower = s.follower
+        let termBefore = s.term(follower)
+        for kind: Message.Kind in [.heartbeat(commit: 1), .preVote(lastIndex: 1, lastTerm: 1), .timeoutNow] {
+            let hostile = try s.connect(to: follower)
+            let line = Self.lineWithTermUInt64Max(kind, from: s.hostileId, to: follower)
+            #expect(String(decoding: line, as: UTF8.self).contains("\(UInt64.max)"))
+            hostile.peer.sendRaw(hostile.peer.channel.seal(line: line))
+            let bye = hostile.readBye()
+            #expect(bye != nil, "\(kind): link not closed")
+        }
+        try s.expectClusterStillCommits("terms of UInt64.max")
+        #expect(s.term(follower) < UInt64(Int64.max) && s.term(follower) >= termBefore)
+        #expect(s.node(follower).process?.isRunning == true, "\(s.node(follower).tailOfLog().suffix(2000))")
+    }
+}

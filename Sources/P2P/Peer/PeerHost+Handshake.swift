@@ -86,7 +86,9 @@ extension PeerHost {
                 }
             }
             guard let info = connection.info else { preconditionFailure("established without info") }
-            if case .join = message, !joinAllowed(on: connection) {
+            // A newcomer's own asks are throttled; a member's are relays of newcomers' asks
+            // (bounded where they are relayed).
+            if case .join = message, !connection.isMember, !joinAllowed(on: connection) {
                 return delegate.peerRuleHit(nodeId: info.nodeId, reason: "join_throttled",
                                             detail: "join again within \(settings.minJoinInterval)")
             }
@@ -122,7 +124,7 @@ extension PeerHost {
         return true
     }
 
-    /// Takes a `join` at most once per `minJoinInterval` per connection.
+    /// Takes a join-only peer's `join` at most once per `minJoinInterval` per connection.
     private func joinAllowed(on connection: PeerConnection) -> Bool {
         let now = LinuxSyscalls.monotonicNanos()
         if let last = connection.lastJoinNanos, now &- last < settings.minJoinInterval.nanoseconds { return false }

@@ -68,8 +68,9 @@ public struct PeerSettings: Sendable {
     /// A connection admitted only to ask to join (`PeerAccess.joinOnly`) is closed this long
     /// after its handshake unless its node became a member meanwhile. Default 60 s.
     public var joinOnlyTimeout: Duration = .seconds(60)
-    /// Shortest time between two `join` messages taken from one connection; one sooner is
-    /// ignored. Default 500 ms (a joining node asks once a second).
+    /// Shortest time between two `join` messages taken from one join-only connection; one sooner
+    /// is ignored (a member's joins are relays, not throttled here). Default 500 ms (a joining
+    /// node asks once a second).
     public var minJoinInterval: Duration = .milliseconds(500)
     /// TCP connect timeout per dial. Default 3 s.
     public var connectTimeout: Duration = .seconds(3)
