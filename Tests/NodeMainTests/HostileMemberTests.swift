@@ -86,6 +86,26 @@ import Testing
         func stop() { cluster.stopAll() }
     }
 
+    /// `promtool check metrics` on `exposition`, when promtool is installed.
+    static func promtoolCheck(_ exposition: String) -> (passed: Bool, output: String)? {
+        let tool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let tool else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = ["check", "metrics"]
+        let input = Pipe()
+        let output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = output
+        guard (try? p.run()) != nil else { return nil }
+        input.fileHandleForWriting.write(Data(exposition.utf8))
+        try? input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus == 0, text)
+    }
+
     static func append(from: String, to: String, term: UInt64, at index: UInt64, _ data: [UInt8]) -> PeerMessage {
         .raft(Message(from: from, to: to, term: term,
                       kind: .append(prevIndex: index - 1, prevTerm: term, entries: [Entry(index: index, term: term, data: data)], commit: 0)))
@@ -118,6 +138,9 @@ import Testing
         s.expectMetric(follower, #"autochain_peer_refused_total{reason="undecodable_entry"} 1"#)
         s.expectMetric(follower, #"autochain_peer_refused_total{reason="wrong_signer"} 1"#)
         #expect(s.node(follower).tailOfLog().contains("peer message refused"))
+        let exposition = s.metrics(follower)
+        #expect(MetricsExpositionTests.problems(exposition).isEmpty, "\(MetricsExpositionTests.problems(exposition))")
+        if let verdict = Self.promtoolCheck(exposition) { #expect(verdict.passed, "promtool: \(verdict.output)") }
         try s.expectClusterStillCommits("junk entries")
         #expect(s.cluster.heads(s.honest).count == 2)
         #expect((try s.node(follower).json("GET", "/block/\(index)")).body["hash"]?.stringValue != forged.hash.hex)
