@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance fuzz bench bench-compose clean
+        test-conformance test-observability test-readme fuzz sim-long bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -37,25 +37,38 @@ release: deps
 	swift build -c release
 
 ## up: the whole system locally: registry + dashboard on :9090, gateway on :8080, 3 nodes it keeps at strength
-## (Ctrl-C stops everything; run again and the same chain resumes from data/cluster)
+## (Ctrl-C stops everything; run again and the same chain resumes from data/cluster);
+## REGISTRY_ADDR=HOST:PORT and GATEWAY_ADDR=HOST:PORT serve elsewhere
+REGISTRY_ADDR ?=
+GATEWAY_ADDR ?=
 up: release
-	$(RELEASE_BIN) up --nodes 3 --data-dir data/cluster --config config.toml
+	$(RELEASE_BIN) up --nodes 3 --data-dir data/cluster --config config.toml \
+	  $(if $(REGISTRY_ADDR),--addr $(REGISTRY_ADDR)) $(if $(GATEWAY_ADDR),--gateway-addr $(GATEWAY_ADDR))
 
 ## node: a single development node on http://127.0.0.1:8080 with config.toml
 node: release
 	$(RELEASE_BIN) node --config config.toml
 
-## test: every test — unit, simulation, real processes on loopback, 10 s of each fuzz target
+## test: every test — unit, simulation, real processes on loopback (a real nginx among them:
+## nginx-light is installed first when it can be), 10 s of each fuzz target
 ## (scripts/fuzz.sh), then the API against its OpenAPI document (schemathesis), an independent
-## PyNaCl client, promtool, the registry's dashboard in headless Chromium, and last the
+## PyNaCl client, promtool, the registry's dashboard in headless Chromium, deploy/prometheus (promtool
+## check config and test rules, a real Prometheus scraping a cluster) and deploy/grafana (every
+## metric the dashboard queries is exported), the README's and OPERATIONS.md's commands run as
+## written against a fresh cluster (scripts/test-readme.sh), and last the
 ## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
 ## skipped with a message otherwise)
 test: deps
+	@[ -x /usr/sbin/nginx ] || { echo "installing nginx-light (ProcessTests.Nginx runs a real nginx; Debian starts its nginx service too)"; \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null) \
+	  || echo "nginx-light cannot be installed here: ProcessTests.Nginx will be skipped"; }
 	swift build --build-tests
 	swift test --skip-build 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 	FUZZ_SECONDS=10 FUZZ_JOBS=2 scripts/fuzz.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-dashboard.sh
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-observability.sh
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain scripts/test-readme.sh
 	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
 
 ## fuzz: every libFuzzer target in fuzz/ (HTTP parser, chunked decoder, JSON, TOML, transactions,
@@ -68,6 +81,23 @@ fuzz: deps
 
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
+
+## sim-long: the three cluster simulators (random schedules, healing, a faulty member) over
+## SIM_SEEDS seeds each (default 20000, ten times `make test`; SIM_FIRST_SEED shifts the range);
+## a failing seed prints its replay command (SIM_SEED=n swift test --filter <test>)
+SIM_SEEDS ?= 20000
+sim-long: deps
+	swift build --build-tests
+	SIM_SEEDS=$(SIM_SEEDS) SIM_FIRST_SEED=$(SIM_FIRST_SEED) swift test --skip-build \
+	  --filter 'simulator_randomSchedules|healingSimulator_registryRepairs|simulator_aFaultyMember'
+
+## test-observability: deploy/prometheus and deploy/grafana against promtool, a cluster and a real Prometheus
+test-observability: build
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-observability.sh
+
+## test-readme: the README's and OPERATIONS.md's command blocks, in order, against a fresh cluster
+test-readme: build
+	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain scripts/test-readme.sh
 
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps

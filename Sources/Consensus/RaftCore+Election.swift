@@ -1,9 +1,20 @@
 // Message dispatch by term, and elections: pre-vote, vote, leader lease, leadership transfer.
 
 extension RaftCore {
-    /// Feeds one message from a peer. Stale, malformed or misaddressed messages are ignored.
-    public mutating func step(_ message: Message) {
-        guard message.to == id, message.from != id, !message.from.isEmpty else { return }
+    /// Feeds one message from a peer. Stale messages are ignored; one refused at the door
+    /// (RaftCore+Admission.swift) changes nothing and its reason is returned for the runtime's
+    /// log and metrics. Nothing a message carries can trap the core.
+    @discardableResult
+    public mutating func step(_ message: Message) -> RefusalReason? {
+        if let reason = refusal(of: message) {
+            noteRefusal(reason)
+            return reason
+        }
+        stepAdmitted(message)
+        return nil
+    }
+
+    private mutating func stepAdmitted(_ message: Message) {
         guard stepTerm(message) else { return }
         assert(message.term >= term || isVoteRequest(message.kind))
         switch message.kind {
@@ -19,8 +30,10 @@ extension RaftCore {
         case .voteResponse(let reject):
             if state == .candidate && message.term == term { handleVoteResponse(from: message.from, reject: reject) }
         case .append, .heartbeat:
-            guard state != .leader else { return }  // two leaders in one term cannot happen
+            guard isLeaderOfTerm(message) else { return }
+            guard state != .leader else { return }  // unreachable: we lead this term ourselves
             if state != .follower { becomeFollower(term: message.term, leader: message.from) }
+            acceptedLeader = message.from
             leader = message.from
             electionElapsedTicks = 0
             if case .append(let prevIndex, let prevTerm, let entries, let commit) = message.kind {
@@ -37,6 +50,15 @@ extension RaftCore {
         case .timeoutNow:
             if state != .leader && isPromotable && message.from == leader { startElection(transfer: true) }
         }
+    }
+
+    /// The first node this node accepted as leader of a term keeps it: another node claiming
+    /// the same term is ignored and kept as evidence (one of the two lies or is broken).
+    private mutating func isLeaderOfTerm(_ message: Message) -> Bool {
+        assert(message.term == term)
+        guard let known = acceptedLeader, known != message.from, enforcesLeaderOfTerm else { return true }
+        noteEvidence(Evidence(kind: .equivocatingLeader, from: message.from, term: term, leader: known))
+        return false
     }
 
     private func isVoteRequest(_ kind: Message.Kind) -> Bool {

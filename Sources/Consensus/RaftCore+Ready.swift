@@ -9,6 +9,7 @@ extension RaftCore {
             || !log.unstableEntries.isEmpty
             || log.committed > log.applied
             || !outbox.isEmpty
+            || !pendingEvidence.isEmpty
             || roleNow.0 != reportedRole.role || roleNow.1 != reportedRole.leader
     }
 
@@ -26,8 +27,9 @@ extension RaftCore {
         }
         let mustSync = !entries.isEmpty || now.term != persistedHardState.term || now.vote != persistedHardState.vote
         let ready = Ready(hardState: hardStateChanged ? now : nil, entries: entries, committedEntries: committed,
-                          messages: outbox, roleChanged: roleChanged, mustSync: mustSync)
+                          messages: outbox, roleChanged: roleChanged, mustSync: mustSync, evidence: pendingEvidence)
         outbox.removeAll(keepingCapacity: true)
+        pendingEvidence.removeAll()
         readyOutstanding = true
         assert(committed.allSatisfy { $0.index <= now.commit })
         assert(entries.isEmpty || entries[0].index > persistedHardState.commit, "only uncommitted entries are rewritten")

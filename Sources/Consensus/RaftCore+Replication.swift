@@ -117,7 +117,10 @@ extension RaftCore {
 
     mutating func handleAppend(from peer: NodeID, prevIndex: UInt64, prevTerm: UInt64, entries: [Entry], commit: UInt64) {
         precondition(state == .follower && leader == peer)
-        guard isWellFormed(prevIndex: prevIndex, entries: entries) else { return }
+        if let index = committedConflict(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries) {
+            // A leader holds every committed entry (§5.4): this one lies or is broken.
+            return noteEvidence(Evidence(kind: .committedConflict, from: peer, term: term, index: index))
+        }
         if prevIndex < log.committed {
             // Already have everything up to commit; say so and let the leader move on.
             send(to: peer, .appendResponse(reject: false, index: log.committed, rejectHint: 0, hintTerm: 0))
@@ -135,15 +138,18 @@ extension RaftCore {
         assert(hint.index <= prevIndex)
     }
 
-    /// Entries must be contiguous from prevIndex + 1 with terms that never exceed ours.
-    private func isWellFormed(prevIndex: UInt64, entries: [Entry]) -> Bool {
-        var expected = prevIndex + 1
+    /// The first index at or below our commit where the append disagrees with our log, if any:
+    /// its previous entry's term, or an entry's. (Well-formedness was checked at admission.)
+    private func committedConflict(prevIndex: UInt64, prevTerm: UInt64, entries: [Entry]) -> UInt64? {
+        let committed = log.committed
+        guard prevIndex <= committed else { return nil }
+        if !log.matchTerm(prevIndex, prevTerm) { return prevIndex }
         for entry in entries {  // bounded by the message
-            guard entry.index == expected, entry.term <= term, entry.term > 0 else { return false }
-            expected += 1
+            guard entry.index <= committed else { break }
+            if !log.matchTerm(entry.index, entry.term) { return entry.index }
         }
-        assert(expected == prevIndex + 1 + UInt64(entries.count))
-        return true
+        assert(committed <= log.lastIndex)
+        return nil
     }
 
     mutating func handleHeartbeat(from peer: NodeID, commit: UInt64) {

@@ -10,6 +10,9 @@ public struct RaftCore<Storage: RaftStorage> {
     var term: UInt64
     var vote: NodeID?
     var leader: NodeID?
+    /// The first leader this node accepted for `term` (itself when it won); a different node
+    /// claiming the same term is ignored as evidence. Forgotten only when the term moves.
+    var acceptedLeader: NodeID?
     var state: Role = .follower
     var membership: Membership
 
@@ -33,6 +36,14 @@ public struct RaftCore<Storage: RaftStorage> {
     var persistedHardState: HardState
     var reportedRole: (role: Role, leader: NodeID?)
     var readyOutstanding = false
+
+    /// Refusals by reason and evidence, for status; evidence not yet handed out in a Ready.
+    var refusals: [RefusalReason: UInt64] = [:]
+    var evidenceCount: UInt64 = 0
+    var pendingEvidence: [Evidence] = []
+    /// Always true in a node. Tests turn it off to show that the simulator catches a core that
+    /// accepts a second leader for a term (the rule is what keeps those seeds safe).
+    var enforcesLeaderOfTerm = true
 
     /// `appliedIndex`: the highest entry the runtime has applied (nil: the persisted commit).
     /// `storage.initialState().1` must be the membership as of that entry.
@@ -69,6 +80,7 @@ public struct RaftCore<Storage: RaftStorage> {
         if newTerm != term {
             term = newTerm
             vote = nil
+            acceptedLeader = nil
         }
         leader = nil
         electionElapsedTicks = 0
@@ -86,6 +98,7 @@ public struct RaftCore<Storage: RaftStorage> {
         resetTerm(newTerm)
         state = .follower
         leader = newLeader
+        if acceptedLeader == nil { acceptedLeader = newLeader }
         assert(state != .leader && progress.isEmpty)
     }
 
@@ -113,6 +126,7 @@ public struct RaftCore<Storage: RaftStorage> {
         vote = keptVote
         state = .leader
         leader = id
+        acceptedLeader = id
         let last = log.lastIndex
         for member in membership.all where member != id {
             var peer = Progress(next: last + 1, maxInflight: settings.maxInflightAppends,
@@ -281,10 +295,18 @@ public struct RaftCore<Storage: RaftStorage> {
         }
         assert(state == .leader || peers.isEmpty)
         return RaftStatus(id: id, term: term, role: visibleRole, leader: leader, commit: log.committed,
-                          applied: log.applied, lastIndex: log.lastIndex, membership: membership, peers: peers)
+                          applied: log.applied, lastIndex: log.lastIndex, membership: membership, peers: peers,
+                          refusedMessages: refusals, evidenceCount: evidenceCount)
     }
 
     var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+
+    /// The node this node accepted as leader of `term`, if it knows one: the runtime checks a
+    /// block of that term against it (its proposer must be that leader). Only the current term
+    /// is remembered; nil for any other.
+    public func leader(ofTerm queried: UInt64) -> NodeID? {
+        queried == term ? acceptedLeader : nil
+    }
 
     /// Queues a message, dropping it when the outbox is full (Raft tolerates loss).
     mutating func send(to peer: NodeID, _ kind: Message.Kind, term messageTerm: UInt64? = nil) {

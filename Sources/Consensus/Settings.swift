@@ -29,6 +29,9 @@ public struct RaftSettings: Sendable {
     /// Outgoing messages queued between two Ready calls; beyond it messages are dropped,
     /// which Raft tolerates like network loss.
     public var maxPendingMessages: Int = 8192
+    /// Evidence of faulty peers handed out per Ready; beyond it evidence is only counted
+    /// (`RaftStatus.evidenceCount`), so a flooding peer cannot grow the core's memory.
+    public var maxEvidencePerReady: Int = 64
     /// Pre-vote: a node that cannot win does not raise terms (rejoining partitions stay quiet).
     public var preVote: Bool = true
     /// Check-quorum: a leader without a quorum for an election timeout steps down, and
@@ -60,6 +63,7 @@ public struct RaftSettings: Sendable {
                   "must be >= maxEntriesPerAppend")
         try check(maxCommittedEntriesPerReady >= 1, "maxCommittedEntriesPerReady", "must be >= 1")
         try check(maxPendingMessages >= 16, "maxPendingMessages", "must be >= 16")
+        try check(maxEvidencePerReady >= 1, "maxEvidencePerReady", "must be >= 1")
         assert(electionTimeoutTicks >= 2 && heartbeatIntervalTicks < electionTimeoutTicks)
         assert(maxUnstableEntries >= 1 && maxInflightAppends >= 1)
     }

@@ -129,9 +129,41 @@ public struct Ready: Sendable {
     public var messages: [Message]
     public var roleChanged: (role: Role, leader: NodeID?)?
     public var mustSync: Bool
+    /// Rule breaks seen since the last Ready, to log, count and report (the messages were ignored).
+    public var evidence: [Evidence] = []
 
     public var isEmpty: Bool {
         hardState == nil && entries.isEmpty && committedEntries.isEmpty && messages.isEmpty && roleChanged == nil
+            && evidence.isEmpty
+    }
+}
+
+/// A message only a faulty (or broken) node sends, kept as proof. The core ignored the message;
+/// the runtime logs the evidence, counts it and reports it.
+public struct Evidence: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// `from` claimed to lead `term`, which this node already knows `leader` leads
+        /// (two leaders for one term: one of them lies).
+        case equivocatingLeader = "equivocating_leader"
+        /// `from`, leading `term`, sent an entry (or a previous-entry term) at `index` that
+        /// conflicts with this node's committed entry there: committed entries never change.
+        case committedConflict = "committed_conflict"
+    }
+
+    public var kind: Kind
+    public var from: NodeID
+    public var term: UInt64
+    /// The leader this node had accepted for `term` (equivocatingLeader only).
+    public var leader: NodeID?
+    /// The conflicting index (committedConflict only; 0 otherwise).
+    public var index: UInt64
+
+    public init(kind: Kind, from: NodeID, term: UInt64, leader: NodeID? = nil, index: UInt64 = 0) {
+        self.kind = kind
+        self.from = from
+        self.term = term
+        self.leader = leader
+        self.index = index
     }
 }
 
@@ -164,4 +196,8 @@ public struct RaftStatus: Sendable, Equatable {
     public var membership: Membership
     /// Leader only; empty otherwise.
     public var peers: [NodeID: PeerStatus]
+    /// Messages refused before they touched any state, by reason, since start.
+    public var refusedMessages: [RefusalReason: UInt64] = [:]
+    /// Evidence seen since start (each also handed out once in a Ready, up to a bound per Ready).
+    public var evidenceCount: UInt64 = 0
 }

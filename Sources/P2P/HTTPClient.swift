@@ -100,14 +100,19 @@ public final class HTTPClient {
     }
 
     static func encodeRequest(method: String, path: String, host: String, headers: HTTPHeaders, body: [UInt8]) -> [UInt8] {
-        var text = "\(method) \(path) HTTP/1.1\r\n"
-        if !headers.contains("Host") { text += "Host: \(host)\r\n" }
-        for field in headers where !HTTPHeaders.equalsIgnoringCase(field.name, "Content-Length") {
-            text += "\(field.name): \(field.value)\r\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 + method.utf8.count + path.utf8.count + headers.count * 48 + body.count)
+        func line(_ parts: String...) {
+            for part in parts { bytes.append(contentsOf: part.utf8) }
+            bytes.append(contentsOf: [0x0D, 0x0A])
         }
-        if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) { text += "Content-Length: \(body.count)\r\n" }
-        text += "\r\n"
-        var bytes = Array(text.utf8)
+        line(method, " ", path, " HTTP/1.1")
+        if !headers.contains("Host") { line("Host: ", host) }
+        for field in headers where !HTTPHeaders.equalsIgnoringCase(field.name, "Content-Length") {
+            line(field.name, ": ", field.value)
+        }
+        if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) { line("Content-Length: ", String(body.count)) }
+        bytes.append(contentsOf: [0x0D, 0x0A])
         bytes.append(contentsOf: body)
         return bytes
     }

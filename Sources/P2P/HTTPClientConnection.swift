@@ -174,9 +174,7 @@ public final class HTTPClientConnection {
     private func parse() {
         while state == .busy, var current = exchange {  // bound: each turn consumes bytes or returns
             if current.head == nil {
-                let terminator: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
-                let from = max(0, current.scannedBytes - 3)
-                guard let end = inbound[from...].firstRange(of: terminator) else {
+                guard let end = Self.headEnd(in: inbound, from: max(0, current.scannedBytes - 3)) else {
                     guard inbound.count <= HTTPClient.maxResponseHeadBytes else { fail(.malformedResponse("response head too large")); return }
                     current.scannedBytes = inbound.count
                     exchange = current
@@ -198,6 +196,20 @@ public final class HTTPClientConnection {
             }
             readBody()
             return
+        }
+    }
+
+    /// The range of the first CRLFCRLF at or after `from`: a plain byte scan (the generic
+    /// `firstRange(of:)` costs more than the rest of a small response's handling).
+    static func headEnd(in bytes: [UInt8], from: Int) -> Range<Int>? {
+        bytes.withUnsafeBufferPointer { buffer -> Range<Int>? in
+            var i = from
+            while i + 3 < buffer.count {  // bound: the buffer
+                if buffer[i + 3] != 0x0A { i += buffer[i + 3] == 0x0D ? 1 : 4; continue }
+                if buffer[i] == 0x0D && buffer[i + 1] == 0x0A && buffer[i + 2] == 0x0D { return i..<(i + 4) }
+                i += 1
+            }
+            return nil
         }
     }
 

@@ -71,7 +71,7 @@ extension HealingSimulation {
         guard let leader = leaderNode else { return ["no up leader"] }
         var gaps: [String] = []
         let m = leader.core.status.membership
-        let target = registry.autoscaler.desiredNodes ?? settings.autoscaler.minNodes
+        let target = registry.core.autoscaler.desiredNodes ?? settings.autoscaler.minNodes
         if m.voters.count != settings.targetVoters { gaps.append("\(m.voters.count) voters, target \(settings.targetVoters)") }
         if m.all.count != target { gaps.append("\(m.all.count) members, target \(target)") }
         let down = m.all.filter { hosts[$0]?.isUp != true }.sorted()
@@ -94,8 +94,8 @@ extension HealingSimulation {
         let leader = leaderNode?.core.status
         let m = leader.map { "voters \($0.membership.voters.sorted()) learners \($0.membership.learners.sorted())" } ?? "no leader"
         return "\(healingGaps(beyond: healProposalsBefore).joined(separator: "; ")); \(m); nodes: \(nodes.joined(separator: "; ")); "
-            + "registry: target \(registry.autoscaler.desiredNodes.map(String.init) ?? "-") operator \(registry.operatorTarget.map(String.init) ?? "-") "
-            + "inFlight [\(registry.inFlight.map { "\($0.action.kind) \($0.action.node ?? "")" }.joined(separator: ", "))] "
+            + "registry: target \(registry.core.autoscaler.desiredNodes.map(String.init) ?? "-") operator \(registry.core.operatorTarget.map(String.init) ?? "-") "
+            + "inFlight [\(registry.core.inFlight.map { "\($0.action.kind) \($0.action.node ?? "")" }.joined(separator: ", "))] "
             + "last actions: \(registry.recentEvents.suffix(8).joined(separator: " | "))"
     }
 }

@@ -1,20 +1,19 @@
 import Foundation
 import Testing
 @testable import Consensus
+@testable import Membership
 
 /// The healing simulator's seeds: `SIM_SEED=n` replays one, `SIM_SEEDS=k` runs 0..<k.
 enum HealingRun {
     static let plan = SeedPlan(testID: "ConsensusTests.healingSimulator_registryRepairsWithoutCostingQuorumAndHeals",
                                defaultSeedCount: 1000, trapSlotBase: SeedPlan.chunkCount)
 
-    /// `SIM_TODAYS_RULES=1,2,3`: run the sweep with the rules of known bugs as Sources has them
-    /// today (see the known-issue tests below), to find seeds that show them.
+    /// `SIM_TODAYS_RULES=1`: run the sweep with the old rule of bug 1 in the simulator's mirror
+    /// of the runtime (see the known-issue tests below), to find seeds that show it. Registry
+    /// bugs are not mirrored: the simulator runs the real RegistryCore.
     static func todaysRules(_ s: inout HealingSettings) {
         let bugs = ProcessInfo.processInfo.environment["SIM_TODAYS_RULES"]?.split(separator: ",") ?? []
         if bugs.contains("1") { s.promotionTimerResetByInflightBlocks = true }
-        if bugs.contains("2") { s.removedNodesCountAsCapacity = true }
-        if bugs.contains("3") { s.restartCountsAsFailedWhenIssued = true }
-        if bugs.contains("4") { s.restartsVoterBeingRemoved = true }
     }
 }
 
@@ -50,8 +49,8 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
 }
 
 // Bugs the healing simulator found in Sources, fixed there; each seed that showed one now runs
-// clean with the real rules (the sweep runs them too). `SIM_TODAYS_RULES=<bug>` still replays
-// the old rule in the simulator's mirror of the runtime and registry, to study it.
+// clean with the real rules (the sweep runs them too). `SIM_TODAYS_RULES=1` still replays the
+// old rule of bug 1 in the simulator's mirror of the runtime, to study it.
 
 /// Bug 1 (RuntimeLoop.autoPromote): blocks in flight reset every learner's caught-up timer, so
 /// under steady load no learner was ever promoted.
@@ -61,14 +60,14 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
     #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 2 (RegistryService.observe): a removed voter that came back counted as capacity forever.
+/// Bug 2 (RegistryService.observe, now RegistryCore.observe): a removed voter that came back counted as capacity forever.
 @Test func healingSimulator_removedNodeThatComesBackHoldsNoSlot() {
     let simulation = HealingSimulation(seed: 184)
     simulation.run()
     #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
 }
 
-/// Bug 3 (RegistryService.perform): a restart counted as failed when issued, so a voter whose last
+/// Bug 3 (RegistryService.perform, now RegistryCore.tick): a restart counted as failed when issued, so a voter whose last
 /// allowed restart was under way was removed as lost, which could cost the quorum.
 @Test func healingSimulator_voterIsNotRemovedWhileItsRestartIsUnderWay() {
     let simulation = HealingSimulation(seed: 516)
@@ -79,7 +78,19 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
 /// Bug 4 (Autoscaler.planQuorumLoss): a dead voter whose removal was under way was restarted to
 /// regain quorum; its return committed its own removal and lost the quorum again.
 @Test func healingSimulator_quorumLossDoesNotRestartAVoterBeingRemoved() {
-    let simulation = HealingSimulation(seed: 50) { $0.restartsVoterBeingRemoved = true }
+    let simulation = HealingSimulation(seed: 50)
     simulation.run()
-    #expect(simulation.violations.isEmpty, "with the real autoscaler: \(simulation.violations.first ?? "")")
+    #expect(simulation.violations.isEmpty, "\(simulation.violations.first ?? "")")
+}
+
+/// The simulator drives the real RegistryCore, so a bug in it is found: here a retirement that
+/// destroys its node without taking it out of the configuration first (planted in the core
+/// through its test-only switch) leaves a member down for good, and seed 0 shows it.
+@Test func healingSimulator_findsABugPlantedInTheRealRegistryCore() {
+    let planted = HealingSimulation(seed: 0) { $0.plantedRegistryBug = .retireDestroysMembers }
+    planted.run()
+    #expect(planted.violations.first?.contains("not healed") == true, "\(planted.violations.first ?? "no violation")")
+    let real = HealingSimulation(seed: 0)
+    real.run()
+    #expect(real.violations.isEmpty, "\(real.violations.first ?? "")")
 }

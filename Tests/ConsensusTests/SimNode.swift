@@ -30,6 +30,7 @@ struct DrainOutcome {
     var applied: [AppliedBlock] = []
     var crashed: CrashPoint?
     var failure: SimApplyError?
+    var evidence: [Evidence] = []
 }
 
 final class SimNode {
@@ -66,6 +67,7 @@ final class SimNode {
             let point = crash()
             let rd = core.ready()
             if point == .beforePersist { outcome.crashed = point; return outcome }
+            outcome.evidence.append(contentsOf: rd.evidence)
             storage.persist(rd)
             if point == .afterPersist { outcome.crashed = point; return outcome }
             outcome.messages.append(contentsOf: rd.messages)

@@ -84,17 +84,42 @@ final class Simulation {
     var commitsLost = 0
     var confChanges = 0
     var transfersProposed = 0
+    /// Block syncs of nodes that lagged behind a membership change (see `syncLaggingNodes`).
+    var syncs = 0
+    /// Each live node's count of messages refused from non-members and non-voters, as of the last sync check.
+    private var refusedFromNonMembers: [NodeID: UInt64] = [:]
 
-    /// `settings` nil: drawn from the seed (`SimulationSettings.swarm`).
-    init(seed: UInt64, settings: SimulationSettings? = nil) {
+    /// The faulty member of a hostile run, nil in an honest one (SimHostile.swift).
+    var hostile: SimHostile?
+    /// Evidence the honest nodes kept against the faulty node, and messages its links cut.
+    var evidenceSeen = 0
+    var evidenceByKind: [Evidence.Kind: Int] = [:]
+    var linkCuts = 0
+    /// The faulty node's messages the honest cores refused at the door, by reason.
+    var refusedByReason: [RefusalReason: Int] = [:]
+    /// Test-only: every honest core accepts a second leader for a term (the rule turned off).
+    var withoutLeaderOfTermRule = false
+
+    /// `settings` nil: drawn from the seed (`SimulationSettings.swarm`). `hostile`: one faulty
+    /// member of that role (nil: every node honest).
+    init(seed: UInt64, settings: SimulationSettings? = nil, hostile role: HostileRole? = nil,
+         withoutLeaderOfTermRule: Bool = false) {
         self.seed = seed
         var rng = SplitMix64(seed: seed)
         self.settings = settings ?? .swarm(&rng)
         self.rng = rng
+        self.withoutLeaderOfTermRule = withoutLeaderOfTermRule
         network = SimNetwork(odds: self.settings.network)
         let count = self.rng.next() % 2 == 0 ? 3 : 5
         ids = (0..<(count + self.settings.spareNodes)).map { "n\($0)" }
-        let membership = Membership(voters: Set(ids.prefix(count)))
+        var membership = Membership(voters: Set(ids.prefix(count)))
+        if let role {
+            // A faulty voter is one of the initial voters and runs an honest core underneath;
+            // a stranger or learner is an actor only, outside `ids` (never added nor promoted).
+            let id = role == .voter ? ids[count - 1] : "x0"
+            if role == .learner { membership.learners.insert(id) }
+            hostile = SimHostile(id: id, role: role, rng: &self.rng)
+        }
         for id in ids {
             storages[id] = MemoryStorage(membership: membership)
             start(id)
@@ -105,8 +130,8 @@ final class Simulation {
         "nodes \(ids.count) ticks \(now) crashes \(crashes)+\(readyCrashes) in ready restarts \(restarts) "
             + "(\(restartsWithUnapplied) with unapplied commits, \(commitsLost) unsynced commits lost) "
             + "confChanges \(confChanges) committed \(checks.committedCount) proposals \(proposals) "
-            + "transfers \(transfersProposed) terms \(checks.leaderOfTerm.count) maxTerm \(checks.leaderOfTerm.keys.max() ?? 0); "
-            + settings.odds
+            + "transfers \(transfersProposed) terms \(checks.leaderOfTerm.count) maxTerm \(checks.leaderOfTerm.keys.max() ?? 0) "
+            + "syncs \(syncs)\(hostileSummary); " + settings.odds
     }
 
     func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
@@ -120,6 +145,8 @@ final class Simulation {
         do {
             live[id] = try SimNode(id: id, storage: storages[id]!, settings: settings, cache: cache,
                                    confChangeAfterAdvance: self.settings.confChangeAfterAdvance)
+            if withoutLeaderOfTermRule && id != hostile?.id { live[id]!.core.enforcesLeaderOfTerm = false }
+            refusedFromNonMembers[id] = 0
         } catch {
             violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
             return
@@ -139,7 +166,7 @@ final class Simulation {
         while violations.isEmpty && healTicks < settings.healTicksMax {
             healTicks += 1
             step(faults: false)
-            if isConverged(beyond: target) { return }
+            if isConverged(beyond: target) { return checkCommittedPrefixes() }
         }
         if violations.isEmpty {
             let heads = ids.map { id in
@@ -156,7 +183,7 @@ final class Simulation {
         guard checks.maxAppliedProposal > target, maxIndex > 0 else { return false }
         let leaders = live.values.filter { $0.core.status.role == .leader }
         guard let leader = leaders.max(by: { $0.core.status.term < $1.core.status.term }) else { return false }
-        let members = leader.core.status.membership.all
+        let members = leader.core.status.membership.all.filter { storages[$0] != nil }  // not the faulty actor
         return members.allSatisfy { storages[$0]!.applied == maxIndex && live[$0]?.ledger.stateRoot == checks.root(at: maxIndex) }
     }
 
@@ -170,6 +197,7 @@ final class Simulation {
             for _ in 0..<ticks { node.core.tick() }
             checks.noteLeader(node)
         }
+        attack()
         if chance(settings.proposePerMille) || !faults { propose() }
         if faults && chance(settings.confChangePerMille) { proposeConfChange() }
         for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
@@ -180,6 +208,10 @@ final class Simulation {
         }
         drainAll(faults: faults)
         checks.checkLeaders(ids.compactMap { live[$0] })
+        if now % 25 == 0 {
+            syncLaggingNodes()
+            checkCommittedPrefixes()
+        }
     }
 
     private func injectFaults() {
@@ -239,7 +271,8 @@ final class Simulation {
         guard let leader = ids.first(where: { live[$0]?.core.status.role == .leader }), let node = live[leader] else { return }
         let membership = node.core.status.membership
         var options: [ConfChange] = ids.filter { !membership.all.contains($0) }.map { .addLearner($0) }
-        options += membership.learners.sorted().map { .promote($0) } + membership.learners.sorted().map { .remove($0) }
+        let learners = membership.learners.filter { storages[$0] != nil }.sorted()  // the faulty learner stays one
+        options += learners.map { .promote($0) } + learners.map { .remove($0) }
         if membership.voters.count > settings.minVoters { options += membership.voters.sorted().map { .remove($0) } }
         guard !options.isEmpty else { return }
         let block = SimBlock(proposal: 0, txs: [])
@@ -247,6 +280,7 @@ final class Simulation {
     }
 
     private func deliver(_ message: Message) {
+        if message.to == hostile?.id { hostile?.overhear(message) }
         guard let node = live[message.to] else { return }
         guard network.canTalk(message.from, message.to) else { return }
         node.core.step(message)
@@ -258,6 +292,8 @@ final class Simulation {
             guard let node = live[id] else { continue }
             let outcome = node.drain { faults && chance(settings.readyCrashPerMille) ? pickCrashPoint() : nil }
             for message in outcome.messages { enqueue(message) }
+            if id == hostile?.id { for message in outcome.messages { hostile?.overhear(message) } }
+            checkEvidence(outcome.evidence, keptBy: id)
             checks.recordApplied(by: id, outcome.applied)
             if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
             if outcome.crashed != nil {
@@ -279,4 +315,101 @@ final class Simulation {
     }
 
     private func enqueue(_ message: Message) { network.send(message, now: now, rng: &rng) }
+}
+
+// MARK: - The faulty member and what the honest nodes must still guarantee
+
+extension Simulation {
+    /// The faulty node's messages of this tick, through its links, to the honest cores at once
+    /// (what it learned about a target is still true when the target hears it).
+    fileprivate func attack() {
+        guard var actor = hostile else { return }
+        let targets = ids.filter { $0 != actor.id }.compactMap { live[$0] }
+        let messages = actor.attack(targets, mine: live[actor.id], rng: &rng)
+        hostile = actor
+        for message in messages {
+            guard SimLink.carries(message, linkIdentity: actor.id) else {
+                linkCuts += 1
+                continue
+            }
+            guard let node = live[message.to] else { continue }
+            if let reason = node.core.step(message) { refusedByReason[reason, default: 0] += 1 }
+            checks.noteLeader(node)
+        }
+    }
+
+    var hostileSummary: String {
+        guard let hostile else { return "" }
+        return " faulty \(hostile.role) \(hostile.id): \(hostile.attacksSent) attacks (\(hostile.perMille)/1000 ticks, bursts <= \(hostile.maxBurst)), "
+            + "\(linkCuts) cut by the link, refused \(refusedByReason.map { "\($0.key.rawValue) \($0.value)" }.sorted()), "
+            + "evidence \(evidenceByKind.map { "\($0.key.rawValue) \($0.value)" }.sorted())"
+    }
+
+    /// Evidence is kept only against the faulty node: an honest node accused is a bug.
+    fileprivate func checkEvidence(_ evidence: [Evidence], keptBy id: NodeID) {
+        guard id != hostile?.id else { return }
+        for item in evidence {
+            evidenceSeen += 1
+            evidenceByKind[item.kind, default: 0] += 1
+            if item.from != hostile?.id { violate("\(id) kept evidence against honest \(item.from): \(item)") }
+        }
+    }
+
+    /// No honest node ever loses or changes an entry it holds as committed: every entry up to
+    /// its commit index is the one the replicas applied there.
+    fileprivate func checkCommittedPrefixes() {
+        for id in ids where id != hostile?.id {
+            guard let node = live[id] else { continue }
+            let log = node.core.log
+            let through = min(log.committed, checks.maxCommittedIndex)
+            guard through >= 1 else { continue }
+            for index in 1...through {
+                // Read in place: stable entries from storage, the rest from the unstable tail.
+                let held = index < log.unstableOffset ? node.storage.log[Int(index)] : log.unstableEntries[Int(index - log.unstableOffset)]
+                if held != checks.entry(at: index) {
+                    violate("\(id) holds \(held) at committed index \(index), replicas applied \(String(describing: checks.entry(at: index)))")
+                    return
+                }
+            }
+        }
+    }
+
+    /// Block sync, as the node runtime does it (BlockSync.swift): a node that refuses a member it
+    /// does not know yet, or a voter it still takes for a learner (it lags behind the change that
+    /// added or promoted it, so the core will not follow that leader), fetches the committed
+    /// blocks, writes them under the core and rebuilds it. (The runtime syncs once 32 blocks
+    /// behind; the simulator as soon as a refusal shows the lag.)
+    fileprivate func syncLaggingNodes() {
+        for id in ids {
+            guard let node = live[id] else { continue }
+            let refused = node.core.refusals[.notMember, default: 0] + node.core.refusals[.notVoter, default: 0]
+            defer { refusedFromNonMembers[id] = refused }
+            guard refused > refusedFromNonMembers[id, default: 0], storages[id]!.applied < checks.maxCommittedIndex else { continue }
+            blockSync(id, through: checks.maxCommittedIndex)
+        }
+    }
+
+    private func blockSync(_ id: NodeID, through target: UInt64) {
+        let storage = storages[id]!
+        let applied = storage.applied
+        var log = Array(storage.log.prefix(Int(applied) + 1))
+        var membership = storage.membership
+        for index in (applied + 1)...target {
+            let entry = checks.entry(at: index)!
+            if let change = entry.confChange { membership = membership.applying(change) }
+            log.append(entry)
+        }
+        // Entries past the synced height stay when they extend it (they may be acknowledged).
+        if storage.log.count > Int(target) + 1 && storage.log[Int(target)] == log[Int(target)] {
+            log += storage.log[(Int(target) + 1)...]
+        }
+        storage.log = log
+        storage.membership = membership
+        storage.applied = target
+        storage.hardState.commit = min(max(storage.hardState.commit, target), storage.lastIndex)
+        storage.syncedCommit = storage.hardState.commit
+        live[id] = nil
+        syncs += 1
+        start(id)
+    }
 }

@@ -58,8 +58,8 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
         let id = "old\(i)"
         _ = core.heartbeat(report(id, leader: nil), at: 1)
         _ = core.retire(id)
-        #expect(core.detector.lastHeardAt(node: id) == nil)
     }
+    #expect(core.detector.lastHeardAt(node: "old0") == nil, "a retired node is not tracked")
     _ = core.heartbeat(report("fresh", leader: nil), at: 2)
     #expect(core.detector.lastHeardAt(node: "fresh") == 2, "a new node is still tracked")
     #expect(core.detector.health(node: "fresh", now: 2) == .alive)
@@ -120,8 +120,21 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(ids == ["node4", "node5", "node6"])
 }
 
+@Test func deleteNode_ofANodeThatOnlyRegistered_retiresItAtOnce() throws {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    var stranger = report("x1", leader: "n1")
+    stranger.nodeKey = ChainBuilder.key("x1").publicKey.hex
+    _ = core.heartbeat(stranger, at: 100)
+    _ = try core.retireRequested("x1", hasData: false)
+    let destroy = core.tick(facts(["n1", "n2", "n3"]), at: 101).effects.compactMap(destroyTicket)
+    #expect(destroy.map(\.node) == ["x1"])
+    _ = core.finished(destroy[0].ticket, .succeeded, at: 101)
+    #expect(core.isRetired("x1"))
+}
+
 func kindOf(_ effect: RegistryEffect) -> String {
     if case .record(let kind, _, _) = effect { return kind }
+    if case .actionFailed = effect { return "action_failed" }
     return "\(effect)"
 }
 

@@ -56,6 +56,23 @@ import Testing
                 && committed.retiredDataKeepS == d.retiredDataKeepS)
     }
 
+    /// The dashboard's series bounds are read from `[registry]`, range-checked, and config.toml's
+    /// values are the built-in defaults.
+    @Test func registrySeriesBoundsAreReadAndRangeChecked() throws {
+        let s = try RegistryConfig.load(file: write("[registry]\nseries_interval_s = 2\nseries_points = 30\nseries_max_marks = 40\n"),
+                                        environment: [:])
+        #expect(s.seriesIntervalS == 2 && s.seriesPoints == 30 && s.seriesMaxMarks == 40)
+        for bad in ["series_interval_s = 0", "series_points = 9", "series_max_marks = 100001"] {
+            let why = reason { _ = try RegistryConfig.load(file: write("[registry]\n\(bad)\n"), environment: [:]) }
+            #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try RegistryConfig.load(file: root.appendingPathComponent("config.toml").path, environment: [:])
+        let d = RegistrySettings()
+        #expect(committed.seriesIntervalS == d.seriesIntervalS && committed.seriesPoints == d.seriesPoints
+                && committed.seriesMaxMarks == d.seriesMaxMarks)
+    }
+
     /// `[gateway]` is read by the gateway only (nodes skip it), range-checked, and config.toml's
     /// values are the built-in defaults.
     @Test func gatewayBoundsAreReadRangeCheckedAndSkippedByNodes() throws {

@@ -41,8 +41,8 @@ final class NodeProcess: @unchecked Sendable {
     /// The header that carries `testCredential` on mutating calls.
     static let authorization = ("Authorization", "Bearer " + testCredential)
 
-    /// Starts the node and waits (bounded) until it answers /health/ready.
-    func start(extraArgs: [String] = [], environment: [String: String] = [:]) throws {
+    /// Starts the node and (unless `waitUntilReady` is false) waits, bounded, until it answers /health/ready.
+    func start(extraArgs: [String] = [], environment: [String: String] = [:], waitUntilReady: Bool = true) throws {
         precondition(process == nil, "already running")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
@@ -60,7 +60,7 @@ final class NodeProcess: @unchecked Sendable {
         p.standardOutput = log
         try p.run()
         process = p
-        try waitReady(timeout: 20)
+        if waitUntilReady { try waitReady(timeout: 20) }
     }
 
     func waitReady(timeout: Double) throws {

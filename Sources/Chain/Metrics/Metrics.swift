@@ -170,6 +170,9 @@ public final class Gauge: MetricFamily {
         values.update(labels) { $0 = v }
     }
 
+    /// The value last set for `labels` (0 when none was).
+    public func value(_ labels: String...) -> Double { values.value(labels) ?? 0 }
+
     /// Reads the value at render time instead (only for unlabelled gauges).
     public func sample(_ read: @escaping @Sendable () -> Double) {
         precondition(labelNames.isEmpty, "a sampled gauge has no labels")

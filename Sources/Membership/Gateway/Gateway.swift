@@ -249,12 +249,22 @@ public final class Gateway: Sendable {
     }
 
     /// Header fields that describe one connection, not the message: never relayed.
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer",
+    static let hopByHop: [String] = ["connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer",
                                         "upgrade", "proxy-authenticate", "proxy-authorization"]
+
+    /// Whether `name` is in `hopByHop`, ignoring ASCII case (without building a lowercased copy:
+    /// this runs for every header of every answer).
+    static func isHopByHop(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return hopByHop.contains { candidate in
+            candidate.utf8.count == bytes.count
+                && zip(candidate.utf8, bytes).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) }
+        }
+    }
 
     static func relay(_ r: HTTPClientResponse, from node: String) -> HTTPResponse {
         var headers = HTTPHeaders()
-        for field in r.headers where !hopByHop.contains(field.name.lowercased()) { headers.add(field.name, field.value) }
+        for field in r.headers where !isHopByHop(field.name) { headers.add(field.name, field.value) }
         headers.set("X-Autochain-Node", node)
         let status = (100...999).contains(r.status) ? r.status : 502
         return HTTPResponse(status: status, headers: headers, body: r.body)

@@ -72,6 +72,9 @@ public struct GatewayRouting: Sendable {
         guard !nodes.isEmpty else { return [] }
         let start = nextStart % nodes.count
         nextStart = (start + 1) % nodes.count
+        if failedAt.isEmpty && !nodes.contains(where: \.suspect) {  // the usual case, per request: no ranking needed
+            return (0..<min(maxAttempts, nodes.count)).map { nodes[(start + $0) % nodes.count] }
+        }
         let rotated = Array(nodes[start...] + nodes[..<start])
         func rank(_ n: Node) -> Int {
             if let at = failedAt[n.id], now - at < failureCooldownS { return 2 }

@@ -5,6 +5,7 @@ struct RegistryMetrics: Sendable {
     let registry = MetricsRegistry()
     let events: Counter
     let actions: Counter
+    let actionsFailed: Counter
     let requests: Counter
     let decideSeconds: Histogram
     let nodes: Gauge
@@ -15,10 +16,23 @@ struct RegistryMetrics: Sendable {
     let verifiedHeight: Gauge
     let chainRefused: Counter
     let unauthorized: Counter
+    let load: Gauge
+    let loadTarget: Gauge
+    let desiredNodes: Gauge
+    let minNodes: Gauge
+    let maxNodes: Gauge
 
     init() {
         events = registry.counter("autochain_registry_events_total", "Events recorded, by kind.", labels: ["kind"])
         actions = registry.counter("autochain_registry_actions_total", "Scaling actions taken, by kind.", labels: ["kind"])
+        actionsFailed = registry.counter("autochain_registry_actions_failed_total",
+                                         "Scaling actions that failed (each also an action_failed event), by kind.", labels: ["kind"])
+        // Every kind is there from the start at 0, so the first one counts in increase() and rate().
+        for kind in Self.actionKinds {
+            actions.inc(0, kind)
+            actionsFailed.inc(0, kind)
+        }
+        for kind in Self.alertKinds { actions.inc(0, kind) }
         requests = registry.counter("autochain_registry_http_requests_total", "HTTP requests served, by route and status.",
                                     labels: ["route", "status"])
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
@@ -36,7 +50,21 @@ struct RegistryMetrics: Sendable {
                                         labels: ["code"])
         unauthorized = registry.counter("autochain_registry_unauthorized_total",
                                         "Calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
+        load = registry.gauge("autochain_registry_load",
+                              "The autoscaler's load figure this round: its metric averaged over the alive, serving nodes "
+                              + "(NaN when none reports it).", labels: ["metric"])
+        loadTarget = registry.gauge("autochain_registry_load_target", "The per-node value of the metric the autoscaler aims at.",
+                                    labels: ["metric"])
+        desiredNodes = registry.gauge("autochain_registry_desired_nodes",
+                                      "The node count the autoscaler decided this round (NaN before its first decision).")
+        minNodes = registry.gauge("autochain_registry_min_nodes", "Fewest nodes the autoscaler keeps ([autoscale] min_nodes).")
+        maxNodes = registry.gauge("autochain_registry_max_nodes", "Most nodes the autoscaler grows to ([autoscale] max_nodes).")
     }
+
+    /// The kinds of `ScalingAction` the registry carries out...
+    static let actionKinds = ["restart", "spawn", "remove_member", "transfer_leadership", "retire"]
+    /// ...and the alerts the autoscaler raises for a human (RepairPolicy), as `ScalingAction.kind` names them.
+    static let alertKinds = ["alert_quorum-lost", "alert_consensus-failure"]
 
     func update(_ o: ObservedCluster) {
         for state in [NodeHealth.alive, .suspect, .dead] {
@@ -45,5 +73,17 @@ struct RegistryMetrics: Sendable {
         voters.set(Double(o.voters.count))
         learners.set(Double(o.learners.count))
         deadVoters.set(Double(o.nodes.filter { o.voters.contains($0.id) && $0.health == .dead }.count))
+    }
+
+    /// The autoscaler's view this round: the load against its target, and the node count it decided.
+    func updateAutoscaler(_ o: ObservedCluster, settings a: AutoscalerSettings, desired: Int?) {
+        let metric = a.metric.rawValue
+        let figures = o.nodes.filter { $0.health == .alive && !$0.draining }
+            .compactMap { $0.load.value(of: a.metric) }.filter { $0.isFinite && $0 >= 0 }
+        load.set(figures.isEmpty ? .nan : figures.reduce(0, +) / Double(figures.count), metric)
+        loadTarget.set(a.targetValue, metric)
+        desiredNodes.set(desired.map(Double.init) ?? .nan)
+        minNodes.set(Double(a.minNodes))
+        maxNodes.set(Double(a.maxNodes))
     }
 }

@@ -12,9 +12,29 @@ extension RegistryService {
         let managed = Set(provider.knownNodes())
         let ids = state.withLock { $0.core.idsToAskAbout(managed: managed) }
         let facts = gatherFacts(ids, managed: managed)
-        let round = state.withLock { $0.core.tick(facts, at: now) }
+        let (round, seen) = state.withLock { s in
+            let round = s.core.tick(facts, at: now)
+            return (round, seriesInput(s, round.observed))
+        }
+        series.withLock { _ = $0.sample(at: now - startedAt, seen) }
         metrics.update(round.observed)
+        metrics.updateAutoscaler(round.observed, settings: settings.autoscaler, desired: state.withLock { $0.core.autoscaler.desiredNodes })
         perform(round.effects)
+    }
+
+    /// What the dashboard's series sample this round: the verified chain's transactions, the
+    /// nodes' reported heights and latency, the autoscaler's load figure and target, and roles.
+    func seriesInput(_ s: RegistryState, _ observed: ObservedCluster) -> SeriesInput {
+        let live = observed.nodes.filter { $0.health != .dead }
+        let serving = live.filter { $0.health == .alive && !$0.draining }
+        let figures = serving.compactMap { $0.load.value(of: settings.autoscaler.metric) }.filter { $0.isFinite && $0 >= 0 }
+        let heights = Dictionary(live.compactMap { n in s.core.nodes[n.id].map { (n.id, $0.height) } }, uniquingKeysWith: max)
+        return SeriesInput(
+            committedTxs: s.chain.transactions, heights: heights,
+            submitP99Ms: live.compactMap(\.load.submitLatencyMs).filter(\.isFinite).max(),
+            load: figures.isEmpty ? nil : figures.reduce(0, +) / Double(figures.count),
+            desiredNodes: s.core.autoscaler.desiredNodes, leaders: observed.leader == nil ? 0 : 1,
+            voters: observed.voters.count, learners: observed.learners.count, alive: live.count)
     }
 
     /// What the provider says of `ids`, asked with no lock held.
@@ -36,9 +56,14 @@ extension RegistryService {
             switch effect {
             case .record(let kind, let node, let message):
                 record(kind, node, message)
+            case .actionFailed(let action, let node, let message):
+                record("action_failed", node, message)
+                metrics.actionsFailed.inc(1, action)
             case .decided(let action):
                 record(action.kind, action.node, action.reason)
                 metrics.actions.inc(1, action.kind)
+                let at = Self.now() - startedAt
+                series.withLock { $0.mark(DecisionMark(at: at, kind: action.kind, node: action.node, reason: action.reason)) }
             case .probe(let node, let url):
                 probes.async { [self] in probe(node, url) }
             case .restart(let ticket, let node, let peers):

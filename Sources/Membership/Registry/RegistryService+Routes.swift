@@ -21,7 +21,7 @@ extension RegistryService {
 
     static func routeLabel(_ method: String, _ path: String) -> String {
         if path.hasPrefix("/nodes/") { return "/nodes/{id}" }
-        let known = ["/", "/register", "/heartbeat", "/discover", "/discover/prometheus", "/health", "/status", "/events", "/consensus-failure", "/scale", "/metrics"]
+        let known = ["/", "/register", "/heartbeat", "/discover", "/discover/prometheus", "/health", "/status", "/events", "/series", "/consensus-failure", "/scale", "/metrics"]
         return known.contains(path) ? path : "unmatched"
     }
 
@@ -58,6 +58,9 @@ extension RegistryService {
             let since = UInt64(request.query("since") ?? "0") ?? 0
             let events = state.withLock { $0.events.filter { $0.seq > since } }
             return .json(status: 200, body: JSON.object(JSONObject([("events", .array(events.map(\.json)))])).serialized())
+        case "/series":
+            try allow(m, "GET")
+            return .json(status: 200, body: seriesJSON().serialized())
         case "/consensus-failure":
             try allow(m, "POST")
             try checkToken(request)
@@ -287,6 +290,14 @@ extension RegistryService {
                 ("decisions", .uint(s.decisions)), ("nodes", .array(nodes)),
             ]))
         }
+    }
+
+    /// `GET /series`: the dashboard's time series of the last hour (`RegistrySeries`).
+    func seriesJSON() -> JSON {
+        let a = settings.autoscaler
+        let now = Self.now() - startedAt
+        return series.withLock { $0.json(now: now, targetValue: a.targetValue, tolerance: a.tolerance, metric: a.metric.rawValue,
+                                          minNodes: a.minNodes, maxNodes: a.maxNodes) }
     }
 
     /// `DELETE /nodes/{id}`: an operator retires a node. The node drains at once; the rounds that

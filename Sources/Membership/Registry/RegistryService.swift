@@ -14,6 +14,8 @@ public final class RegistryService: Sendable {
     let provider: any NodeProvider
     let state: Mutex<RegistryState>
     let metrics = RegistryMetrics()
+    /// The dashboard's time series and decision marks (`GET /series`); bounded rings.
+    let series: Mutex<RegistrySeries>
     let startedAt: Double
     private let server = Mutex<HTTPServer?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -29,6 +31,8 @@ public final class RegistryService: Sendable {
         self.provider = provider
         startedAt = Self.now()
         state = Mutex(RegistryState(core: RegistryCore(settings: settings.coreSettings, startedAt: startedAt)))
+        series = Mutex(RegistrySeries(intervalS: Double(settings.seriesIntervalS), points: settings.seriesPoints,
+                                      maxMarks: settings.seriesMaxMarks))
         provider.onExit { [weak self] id, status in self?.processExited(id, status: status) }
     }
 

@@ -20,6 +20,12 @@ public struct RegistrySettings: Sendable {
     public var signedClockSkewS = 30
     /// Timeout of the active /health/ready probe of a node whose heartbeat is late.
     public var probeTimeoutMs = 500
+    /// The dashboard's time series (`GET /series`) take one sample this often...
+    public var seriesIntervalS = 5
+    /// ...into a ring of this many samples (720 x 5 s: the last hour), oldest dropped first.
+    public var seriesPoints = 720
+    /// Decisions (spawn, restart, remove, retire, ...) kept as marks on the series' time axis.
+    public var seriesMaxMarks = 500
     public var autoscaler = AutoscalerSettings()
     public var detector = FailureDetectorSettings()
 

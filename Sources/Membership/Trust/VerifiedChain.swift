@@ -21,6 +21,8 @@ public struct VerifiedChain: Sendable, Equatable {
     public private(set) var membership = ClusterMembership()
     /// Hash of block 0, as block 1 names it.
     public private(set) var genesisHash = Hash32.zero
+    /// Transactions in the verified blocks (their headers' txCount): the dashboard's transfer rate.
+    public private(set) var transactions: UInt64 = 0
 
     public init() {}
 
@@ -68,6 +70,7 @@ public struct VerifiedChain: Sendable, Equatable {
         // Block 1's stateRoot is the bootstrap's over genesis state, checked the same way.
         proposer = previousMembership.voters.first { previousMembership.keys[$0] == h.proposer } ?? e.membership?.nodeId
         height = h.height
+        transactions &+= UInt64(h.txCount)
         headHash = h.hash
         headStateRoot = h.stateRoot
         term = h.term

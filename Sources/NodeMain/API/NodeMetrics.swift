@@ -12,6 +12,8 @@ struct NodeMetrics: Sendable {
     let txRejected: Counter
     let mempoolTxs: Gauge
     let submitToCommit: Histogram
+    /// The same times, the recent ones only, for the p99 in the heartbeat.
+    let recentSubmitToCommit = RecentLatencies()
     let blockApply: Histogram
     let httpRequests: Counter
     let raftTerm: Gauge
@@ -23,6 +25,8 @@ struct NodeMetrics: Sendable {
     let storageWriteFailures: Counter
     let unauthorized: Counter
     let peerRefused: Counter
+    let raftRefused: Counter
+    let raftEvidence: Counter
 
     init() {
         height = registry.gauge("autochain_block_height", "Height of the last committed block.")
@@ -44,6 +48,12 @@ struct NodeMetrics: Sendable {
                                                 "Refused database writes (full disk, I/O errors), by SQLite code.", labels: ["code"])
         raftTerm = registry.gauge("autochain_raft_term", "Current Raft term.")
         isLeader = registry.gauge("autochain_raft_is_leader", "1 when this node leads, else 0.")
+        raftRefused = registry.counter("autochain_raft_refused_messages_total",
+                                       "Raft messages the consensus core refused before acting on them, by reason.",
+                                       labels: ["reason"])
+        raftEvidence = registry.counter("autochain_raft_evidence_total",
+                                        "Raft messages only a faulty member sends (two leaders for one term, a conflict "
+                                            + "with a committed entry), ignored and kept as evidence, by kind.", labels: ["kind"])
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
         cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")

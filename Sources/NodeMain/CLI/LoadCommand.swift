@@ -81,6 +81,8 @@ final class LoadRun: Sendable {
     let height = Atomic<Int>(0)
     let firstError = Mutex<String?>(nil)
     let sending = Atomic<Bool>(true)
+    /// Senders between claiming transfers and booking the node's answer.
+    let busySenders = Atomic<Int>(0)
     let following = Atomic<Bool>(true)
     let started = monotonicSeconds()
 
@@ -96,12 +98,14 @@ final class LoadRun: Sendable {
 
     struct Totals { var sent, committed, errors, missed, inFlight: Int }
 
+    /// The counters at one report, for the differences the next one prints.
+    struct Snapshot { var sent = 0, committed = 0, errors = 0, missed = 0, due = 0 }
+
     /// Runs the script, then drains; prints a line a second throughout.
     func execute() -> Totals {
         let startHeight = (try? NodeClient(plan.url).get("/chain/head"))?["head"]?["height"]?.intValue ?? 0
         height.store(Int(clamping: startHeight), ordering: .relaxed)
-        let follower = Thread { [self] in follow(from: UInt64(max(0, startHeight))) }
-        follower.start()
+        Thread { [self] in follow(from: UInt64(max(0, startHeight))) }.start()
         let senders = DispatchGroup()
         for _ in 0..<plan.concurrency {
             senders.enter()
@@ -110,30 +114,7 @@ final class LoadRun: Sendable {
                 sendLoop()
             }.start()
         }
-        var last = (sent: 0, committed: 0, errors: 0, missed: 0, due: 0)
-        var second = 1
-        let endS = plan.schedule.totalS
-        while true {
-            let wake = Double(second)
-            let rest = wake - elapsedS
-            if rest > 0 { usleep(UInt32(min(rest, 1) * 1e6)) }
-            let t = min(wake, endS)
-            let due = plan.schedule.transfersDue(byS: t)
-            let now = (sent: sent.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
-                       errors: errors.load(ordering: .relaxed), missed: pacer.withLock { $0.missed }, due: due)
-            let inFlight = accounts.withLock { a in
-                _ = a.rewindStalled(nowS: elapsedS, afterS: LoadCommand.stallS)
-                return a.inFlight
-            }
-            let phase = plan.schedule.phase(atS: wake - 0.5).map { "\($0.phase.kind.rawValue)(\($0.index + 1)/\(plan.schedule.phases.count))" } ?? "drain"
-            print("load: t=\(second)s \(phase) target=\(now.due - last.due)/s sent=\(now.sent - last.sent)/s "
-                + "committed=\(now.committed - last.committed)/s errors=\(now.errors - last.errors) missed=\(now.missed - last.missed) "
-                + "inflight=\(inFlight) height=\(height.load(ordering: .relaxed))")
-            last = now
-            second += 1
-            if wake >= endS { sending.store(false, ordering: .relaxed) }
-            if wake >= endS + Double(plan.drainS) || (wake >= endS && inFlight == 0) { break }
-        }
+        reportEverySecond()
         sending.store(false, ordering: .relaxed)
         senders.wait()
         following.store(false, ordering: .relaxed)
@@ -143,33 +124,78 @@ final class LoadRun: Sendable {
                       inFlight: accounts.withLock { $0.inFlight })
     }
 
+    /// A line a second until the script is over and nothing is in flight (or the drain time is up).
+    func reportEverySecond() {
+        var last = Snapshot()
+        let endS = plan.schedule.totalS
+        for second in 1... {
+            let wake = Double(second)
+            let rest = wake - elapsedS
+            if rest > 0 { usleep(UInt32(min(rest, 1) * 1e6)) }
+            let inFlight = accounts.withLock { a in
+                _ = a.rewindStalled(nowS: elapsedS, afterS: LoadCommand.stallS)
+                return a.inFlight
+            }
+            last = report(second: second, inFlight: inFlight, since: last)
+            // Done once every transfer of the script was claimed and sent, and none is in flight;
+            // the senders keep going meanwhile (what is due stays constant after the end).
+            let allSent = pacer.withLock { $0.issued } >= plan.schedule.totalTransfers && busySenders.load(ordering: .relaxed) == 0
+            if wake >= endS + Double(plan.drainS) || (wake >= endS && allSent && inFlight == 0) { return }
+        }
+    }
+
+    /// Prints the line for `second`: what was due, sent, committed, refused and missed in it.
+    func report(second: Int, inFlight: Int, since last: Snapshot) -> Snapshot {
+        let wake = Double(second)
+        let now = Snapshot(sent: sent.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
+                           errors: errors.load(ordering: .relaxed), missed: pacer.withLock { $0.missed },
+                           due: plan.schedule.transfersDue(byS: min(wake, plan.schedule.totalS)))
+        let phase = plan.schedule.phase(atS: wake - 0.5).map { "\($0.phase.kind.rawValue)(\($0.index + 1)/\(plan.schedule.phases.count))" } ?? "drain"
+        print("load: t=\(second)s \(phase) target=\(now.due - last.due)/s sent=\(now.sent - last.sent)/s "
+            + "committed=\(now.committed - last.committed)/s errors=\(now.errors - last.errors) missed=\(now.missed - last.missed) "
+            + "inflight=\(inFlight) height=\(height.load(ordering: .relaxed))")
+        return now
+    }
+
     // MARK: sending
 
     /// One connection: claims what the schedule has made due, signs it and sends it.
     func sendLoop() {
         guard var client = try? NodeClient(plan.url) else { return }
         while sending.load(ordering: .relaxed) {
-            let t = elapsedS
-            let due = plan.schedule.transfersDue(byS: t)
-            // Behind by more than a second of the current rate (or a batch): the rest is missed.
-            let backlog = max(plan.batch, Int(plan.schedule.rate(atS: t)))
-            let n = pacer.withLock { $0.claim(due: due, atMost: plan.batch, maxBacklog: backlog) }
-            guard n > 0 else { usleep(5_000); continue }
-            let picks = accounts.withLock { $0.take(n, nowS: t) }
-            if picks.count < n { pacer.withLock { $0.giveBack(n - picks.count) } }
-            guard !picks.isEmpty else { usleep(5_000); continue }
-            let txs = picks.map { p in
-                Transaction.signed(chainId: chainId, to: keys[(p.account + 1) % keys.count].address, amount: 1, fee: 1,
-                                   nonce: p.nonce, keyPair: keys[p.account])
-            }
-            if !submit(txs, picks, client) {
+            busySenders.add(1, ordering: .relaxed)
+            let sent = sendDue(client)
+            busySenders.subtract(1, ordering: .relaxed)
+            switch sent {
+            case .nothingDue: usleep(5_000)
+            case .sent: break
+            case .connectionFailed:
                 // A failed connection is opened again for the next batch.
                 client.http.close()
-                guard let fresh = try? NodeClient(plan.url) else { usleep(100_000); continue }
-                client = fresh
+                if let fresh = try? NodeClient(plan.url) { client = fresh } else { usleep(100_000) }
             }
         }
         client.http.close()
+    }
+
+    enum SendOutcome { case nothingDue, sent, connectionFailed }
+
+    /// Claims what is due now (at most a batch), takes accounts and nonces for it, sends it.
+    func sendDue(_ client: NodeClient) -> SendOutcome {
+        let t = elapsedS
+        let due = plan.schedule.transfersDue(byS: t)
+        // Behind by more than a second of the current rate (or a batch): the rest is missed.
+        let backlog = max(plan.batch, Int(plan.schedule.rate(atS: t)))
+        let n = pacer.withLock { $0.claim(due: due, atMost: plan.batch, maxBacklog: backlog) }
+        guard n > 0 else { return .nothingDue }
+        let picks = accounts.withLock { $0.take(n, nowS: t) }
+        if picks.count < n { pacer.withLock { $0.giveBack(n - picks.count) } }
+        guard !picks.isEmpty else { return .nothingDue }
+        let txs = picks.map { p in
+            Transaction.signed(chainId: chainId, to: keys[(p.account + 1) % keys.count].address, amount: 1, fee: 1,
+                               nonce: p.nonce, keyPair: keys[p.account])
+        }
+        return submit(txs, picks, client) ? .sent : .connectionFailed
     }
 
     /// Sends one batch and books each answer; false when the request itself failed.

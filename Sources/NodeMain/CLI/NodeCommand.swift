@@ -238,6 +238,8 @@ final class RunningNode: Sendable {
             o["mempool"] = .int(state.withLock { $0.mempool.count })
             o["requestRate"] = .double(load.requestRate)
             o["cpu"] = .double(load.cpu)
+            // Submit-to-commit p99 of the last 10 s (the dashboard's latency plot, the submit_latency metric).
+            if let p99 = runtime.metrics.recentSubmitToCommit.p99Ms() { o["submitLatencyMs"] = .double(p99) }
             o["memoryBytes"] = .double(ProcessStats.read().residentBytes)
             if let fault = runtime.storage.fault { o["degraded"] = .string(fault.reason) }
             return o

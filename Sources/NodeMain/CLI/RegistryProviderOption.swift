@@ -38,7 +38,10 @@ enum RegistryProviderOption {
                      registryURL: String, clusterToken: String, logLevel: String) throws(CLIError) -> any NodeProvider {
         let kind = value(parsed, env, "provider", "AUTOCHAIN_PROVIDER", "process")
         if kind == "process" {
-            return ProcessProvider(baseDir: baseDir, binary: selfExecutablePath(), configPath: configPath,
+            // Absolute, so each node's command line names its own cluster's directory: an operator's
+            // `pgrep -f "node-id node2 --data-dir $PWD/data/cluster/"` finds this cluster's node2 only.
+            let absolute = baseDir.hasPrefix("/") ? baseDir : FileManager.default.currentDirectoryPath + "/" + baseDir
+            return ProcessProvider(baseDir: absolute, binary: selfExecutablePath(), configPath: configPath,
                                    registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel)
         }
         if kind == "none" { return NoProvider() }

@@ -10,7 +10,8 @@ enum RegistryConfig {
     static let nodeSideKeys: Set<String> = ["urls", "strategy", "heartbeat_ms"]
     static let registrySideKeys: Set<String> = ["registry.addr", "registry.decide_interval_ms", "registry.max_events",
                                                 "registry.probe_timeout_ms", "registry.retired_data_keep_s",
-                                                "registry.max_node_slots", "registry.signed_clock_skew_s"]
+                                                "registry.max_node_slots", "registry.signed_clock_skew_s",
+                                                "registry.series_interval_s", "registry.series_points", "registry.series_max_marks"]
 
     static func load(file: String?, environment: [String: String]) throws(CLIError) -> RegistrySettings {
         var s = RegistrySettings()
@@ -24,7 +25,8 @@ enum RegistryConfig {
             if let token = try root.table("p2p")?.string("cluster_token"), !token.isEmpty, s.clusterToken.isEmpty { s.clusterToken = token }
             if let r = try root.table("registry") {
                 try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms",
-                                                                   "retired_data_keep_s", "max_node_slots", "signed_clock_skew_s"]))
+                                                                   "retired_data_keep_s", "max_node_slots", "signed_clock_skew_s",
+                                                                   "series_interval_s", "series_points", "series_max_marks"]))
                 if let v = try r.string("addr") { s.addr = v }
                 if let v = try r.int("heartbeat_ms") {
                     // Nodes are told this period when they register; failure detection counts it.
@@ -37,6 +39,9 @@ enum RegistryConfig {
                 if let v = try r.int("probe_timeout_ms") { s.probeTimeoutMs = try range(r, "probe_timeout_ms", v, 10...60_000) }
                 if let v = try r.int("retired_data_keep_s") { s.retiredDataKeepS = try range(r, "retired_data_keep_s", v, 0...31_536_000) }
                 if let v = try r.int("max_node_slots") { s.maxNodes = try range(r, "max_node_slots", v, 1...4_096) }
+                if let v = try r.int("series_interval_s") { s.seriesIntervalS = try range(r, "series_interval_s", v, 1...3_600) }
+                if let v = try r.int("series_points") { s.seriesPoints = try range(r, "series_points", v, 10...100_000) }
+                if let v = try r.int("series_max_marks") { s.seriesMaxMarks = try range(r, "series_max_marks", v, 10...100_000) }
                 if let v = try r.int("signed_clock_skew_s") { s.signedClockSkewS = try range(r, "signed_clock_skew_s", v, 1...3_600) }
             }
             if let a = try root.table("autoscale") {

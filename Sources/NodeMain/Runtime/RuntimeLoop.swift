@@ -28,6 +28,8 @@ struct RuntimeLoop: @unchecked Sendable {
     var caughtUpSinceNs: [String: UInt64] = [:]
     var lastJoinAttemptNs: UInt64 = 0
     var lastEvictionNs: UInt64 = 0
+    /// When each kind of refused Raft message or evidence was last logged (one line per second each).
+    var peerFaultLogged = PeerFaultLog()
     var transferWaiters: [(deadlineNs: UInt64, done: @Sendable (Bool) -> Void)] = []
     /// A write the disk refused, kept to be retried as it was. While set the node is degraded:
     /// the core is frozen (no ticks, no messages in, nothing out), so nothing derived from the
@@ -97,7 +99,7 @@ struct RuntimeLoop: @unchecked Sendable {
                 sync.noteLeaderCommit(m, now: monotonicNs())
                 return
             }
-            core.step(m)
+            if let reason = core.step(m) { noteRefused(m, reason, runtime) }
         case .join(let id, let key, let from):
             answerJoin(id: id, key: key, from: from, runtime)
         case .membership(let change, let reply):
@@ -148,6 +150,7 @@ struct RuntimeLoop: @unchecked Sendable {
 
     mutating func handleReady(_ runtime: NodeRuntime) {
         let rd = core.ready()
+        for evidence in rd.evidence { noteEvidence(evidence, runtime) }
         let started = monotonicNs()
         var committed: [CommittedBlock] = []
         var membership = store.membership
@@ -270,7 +273,11 @@ struct RuntimeLoop: @unchecked Sendable {
         }
         // Metrics first: a client answered below may read /metrics at once.
         let now = monotonicNs()
-        for (_, arrival) in done { runtime.metrics.submitToCommit.observe(Double(now &- arrival) / 1e9) }
+        for (_, arrival) in done {
+            let seconds = Double(now &- arrival) / 1e9
+            runtime.metrics.submitToCommit.observe(seconds)
+            runtime.metrics.recentSubmitToCommit.observe(seconds)
+        }
         runtime.metrics.blocksCommitted.inc(Double(committed.count))
         runtime.metrics.txsCommitted.inc(Double(txs.count))
         runtime.metrics.height.set(Double(last.block.header.height))

@@ -17,13 +17,14 @@ extension RegistryCore {
         // A restart that has not brought its node back in time counts as a failed attempt
         // (counted then, not when issued, so the last allowed attempt is still under way).
         for expired in inFlight where now - expired.since > settings.inFlightTimeoutS {
-            if case .restart(let node, _) = expired.action, plantedBug != .restartCountsAsFailedWhenIssued {
+            if case .restart(let node, _) = expired.action {
                 restartFailures[node, default: 0] += 1
             }
         }
         inFlight.removeAll { now - $0.since > settings.inFlightTimeoutS }
         var effects = advanceRetirements(at: now)
         let observed = observe(facts, now: now)
+        effects += retireUnseenDrains(observed)
         // Probed at the address the provider started it on when it runs it; otherwise at the one
         // the node reported: only nodes with a record, so only nodes whose key verified.
         for n in observed.nodes where n.health == .suspect {
@@ -36,6 +37,18 @@ extension RegistryCore {
         for a in fresh where a.isLongRunning { inFlight.append((a, now)) }
         for a in fresh { effects += carryOut(a, observed: observed, facts: facts, now: now) }
         return RegistryRound(observed: observed, effects: effects)
+    }
+
+    /// A node the operator drains that the autoscaler does not see (neither a member nor the
+    /// provider's: it only registered) has no configuration to leave: it is retired at once.
+    mutating func retireUnseenDrains(_ observed: ObservedCluster) -> [RegistryEffect] {
+        let seen = Set(observed.nodes.map(\.id))
+        var effects: [RegistryEffect] = []
+        for id in drainRequested.sorted() where !seen.contains(id) && retirements[id] == nil && !retired.contains(id) {
+            retirements[id] = .destroying
+            effects.append(.destroy(ticket: issue(.destroy(id)), node: id))
+        }
+        return effects
     }
 
     /// What the autoscaler sees: the members of the verified membership and the nodes the provider
@@ -101,7 +114,6 @@ extension RegistryCore {
             guard facts.withData.contains(node) || facts.running.contains(node) else {
                 return effects + failed(action, RegistryActionError.notOurs(node))
             }
-            if plantedBug == .restartCountsAsFailedWhenIssued { restartFailures[node, default: 0] += 1 }
             effects.append(.restart(ticket: issue(.restart(node)), node: node, peers: peers))
         case .spawn:
             let known = allKnownIds.union(facts.managed).union(reservedIds)
@@ -168,7 +180,7 @@ extension RegistryCore {
     /// The event of a failed action; a failed restart counts against its node.
     mutating func failed(_ action: ScalingAction, _ why: any Error) -> [RegistryEffect] {
         if case .restart(let node, _) = action { restartFailures[node, default: 0] += 1 }
-        return [.record(kind: "action_failed", node: action.node, message: "\(action.kind) \(action.node ?? ""): \(why)")]
+        return [.actionFailed(action: action.kind, node: action.node, message: "\(action.kind) \(action.node ?? ""): \(why)")]
     }
 
     // MARK: - Results
@@ -181,7 +193,7 @@ extension RegistryCore {
         case .restart(let node):
             if let failure { return failed(.restart(node: node, reason: ""), ActionFailure(failure)) }
         case .spawn(let id, let bootstrap):
-            if let failure { return [.record(kind: "action_failed", node: id, message: "spawn \(id): \(failure)")] }
+            if let failure { return [.actionFailed(action: "spawn", node: id, message: "spawn \(id): \(failure)")] }
             guard case .started(let apiUrl, let p2pAddr) = result else { return [] }
             return [.record(kind: "node_spawned", node: id, message: "\(id) started at \(apiUrl) (p2p \(p2pAddr))"
                 + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))]

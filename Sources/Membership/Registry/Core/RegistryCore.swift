@@ -72,9 +72,7 @@ public struct RegistryCore: Sendable {
 
     /// Bugs a test may plant in the core (never set outside tests).
     enum PlantedBug: Sendable {
-        /// A restart counts as failed when issued (bug 3 of the healing simulator's report).
-        case restartCountsAsFailedWhenIssued
-        /// A retirement destroys its node without waiting for it to leave the configuration.
+        /// A retirement destroys its node without taking it out of the configuration first.
         case retireDestroysMembers
     }
 
