@@ -25,6 +25,7 @@ struct NodeMetrics: Sendable {
     let storageDegraded: Gauge
     let storageWriteFailures: Counter
     let unauthorized: Counter
+    let peerRefused: Counter
     let raftRefused: Counter
     let raftEvidence: Counter
 
@@ -61,6 +62,8 @@ struct NodeMetrics: Sendable {
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
         unauthorized = registry.counter("autochain_http_unauthorized_total",
                                         "Mutating calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
+        peerRefused = registry.counter("autochain_peer_refused_total",
+                                       "Peer messages or requests refused or ignored by a peer rule, by reason.", labels: ["reason"])
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
         cpuSeconds.sample { ProcessStats.read().cpuSeconds }
