@@ -50,6 +50,8 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     // Loop-only state (checked by preconditionInEventLoop in every accessor below).
     private var handlers: [UInt64: IOHandler] = [:]
     private var timers = TimerHeap<@Sendable () -> Void>()
+    /// Work for the end of the current turn (`atEndOfTurn`).
+    private var endOfTurn: [() -> Void] = []
     private var running = true
     /// Scratch space for socket reads, shared by every connection on this loop (loop thread only).
     private let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: EventLoop.readScratchBytes, alignment: 16)
@@ -166,6 +168,16 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// Runs `work` on the loop once the current turn's readiness events, timers and tasks have
+    /// been handled, before the loop waits again. Loop thread only; no wake-up is needed. For
+    /// work that gathers what one turn produced and acts on it once (one `send` for several
+    /// requests to one peer). Work added by end-of-turn work runs at the end of the next turn
+    /// (which then does not wait).
+    public func atEndOfTurn(_ work: @escaping () -> Void) {
+        preconditionInEventLoop()
+        endOfTurn.append(work)
+    }
+
     // MARK: - Descriptors (loop thread only)
 
     /// Watches a non-blocking `fd`. The loop never closes it: the owner deregisters, then closes.
@@ -213,6 +225,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         defer {
             events.deallocate()
             handlers.removeAll()
+            endOfTurn.removeAll()
             loopThread.store(0, ordering: .releasing)
         }
         while running {
@@ -229,6 +242,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             }
             runDueTimers()
             runPendingTasks()
+            runEndOfTurn()
         }
     }
 
@@ -242,6 +256,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
     }
 
     private func waitTimeoutMillis() -> Int32 {
+        if !endOfTurn.isEmpty { return 0 }
         if pending.withLock({ !$0.tasks.isEmpty }) { return 0 }
         guard let deadline = timers.nextDeadline() else { return -1 }
         let now = LinuxSyscalls.monotonicNanos()
@@ -263,6 +278,13 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
             budget -= 1
             work()
         }
+    }
+
+    private func runEndOfTurn() {
+        guard !endOfTurn.isEmpty else { return }
+        let batch = endOfTurn
+        endOfTurn = []
+        for work in batch { work() }  // work added meanwhile runs at the end of the next turn
     }
 
     private func runPendingTasks() {

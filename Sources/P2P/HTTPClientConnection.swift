@@ -5,12 +5,17 @@ import Glibc
 ///
 /// Promises:
 /// - Everything (creation, `send`, `close`, callbacks) happens on the owning loop (checked).
-/// - One request at a time; between requests the connection is kept alive unless the response
-///   said `Connection: close`, was read to EOF, or extra bytes followed it.
-/// - Each `send` completes exactly once: with the whole response (Content-Length, chunked or
-///   read-to-EOF body) or an error — `.notSent` when no byte of the request was written (the
-///   connection was already gone), `.connectionClosed`/`.timeout` when it may have been,
-///   `.responseTooLarge` beyond `maxResponseBytes`, `.malformedResponse`.
+/// - `send` writes one request at once; `pipeline` queues requests behind each other (HTTP/1.1
+///   pipelining) and writes all those queued in one loop turn with one `write` at the end of the
+///   turn; the answers are split and handed out in request order. Between requests the
+///   connection is kept alive unless a response said `Connection: close`, was read to EOF, or
+///   extra bytes followed the last one expected.
+/// - Each request completes exactly once: with the whole response (Content-Length, chunked or
+///   read-to-EOF body) or an error — `.notSent` when no byte of it was written (the connection
+///   was already gone), `.connectionClosed`/`.timeout` when it may have been,
+///   `.responseTooLarge` beyond `maxResponseBytes`, `.malformedResponse`. When the connection
+///   ends with requests still queued behind the one being answered, each of those fails with
+///   `.connectionClosed` (written) or `.notSent` (not yet written).
 /// - Bounded: the response head (`HTTPClient.maxResponseHeadBytes`), the body, interim responses,
 ///   and time: `checkDeadline` (called by the owner's sweep) fails a request past its deadline.
 public final class HTTPClientConnection {
@@ -31,6 +36,8 @@ public final class HTTPClientConnection {
         var decoded: [UInt8] = []
         var interim = 0
         var scannedBytes = 0
+        /// Whether the request's bytes were handed to the socket (a close then may have hit it).
+        var written = false
     }
 
     public let eventLoop: EventLoop
@@ -42,9 +49,12 @@ public final class HTTPClientConnection {
     private var tcp: TCPConnection?
     private var state = State.connecting
     private var inbound: [UInt8] = []
+    /// The request whose answer is being read.
     private var exchange: Exchange?
-    /// True during the `write` of a request: a close then means none of it went out.
-    private var writing = false
+    /// Pipelined requests after `exchange`, in the order they were sent.
+    private var behind: [Exchange] = []
+    /// Pipelined requests of this turn, written at its end (`flushPipeline`).
+    private var unsent: [UInt8] = []
 
     private init(address: SocketAddress, eventLoop: EventLoop, maxResponseBytes: Int) {
         self.address = address
@@ -95,6 +105,21 @@ public final class HTTPClientConnection {
     /// True once the connection has ended (it can never be used again).
     public var isClosed: Bool { eventLoop.preconditionInEventLoop(); return state == .closed }
 
+    /// True when a request can be pipelined now (the connection is open, idle or answering).
+    public var canPipeline: Bool {
+        eventLoop.preconditionInEventLoop()
+        return (state == .idle || state == .busy) && tcp?.isOpen == true
+    }
+
+    /// True while pipelined requests of this turn wait for its end to be written.
+    public var hasUnsentRequests: Bool { eventLoop.preconditionInEventLoop(); return !unsent.isEmpty }
+
+    /// Requests sent or queued whose answers have not been handed out yet.
+    public var requestsInFlight: Int {
+        eventLoop.preconditionInEventLoop()
+        return (exchange == nil ? 0 : 1) + behind.count
+    }
+
     /// Sends `request` (bytes from `HTTPClient.encode`) and reads the response. Call when idle.
     public func send(_ request: [UInt8], isHEAD: Bool, deadlineNanos: UInt64,
                      completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
@@ -109,17 +134,60 @@ public final class HTTPClientConnection {
         requestsSent += 1
         exchange = Exchange(isHEAD: isHEAD, deadlineNanos: deadlineNanos, completion: completion)
         inbound.removeAll(keepingCapacity: true)
-        writing = true
-        let queued = tcp.write(request)
-        writing = false
-        if !queued, state == .busy { fail(.connectionClosed("while sending the request")) }
+        let queued = tcp.write(request)  // a close during it finds `written` false: none went out
+        guard state == .busy else { return }
+        exchange?.written = true
+        if !queued { fail(.connectionClosed("while sending the request")) }
     }
 
-    /// Fails the request in progress when its deadline has passed (the connection is closed).
+    /// Queues `request` (bytes from `HTTPClient.encode`) behind those sent before; it is written
+    /// with the other requests of this loop turn at the turn's end, and its answer is the one
+    /// after theirs. Call when `canPipeline`. Only for requests that may be answered late and
+    /// repeated (reads): one queued behind a slow answer waits for it, and one the node may have
+    /// received when the connection ends fails `.connectionClosed`.
+    public func pipeline(_ request: [UInt8], isHEAD: Bool, deadlineNanos: UInt64,
+                         completion: @escaping (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        eventLoop.preconditionInEventLoop()
+        precondition(state == .idle || state == .busy, "HTTPClientConnection.pipeline on a connection not open")
+        guard let tcp, tcp.isOpen else {
+            completion(.failure(.notSent("the kept-alive connection to \(address) had closed")))
+            close()
+            return
+        }
+        requestsSent += 1
+        let queued = Exchange(isHEAD: isHEAD, deadlineNanos: deadlineNanos, completion: completion)
+        if state == .idle {
+            state = .busy
+            exchange = queued
+            inbound.removeAll(keepingCapacity: true)
+        } else {
+            behind.append(queued)
+        }
+        if unsent.isEmpty { eventLoop.atEndOfTurn { self.flushPipeline() } }
+        unsent.append(contentsOf: request)
+    }
+
+    /// Writes the requests pipelined in this turn with one `write`.
+    private func flushPipeline() {
+        guard !unsent.isEmpty, state == .busy, let tcp else { unsent = []; return }
+        let bytes = unsent
+        unsent = []
+        let queued = tcp.write(bytes)  // a close during it finds them unwritten: none went out
+        guard state == .busy else { return }
+        exchange?.written = true
+        for index in behind.indices { behind[index].written = true }
+        if !queued { fail(.connectionClosed("while sending the request")) }
+    }
+
+    /// Fails the requests in progress when one's deadline has passed (the connection is closed).
     public func checkDeadline(nowNanos: UInt64) {
         eventLoop.preconditionInEventLoop()
-        guard state == .busy, let exchange, nowNanos >= exchange.deadlineNanos else { return }
-        fail(.timeout(exchange.head == nil ? "waiting for the response" : "reading the body"))
+        guard state == .busy, let exchange else { return }
+        if nowNanos >= exchange.deadlineNanos {
+            fail(.timeout(exchange.head == nil ? "waiting for the response" : "reading the body"))
+        } else if behind.contains(where: { nowNanos >= $0.deadlineNanos }) {
+            fail(.timeout("waiting for the response"), behind: .timeout("waiting for the answers to the requests before it"))
+        }
     }
 
     /// Closes the connection; a request in progress fails with `.connectionClosed`.
@@ -158,7 +226,7 @@ public final class HTTPClientConnection {
             finish(.success(HTTPClientResponse(status: current.head!.status, headers: current.head!.headers, body: current.decoded)), keepAlive: false)
             return
         }
-        if writing {
+        if let current = exchange, !current.written {
             // The first send of the request failed: the peer had closed the kept-alive connection.
             fail(.notSent("\(address) had closed the kept-alive connection"))
             return
@@ -194,8 +262,7 @@ public final class HTTPClientConnection {
                 do throws(HTTPClientError) { current.body = try bodyMode(head.status, head.headers, isHEAD: current.isHEAD) } catch { fail(error); return }
                 exchange = current
             }
-            readBody()
-            return
+            guard readBody() else { return }  // answered: the next pipelined answer may follow
         }
     }
 
@@ -226,14 +293,16 @@ public final class HTTPClientConnection {
         return .toEOF
     }
 
-    private func readBody() {
-        guard var current = exchange, let head = current.head, let body = current.body else { return }
+    /// Reads the current answer's body from `inbound`; true when the answer was handed out.
+    private func readBody() -> Bool {
+        guard var current = exchange, let head = current.head, let body = current.body else { return false }
         switch body {
         case .length(let length):
-            guard inbound.count >= length else { return }
+            guard inbound.count >= length else { return false }
             let bytes = Array(inbound[..<length])
             inbound.removeFirst(length)
             finish(.success(HTTPClientResponse(status: head.status, headers: head.headers, body: bytes)), keepAlive: keepsAlive(head))
+            return true
         case .chunked(var decoder):
             let result = inbound.withUnsafeBytes { decoder.decode($0, into: &current.decoded) }
             switch result {
@@ -241,6 +310,7 @@ public final class HTTPClientConnection {
                 inbound.removeFirst(consumed)
                 exchange = current
                 finish(.success(HTTPClientResponse(status: head.status, headers: head.headers, body: current.decoded)), keepAlive: keepsAlive(head))
+                return true
             case .failure(.bodyTooLarge): fail(.responseTooLarge(limitBytes: maxResponseBytes))
             case .failure(let error): fail(.malformedResponse(error.message))
             case .needMore:
@@ -248,35 +318,53 @@ public final class HTTPClientConnection {
                 current.body = .chunked(decoder)
                 exchange = current
             }
+            return false
         case .toEOF:
-            guard current.decoded.count + inbound.count <= maxResponseBytes else { fail(.responseTooLarge(limitBytes: maxResponseBytes)); return }
+            guard current.decoded.count + inbound.count <= maxResponseBytes else { fail(.responseTooLarge(limitBytes: maxResponseBytes)); return false }
             current.decoded.append(contentsOf: inbound)
             inbound.removeAll(keepingCapacity: true)
             exchange = current
+            return false
         }
     }
 
+    /// Whether the connection may carry more after this answer; bytes after it belong to the
+    /// next pipelined answer, or, with none expected, make the connection unusable.
     private func keepsAlive(_ head: (status: Int, version: String, headers: HTTPHeaders)) -> Bool {
         !head.headers.hasToken("close", in: "Connection")
             && (head.version != "HTTP/1.0" || head.headers.hasToken("keep-alive", in: "Connection"))
-            && inbound.isEmpty
+            && (inbound.isEmpty || !behind.isEmpty)
     }
 
-    private func finish(_ result: Result<HTTPClientResponse, HTTPClientError>, keepAlive: Bool) {
+    /// Hands out the current answer; the next pipelined request becomes current, or, when the
+    /// connection ends here, every request behind fails (`.notSent` if it was never written).
+    private func finish(_ result: Result<HTTPClientResponse, HTTPClientError>, keepAlive: Bool,
+                        behind behindError: HTTPClientError = .connectionClosed("before the answer to a pipelined request (the connection ended at an earlier one)")) {
         guard let current = exchange else { return }
         exchange = nil
+        var abandoned: [Exchange] = []
         if keepAlive, tcp != nil {
-            state = .idle
+            if behind.isEmpty {
+                state = .idle
+            } else {
+                exchange = behind.removeFirst()
+            }
         } else {
+            abandoned = behind
+            behind = []
+            unsent = []
             state = .closed
             let tcp = self.tcp
             self.tcp = nil
             tcp?.close()
         }
         current.completion(result)
+        for queued in abandoned {
+            queued.completion(.failure(queued.written ? behindError : .notSent("the connection to \(address) ended before this pipelined request was written")))
+        }
     }
 
-    private func fail(_ error: HTTPClientError) {
-        finish(.failure(error), keepAlive: false)
+    private func fail(_ error: HTTPClientError, behind behindError: HTTPClientError? = nil) {
+        if let behindError { finish(.failure(error), keepAlive: false, behind: behindError) } else { finish(.failure(error), keepAlive: false) }
     }
 }

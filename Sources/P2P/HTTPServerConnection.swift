@@ -24,6 +24,9 @@ final class HTTPServerConnection {
     private var inboundStart = 0
     private var sequence: UInt64 = 0
     private var processing = false
+    /// Answers given inline while `processInbound` runs, written with one `write` when it
+    /// returns: pipelined requests answered in one pass leave in one send, not one each.
+    private var outbox: [UInt8] = []
     private var bound: LoopBound<HTTPServerConnection>?
     /// Monotonic nanoseconds after which the current read phase has timed out.
     private(set) var readDeadlineNanos: UInt64?
@@ -78,7 +81,10 @@ final class HTTPServerConnection {
     private func processInbound() {
         guard !processing else { return }
         processing = true
-        defer { processing = false }
+        defer {
+            processing = false
+            flushOutbox()
+        }
         // Bound: each turn dispatches a request or returns; dispatched requests consume ≥ 1 byte.
         while tcp.isOpen {
             let available = inbound.count - inboundStart
@@ -135,13 +141,13 @@ final class HTTPServerConnection {
         case .contentLength(let length):
             guard length <= limit else { fail(.bodyTooLarge(limitBytes: limit)); return }
             guard reserveBody(upTo: length) else { return }
-            if head.expectsContinue && inbound.count == inboundStart { tcp.write(HTTPResponseEncoder.interimContinue) }
+            if head.expectsContinue && inbound.count == inboundStart { write(HTTPResponseEncoder.interimContinue) }
             readDeadlineNanos = Self.deadline(after: settings.readBodyTimeout)
             var body: [UInt8] = []
             body.reserveCapacity(length)
             phase = .contentLength(head, remaining: length, body: body)
         case .chunked:
-            if head.expectsContinue && inbound.count == inboundStart { tcp.write(HTTPResponseEncoder.interimContinue) }
+            if head.expectsContinue && inbound.count == inboundStart { write(HTTPResponseEncoder.interimContinue) }
             readDeadlineNanos = Self.deadline(after: settings.readBodyTimeout)
             phase = .chunked(head, HTTPChunkedDecoder(maxBodyBytes: limit, maxTrailerBytes: settings.maxHeaderBytes), body: [])
         }
@@ -197,8 +203,11 @@ final class HTTPServerConnection {
         let staysOpen = keepAlive && !HTTPResponseEncoder.asksToClose(response) && !stopping
         releaseBody()
         let bytes = HTTPResponseEncoder.encode(response, requestVersion: version, keepAlive: staysOpen, isHEAD: isHEAD)
-        guard tcp.write(bytes) else { return }
-        if tcp.pendingWriteBytes > 0 { writeDeadlineNanos = Self.deadline(after: settings.writeTimeout) }
+        if processing && staysOpen && outbox.count + bytes.count <= settings.maxPipelinedBytes {
+            outbox.append(contentsOf: bytes)  // more pipelined requests may be answered in this pass
+        } else {
+            guard write(bytes) else { return }
+        }
         guard staysOpen else {
             phase = .closing
             tcp.closeAfterFlush()
@@ -210,10 +219,30 @@ final class HTTPServerConnection {
         processInbound()
     }
 
+    /// Writes `bytes` after any answers waiting in the outbox; false when the connection ended.
+    @discardableResult
+    private func write(_ bytes: [UInt8]) -> Bool {
+        guard flushOutbox() else { return false }
+        guard tcp.write(bytes) else { return false }
+        if tcp.pendingWriteBytes > 0 { writeDeadlineNanos = Self.deadline(after: settings.writeTimeout) }
+        return true
+    }
+
+    /// Writes the answers gathered in the outbox with one `write`; false when the connection ended.
+    @discardableResult
+    private func flushOutbox() -> Bool {
+        guard !outbox.isEmpty else { return true }
+        let bytes = outbox
+        outbox = []
+        guard tcp.isOpen, tcp.write(bytes) else { return false }
+        if tcp.pendingWriteBytes > 0 { writeDeadlineNanos = Self.deadline(after: settings.writeTimeout) }
+        return true
+    }
+
     /// Answers a protocol error with the JSON error body and closes.
     private func fail(_ error: HTTPParseError) {
         let response = HTTPResponse.error(status: error.status, code: error.code, message: error.message)
-        tcp.write(HTTPResponseEncoder.encode(response, requestVersion: .http1_1, keepAlive: false, isHEAD: false))
+        write(HTTPResponseEncoder.encode(response, requestVersion: .http1_1, keepAlive: false, isHEAD: false))
         phase = .closing
         readDeadlineNanos = nil
         writeDeadlineNanos = Self.deadline(after: settings.writeTimeout)

@@ -91,7 +91,7 @@ import Testing
         #expect(committed.maxBodyBytes == d.maxBodyBytes && committed.maxResponseBytes == d.maxResponseBytes)
         #expect(committed.maxInFlight == d.maxInFlight && committed.requestTimeoutMs == d.requestTimeoutMs)
         #expect(committed.maxAttempts == d.maxAttempts && committed.failureCooldownMs == d.failureCooldownMs)
-        #expect(committed.maxIdleConnectionsPerNode == d.maxIdleConnectionsPerNode)
+        #expect(committed.maxIdleConnectionsPerNode == d.maxIdleConnectionsPerNode && committed.maxPipelineDepth == d.maxPipelineDepth)
     }
 
     @Test func committedConfigLoadsAndEqualsTheBuiltInDefaults() throws {

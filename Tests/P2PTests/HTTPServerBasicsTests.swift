@@ -30,6 +30,20 @@ struct HTTPServerBasicsTests {
         }
     }
 
+    @Test func pipelinedRequestsAnsweredInline_leaveInOneSend() throws {
+        try withServer { address in
+            let raw = try RawClient(address)
+            raw.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+            // One blocking read: it returns what the first send delivered, all three answers
+            // when they went out together (one loopback segment), the first alone when not.
+            var buffer = [UInt8](repeating: 0, count: 16_384)
+            let n = recv(raw.fd, &buffer, buffer.count, 0)
+            let first = String(decoding: buffer[..<max(n, 0)], as: UTF8.self)
+            #expect(first.components(separatedBy: "HTTP/1.1 200").count - 1 == 3, "one read held: \(first)")
+            #expect(first.contains("GET /a body=0") && first.contains("GET /c body=0"))
+        }
+    }
+
     @Test func http10_closesUnlessKeepAliveAsked() throws {
         try withServer { address in
             let plain = try RawClient(address)

@@ -19,6 +19,8 @@ import Synchronization
 ///   forwarded: 503 `overloaded`. All in the usual `{"error":{"code","message"}}` shape.
 /// - No thread waits for a node: a request is forwarded on the loop it arrived on, over a
 ///   kept-alive connection of that loop's pool (`GatewayUpstreams`), non-blocking end to end.
+///   Reads to one node that arrive in the same loop turn share one connection as an HTTP/1.1
+///   pipeline written with one `send` (`maxPipelineDepth`); the retry rules are the same.
 /// - Bounded: client connections, request and response sizes, requests in flight, kept-alive
 ///   node connections and the node list, and every attempt has a timeout (`GatewaySettings`).
 /// - When the registry cannot be reached the last node list it gave stays in use.
@@ -207,22 +209,37 @@ public final class Gateway: Sendable {
         }
         let deadline = GatewayUpstreamPool.monotonicNanos() + UInt64(settings.requestTimeoutMs) * 1_000_000
         let isHEAD = forwarding.request.method == "HEAD"
+        func answered(_ connection: HTTPClientConnection) -> (Result<HTTPClientResponse, HTTPClientError>) -> Void {
+            { result in
+                switch result {
+                case .success(let response):
+                    pool.giveBack(connection, url)
+                    completion(.answered(Self.relay(response, from: node.id)))
+                case .failure(let error):
+                    completion(Self.outcome(of: error, node: node))
+                }
+            }
+        }
+        if Self.mayPipeline(method: forwarding.request.method, bodyBytes: forwarding.request.body.count),
+           let connection = pool.pipelining(url) {
+            connection.pipeline(bytes, isHEAD: isHEAD, deadlineNanos: deadline, completion: answered(connection))
+            return
+        }
         pool.take(url) { taken in
             switch taken {
             case .failure(let error):
                 completion(Self.outcome(of: error, node: node))
             case .success(let connection):
-                connection.send(bytes, isHEAD: isHEAD, deadlineNanos: deadline) { result in
-                    switch result {
-                    case .success(let response):
-                        pool.giveBack(connection, url)
-                        completion(.answered(Self.relay(response, from: node.id)))
-                    case .failure(let error):
-                        completion(Self.outcome(of: error, node: node))
-                    }
-                }
+                connection.send(bytes, isHEAD: isHEAD, deadlineNanos: deadline, completion: answered(connection))
             }
         }
+    }
+
+    /// Whether a request may go in a pipeline: a read without a body, which the retry rules let
+    /// the gateway repeat on another node when the connection ends after it was sent (a write
+    /// must not: one queued behind another's answer could fail after it was sent).
+    static func mayPipeline(method: String, bodyBytes: Int) -> Bool {
+        (method == "GET" || method == "HEAD") && bodyBytes == 0
     }
 
     static func outcome(of error: HTTPClientError, node: GatewayRouting.Node) -> Attempt {

@@ -28,6 +28,10 @@ public struct GatewaySettings: Sendable {
     public var failureCooldownMs = 2_000
     /// Kept-alive connections to one node, at most, reused by later requests. Default 64.
     public var maxIdleConnectionsPerNode = 64
+    /// Reads (GET, HEAD) to one node that arrive in one event-loop turn are sent together on one
+    /// kept-alive connection as an HTTP/1.1 pipeline, at most this many per connection; 1 sends
+    /// each on its own. Default 16.
+    public var maxPipelineDepth = 16
 
     public init() {}
 }

@@ -39,7 +39,9 @@ final class GatewayUpstreams: Sendable {
 }
 
 /// One loop's connections to the nodes: idle ones by node URL (at most
-/// `maxIdleConnectionsPerNode` each) and every open one, whose deadlines a sweep checks.
+/// `maxIdleConnectionsPerNode` each) and every open one, whose deadlines a sweep checks; and per
+/// node the connection that collects this turn's pipelined reads (at most `maxPipelineDepth`
+/// requests each), so several reads go to a node with one `send`.
 final class GatewayUpstreamPool {
     /// How often requests in progress are checked against their deadline.
     static let sweepInterval: Duration = .milliseconds(100)
@@ -54,6 +56,8 @@ final class GatewayUpstreamPool {
     private var idle: [String: [HTTPClientConnection]] = [:]
     private var open: [ObjectIdentifier: HTTPClientConnection] = [:]
     private var targets: [String: Target] = [:]
+    /// The connection this turn's pipelined requests to a node go on (stale after the turn).
+    private var collecting: [String: HTTPClientConnection] = [:]
     private var closed = false
 
     init(eventLoop: EventLoop, settings: GatewaySettings) {
@@ -86,6 +90,27 @@ final class GatewayUpstreamPool {
         if let connection { open[ObjectIdentifier(connection)] = connection }
     }
 
+    /// The connection for a request to `url` that may be pipelined: the one collecting this
+    /// turn's requests to `url` while it holds fewer than `maxPipelineDepth`, else an idle one,
+    /// which then collects. Nil when there is neither (the caller uses `take`), or when
+    /// pipelining is off (`maxPipelineDepth` 1).
+    func pipelining(_ url: String) -> HTTPClientConnection? {
+        eventLoop.preconditionInEventLoop()
+        guard !closed, settings.maxPipelineDepth > 1 else { return nil }
+        if let current = collecting[url], current.hasUnsentRequests, current.canPipeline,
+           current.requestsInFlight < settings.maxPipelineDepth {
+            return current
+        }
+        while let kept = idle[url]?.popLast() {  // bound: the idle list
+            if kept.isIdle {
+                collecting[url] = kept
+                return kept
+            }
+        }
+        collecting[url] = nil
+        return nil
+    }
+
     /// Keeps `connection` for the next request to `url` if it is reusable and there is room.
     func giveBack(_ connection: HTTPClientConnection, _ url: String) {
         eventLoop.preconditionInEventLoop()
@@ -103,6 +128,7 @@ final class GatewayUpstreamPool {
             for connection in list { connection.close() }
             idle[url] = nil
         }
+        collecting = collecting.filter { urls.contains($0.key) }
         targets = targets.filter { urls.contains($0.key) }
     }
 
@@ -110,6 +136,7 @@ final class GatewayUpstreamPool {
         eventLoop.preconditionInEventLoop()
         closed = true
         idle = [:]
+        collecting = [:]
         for connection in Array(open.values) { connection.close() }
         open = [:]
     }

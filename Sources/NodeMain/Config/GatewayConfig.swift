@@ -18,6 +18,7 @@ enum GatewayConfig {
         ("max_attempts", 1...16, { $0.maxAttempts = $1 }),
         ("failure_cooldown_ms", 0...600_000, { $0.failureCooldownMs = $1 }),
         ("max_idle_connections_per_node", 0...10_000, { $0.maxIdleConnectionsPerNode = $1 }),
+        ("max_pipeline_depth", 1...1_024, { $0.maxPipelineDepth = $1 }),
     ]
 
     static func load(file: String?) throws(CLIError) -> GatewaySettings {
