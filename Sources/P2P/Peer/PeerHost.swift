@@ -226,8 +226,11 @@ final class PeerHost {
         for connection in Array(established.values) {
             if now &- connection.lastHeardNanos > deadNanos {
                 drop(connection, reason: "silent for more than \(settings.peerDeadAfter)")
-            } else if !connection.isMember, now &- connection.establishedNanos > settings.joinOnlyTimeout.nanoseconds,
-                      !admitIfMember(connection) {
+            } else if !connection.isMember, !admitIfMember(connection),
+                      now &- connection.establishedNanos > settings.joinOnlyTimeout.nanoseconds {
+                // (A newcomer admitted since its handshake becomes a member's link at the next
+                // tick, announced to the other members: joined through a follower, it is then
+                // dialled by the leader, which never had its address.)
                 delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "join_only_expired",
                                      detail: "not a member \(settings.joinOnlyTimeout) after its handshake")
                 drop(connection, reason: "join-only connection expired after \(settings.joinOnlyTimeout)")
