@@ -83,7 +83,7 @@ test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 
 ## sim-long: the three cluster simulators (random schedules, healing, a faulty member) over
-## SIM_SEEDS seeds each (default 20000, ten times `make test`; SIM_FIRST_SEED shifts the range);
+## SIM_SEEDS seeds each (default 20000: 10x, 20x and 100x what `make test` runs; SIM_FIRST_SEED shifts the range);
 ## a failing seed prints its replay command (SIM_SEED=n swift test --filter <test>)
 SIM_SEEDS ?= 20000
 sim-long: deps

@@ -38,6 +38,7 @@ EXAMPLES=${EXAMPLES:-100}
 SEED=${SEED:-$RANDOM$RANDOM}
 want_install() { [ -n "${CI:-}" ] || [ "${INSTALL_MISSING:-0}" = 1 ]; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+. scripts/install-prometheus.sh
 
 log() { printf '\n==> %s\n' "$*"; }
 failures=()
@@ -166,14 +167,7 @@ fi
 # ---- Prometheus exposition ------------------------------------------------------------------
 if ! command -v promtool >/dev/null && want_install; then
     log "installing promtool (Debian package prometheus; its service is kept from starting)"
-    # The package's server would listen on 9090, the registry's port: do not let it start.
-    policy=/usr/sbin/policy-rc.d
-    added_policy=""
-    if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null; $SUDO chmod +x "$policy"; added_policy=1; fi
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-        || echo "apt-get install prometheus failed"
-    [ -n "$added_policy" ] && $SUDO rm -f "$policy"
-    command -v systemctl >/dev/null && $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    install_prometheus
 fi
 if command -v promtool >/dev/null; then
     log "promtool check metrics ($(promtool --version 2>&1 | head -n 1))"

@@ -10,14 +10,21 @@ extension Message {
     /// election and per block, so real values stay far below it; it keeps every `+ 1` the core
     /// does from overflowing and every value inside JSON's signed 64-bit range.
     public static let maxTermOrIndex = UInt64(Int64.max)
+    /// How far above ours a peer's term may be. Honest terms grow by one per election, so two
+    /// members' terms never differ by this much; a faulty voter that could name any term would
+    /// push every node to `maxTermOrIndex` in one message, after which no election could start
+    /// (the next term is out of range). A node with an empty log (a newcomer, whose term is 0)
+    /// takes any term in range.
+    public static let maxTermJump: UInt64 = 1 << 24
 }
 
 /// Why the core refused a message before acting on it (the runtime counts these by reason).
 public enum RefusalReason: String, Sendable, CaseIterable {
     /// Not addressed to us, from us, or from an empty id.
     case misaddressed
-    /// A term, index or commit beyond `Message.maxTermOrIndex`, or one inconsistent with the
-    /// message's own term (an entry or log position from the future).
+    /// A term, index or commit beyond `Message.maxTermOrIndex`, a term more than
+    /// `Message.maxTermJump` above ours, or a value inconsistent with the message's own term (an
+    /// entry or log position from the future).
     case outOfRange
     /// An append whose entries are not contiguous from `prevIndex + 1` with non-decreasing
     /// terms in 1...term.
@@ -60,6 +67,8 @@ extension RaftCore {
     private func rangeRefusal(of message: Message) -> RefusalReason? {
         let max = Message.maxTermOrIndex
         guard message.term <= max else { return .outOfRange }
+        // term <= maxTermOrIndex, so the sum cannot overflow.
+        guard log.lastIndex == 0 || message.term <= term + Message.maxTermJump else { return .outOfRange }
         switch message.kind {
         case .preVote(let lastIndex, let lastTerm), .vote(let lastIndex, let lastTerm, _):
             // A candidate's last entry is from before the term it campaigns for.

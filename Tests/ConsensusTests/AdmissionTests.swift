@@ -202,3 +202,41 @@ private func expectRefused(_ node: TestNode, _ message: Message, _ reason: Refus
     node.core.advance(rd)
     #expect(!node.core.hasReady, "the rest was counted, not queued")
 }
+
+/// Regression (found by the hostile-peer process test): a faulty voter's heartbeat at term
+/// 2^63 - 1 was taken, the faulty voter went quiet, and no honest node could start an election
+/// again (its next term was out of range). A term more than `maxTermJump` above ours is refused;
+/// one within it is taken, and the honest voters elect past it once the faulty voter is quiet.
+@Test func aFaultyVotersTermCannotPushTheClusterPastItsLastElection() throws {
+    let (cluster, leader, follower) = try settledCluster()
+    let faulty = try #require(["a", "b", "c"].first { $0 != leader && $0 != follower })
+    cluster.isolate(faulty)
+    cluster.isolate(leader)  // the honest leader is gone: no lease protects the follower
+    let node = cluster[follower]
+    let term = node.core.status.term
+    for claim in [Message.maxTermOrIndex, term + Message.maxTermJump + 1] {
+        expectRefused(node, Message(from: faulty, to: follower, term: claim, kind: .heartbeat(commit: 0)), .outOfRange)
+    }
+    // The largest jump it may take: the follower follows the faulty voter for that term...
+    let pushed = term + Message.maxTermJump
+    #expect(node.core.step(Message(from: faulty, to: follower, term: pushed, kind: .heartbeat(commit: 0))) == nil)
+    #expect(node.core.status.term == pushed && node.core.status.leader == faulty)
+    _ = node.drain()
+    // ...and once it is quiet, the two honest voters elect a leader in a later term.
+    cluster.heal()
+    cluster.isolate(faulty)
+    var elected: NodeID?
+    for _ in 0..<400 where elected == nil {
+        cluster.tick(only: [leader, follower])
+        elected = [leader, follower].first { cluster[$0].core.status.role == .leader && cluster[$0].core.status.term > pushed }
+    }
+    #expect(elected != nil, "no honest leader after the pushed term \(pushed)")
+}
+
+@Test func aNodeWithAnEmptyLogTakesAnyTermInRange() {
+    let cluster = Cluster(voters: ["a", "b", "c"])
+    let node = cluster["a"]
+    let far = Message.maxTermJump * 4
+    #expect(node.core.step(Message(from: "b", to: "a", term: far, kind: .heartbeat(commit: 0))) == nil)
+    #expect(node.core.status.term == far)
+}

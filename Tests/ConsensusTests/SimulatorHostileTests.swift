@@ -7,7 +7,7 @@ import Testing
 /// the other simulators; `make sim-long` runs many more.
 enum HostileRun {
     static let plan = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
-                               defaultSeedCount: 300, trapSlotBase: 2 * SeedPlan.chunkCount)
+                               defaultSeedCount: 200, trapSlotBase: 2 * SeedPlan.chunkCount)
 
     static func role(seed: UInt64) -> HostileRole {
         HostileRole.allCases[Int(seed % UInt64(HostileRole.allCases.count))]

@@ -147,3 +147,38 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
     if case .destroy(let ticket, let node) = effect { return (ticket, node) }
     return nil
 }
+
+/// Evidence a node's consensus core kept reaches the operator as an event naming the accused
+/// member, at most once per `evidenceEventIntervalS` per reporting node; the core decides nothing
+/// on it (a faulty member could accuse an honest one).
+@Test func evidence_isToldAsAnEvent_throttled_andActedOnByNoOne() {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    func evidenceEvents(_ effects: [RegistryEffect]) -> [String] {
+        effects.compactMap { if case .record("consensus_evidence", _, let message) = $0 { message } else { nil } }
+    }
+    var r = report("n2", leader: "n1")
+    r.evidence = EvidenceReport(count: 1, kind: "equivocating_leader", accused: "n3", term: 7)
+    let first = core.heartbeat(r, at: 101)
+    #expect(evidenceEvents(first).count == 1)
+    #expect(evidenceEvents(first).first?.contains("equivocating_leader by n3 in term 7") == true)
+    #expect(first.allSatisfy { if case .record = $0 { true } else { false } }, "evidence only records: \(first)")
+    r.evidence?.count = 5
+    #expect(evidenceEvents(core.heartbeat(r, at: 102)).isEmpty, "within the interval: counted, not told again")
+    #expect(evidenceEvents(core.heartbeat(r, at: 102 + RegistryCore.evidenceEventIntervalS)).isEmpty,
+            "no new evidence since the last heartbeat")
+    r.evidence?.count = 6
+    let later = core.heartbeat(r, at: 103 + RegistryCore.evidenceEventIntervalS)
+    #expect(evidenceEvents(later).first?.contains("(6 since it started)") == true)
+}
+
+@Test func evidence_inAHeartbeat_isParsedStrictly() throws {
+    let good = try JSON.parse(Array(#"{"count":3,"kind":"committed_conflict","accused":"node4","term":9}"#.utf8))
+    #expect(try RegistryService.evidenceReport(good) == EvidenceReport(count: 3, kind: "committed_conflict", accused: "node4", term: 9))
+    #expect(try RegistryService.evidenceReport(nil) == nil)
+    for bad in [#"{"count":-1,"kind":"committed_conflict","accused":"node4","term":9}"#,
+                #"{"count":1,"kind":"made_up","accused":"node4","term":9}"#,
+                #"{"count":1,"kind":"committed_conflict","accused":"../x","term":9}"#,
+                #"{"count":1,"kind":"committed_conflict","accused":"node4"}"#, #"[1]"#] {
+        #expect(throws: RegistryAPIError.self, "\(bad)") { try RegistryService.evidenceReport(try JSON.parse(Array(bad.utf8))) }
+    }
+}

@@ -192,12 +192,13 @@ import Testing
     /// cluster credential, so it gets as far as join-only. It speaks the real secure channel.
     final class Stranger {
         let socket: RawSocket
-        let key = KeyPair.generate()
+        let key: KeyPair
         let peer: ChannelPeer
 
         init(_ address: String, genesis: Hash32 = Hash32(bytes: [UInt8](repeating: 0, count: 32))!, height: UInt64 = 0,
-             credential: String? = NodeProcess.testCredential, nodeId: String = "stranger") throws {
+             credential: String? = NodeProcess.testCredential, nodeId: String = "stranger", key: KeyPair = .generate()) throws {
             socket = try RawSocket(address)
+            self.key = key
             let context = ChannelContext(
                 version: PeerLimits.channelVersion, chainId: "autochain-dev", genesisHash: genesis, credential: credential,
                 maxMessageBytes: 16 << 20, nodeKey: key, nodeId: nodeId, p2pAddr: "127.0.0.1:9", apiAddr: "127.0.0.1:1",
@@ -354,6 +355,36 @@ import Testing
             usleep(100_000)
         }
         withExtendedLifetime(s) {}
+    }
+
+    @Test func aJoinOnlyConnection_expiresAfterItsTimeout() throws {
+        let t = try Target(config: "[p2p]\njoin_only_timeout_ms = 500\n")
+        defer { t.stop() }
+        let s = try Stranger(t.p2pAddr, genesis: try Self.genesis(of: t))
+        #expect(s.handshake())
+        let bye = s.readBye()
+        #expect(bye?.contains("join-only connection expired") == true, "\(String(describing: bye))")
+        let metrics = try t.node.request("GET", "/metrics").bodyText
+        #expect(metrics.contains(#"autochain_peer_refused_total{reason="join_only_expired"} 1"#), "\(metrics.suffix(1500))")
+        t.expectServingAndNothingLost("an expired join-only connection")
+    }
+
+    @Test func getBlocksFloodFromOnePeer_isBoundedPerPeer() throws {
+        let t = try Target(config: "[p2p]\nmax_pending_requests_per_peer = 1\n")
+        defer { t.stop() }
+        let s = try Stranger(t.p2pAddr, genesis: try Self.genesis(of: t))
+        #expect(s.handshake())
+        let line = PeerMessage.getBlocks(from: 1, count: PeerLimits.maxBlocksPerMessage).encodedLine()
+        s.peer.sendRaw((0..<2_000).flatMap { _ in s.peer.channel.seal(line: line) })
+        let deadline = Date().addingTimeInterval(10)
+        var metrics = ""
+        repeat {
+            metrics = try t.node.request("GET", "/metrics").bodyText
+            usleep(20_000)
+        } while !metrics.contains(#"autochain_peer_refused_total{reason="peer_request_limit"}"#) && Date() < deadline
+        #expect(metrics.contains(#"autochain_peer_refused_total{reason="peer_request_limit"}"#), "\(metrics.suffix(1500))")
+        withExtendedLifetime(s) {}
+        t.expectServingAndNothingLost("a getBlocks flood from one peer")
     }
 
     @Test func handshakesFromOneAddressOverTheLimit_areClosedAtAccept() throws {

@@ -64,6 +64,8 @@ import Testing
         try c.eventually("n4 told it was added") {
             ((try? String(contentsOfFile: c.nodes["n4"]!.logPath, encoding: .utf8)) ?? "").contains(#"msg="join answer" from=\#(followerId) accepted=true"#)
         }
+        // ...and it becomes ready: the leader reaches it and replicates to it.
+        try c.nodes["n4"]!.waitReady(timeout: 30)
 
         #expect(try Self.httpRequestsServed(leader) == before, "the leader served HTTP requests from other nodes")
     }

@@ -12,6 +12,7 @@ final class RecordingDelegate: PeerDelegate {
         var received: [(message: PeerMessage, from: String)] = []
         var refused: [String] = []
         var access: [String: PeerAccess] = [:]
+        var rulesHit: [String] = []
     }
     let state = Mutex(State())
 
@@ -21,11 +22,13 @@ final class RecordingDelegate: PeerDelegate {
     func received(_ message: PeerMessage, from peer: PeerInfo) { state.withLock { $0.received.append((message, peer.nodeId)) } }
     func localHeight() -> UInt64 { 7 }
     func peerRefused(remote: String, nodeId: String?, reason: String) { state.withLock { $0.refused.append(reason) } }
+    func peerRuleHit(nodeId: String, reason: String, detail: String) { state.withLock { $0.rulesHit.append(reason) } }
 
     var connectedIds: [String] { state.withLock { $0.connected.map(\.nodeId) } }
     var refusals: [String] { state.withLock { $0.refused } }
     var disconnects: [String] { state.withLock { $0.disconnected.map(\.reason) } }
     var receivedMessages: [PeerMessage] { state.withLock { $0.received.map(\.message) } }
+    var rulesHit: [String] { state.withLock { $0.rulesHit } }
 }
 
 let testGenesis = Crypto.sha256(Array("peer-test-genesis".utf8))

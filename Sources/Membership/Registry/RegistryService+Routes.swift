@@ -209,6 +209,7 @@ extension RegistryService {
         (report.voters, report.learners, report.retiredIds) = (try ids("voters"), try ids("learners"), try ids("retired"))
         report.load = load
         report.degraded = degraded.isEmpty ? nil : degraded
+        report.evidence = try Self.evidenceReport(b["evidence"])
         let now = Self.now()
         enum Admission { case retired, refused(RegistryCallRefusal), admitted([RegistryEffect]) }
         let admission = state.withLock { s -> Admission in
@@ -325,5 +326,18 @@ struct RegistryAPIError: Error {
         self.status = status
         self.code = code
         self.message = message
+    }
+}
+
+extension RegistryService {
+    /// A heartbeat's optional `evidence` object: `{"count", "kind", "accused", "term"}`.
+    static func evidenceReport(_ value: JSON?) throws -> EvidenceReport? {
+        guard let value, value != .null else { return nil }
+        let bad = RegistryAPIError(400, "invalid_field",
+                                   "evidence must be {\"count\": n, \"kind\": \"equivocating_leader\"|\"committed_conflict\", \"accused\": nodeId, \"term\": n}")
+        guard case .object(let o) = value, let count = o["count"]?.intValue, count >= 0, let kind = o["kind"]?.stringValue,
+              EvidenceReport.kinds.contains(kind), let accused = o["accused"]?.stringValue, NodeIDGrammar.isValid(accused),
+              let term = o["term"]?.intValue, term >= 0 else { throw bad }
+        return EvidenceReport(count: UInt64(count), kind: kind, accused: accused, term: UInt64(term))
     }
 }

@@ -19,6 +19,9 @@ public struct NodeRecord: Sendable {
     public var load = NodeLoad()
     /// Why the node's storage refuses writes ("disk_full", "io_error"), as it last reported; nil when it takes them.
     public var degraded: String?
+    /// The evidence count the node last reported, and when the registry last told of it.
+    public var evidenceCount: UInt64 = 0
+    public var evidenceToldAt: Double?
 
     public var json: JSON {
         var o = JSONObject([("id", .string(id)), ("apiUrl", .string(apiUrl)), ("p2pAddr", .string(p2pAddr)),

@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 import Foundation
 import P2P
 import Synchronization
@@ -24,6 +25,7 @@ struct NodeMetrics: Sendable {
     let storageDegraded: Gauge
     let storageWriteFailures: Counter
     let unauthorized: Counter
+    let peerRefused: Counter
     let raftRefused: Counter
     let raftEvidence: Counter
 
@@ -53,11 +55,15 @@ struct NodeMetrics: Sendable {
         raftEvidence = registry.counter("autochain_raft_evidence_total",
                                         "Raft messages only a faulty member sends (two leaders for one term, a conflict "
                                             + "with a committed entry), ignored and kept as evidence, by kind.", labels: ["kind"])
+        // Every kind at 0 from the start, so the first one counts in increase() (the evidence alert).
+        for kind in Evidence.Kind.allCases { raftEvidence.inc(0, kind.rawValue) }
         residentMemory = registry.gauge("process_resident_memory_bytes", "Resident memory size in bytes.")
         cpuSeconds = registry.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
         startTime = registry.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.")
         unauthorized = registry.counter("autochain_http_unauthorized_total",
                                         "Mutating calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
+        peerRefused = registry.counter("autochain_peer_refused_total",
+                                       "Peer messages or requests refused or ignored by a peer rule, by reason.", labels: ["reason"])
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
         cpuSeconds.sample { ProcessStats.read().cpuSeconds }

@@ -171,12 +171,17 @@ final class RunningNode: Sendable {
         peerSettings.staticPeers = resolvablePeers(settings.p2p.peers)
         peerSettings.maxHandshakesPerAddress = settings.p2p.maxHandshakesPerAddress
         peerSettings.maxPreAuthBytes = settings.p2p.maxPreAuthBytes
+        peerSettings.maxKnownAddresses = settings.p2p.maxKnownAddresses
+        peerSettings.joinOnlyTimeout = .milliseconds(settings.p2p.joinOnlyTimeoutMs)
+        peerSettings.minJoinInterval = .milliseconds(settings.p2p.minJoinIntervalMs)
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
                                     advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
                                     apiAddr: api,
                                     clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
         let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
-                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests)
+                                      maxPendingRequests: settings.p2p.maxPendingPeerRequests,
+                                      maxPendingRequestsPerPeer: settings.p2p.maxPendingRequestsPerPeer,
+                                      maxQueuedRaftPerPeer: settings.p2p.maxQueuedRaftPerPeer)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)
         runtime.attach(transport)
@@ -184,6 +189,9 @@ final class RunningNode: Sendable {
         runtime.metrics.registry.counter("autochain_p2p_refused_handshakes_total",
                                          "Inbound strangers refused by a pre-auth bound (handshakes per address, pre-auth bytes).")
             .sample { Double(network.refusedHandshakes) }
+        runtime.metrics.registry.counter("autochain_p2p_evicted_addresses_total",
+                                         "Learned peer addresses forgotten to make room for new ones (p2p max_known_addresses).")
+            .sample { Double(network.evictedAddresses) }
         runtime.metrics.registry.counter("autochain_p2p_dropped_requests_total",
                                          "Peer getBlocks/join requests ignored because max_pending_peer_requests were waiting.")
             .sample { Double(transport.servingGate.refusedCount) }
@@ -234,6 +242,11 @@ final class RunningNode: Sendable {
             if let p99 = runtime.metrics.recentSubmitToCommit.p99Ms() { o["submitLatencyMs"] = .double(p99) }
             o["memoryBytes"] = .double(ProcessStats.read().residentBytes)
             if let fault = runtime.storage.fault { o["degraded"] = .string(fault.reason) }
+            let evidence = runtime.evidence.withLock { $0 }
+            if let e = evidence.latest, NodeIDGrammar.isValid(e.from) {
+                o["evidence"] = .object(JSONObject([("count", .uint(evidence.count)), ("kind", .string(e.kind.rawValue)),
+                                                    ("accused", .string(e.from)), ("term", .uint(e.term))]))
+            }
             return o
         }, onPeers: { peers in network.learn(peers) })
         client.start()

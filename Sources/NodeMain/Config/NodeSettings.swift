@@ -60,6 +60,26 @@ struct NodeSettings: Sendable {
         /// `getBlocks` and `join` requests from peers waiting to be served; more are ignored
         /// (the asker retries, as after a lost message).
         var maxPendingPeerRequests = 64
+        /// Of those, from one peer; more from it are ignored, and what it has waiting is skipped
+        /// once it disconnects.
+        var maxPendingRequestsPerPeer = 8
+        /// Raft messages from one peer waiting for their entries to be checked (`EntryDoor`);
+        /// more are dropped (Raft retries, as after a lost message).
+        var maxQueuedRaftPerPeer = 1_024
+        /// Block sync: a `getBlocks` unanswered this long is given up, and the height its peer
+        /// claims no longer counts towards the sync target...
+        var syncRequestTimeoutMs = 3_000
+        /// ...for this long (a peer claiming a height it does not serve cannot pin a follower
+        /// in block sync).
+        var syncIgnorePeerMs = 60_000
+        /// A connection admitted only to ask to join is closed this long after its handshake,
+        /// unless its node became a member meanwhile.
+        var joinOnlyTimeoutMs = 60_000
+        /// Peer addresses remembered for dialling; when full, a learned (gossiped) one that is
+        /// not connected is forgotten for a new one, the one failing longest first.
+        var maxKnownAddresses = 256
+        /// Shortest time between two `join` messages from one connection; sooner ones are ignored.
+        var minJoinIntervalMs = 500
         /// Forwarded transfers (`txs` requests) from one peer waiting for or being served by this
         /// leader; a request beyond it is answered `overloaded` at once.
         var maxForwardedTxsPerPeer = 60_000

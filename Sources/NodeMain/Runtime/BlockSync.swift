@@ -12,17 +12,25 @@ struct BlockSync {
     static let rangeBlocks = 32
     /// Requests outstanding at once, over all peers.
     static let maxOutstanding = 8
-    /// A request unanswered this long is asked of another peer.
-    static let requestTimeoutNs: UInt64 = 3_000_000_000
     /// Blocks applied per SQLite transaction.
     static let applyBatchBlocks = 64
     /// Blocks buffered ahead of the head, at most (received out of order).
     static let maxBufferedBlocks = 1_024
 
+    /// A request unanswered this long is given up, and its peer's height claim ignored
+    /// (`[p2p] sync_request_timeout_ms`).
+    var requestTimeoutNs: UInt64 = 3_000_000_000
+    /// How long the claim of a peer that did not deliver is ignored (`[p2p] sync_ignore_peer_ms`).
+    var ignorePeerNs: UInt64 = 60_000_000_000
+
     var active = false
-    /// The highest committed height any peer reported.
-    var target: UInt64 = 0
-    var peerHeights: [String: UInt64] = [:]
+    /// The highest committed height a connected member claims and has not failed to deliver:
+    /// re-evaluated on every change of `peerHeights` or `ignoredUntilNs`.
+    private(set) var target: UInt64 = 0
+    /// Connected members' claimed heights (from their authenticated hello, pings and appends).
+    private(set) var peerHeights: [String: UInt64] = [:]
+    /// Peers whose requests timed out: their claims count for nothing until then.
+    private(set) var ignoredUntilNs: [String: UInt64] = [:]
     /// Outstanding requests by first height, with the range they cover.
     var requested: [UInt64: (peer: String, sentNs: UInt64, count: Int)] = [:]
     var buffered: [UInt64: Block] = [:]
@@ -31,19 +39,45 @@ struct BlockSync {
     var startHeight: UInt64 = 0
     var lastProgressLogNs: UInt64 = 0
 
-    mutating func observe(peer: String, height: UInt64) {
-        peerHeights[peer] = height
-        target = max(target, height)
+    /// The connected members and their heights now: a disconnected peer's claim is forgotten
+    /// (a peer being ignored stays ignored when it reconnects, until its time is up).
+    mutating func refresh(connected: [(id: String, height: UInt64)], now: UInt64) {
+        var heights: [String: UInt64] = [:]
+        for p in connected { heights[p.id] = max(p.height, peerHeights[p.id] ?? 0) }
+        peerHeights = heights
+        ignoredUntilNs = ignoredUntilNs.filter { $0.value > now }
+        retarget(now: now)
     }
 
-    mutating func noteLeaderCommit(_ m: Message) {
-        if case .append(_, _, _, let commit) = m.kind { target = max(target, commit) }
+    /// A member's claim (its hello, or the commit index its append carries).
+    mutating func observe(peer: String, height: UInt64, now: UInt64) {
+        peerHeights[peer] = max(peerHeights[peer] ?? 0, height)
+        retarget(now: now)
     }
 
-    mutating func received(_ blocks: [Block], from peer: String) {
-        guard active else { return }
-        for b in blocks where buffered.count < Self.maxBufferedBlocks { buffered[b.header.height] = b }
-        if let first = blocks.first?.header.height { requested[first] = nil }
+    mutating func noteLeaderCommit(_ m: Message, now: UInt64) {
+        if case .append(_, _, _, let commit) = m.kind { observe(peer: m.from, height: commit, now: now) }
+    }
+
+    private mutating func retarget(now: UInt64) {
+        target = peerHeights.filter { (ignoredUntilNs[$0.key] ?? 0) <= now }.values.max() ?? 0
+    }
+
+    func isIgnored(_ peer: String, now: UInt64) -> Bool { (ignoredUntilNs[peer] ?? 0) > now }
+
+    /// The blocks of an outstanding request to `peer` (those in its range, at most its count);
+    /// empty for anything unasked (unsolicited, late, or from another peer), which is ignored.
+    mutating func received(_ blocks: [Block], from peer: String) -> [Block] {
+        guard active, let first = blocks.first?.header.height, let r = requested[first], r.peer == peer else { return [] }
+        requested[first] = nil
+        let end = first + UInt64(r.count)
+        var taken: [Block] = []
+        for (i, b) in blocks.prefix(r.count).enumerated() where b.header.height == first + UInt64(i) && b.header.height < end {
+            guard buffered.count < Self.maxBufferedBlocks else { break }
+            buffered[b.header.height] = b
+            taken.append(b)
+        }
+        return taken
     }
 
     /// A height is covered when it is buffered or inside an outstanding request.
@@ -55,7 +89,14 @@ struct BlockSync {
     /// requested (a reply cut short by its size limit leaves a gap that is asked for again),
     /// spread round-robin over peers that have them.
     mutating func requests(head: UInt64, now: UInt64) -> [(from: UInt64, count: Int, peer: String)] {
-        requested = requested.filter { now - $0.value.sentNs < Self.requestTimeoutNs && $0.key + UInt64($0.value.count) > head + 1 }
+        var stale: [String] = []
+        requested = requested.filter { r in
+            guard r.key + UInt64(r.value.count) > head + 1 else { return false }
+            guard now - r.value.sentNs < requestTimeoutNs else { stale.append(r.value.peer); return false }
+            return true
+        }
+        for peer in stale { ignoredUntilNs[peer] = now + ignorePeerNs }
+        if !stale.isEmpty { retarget(now: now) }
         var out: [(UInt64, Int, String)] = []
         var h = head + 1
         let limit = min(target, head + UInt64(Self.maxBufferedBlocks))
@@ -63,7 +104,7 @@ struct BlockSync {
             if covered(h) { h += 1; continue }
             var count = 1
             while count < Self.rangeBlocks, h + UInt64(count) <= limit, !covered(h + UInt64(count)) { count += 1 }
-            let candidates = peerHeights.filter { $0.value >= h }.keys.sorted()
+            let candidates = peerHeights.filter { $0.value >= h && !isIgnored($0.key, now: now) }.keys.sorted()
             guard !candidates.isEmpty else { break }
             let peer = candidates[nextPeer % candidates.count]
             nextPeer &+= 1
@@ -91,7 +132,7 @@ extension RuntimeLoop {
     /// Once per loop round on a node that does not lead: start, feed and finish block sync.
     mutating func syncDuties(_ runtime: NodeRuntime) {
         guard core.status.role != .leader, let t = runtime.transport.withLock({ $0 }) else { return }
-        for (peer, height) in t.peerHeights() { sync.observe(peer: peer, height: height) }
+        sync.refresh(connected: t.peerHeights(), now: monotonicNs())
         let head = store.headHeight
         if !sync.active {
             guard sync.target > head + BlockSync.startBehindBlocks else { return }

@@ -3,8 +3,9 @@ import Consensus
 import Dispatch
 import Synchronization
 
-/// Blocks a follower receives through Raft replication, decoded and their transaction signatures
-/// checked on the other cores as soon as the entries are stored, before they commit.
+/// Blocks a follower receives through Raft replication, their transaction signatures checked on
+/// the other cores as soon as the entries passed the door (`EntryDoor`, which decoded them and
+/// checked their proposer), before they commit.
 ///
 /// Why: a follower applies a committed block on its runtime thread, and most of that work is
 /// checking signatures. Done there, it delays the follower's answers to the leader's next
@@ -35,20 +36,23 @@ final class EntryChecks: Sendable {
     private let jobs = Mutex<[UInt64: Job]>([:])
     private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
 
-    /// Starts decoding and checking the entries' blocks in the background; an entry replacing
-    /// another at its index (a truncated uncommitted tail) replaces its check.
-    func start(_ entries: [(index: UInt64, term: UInt64, data: [UInt8])]) {
+    /// Starts checking the entries' blocks in the background (decoding those given without one);
+    /// an entry replacing another at its index (a truncated uncommitted tail) replaces its check,
+    /// the same entry again (a retransmission) keeps it.
+    func start(_ entries: [(index: UInt64, term: UInt64, data: [UInt8], block: Block?)]) {
         for e in entries where !e.data.isEmpty {
             let job = Job(term: e.term, data: e.data)
             let fresh = jobs.withLock { j -> Bool in
+                if let existing = j[e.index], existing.term == e.term, existing.data == e.data { return false }
                 guard j.count < Self.maxJobs || j[e.index] != nil else { return false }
                 j[e.index] = job
                 return true
             }
             guard fresh else { continue }
             job.group.enter()
+            let decoded = e.block
             queue.async {
-                if let block = try? Block.decode(job.data) {
+                if let block = decoded ?? (try? Block.decode(job.data)) {
                     let valid = block.txs.isEmpty || Transaction.verifyAll(block.txs).allSatisfy { $0 }
                     job.outcome.withLock { $0 = (block, valid) }
                 }

@@ -19,6 +19,8 @@ final class NodeRuntime: Sendable {
     let entryChecks = EntryChecks()
     /// Whether the disk takes writes (degraded read-only while it does not).
     let storage = StorageHealth()
+    /// Evidence of faulty members the core kept: how many, and the latest (told to the registry).
+    let evidence = Mutex<(count: UInt64, latest: Evidence?)>((0, nil))
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let statusBox: Mutex<RuntimeStatus>

@@ -17,6 +17,15 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
     /// getBlocks cannot grow it.
     let servingGate: WorkGate
+    /// Bounds each peer's share of `serving` (`p2p.max_pending_requests_per_peer`) and drops the
+    /// share of a peer that disconnected.
+    let perPeer: PeerRequestBudget
+    /// Raft messages are checked here (an append's entries against their term's leader) before
+    /// the runtime sees them.
+    let door: EntryDoor
+    /// When each (reason, peer) refusal was last logged: one line per pair per `refusalLogIntervalNs`.
+    private let refusalLogged = Mutex<[String: UInt64]>([:])
+    static let refusalLogIntervalNs: UInt64 = 5_000_000_000
     private let log = Logger(component: "p2p")
     /// Where forwarded transfers and their answers go (the API).
     private let forwarding = Mutex<(any ForwardingEndpoint)?>(nil)
@@ -25,8 +34,11 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
     static let maxBlocksReplyBytes = 6 << 20
 
-    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int) {
+    init(runtime: NodeRuntime, state: NodeState, reader: ChainReader, identity: PeerIdentity, maxPendingRequests: Int,
+         maxPendingRequestsPerPeer: Int, maxQueuedRaftPerPeer: Int) {
         self.servingGate = WorkGate(limit: maxPendingRequests)
+        self.perPeer = PeerRequestBudget(limitPerPeer: maxPendingRequestsPerPeer)
+        self.door = EntryDoor(checks: runtime.entryChecks, maxQueuedPerPeer: maxQueuedRaftPerPeer)
         self.joinRelays = JoinRelays(limit: maxPendingRequests)
         self.runtime = runtime
         self.state = state
@@ -63,6 +75,8 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func peerDisconnected(nodeId: String, reason: String) {
         log.info("peer disconnected", ["peer": nodeId, "reason": reason])
+        door.forget(peer: nodeId)
+        perPeer.disconnected(nodeId)
         forwarder?.forwardLinkClosed(peer: nodeId)
     }
 
@@ -70,11 +84,12 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         switch message {
         case .raft(let m):
             guard m.to == identity.nodeId, m.from == peer.nodeId else { return }
-            runtime.post(.raft(m))
+            _ = door.submit(m, senderKey: peer.nodeKey, admit: { [runtime] m in _ = runtime.post(.raft(m)) },
+                            refuse: { [self] refusal, detail in refused(refusal.rawValue, peer: peer.nodeId, detail) })
         case .getBlocks(let from, let count):
-            serve { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
+            serve(for: peer.nodeId) { [self] in serveBlocks(from: from, count: count, to: peer.nodeId) }
         case .blocks(let blocks):
-            runtime.syncSignatures.start(blocks)
+            // Signatures are checked once the runtime knows the blocks were asked of this peer.
             runtime.post(.blocks(blocks, from: peer.nodeId))
         case .txs(let id, let txs):
             // Members only (the network delivers nothing else from a join-only link).
@@ -120,13 +135,37 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func localHeight() -> UInt64 { state.head.header.height }
 
-    /// Runs a peer's request on `serving` when the gate admits it; a dropped request is what a
-    /// lost message would be (the asker retries).
-    private func serve(_ work: @escaping @Sendable () -> Void) {
-        guard servingGate.enter() else { return }
+    func peerRuleHit(nodeId: String, reason: String, detail: String) { refused(reason, peer: nodeId, detail) }
+
+    /// A peer's message or request refused by a rule: counted by reason, logged (at most one line
+    /// per reason and peer every few seconds: a peer repeating itself cannot flood the log).
+    func refused(_ reason: String, peer: String, _ detail: String) {
+        runtime.metrics.peerRefused.inc(1, reason)
+        let now = monotonicNs()
+        let key = reason + "/" + peer
+        let due = refusalLogged.withLock { logged -> Bool in
+            if let last = logged[key], now &- last < Self.refusalLogIntervalNs { return false }
+            if logged.count >= 4_096 { logged.removeAll() }
+            logged[key] = now
+            return true
+        }
+        if due { log.warn("peer message refused", ["peer": peer, "reason": reason, "detail": String(detail.prefix(300))]) }
+    }
+
+    /// Runs a peer's request on `serving` when both the peer's budget and the gate admit it, and
+    /// skips it if the peer disconnected meanwhile; a dropped request is what a lost message
+    /// would be (the asker retries).
+    private func serve(for peer: String, _ work: @escaping @Sendable () -> Void) {
+        guard let ticket = perPeer.enter(peer) else {
+            refused("peer_request_limit", peer: peer, "more than \(perPeer.limitPerPeer) requests of this peer wait")
+            return
+        }
+        guard servingGate.enter() else { perPeer.leave(ticket); return }
         let gate = servingGate
-        serving.async {
-            defer { gate.leave() }
+        let budget = perPeer
+        serving.async { [self] in
+            defer { gate.leave(); budget.leave(ticket) }
+            guard budget.isCurrent(ticket) else { return runtime.metrics.peerRefused.inc(1, "peer_gone") }
             work()
         }
     }

@@ -30,10 +30,11 @@ extension RuntimeLoop {
                                            "term": m.term, "alsoRefusedSinceLastLine": earlier])
     }
 
-    /// A peer sent what only a faulty member sends (the core ignored it): counted, and logged
-    /// at most once a second per kind. Reporting it to the registry is not wired yet.
+    /// A peer sent what only a faulty member sends (the core ignored it): counted, kept as the
+    /// latest for the registry's heartbeat (`evidence`), and logged at most once a second per kind.
     mutating func noteEvidence(_ e: Evidence, _ runtime: NodeRuntime) {
         runtime.metrics.raftEvidence.inc(1, e.kind.rawValue)
+        runtime.evidence.withLock { $0 = ($0.count &+ 1, e) }
         guard let earlier = peerFaultLogged.shouldLog("evidence." + e.kind.rawValue, nowNs: monotonicNs()) else { return }
         log.warn("raft evidence of a faulty member", ["kind": e.kind.rawValue, "peer": String(e.from.prefix(64)),
                                                       "term": e.term, "acceptedLeader": e.leader ?? "", "index": e.index,

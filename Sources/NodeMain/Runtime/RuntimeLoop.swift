@@ -49,6 +49,8 @@ struct RuntimeLoop: @unchecked Sendable {
         self.joining = joining
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
+        sync.requestTimeoutNs = UInt64(settings.p2p.syncRequestTimeoutMs) * 1_000_000
+        sync.ignorePeerNs = UInt64(settings.p2p.syncIgnorePeerMs) * 1_000_000
     }
 
     mutating func run(runtime: NodeRuntime) {
@@ -94,7 +96,7 @@ struct RuntimeLoop: @unchecked Sendable {
             // While block sync writes committed blocks underneath the core, appends would race
             // it; they are dropped (Raft retries) and replication resumes when sync hands over.
             if sync.active, case .append = m.kind {
-                sync.noteLeaderCommit(m)
+                sync.noteLeaderCommit(m, now: monotonicNs())
                 return
             }
             if let reason = core.step(m) { noteRefused(m, reason, runtime) }
@@ -105,9 +107,14 @@ struct RuntimeLoop: @unchecked Sendable {
         case .transferLeadership(let to, let done):
             transferLeadership(to: to, done: done)
         case .blocks(let blocks, let from):
-            sync.received(blocks, from: from)
+            let asked = sync.received(blocks, from: from)
+            if asked.isEmpty, !blocks.isEmpty {
+                runtime.metrics.peerRefused.inc(1, "unsolicited_blocks")
+            } else {
+                runtime.syncSignatures.start(asked)
+            }
         case .peerHeight(let peer, let height):
-            sync.observe(peer: peer, height: height)
+            sync.observe(peer: peer, height: height, now: monotonicNs())
         }
     }
 
@@ -172,9 +179,10 @@ struct RuntimeLoop: @unchecked Sendable {
     mutating func finishRound(_ rd: Ready, records: [LogRecord], committed: [CommittedBlock], startedNs started: UInt64,
                               _ runtime: NodeRuntime) {
         view.didPersist(records)
-        // Blocks of other proposers (replicated to this node) are checked ahead on the other cores.
+        // Blocks of other proposers (replicated to this node) are checked ahead on the other cores,
+        // started at the door; this catches any the door did not see (kept checks are not redone).
         let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }
-        if !foreign.isEmpty { runtime.entryChecks.start(foreign.map { ($0.index, $0.term, $0.data) }) }
+        if !foreign.isEmpty { runtime.entryChecks.start(foreign.map { ($0.index, $0.term, $0.data, nil) }) }
         if !rd.messages.isEmpty, let t = runtime.transport.withLock({ $0 }) {
             for m in rd.messages { t.send(raft: m) }
         }

@@ -28,6 +28,10 @@ final class PeerConnection {
     var hello: PeerHello?
     var isMember = false
     var lastHeardNanos: UInt64
+    /// When the handshake finished (monotonic); a join-only peer is closed `joinOnlyTimeout` after it.
+    var establishedNanos: UInt64 = 0
+    /// When the peer's last `join` was taken (monotonic); joins closer together are ignored.
+    var lastJoinNanos: UInt64?
     var handshakeTimer: ScheduledTimer?
     /// Set when established; heights update it.
     var info: PeerInfo?
@@ -78,6 +82,9 @@ final class PeerShared: Sendable {
 
     /// A stranger refused by a pre-auth bound (handshakes per address, pre-auth bytes).
     func countRefusedHandshake() { refusedHandshakes.wrappingAdd(1, ordering: .relaxed) }
+    private let evictedAddresses = Atomic<UInt64>(0)
+    func countEvictedAddress() { evictedAddresses.wrappingAdd(1, ordering: .relaxed) }
+    var evictedAddressCount: UInt64 { evictedAddresses.load(ordering: .relaxed) }
     var refusedHandshakeCount: UInt64 { refusedHandshakes.load(ordering: .relaxed) }
     let maxPendingSendBytes: Int
 

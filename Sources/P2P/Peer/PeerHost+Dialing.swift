@@ -11,25 +11,46 @@ struct DialTarget {
     var timer: ScheduledTimer?
     /// The address reached ourselves: never dialled again.
     var isSelf = false
+    /// Given at start or by the operator (never evicted), not learned from a peer.
+    var isStatic = false
 }
 
 /// Dialling, redialling with backoff, and address gossip.
 extension PeerHost {
-    /// Remembers `address` (bounded by maxKnownAddresses) and dials it unless its node is connected.
-    func addTarget(_ address: SocketAddress, nodeId: String?) {
+    /// Remembers `address` (bounded by maxKnownAddresses: when full, a learned address that is
+    /// not connected is evicted, the one failing longest first) and dials it unless its node is
+    /// connected.
+    func addTarget(_ address: SocketAddress, nodeId: String?, isStatic: Bool = false) {
         loop.preconditionInEventLoop()
         guard !stopped else { return }
         if targets[address] != nil {
             if let nodeId, targets[address]?.nodeId == nil { targets[address]?.nodeId = nodeId }
+            if isStatic { targets[address]?.isStatic = true }
             if targets[address]?.state == .idle { dial(address) }
             return
         }
-        guard targets.count < settings.maxKnownAddresses else {
+        guard targets.count < settings.maxKnownAddresses || evictTarget() else {
             logger.debug("address not kept: maxKnownAddresses reached", ["node": identity.nodeId, "address": address.description])
             return
         }
-        targets[address] = DialTarget(address: address, nodeId: nodeId, backoff: settings.reconnectBackoffInitial)
+        var target = DialTarget(address: address, nodeId: nodeId, backoff: settings.reconnectBackoffInitial)
+        target.isStatic = isStatic
+        targets[address] = target
         dial(address)
+    }
+
+    /// Forgets one learned address that is neither connected nor being dialled, preferring the
+    /// one with the longest backoff (failing longest); false when there is none.
+    func evictTarget() -> Bool {
+        let candidates = targets.values.filter { t in
+            !t.isStatic && t.state != .connecting && t.state != .connected && !(t.nodeId.map { established[$0] != nil } ?? false)
+        }
+        guard let victim = candidates.max(by: { $0.backoff < $1.backoff }) else { return false }
+        victim.timer?.cancel()
+        targets.removeValue(forKey: victim.address)
+        shared.countEvictedAddress()
+        logger.debug("address evicted: maxKnownAddresses reached", ["node": identity.nodeId, "address": victim.address.description])
+        return true
     }
 
     func dial(_ address: SocketAddress) {

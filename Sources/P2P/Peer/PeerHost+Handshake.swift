@@ -81,25 +81,16 @@ extension PeerHost {
                 // admitted). Anything else: it may have been admitted since the handshake, so ask
                 // again before refusing.
                 let readOnly = message.typeName == "join" || message.typeName == "getBlocks"
-                if !readOnly {
-                    guard let hello = connection.hello,
-                          case .member = delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) else {
-                        return refuse(connection, reason: "join-only peer sent '\(message.typeName)'")
-                    }
-                    connection.isMember = true
-                    if var info = connection.info {
-                        info.isMember = true
-                        connection.info = info
-                        if established[info.nodeId] === connection {
-                            shared.set(info)
-                            // Admitted: it learns the topology, and the members learn of it, as a
-                            // member connecting afresh would (else, joined through one node, it
-                            // knows only that node and loses every other one when it dies).
-                            connection.send(PeerMessage.peers(memberAddresses(except: info.nodeId)).encodedLine())
-                            announce(info)
-                        }
-                    }
+                if !readOnly, !admitIfMember(connection) {
+                    return refuse(connection, reason: "join-only peer sent '\(message.typeName)'")
                 }
+            }
+            guard let info = connection.info else { preconditionFailure("established without info") }
+            // A newcomer's own asks are throttled; a member's are relays of newcomers' asks
+            // (bounded where they are relayed).
+            if case .join = message, !connection.isMember, !joinAllowed(on: connection) {
+                return delegate.peerRuleHit(nodeId: info.nodeId, reason: "join_throttled",
+                                            detail: "join again within \(settings.minJoinInterval)")
             }
             guard let info = connection.info else { preconditionFailure("established without info") }
             // A Raft message speaks for its sender: only the link that sender authenticated may
@@ -110,6 +101,35 @@ extension PeerHost {
             }
             delegate.received(message, from: info)
         }
+    }
+
+    /// Whether a join-only connection's node is a member now; if so the connection becomes a
+    /// member's: it learns the topology, and the members learn of it, as a member connecting
+    /// afresh would (else, joined through one node, it knows only that node and loses every
+    /// other one when it dies).
+    func admitIfMember(_ connection: PeerConnection) -> Bool {
+        guard let hello = connection.hello, case .member = delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) else {
+            return false
+        }
+        connection.isMember = true
+        if var info = connection.info {
+            info.isMember = true
+            connection.info = info
+            if established[info.nodeId] === connection {
+                shared.set(info)
+                connection.send(PeerMessage.peers(memberAddresses(except: info.nodeId)).encodedLine())
+                announce(info)
+            }
+        }
+        return true
+    }
+
+    /// Takes a join-only peer's `join` at most once per `minJoinInterval` per connection.
+    private func joinAllowed(on connection: PeerConnection) -> Bool {
+        let now = LinuxSyscalls.monotonicNanos()
+        if let last = connection.lastJoinNanos, now &- last < settings.minJoinInterval.nanoseconds { return false }
+        connection.lastJoinNanos = now
+        return true
     }
 
     private func updateHeight(_ height: UInt64, of connection: PeerConnection) {
@@ -138,6 +158,7 @@ extension PeerHost {
                 carried.connectedSinceUnixMillis = existing.info?.connectedSinceUnixMillis ?? info.connectedSinceUnixMillis
                 connection.info = carried
                 connection.stage = .established
+                connection.establishedNanos = LinuxSyscalls.monotonicNanos()
                 established[hello.nodeId] = connection
                 shared.set(carried)
             }
@@ -148,6 +169,7 @@ extension PeerHost {
         }
         connection.info = info
         connection.stage = .established
+        connection.establishedNanos = LinuxSyscalls.monotonicNanos()
         established[hello.nodeId] = connection
         shared.set(info)
         logger.info("peer connected", ["node": identity.nodeId, "peer": hello.nodeId, "direction": connection.direction.rawValue])
@@ -178,6 +200,9 @@ extension PeerHost {
 extension PeerDelegate {
     /// Called when a handshake is refused, by either side, with the reason. Default: nothing.
     public func peerRefused(remote: String, nodeId: String?, reason: String) {}
+
+    /// Called when an established peer hits a rule. Default: nothing.
+    public func peerRuleHit(nodeId: String, reason: String, detail: String) {}
 
     func peerRefusedIfHandshaking(_ connection: PeerConnection, reason: String) {
         guard connection.stage != .established else { return }

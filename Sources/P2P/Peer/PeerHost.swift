@@ -54,7 +54,7 @@ final class PeerHost {
         self.listenFD = listenFD
         listenRegistration = try loop.register(fd: listenFD, interest: [.readable]) { [self] _ in acceptPending() }
         keepaliveTimer = later(settings.pingInterval) { $0.keepaliveTick() }
-        for address in initialTargets { addTarget(address, nodeId: nil) }
+        for address in initialTargets { addTarget(address, nodeId: nil, isStatic: true) }
     }
 
     /// Closes everything without delegate callbacks.
@@ -221,12 +221,19 @@ final class PeerHost {
 
     private func keepaliveTick() {
         let now = LinuxSyscalls.monotonicNanos()
-        let deadNanos = UInt64(settings.peerDeadAfter.components.seconds) * 1_000_000_000
-            + UInt64(settings.peerDeadAfter.components.attoseconds / 1_000_000_000)
+        let deadNanos = settings.peerDeadAfter.nanoseconds
         let ping = PeerMessage.ping(height: delegate.localHeight()).encodedLine()
         for connection in Array(established.values) {
             if now &- connection.lastHeardNanos > deadNanos {
                 drop(connection, reason: "silent for more than \(settings.peerDeadAfter)")
+            } else if !connection.isMember, !admitIfMember(connection),
+                      now &- connection.establishedNanos > settings.joinOnlyTimeout.nanoseconds {
+                // (A newcomer admitted since its handshake becomes a member's link at the next
+                // tick, announced to the other members: joined through a follower, it is then
+                // dialled by the leader, which never had its address.)
+                delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "join_only_expired",
+                                     detail: "not a member \(settings.joinOnlyTimeout) after its handshake")
+                drop(connection, reason: "join-only connection expired after \(settings.joinOnlyTimeout)")
             } else {
                 connection.send(ping)
             }
@@ -252,5 +259,14 @@ final class PeerHost {
             if connection.send(line) { sent += 1 }
         }
         return sent
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds (a negative duration counts as zero).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(max(attoseconds, 0) / 1_000_000_000)
     }
 }

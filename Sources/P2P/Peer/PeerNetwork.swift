@@ -116,7 +116,7 @@ public final class PeerNetwork: @unchecked Sendable {
             return state.host
         }
         guard let host else { return }
-        host.eventLoop.execute { host.value.addTarget(address, nodeId: nil) }
+        host.eventLoop.execute { host.value.addTarget(address, nodeId: nil, isStatic: true) }
     }
 
     /// Queues `message` for `nodeId`. False when that node is not connected, the message is over
@@ -159,6 +159,9 @@ public final class PeerNetwork: @unchecked Sendable {
 
     /// Inbound strangers refused by a pre-auth bound (`maxHandshakesPerAddress`, `maxPreAuthBytes`).
     public var refusedHandshakes: UInt64 { shared.refusedHandshakeCount }
+
+    /// Learned addresses forgotten to make room for new ones (`maxKnownAddresses`).
+    public var evictedAddresses: UInt64 { shared.evictedAddressCount }
 
     private func checkedLine(_ message: PeerMessage) -> [UInt8]? {
         let line = message.encodedLine()

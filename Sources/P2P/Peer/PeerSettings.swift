@@ -57,7 +57,8 @@ public struct PeerSettings: Sendable {
     public var reconnectJitterFraction = 0.2
     /// Connections (handshaking or established, both directions) held at once. Default 64.
     public var maxPeers = 64
-    /// Addresses remembered for dialling (static, advertised, gossiped). Default 256.
+    /// Addresses remembered for dialling (static, advertised, gossiped); when full, a gossiped
+    /// one not connected is evicted for a new one, the one failing longest first. Default 256.
     public var maxKnownAddresses = 256
     /// Inbound connections from one IP address that have not finished the handshake; more are
     /// closed at accept (a stranger cannot hold every `maxPeers` slot). Default 16.
@@ -65,6 +66,13 @@ public struct PeerSettings: Sendable {
     /// Bytes a peer may send before its auth is verified (a handshake needs at most 1,242: the
     /// 38-byte preamble and an auth frame of at most 1,204); more and it is dropped. Default 16 KiB.
     public var maxPreAuthBytes = 16 << 10
+    /// A connection admitted only to ask to join (`PeerAccess.joinOnly`) is closed this long
+    /// after its handshake unless its node became a member meanwhile. Default 60 s.
+    public var joinOnlyTimeout: Duration = .seconds(60)
+    /// Shortest time between two `join` messages taken from one join-only connection; one sooner
+    /// is ignored (a member's joins are relays, not throttled here). Default 500 ms (a joining
+    /// node asks once a second).
+    public var minJoinInterval: Duration = .milliseconds(500)
     /// TCP connect timeout per dial. Default 3 s.
     public var connectTimeout: Duration = .seconds(3)
 
@@ -85,6 +93,7 @@ public struct PeerSettings: Sendable {
         precondition(maxPeers >= 1 && maxKnownAddresses >= 1, "maxPeers and maxKnownAddresses must be positive")
         precondition(maxHandshakesPerAddress >= 1, "maxHandshakesPerAddress must be positive")
         precondition(maxPreAuthBytes >= 64, "maxPreAuthBytes must be at least 64 bytes")
+        precondition(joinOnlyTimeout > .zero && minJoinInterval >= .zero, "joinOnlyTimeout must be positive")
     }
 }
 

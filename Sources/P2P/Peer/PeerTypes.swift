@@ -45,6 +45,9 @@ public protocol PeerDelegate: Sendable {
     func localHeight() -> UInt64
     /// A handshake failed, refused by either side, with the reason (also logged). Default: nothing.
     func peerRefused(remote: String, nodeId: String?, reason: String)
+    /// An established peer's message was ignored or its connection closed by a rule (`reason`
+    /// is a short stable label, e.g. `join_throttled`), with a human detail. Default: nothing.
+    func peerRuleHit(nodeId: String, reason: String, detail: String)
 }
 
 /// Who the peer proved to be in its channel auth frame (SecureChannel), kept per connection.

@@ -124,11 +124,15 @@ public struct RegistryCore: Sendable {
     // MARK: - Events
 
     /// A node's admitted report (the shell checked signature, key pin and `isRetired` first).
+    /// A node's new evidence is told at most this often (each event gives the count so far).
+    public static let evidenceEventIntervalS = 30.0
+
     public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
         let id = report.id
         let known = nodes[id] != nil
         var r = nodes[id] ?? NodeRecord(id: id, apiUrl: report.apiUrl, p2pAddr: report.p2pAddr, nodeKey: report.nodeKey, registeredAt: now)
         let degradedBefore = r.degraded
+        let evidenceBefore = r.evidenceCount
         r.apiUrl = report.apiUrl
         r.p2pAddr = report.p2pAddr
         r.nodeKey = report.nodeKey
@@ -143,6 +147,15 @@ public struct RegistryCore: Sendable {
         r.retiredIds = report.retiredIds
         r.load = report.load
         r.degraded = report.degraded
+        r.evidenceCount = report.evidence?.count ?? 0
+        var evidenceEffect: RegistryEffect?
+        if let e = report.evidence, e.count > evidenceBefore,
+           now - (r.evidenceToldAt ?? -.infinity) >= Self.evidenceEventIntervalS {
+            r.evidenceToldAt = now
+            evidenceEffect = .record(kind: "consensus_evidence", node: id, message:
+                "\(id) kept evidence of a faulty member: \(e.kind) by \(e.accused) in term \(e.term) (\(e.count) since it started); "
+                + "the registry does not act on it (a faulty member could accuse an honest one): compare both nodes' logs")
+        }
         nodes[id] = r
         _ = detector.observeHeartbeat(node: id, at: now)
         restartFailures[id] = 0
@@ -160,6 +173,7 @@ public struct RegistryCore: Sendable {
         } else if report.degraded == nil, degradedBefore != nil {
             effects.append(.record(kind: "node_storage_recovered", node: id, message: "\(id) reports its storage takes writes again"))
         }
+        if let evidenceEffect { effects.append(evidenceEffect) }
         return effects
     }
 

@@ -42,6 +42,8 @@ public struct NodeReport: Sendable, Equatable {
     public var load = NodeLoad()
     /// Why its storage refuses writes; nil when it takes them.
     public var degraded: String?
+    /// What its consensus core kept as evidence of a faulty member; nil when it kept none.
+    public var evidence: EvidenceReport?
 
     public init(id: String, apiUrl: String, p2pAddr: String, nodeKey: String) {
         self.id = id
@@ -87,4 +89,26 @@ public enum ActionResult: Sendable, Equatable {
 /// Why the core refuses an operator's request (the shell turns it into the API error).
 public enum RegistryRefusal: Error, Sendable, Equatable {
     case unknownNode(String)
+}
+
+/// A node's account of the evidence its consensus core kept against faulty members (two leaders
+/// claiming one term, an append that contradicts a committed entry): how many since it started,
+/// and the latest. The registry reports it to the operator and never acts on it: a faulty member
+/// could accuse an honest one, so only the operator, with both nodes' logs, can judge.
+public struct EvidenceReport: Sendable, Equatable {
+    public var count: UInt64
+    /// `equivocating_leader` or `committed_conflict` (the node's `autochain_raft_evidence_total` kinds).
+    public var kind: String
+    /// The member the evidence is against.
+    public var accused: String
+    public var term: UInt64
+
+    public static let kinds: Set<String> = ["equivocating_leader", "committed_conflict"]
+
+    public init(count: UInt64, kind: String, accused: String, term: UInt64) {
+        self.count = count
+        self.kind = kind
+        self.accused = accused
+        self.term = term
+    }
 }
