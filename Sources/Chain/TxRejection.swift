@@ -56,16 +56,21 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    public var httpStatus: Int {
-        switch self {
-        case .invalidJSON, .missingField, .invalidField, .invalidHex: 400
-        case .nonceTooLow, .nonceConflict, .alreadyKnown: 409
-        case .senderQueueFull: 429
-        case .mempoolFull: 503
-        case .expired: 410
-        case .hashMismatch, .wrongChain, .badSignature, .fromMismatch, .zeroAmount, .selfTransfer,
-            .amountTooLarge, .nonceTooFar, .insufficientFunds:
+    public var httpStatus: Int { Self.httpStatus(ofCode: code) ?? 422 }
+
+    /// The HTTP status of a refusal by its code (the one table: a follower maps the codes a
+    /// leader sends it over the peer link with it too); nil for a code that is not a refusal's.
+    public static func httpStatus(ofCode code: String) -> Int? {
+        switch code {
+        case "invalid_json", "missing_field", "invalid_field", "invalid_hex": 400
+        case "nonce_too_low", "nonce_conflict", "already_known": 409
+        case "sender_queue_full": 429
+        case "mempool_full": 503
+        case "expired": 410
+        case "hash_mismatch", "wrong_chain", "bad_signature", "from_mismatch", "zero_amount", "self_transfer",
+             "amount_too_large", "nonce_too_far", "insufficient_funds":
             422
+        default: nil
         }
     }
 

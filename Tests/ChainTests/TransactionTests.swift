@@ -107,3 +107,16 @@ private let bob = testKey(2)
     #expect(TxRejection.mempoolFull(limit: 1).httpStatus == 503)
     #expect(all.allSatisfy { !$0.message.isEmpty })
 }
+
+@Test func txRejection_everyCodeHasItsRowInTheStatusTable() {
+    let all: [TxRejection] = [
+        .invalidJSON(""), .missingField(""), .invalidField(field: "", reason: ""), .invalidHex(field: "", reason: ""),
+        .hashMismatch(claimed: .zero, computed: .zero), .wrongChain(expected: "", got: ""), .badSignature,
+        .fromMismatch(from: .zero, pubkeyAddress: .zero), .zeroAmount, .selfTransfer, .amountTooLarge("too large"),
+        .nonceTooLow(expected: 0, got: 0), .nonceTooFar(maxAllowed: 0, got: 0), .nonceConflict(nonce: 0),
+        .alreadyKnown(.zero), .insufficientFunds(available: 0, needed: 0), .senderQueueFull(limit: 0),
+        .mempoolFull(limit: 0), .expired(seconds: 1),
+    ]
+    for rejection in all { #expect(TxRejection.httpStatus(ofCode: rejection.code) != nil, "\(rejection.code)") }
+    #expect(TxRejection.httpStatus(ofCode: "draining") == nil, "not a transfer's refusal")
+}

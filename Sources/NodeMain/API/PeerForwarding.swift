@@ -38,14 +38,11 @@ extension NodeAPI {
     /// HTTP status for a refusal code the leader sent: the one `TxRejection` gives that code, and
     /// for the whole-request refusals the one this API uses for them.
     static func status(ofCode code: String) -> Int {
+        if let status = TxRejection.httpStatus(ofCode: code) { return status }
         switch code {
-        case "invalid_json", "missing_field", "invalid_field", "invalid_hex": 400
-        case "nonce_too_low", "nonce_conflict", "already_known": 409
-        case "expired": 410
-        case "sender_queue_full": 429
-        case "mempool_full", "draining", "overloaded", "no_leader", "not_leader": 503
-        case "insufficient_storage": 507
-        default: 422
+        case "draining", "overloaded", "no_leader", "not_leader": return 503
+        case "insufficient_storage": return 507
+        default: return 422
         }
     }
 
