@@ -118,6 +118,17 @@ import Testing
         #expect(parsed[1].retiredAt == 1_700_000_000 && parsed[1].replicas == 0)
     }
 
+    /// Verbatim (trimmed to the fields read) from docker 20.10's `GET /v1.41/services` and `/tasks`.
+    @Test func recordedRepliesOfARealSwarm() throws {
+        let services = #"[{"ID": "b3yn3cicff2elsh1dfbwzn77o", "Version": {"Index": 169}, "Spec": {"Name": "autochain-swarm-node3", "Labels": {"autochain.cluster": "autochain-swarm", "autochain.host": "h3q9czecyi8agsos990g0ynar", "autochain.node": "node3"}, "Mode": {"Replicated": {"Replicas": 1}}}}]"#
+        let swarmSpec = SwarmNodeSpec(node: DockerNodeSpec(cluster: "autochain-swarm"))
+        #expect(SwarmService.parseList(try JSON.parse(services), spec: swarmSpec)
+            == [SwarmService(id: "b3yn3cicff2elsh1dfbwzn77o", node: "node3", host: "h3q9czecyi8agsos990g0ynar", replicas: 1)])
+        let tasks = #"[{"ID": "ljti9vfovq6uir81pthn70be1", "Version": {"Index": 182}, "ServiceID": "tyxppe16ajzdr6fibp6topfk6", "NodeID": "h3q9czecyi8agsos990g0ynar", "DesiredState": "shutdown", "Slot": 1, "Status": {"Timestamp": "2026-11-27T23:00:54.174584567Z", "State": "failed", "Message": "starting", "Err": "task: non-zero exit (2)", "ContainerStatus": {"ContainerID": "a027cb985a6c1fde9fa9338a511ce50bf7b4e2150a3a6741788703f3de214fd9", "PID": 0, "ExitCode": 2}, "PortStatus": {}}}]"#
+        let t = try #require(SwarmTask.newestByService(try JSON.parse(tasks))["tyxppe16ajzdr6fibp6topfk6"])
+        #expect(t.ended && !t.running && !t.starting && t.exitCode == 2 && t.version == 182)
+    }
+
     @Test func anUnreadableRetiredMarkIsStillAMark() throws {
         let reply = #"[{"ID":"abc","Spec":{"Labels":{"autochain.cluster":"c1","autochain.node":"node1","autochain.host":"h1","autochain.retired":"soon"}}}]"#
         #expect(SwarmService.parseList(try JSON.parse(reply), spec: spec).first?.retiredAt == UInt64.max)
@@ -142,6 +153,9 @@ import Testing
         #expect(newest["svc1"]?.running == true && newest["svc1"]?.version == 61)
         #expect(newest["svc2"]?.state == "pending" && newest["svc2"]?.running == false && newest["svc2"]?.ended == false)
         #expect(newest["svc3"] == nil && newest["../x"] == nil && newest["svc4"] == nil, "no version, a path, a negative index: dropped")
+        #expect(newest["svc2"]?.starting == false, "pending but not desired running: not on its way")
+        let pending = SwarmTask.newestByService(try JSON.parse(#"[{"Version":{"Index":3},"ServiceID":"svc9","DesiredState":"running","Status":{"State":"preparing"}}]"#))
+        #expect(pending["svc9"]?.starting == true, "a task on its way is not restarted again")
         let killed = SwarmTask.newestByService(try JSON.parse(#"[{"Version":{"Index":50},"ServiceID":"svc1","Status":{"State":"failed","ContainerStatus":{"ExitCode":137}}}]"#))
         #expect(killed["svc1"]?.exitCode == 137 && killed["svc1"]?.ended == true)
     }
@@ -162,6 +176,7 @@ import Testing
         #expect(hosts.map(\.id) == ["b61x9gxu9edzcbuawqd8eon94", "h3q9czecyi8agsos990g0ynar", "m0f6abotdmbz7aqpwrpz2rw7n", "down00000000000000000000a"])
         #expect(hosts.map(\.usable) == [true, true, false, false])
         #expect(hosts.map(\.down) == [false, false, false, true])
+        #expect(hosts.map(\.drained) == [false, false, true, false], "a drained host's nodes are replaced elsewhere")
         #expect(hosts.map(\.zone) == ["c", "a", "b", "b"])
     }
 

@@ -56,6 +56,8 @@ public struct SwarmTask: Sendable, Equatable {
     }
 
     public var running: Bool { state == "running" }
+    /// On its way to running (new .. starting): a restart now would kill it before it starts.
+    public var starting: Bool { ["new", "pending", "assigned", "accepted", "preparing", "ready", "starting"].contains(state) && desiredState == "running" }
     /// Ended: the container will not run again (a restart is a new task).
     public var ended: Bool { ["complete", "shutdown", "failed", "rejected", "remove", "orphaned"].contains(state) }
 
@@ -82,15 +84,18 @@ public struct SwarmHost: Sendable, Equatable {
     public var hostname: String
     /// Reachable (`Status.State` "ready") and taking tasks (`Spec.Availability` "active").
     public var usable: Bool
+    /// Drained or paused by an operator: its nodes are to move elsewhere (as replacements).
+    public var drained: Bool
     /// Marked down by the managers (cut off or stopped): its nodes' data is out of reach.
     public var down: Bool
     /// The value of the spread label (zone), "" when it has none.
     public var zone: String
 
-    public init(id: String, hostname: String, usable: Bool, down: Bool = false, zone: String = "") {
+    public init(id: String, hostname: String, usable: Bool, drained: Bool = false, down: Bool = false, zone: String = "") {
         self.id = id
         self.hostname = hostname
         self.usable = usable
+        self.drained = drained
         self.down = down
         self.zone = zone
     }
@@ -99,10 +104,12 @@ public struct SwarmHost: Sendable, Equatable {
         (json.arrayValue ?? []).compactMap { h in
             guard let id = h["ID"]?.stringValue, isObjectId(id) else { return nil }
             let state = h["Status"]?["State"]?.stringValue ?? "unknown"
-            let usable = state == "ready" && h["Spec"]?["Availability"]?.stringValue == "active"
+            let availability = h["Spec"]?["Availability"]?.stringValue ?? "unknown"
+            let usable = state == "ready" && availability == "active"
             let zone = h["Spec"]?["Labels"]?[spreadLabel]?.stringValue ?? ""
             let hostname = h["Description"]?["Hostname"]?.stringValue ?? id
-            return SwarmHost(id: id, hostname: String(hostname.prefix(253)), usable: usable, down: state == "down",
+            return SwarmHost(id: id, hostname: String(hostname.prefix(253)), usable: usable,
+                             drained: availability == "drain" || availability == "pause", down: state == "down",
                              zone: String(zone.prefix(253)))
         }
     }

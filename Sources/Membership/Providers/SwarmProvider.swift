@@ -83,11 +83,12 @@ public final class SwarmProvider: NodeProvider {
 
     public func isRunning(_ id: String) -> Bool { snapshot.withLock { $0.running(id) } }
 
-    /// Its service exists and is not retired, and the host holding its volume is not down.
+    /// Its service exists and is not retired, and the host holding its volume is in the swarm,
+    /// not down and not drained (a drained host's nodes are replaced elsewhere).
     public func hasData(_ id: String) -> Bool {
         snapshot.withLock { s in
             guard let svc = s.services[id], svc.retiredAt == nil, let host = s.hosts[svc.host] else { return false }
-            return !host.down
+            return !host.down && !host.drained
         }
     }
 
@@ -112,13 +113,16 @@ public final class SwarmProvider: NodeProvider {
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
         let node = ProvidedNode(id: id, apiUrl: "http://\(id):8080", p2pAddr: "\(id):6000")
         try refresh(reportExits: true)
-        let (existing, running) = snapshot.withLock { ($0.services[id], $0.running(id)) }
+        let (existing, running, starting) = snapshot.withLock { s in
+            (s.services[id], s.running(id), s.services[id].flatMap { s.tasks[$0.id]?.starting } ?? false)
+        }
         guard let existing else {
             try createFresh(id, bootstrap: bootstrap, peers: peers)
             return node
         }
         if existing.retiredAt != nil { throw ProviderError.startFailed(id: id, reason: "its service is retired") }
-        if running { return node }
+        // Swarm starts tasks asynchronously: one on its way is left to start, not forced again.
+        if running || (starting && existing.replicas == 1) { return node }
         try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true) }
         _ = snapshot.withLock { $0.stoppedByUs.remove(id) }
         log.info("node service restarted", ["node": id, "service": String(existing.id.prefix(12)), "host": existing.host])
