@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A three-host Docker Swarm on this one machine (docs/OPERATIONS.md, "Docker Swarm"; the recipe
-# is docs/SWARM-LAB.md): each dockerd in its own network namespace with its own data root, exec
+# A three-host Docker Swarm on this one machine (docs/OPERATIONS.md, "The lab: three hosts on one
+# machine"): each dockerd in its own network namespace with its own data root, exec
 # root, socket, pid file and --bip, the namespaces joined by a bridge; engine 1 initialises the
 # swarm, 2 and 3 join as managers (so the swarm survives the loss of any one), hosts labelled
 # zone=a/b/c, and the project image loaded into each engine. The main engine is never touched.

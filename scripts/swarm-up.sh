@@ -42,7 +42,7 @@ healthy_now() {
   reg=$(registry_url) || { echo "  registry: no running task"; return 1; }
   st=$(curl -s -m 3 "$reg/status") || { echo "  registry: no answer at $reg"; return 1; }
   echo "$st" | jq -r --arg r "$reg" '"  registry \($r): leader \(.leader // "-"), quorum \(.quorum), \(.aliveNodes) nodes alive, voters \(.voters | join(","))"'
-  echo "$st" | jq -e '.quorum == "ok" and .leader != null and .aliveNodes >= 3' >/dev/null || return 1
+  echo "$st" | jq -e '.quorum == "ok" and .leader != null and .aliveNodes >= 3 and (.voters | length) >= 3' >/dev/null || return 1
   [ "$(echo "$st" | jq -r '[.nodes[] | select(.state == "alive") | .height] | unique | length')" = 1 ] || { echo "  nodes on different heights"; return 1; }
 }
 
