@@ -37,8 +37,8 @@ final class NodeRuntime: Sendable {
         nodeId = settings.node.id
         transport = Mutex(nil)
         let bootstrapping = store.headHeight == 0 && !joining
-        var coreMembership = Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
-        if bootstrapping { coreMembership = Membership(voters: [settings.node.id], learners: []) }
+        var coreMembership = RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
+        if bootstrapping { coreMembership = RaftMembership(voters: [settings.node.id], learners: []) }
         let view = try RaftLogView(store: store, membership: coreMembership, nodeKey: nodeKey)
         var raft = RaftSettings(id: settings.node.id, randomSeed: UInt64.random(in: 1...UInt64.max))
         raft.electionTimeoutTicks = max(2, settings.consensus.electionTimeoutMs / max(1, settings.consensus.heartbeatMs))
