@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Chain", dependencies: ["CSQLite", "CSodium"], swiftSettings: strict),
         .target(name: "Consensus", dependencies: [], swiftSettings: strict),
         .target(name: "P2P", dependencies: ["Chain", "Consensus"], swiftSettings: strict),
-        .target(name: "Membership", dependencies: ["Chain", "P2P"], swiftSettings: strict),
+        .target(name: "Membership", dependencies: ["Chain", "Consensus", "P2P"], swiftSettings: strict),
         .executableTarget(name: "NodeMain", dependencies: ["Chain", "Consensus", "P2P", "Membership"],
                           swiftSettings: strict),
         .testTarget(name: "ChainTests", dependencies: ["Chain"], swiftSettings: strict),
