@@ -14,6 +14,7 @@
 # like are the toolchain's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_ALL=C  # one sort order for the page and the check, whatever the locale
 
 DOC=docs/DESIGN-NOTES.md
 BEGIN='<!-- import-graph begin -->'
@@ -44,18 +45,13 @@ deps_of() {
 }
 
 # Layer of a target: 0 for one that imports no package module, else one above its highest import.
-declare -A layer
 layer_of() {
-    local t=$1
-    if [ -z "${layer[$t]:-}" ]; then
-        local best=0 m l
-        for m in $(imports_of "$t"); do
-            l=$(layer_of "$m")
-            if [ "$l" -ge "$best" ]; then best=$((l + 1)); fi
-        done
-        layer[$t]=$best
-    fi
-    echo "${layer[$t]}"
+    local best=0 m l
+    for m in $(imports_of "$1"); do
+        l=$(layer_of "$m")
+        if [ "$l" -ge "$best" ]; then best=$((l + 1)); fi
+    done
+    echo "$best"
 }
 
 graph() {
