@@ -14,6 +14,5 @@ import Testing
     @Test func hostNamesAreResolvedOffTheLoop() {
         #expect(!PeerHost.isLiteral("node2:6000"))
         #expect(!PeerHost.isLiteral("autochain-swarm-node2.example:6000"))
-        #expect(PeerHost.maxNamesResolving > 0)
     }
 }

@@ -145,21 +145,20 @@ extension PeerHost {
         }
     }
 
-    /// Names being resolved at once, at most (a gossip list is bounded; so is this).
-    static let maxNamesResolving = 64
     private static let resolver = DispatchQueue(label: "p2p-resolve")
 
     /// Runs `body` on the loop with `text` as a dialable address: at once for an IP literal, else
     /// after a name lookup on a separate thread. `getaddrinfo` can block for seconds (a container
     /// name that is missing while its task restarts, an upstream DNS that cannot be reached); on
     /// the loop that would stall consensus past an election timeout. A name already being
-    /// resolved, or beyond `maxNamesResolving`, is skipped (gossip brings it again).
+    /// resolved, or beyond `maxKnownAddresses` names in flight (each would become a dial target,
+    /// which that bounds too), is skipped: gossip brings it again.
     func whenDialable(_ text: String, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
         if Self.isLiteral(text) {
             if let address = Self.dialable(text) { body(self, address) }
             return
         }
-        guard !resolving.contains(text), resolving.count < Self.maxNamesResolving else { return }
+        guard !resolving.contains(text), resolving.count < settings.maxKnownAddresses else { return }
         resolving.insert(text)
         let bound = LoopBound((host: self, body: body), eventLoop: loop)
         let loop = self.loop
