@@ -133,7 +133,7 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
 }
 
 func kindOf(_ effect: RegistryEffect) -> String {
-    if case .record(let kind, _, _) = effect { return kind }
+    if case .record(let kind, _, _) = effect { return kind.name }
     if case .actionFailed = effect { return "action_failed" }
     return "\(effect)"
 }
@@ -154,7 +154,7 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
 @Test func evidence_isToldAsAnEvent_throttled_andActedOnByNoOne() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     func evidenceEvents(_ effects: [RegistryEffect]) -> [String] {
-        effects.compactMap { if case .record("consensus_evidence", _, let message) = $0 { message } else { nil } }
+        effects.compactMap { if case .record(.consensusEvidence, _, let message) = $0 { message } else { nil } }
     }
     var r = report("n2", leader: "n1")
     r.evidence = EvidenceReport(count: 1, kind: "equivocating_leader", accused: "n3", term: 7)

@@ -44,13 +44,13 @@ extension RegistryService {
                 metrics.verifiedHeight.set(Double(verified.height))
                 if changed || !chain.isVerified {
                     let m = verified.membership
-                    record("membership_verified", nil, "chain verified to block \(verified.height) (term \(verified.term)): voters "
+                    record(.membershipVerified, nil, "chain verified to block \(verified.height) (term \(verified.term)): voters "
                            + "\(m.voters.joined(separator: ",")), learners \(m.learners.isEmpty ? "none" : m.learners.joined(separator: ","))")
                 }
                 return
             } catch {
                 metrics.chainRefused.inc(1)
-                record("chain_unverified", id, "headers from \(id) not accepted: \(error)", atMostEvery: 5)
+                record(.chainUnverified, id, "headers from \(id) not accepted: \(error)", atMostEvery: 5)
             }
         }
     }

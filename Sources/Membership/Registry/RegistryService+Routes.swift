@@ -155,7 +155,7 @@ extension RegistryService {
     /// Counts a refused node call and turns it into the API error (recorded as an event at most once a second).
     func refused(_ refusal: RegistryCallRefusal, _ id: String) -> RegistryAPIError {
         metrics.callsRefused.inc(1, refusal.code)
-        record("node_call_refused", id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
+        record(.nodeCallRefused, id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
         return RegistryAPIError(refusal.status, refusal.code, refusal.message)
     }
 
@@ -289,7 +289,7 @@ extension RegistryService {
                 ("quorum", .string(m.voters.isEmpty ? "unknown" : (deadVoters * 2 >= m.voters.count && deadVoters > 0 ? "lost" : "ok"))),
                 ("aliveNodes", .int(Int64(alive))), ("targetNodes", s.operatorTarget.map { .int(Int64($0)) } ?? .null),
                 ("minNodes", .int(Int64(settings.autoscaler.minNodes))), ("maxNodes", .int(Int64(settings.autoscaler.maxNodes))),
-                ("inFlight", .array(s.inFlight.map { .string("\($0.action.kind) \($0.action.node ?? "")") })),
+                ("inFlight", .array(s.inFlight.map { .string("\($0.action.kind.rawValue) \($0.action.node ?? "")") })),
                 ("decisions", .uint(s.decisions)), ("nodes", .array(nodes)),
             ]))
         }
