@@ -123,7 +123,8 @@ extension RegistryService {
         defer { client.close() }
         var headers = HTTPHeaders([("Content-Type", "application/json")])
         if !settings.clusterToken.isEmpty { headers.add("Authorization", "Bearer \(settings.clusterToken)") }
-        let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(), timeout: .seconds(10))
+        let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(),
+                                   timeout: .milliseconds(settings.nodeCallTimeoutMs))
         guard (200..<300).contains(r.status) else { throw RegistryActionError.refused(status: r.status, body: r.bodyText) }
     }
 }

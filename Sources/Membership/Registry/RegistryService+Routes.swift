@@ -155,7 +155,7 @@ extension RegistryService {
     /// Counts a refused node call and turns it into the API error (recorded as an event at most once a second).
     func refused(_ refusal: RegistryCallRefusal, _ id: String) -> RegistryAPIError {
         metrics.callsRefused.inc(1, refusal.code)
-        record(.nodeCallRefused, id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
+        record(.nodeCallRefused, id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: settings.refusedCallEventIntervalS)
         return RegistryAPIError(refusal.status, refusal.code, refusal.message)
     }
 

@@ -64,8 +64,8 @@ public final class RegistryService: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        _ = loopDone.wait(timeout: .now() + 5)
-        _ = chainDone.wait(timeout: .now() + 6)
+        _ = loopDone.wait(timeout: .now() + .seconds(settings.stopWaitDecideS))
+        _ = chainDone.wait(timeout: .now() + .seconds(settings.stopWaitChainS))
         server.withLock { $0 }?.stop()
     }
 

@@ -16,10 +16,15 @@ public struct RegistryCore: Sendable {
     public struct Settings: Sendable {
         public var autoscaler = AutoscalerSettings()
         public var detector = FailureDetectorSettings()
-        /// An action still under way after this long is forgotten (it failed or took effect).
+        /// An action still under way after this long is forgotten (it failed or took effect);
+        /// default 20 s (`[registry] in_flight_timeout_s`).
         public var inFlightTimeoutS = 20.0
-        /// A retirement waits this long for the node to leave the configuration before it gives up.
+        /// A retirement waits this long for the node to leave the configuration before it gives
+        /// up; default 10 s (`[registry] retire_removal_wait_s`).
         public var retireRemovalWaitS = 10.0
+        /// A node's new evidence is told at most this often (each event gives the count so far);
+        /// default 30 s (`[registry] evidence_event_interval_s`).
+        public var evidenceEventIntervalS = 30.0
         /// For the retirement event's message only (the provider keeps the data aside).
         public var retiredDataKeepS = 86_400
         public init() {}
@@ -125,9 +130,6 @@ public struct RegistryCore: Sendable {
     // MARK: - Events
 
     /// A node's admitted report (the shell checked signature, key pin and `isRetired` first).
-    /// A node's new evidence is told at most this often (each event gives the count so far).
-    public static let evidenceEventIntervalS = 30.0
-
     public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
         let id = report.id
         let known = nodes[id] != nil
@@ -151,7 +153,7 @@ public struct RegistryCore: Sendable {
         r.evidenceCount = report.evidence?.count ?? 0
         var evidenceEffect: RegistryEffect?
         if let e = report.evidence, e.count > evidenceBefore,
-           now - (r.evidenceToldAt ?? -.infinity) >= Self.evidenceEventIntervalS {
+           now - (r.evidenceToldAt ?? -.infinity) >= settings.evidenceEventIntervalS {
             r.evidenceToldAt = now
             evidenceEffect = .record(kind: .consensusEvidence, node: id, message:
                 "\(id) kept evidence of a faulty member: \(e.kind) by \(e.accused) in term \(e.term) (\(e.count) since it started); "
