@@ -111,7 +111,8 @@ import Testing
     @Test func gatewayBoundsAreReadRangeCheckedAndSkippedByNodes() throws {
         let s = try GatewayConfig.load(file: write("[gateway]\naddr = \"127.0.0.1:1\"\nmax_in_flight = 7\nmax_attempts = 2\n"))
         #expect(s.addr == "127.0.0.1:1" && s.maxInFlight == 7 && s.maxAttempts == 2)
-        for bad in ["max_in_flight = 0", "max_attempts = 17", "request_timeout_ms = 5", "max_body_bytes = 1", "surprise = 1"] {
+        for bad in ["max_in_flight = 0", "max_attempts = 17", "request_timeout_ms = 5", "max_body_bytes = 1", "surprise = 1",
+                    "discover_timeout_ms = 49"] {
             let why = reason { _ = try GatewayConfig.load(file: write("[gateway]\n\(bad)\n")) }
             #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
         }
@@ -120,6 +121,7 @@ import Testing
         let committed = try GatewayConfig.load(file: root.appendingPathComponent("config.toml").path)
         let d = GatewaySettings()
         #expect(committed.addr == d.addr && committed.discoverIntervalMs == d.discoverIntervalMs && committed.maxNodes == d.maxNodes)
+        #expect(committed.discoverTimeoutMs == d.discoverTimeoutMs)
         #expect(committed.maxConnections == d.maxConnections && committed.maxConnectionsPerAddress == d.maxConnectionsPerAddress)
         #expect(committed.maxBodyBytes == d.maxBodyBytes && committed.maxResponseBytes == d.maxResponseBytes)
         #expect(committed.maxInFlight == d.maxInFlight && committed.requestTimeoutMs == d.requestTimeoutMs)

@@ -68,7 +68,9 @@ public final class Gateway: Sendable {
     /// Stops listening and following the registry. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        if discovering.load(ordering: .sequentiallyConsistent) { _ = stopped.wait(timeout: .now() + 5) }
+        // The discovery loop ends within one discovery and one 50 ms wait step; a second of slack.
+        let loopEndMs = settings.discoverTimeoutMs + 1_050
+        if discovering.load(ordering: .sequentiallyConsistent) { _ = stopped.wait(timeout: .now() + .milliseconds(loopEndMs)) }
         server.withLock { $0 }?.stop()
     }
 
@@ -92,7 +94,7 @@ public final class Gateway: Sendable {
         do {
             let client = try HTTPClient(baseURL: settings.registryURL, maxResponseBytes: 4 << 20)
             defer { client.close() }
-            let r = try client.request(method: "GET", path: "/discover", timeout: .seconds(2))
+            let r = try client.request(method: "GET", path: "/discover", timeout: .milliseconds(settings.discoverTimeoutMs))
             guard r.status == 200 else { return }
             let fresh = GatewayDiscovery.nodes(fromDiscoverBody: r.body, maxNodes: settings.maxNodes)
             routing.withLock { $0.replace(nodes: fresh) }
