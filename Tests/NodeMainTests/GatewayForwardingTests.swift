@@ -155,7 +155,7 @@ import Testing
             _ = try? Self.send(gwURL, "GET", "/hold")
             held.signal()
         }
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while !node.signals.holding.load(ordering: .sequentiallyConsistent) && Date() < deadline { usleep(5_000) }
         let r = try Self.send(gwURL, "GET", "/echo")
         #expect(r.status == 503 && Self.code(r) == "overloaded")
@@ -164,7 +164,7 @@ import Testing
         // The slot is given back just after the held answer is written: wait for it (bounded),
         // since a busy machine may serve our next request before the release runs.
         var after = try Self.send(gwURL, "GET", "/echo").status
-        let released = Date().addingTimeInterval(10)
+        let released = Date().addingTimeInterval(30)
         while after == 503, Date() < released { usleep(20_000); after = try Self.send(gwURL, "GET", "/echo").status }
         #expect(after == 201)
     }
@@ -210,7 +210,7 @@ import Testing
     }
 
     static func waitUntil(_ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while !condition() && Date() < deadline { usleep(5_000) }
         return condition()
     }
