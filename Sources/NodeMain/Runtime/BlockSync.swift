@@ -220,7 +220,7 @@ extension RuntimeLoop {
 
     mutating func rebuildCore() {
         do {
-            try view.reload(membership: Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners)))
+            try view.reload(membership: RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners)))
         } catch {
             haltLoudly("cannot reload the log after sync: \(error)")
         }

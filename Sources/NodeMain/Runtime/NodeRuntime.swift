@@ -37,8 +37,8 @@ final class NodeRuntime: Sendable {
         nodeId = settings.node.id
         transport = Mutex(nil)
         let bootstrapping = store.headHeight == 0 && !joining
-        var coreMembership = Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
-        if bootstrapping { coreMembership = Membership(voters: [settings.node.id], learners: []) }
+        var coreMembership = RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
+        if bootstrapping { coreMembership = RaftMembership(voters: [settings.node.id], learners: []) }
         let view = try RaftLogView(store: store, membership: coreMembership, nodeKey: nodeKey)
         var raft = RaftSettings(id: settings.node.id, randomSeed: UInt64.random(in: 1...UInt64.max))
         raft.electionTimeoutTicks = max(2, settings.consensus.electionTimeoutMs / max(1, settings.consensus.heartbeatMs))
@@ -46,7 +46,7 @@ final class NodeRuntime: Sendable {
         raft.maxInflightAppends = settings.consensus.maxInflightBlocks * 4
         raft.maxEntriesPerAppend = 16
         let core = RaftCore(settings: raft, storage: view, appliedIndex: store.headHeight)
-        statusBox = Mutex(RuntimeStatus(role: "follower", term: 0, leader: nil, commitIndex: store.headHeight,
+        statusBox = Mutex(RuntimeStatus(role: .follower, term: 0, leader: nil, commitIndex: store.headHeight,
                                         lastIndex: view.lastIndex, membership: store.membership, syncTarget: 0, syncing: false,
                                         progress: [:]))
         loop = Mutex(RuntimeLoop(settings: settings, store: store, view: view, core: core, nodeKey: nodeKey,
@@ -87,7 +87,7 @@ final class NodeRuntime: Sendable {
 
     /// Stops the runtime; a leader first hands leadership to the most up-to-date voter (bounded).
     func stop(transferFirst: Bool = true) {
-        if transferFirst, status.role == "leader", status.membership.voters.count > 1 {
+        if transferFirst, status.role == .leader, status.membership.voters.count > 1 {
             let done = DispatchSemaphore(value: 0)
             if post(.transferLeadership(to: nil, done: { _ in done.signal() })) {
                 _ = done.wait(timeout: .now() + .seconds(3))
@@ -127,7 +127,7 @@ enum MembershipOutcome: Sendable {
 
 /// What `/status` and `/members` show of consensus, copied out of the runtime thread.
 struct RuntimeStatus: Sendable {
-    var role: String
+    var role: Role
     var term: UInt64
     var leader: String?
     var commitIndex: UInt64

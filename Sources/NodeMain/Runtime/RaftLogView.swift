@@ -8,13 +8,13 @@ final class RaftLogView: RaftStorage {
     let store: ChainStore
     private(set) var tail: [LogRecord]
     private(set) var hardState: HardState
-    private(set) var membership: Membership
+    private(set) var membership: RaftMembership
     let nodeKey: KeyPair
     /// Terms of recently read committed blocks; the core asks for the same few again and again.
     private var termCache: [UInt64: UInt64] = [:]
     private static let termCacheMax = 4_096
 
-    init(store: ChainStore, membership: Membership, nodeKey: KeyPair) throws {
+    init(store: ChainStore, membership: RaftMembership, nodeKey: KeyPair) throws {
         self.store = store
         self.nodeKey = nodeKey
         tail = try store.loadLogTail()
@@ -24,10 +24,10 @@ final class RaftLogView: RaftStorage {
         precondition(tail.allSatisfy { $0.index > store.headHeight }, "log tail overlaps committed blocks")
     }
 
-    func initialState() -> (HardState, Membership) { (hardState, membership) }
+    func initialState() -> (HardState, RaftMembership) { (hardState, membership) }
 
     /// Re-reads hard state and tail after block sync wrote committed blocks underneath the core.
-    func reload(membership: Membership) throws {
+    func reload(membership: RaftMembership) throws {
         tail = try store.loadLogTail().filter { $0.index > store.headHeight }
         let hs = try store.loadHardState()
         hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))

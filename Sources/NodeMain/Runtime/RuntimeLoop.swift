@@ -305,7 +305,7 @@ struct RuntimeLoop: @unchecked Sendable {
         let st = core.status
         runtime.metrics.raftTerm.set(Double(st.term))
         runtime.metrics.isLeader.set(st.role == .leader ? 1 : 0)
-        runtime.publish(RuntimeStatus(role: st.role.rawValue, term: st.term, leader: st.leader, commitIndex: st.commit,
+        runtime.publish(RuntimeStatus(role: st.role, term: st.term, leader: st.leader, commitIndex: st.commit,
                                       lastIndex: st.lastIndex, membership: store.membership, syncTarget: sync.target,
                                       syncing: sync.active, progress: st.peers.mapValues { $0.match }))
     }
