@@ -6,7 +6,7 @@ import Consensus
 extension RuntimeCore {
     /// A leader of an empty chain proposes the bootstrap block (naming itself the first voter).
     public mutating func leaderDuties(now: RuntimeTime) -> [RuntimeEffect] {
-        guard !halted, pendingWrite == nil, raft.status.role == .leader, store.headHeight == 0, specHead.height == 0 else { return [] }
+        guard !halted, pendingWrite == nil, raft.role == .leader, store.headHeight == 0, specHead.height == 0 else { return [] }
         let change = MembershipChange(kind: .bootstrap, nodeId: settings.nodeId, nodeKey: signer.key.publicKey)
         let (outcome, effects) = proposeMembership(change, now: now)
         guard case .refused(let why) = outcome else { return effects }
@@ -17,10 +17,13 @@ extension RuntimeCore {
     /// node leads, its speculation is on the log's last entry, fewer than the in-flight limit are
     /// in flight, and transactions wait (a full block's worth, or the block interval passed).
     public func cutDemand(readyCount: Int, now: RuntimeTime) -> Int? {
-        guard !halted, pendingWrite == nil, raft.status.role == .leader, store.headHeight > 0 || specHead.height > 0 else { return nil }
+        guard !halted, pendingWrite == nil, raft.role == .leader, store.headHeight > 0 || specHead.height > 0 else { return nil }
         // Blocks extend the speculative head, which must be the log's last entry; right after an
         // election it is not until the role change is handled (`applied` rebuilds it).
-        guard specHead.height == raft.status.lastIndex, inflight.count < settings.maxInflightBlocks, readyCount > 0 else { return nil }
+        guard specHead.height == raft.lastIndex, inflight.count < settings.maxInflightBlocks, readyCount > 0 else { return nil }
+        // A leader that proposed its own removal cuts nothing more: every replica checks a block
+        // against the membership before it, where this node is no longer a voter.
+        guard !isLeaving else { return nil }
         let intervalNs = UInt64(settings.blockIntervalMs) * 1_000_000
         guard readyCount >= settings.maxBlockTxs || now.monotonicNs - lastCutNs >= intervalNs else { return nil }
         return settings.maxBlockTxs
@@ -36,7 +39,7 @@ extension RuntimeCore {
         guard !selection.included.isEmpty else { return (false, effects) }
         let stateRoot = StateRoot.next(previous: specHead.stateRoot, changes: selection.delta.changes)
         let block = signer.block(height: specHead.height + 1, prevHash: specHead.hash, stateRoot: stateRoot,
-                                 timestamp: Swift.max(now.wallMs, specHead.timestamp), term: raft.status.term, txs: selection.included)
+                                 timestamp: Swift.max(now.wallMs, specHead.timestamp), term: raft.currentTerm, txs: selection.included)
         do {
             let index = try raft.propose(block.encode())
             precondition(index == block.header.height, "log index \(index) must equal block height \(block.header.height)")
@@ -50,6 +53,9 @@ extension RuntimeCore {
         return (true, effects)
     }
 
+    /// True once the blocks in flight remove this node from the voters (it leads until that applies).
+    var isLeaving: Bool { !specMembership.voters.isEmpty && !specMembership.voters.contains(settings.nodeId) }
+
     mutating func addInflight(_ c: CommittedBlock) {
         precondition(c.block.header.height == specHead.height + 1, "in-flight blocks must be contiguous")
         inflight[c.block.header.height] = c
@@ -60,12 +66,13 @@ extension RuntimeCore {
 
     /// Writes a membership change as a block of its own, one change at a time.
     mutating func proposeMembership(_ change: MembershipChange, now: RuntimeTime) -> (MembershipOutcome, [RuntimeEffect]) {
-        guard raft.status.role == .leader else { return (.notLeader(leader: raft.status.leader), []) }
-        guard specHead.height == raft.status.lastIndex else { return (.refused("leadership just changed; retry shortly"), []) }
+        guard raft.role == .leader else { return (.notLeader(leader: raft.knownLeader), []) }
+        guard specHead.height == raft.lastIndex else { return (.refused("leadership just changed; retry shortly"), []) }
+        guard !isLeaving else { return (.refused("this leader is being removed; retry at the next leader"), []) }
         if let why = specMembership.rejection(of: change) { return (.refused(why), []) }
         let block = signer.block(height: specHead.height + 1, prevHash: specHead.hash,
                                  stateRoot: StateRoot.next(previous: specHead.stateRoot, membership: change),
-                                 timestamp: Swift.max(now.wallMs, specHead.timestamp), term: raft.status.term,
+                                 timestamp: Swift.max(now.wallMs, specHead.timestamp), term: raft.currentTerm,
                                  txs: [], membership: change)
         do {
             let index: UInt64
@@ -88,8 +95,8 @@ extension RuntimeCore {
     /// A fresh node asks to join: the leader adds it as a learner unless its ID is a member
     /// already (under the same key: "already a member") or was used before.
     mutating func answerJoin(id: String, key: PublicKey, from peer: String, now: RuntimeTime) -> [RuntimeEffect] {
-        guard raft.status.role == .leader else {
-            return [.answerJoin(peer: peer, nodeId: id, accepted: false, reason: "not the leader", leaderHint: raft.status.leader)]
+        guard raft.role == .leader else {
+            return [.answerJoin(peer: peer, nodeId: id, accepted: false, reason: "not the leader", leaderHint: raft.knownLeader)]
         }
         if specMembership.contains(id) {
             let same = specMembership.keys[id] == key
@@ -158,10 +165,12 @@ extension RuntimeCore {
         let effects: [RuntimeEffect] = [.returnInFlightTransactions]
         for record in view.tail {
             do {
-                let block = try Block.decode(record.data)
+                // Checked ahead when it arrived (the entry door), as a committed entry would be.
+                let checked = reads.takeCheckedEntry(index: record.index, term: record.term, data: record.data)
+                let block = try checked?.block ?? Block.decode(record.data)
                 let c = try BlockCheck.verifyAndExecute(block, index: record.index, term: record.term, prevHash: specHead.hash,
                                                         prevStateRoot: specHead.stateRoot, membership: specMembership,
-                                                        accounts: reads.accounts(overlay: speculative))
+                                                        accounts: reads.accounts(overlay: speculative), signaturesValid: checked?.valid)
                 addInflight(c)
             } catch {
                 return effects + halt("uncommitted block \(record.index) from an earlier leader does not check out: \(error)")

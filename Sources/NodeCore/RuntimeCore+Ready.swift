@@ -133,7 +133,7 @@ extension RuntimeCore {
     /// A leader rebuilds speculation on its log; any other role drops it.
     mutating func roleChanged() -> [RuntimeEffect] {
         var effects: [RuntimeEffect] = [.roleChanged(raft.status)]
-        if raft.status.role == .leader {
+        if raft.role == .leader {
             effects += rebuildSpeculation()
         } else if !inflight.isEmpty || specHead.height != store.headHeight {
             resetSpeculation()

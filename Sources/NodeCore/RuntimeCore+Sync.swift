@@ -8,7 +8,7 @@ extension RuntimeCore {
     /// write the next run of contiguous blocks (ending with a `persist`: call again after it to
     /// go on), otherwise ask for missing ranges and finish once caught up.
     public mutating func syncDuties(connected: [(id: String, height: UInt64)], now: RuntimeTime) -> [RuntimeEffect] {
-        guard !halted, pendingWrite == nil, raft.status.role != .leader else { return [] }
+        guard !halted, pendingWrite == nil, raft.role != .leader else { return [] }
         let nowNs = now.monotonicNs
         sync.refresh(connected: connected, now: nowNs)
         var effects: [RuntimeEffect] = []
@@ -71,8 +71,10 @@ extension RuntimeCore {
     mutating func syncProgress(nowNs: UInt64) -> [RuntimeEffect] {
         guard nowNs - sync.lastProgressLogNs >= 1_000_000_000 else { return [] }
         sync.lastProgressLogNs = nowNs
-        let done = Double(store.headHeight - sync.startHeight)
-        let total = Double(max(sync.target - sync.startHeight, 1))
+        // The target may drop below where sync started (its peers left): no underflow then
+        // (found by the runtime simulator; the node used to trap here).
+        let done = Double(store.headHeight - min(store.headHeight, sync.startHeight))
+        let total = Double(max(sync.target - min(sync.target, sync.startHeight), 1))
         let seconds = Double(nowNs - sync.startedNs) / 1e9
         let rate = seconds > 0 ? done / seconds : 0
         let eta = rate > 0 ? (total - done) / rate : 0

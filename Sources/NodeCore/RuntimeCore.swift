@@ -95,7 +95,7 @@ public struct RuntimeCore<Store: BlockStore> {
     }
 
     public var status: RaftStatus { raft.status }
-    public var isLeader: Bool { raft.status.role == .leader }
+    public var isLeader: Bool { raft.role == .leader }
     /// True while a `persist` (or the `applied` after it) is outstanding.
     public var isWriting: Bool { pendingWrite != nil }
 
@@ -120,9 +120,9 @@ public struct RuntimeCore<Store: BlockStore> {
             lastJoinAttemptNs = nowNs
             effects.append(.requestJoin)
         }
-        if raft.status.role == .leader { effects += autoPromote(connected: Set(connected.map(\.id)), now: now) }
+        if raft.role == .leader { effects += autoPromote(connected: Set(connected.map(\.id)), now: now) }
         effects += evictStale(nowNs: nowNs)
-        let leading = raft.status.role == .leader
+        let leading = raft.role == .leader
         transferWaiters.removeAll { w in
             if !leading { effects.append(.answerTransfer(request: w.request, true)); return true }
             if nowNs > w.deadlineNs { effects.append(.answerTransfer(request: w.request, false)); return true }

@@ -170,6 +170,54 @@ import Testing
         }
     }
 
+    /// Found by the runtime simulator: a leader that cut a block after proposing its own removal
+    /// made every replica halt (the block's proposer is no longer a voter where it stands).
+    @Test func aLeaderThatProposedItsOwnRemovalCutsNoMoreBlocks() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        cluster.down.formUnion(cluster.nodes.keys.filter { $0 != leader.id })  // the removal stays uncommitted
+        let list = leader.core.handle(.membership(MembershipChange(kind: .remove, nodeId: leader.id), request: 1), now: cluster.now)
+        guard case .answerMembership(1, .proposed)? = list.last else { Issue.record("\(list)"); return }
+        cluster.advance(ms: 1_000)
+        #expect(leader.core.isLeader)
+        #expect(leader.core.cutDemand(readyCount: 50, now: cluster.now) == nil)
+        let next = leader.core.handle(.membership(MembershipChange(kind: .addLearner, nodeId: "z", nodeKey: CoreFixture.key("z").publicKey),
+                                                  request: 2), now: cluster.now)
+        guard case .answerMembership(2, .refused)? = next.last else { Issue.record("\(next)"); return }
+    }
+
+    /// Found by the runtime simulator: a voter whose log removes it (not yet applied) won an
+    /// election, and its term-start block named a proposer the chain no longer counts as a voter.
+    @Test func aVoterWhoseLogRemovesItDoesNotStandForElection() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let leaving = try #require(cluster.nodes.keys.sorted().first { $0 != leader.id })
+        let other = try #require(cluster.nodes.keys.sorted().first { $0 != leader.id && $0 != leaving })
+        cluster.down.insert(other)
+        _ = cluster.change(MembershipChange(kind: .remove, nodeId: leaving), on: leader)  // reaches `leaving`, cannot commit
+        cluster.down = [leader.id, other]
+        let node = cluster.nodes[leaving]!
+        let term = node.core.status.term
+        for _ in 0..<40 { cluster.tick() }
+        #expect(node.core.status.term == term && !node.core.isLeader)
+        // Once the others are back, one of them leads and the removal commits.
+        cluster.down = []
+        for _ in 0..<40 { cluster.tick() }
+        #expect(leader.store.membership.voters == [leader.id, other].sorted())
+    }
+
+    /// Found by the runtime simulator: block sync's progress line subtracted its start height
+    /// from a target that had dropped below it (its peers left), and the node trapped.
+    @Test func aSyncWhosePeersAllLeftEndsWithoutTrapping() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let b = try CoreNode("b", store: MemoryBlockStore(copying: cluster.nodes["a"]!.store), seed: 2)
+        b.perform(b.core.syncDuties(connected: [(id: "p", height: 500)], now: cluster.now), now: cluster.now)
+        #expect(b.core.sync.active)
+        cluster.advance(ms: 2_000)
+        b.perform(b.core.syncDuties(connected: [], now: cluster.now), now: cluster.now)
+        #expect(!b.core.sync.active && b.halt == nil)
+    }
+
     @Test func aTransferWaiterIsAnsweredWhenLeadershipMoved() throws {
         let cluster = try CoreCluster.threeVoters()
         let leader = try #require(cluster.leader)
