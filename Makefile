@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance test-observability test-readme fuzz sim-long bench bench-compose clean
+        check-layout test-conformance test-observability test-readme test-under-stress fuzz sim-long bench bench-compose clean
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -57,8 +57,8 @@ node: release
 ## metric the dashboard queries is exported), the README's and OPERATIONS.md's commands run as
 ## written against a fresh cluster (scripts/test-readme.sh), and last the
 ## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
-## skipped with a message otherwise)
-test: deps
+## skipped with a message otherwise); first of all, `make check-layout`
+test: deps check-layout
 	@[ -x /usr/sbin/nginx ] || { echo "installing nginx-light (ProcessTests.Nginx runs a real nginx; Debian starts its nginx service too)"; \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null) \
 	  || echo "nginx-light cannot be installed here: ProcessTests.Nginx will be skipped"; }
@@ -98,6 +98,20 @@ test-observability: build
 ## test-readme: the README's and OPERATIONS.md's command blocks, in order, against a fresh cluster
 test-readme: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain scripts/test-readme.sh
+
+## check-layout: every target's imports are the dependencies Package.swift lists, and the import
+## graph in docs/DESIGN-NOTES.md is the one the sources make (scripts/import-graph.sh --write
+## rewrites it)
+check-layout:
+	scripts/import-graph.sh --check
+
+## test-under-stress: the proof that the suite does not flake: a clean clone of HEAD runs `make test`
+## RUNS times in a row (default 3) beside `stress-ng --cpu 2` (installed when missing); a summary
+## with each run's result, duration and load average, and the logs, under .build/stress-test/.
+## Not part of make test or CI: it takes RUNS times as long as make test on a loaded machine.
+RUNS ?= 3
+test-under-stress:
+	RUNS=$(RUNS) scripts/stress-test.sh
 
 ## test-fast: unit tests only (no process tests), for the inner loop
 test-fast: deps

@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "Membership", "NodeCore"], swiftSettings: strict),
         .testTarget(name: "NodeCoreTests", dependencies: ["NodeCore", "Chain", "Consensus"], swiftSettings: strict),
         .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain", "Consensus"], swiftSettings: strict),
-        .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain"], swiftSettings: strict),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain", "P2P"], swiftSettings: strict),
         .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus", "Membership", "NodeCore"],
                     swiftSettings: strict),
     ],

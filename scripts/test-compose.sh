@@ -305,9 +305,10 @@ LOOP_PID=$!
 sleep 2
 docker kill autochain-registry >/dev/null
 t6=$(date +%s); n0=$(wc -l < "$TXS")
-sleep 12
-n1=$(wc -l < "$TXS")
-check "kill the registry: transfers keep committing without it ($((n1 - n0)) acknowledged in 12 s)" test $((n1 - n0)) -ge 3
+# Waited for (bounded), not counted after a fixed 12 s: a busy machine commits fewer in that time.
+check "kill the registry: transfers keep committing without it (3 more acknowledged)" \
+  wait_for 60 sh -c "[ \$(wc -l < '$TXS') -ge $((n0 + 3)) ]"
+log "kill the registry: $(($(wc -l < "$TXS") - n0)) transfers acknowledged without it in $(since "$t6")"
 if wait_for 10 sh -c "[ \"\$(docker inspect -f '{{.State.Running}}' autochain-registry)\" = true ]"; then
   log "Docker restarted the killed registry itself"
 else

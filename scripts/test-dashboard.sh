@@ -57,17 +57,20 @@ log "autochain up on $url"
 "$BIN" up --nodes 3 --data-dir "$tmp/nodes" --addr "127.0.0.1:$port" --gateway-addr 127.0.0.1:0 --config "$tmp/config.toml" \
   >"$tmp/up.log" 2>&1 &
 up_pid=$!
-for _ in $(seq 300); do
-  if curl -fsS --max-time 1 "$url/status" 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["voters"])==3 and d["aliveNodes"]==3 else 1)' 2>/dev/null; then break; fi
-  sleep 0.1
-done
+fail=0
+voters_alive() { curl -fsS --max-time 1 "$url/status" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["voters"])==3 and d["aliveNodes"]==3 and d["leader"] else 1)'; }
+wait_for() { # seconds, what, condition command...
+  local limit=$1 what=$2; shift 2
+  for _ in $(seq $((limit * 10))); do if "$@" 2>/dev/null; then return 0; fi; sleep 0.1; done
+  echo "FAILED: $what not seen within ${limit} s"; fail=1; return 1
+}
+wait_for 60 "3 alive voters and a leader" voters_alive
 
 dom() {
   timeout 60 "$browser" --headless=new --no-sandbox --disable-gpu --user-data-dir="$tmp/profile" \
     --virtual-time-budget=4000 --dump-dom "$url/" 2>/dev/null
 }
 
-fail=0
 page=$(dom)
 cards=$(grep -o 'class="node alive' <<<"$page" | wc -l)
 log "rendered page: $cards alive node cards"
@@ -79,11 +82,9 @@ victim=$(curl -fsS "$url/status" | python3 -c 'import json,sys; d=json.load(sys.
 pid=$(pgrep -f -- "--node-id $victim --data-dir $tmp/nodes/" | head -1)
 log "kill -9 $victim (pid $pid)"
 kill -9 "$pid"
-for _ in $(seq 200); do
-  if curl -fsS "$url/events" | grep -q "\"restart\""; then break; fi
-  sleep 0.1
-done
-sleep 2
+wait_for 60 "a restart event" sh -c "curl -fsS --max-time 2 '$url/events' | grep -q '\"restart\"'"
+# The restarted node is alive again (waited for, not assumed after 2 s: a busy machine restarts slower).
+wait_for 60 "3 alive voters and a leader after the restart" voters_alive
 page=$(dom)
 grep -q 'class="k restart"' <<<"$page" || { echo "FAILED: the restart event is not on the page"; fail=1; }
 cards=$(grep -o 'class="node alive' <<<"$page" | wc -l)
@@ -91,12 +92,6 @@ cards=$(grep -o 'class="node alive' <<<"$page" | wc -l)
 
 # --- a load run: a scale-up under load, a scale-down after it, and the plots of both ---
 events_have() { curl -fsS --max-time 2 "$url/events" | python3 -c "import json,sys; sys.exit(0 if any($1 for e in json.load(sys.stdin)['events']) else 1)"; }
-voters_alive() { curl -fsS --max-time 1 "$url/status" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d["voters"])==3 and d["aliveNodes"]==3 and d["leader"] else 1)'; }
-wait_for() { # seconds, what, condition command...
-  local limit=$1 what=$2; shift 2
-  for _ in $(seq $((limit * 10))); do if "$@" 2>/dev/null; then return 0; fi; sleep 0.1; done
-  echo "FAILED: $what not seen within ${limit} s"; fail=1; return 1
-}
 gateway=$(sed -n 's/^gateway, one REST address for the whole cluster: //p' "$tmp/up.log" | head -1)
 wait_for 60 "3 alive voters and a leader again" voters_alive
 "$BIN" keygen --dev --out "$tmp/dev.key" >/dev/null 2>&1

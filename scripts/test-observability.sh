@@ -113,7 +113,7 @@ if command -v prometheus >/dev/null; then
         --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$tmp/prom.log" 2>&1 &
     prom_pid=$!
     targets_ok=""
-    for _ in $(seq 120); do
+    for _ in $(seq 240); do  # 120 s: generous for a busy machine, Prometheus's SD refresh included
         if curl -fsS --max-time 1 "$prom/api/v1/targets" 2>/dev/null | python3 -c '
 import json, sys
 t = json.load(sys.stdin)["data"]["activeTargets"]
@@ -133,7 +133,7 @@ sys.exit(0 if nodes == ["node1", "node2", "node3"] and len(reg) == 1 else 1)' 2>
         || fail "autochain load (second run)"
     log "every rule evaluates without error, every dashboard query answers"
     rules_ok=""
-    for _ in $(seq 60); do
+    for _ in $(seq 240); do  # 120 s: several evaluation intervals even on a busy machine
         if curl -fsS "$prom/api/v1/rules" | python3 -c '
 import json, sys
 groups = json.load(sys.stdin)["data"]["groups"]

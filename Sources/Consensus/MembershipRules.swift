@@ -1,6 +1,6 @@
 // Single-step membership changes with invariant checks, after etcd-io/raft's confchange.
 
-extension Membership {
+extension RaftMembership {
     public func isVoter(_ id: NodeID) -> Bool { voters.contains(id) }
     public func isLearner(_ id: NodeID) -> Bool { learners.contains(id) }
 
@@ -24,7 +24,7 @@ extension Membership {
 
     /// The membership after `change`; unchanged when the change is invalid (every node
     /// applies the same committed entry, so every node ignores it alike).
-    public func applying(_ change: ConfChange) -> Membership {
+    public func applying(_ change: ConfChange) -> RaftMembership {
         guard rejection(of: change) == nil else { return self }
         var next = self
         switch change {

@@ -14,7 +14,7 @@ public struct RaftCore<Storage: RaftStorage> {
     /// claiming the same term is ignored as evidence. Forgotten only when the term moves.
     var acceptedLeader: NodeID?
     var state: Role = .follower
-    var membership: Membership
+    var membership: RaftMembership
 
     /// Leader only: every other member's progress.
     var progress: [NodeID: Progress] = [:]
@@ -279,7 +279,7 @@ public struct RaftCore<Storage: RaftStorage> {
     }
 
     /// The runtime applied the committed entry carrying `change`; returns the new membership.
-    public mutating func applyConfChange(_ change: ConfChange) -> Membership {
+    public mutating func applyConfChange(_ change: ConfChange) -> RaftMembership {
         let before = membership
         membership = membership.applying(change)
         guard membership != before else { return membership }

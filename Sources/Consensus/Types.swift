@@ -20,7 +20,7 @@ public struct HardState: Sendable, Equatable {
 
 /// The voters (who elect and form quorums) and learners (who only receive the log).
 /// A node is never both.
-public struct Membership: Sendable, Equatable {
+public struct RaftMembership: Sendable, Equatable {
     public var voters: Set<NodeID>
     public var learners: Set<NodeID>
 
@@ -61,7 +61,7 @@ public struct Entry: Sendable, Equatable {
 }
 
 /// The role a node plays in its current term.
-public enum Role: String, Sendable {
+public enum Role: String, Sendable, CaseIterable {
     case follower, preCandidate, candidate, leader, learner
 }
 
@@ -102,7 +102,7 @@ public struct Message: Sendable, Equatable {
 /// It always holds entry 0 (genesis, term 0) and every entry up to `lastIndex` (no compaction).
 public protocol RaftStorage {
     /// Hard state and the membership as of the last applied entry.
-    func initialState() -> (HardState, Membership)
+    func initialState() -> (HardState, RaftMembership)
     var lastIndex: UInt64 { get }
     /// The term of the entry at `index`, nil when there is none.
     func term(at index: UInt64) -> UInt64?
@@ -193,7 +193,7 @@ public struct RaftStatus: Sendable, Equatable {
     public var commit: UInt64
     public var applied: UInt64
     public var lastIndex: UInt64
-    public var membership: Membership
+    public var membership: RaftMembership
     /// Leader only; empty otherwise.
     public var peers: [NodeID: PeerStatus]
     /// Messages refused before they touched any state, by reason, since start.

@@ -9,7 +9,7 @@ public final class RaftLogView<Store: BlockStore>: RaftStorage {
     public let store: Store
     public private(set) var tail: [LogRecord]
     public private(set) var hardState: HardState
-    public private(set) var membership: Membership
+    public private(set) var membership: RaftMembership
     let signer: BlockSigner
     /// The wall clock as of the event the core is handling (set by the core before it steps
     /// Raft), for the timestamp of a term-start block.
@@ -18,7 +18,7 @@ public final class RaftLogView<Store: BlockStore>: RaftStorage {
     private var termCache: [UInt64: UInt64] = [:]
     private static var termCacheMax: Int { 4_096 }
 
-    public init(store: Store, membership: Membership, signer: BlockSigner) throws {
+    public init(store: Store, membership: RaftMembership, signer: BlockSigner) throws {
         self.store = store
         self.signer = signer
         tail = try store.loadLogTail()
@@ -28,10 +28,10 @@ public final class RaftLogView<Store: BlockStore>: RaftStorage {
         precondition(tail.allSatisfy { $0.index > store.headHeight }, "log tail overlaps committed blocks")
     }
 
-    public func initialState() -> (HardState, Membership) { (hardState, membership) }
+    public func initialState() -> (HardState, RaftMembership) { (hardState, membership) }
 
     /// Re-reads hard state and tail after block sync wrote committed blocks underneath the core.
-    public func reload(membership: Membership) throws {
+    public func reload(membership: RaftMembership) throws {
         tail = try store.loadLogTail().filter { $0.index > store.headHeight }
         let hs = try store.loadHardState()
         hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))

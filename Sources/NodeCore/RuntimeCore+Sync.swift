@@ -100,7 +100,7 @@ extension RuntimeCore {
                                                 "seconds": Self.oneDecimal(seconds)]),
         ]
         do {
-            try view.reload(membership: Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners)))
+            try view.reload(membership: RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners)))
         } catch {
             return effects + halt("cannot reload the log after sync: \(error)")
         }

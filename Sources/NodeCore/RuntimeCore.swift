@@ -84,8 +84,8 @@ public struct RuntimeCore<Store: BlockStore> {
         self.signer = signer
         bootstrapping = store.headHeight == 0 && !joining
         self.joining = joining && store.headHeight == 0
-        var membership = Membership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
-        if bootstrapping { membership = Membership(voters: [settings.nodeId], learners: []) }
+        var membership = RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
+        if bootstrapping { membership = RaftMembership(voters: [settings.nodeId], learners: []) }
         view = try RaftLogView(store: store, membership: membership, signer: signer)
         raft = RaftCore(settings: raftSettings, storage: view, appliedIndex: store.headHeight)
         specMembership = store.membership

@@ -3,7 +3,7 @@ import Testing
 
 @Test func ready_calledTwiceWithoutAdvanceTraps() async {
     await #expect(processExitsWith: .failure) {
-        var core = RaftCore(settings: RaftSettings(id: "a"), storage: MemoryStorage(membership: Membership(voters: ["a"])))
+        var core = RaftCore(settings: RaftSettings(id: "a"), storage: MemoryStorage(membership: RaftMembership(voters: ["a"])))
         core.campaign()
         _ = core.ready()
         _ = core.ready()
@@ -12,7 +12,7 @@ import Testing
 
 @Test func advance_withoutReadyTraps() async {
     await #expect(processExitsWith: .failure) {
-        let storage = MemoryStorage(membership: Membership(voters: ["a"]))
+        let storage = MemoryStorage(membership: RaftMembership(voters: ["a"]))
         var core = RaftCore(settings: RaftSettings(id: "a"), storage: storage)
         let rd = core.ready()
         core.advance(rd)

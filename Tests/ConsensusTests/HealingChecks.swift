@@ -5,12 +5,12 @@
 
 extension HealingSimulation {
     /// The voters of `config` that are up still form a majority of it.
-    func hasQuorum(_ config: Membership) -> Bool {
+    func hasQuorum(_ config: RaftMembership) -> Bool {
         let up = config.voters.count { hosts[$0]?.isUp == true }
         return up >= Quorum.size(voterCount: config.voters.count)
     }
 
-    func upVoters(_ config: Membership) -> String {
+    func upVoters(_ config: RaftMembership) -> String {
         let up = config.voters.filter { hosts[$0]?.isUp == true }.sorted()
         return "\(up.count) of \(config.voters.count) voters up (\(up.joined(separator: ", ")) of \(config.voters.sorted().joined(separator: ", ")))"
     }

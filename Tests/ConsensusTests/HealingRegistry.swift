@@ -36,7 +36,7 @@ final class SimRegistry {
         guard !core.isRetired(node.id) else { return }  // 409 retired
         let st = node.core.status
         var r = NodeReport(id: node.id, apiUrl: "sim://\(node.id)", p2pAddr: "sim-p2p://\(node.id)", nodeKey: Self.key(node.id).hex)
-        r.role = st.role.rawValue
+        r.role = st.role
         r.height = node.storage.applied
         r.commitIndex = st.commit
         r.term = st.term

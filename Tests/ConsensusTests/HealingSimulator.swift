@@ -149,7 +149,7 @@ final class HealingSimulation {
     var ids: [NodeID] = []
     var hosts: [NodeID: SimHost] = [:]
     var live: [NodeID: SimNode] = [:]
-    let genesis: Membership
+    let genesis: RaftMembership
     let cache = SimExecutionCache()
     var network: SimNetwork
     var now: UInt64 = 0 { didSet { checks.step = now } }
@@ -165,7 +165,7 @@ final class HealingSimulation {
     /// Who proposed each conf change, by (term, index), for the messages of the checks.
     var confOrigin: [String: String] = [:]
     /// The configuration as of the highest applied index, and IDs ever removed from it.
-    var committedConfig: Membership
+    var committedConfig: RaftMembership
     var removedIds: Set<NodeID> = []
     var stats = HealingStats()
     /// Blocks proposed before the faults stopped; healing needs a later one committed.
@@ -181,7 +181,7 @@ final class HealingSimulation {
         self.rng = rng
         network = SimNetwork(odds: self.settings.network)
         let first: [NodeID] = ["node1", "node2", "node3"]
-        genesis = Membership(voters: Set(first))
+        genesis = RaftMembership(voters: Set(first))
         committedConfig = genesis
         registry = SimRegistry(settings: self.settings)
         checks.onFirstApply = { [unowned self] entry in self.noteCommitted(entry) }

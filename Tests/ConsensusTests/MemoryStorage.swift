@@ -5,16 +5,16 @@ import Testing
 /// Everything a node has persisted; survives a simulated crash.
 final class MemoryStorage: RaftStorage {
     var hardState = HardState()
-    var membership: Membership
+    var membership: RaftMembership
     var log: [Entry] = [Entry(index: 0, term: 0)]
     var applied: UInt64 = 0
     /// The commit index as of the last synced persist. A Ready with `mustSync == false` carries
     /// only a commit change, which a runtime may write without fsync and lose in a crash.
     var syncedCommit: UInt64 = 0
 
-    init(membership: Membership) { self.membership = membership }
+    init(membership: RaftMembership) { self.membership = membership }
 
-    func initialState() -> (HardState, Membership) { (hardState, membership) }
+    func initialState() -> (HardState, RaftMembership) { (hardState, membership) }
     var lastIndex: UInt64 { UInt64(log.count - 1) }
 
     func term(at index: UInt64) -> UInt64? {
@@ -112,13 +112,13 @@ final class Cluster {
     var inFlight: [Message] = []
 
     init(voters: [NodeID], learners: [NodeID] = [], seed: UInt64 = 1) {
-        let membership = Membership(voters: Set(voters), learners: Set(learners))
+        let membership = RaftMembership(voters: Set(voters), learners: Set(learners))
         for (i, id) in (voters + learners).enumerated() {
             addNode(id, membership: membership, seed: seed &* 31 &+ UInt64(i))
         }
     }
 
-    func addNode(_ id: NodeID, membership: Membership, seed: UInt64) {
+    func addNode(_ id: NodeID, membership: RaftMembership, seed: UInt64) {
         nodes[id] = TestNode(id: id, storage: MemoryStorage(membership: membership), settings: makeSettings(id, seed: seed))
     }
 

@@ -51,13 +51,13 @@ private func naiveCommitted(_ matches: [UInt64]) -> UInt64 {
 }
 
 @Test func membership_rulesRejectInvalidChanges() {
-    let m = Membership(voters: ["a", "b"], learners: ["c"])
+    let m = RaftMembership(voters: ["a", "b"], learners: ["c"])
     #expect(m.rejection(of: .addLearner("a")) != nil)
     #expect(m.rejection(of: .addLearner("c")) != nil)
     #expect(m.rejection(of: .promote("a")) != nil)
     #expect(m.rejection(of: .remove("z")) != nil)
-    #expect(Membership(voters: ["a"]).rejection(of: .remove("a")) != nil)
-    #expect(m.applying(.promote("c")) == Membership(voters: ["a", "b", "c"]))
-    #expect(m.applying(.remove("b")) == Membership(voters: ["a"], learners: ["c"]))
+    #expect(RaftMembership(voters: ["a"]).rejection(of: .remove("a")) != nil)
+    #expect(m.applying(.promote("c")) == RaftMembership(voters: ["a", "b", "c"]))
+    #expect(m.applying(.remove("b")) == RaftMembership(voters: ["a"], learners: ["c"]))
     #expect(m.applying(.addLearner("d")).learners == ["c", "d"])
 }

@@ -6,7 +6,7 @@ private func committedData(_ node: TestNode) -> [[UInt8]] {
 }
 
 @Test func singleNode_campaignElectsAndEachProposalCommitsInOneReady() throws {
-    let storage = MemoryStorage(membership: Membership(voters: ["a"]))
+    let storage = MemoryStorage(membership: RaftMembership(voters: ["a"]))
     var core = RaftCore(settings: RaftSettings(id: "a", randomSeed: 1), storage: storage)
     core.campaign()
     #expect(core.status.role == .leader)
@@ -140,7 +140,7 @@ private func committedData(_ node: TestNode) -> [[UInt8]] {
     for i in 0..<10 { _ = try cluster["a"].core.propose([UInt8(i)]) }
     cluster.stabilize()
     // d starts from genesis with the membership it will be told about; it catches up as a learner.
-    cluster.addNode("d", membership: Membership(voters: ["a", "b", "c"], learners: ["d"]), seed: 99)
+    cluster.addNode("d", membership: RaftMembership(voters: ["a", "b", "c"], learners: ["d"]), seed: 99)
     _ = try cluster["a"].core.proposeConfChange(.addLearner("d"), data: [200])
     #expect(throws: ProposalError.confChangePending) {
         try cluster["a"].core.proposeConfChange(.promote("d"), data: [])
@@ -160,7 +160,7 @@ private func committedData(_ node: TestNode) -> [[UInt8]] {
     _ = try cluster["a"].core.proposeConfChange(.remove("b"), data: [202])
     cluster.stabilize()
     cluster.tick(2)
-    #expect(cluster["a"].core.status.membership == Membership(voters: ["a", "c", "d"]))
+    #expect(cluster["a"].core.status.membership == RaftMembership(voters: ["a", "c", "d"]))
     // With b gone, a, c, d still commit; b no longer counts.
     cluster.isolate("b")
     _ = try cluster["a"].core.propose([55])

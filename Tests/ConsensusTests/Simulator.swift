@@ -112,7 +112,7 @@ final class Simulation {
         network = SimNetwork(odds: self.settings.network)
         let count = self.rng.next() % 2 == 0 ? 3 : 5
         ids = (0..<(count + self.settings.spareNodes)).map { "n\($0)" }
-        var membership = Membership(voters: Set(ids.prefix(count)))
+        var membership = RaftMembership(voters: Set(ids.prefix(count)))
         if let role {
             // A faulty voter is one of the initial voters and runs an honest core underneath;
             // a stranger or learner is an actor only, outside `ids` (never added nor promoted).

@@ -14,7 +14,7 @@ func registryCore(voters: [String], learners: [String] = [], at: Double = 100) -
 
 func report(_ id: String, leader: String?, height: UInt64 = 10) -> NodeReport {
     var r = NodeReport(id: id, apiUrl: "http://\(id)", p2pAddr: "\(id):6000", nodeKey: ChainBuilder.key(id).publicKey.hex)
-    r.role = id == leader ? "leader" : "follower"
+    r.role = id == leader ? .leader : .follower
     r.leader = leader
     r.height = height
     r.commitIndex = height

@@ -34,6 +34,32 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
     #expect(registry.state.withLock { $0.core.nodes["n1"] } == nil)
 }
 
+/// The role is parsed once, at the edge: a word that is no consensus role is the caller's
+/// mistake (400 `invalid_field`), and nothing of the report is kept.
+@Test func registry_refusesAHeartbeatWhoseRoleIsNoConsensusRole() {
+    let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
+    let body = report("n1", leader: .null, role: "captain")
+    let error = #expect(throws: RegistryAPIError.self) { try registry.heartbeat(body, call: signedRegistration("n1", body)) }
+    #expect(error?.status == 400 && error?.code == "invalid_field")
+    #expect(registry.state.withLock { $0.core.nodes["n1"] } == nil)
+}
+
+/// Every consensus role a node reports is kept as the role and shown again as the same word;
+/// a node that says none is shown as "unknown".
+@Test func registry_showsTheReportedRoleAsTheSameWord() throws {
+    let registry = RegistryService(settings: RegistrySettings(), provider: NoProvider())
+    for (seq, word) in ["leader", "follower", "candidate", "preCandidate", "learner"].enumerated() {
+        let body = report("n1", leader: .null, role: word)
+        _ = try registry.heartbeat(body, call: signedRegistration("n1", body, seq: UInt64(seq + 1), kind: seq == 0 ? .register : .heartbeat))
+        #expect(try registry.healthJSON("n1")["role"]?.stringValue == word)
+    }
+    var silent = report("n2", leader: .null).objectValue!
+    silent["role"] = nil
+    _ = try registry.heartbeat(.object(silent), call: signedRegistration("n2", .object(silent), key: KeyPair(seed: Array(repeating: 2, count: 32))))
+    #expect(registry.state.withLock { $0.core.nodes["n2"]?.role } == nil)
+    #expect(try registry.healthJSON("n2")["role"]?.stringValue == "unknown")
+}
+
 /// A node heartbeats at the period the registry names when it registers (its failure detector
 /// counts missed beats against that period), not at its own configured one.
 @Test func registryClient_adoptsTheRegistrysHeartbeatPeriod() throws {
@@ -77,7 +103,7 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
                                                                kind: .heartbeat))
     }
     #expect(error?.status == 403 && error?.code == "key_mismatch")
-    #expect(registry.state.withLock { $0.core.nodes["n1"]?.role } == "follower")
+    #expect(registry.state.withLock { $0.core.nodes["n1"]?.role } == .follower)
 }
 
 /// A node whose disk refuses writes says so in its heartbeat; the registry shows it on the node

@@ -7,7 +7,7 @@ let t0 = 1_000.0
 func node(_ id: String, _ health: NodeHealth = .alive, height: UInt64 = 100, cpu: Double? = 0.7,
           managed: Bool = true, hasData: Bool = true, failures: Int = 0, lastActionAt: Double? = nil,
           draining: Bool = false, caughtUp: Bool = true, heardAt: Double? = t0 - 0.2) -> NodeObservation {
-    NodeObservation(id: id, health: health, role: "follower", height: height, managed: managed, hasData: hasData,
+    NodeObservation(id: id, health: health, role: .follower, height: height, managed: managed, hasData: hasData,
                     restartFailures: failures, lastActionAt: lastActionAt, draining: draining,
                     load: NodeLoad(cpu: cpu), caughtUp: caughtUp, lastHeardAt: heardAt)
 }

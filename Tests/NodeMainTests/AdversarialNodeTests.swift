@@ -44,7 +44,7 @@ import Testing
         /// Still serving (within a bounded wait for the attacker's connections to close), and
         /// what it acknowledged is still committed.
         func expectServingAndNothingLost(_ after: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            let deadline = Date().addingTimeInterval(5)
+            let deadline = Date().addingTimeInterval(30)
             var live = try? node.request("GET", "/health/live")
             while live?.status != 200, Date() < deadline {
                 usleep(20_000)
@@ -150,7 +150,7 @@ import Testing
         // A slow client holds 40 KB of announced body; the next 20 KB does not fit.
         let slow = try RawSocket(t.node.apiAddr)
         slow.send("POST /submit-tx HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40000\r\n\r\n{")
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(30)
         var answer = RawAnswer("")
         repeat {  // bounded: until the slow request's head was read (its body reserved)
             let body = [UInt8](repeating: 0x20, count: 20_000)
@@ -174,7 +174,7 @@ import Testing
         for _ in 0..<5 where refused == nil {  // bounded: each round is one busy batch
             let batch = try RawSocket(t.node.apiAddr)
             batch.send(Array(Self.request("POST", "/submit-txs", body: body).utf8) + body)
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
                 let read = try t.raw(Self.request("GET", "/block/1"))
                 if read.status == 503 { refused = read; break }
@@ -207,7 +207,7 @@ import Testing
         }
 
         func send(_ message: PeerMessage) { peer.send(message) }
-        func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
+        func readMessage(timeout: Duration = .seconds(20)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
         func readBye() -> String? { peer.readBye() }
 
         /// The channel, then peers both ways; true when the node accepted it (as join-only).
@@ -250,7 +250,7 @@ import Testing
         }
         // The node logs each refusal on its own loop: wait (bounded) for both lines to be written.
         let refusals = { t.node.tailOfLog().components(separatedBy: "wrong cluster credential").count - 1 }
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline, refusals() < 2 { usleep(20_000) }
         #expect(refusals() >= 2)
         t.expectServingAndNothingLost("strangers without the credential")
@@ -299,7 +299,7 @@ import Testing
         cut.peer.sendRaw(Array(frame.prefix(10)))
         shutdown(cut.socket.fd, Int32(SHUT_WR))
         #expect(cut.peer.isClosedByPeer())
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(30)
         while !t.node.tailOfLog().contains("truncated"), Date() < deadline { usleep(20_000) }
         #expect(t.node.tailOfLog().contains("truncated"))
         t.expectServingAndNothingLost("hostile frames")
@@ -376,7 +376,7 @@ import Testing
         #expect(s.handshake())
         let line = PeerMessage.getBlocks(from: 1, count: PeerLimits.maxBlocksPerMessage).encodedLine()
         s.peer.sendRaw((0..<2_000).flatMap { _ in s.peer.channel.seal(line: line) })
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         var metrics = ""
         repeat {
             metrics = try t.node.request("GET", "/metrics").bodyText

@@ -41,7 +41,7 @@ import Testing
         }
 
         /// Waits (bounded) until `condition` holds.
-        func eventually(_ what: String, timeout: Double = 20, _ condition: () -> Bool) throws {
+        func eventually(_ what: String, timeout: Double = 60, _ condition: () -> Bool) throws {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 if condition() { return }

@@ -58,7 +58,7 @@ import Testing
 
         /// Waits (bounded) until `id`'s metrics show `line` (a sample line's prefix).
         func expectMetric(_ id: String, _ line: String, sourceLocation: SourceLocation = #_sourceLocation) {
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = Date().addingTimeInterval(30)
             while !metrics(id).contains(line), Date() < deadline { usleep(50_000) }
             #expect(metrics(id).contains(line), "\(id) metrics lack \(line):\n\(node(id).tailOfLog().suffix(2000))",
                     sourceLocation: sourceLocation)
@@ -153,7 +153,7 @@ import Testing
         let fake = UInt64(Int64.max)
         let hostile = try s.connect(to: follower, height: fake)
         // It claims a height it never serves (it answers no getBlocks) and keeps claiming it.
-        let deadline = Date().addingTimeInterval(15)
+        let deadline = Date().addingTimeInterval(45)
         var sawSync = false
         var resynced = false
         while Date() < deadline, !resynced {

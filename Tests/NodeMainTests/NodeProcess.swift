@@ -60,7 +60,7 @@ final class NodeProcess: @unchecked Sendable {
         p.standardOutput = log
         try p.run()
         process = p
-        if waitUntilReady { try waitReady(timeout: 20) }
+        if waitUntilReady { try waitReady(timeout: 60) }
     }
 
     func waitReady(timeout: Double) throws {

@@ -151,7 +151,7 @@ import Testing
         #expect(answer["accepted"]?.intValue == 50)
         #expect(answer["rejected"]?.intValue == 1)
         #expect(answer["results"]?.arrayValue?.last?["error"]?["code"]?.stringValue == "zero_amount")
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while Date() < deadline, try node.json("GET", "/balance/\(bob.address.hex)").body["balance"]?.intValue != 100 {
             usleep(20_000)
         }

@@ -30,12 +30,12 @@ final class RawSocket {
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     /// Reads until the other side closes or `timeout` passes.
-    func readUntilClose(timeout: Duration = .seconds(5)) -> String {
+    func readUntilClose(timeout: Duration = .seconds(20)) -> String {
         read(timeout: timeout) { _ in false }
     }
 
     /// Reads until `done` holds for what was read so far (or close, or timeout).
-    func read(timeout: Duration = .seconds(5), until done: (String) -> Bool) -> String {
+    func read(timeout: Duration = .seconds(20), until done: (String) -> Bool) -> String {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
@@ -50,7 +50,7 @@ final class RawSocket {
     }
 
     /// One whole HTTP response (head and Content-Length body) from the stream, or what arrived.
-    func readResponse(timeout: Duration = .seconds(10)) -> String {
+    func readResponse(timeout: Duration = .seconds(30)) -> String {
         read(timeout: timeout) { text in
             guard let headEnd = text.range(of: "\r\n\r\n") else { return false }
             let head = text[..<headEnd.lowerBound].lowercased()

@@ -41,7 +41,7 @@ final class ChannelPeer {
     func send(_ message: PeerMessage) { sendRaw(channel.seal(line: message.encodedLine())) }
 
     /// Sends the preamble and reads until the peer's auth frame is verified; false on close or refusal.
-    func openChannel(timeout: Duration = .seconds(5)) -> Bool {
+    func openChannel(timeout: Duration = .seconds(20)) -> Bool {
         sendRaw(channel.preamble)
         let deadline = ContinuousClock.now + timeout
         while peerAuth == nil, failure == nil, ContinuousClock.now < deadline {
@@ -51,7 +51,7 @@ final class ChannelPeer {
     }
 
     /// The next message, or nil on close, timeout, a channel error or an undecodable message.
-    func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? {
+    func readMessage(timeout: Duration = .seconds(20)) -> PeerMessage? {
         let deadline = ContinuousClock.now + timeout
         while inbox.isEmpty, !undecodable, failure == nil, ContinuousClock.now < deadline {
             if !pump() { break }
@@ -60,7 +60,7 @@ final class ChannelPeer {
     }
 
     /// Reads until a bye arrives (skipping other messages); returns its reason.
-    func readBye(timeout: Duration = .seconds(5)) -> String? {
+    func readBye(timeout: Duration = .seconds(20)) -> String? {
         for _ in 0..<8192 {  // bounded: each read waits at most `timeout`
             guard let message = readMessage(timeout: timeout) else { return nil }
             if case .bye(let reason) = message { return reason }
@@ -69,7 +69,7 @@ final class ChannelPeer {
     }
 
     /// True when the other side closes the socket within `timeout` (bytes before that are read).
-    func isClosedByPeer(timeout: Duration = .seconds(5)) -> Bool {
+    func isClosedByPeer(timeout: Duration = .seconds(20)) -> Bool {
         let deadline = ContinuousClock.now + timeout
         var chunk = [UInt8](repeating: 0, count: 65536)
         while ContinuousClock.now < deadline {

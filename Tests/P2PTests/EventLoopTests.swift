@@ -4,7 +4,7 @@ import Testing
 @testable import P2P
 
 /// Waits (bounded) until `condition` holds.
-func waitUntil(_ timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
+func waitUntil(_ timeout: Duration = .seconds(20), _ condition: () -> Bool) -> Bool {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         if ContinuousClock.now >= deadline { return false }

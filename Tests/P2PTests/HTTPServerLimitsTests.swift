@@ -102,11 +102,13 @@ struct HTTPServerLimitsTests {
             let raw = try RawClient(address)
             raw.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             let start = ContinuousClock.now
-            let reply = raw.readUntilClose(timeout: .seconds(5))
+            let reply = raw.readUntilClose(timeout: .seconds(30))
             let elapsed = ContinuousClock.now - start
-            #expect(reply.hasPrefix("HTTP/1.1 408 Request Timeout"))
+            // The 408 proves the timer closed it; only the lower bound is about timing we control
+            // (a busy machine may fire the timer late, never early).
+            #expect(reply.hasPrefix("HTTP/1.1 408 Request Timeout"), "\(reply) after \(elapsed)")
             #expect(reply.contains("\"code\":\"request_timeout\""))
-            #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(2))
+            #expect(elapsed >= .milliseconds(150), "closed after \(elapsed), before its 200 ms read-header timeout")
         }
     }
 
@@ -146,7 +148,7 @@ struct HTTPServerLimitsTests {
             let raw = try RawClient(address)
             raw.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
         }
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(20)
         while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
         #expect(server.connectionCount == 0)
     }
@@ -161,7 +163,7 @@ struct HTTPServerLimitsTests {
             raw.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
             _ = raw.read(until: "bbbb")  // take a little of the body, then vanish
         }
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(20)
         while server.connectionCount > 0, ContinuousClock.now < deadline { usleep(5_000) }
         #expect(server.connectionCount == 0)
     }
@@ -199,7 +201,7 @@ struct HTTPServerLimitsTests {
     /// Frees a slot with `free`, then retries (bounded) until a request from the same address is served.
     private func waitForSlot(_ target: SocketAddress, after free: () -> Void) throws -> String {
         free()
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(20)
         var last = ""
         while ContinuousClock.now < deadline {
             let client = try RawClient(target)
@@ -231,7 +233,7 @@ struct HTTPServerLimitsTests {
         try withServer(settings, handler: held.handler) { address in
             let a = try RawClient(address)
             a.send("POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n" + String(repeating: "a", count: 800))
-            let deadline = ContinuousClock.now + .seconds(3)
+            let deadline = ContinuousClock.now + .seconds(20)
             while held.count == 0, ContinuousClock.now < deadline { usleep(2_000) }
             let b = try RawClient(address)
             b.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n" + String(repeating: "b", count: 300))
@@ -257,7 +259,7 @@ struct HTTPServerLimitsTests {
         do {
             let a = try RawClient(address)
             a.send("POST /hold HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + String(repeating: "a", count: 600))
-            let deadline = ContinuousClock.now + .seconds(3)
+            let deadline = ContinuousClock.now + .seconds(20)
             while server.stats.bodyBytesInFlight < 600, ContinuousClock.now < deadline { usleep(2_000) }
             #expect(server.stats.bodyBytesInFlight == 600)
             let b = try RawClient(address)
@@ -266,7 +268,7 @@ struct HTTPServerLimitsTests {
             #expect(refused.hasPrefix("HTTP/1.1 503") && refused.contains("overloaded"), "\(refused)")
             #expect(server.stats.refusedBodiesOverBudget == 1)
         }  // a disconnects mid-body
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(20)
         while server.stats.bodyBytesInFlight > 0, ContinuousClock.now < deadline { usleep(2_000) }
         #expect(server.stats.bodyBytesInFlight == 0)
     }

@@ -66,7 +66,7 @@ struct TestNode {
 }
 
 /// Polls `condition` every 10 ms for at most `timeout`; returns its last value.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) -> Bool {
+func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) -> Bool {
     let start = ContinuousClock.now
     while ContinuousClock.now - start < timeout {
         if condition() { return true }
@@ -103,8 +103,8 @@ final class RawPeer {
     }
 
     func send(_ message: PeerMessage) { peer.send(message) }
-    func readMessage(timeout: Duration = .seconds(5)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
-    func readBye(timeout: Duration = .seconds(5)) -> String? { peer.readBye(timeout: timeout) }
+    func readMessage(timeout: Duration = .seconds(20)) -> PeerMessage? { peer.readMessage(timeout: timeout) }
+    func readBye(timeout: Duration = .seconds(20)) -> String? { peer.readBye(timeout: timeout) }
 
     /// Completes the handshake (channel, then peers both ways); true when the other side accepted us.
     func handshake() -> Bool {

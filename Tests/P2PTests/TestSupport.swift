@@ -62,17 +62,17 @@ final class RawClient {
     }
 
     /// Reads until the server closes or `timeout` passes; returns everything read.
-    func readUntilClose(timeout: Duration = .seconds(5)) -> String {
+    func readUntilClose(timeout: Duration = .seconds(20)) -> String {
         readWhile(timeout: timeout) { _ in true }
     }
 
     /// Reads until `text` contains `marker` `count` times (or close / timeout).
-    func read(until marker: String, count: Int = 1, timeout: Duration = .seconds(5)) -> String {
+    func read(until marker: String, count: Int = 1, timeout: Duration = .seconds(20)) -> String {
         readWhile(timeout: timeout) { $0.components(separatedBy: marker).count - 1 < count }
     }
 
     /// True when the server has closed the connection (reads EOF within `timeout`).
-    func isClosedByServer(timeout: Duration = .seconds(3)) -> Bool {
+    func isClosedByServer(timeout: Duration = .seconds(20)) -> Bool {
         var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 4096)

@@ -1,7 +1,7 @@
 // The observed cluster classified once per round, so every policy reads the same facts.
 
 /// What a node is to the autoscaler this round.
-enum NodeState: Equatable {
+enum NodeCondition: Equatable {
     /// Not heard from since the registry started, and still inside the grace period: hands off.
     case unknown
     case alive
@@ -24,7 +24,7 @@ struct ClusterView {
     let settings: AutoscalerSettings
     /// Observed nodes, plus a stand-in (dead, unmanaged, no data) for members never observed.
     let nodes: [NodeObservation]
-    let states: [NodeState]
+    let states: [NodeCondition]
     let voters: Set<String>
     let learners: Set<String>
     let leader: String?
@@ -75,7 +75,7 @@ struct ClusterView {
         assert(capacity >= pendingSpawns && capacity <= nodes.count + pendingSpawns)
     }
 
-    static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings, now: Double) -> NodeState {
+    static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings, now: Double) -> NodeCondition {
         if n.lastHeardAt == nil && inGrace { return .unknown }
         switch n.health {
         case .alive: return .alive
@@ -95,7 +95,7 @@ struct ClusterView {
     var majority: Int { voters.count / 2 + 1 }
 
     /// Voters whose state satisfies `test`.
-    func voterCount(where test: (NodeState) -> Bool) -> Int {
+    func voterCount(where test: (NodeCondition) -> Bool) -> Int {
         zip(nodes, states).count { n, s in voters.contains(n.id) && test(s) }
     }
 

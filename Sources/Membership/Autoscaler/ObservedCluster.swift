@@ -1,6 +1,8 @@
 // What the registry knows of the cluster, handed to the autoscaler each round. Soft state: the
 // registry rebuilds it from heartbeats, probes and its provider; the voter set is the leader's.
 
+import Consensus
+
 /// How the registry judges a node: `suspect` is a late heartbeat not yet settled by a probe.
 public enum NodeHealth: String, Sendable { case alive, suspect, dead }
 
@@ -41,8 +43,8 @@ public enum LoadMetric: String, Sendable, CaseIterable { case cpu, requestRate, 
 public struct NodeObservation: Sendable, Equatable {
     public var id: String
     public var health: NodeHealth
-    /// "leader", "follower", "learner", "candidate", ... as the node reports it.
-    public var role: String
+    /// The role the node last reported; nil before it reported one.
+    public var role: Role?
     public var height: UInt64
     /// Our provider runs it: we may restart or stop it.
     public var managed: Bool
@@ -64,7 +66,7 @@ public struct NodeObservation: Sendable, Equatable {
     /// which during the grace period means "not yet re-registered", not "dead".
     public var lastHeardAt: Double?
 
-    public init(id: String, health: NodeHealth = .alive, role: String = "follower", height: UInt64 = 0,
+    public init(id: String, health: NodeHealth = .alive, role: Role? = .follower, height: UInt64 = 0,
                 managed: Bool = true, hasData: Bool = true, restartFailures: Int = 0,
                 lastActionAt: Double? = nil, draining: Bool = false, load: NodeLoad = NodeLoad(),
                 caughtUp: Bool = true, lastHeardAt: Double? = nil, stoppedDeliberately: Bool = false) {

@@ -1,6 +1,8 @@
 // A large made-up cluster for measuring `Autoscaler.decide` (`autochain bench-decide`) and for the
 // speed test: pure, the same input every time.
 
+import Consensus
+
 /// Observed clusters of any size in the shapes the decide benchmark measures.
 public enum SyntheticCluster {
     /// The load shapes measured: at the target, above it (scale-up), and below it (scale-down).
@@ -37,7 +39,7 @@ public enum SyntheticCluster {
         all.reserveCapacity(nodes)
         for i in 1...nodes {
             let cpu: Double? = i % 97 == 0 && shape != .scaleDown ? nil : shape.cpu
-            var n = NodeObservation(id: "n\(i)", role: i == 1 ? "leader" : "follower", height: UInt64(1_000 + i % 37),
+            var n = NodeObservation(id: "n\(i)", role: i == 1 ? .leader : .follower, height: UInt64(1_000 + i % 37),
                                     load: NodeLoad(cpu: cpu), lastHeardAt: now - 0.2)
             if i % 50 == 0 {
                 n.health = .dead

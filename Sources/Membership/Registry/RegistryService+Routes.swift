@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 import Foundation
 import P2P
 
@@ -178,6 +179,7 @@ extension RegistryService {
             guard case .int(let i) = v, i >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative integer") }
             return UInt64(i)
         }
+        func role() throws -> Role? { try Role.reported(text("role")) }
         func number(_ k: String) throws -> Double? {
             guard let v = b[k], v != .null else { return nil }
             guard let d = v.doubleValue, d.isFinite, d >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative number") }
@@ -203,7 +205,7 @@ extension RegistryService {
                             submitLatencyMs: try number("submitLatencyMs"))
         let degraded = try text("degraded")
         var report = NodeReport(id: id, apiUrl: apiUrl, p2pAddr: p2p, nodeKey: call.nodeKey.hex)
-        (report.height, report.commitIndex, report.term, report.role) = (try uint("height"), try uint("commitIndex"), try uint("term"), try text("role"))
+        (report.height, report.commitIndex, report.term, report.role) = (try uint("height"), try uint("commitIndex"), try uint("term"), try role())
         let leader = try text("leader")
         report.leader = leader.isEmpty ? nil : leader
         (report.voters, report.learners, report.retiredIds) = (try ids("voters"), try ids("learners"), try ids("retired"))
@@ -242,7 +244,7 @@ extension RegistryService {
                 let h = s.detector.health(node: r.id, now: now)
                 guard h != .dead, !s.isDraining(r.id) else { return nil }
                 return .object(JSONObject([("id", .string(r.id)), ("apiUrl", .string(r.apiUrl)), ("p2pAddr", .string(r.p2pAddr)),
-                                           ("role", .string(r.role)), ("height", .uint(r.height)), ("state", .string(h.rawValue))]))
+                                           ("role", .string(r.role.wireName)), ("height", .uint(r.height)), ("state", .string(h.rawValue))]))
             }
         }
         return .object(JSONObject([("nodes", .array(list))]))
@@ -254,7 +256,7 @@ extension RegistryService {
             let s = st.core
             guard let r = s.nodes[id] else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id.prefix(64))") }
             let h = s.detector.health(node: id, now: now)
-            var o = JSONObject([("id", .string(id)), ("state", .string(h.rawValue)), ("role", .string(r.role)), ("height", .uint(r.height))])
+            var o = JSONObject([("id", .string(id)), ("state", .string(h.rawValue)), ("role", .string(r.role.wireName)), ("height", .uint(r.height))])
             o["lastHeartbeatAgoMs"] = r.lastHeartbeatAt.map { .int(Int64((now - $0) * 1000)) } ?? .null
             o["apiUrl"] = .string(r.apiUrl)
             o["managed"] = .bool(provider.isRunning(id) || provider.hasData(id))

@@ -18,7 +18,7 @@ public struct RegistrySettings: Sendable {
     /// A signed registration or heartbeat whose timestamp is further than this from the
     /// registry's clock is refused (`[registry] signed_clock_skew_s`).
     public var signedClockSkewS = 30
-    /// Timeout of the active /health/ready probe of a node whose heartbeat is late.
+    /// Timeout of the active GET /health/live probe of a node whose heartbeat is late.
     public var probeTimeoutMs = 500
     /// The dashboard's time series (`GET /series`) take one sample this often...
     public var seriesIntervalS = 5

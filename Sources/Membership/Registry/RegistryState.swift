@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 
 /// One node as the registry knows it: soft state rebuilt from registrations and heartbeats.
 public struct NodeRecord: Sendable {
@@ -11,7 +12,8 @@ public struct NodeRecord: Sendable {
     public var height: UInt64 = 0
     public var commitIndex: UInt64 = 0
     public var term: UInt64 = 0
-    public var role: String = "unknown"
+    /// nil until the node reports one (shown as "unknown").
+    public var role: Role?
     public var leader: String?
     public var voters: [String] = []
     public var learners: [String] = []
@@ -25,7 +27,7 @@ public struct NodeRecord: Sendable {
 
     public var json: JSON {
         var o = JSONObject([("id", .string(id)), ("apiUrl", .string(apiUrl)), ("p2pAddr", .string(p2pAddr)),
-                            ("role", .string(role)), ("height", .uint(height))])
+                            ("role", .string(role.wireName)), ("height", .uint(height))])
         o["term"] = .uint(term)
         o["leader"] = leader.map { .string($0) } ?? .null
         if let degraded { o["degraded"] = .string(degraded) }

@@ -91,7 +91,7 @@ extension NodeAPI {
     /// and answer 503 `leader_lost` for those no leader took within `leader_wait_ms`.
     func sweepForwarded(now: UInt64) {
         let st = runtime.status
-        let current = st.role == "leader" ? settings.node.id : st.leader
+        let current = st.role == .leader ? settings.node.id : st.leader
         var stray: [ForwardedCommits.Entry] = []
         for e in forwarded.snapshot() {
             guard state.hasWaiter(e.tx.hash, id: e.waiterId) else { forwarded.remove(e.waiterId); continue }

@@ -192,9 +192,9 @@ final class NodeAPI: Sendable {
             return APIError(status: 503, code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
         }
         guard st.leader != nil else {
-            return APIError(status: 503, code: "not_ready", message: "no leader known (role \(st.role), term \(st.term))").response
+            return APIError(status: 503, code: "not_ready", message: "no leader known (role \(st.role.rawValue), term \(st.term))").response
         }
-        return .json(["status": "ready", "role": .string(st.role), "height": .uint(state.head.header.height)])
+        return .json(["status": "ready", "role": .string(st.role.rawValue), "height": .uint(state.head.header.height)])
     }
 
     func statusJSON() -> JSON {
@@ -204,7 +204,7 @@ final class NodeAPI: Sendable {
         return [
             "chainId": .string(state.chainId), "genesisHash": .string(state.genesisHash.hex),
             "nodeId": .string(settings.node.id), "nodeKey": .string(nodeKey.hex),
-            "role": .string(st.role), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
+            "role": .string(st.role.rawValue), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
             "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
             "commitIndex": .uint(st.commitIndex), "peers": .array(transportPeers().map { .string($0.nodeId) }),
             "mempool": .int(mempool), "storage": .string(runtime.storage.fault?.reason ?? "ok"),

@@ -17,7 +17,7 @@ extension NodeAPI {
     func knownLeader() throws -> String {
         let st = runtime.status
         guard let leader = st.leader, leader != settings.node.id else {
-            throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role)); retry shortly")
+            throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role.rawValue)); retry shortly")
         }
         return leader
     }
@@ -115,8 +115,8 @@ extension NodeAPI: ForwardingEndpoint {
                             message: "the leader's storage refuses writes (\(fault.reason)); retry shortly", leaderHint: nil)
         }
         let st = runtime.status
-        guard st.role == "leader" else {
-            return .refused(code: "not_leader", message: "this node does not lead (role \(st.role))", leaderHint: st.leader)
+        guard st.role == .leader else {
+            return .refused(code: "not_leader", message: "this node does not lead (role \(st.role.rawValue))", leaderHint: st.leader)
         }
         let signed = Transaction.verifyAll(txs)
         var rejections = [TxRejection?](repeating: nil, count: txs.count)

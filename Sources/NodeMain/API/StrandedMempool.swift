@@ -67,7 +67,7 @@ extension NodeAPI {
     /// in order). `done` runs once the pass is over (at once when there is nothing to do).
     func handOverStranded(done: @escaping @Sendable () -> Void = {}) {
         let st = runtime.status
-        guard st.role != "leader", let leader = st.leader, leader != settings.node.id,
+        guard st.role != .leader, let leader = st.leader, leader != settings.node.id,
               state.withLock({ $0.mempool.count }) > 0, stranded.claimPass() else { return done() }
         let target = StrandedMempool.HandedTo(leader: leader, term: st.term)
         let pending = stranded.notHanded(state.withLock { $0.mempool.all }, to: target)

@@ -35,7 +35,7 @@ extension NodeAPI {
                 }
             }
         }
-        if runtime.status.role != "leader" {
+        if runtime.status.role != .leader {
             guard let waiter else {
                 let leader = try knownLeader()
                 forward([tx], to: leader) { outcome in reply(Self.forwardedAnswer(hash, outcome, leader: leader)) }
@@ -120,7 +120,7 @@ extension NodeAPI {
     /// them) and answers when the leader does.
     func submitBatch(_ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let items = try batchItems(request)
-        guard runtime.status.role == "leader" else { return try forwardBatch(items, reply) }
+        guard runtime.status.role == .leader else { return try forwardBatch(items, reply) }
         let checked = checkInParallel(items, verifySignatures: true)
         var results = checked.map { r -> JSON? in r.1.map { APIError($0).json } }
         let good = checked.enumerated().compactMap { i, r in r.0.map { (i, $0) } }

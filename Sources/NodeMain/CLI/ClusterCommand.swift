@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 import Foundation
 import P2P
 
@@ -81,7 +82,7 @@ enum ClusterCommand {
                       let st = try? JSON.parse(r.body) else { continue }
                 answers[node.id] = st
             }
-            let leader = answers.values.compactMap { $0["role"]?.stringValue == "leader" ? $0["nodeId"]?.stringValue : nil }.first
+            let leader = answers.values.compactMap { $0["role"]?.stringValue.flatMap(Role.init(rawValue:)) == .leader ? $0["nodeId"]?.stringValue : nil }.first
             if let view = leader.flatMap({ answers[$0] }) ?? answers.values.first {
                 let observation = ClusterReadiness.Observation(
                     expectedNodes: nodes.count, targetVoters: targetVoters,

@@ -231,7 +231,7 @@ final class RunningNode: Sendable {
             let load = sampler.sample(requests: handler.requestsServed)
             var o = JSONObject([("apiUrl", .string("http://\(api)")), ("p2pAddr", .string(p2p)), ("nodeKey", .string(nodeKey.publicKey.hex)),
                                 ("height", .uint(head.header.height)), ("commitIndex", .uint(st.commitIndex)), ("term", .uint(st.term)),
-                                ("role", .string(st.role)), ("leader", st.leader.map { .string($0) } ?? .null)])
+                                ("role", .string(st.role.rawValue)), ("leader", st.leader.map { .string($0) } ?? .null)])
             o["voters"] = .array(st.membership.voters.map { .string($0) })
             o["learners"] = .array(st.membership.learners.map { .string($0) })
             o["retired"] = .array(st.membership.retired.map { .string($0) })
@@ -260,7 +260,7 @@ final class RunningNode: Sendable {
         api.draining = true
         api.stranded.stop()
         registry?.stop()
-        let wasLeader = runtime.status.role == "leader"
+        let wasLeader = runtime.status.role == .leader
         runtime.stop(transferFirst: true)
         // What it accepted and did not commit goes to the new leader (as after any loss of leadership).
         if wasLeader { api.handOverStranded(waitingUpTo: 5_000) }

@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 import Foundation
 import Membership
 import P2P
@@ -146,7 +147,7 @@ enum UpCommand {
                 // say it leads, and its height is what it committed.
                 let leaderURL = st["leader"]?.stringValue.flatMap { id in list.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue }
                 let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.call("GET", "/status", nil, timeout: .seconds(2)) }
-                let leads = leaderStatus?["role"]?.stringValue == "leader"
+                let leads = leaderStatus?["role"]?.stringValue.flatMap(Role.init(rawValue:)) == .leader
                 let observation = ClusterReadiness.Observation(
                     expectedNodes: st["targetNodes"]?.intValue.map { Int($0) } ?? nodes, targetVoters: targetVoters,
                     voters: st["voters"]?.arrayValue?.compactMap(\.stringValue) ?? [],

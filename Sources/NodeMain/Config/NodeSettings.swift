@@ -44,7 +44,8 @@ struct NodeSettings: Sendable {
         var maxBodyBytesInFlight = 256 << 20
     }
 
-    struct P2P: Sendable {
+    /// The `[p2p]` section (named apart from the P2P module).
+    struct PeerNetwork: Sendable {
         var addr = "127.0.0.1:6000"
         /// The address peers dial; defaults to `addr` (set it when listening on 0.0.0.0).
         var advertise = ""
@@ -85,7 +86,8 @@ struct NodeSettings: Sendable {
         var maxForwardedTxsPerPeer = 60_000
     }
 
-    struct Consensus: Sendable {
+    /// The `[consensus]` section (named apart from the Consensus module).
+    struct Raft: Sendable {
         /// Raft tick; heartbeats go out every tick.
         var heartbeatMs = 100
         /// Followers start an election after this long without a leader (randomized up to 2x).
@@ -121,8 +123,8 @@ struct NodeSettings: Sendable {
     var node = Node()
     var registry = Registry()
     var api = API()
-    var p2p = P2P()
-    var consensus = Consensus()
+    var p2p = PeerNetwork()
+    var consensus = Raft()
     var mempool = MempoolSettings()
     var storage = Storage()
     var genesis = GenesisSpec.development

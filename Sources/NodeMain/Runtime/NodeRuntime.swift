@@ -49,7 +49,7 @@ final class NodeRuntime: Sendable {
         let core = try RuntimeCore(settings: RuntimeCoreSettings(node: settings), raftSettings: raft, store: store,
                                    reads: NodeCoreReads(state: state, entryChecks: checks, syncSignatures: signatures),
                                    signer: BlockSigner(key: nodeKey), joining: joining)
-        statusBox = Mutex(RuntimeStatus(role: "follower", term: 0, leader: nil, commitIndex: store.headHeight,
+        statusBox = Mutex(RuntimeStatus(role: .follower, term: 0, leader: nil, commitIndex: store.headHeight,
                                         lastIndex: core.view.lastIndex, membership: store.membership, syncTarget: 0, syncing: false,
                                         progress: [:]))
         loop = Mutex(RuntimeLoop(settings: settings, store: store, core: core))
@@ -89,7 +89,7 @@ final class NodeRuntime: Sendable {
 
     /// Stops the runtime; a leader first hands leadership to the most up-to-date voter (bounded).
     func stop(transferFirst: Bool = true) {
-        if transferFirst, status.role == "leader", status.membership.voters.count > 1 {
+        if transferFirst, status.role == .leader, status.membership.voters.count > 1 {
             let done = DispatchSemaphore(value: 0)
             if post(.transferLeadership(to: nil, done: { _ in done.signal() })) {
                 _ = done.wait(timeout: .now() + .seconds(3))
@@ -156,7 +156,7 @@ extension RuntimeCoreSettings {
 
 /// What `/status` and `/members` show of consensus, copied out of the runtime thread.
 struct RuntimeStatus: Sendable {
-    var role: String
+    var role: Role
     var term: UInt64
     var leader: String?
     var commitIndex: UInt64

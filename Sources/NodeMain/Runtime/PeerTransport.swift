@@ -121,7 +121,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         }
         guard key == peer.nodeKey else { return }
         let st = runtime.status
-        guard st.role != "leader", let leader = st.leader, leader != identity.nodeId else {
+        guard st.role != .leader, let leader = st.leader, leader != identity.nodeId else {
             runtime.post(.join(nodeId: id, nodeKey: key, from: peer.nodeId))
             return
         }

@@ -138,7 +138,7 @@ extension RuntimeLoop {
         let st = core.status
         runtime.metrics.raftTerm.set(Double(st.term))
         runtime.metrics.isLeader.set(st.role == .leader ? 1 : 0)
-        runtime.publish(RuntimeStatus(role: st.role.rawValue, term: st.term, leader: st.leader, commitIndex: st.commit,
+        runtime.publish(RuntimeStatus(role: st.role, term: st.term, leader: st.leader, commitIndex: st.commit,
                                       lastIndex: st.lastIndex, membership: store.membership, syncTarget: core.sync.target,
                                       syncing: core.sync.active, progress: st.peers.mapValues { $0.match }))
     }

@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 
 /// One round: settle what took effect or timed out, move retirements on, observe, ask
 /// `Autoscaler.decide`, and turn its actions into effects.
@@ -64,7 +65,7 @@ extension RegistryCore {
         let list = ids.sorted().map { id -> NodeObservation in
             let r = nodes[id]
             return NodeObservation(
-                id: id, health: detector.health(node: id, now: now), role: r?.role ?? "unknown", height: r?.height ?? 0,
+                id: id, health: detector.health(node: id, now: now), role: r?.role, height: r?.height ?? 0,
                 managed: facts.managed.contains(id) || facts.running.contains(id), hasData: facts.withData.contains(id),
                 restartFailures: restartFailures[id] ?? 0, lastActionAt: lastActionAt[id],
                 draining: isDraining(id) || removed.contains(id),

@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 
 /// The registry's decisions as a value: what it knows of the nodes, the actions under way and
 /// what they wait for, failed restarts, IDs handed out, draining and retirement. Fed with events
@@ -94,9 +95,9 @@ public struct RegistryCore: Sendable {
             r.lastHeartbeatAt != nil && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
         }
         let best = members.max { a, b in
-            (a.role == "leader" ? 1 : 0, a.term, a.commitIndex, b.id) < (b.role == "leader" ? 1 : 0, b.term, b.commitIndex, a.id)
+            (a.role == .leader ? 1 : 0, a.term, a.commitIndex, b.id) < (b.role == .leader ? 1 : 0, b.term, b.commitIndex, a.id)
         }
-        let named = best.flatMap { $0.role == "leader" ? $0.id : $0.leader }
+        let named = best.flatMap { $0.role == .leader ? $0.id : $0.leader }
         let leader = named.flatMap { m.voters.contains($0) ? $0 : nil }
         return (m.voters, m.learners, leader, verifiedHeight)
     }
@@ -140,7 +141,7 @@ public struct RegistryCore: Sendable {
         r.height = report.height
         r.commitIndex = report.commitIndex
         r.term = report.term
-        r.role = report.role.isEmpty ? "unknown" : report.role
+        r.role = report.role
         r.leader = report.leader
         r.voters = report.voters
         r.learners = report.learners
@@ -161,11 +162,11 @@ public struct RegistryCore: Sendable {
         restartFailures[id] = 0
         inFlight.removeAll { if case .restart(id, _) = $0.action { true } else { false } }
         if !known, let i = inFlight.firstIndex(where: { if case .spawn = $0.action { true } else { false } }) { inFlight.remove(at: i) }
-        if r.role == "leader", consensusFailureAt != nil { consensusFailureAt = nil }
+        if r.role == .leader, consensusFailureAt != nil { consensusFailureAt = nil }
         var effects: [RegistryEffect] = []
         if !known {
             effects.append(.record(kind: "node_registered", node: id,
-                                   message: "\(id) registered at \(report.apiUrl) (p2p \(report.p2pAddr)), role \(report.role), height \(report.height)"))
+                                   message: "\(id) registered at \(report.apiUrl) (p2p \(report.p2pAddr)), role \(report.role.wireName), height \(report.height)"))
         }
         if let degraded = report.degraded, degradedBefore != degraded {
             effects.append(.record(kind: "node_storage_degraded", node: id,

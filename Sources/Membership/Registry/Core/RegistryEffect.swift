@@ -2,6 +2,8 @@
 // action results back in. The shell (RegistryService) performs effects; the healing simulator
 // performs them against a simulated provider and cluster.
 
+import Consensus
+
 /// What only the provider knows, gathered by the shell outside the registry's lock before each
 /// round, for the IDs `RegistryCore.idsToAskAbout(managed:)` names.
 public struct ProviderFacts: Sendable, Equatable {
@@ -33,8 +35,8 @@ public struct NodeReport: Sendable, Equatable {
     public var height: UInt64 = 0
     public var commitIndex: UInt64 = 0
     public var term: UInt64 = 0
-    /// "" when the node did not say.
-    public var role = ""
+    /// nil when the node did not say.
+    public var role: Role?
     public var leader: String?
     public var voters: [String] = []
     public var learners: [String] = []
