@@ -6,7 +6,7 @@ import Chain
 /// The runtime simulator's seeds (the real node runtime core, RuntimeSimulator.swift).
 enum RuntimeSimRun {
     static let plan = SeedPlan(testID: "ConsensusTests.runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive",
-                               defaultSeedCount: 1000, trapSlotBase: 3 * SeedPlan.chunkCount)
+                               defaultSeedCount: 200, trapSlotBase: 3 * SeedPlan.chunkCount)
 }
 
 /// Seeded schedules over the real runtime core; a failure names its seed and the replay command.
@@ -36,17 +36,20 @@ func runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive(chunk: Int) {
 }
 
 /// A bug planted in the real runtime core (a leader cuts blocks on committed state, ignoring its
-/// blocks in flight, so a later block spends a nonce an earlier one already used) is found: the
-/// followers refuse to apply the block and halt, within the first few seeds.
+/// blocks in flight, so a later block spends what an earlier one already spent) is found within
+/// the first seeds: the leader's own ledger no longer conserves supply, or followers refuse the
+/// block and halt. The same seeds pass with the core as it is.
 @Test func runtimeSimulator_findsABugPlantedInTheRealRuntimeCore() {
-    var found: String?
+    var found: (seed: UInt64, violation: String)?
     for seed in UInt64(0)..<20 where found == nil {
         let planted = RuntimeSimulation(seed: seed, plantedBug: .cutIgnoresSpeculation)
         planted.run()
-        found = planted.violations.first
+        if let first = planted.violations.first { found = (seed, first) }
     }
-    #expect(found?.contains("halted") == true, "\(found ?? "no violation")")
-    let honest = RuntimeSimulation(seed: 0)
+    let violation = found?.violation ?? "no violation"
+    #expect(violation.contains("supply") || violation.contains("halted"), "\(violation)")
+    guard let seed = found?.seed else { return }
+    let honest = RuntimeSimulation(seed: seed)
     honest.run()
     #expect(honest.violations.isEmpty, "\(honest.violations)")
 }
