@@ -9,6 +9,11 @@
 #   make logs       the last 100 lines of every container, merged (FOLLOW=1 follows)
 #   make status     containers, health, and the registry's leader, quorum, nodes and last events
 #   make health-check  exit 0 when every container is healthy, quorum ok, one head (waits <= 60 s)
+# and on Docker Swarm (deploy/swarm/stack.yml; the registry's Swarm provider creates the nodes):
+#   make up-swarm   a one-host swarm when the engine is in none, then the stack; waits until healthy
+#   make down-swarm remove it (node volumes kept; WIPE=1 deletes those on this host)
+#   make swarm-lab  three engines in network namespaces on this machine, one swarm (SWARM_LAB=down)
+#   make test-swarm the stack on that three-host lab: kill a follower, kill the leader
 SHELL := /bin/bash
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -19,7 +24,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        test-conformance test-observability test-readme test-under-stress fuzz sim-long bench bench-compose clean
+        check-layout test-conformance test-observability test-readme test-under-stress fuzz sim-long bench bench-compose clean \
+        up-swarm down-swarm swarm-lab test-swarm
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -57,8 +63,8 @@ node: release
 ## metric the dashboard queries is exported), the README's and OPERATIONS.md's commands run as
 ## written against a fresh cluster (scripts/test-readme.sh), and last the
 ## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
-## skipped with a message otherwise)
-test: deps
+## skipped with a message otherwise); first of all, `make check-layout`
+test: deps check-layout
 	@[ -x /usr/sbin/nginx ] || { echo "installing nginx-light (ProcessTests.Nginx runs a real nginx; Debian starts its nginx service too)"; \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null) \
 	  || echo "nginx-light cannot be installed here: ProcessTests.Nginx will be skipped"; }
@@ -99,6 +105,12 @@ test-observability: build
 test-readme: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain scripts/test-readme.sh
 
+## check-layout: every target's imports are the dependencies Package.swift lists, and the import
+## graph in docs/DESIGN-NOTES.md is the one the sources make (scripts/import-graph.sh --write
+## rewrites it)
+check-layout:
+	scripts/import-graph.sh --check
+
 ## test-under-stress: the proof that the suite does not flake: a clean clone of HEAD runs `make test`
 ## RUNS times in a row (default 3) beside `stress-ng --cpu 2` (installed when missing); a summary
 ## with each run's result, duration and load average, and the logs, under .build/stress-test/.
@@ -136,6 +148,25 @@ status:
 ## health-check: exit 0 when the Docker cluster is healthy (every container, quorum, one head)
 health-check:
 	scripts/docker/cluster.sh health
+
+## up-swarm: the cluster on Docker Swarm (deploy/swarm/stack.yml) on the engine `docker` talks to
+## (DOCKER_HOST picks another, e.g. the lab's: `eval $$(scripts/swarm-lab.sh env 1)`); initialises a
+## one-host swarm when the engine is in none (down-swarm leaves it again)
+up-swarm: deps
+	scripts/swarm-up.sh up
+
+## down-swarm: remove the Swarm stack and the node services the registry made (WIPE=1: volumes too)
+down-swarm:
+	scripts/swarm-up.sh down
+
+## swarm-lab: a three-host swarm on this machine (root: network namespaces), SWARM_LAB=up|down|status
+swarm-lab:
+	scripts/swarm-lab.sh $(or $(SWARM_LAB),up)
+
+## test-swarm: the stack on the three-host lab: deploy, kill a follower, kill the leader; after each
+## one head and every acknowledged transfer on every node (skipped where the lab cannot be built)
+test-swarm: deps
+	scripts/test-swarm.sh
 
 ## test-compose: the docker-compose cluster and the scenarios operators run (starts a Docker
 ## engine when it can, skips when none can be had; COMPOSE=v1|v2 picks the Compose that runs them)

@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "ChainTests", dependencies: ["Chain"], swiftSettings: strict),
         .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "Membership"], swiftSettings: strict),
         .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain", "Consensus"], swiftSettings: strict),
-        .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain"], swiftSettings: strict),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain", "P2P"], swiftSettings: strict),
         .testTarget(name: "NodeMainTests", dependencies: ["NodeMain", "Chain", "P2P", "Consensus", "Membership"],
                     swiftSettings: strict),
     ],

@@ -1,5 +1,5 @@
 // Alive, suspect or dead from heartbeats, probes and process exits — pure, clock passed in.
-// alive → suspect when heartbeats are late (the shell then probes /health/ready) → dead when the
+// alive → suspect when heartbeats are late (the shell then probes GET /health/live) → dead when the
 // probe fails or the silence outlasts the extra time; a successful probe keeps a slow node alive;
 // a process exit is dead at once (until the node is heard from again).
 
@@ -53,7 +53,7 @@ public struct FailureDetector: Sendable {
         update(node) { $0.lastSignAt = max($0.lastSignAt ?? at, at) }
     }
 
-    /// The result of a `/health/ready` probe the shell sent because the node was suspect.
+    /// The result of a `GET /health/live` probe the shell sent because the node was suspect.
     @discardableResult
     public mutating func observeProbe(node: String, ok: Bool, at: Double) -> Bool {
         update(node) { r in

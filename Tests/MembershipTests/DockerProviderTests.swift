@@ -1,8 +1,6 @@
-import Foundation
 import Chain
-import Membership
-@testable import NodeMain
 import Testing
+@testable import Membership
 
 /// The Docker provider's requests and label checks, without a daemon (scripts/test-compose.sh
 /// runs it against a real engine).
@@ -43,19 +41,6 @@ import Testing
         #expect(host["Memory"]?.intValue == 256 * 1_048_576 && host["MemorySwap"]?.intValue == 256 * 1_048_576)
         #expect(host["PidsLimit"]?.intValue == 128)
         #expect(host["PortBindings"] == nil && host["Privileged"] == nil, "a created node publishes no port")
-    }
-
-    @Test func limitsComeFromTheDockerSectionAndTheEnvironment() throws {
-        let file = TestDirs.make("docker") + "/config.toml"
-        _ = FileManager.default.createFile(atPath: file, contents: Data("[docker]\nnode_memory_mb = 300\nnode_pids_limit = 64\n".utf8))
-        #expect(try DockerLimitsConfig.load(file: nil, environment: [:]) == DockerNodeLimits(memoryMiB: 1_024, pids: 512))
-        #expect(try DockerLimitsConfig.load(file: file, environment: [:]) == DockerNodeLimits(memoryMiB: 300, pids: 64))
-        #expect(try DockerLimitsConfig.load(file: file, environment: ["DOCKER_NODE_MEMORY_MB": "2048"]).memoryMiB == 2_048)
-        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: nil, environment: ["DOCKER_NODE_PIDS_LIMIT": "1"]) }
-        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: nil, environment: ["DOCKER_NODE_MEMORY_MB": "lots"]) }
-        let bad = TestDirs.make("docker") + "/config.toml"
-        _ = FileManager.default.createFile(atPath: bad, contents: Data("[docker]\nnode_memory = 300\n".utf8))
-        #expect(throws: CLIError.self) { try DockerLimitsConfig.load(file: bad, environment: [:]) }
     }
 
     @Test func restartAndBootstrapDoNotJoin() {
@@ -134,11 +119,4 @@ import Testing
         #expect(DockerNodeSpec.stop("c1-node1", timeoutS: 10).path == "/containers/c1-node1/stop?t=10")
         #expect(DockerNodeSpec.remove("abc").path == "/containers/abc?force=true&v=false")
     }
-}
-
-/// A node container restarted on its volume keeps the PEERS it was created with; a peer retired
-/// since no longer resolves, and the node must start all the same (it learns peers elsewhere).
-@Test func staticPeersThatDoNotResolveAreSkippedNotFatal() {
-    let peers = RunningNode.resolvablePeers(["127.0.0.1:6000", "no-such-host.invalid:6000", "127.0.0.1:6001"])
-    #expect(peers.map { "\($0)" } == ["127.0.0.1:6000", "127.0.0.1:6001"])
 }

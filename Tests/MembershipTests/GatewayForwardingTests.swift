@@ -107,6 +107,13 @@ import Testing
         return try c.request(method: method, path: path, headers: HTTPHeaders(headers), body: body, timeout: .seconds(10))
     }
 
+    /// An address nothing listens on: bound by the OS, then closed.
+    static func closedAddress() throws -> SocketAddress {
+        let (fd, bound) = try Socket.listen(on: SocketAddress(parsing: "127.0.0.1:0"))
+        close(fd)
+        return bound
+    }
+
     static func code(_ r: HTTPClientResponse) -> String? { (try? JSON.parse(r.body))?["error"]?["code"]?.stringValue }
 
     @Test func passesStatusBodyAndTheNodesHeadersBackAndOnlyTheClientsAuthAndContentTypeOn() throws {
@@ -201,8 +208,8 @@ import Testing
 
     @Test func aRefusedConnectionIsRetriedOnAnotherNodeWhateverTheRequest() throws {
         let good = try FakeNode()
-        let closedPort = try freePort()
-        let (reg, regURL) = try Self.registry([("node-gone", "http://127.0.0.1:\(closedPort)"), ("node-good", good.url)])
+        let closed = try Self.closedAddress()
+        let (reg, regURL) = try Self.registry([("node-gone", "http://\(closed)"), ("node-good", good.url)])
         let (gw, gwURL) = try Self.gateway(registry: regURL)
         defer { gw.stop(); reg.stop(); good.server.stop() }
         let r = try Self.send(gwURL, "POST", "/members/remove", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
