@@ -16,10 +16,15 @@ public struct RegistryCore: Sendable {
     public struct Settings: Sendable {
         public var autoscaler = AutoscalerSettings()
         public var detector = FailureDetectorSettings()
-        /// An action still under way after this long is forgotten (it failed or took effect).
+        /// An action still under way after this long is forgotten (it failed or took effect);
+        /// default 20 s (`[registry] in_flight_timeout_s`).
         public var inFlightTimeoutS = 20.0
-        /// A retirement waits this long for the node to leave the configuration before it gives up.
+        /// A retirement waits this long for the node to leave the configuration before it gives
+        /// up; default 10 s (`[registry] retire_removal_wait_s`).
         public var retireRemovalWaitS = 10.0
+        /// A node's new evidence is told at most this often (each event gives the count so far);
+        /// default 30 s (`[registry] evidence_event_interval_s`).
+        public var evidenceEventIntervalS = 30.0
         /// For the retirement event's message only (the provider keeps the data aside).
         public var retiredDataKeepS = 86_400
         public init() {}
@@ -125,9 +130,6 @@ public struct RegistryCore: Sendable {
     // MARK: - Events
 
     /// A node's admitted report (the shell checked signature, key pin and `isRetired` first).
-    /// A node's new evidence is told at most this often (each event gives the count so far).
-    public static let evidenceEventIntervalS = 30.0
-
     public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
         let id = report.id
         let known = nodes[id] != nil
@@ -151,9 +153,9 @@ public struct RegistryCore: Sendable {
         r.evidenceCount = report.evidence?.count ?? 0
         var evidenceEffect: RegistryEffect?
         if let e = report.evidence, e.count > evidenceBefore,
-           now - (r.evidenceToldAt ?? -.infinity) >= Self.evidenceEventIntervalS {
+           now - (r.evidenceToldAt ?? -.infinity) >= settings.evidenceEventIntervalS {
             r.evidenceToldAt = now
-            evidenceEffect = .record(kind: "consensus_evidence", node: id, message:
+            evidenceEffect = .record(kind: .consensusEvidence, node: id, message:
                 "\(id) kept evidence of a faulty member: \(e.kind) by \(e.accused) in term \(e.term) (\(e.count) since it started); "
                 + "the registry does not act on it (a faulty member could accuse an honest one): compare both nodes' logs")
         }
@@ -165,14 +167,14 @@ public struct RegistryCore: Sendable {
         if r.role == .leader, consensusFailureAt != nil { consensusFailureAt = nil }
         var effects: [RegistryEffect] = []
         if !known {
-            effects.append(.record(kind: "node_registered", node: id,
+            effects.append(.record(kind: .nodeRegistered, node: id,
                                    message: "\(id) registered at \(report.apiUrl) (p2p \(report.p2pAddr)), role \(report.role.wireName), height \(report.height)"))
         }
         if let degraded = report.degraded, degradedBefore != degraded {
-            effects.append(.record(kind: "node_storage_degraded", node: id,
+            effects.append(.record(kind: .nodeStorageDegraded, node: id,
                                    message: "\(id) reports its storage refuses writes (\(degraded)); it is read-only until space returns"))
         } else if report.degraded == nil, degradedBefore != nil {
-            effects.append(.record(kind: "node_storage_recovered", node: id, message: "\(id) reports its storage takes writes again"))
+            effects.append(.record(kind: .nodeStorageRecovered, node: id, message: "\(id) reports its storage takes writes again"))
         }
         if let evidenceEffect { effects.append(evidenceEffect) }
         return effects
@@ -187,9 +189,9 @@ public struct RegistryCore: Sendable {
     public mutating func processExited(_ node: String, status: Int32, deliberately: Bool, at now: Double) -> [RegistryEffect] {
         _ = detector.observeProcessExit(node: node, at: now)
         guard !isDraining(node) else { return [] }
-        guard deliberately else { return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status)")] }
+        guard deliberately else { return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status)")] }
         let holdS = decimal(settings.autoscaler.stoppedNodeHoldS, 0)
-        return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status), stopped from outside the "
+        return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status), stopped from outside the "
             + "registry: taken out, so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")]
     }
 
@@ -202,13 +204,13 @@ public struct RegistryCore: Sendable {
     /// A member reported that the cluster cannot commit (`POST /consensus-failure`).
     public mutating func consensusFailureReported(by node: String, reason: String, at now: Double) -> [RegistryEffect] {
         consensusFailureAt = now
-        return [.record(kind: "consensus_failure", node: node, message: "consensus failure reported by \(node): \(reason.prefix(200))")]
+        return [.record(kind: .consensusFailure, node: node, message: "consensus failure reported by \(node): \(reason.prefix(200))")]
     }
 
     /// The operator's node target (`POST /scale`), already range-checked by the shell.
     public mutating func scale(to target: Int) -> [RegistryEffect] {
         operatorTarget = target
-        return [.record(kind: "scale_requested", node: nil, message: "operator asked for \(target) nodes")]
+        return [.record(kind: .scaleRequested, node: nil, message: "operator asked for \(target) nodes")]
     }
 
     /// `DELETE /nodes/{id}`: the node drains; each round's decision then moves leadership away,
@@ -216,6 +218,6 @@ public struct RegistryCore: Sendable {
     public mutating func retireRequested(_ id: String, hasData: Bool) throws(RegistryRefusal) -> [RegistryEffect] {
         guard nodes[id] != nil || hasData, !retired.contains(id) else { throw .unknownNode(id) }
         drainRequested.insert(id)
-        return [.record(kind: "retire_requested", node: id, message: "operator retires \(id): drain, leave the configuration, stop")]
+        return [.record(kind: .retireRequested, node: id, message: "operator retires \(id): drain, leave the configuration, stop")]
     }
 }
