@@ -23,7 +23,7 @@ import Testing
         let result = Mutex<[Int?]?>(nil)
         let done = DispatchSemaphore(value: 0)
         loop.execute {
-            let pool = GatewayUpstreamPool(eventLoop: loop, settings: settings)
+            let pool = GatewayUpstreamPool(eventLoop: loop, settings: settings, resolver: GatewayResolver(maxNames: 8))
             var connected: [HTTPClientConnection] = []
             for _ in 0..<2 {
                 pool.take(url) { taken in

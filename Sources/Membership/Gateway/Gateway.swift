@@ -23,11 +23,20 @@ import Synchronization
 ///   pipeline written with one `send` (`maxPipelineDepth`); the retry rules are the same.
 /// - Bounded: client connections, request and response sizes, requests in flight, kept-alive
 ///   node connections and the node list, and every attempt has a timeout (`GatewaySettings`).
-/// - When the registry cannot be reached the last node list it gave stays in use.
+/// - When the registry cannot be reached the last node list it gave stays in use; before it
+///   first answers (its name may not resolve yet: a Swarm stack starting), the gateway listens
+///   and answers 503 `no_node` saying why.
+/// - No request waits on a name lookup on the loop: node names are looked up on other threads
+///   (`GatewayResolver`); an address is looked up again when a connection to it fails or the
+///   registry's entry for the node changes, so a node back at a new address behind the same name
+///   is reached again. Connecting, lookup included, is bounded by `connectTimeoutMs`.
 public final class Gateway: Sendable {
     public let settings: GatewaySettings
     private let routing: Mutex<GatewayRouting>
     private let upstreams: GatewayUpstreams
+    private let resolver: GatewayResolver
+    /// Why the last `GET /discover` failed, or nil after one that succeeded.
+    private let registryProblem = Mutex<String?>("not asked yet")
     private let inFlight = Atomic<Int>(0)
     private let server = Mutex<HTTPServer?>(nil)
     private let stopped = DispatchSemaphore(value: 0)
@@ -35,10 +44,16 @@ public final class Gateway: Sendable {
     private let discovering = Atomic<Bool>(false)
     private let log = Logger(component: "gateway")
 
-    public init(settings: GatewaySettings) {
+    public convenience init(settings: GatewaySettings) {
+        self.init(settings: settings, lookup: GatewayResolver.systemLookup)
+    }
+
+    /// A gateway whose node names are looked up with `lookup` (tests move a name to a new address).
+    init(settings: GatewaySettings, lookup: @escaping GatewayResolver.Lookup) {
         self.settings = settings
         routing = Mutex(GatewayRouting(maxAttempts: settings.maxAttempts, failureCooldownS: Double(settings.failureCooldownMs) / 1000))
-        upstreams = GatewayUpstreams(settings: settings)
+        resolver = GatewayResolver(maxNames: settings.maxNodes, lookup: lookup)
+        upstreams = GatewayUpstreams(settings: settings, resolver: resolver)
     }
 
     /// The nodes requests go to now (the registry's latest list).
@@ -89,17 +104,30 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// One `GET /discover`; on any failure the list stays as it was.
+    /// One `GET /discover` (on the discovery thread: the registry's name is looked up here);
+    /// on any failure the list stays as it was and the failure is kept for the 503 message.
     func refreshNodes() {
         do {
             let client = try HTTPClient(baseURL: settings.registryURL, maxResponseBytes: 4 << 20)
             defer { client.close() }
             let r = try client.request(method: "GET", path: "/discover", timeout: .milliseconds(settings.discoverTimeoutMs))
-            guard r.status == 200 else { return }
+            guard r.status == 200 else {
+                registryProblem.withLock { $0 = "GET /discover answered \(r.status)" }
+                return
+            }
             let fresh = GatewayDiscovery.nodes(fromDiscoverBody: r.body, maxNodes: settings.maxNodes)
-            routing.withLock { $0.replace(nodes: fresh) }
-            upstreams.keepOnly(Set(fresh.map(\.apiURL)))
+            let before = routing.withLock { routing in
+                defer { routing.replace(nodes: fresh) }
+                return routing.nodes
+            }
+            registryProblem.withLock { $0 = nil }
+            // A node whose entry changed (back from suspect, a new URL) may have a new address.
+            for node in fresh where !before.contains(node) { resolver.forget(node.apiURL) }
+            let urls = Set(fresh.map(\.apiURL))
+            resolver.keepOnly(urls)
+            upstreams.keepOnly(urls)
         } catch {
+            registryProblem.withLock { $0 = "\(error)" }
             log.debug("registry not reachable; keeping the last node list", ["registry": settings.registryURL, "error": "\(error)"])
         }
     }
@@ -115,7 +143,8 @@ public final class Gateway: Sendable {
         }
         let plan = routing.withLock { $0.plan(now: Self.now()) }
         guard !plan.isEmpty else {
-            answer(responder, .error(code: "no_node", message: "no live node is known (registry \(settings.registryURL)); retry shortly"))
+            let why = registryProblem.withLock { $0 }.map { ": the registry cannot be reached (\($0))" } ?? ""
+            answer(responder, .error(code: "no_node", message: "no live node is known (registry \(settings.registryURL))\(why); retry shortly"))
             return
         }
         var headers = HTTPHeaders()
@@ -169,7 +198,10 @@ public final class Gateway: Sendable {
             tryNext(forwarding, pool: pool, responder: responder)
         case .failed(let failure, let why):
             forwarding.failures.append("\(node.id): \(why)")
-            if failure == .notDelivered { routing.withLock { $0.markFailed(node.id, now: Self.now()) } }
+            if failure == .notDelivered {
+                routing.withLock { $0.markFailed(node.id, now: Self.now()) }
+                resolver.forget(node.apiURL)  // a restarted node may be back at a new address
+            }
             guard GatewayRouting.mayRetry(method: forwarding.request.method, path: forwarding.request.path, failure: failure) else {
                 answer(responder, .error(code: "node_failed",
                                          message: "\(node.id) failed after the request reached it (\(why)); it may have taken effect, check before repeating it"))
@@ -199,8 +231,7 @@ public final class Gateway: Sendable {
     private func attempt(_ node: GatewayRouting.Node, _ forwarding: Forwarding, pool: GatewayUpstreamPool,
                          completion: @escaping (Attempt) -> Void) {
         let url = node.apiURL
-        let host: String
-        do { host = try pool.target(url).host } catch { completion(.failed(.notDelivered, "\(error)")); return }
+        guard let host = GatewayNodeURL(parsing: url)?.hostHeader else { completion(.failed(.notDelivered, "bad node URL \(url)")); return }
         let bytes: [UInt8]
         do {
             bytes = try HTTPClient.encode(method: forwarding.request.method, path: forwarding.target, host: host,
@@ -262,6 +293,7 @@ public final class Gateway: Sendable {
         switch error {
         case .connectionRefused, .io(.connectionRefused): return .notDelivered
         case .io(.system(let call, _, _)) where call == "connect" || call == "socket": return .notDelivered
+        case .io(.invalidAddress): return .notDelivered  // the node's name did not resolve
         case .timeout(let what) where what.hasPrefix("connecting"): return .notDelivered
         default: return .afterSending
         }
@@ -306,7 +338,7 @@ public enum GatewayDiscovery {
         for entry in list where out.count < maxNodes {
             guard let id = entry["id"]?.stringValue, NodeIDGrammar.isValid(id),
                   let url = entry["apiUrl"]?.stringValue, url.hasPrefix("http://"), url.utf8.count <= 512,
-                  (try? HTTPClient(baseURL: url)) != nil else { continue }
+                  GatewayNodeURL(parsing: url) != nil else { continue }  // no lookup: a name may be missing a while
             out.append(GatewayRouting.Node(id: id, apiURL: url, suspect: entry["state"]?.stringValue == "suspect"))
         }
         return out

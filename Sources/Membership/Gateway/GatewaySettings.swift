@@ -24,6 +24,9 @@ public struct GatewaySettings: Sendable {
     /// One attempt on one node: connect, send, answer. Longer than the nodes' commit wait (30 s),
     /// so a `?wait=commit` answer comes back through the gateway. Default 35 s.
     public var requestTimeoutMs = 35_000
+    /// Connecting to a node, looking its name up included; past it the next node is tried (an
+    /// address a restarted Swarm task left behind may never answer). Default 3 s.
+    public var connectTimeoutMs = 3_000
     /// Nodes one request tries at most (see `GatewayRouting.mayRetry` for when it tries another).
     public var maxAttempts = 3
     /// A node that refused a connection is tried last for this long. Default 2 s.

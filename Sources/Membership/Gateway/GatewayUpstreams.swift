@@ -11,15 +11,20 @@ import Synchronization
 final class GatewayUpstreams: Sendable {
     private let pools = Mutex<[ObjectIdentifier: LoopBound<GatewayUpstreamPool>]>([:])
     private let settings: GatewaySettings
+    private let resolver: GatewayResolver
 
-    init(settings: GatewaySettings) { self.settings = settings }
+    init(settings: GatewaySettings, resolver: GatewayResolver) {
+        self.settings = settings
+        self.resolver = resolver
+    }
 
     /// The pool of the calling loop (created on first use). Call on `loop`.
     func pool(on loop: EventLoop) -> GatewayUpstreamPool {
         let key = ObjectIdentifier(loop)
         if let bound = pools.withLock({ $0[key] }) { return bound.value }
-        let pool = GatewayUpstreamPool(eventLoop: loop, settings: settings)
+        let pool = GatewayUpstreamPool(eventLoop: loop, settings: settings, resolver: resolver)
         let bound = LoopBound(pool, eventLoop: loop)
+        pool.bound = bound
         pools.withLock { $0[key] = bound }
         pool.startSweeping(bound)
         return pool
@@ -41,53 +46,79 @@ final class GatewayUpstreams: Sendable {
 /// One loop's connections to the nodes: idle ones by node URL (at most
 /// `maxIdleConnectionsPerNode` each) and every open one, whose deadlines a sweep checks; and per
 /// node the connection that collects this turn's pipelined reads (at most `maxPipelineDepth`
-/// requests each), so several reads go to a node with one `send`.
+/// requests each), so several reads go to a node with one `send`. A new connection to a node
+/// whose name is not looked up yet waits, without holding the loop, for `GatewayResolver`, at
+/// most `connectTimeoutMs`.
 final class GatewayUpstreamPool {
     /// How often requests in progress are checked against their deadline.
     static let sweepInterval: Duration = .milliseconds(100)
 
-    struct Target {
-        let address: SocketAddress
-        let host: String
+    typealias Taken = (Result<HTTPClientConnection, HTTPClientError>) -> Void
+
+    /// A request waiting for its node's name to be looked up.
+    struct Waiter {
+        let deadlineNanos: UInt64
+        let completion: Taken
     }
 
     let eventLoop: EventLoop
+    /// This pool as its loop's resolver answers reach it (set once, by `GatewayUpstreams`).
+    weak var bound: LoopBound<GatewayUpstreamPool>?
     private let settings: GatewaySettings
+    private let resolver: GatewayResolver
     private var idle: [String: [HTTPClientConnection]] = [:]
     private var open: [ObjectIdentifier: HTTPClientConnection] = [:]
-    private var targets: [String: Target] = [:]
+    /// By node URL; bounded by the requests in flight (`maxInFlight`).
+    private var waiting: [String: [Waiter]] = [:]
     /// The connection this turn's pipelined requests to a node go on (stale after the turn).
     private var collecting: [String: HTTPClientConnection] = [:]
     private var closed = false
 
-    init(eventLoop: EventLoop, settings: GatewaySettings) {
+    init(eventLoop: EventLoop, settings: GatewaySettings, resolver: GatewayResolver) {
         self.eventLoop = eventLoop
         self.settings = settings
-    }
-
-    /// Where `url` points, parsed once per URL (the table is cleared with the node list).
-    func target(_ url: String) throws(HTTPClientError) -> Target {
-        if let known = targets[url] { return known }
-        let parsed = try HTTPClient(baseURL: url)
-        let target = Target(address: parsed.address, host: parsed.hostHeader)
-        targets[url] = target
-        return target
+        self.resolver = resolver
     }
 
     /// An idle kept-alive connection to `url`, or a new one; `completion` runs on the loop.
-    func take(_ url: String, completion: @escaping (Result<HTTPClientConnection, HTTPClientError>) -> Void) {
+    func take(_ url: String, completion: @escaping Taken) {
         eventLoop.preconditionInEventLoop()
         guard !closed else { completion(.failure(.notSent("the gateway is stopping"))); return }
         while let kept = idle[url]?.popLast() {  // bound: the idle list
             if kept.isIdle { completion(.success(kept)); return }
         }
-        let address: SocketAddress
-        do { address = try target(url).address } catch { completion(.failure(error)); return }
+        guard let parsed = GatewayNodeURL(parsing: url) else { completion(.failure(.invalidURL(url))); return }
+        if let address = resolver.known(parsed, url) {
+            connect(address, completion)
+            return
+        }
+        let deadline = Self.monotonicNanos() + UInt64(settings.connectTimeoutMs) * 1_000_000
+        let first = waiting[url] == nil
+        waiting[url, default: []].append(Waiter(deadlineNanos: deadline, completion: completion))
+        guard first, let bound else { return }
+        resolver.resolve(parsed, url) { result in
+            bound.eventLoop.execute { bound.value.resolved(url, result) }
+        }
+    }
+
+    private func connect(_ address: SocketAddress, _ completion: @escaping Taken) {
         let connection = HTTPClientConnection.connect(
             to: address, on: eventLoop, maxResponseBytes: settings.maxResponseBytes,
             maxRequestBytes: settings.maxBodyBytes + HTTPClient.maxResponseHeadBytes,
-            timeout: .milliseconds(max(settings.requestTimeoutMs, 1)), completion: completion)
+            timeout: .milliseconds(max(settings.connectTimeoutMs, 1)), completion: completion)
         if let connection { open[ObjectIdentifier(connection)] = connection }
+    }
+
+    /// A lookup for `url` ended: the requests still waiting for it connect, or fail as not sent.
+    private func resolved(_ url: String, _ result: Result<SocketAddress, HTTPClientError>) {
+        let waiters = waiting.removeValue(forKey: url) ?? []
+        for waiter in waiters {  // bound: requests in flight
+            switch result {
+            case .success(let address) where !closed: connect(address, waiter.completion)
+            case .success: waiter.completion(.failure(.notSent("the gateway is stopping")))
+            case .failure(let error): waiter.completion(.failure(error))
+            }
+        }
     }
 
     /// The connection for a request to `url` that may be pipelined: the one collecting this
@@ -129,7 +160,6 @@ final class GatewayUpstreamPool {
             idle[url] = nil
         }
         collecting = collecting.filter { urls.contains($0.key) }
-        targets = targets.filter { urls.contains($0.key) }
     }
 
     func closeAll() {
@@ -139,6 +169,9 @@ final class GatewayUpstreamPool {
         collecting = [:]
         for connection in Array(open.values) { connection.close() }
         open = [:]
+        let waiters = waiting.values.joined()
+        waiting = [:]
+        for waiter in waiters { waiter.completion(.failure(.notSent("the gateway is stopping"))) }
     }
 
     /// Every `sweepInterval`: requests past their deadline fail, ended connections are dropped.
@@ -155,6 +188,21 @@ final class GatewayUpstreamPool {
         for connection in Array(open.values) { connection.checkDeadline(nowNanos: nowNanos) }
         open = open.filter { !$0.value.isClosed }
         for (url, list) in idle { idle[url] = list.filter { $0.isIdle } }
+        expireLookups(nowNanos: nowNanos)
+    }
+
+    /// Requests that waited `connectTimeoutMs` for a name fail as not delivered (the next node
+    /// is tried); the lookup goes on, and its address serves later requests.
+    private func expireLookups(nowNanos: UInt64) {
+        for (url, list) in waiting {
+            let late = list.filter { $0.deadlineNanos <= nowNanos }
+            guard !late.isEmpty else { continue }
+            let left = list.filter { $0.deadlineNanos > nowNanos }
+            waiting[url] = left.isEmpty ? [] : left  // kept (even empty) while the lookup runs
+            for waiter in late {
+                waiter.completion(.failure(.timeout("connecting to \(url): its name was not looked up within \(settings.connectTimeoutMs) ms (gateway.connect_timeout_ms)")))
+            }
+        }
     }
 
     static func monotonicNanos() -> UInt64 {

@@ -30,7 +30,11 @@ enum GatewayCommand {
     /// Starts a gateway on `settings.addr`. With `fallBackWhenTaken`, an address in use is said so
     /// and a free port on the same host is taken instead (`autochain up` must come up regardless).
     static func start(_ settings: GatewaySettings, fallBackWhenTaken: Bool) throws(CLIError) -> (Gateway, SocketAddress) {
-        do { _ = try HTTPClient(baseURL: settings.registryURL) } catch { throw .usage("registry URL: \(error)") }
+        // The URL's form only: its name is looked up by the discovery thread, again and again,
+        // so a registry whose name is not there yet (a Swarm stack starting) is waited for.
+        guard settings.registryURL.hasPrefix("unix:") || GatewayNodeURL(parsing: settings.registryURL) != nil else {
+            throw .usage("registry URL: \(settings.registryURL) is not http://host:port")
+        }
         let address: SocketAddress
         do { address = try SocketAddress(parsing: settings.addr) } catch { throw .usage("gateway address \(settings.addr): \(error)") }
         let gateway = Gateway(settings: settings)

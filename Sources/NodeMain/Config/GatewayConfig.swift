@@ -16,6 +16,7 @@ enum GatewayConfig {
         ("max_response_bytes", 1_024...(1 << 30), { $0.maxResponseBytes = $1 }),
         ("max_in_flight", 1...100_000, { $0.maxInFlight = $1 }),
         ("request_timeout_ms", 100...600_000, { $0.requestTimeoutMs = $1 }),
+        ("connect_timeout_ms", 50...600_000, { $0.connectTimeoutMs = $1 }),
         ("max_attempts", 1...16, { $0.maxAttempts = $1 }),
         ("failure_cooldown_ms", 0...600_000, { $0.failureCooldownMs = $1 }),
         ("max_idle_connections_per_node", 0...10_000, { $0.maxIdleConnectionsPerNode = $1 }),
