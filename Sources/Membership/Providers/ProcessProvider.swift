@@ -68,14 +68,18 @@ public final class ProcessProvider: NodeProvider {
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        try start(id, bootstrap: bootstrap, peers: peers, incarnation: 0)
+    }
+
+    public func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         // One start at a time: two concurrent starts of one ID must never share a data directory.
         try starting.withLock { closed in
             if closed { throw ProviderError.startFailed(id: id, reason: "the registry is shutting down") }
-            return try startLocked(id, bootstrap: bootstrap, peers: peers)
+            return try startLocked(id, bootstrap: bootstrap, peers: peers, incarnation: incarnation)
         }
     }
 
-    private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+    private func startLocked(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         guard let dir = dataDir(id) else { throw ProviderError.startFailed(id: String(id.prefix(64)), reason: "not a node ID") }
         // A child of ours that is still alive (perhaps not yet listening) is that node: never start
         // a second process on its data directory.
@@ -100,6 +104,8 @@ public final class ProcessProvider: NodeProvider {
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["REGISTRY_URL"] = registryURL
+        // Always set: the registry's own environment must not hand a node some other incarnation.
+        env[Fencing.incarnationEnvironmentVariable] = String(incarnation)
         if !clusterToken.isEmpty { env["AUTOCHAIN_CLUSTER_TOKEN"] = clusterToken }
         p.environment = env
         let logPath = "\(baseDir)/\(id).log"
@@ -112,7 +118,7 @@ public final class ProcessProvider: NodeProvider {
         p.terminationHandler = { proc in handler?(id, proc.terminationStatus) }
         do { try p.run() } catch { throw ProviderError.startFailed(id: id, reason: "\(error)") }
         children.withLock { $0[id] = p }
-        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p,
+        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p, "incarnation": incarnation,
                                           "mode": fresh ? (bootstrap ? "bootstrap" : "join") : "restart"])
         return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p)
     }
