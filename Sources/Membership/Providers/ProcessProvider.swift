@@ -173,13 +173,13 @@ public final class ProcessProvider: NodeProvider {
     /// At registry start: starts every node that has data but is not running (its recorded API
     /// port is free), each dialling the others. Nodes still running from before (a registry that
     /// was killed leaves its children behind) are left alone: their heartbeats will come.
-    public func resumeAll() -> [String] {
+    public func resumeAll(incarnation: (String) -> UInt64 = { _ in 0 }) -> [String] {
         let ids = knownNodes()
         let p2ps = ids.compactMap { recordedPorts($0)?.p2p }
         var started: [String] = []
         for id in ids {
             guard let ports = recordedPorts(id), Self.isFree(ports.api) else { continue }
-            if (try? start(id, bootstrap: false, peers: p2ps)) != nil { started.append(id) }
+            if (try? start(id, bootstrap: false, peers: p2ps, incarnation: incarnation(id))) != nil { started.append(id) }
         }
         return started
     }

@@ -72,6 +72,12 @@ public final class RegistryService: Sendable {
         server.withLock { $0 }?.stop()
     }
 
+    /// The incarnation of a start the shell performs outside the core's effects (resuming the
+    /// provider's nodes at registry start): fresh, like every start (fencing).
+    public func issueIncarnation(for id: String) -> UInt64 {
+        state.withLock { $0.core.issueIncarnation(for: id) }
+    }
+
     var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
     /// Records an event of `kind` unless one of that kind was recorded less than `seconds` ago:
