@@ -9,6 +9,11 @@
 #   make logs       the last 100 lines of every container, merged (FOLLOW=1 follows)
 #   make status     containers, health, and the registry's leader, quorum, nodes and last events
 #   make health-check  exit 0 when every container is healthy, quorum ok, one head (waits <= 60 s)
+# and on Docker Swarm (deploy/swarm/stack.yml; the registry's Swarm provider creates the nodes):
+#   make up-swarm   a one-host swarm when the engine is in none, then the stack; waits until healthy
+#   make down-swarm remove it (node volumes kept; WIPE=1 deletes those on this host)
+#   make swarm-lab  three engines in network namespaces on this machine, one swarm (SWARM_LAB=down)
+#   make test-swarm the stack on that three-host lab: kill a follower, kill the leader
 SHELL := /bin/bash
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -19,7 +24,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/autochain
 
 .PHONY: deps build release up node image up-docker down logs status health-check test-compose test test-fast \
-        check-layout test-conformance test-observability test-readme test-under-stress fuzz sim-long bench bench-compose clean
+        check-layout test-conformance test-observability test-readme test-under-stress fuzz sim-long bench bench-compose clean \
+        up-swarm down-swarm swarm-lab test-swarm
 
 ## deps: install the system packages the build and the tests need (only the missing ones)
 deps:
@@ -142,6 +148,25 @@ status:
 ## health-check: exit 0 when the Docker cluster is healthy (every container, quorum, one head)
 health-check:
 	scripts/docker/cluster.sh health
+
+## up-swarm: the cluster on Docker Swarm (deploy/swarm/stack.yml) on the engine `docker` talks to
+## (DOCKER_HOST picks another, e.g. the lab's: `eval $$(scripts/swarm-lab.sh env 1)`); initialises a
+## one-host swarm when the engine is in none (down-swarm leaves it again)
+up-swarm: deps
+	scripts/swarm-up.sh up
+
+## down-swarm: remove the Swarm stack and the node services the registry made (WIPE=1: volumes too)
+down-swarm:
+	scripts/swarm-up.sh down
+
+## swarm-lab: a three-host swarm on this machine (root: network namespaces), SWARM_LAB=up|down|status
+swarm-lab:
+	scripts/swarm-lab.sh $(or $(SWARM_LAB),up)
+
+## test-swarm: the stack on the three-host lab: deploy, kill a follower, kill the leader; after each
+## one head and every acknowledged transfer on every node (skipped where the lab cannot be built)
+test-swarm: deps
+	scripts/test-swarm.sh
 
 ## test-compose: the docker-compose cluster and the scenarios operators run (starts a Docker
 ## engine when it can, skips when none can be had; COMPOSE=v1|v2 picks the Compose that runs them)

@@ -120,3 +120,30 @@ private let bob = testKey(2)
     for rejection in all { #expect(TxRejection.httpStatus(ofCode: rejection.code) != nil, "\(rejection.code)") }
     #expect(TxRejection.httpStatus(ofCode: "draining") == nil, "not a transfer's refusal")
 }
+
+/// `ErrorCodes` is the one table from error code to HTTP status: every code has exactly one row
+/// (transfer refusals in TxRejection's part, the rest in ErrorCodes' own), and each is an error.
+@Test func errorCodes_everyCodeHasExactlyOneRow() {
+    let all = ErrorCodes.allCodes
+    #expect(Set(all).count == all.count, "a code with two rows: \(all.filter { c in all.filter { $0 == c }.count > 1 })")
+    for code in all {
+        let status = ErrorCodes.status(of: code)
+        #expect(status.map { (400..<600).contains($0) } == true, "\(code)")
+    }
+    for code in TxRejection.codes { #expect(ErrorCodes.status(of: code) == TxRejection.httpStatus(ofCode: code), "\(code)") }
+    #expect(ErrorCodes.status(of: "made_up") == nil, "a code that is none of ours has no status")
+}
+
+/// TxRejection.codes lists every refusal's code (ErrorCodes.allCodes counts on it).
+@Test func txRejection_codesListsEveryRefusal() {
+    let all: [TxRejection] = [
+        .invalidJSON(""), .missingField(""), .invalidField(field: "", reason: ""), .invalidHex(field: "", reason: ""),
+        .hashMismatch(claimed: .zero, computed: .zero), .wrongChain(expected: "", got: ""), .badSignature,
+        .fromMismatch(from: .zero, pubkeyAddress: .zero), .zeroAmount, .selfTransfer, .amountTooLarge("too large"),
+        .nonceTooLow(expected: 0, got: 0), .nonceTooFar(maxAllowed: 0, got: 0), .nonceConflict(nonce: 0),
+        .alreadyKnown(.zero), .insufficientFunds(available: 0, needed: 0), .senderQueueFull(limit: 0),
+        .mempoolFull(limit: 0), .expired(seconds: 1),
+    ]
+    #expect(Set(all.map(\.code)) == Set(TxRejection.codes))
+    #expect(TxRejection.codes.count == all.count)
+}

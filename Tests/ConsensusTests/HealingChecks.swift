@@ -95,7 +95,7 @@ extension HealingSimulation {
         let m = leader.map { "voters \($0.membership.voters.sorted()) learners \($0.membership.learners.sorted())" } ?? "no leader"
         return "\(healingGaps(beyond: healProposalsBefore).joined(separator: "; ")); \(m); nodes: \(nodes.joined(separator: "; ")); "
             + "registry: target \(registry.core.autoscaler.desiredNodes.map(String.init) ?? "-") operator \(registry.core.operatorTarget.map(String.init) ?? "-") "
-            + "inFlight [\(registry.core.inFlight.map { "\($0.action.kind) \($0.action.node ?? "")" }.joined(separator: ", "))] "
+            + "inFlight [\(registry.core.inFlight.map { "\($0.action.kind.rawValue) \($0.action.node ?? "")" }.joined(separator: ", "))] "
             + "last actions: \(registry.recentEvents.suffix(8).joined(separator: " | "))"
     }
 }

@@ -10,7 +10,7 @@ final class SimRegistry {
     private(set) var core: RegistryCore
     let startDelayTicksMax: UInt64
     let startFailPerMille: UInt64
-    var actionCounts: [String: Int] = [:]
+    var actionCounts: [ScalingActionKind: Int] = [:]
     /// The last few decisions and events, for failure reports (bounded).
     private(set) var recentEvents: [String] = []
     /// Provider starts under way: the process starts at `at`, then the ticket is answered.
@@ -78,15 +78,15 @@ final class SimRegistry {
     private func perform(_ effect: RegistryEffect, _ sim: HealingSimulation) {
         switch effect {
         case .record(let kind, let node, let message):
-            note("step \(sim.now) \(kind) \(node ?? ""): \(message)")
-            sim.trace("registry event \(kind) \(node ?? ""): \(message)")
+            note("step \(sim.now) \(kind.name) \(node ?? ""): \(message)")
+            sim.trace("registry event \(kind.name) \(node ?? ""): \(message)")
         case .actionFailed(let action, let node, let message):
-            note("step \(sim.now) action_failed \(action) \(node ?? ""): \(message)")
-            sim.trace("registry action_failed \(action) \(node ?? ""): \(message)")
+            note("step \(sim.now) action_failed \(action.rawValue) \(node ?? ""): \(message)")
+            sim.trace("registry action_failed \(action.rawValue) \(node ?? ""): \(message)")
         case .decided(let action):
             actionCounts[action.kind, default: 0] += 1
-            note("step \(sim.now) \(action.kind) \(action.node ?? ""): \(action.reason)")
-            sim.trace("registry \(action.kind) \(action.node ?? ""): \(action.reason)")
+            note("step \(sim.now) \(action.kind.rawValue) \(action.node ?? ""): \(action.reason)")
+            sim.trace("registry \(action.kind.rawValue) \(action.node ?? ""): \(action.reason)")
         case .probe(let node, _):
             // Probes of suspects answer at once (a hung process does not answer).
             core.probed(node, ok: sim.hosts[node]?.isUp == true, at: sim.seconds)

@@ -205,7 +205,7 @@ final class HealingSimulation {
 
     var summary: String {
         "ticks \(now) nodes ever \(ids.count) \(stats) committed \(checks.committedCount) proposals \(proposals) "
-            + "registry \(registry.actionCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); "
+            + "registry \(registry.actionCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")); "
             + settings.odds
     }
 

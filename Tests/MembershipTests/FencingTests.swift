@@ -33,7 +33,7 @@ private func report(_ id: String, incarnation: UInt64, height: UInt64 = 10) -> N
     var core = registryCore(voters: ["n1", "n2", "n3"])
     _ = try core.admit(report("n2", incarnation: 5), at: 101)
     let effects = try core.admit(report("n2", incarnation: 6, height: 11), at: 102)
-    #expect(effects.contains { if case .record("node_superseded", "n2", _) = $0 { true } else { false } })
+    #expect(effects.contains { if case .record(.nodeSuperseded, "n2", _) = $0 { true } else { false } })
     #expect(core.nodes["n2"]?.incarnation == 6 && core.nodes["n2"]?.height == 11)
     _ = try core.admit(report("n2", incarnation: 6, height: 12), at: 103)
     #expect(throws: NodeReportRefusal.self) { try core.admit(report("n2", incarnation: 5), at: 104) }
@@ -118,6 +118,6 @@ private func heartbeatBody(_ id: String, incarnation: UInt64) -> JSON {
         try registry.heartbeat(old, call: signedRegistration("n1", old, seq: 2, kind: .heartbeat))
     }
     #expect(error?.status == 409 && error?.code == "superseded")
-    #expect(registry.state.withLock { $0.events.contains { $0.kind == "superseded_copy_refused" } })
+    #expect(registry.state.withLock { $0.events.contains { $0.kind == .supersededCopyRefused } })
     #expect(registry.discoverJSON()["nodes"]?.arrayValue?.first?["incarnation"]?.intValue == 8)
 }

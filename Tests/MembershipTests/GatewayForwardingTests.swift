@@ -252,6 +252,8 @@ import Testing
         let r = try Self.send(gwURL, "POST", "/hold", body: Array("{}".utf8), headers: [("Content-Type", "application/json")])
         #expect(r.status == 502 && Self.code(r) == "node_failed")
         #expect(r.bodyText.contains("timed out"))
-        #expect(Date().timeIntervalSince(started) < 5)
+        // Far below the 10 s the node holds the request: the gateway gave up at its own 300 ms.
+        let elapsedS = Date().timeIntervalSince(started)
+        #expect(elapsedS < 8, "answered after \(elapsedS) s: the gateway waited for the node instead of its 300 ms timeout")
     }
 }

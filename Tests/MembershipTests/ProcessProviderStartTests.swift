@@ -9,9 +9,10 @@ import Testing
     let dir = NSTemporaryDirectory() + "autochain-start-\(UInt32.random(in: 0...UInt32.max))"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    // A "node" that never binds its API port: it just lives for a few seconds.
+    // A "node" that never binds its API port: it lives a minute (stopAll ends it), so that on a busy
+    // machine it is surely still running at the second start: 3 s could pass before it.
     let binary = dir + "/slow-node"
-    try "#!/bin/sh\nexec sleep 3\n".write(toFile: binary, atomically: true, encoding: .utf8)
+    try "#!/bin/sh\nexec sleep 60\n".write(toFile: binary, atomically: true, encoding: .utf8)
     chmod(binary, 0o755)
     let provider = ProcessProvider(baseDir: dir + "/nodes", binary: binary, configPath: nil, registryURL: "", clusterToken: "", logLevel: "info")
     defer { provider.stopAll() }

@@ -51,9 +51,12 @@ import Testing
     }
 
     @Test func aRoleOutsideTheRegistrysVocabularyBecomesUnknown() {
-        #expect(PrometheusDiscovery.labelValue("learner") == "learner")
-        #expect(PrometheusDiscovery.labelValue("Leader\n") == "unknown")
-        #expect(PrometheusDiscovery.labelValue(String(repeating: "a", count: 40)) == "unknown")
-        #expect(PrometheusDiscovery.labelValue(nil) == "unknown")
+        #expect(PrometheusDiscovery.roleLabel("learner") == "learner")
+        #expect(PrometheusDiscovery.roleLabel("preCandidate") == "preCandidate", "every consensus role is its own label")
+        #expect(PrometheusDiscovery.roleLabel("Leader\n") == "unknown")
+        #expect(PrometheusDiscovery.roleLabel(String(repeating: "a", count: 40)) == "unknown")
+        #expect(PrometheusDiscovery.roleLabel(nil) == "unknown")
+        #expect(PrometheusDiscovery.stateLabel("suspect") == "suspect")
+        #expect(PrometheusDiscovery.stateLabel("zombie") == "unknown")
     }
 }

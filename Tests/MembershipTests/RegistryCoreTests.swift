@@ -120,6 +120,31 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(ids == ["node4", "node5", "node6"])
 }
 
+/// Every per-node table of the core forgets a retired node: its record, failure-detector entry,
+/// failed-restart count, last action time, retirement and drain request. Many retirements leave
+/// nothing behind but the retired IDs themselves (refused for good).
+@Test func retirement_dropsEveryPerNodeRecord_soNoTableGrowsWithRetiredNodes() throws {
+    var core = RegistryCore(settings: RegistryCore.Settings(), startedAt: 0)
+    for i in 0..<500 {
+        let id = "old\(i)"
+        _ = core.heartbeat(report(id, leader: nil), at: 1)
+        _ = core.failed(.restart(node: id, reason: "test"), ActionFailure("refused"))
+        core.lastActionAt[id] = 1
+        core.drainRequested.insert(id)
+        core.retirements[id] = .destroying
+        #expect(core.restartFailures[id] == 1)
+        _ = core.retire(id)
+        #expect(core.isRetired(id))
+    }
+    #expect(core.nodes.isEmpty)
+    #expect(core.restartFailures.isEmpty)
+    #expect(core.lastActionAt.isEmpty)
+    #expect(core.retirements.isEmpty)
+    #expect(core.drainRequested.isEmpty)
+    #expect((0..<500).allSatisfy { core.detector.lastHeardAt(node: "old\($0)") == nil })
+    #expect(core.retired.count == 500)
+}
+
 @Test func deleteNode_ofANodeThatOnlyRegistered_retiresItAtOnce() throws {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     var stranger = report("x1", leader: "n1")
@@ -133,7 +158,7 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
 }
 
 func kindOf(_ effect: RegistryEffect) -> String {
-    if case .record(let kind, _, _) = effect { return kind }
+    if case .record(let kind, _, _) = effect { return kind.name }
     if case .actionFailed = effect { return "action_failed" }
     return "\(effect)"
 }
@@ -154,7 +179,7 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
 @Test func evidence_isToldAsAnEvent_throttled_andActedOnByNoOne() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     func evidenceEvents(_ effects: [RegistryEffect]) -> [String] {
-        effects.compactMap { if case .record("consensus_evidence", _, let message) = $0 { message } else { nil } }
+        effects.compactMap { if case .record(.consensusEvidence, _, let message) = $0 { message } else { nil } }
     }
     var r = report("n2", leader: "n1")
     r.evidence = EvidenceReport(count: 1, kind: "equivocating_leader", accused: "n3", term: 7)
@@ -164,10 +189,10 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
     #expect(first.allSatisfy { if case .record = $0 { true } else { false } }, "evidence only records: \(first)")
     r.evidence?.count = 5
     #expect(evidenceEvents(core.heartbeat(r, at: 102)).isEmpty, "within the interval: counted, not told again")
-    #expect(evidenceEvents(core.heartbeat(r, at: 102 + RegistryCore.evidenceEventIntervalS)).isEmpty,
+    #expect(evidenceEvents(core.heartbeat(r, at: 102 + core.settings.evidenceEventIntervalS)).isEmpty,
             "no new evidence since the last heartbeat")
     r.evidence?.count = 6
-    let later = core.heartbeat(r, at: 103 + RegistryCore.evidenceEventIntervalS)
+    let later = core.heartbeat(r, at: 103 + core.settings.evidenceEventIntervalS)
     #expect(evidenceEvents(later).first?.contains("(6 since it started)") == true)
 }
 

@@ -118,6 +118,6 @@ private func report(_ id: String, leader: JSON, role: String = "follower") -> JS
     let healthy = report("n1", leader: .null)
     _ = try registry.heartbeat(healthy, call: signedRegistration("n1", healthy, seq: 3, kind: .heartbeat))
     #expect(registry.state.withLock { $0.core.nodes["n1"]?.degraded } == nil)
-    let kinds = registry.state.withLock { s in s.events.map(\.kind).filter { $0.hasPrefix("node_storage") } }
+    let kinds = registry.state.withLock { s in s.events.map(\.kind.name).filter { $0.hasPrefix("node_storage") } }
     #expect(kinds == ["node_storage_degraded", "node_storage_recovered"])
 }

@@ -8,13 +8,34 @@ import Testing
 @Suite("RegistryMetrics") struct RegistryMetricsTests {
     @Test func everyActionKindIsExportedAtZeroFromTheStart() {
         let text = RegistryMetrics().registry.render()
-        for kind in RegistryMetrics.actionKinds {
+        for kind in ScalingActionKind.allCases.map(\.rawValue) {
             #expect(text.contains("autochain_registry_actions_total{kind=\"\(kind)\"} 0\n"), "\(kind)")
+        }
+        for kind in ScalingActionKind.carriedOut.map(\.rawValue) {
             #expect(text.contains("autochain_registry_actions_failed_total{kind=\"\(kind)\"} 0\n"), "\(kind)")
         }
-        for kind in RegistryMetrics.alertKinds {
-            #expect(text.contains("autochain_registry_actions_total{kind=\"\(kind)\"} 0\n"), "\(kind)")
+    }
+
+    /// Event kinds are one closed list whose names are the labels and the `GET /events` kinds:
+    /// no two kinds share a name, and an action's event is named as its metric label.
+    @Test func everyEventKindHasItsOwnName() {
+        let names = RegistryEventKind.allCases.map(\.name)
+        #expect(Set(names).count == names.count)
+        for kind in ScalingActionKind.allCases { #expect(RegistryEventKind.action(kind).name == kind.rawValue) }
+        #expect(names.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isLowercase || $0 == "_" || $0 == "-" } })
+    }
+
+    /// docs/OPERATIONS.md's table of event kinds has exactly one row per kind, and no other row.
+    @Test func theOperationsGuideListsEveryEventKindOnce() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/OPERATIONS.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "## The registry's events").dropFirst().first?
+            .components(separatedBy: "\n## ").first)
+        let rows = section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `") else { return nil }
+            return line.dropFirst(3).split(separator: "`").first.map(String.init)
         }
+        #expect(rows.sorted() == RegistryEventKind.allCases.map(\.name).sorted())
     }
 
     @Test func aFailedActionIsCountedByItsKind() throws {
@@ -26,7 +47,7 @@ import Testing
         while registry.metrics.actionsFailed.value("restart") == 0, Date() < deadline { usleep(5_000) }
         #expect(registry.metrics.actionsFailed.value("restart") == 1)
         #expect(registry.metrics.actionsFailed.value("spawn") == 0)
-        #expect(registry.state.withLock { $0.events.contains { $0.kind == "action_failed" } })
+        #expect(registry.state.withLock { $0.events.contains { $0.kind == .actionFailed } })
     }
 
     @Test func theLoadIsTheAutoscalersMetricAveragedOverAliveServingNodes() {

@@ -51,7 +51,7 @@ import Testing
 
     @Test func decisionMarksAreBounded() {
         var s = series(marks: 10)
-        for i in 0..<25 { s.mark(DecisionMark(at: Double(i), kind: "spawn", node: nil, reason: "load")) }
+        for i in 0..<25 { s.mark(DecisionMark(at: Double(i), kind: .spawn, node: nil, reason: "load")) }
         #expect(s.markCount == 10)
         #expect(s.allMarks.first?.at == 15)
     }
@@ -60,7 +60,7 @@ import Testing
         var s = series()
         s.sample(at: 0, SeriesInput(committedTxs: 0, heights: ["node1": 3], load: 0.5, desiredNodes: 3, leaders: 1, voters: 3))
         s.sample(at: 5, SeriesInput(committedTxs: 50, heights: ["node1": 9, "node4": 2], submitP99Ms: 12, voters: 3, learners: 1))
-        s.mark(DecisionMark(at: 4, kind: "spawn", node: nil, reason: "scale up 3 → 4"))
+        s.mark(DecisionMark(at: 4, kind: .spawn, node: nil, reason: "scale up 3 → 4"))
         let j = s.json(now: 6, targetValue: 0.7, tolerance: 0.1, metric: "cpu", minNodes: 3, maxNodes: 7)
         #expect(j["at"] == .array([.double(0), .double(5)]))
         #expect(j["committedTxsPerS"] == .array([.null, .double(10)]))

@@ -117,7 +117,7 @@ import Testing
     let actions = decideOnce(observed)
     #expect(!changesMembership(actions))
     let alert = alerts(actions)
-    #expect(alert.count == 1 && alert[0].kind == "quorum-lost")
+    #expect(alert.count == 1 && alert[0].kind == .quorumLost)
     #expect(alert[0].message.contains("autochain recover --force-new-cluster --from n1"))
     #expect(alert[0].message.contains("height 120"))
 }
@@ -145,7 +145,7 @@ import Testing
     observed.operatorTarget = 5
     let actions = decideOnce(observed)
     #expect(spawns(actions) == 0 && !changesMembership(actions))
-    #expect(alerts(actions).map(\.kind) == ["consensus-failure"])
+    #expect(alerts(actions).map(\.kind) == [.consensusFailure])
 }
 
 @Test func consensusFailureReport_contradictedByAnAliveLeaderWithQuorum_isIgnored() {

@@ -126,3 +126,18 @@ private func headers(_ c: SignedRegistryCall, signer: KeyPair) -> HTTPHeaders { 
     }
     try pins.admit(call(seq: 11, kind: .heartbeat), nowMs: now, maxSkewMs: 30_000, expectedKey: nil, slotFree: false, slotLimit: 1)
 }
+
+/// Every refusal of a signed call, and every request the HTTP server refuses, answers the status
+/// of its code's row in `ErrorCodes` (they have no table of their own).
+@Test func signedCallAndHTTPRefusals_everyCodeHasItsRowInTheOneTable() {
+    let refusals: [RegistryCallRefusal] = [
+        .signatureRequired, .malformed(""), .badSignature, .staleTimestamp(skewMs: 1), .replayed(sequence: 1, last: 2),
+        .keyMismatch(nodeId: "n1"), .keyBoundToOtherNode(nodeId: "n2"), .notRegistered, .registryFull(limit: 1),
+    ]
+    for r in refusals { #expect(ErrorCodes.status(of: r.code) == r.status, "\(r.code)") }
+    #expect(RegistryCallRefusal.registryFull(limit: 1).status == 503 && RegistryCallRefusal.keyMismatch(nodeId: "n").status == 403)
+    let parse: [HTTPParseError] = [.badRequest(""), .uriTooLong, .headersTooLarge, .bodyTooLarge(limitBytes: 1),
+                                   .versionNotSupported(""), .notImplemented(""), .requestTimeout, .overloaded("")]
+    for e in parse { #expect(ErrorCodes.status(of: e.code) != nil, "\(e.code)") }
+    #expect(HTTPParseError.headersTooLarge.status == 431 && HTTPParseError.uriTooLong.status == 414)
+}

@@ -66,7 +66,7 @@ func transfers(_ a: [ScalingAction]) -> [String] {
     a.compactMap { if case .transferLeadership(let n, _) = $0 { n } else { nil } }
 }
 func spawns(_ a: [ScalingAction]) -> Int { a.count(where: \.isSpawn) }
-func alerts(_ a: [ScalingAction]) -> [(kind: String, message: String)] {
+func alerts(_ a: [ScalingAction]) -> [(kind: AlertKind, message: String)] {
     a.compactMap { if case .alert(let k, let m) = $0 { (k, m) } else { nil } }
 }
 

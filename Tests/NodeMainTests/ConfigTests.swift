@@ -73,12 +73,46 @@ import Testing
                 && committed.seriesMaxMarks == d.seriesMaxMarks)
     }
 
+    /// The registry's timeouts and event intervals are read from `[registry]`, range-checked, reach
+    /// the core, and config.toml's commented lines give the built-in defaults.
+    @Test func registryTimeoutsAreReadRangeCheckedAndReachTheCore() throws {
+        let keys = ["in_flight_timeout_s", "retire_removal_wait_s", "evidence_event_interval_s", "node_call_timeout_ms",
+                    "chain_fetch_timeout_ms"]
+        let s = try RegistryConfig.load(file: write("[registry]\nin_flight_timeout_s = 7\nretire_removal_wait_s = 3\n"
+                                                    + "evidence_event_interval_s = 0\nnode_call_timeout_ms = 900\nchain_fetch_timeout_ms = 800\n"),
+                                        environment: [:])
+        #expect(s.inFlightTimeoutS == 7 && s.retireRemovalWaitS == 3 && s.evidenceEventIntervalS == 0)
+        #expect(s.nodeCallTimeoutMs == 900 && s.chainFetchTimeoutMs == 800)
+        let core = s.coreSettings
+        #expect(core.inFlightTimeoutS == 7 && core.retireRemovalWaitS == 3 && core.evidenceEventIntervalS == 0)
+        for bad in ["in_flight_timeout_s = 0", "retire_removal_wait_s = 3601", "evidence_event_interval_s = -1",
+                    "node_call_timeout_ms = 99", "chain_fetch_timeout_ms = 600001"] {
+            let why = reason { _ = try RegistryConfig.load(file: write("[registry]\n\(bad)\n"), environment: [:]) }
+            #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try String(contentsOf: root.appendingPathComponent("config.toml"), encoding: .utf8)
+        let uncommented = committed.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            keys.contains { line.hasPrefix("# \($0) = ") } ? String(line.dropFirst(2)) : String(line)
+        }.joined(separator: "\n")
+        #expect(keys.allSatisfy { key in uncommented.contains("\n\(key) = ") }, "each key has its commented line")
+        let d = RegistrySettings()
+        let t = try RegistryConfig.load(file: write(uncommented), environment: [:])
+        #expect(t.inFlightTimeoutS == d.inFlightTimeoutS && t.retireRemovalWaitS == d.retireRemovalWaitS
+                && t.evidenceEventIntervalS == d.evidenceEventIntervalS && t.nodeCallTimeoutMs == d.nodeCallTimeoutMs
+                && t.chainFetchTimeoutMs == d.chainFetchTimeoutMs)
+        #expect(d.coreSettings.inFlightTimeoutS == RegistryCore.Settings().inFlightTimeoutS
+                && d.coreSettings.retireRemovalWaitS == RegistryCore.Settings().retireRemovalWaitS
+                && d.coreSettings.evidenceEventIntervalS == RegistryCore.Settings().evidenceEventIntervalS)
+    }
+
     /// `[gateway]` is read by the gateway only (nodes skip it), range-checked, and config.toml's
     /// values are the built-in defaults.
     @Test func gatewayBoundsAreReadRangeCheckedAndSkippedByNodes() throws {
         let s = try GatewayConfig.load(file: write("[gateway]\naddr = \"127.0.0.1:1\"\nmax_in_flight = 7\nmax_attempts = 2\n"))
         #expect(s.addr == "127.0.0.1:1" && s.maxInFlight == 7 && s.maxAttempts == 2)
-        for bad in ["max_in_flight = 0", "max_attempts = 17", "request_timeout_ms = 5", "max_body_bytes = 1", "surprise = 1"] {
+        for bad in ["max_in_flight = 0", "max_attempts = 17", "request_timeout_ms = 5", "max_body_bytes = 1", "surprise = 1",
+                    "discover_timeout_ms = 49"] {
             let why = reason { _ = try GatewayConfig.load(file: write("[gateway]\n\(bad)\n")) }
             #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
         }
@@ -87,6 +121,7 @@ import Testing
         let committed = try GatewayConfig.load(file: root.appendingPathComponent("config.toml").path)
         let d = GatewaySettings()
         #expect(committed.addr == d.addr && committed.discoverIntervalMs == d.discoverIntervalMs && committed.maxNodes == d.maxNodes)
+        #expect(committed.discoverTimeoutMs == d.discoverTimeoutMs)
         #expect(committed.maxConnections == d.maxConnections && committed.maxConnectionsPerAddress == d.maxConnectionsPerAddress)
         #expect(committed.maxBodyBytes == d.maxBodyBytes && committed.maxResponseBytes == d.maxResponseBytes)
         #expect(committed.maxInFlight == d.maxInFlight && committed.requestTimeoutMs == d.requestTimeoutMs)

@@ -111,7 +111,8 @@ import Testing
         defer { a.network.stop() }
         let raw = try RawPeer(to: a.address, identity: testIdentity("raw"))
         #expect(raw.handshake())
-        #expect(eventually { a.connectedPeers == ["raw"] })
-        #expect(eventually { a.delegate.disconnects.contains { $0.contains("silent") } })
+        // Not "connected, then closed" as two looks: on a busy machine the 400 ms can pass before
+        // the first look. A close for silence is only given to a connected peer.
+        #expect(eventually { a.delegate.disconnects.contains { $0.contains("silent") } }, "\(a.delegate.disconnects)")
     }
 }

@@ -58,6 +58,12 @@ public enum TxRejection: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var httpStatus: Int { Self.httpStatus(ofCode: code) ?? 422 }
 
+    /// Every refusal's code (the rows of `httpStatus(ofCode:)`).
+    public static let codes = ["invalid_json", "missing_field", "invalid_field", "invalid_hex", "nonce_too_low", "nonce_conflict",
+                               "already_known", "sender_queue_full", "mempool_full", "expired", "hash_mismatch", "wrong_chain",
+                               "bad_signature", "from_mismatch", "zero_amount", "self_transfer", "amount_too_large",
+                               "nonce_too_far", "insufficient_funds"]
+
     /// The HTTP status of a refusal by its code (the one table: a follower maps the codes a
     /// leader sends it over the peer link with it too); nil for a code that is not a refusal's.
     public static func httpStatus(ofCode code: String) -> Int? {

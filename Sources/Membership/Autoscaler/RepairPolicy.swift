@@ -111,9 +111,9 @@ extension Autoscaler {
         }
         let reachable = view.voterCount(where: { !$0.isDead }) + restartableVoters
         if reachable < view.majority {
-            plan.add(.alert(kind: "quorum-lost", message: quorumLostMessage(view, reachable: reachable)))
+            plan.add(.alert(kind: .quorumLost, message: quorumLostMessage(view, reachable: reachable)))
         } else if view.voterCount(where: { $0.isDead }) == 0 {
-            plan.add(.alert(kind: "consensus-failure", message: "\(why): no voter is dead, so nothing to "
+            plan.add(.alert(kind: .consensusFailure, message: "\(why): no voter is dead, so nothing to "
                 + "restart; membership held until the leader commits again"))
         }
         assert(!plan.changedVoters)

@@ -14,7 +14,7 @@ public enum ScalingAction: Sendable, Equatable {
     /// Drain, remove from the configuration, stop, delete data.
     case retire(node: String, reason: String)
     /// Tell a human; the autoscaler will not do it itself (e.g. forcing a new cluster).
-    case alert(kind: String, message: String)
+    case alert(kind: AlertKind, message: String)
 
     public var reason: String {
         switch self {
@@ -33,7 +33,7 @@ public enum ScalingAction: Sendable, Equatable {
         case .removeMember(let n, _): "remove:\(n)"
         case .transferLeadership(let n, _): "transfer:\(n)"
         case .retire(let n, _): "retire:\(n)"
-        case .alert(let kind, let message): "alert:\(kind):\(message)"
+        case .alert(let kind, let message): "alert:\(kind.rawValue):\(message)"
         }
     }
 

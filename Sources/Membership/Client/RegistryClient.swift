@@ -24,6 +24,9 @@ public struct RegistryClientSettings: Sendable {
     public var consensusFailureAfterMs = 3_000
     public var token = ""
     public var requestTimeoutMs = 1_000
+    /// `stop()` waits at most this long for the heartbeat loop to finish its current beat (a
+    /// node's stop is bounded; the loop ends on its own after that). Default 3 s.
+    public var stopWaitMs = 3_000
     public init() {}
 }
 
@@ -88,7 +91,7 @@ public final class RegistryClient: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        _ = done.wait(timeout: .now() + 3)
+        _ = done.wait(timeout: .now() + .milliseconds(settings.stopWaitMs))
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }

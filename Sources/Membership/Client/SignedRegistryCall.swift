@@ -114,14 +114,8 @@ public enum RegistryCallRefusal: Error, Sendable, Equatable {
     /// No slot left for another node.
     case registryFull(limit: Int)
 
-    public var status: Int {
-        switch self {
-        case .signatureRequired, .badSignature, .staleTimestamp, .replayed, .notRegistered: 401
-        case .malformed: 400
-        case .keyMismatch, .keyBoundToOtherNode: 403
-        case .registryFull: 503
-        }
-    }
+    /// The code's row in `ErrorCodes` (the one table from code to status).
+    public var status: Int { ErrorCodes.status(ofOwn: code) }
 
     public var code: String {
         switch self {

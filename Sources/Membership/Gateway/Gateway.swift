@@ -68,7 +68,9 @@ public final class Gateway: Sendable {
     /// Stops listening and following the registry. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        if discovering.load(ordering: .sequentiallyConsistent) { _ = stopped.wait(timeout: .now() + 5) }
+        // The discovery loop ends within one discovery and one 50 ms wait step; a second of slack.
+        let loopEndMs = settings.discoverTimeoutMs + 1_050
+        if discovering.load(ordering: .sequentiallyConsistent) { _ = stopped.wait(timeout: .now() + .milliseconds(loopEndMs)) }
         server.withLock { $0 }?.stop()
     }
 
@@ -92,7 +94,7 @@ public final class Gateway: Sendable {
         do {
             let client = try HTTPClient(baseURL: settings.registryURL, maxResponseBytes: 4 << 20)
             defer { client.close() }
-            let r = try client.request(method: "GET", path: "/discover", timeout: .seconds(2))
+            let r = try client.request(method: "GET", path: "/discover", timeout: .milliseconds(settings.discoverTimeoutMs))
             guard r.status == 200 else { return }
             let fresh = GatewayDiscovery.nodes(fromDiscoverBody: r.body, maxNodes: settings.maxNodes)
             routing.withLock { $0.replace(nodes: fresh) }
@@ -107,13 +109,13 @@ public final class Gateway: Sendable {
     private func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         guard inFlight.wrappingAdd(1, ordering: .relaxed).newValue <= settings.maxInFlight else {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
-            responder.send(.error(status: 503, code: "overloaded",
+            responder.send(.error(code: "overloaded",
                                   message: "more than \(settings.maxInFlight) requests are being forwarded; retry shortly"))
             return
         }
         let plan = routing.withLock { $0.plan(now: Self.now()) }
         guard !plan.isEmpty else {
-            answer(responder, .error(status: 503, code: "no_node", message: "no live node is known (registry \(settings.registryURL)); retry shortly"))
+            answer(responder, .error(code: "no_node", message: "no live node is known (registry \(settings.registryURL)); retry shortly"))
             return
         }
         var headers = HTTPHeaders()
@@ -141,7 +143,7 @@ public final class Gateway: Sendable {
     /// Tries the plan's current node; `settle` decides what its outcome leads to.
     private func tryNext(_ forwarding: Forwarding, pool: GatewayUpstreamPool, responder: HTTPResponder) {
         guard forwarding.next < forwarding.plan.count else {
-            answer(responder, .error(status: 503, code: "no_node", message: "no node answered: \(forwarding.failures.joined(separator: "; "))"))
+            answer(responder, .error(code: "no_node", message: "no node answered: \(forwarding.failures.joined(separator: "; "))"))
             return
         }
         let node = forwarding.plan[forwarding.next]
@@ -169,7 +171,7 @@ public final class Gateway: Sendable {
             forwarding.failures.append("\(node.id): \(why)")
             if failure == .notDelivered { routing.withLock { $0.markFailed(node.id, now: Self.now()) } }
             guard GatewayRouting.mayRetry(method: forwarding.request.method, path: forwarding.request.path, failure: failure) else {
-                answer(responder, .error(status: 502, code: "node_failed",
+                answer(responder, .error(code: "node_failed",
                                          message: "\(node.id) failed after the request reached it (\(why)); it may have taken effect, check before repeating it"))
                 return
             }
@@ -245,9 +247,9 @@ public final class Gateway: Sendable {
     static func outcome(of error: HTTPClientError, node: GatewayRouting.Node) -> Attempt {
         switch error {
         case .invalidRequest(let why), .invalidURL(let why):
-            return .refused(.error(status: 400, code: "bad_request", message: why))
+            return .refused(.error(code: "bad_request", message: why))
         case .responseTooLarge(let limit):
-            return .refused(.error(status: 502, code: "node_failed", message: "\(node.id) answered more than \(limit) bytes (gateway.max_response_bytes)"))
+            return .refused(.error(code: "node_failed", message: "\(node.id) answered more than \(limit) bytes (gateway.max_response_bytes)"))
         case .notSent(let why):
             return .stale(why)
         default:

@@ -7,6 +7,8 @@ public struct GatewaySettings: Sendable {
     public var registryURL = "http://127.0.0.1:9090"
     /// How often the node list is fetched from the registry. Default 500 ms.
     public var discoverIntervalMs = 500
+    /// One `GET /discover` gives up after this long (the last list stays). Default 2 s.
+    public var discoverTimeoutMs = 2_000
     /// Nodes taken from one `/discover` answer, at most (the rest are ignored). Default 256.
     public var maxNodes = 256
     /// Client connections open at once; more get 503 at accept. Default 4096.

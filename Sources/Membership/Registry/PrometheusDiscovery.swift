@@ -1,4 +1,5 @@
 import Chain
+import Consensus
 
 /// `GET /discover/prometheus`: the nodes of `GET /discover` in Prometheus's HTTP service discovery
 /// format (https://prometheus.io/docs/prometheus/latest/http_sd/), so a Prometheus server finds
@@ -18,8 +19,8 @@ enum PrometheusDiscovery {
                 ("targets", .array([.string(target)])),
                 ("labels", .object(JSONObject([
                     ("node_id", .string(id)),
-                    ("__meta_autochain_role", .string(labelValue(node["role"]?.stringValue))),
-                    ("__meta_autochain_state", .string(labelValue(node["state"]?.stringValue))),
+                    ("__meta_autochain_role", .string(roleLabel(node["role"]?.stringValue))),
+                    ("__meta_autochain_state", .string(stateLabel(node["state"]?.stringValue))),
                 ]))),
             ]))
         }
@@ -43,9 +44,9 @@ enum PrometheusDiscovery {
         return String(rest)
     }
 
-    /// A role or state as a label value: short, from the registry's own vocabulary, else "unknown".
-    static func labelValue(_ s: String?) -> String {
-        guard let s, !s.isEmpty, s.utf8.count <= 32, s.utf8.allSatisfy({ (97...122).contains($0) || $0 == 95 }) else { return "unknown" }
-        return s
-    }
+    /// A role as a label value: a consensus `Role`'s word, else "unknown".
+    static func roleLabel(_ s: String?) -> String { s.flatMap(Role.init(rawValue:))?.rawValue ?? "unknown" }
+
+    /// A health state as a label value: a `NodeHealth`'s word, else "unknown".
+    static func stateLabel(_ s: String?) -> String { s.flatMap(NodeHealth.init(rawValue:))?.rawValue ?? "unknown" }
 }

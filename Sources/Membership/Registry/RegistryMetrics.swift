@@ -28,11 +28,8 @@ struct RegistryMetrics: Sendable {
         actionsFailed = registry.counter("autochain_registry_actions_failed_total",
                                          "Scaling actions that failed (each also an action_failed event), by kind.", labels: ["kind"])
         // Every kind is there from the start at 0, so the first one counts in increase() and rate().
-        for kind in Self.actionKinds {
-            actions.inc(0, kind)
-            actionsFailed.inc(0, kind)
-        }
-        for kind in Self.alertKinds { actions.inc(0, kind) }
+        for kind in ScalingActionKind.allCases { actions.inc(0, kind.rawValue) }
+        for kind in ScalingActionKind.carriedOut { actionsFailed.inc(0, kind.rawValue) }
         requests = registry.counter("autochain_registry_http_requests_total", "HTTP requests served, by route and status.",
                                     labels: ["route", "status"])
         decideSeconds = registry.histogram("autochain_registry_decide_seconds", "Time of one observe-decide round.",
@@ -61,10 +58,6 @@ struct RegistryMetrics: Sendable {
         maxNodes = registry.gauge("autochain_registry_max_nodes", "Most nodes the autoscaler grows to ([autoscale] max_nodes).")
     }
 
-    /// The kinds of `ScalingAction` the registry carries out...
-    static let actionKinds = ["restart", "spawn", "remove_member", "transfer_leadership", "retire"]
-    /// ...and the alerts the autoscaler raises for a human (RepairPolicy), as `ScalingAction.kind` names them.
-    static let alertKinds = ["alert_quorum-lost", "alert_consensus-failure"]
 
     func update(_ o: ObservedCluster) {
         for state in [NodeHealth.alive, .suspect, .dead] {

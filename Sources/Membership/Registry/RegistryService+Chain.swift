@@ -44,13 +44,13 @@ extension RegistryService {
                 metrics.verifiedHeight.set(Double(verified.height))
                 if changed || !chain.isVerified {
                     let m = verified.membership
-                    record("membership_verified", nil, "chain verified to block \(verified.height) (term \(verified.term)): voters "
+                    record(.membershipVerified, nil, "chain verified to block \(verified.height) (term \(verified.term)): voters "
                            + "\(m.voters.joined(separator: ",")), learners \(m.learners.isEmpty ? "none" : m.learners.joined(separator: ","))")
                 }
                 return
             } catch {
                 metrics.chainRefused.inc(1)
-                record("chain_unverified", id, "headers from \(id) not accepted: \(error)", atMostEvery: 5)
+                record(.chainUnverified, id, "headers from \(id) not accepted: \(error)", atMostEvery: settings.unverifiedChainEventIntervalS)
             }
         }
     }
@@ -69,7 +69,7 @@ extension RegistryService {
         for _ in 0..<Self.headerRequestsPerRound {
             let from = verified.height + 1
             let r = try client.request(method: "GET", path: "/chain/headers?from=\(from)&count=\(Self.headersPerRequest)",
-                                       timeout: .seconds(5))
+                                       timeout: .milliseconds(settings.chainFetchTimeoutMs))
             guard r.status == 200 else { throw RegistryActionError.refused(status: r.status, body: r.bodyText) }
             let items = try JSON.parse(r.body)["headers"]?.arrayValue ?? []
             guard items.count <= Self.headersPerRequest else { throw ChainVerificationError.wrongHeight(expected: from, got: 0) }

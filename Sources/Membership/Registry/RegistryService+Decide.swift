@@ -57,11 +57,11 @@ extension RegistryService {
             case .record(let kind, let node, let message):
                 record(kind, node, message)
             case .actionFailed(let action, let node, let message):
-                record("action_failed", node, message)
-                metrics.actionsFailed.inc(1, action)
+                record(.actionFailed, node, message)
+                metrics.actionsFailed.inc(1, action.rawValue)
             case .decided(let action):
-                record(action.kind, action.node, action.reason)
-                metrics.actions.inc(1, action.kind)
+                record(.action(action.kind), action.node, action.reason)
+                metrics.actions.inc(1, action.kind.rawValue)
                 let at = Self.now() - startedAt
                 series.withLock { $0.mark(DecisionMark(at: at, kind: action.kind, node: action.node, reason: action.reason)) }
             case .probe(let node, let url):
@@ -125,7 +125,8 @@ extension RegistryService {
         defer { client.close() }
         var headers = HTTPHeaders([("Content-Type", "application/json")])
         if !settings.clusterToken.isEmpty { headers.add("Authorization", "Bearer \(settings.clusterToken)") }
-        let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(), timeout: .seconds(10))
+        let r = try client.request(method: "POST", path: path, headers: headers, body: body.serialized(),
+                                   timeout: .milliseconds(settings.nodeCallTimeoutMs))
         guard (200..<300).contains(r.status) else { throw RegistryActionError.refused(status: r.status, body: r.bodyText) }
     }
 }

@@ -47,9 +47,9 @@ extension RegistryService {
         case "/health":
             try allow(m, "GET")
             guard let id = request.query("node_id"), !id.isEmpty else {
-                throw RegistryAPIError(400, "missing_field", "query parameter node_id is required")
+                throw RegistryAPIError("missing_field", "query parameter node_id is required")
             }
-            guard NodeIDGrammar.isValid(id) else { throw RegistryAPIError(400, "invalid_field", "node_id must match \(NodeIDGrammar.pattern)") }
+            guard NodeIDGrammar.isValid(id) else { throw RegistryAPIError("invalid_field", "node_id must match \(NodeIDGrammar.pattern)") }
             return .json(status: 200, body: try healthJSON(id).serialized())
         case "/status":
             try allow(m, "GET")
@@ -76,11 +76,11 @@ extension RegistryService {
             try allow(m, "POST")
             try checkToken(request)
             let b = try body(request)
-            guard let field = b["target_nodes"] else { throw RegistryAPIError(400, "missing_field", "field target_nodes is required") }
-            guard case .int(let n) = field else { throw RegistryAPIError(400, "invalid_field", "target_nodes must be an integer") }
+            guard let field = b["target_nodes"] else { throw RegistryAPIError("missing_field", "field target_nodes is required") }
+            guard case .int(let n) = field else { throw RegistryAPIError("invalid_field", "target_nodes must be an integer") }
             let a = settings.autoscaler
             guard n >= Int64(a.minNodes), n <= Int64(a.maxNodes) else {
-                throw RegistryAPIError(422, "out_of_range", "target_nodes must be between \(a.minNodes) and \(a.maxNodes), got \(n)")
+                throw RegistryAPIError("out_of_range", "target_nodes must be between \(a.minNodes) and \(a.maxNodes), got \(n)")
             }
             perform(state.withLock { $0.core.scale(to: Int(n)) })
             return .json(status: 202, body: JSON.object(JSONObject([("status", "accepted"), ("target_nodes", .int(n))])).serialized())
@@ -94,13 +94,13 @@ extension RegistryService {
                 try checkToken(request)
                 return try retire(String(request.path.dropFirst("/nodes/".count)))
             }
-            throw RegistryAPIError(404, "not_found", "no route for \(request.path.prefix(200))")
+            throw RegistryAPIError("not_found", "no route for \(request.path.prefix(200))")
         }
     }
 
     func allow(_ method: String, _ allowed: String) throws {
         let ok = method == allowed || (allowed == "GET" && method == "HEAD")
-        if !ok { throw RegistryAPIError(405, "method_not_allowed", "\(method) is not allowed here; use \(allowed)") }
+        if !ok { throw RegistryAPIError("method_not_allowed", "\(method) is not allowed here; use \(allowed)") }
     }
 
     /// Every call that changes the registry's view or the cluster carries the cluster credential
@@ -110,18 +110,18 @@ extension RegistryService {
         let credential = try? ClusterCredential(settings.clusterToken)
         guard let credential, credential.authorizes(authorizationHeader: request.headers["Authorization"]) else {
             metrics.unauthorized.inc(1, Self.routeLabel(request.method, request.path))
-            throw RegistryAPIError(401, "unauthorized", "this call needs Authorization: Bearer <cluster credential>")
+            throw RegistryAPIError("unauthorized", "this call needs Authorization: Bearer <cluster credential>")
         }
         if request.method == "POST", !HTTPMediaType.isJSON(request.headers["Content-Type"]) {
-            throw RegistryAPIError(415, "unsupported_media_type", "this call takes a JSON body: send Content-Type: application/json")
+            throw RegistryAPIError("unsupported_media_type", "this call takes a JSON body: send Content-Type: application/json")
         }
     }
 
     func body(_ request: HTTPRequest) throws -> JSON {
-        guard !request.body.isEmpty else { throw RegistryAPIError(400, "invalid_json", "request body is empty") }
+        guard !request.body.isEmpty else { throw RegistryAPIError("invalid_json", "request body is empty") }
         let value: JSON
-        do { value = try JSON.parse(request.body) } catch { throw RegistryAPIError(400, "invalid_json", "body is not valid JSON: \(error)") }
-        guard case .object = value else { throw RegistryAPIError(400, "invalid_json", "body must be a JSON object") }
+        do { value = try JSON.parse(request.body) } catch { throw RegistryAPIError("invalid_json", "body is not valid JSON: \(error)") }
+        guard case .object = value else { throw RegistryAPIError("invalid_json", "body must be a JSON object") }
         return value
     }
 
@@ -129,7 +129,7 @@ extension RegistryService {
     /// for the node ID in the body. Not yet checked against pins, sequence or clock (`admit`).
     func signedCall(_ request: HTTPRequest, _ kind: SignedRegistryCall.Kind, _ b: JSON) throws -> SignedRegistryCall {
         guard let id = b["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
-            throw RegistryAPIError(400, "invalid_field", "nodeId must match \(NodeIDGrammar.pattern)")
+            throw RegistryAPIError("invalid_field", "nodeId must match \(NodeIDGrammar.pattern)")
         }
         do throws(RegistryCallRefusal) {
             return try SignedRegistryCall.verified(kind: kind, headers: request.headers, body: request.body, nodeId: id)
@@ -155,8 +155,8 @@ extension RegistryService {
     /// Counts a refused node call and turns it into the API error (recorded as an event at most once a second).
     func refused(_ refusal: RegistryCallRefusal, _ id: String) -> RegistryAPIError {
         metrics.callsRefused.inc(1, refusal.code)
-        record("node_call_refused", id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
-        return RegistryAPIError(refusal.status, refusal.code, refusal.message)
+        record(.nodeCallRefused, id, "a call for \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: settings.refusedCallEventIntervalS)
+        return RegistryAPIError(refusal.code, refusal.message)
     }
 
     /// Milliseconds since the Unix epoch (signed calls carry wall-clock time).
@@ -171,33 +171,33 @@ extension RegistryService {
         // silence every node during an election or a join, and the registry would see them late.
         func text(_ k: String) throws -> String {
             guard let v = b[k], v != .null else { return "" }
-            guard let s = v.stringValue, s.utf8.count <= 256 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a string of at most 256 bytes") }
+            guard let s = v.stringValue, s.utf8.count <= 256 else { throw RegistryAPIError("invalid_field", "\(k) must be a string of at most 256 bytes") }
             return s
         }
         func uint(_ k: String) throws -> UInt64 {
             guard let v = b[k] else { return 0 }
-            guard case .int(let i) = v, i >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative integer") }
+            guard case .int(let i) = v, i >= 0 else { throw RegistryAPIError("invalid_field", "\(k) must be a non-negative integer") }
             return UInt64(i)
         }
         func role() throws -> Role? { try Role.reported(text("role")) }
         func number(_ k: String) throws -> Double? {
             guard let v = b[k], v != .null else { return nil }
-            guard let d = v.doubleValue, d.isFinite, d >= 0 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be a non-negative number") }
+            guard let d = v.doubleValue, d.isFinite, d >= 0 else { throw RegistryAPIError("invalid_field", "\(k) must be a non-negative number") }
             return d
         }
         func ids(_ k: String) throws -> [String] {
             guard let v = b[k] else { return [] }
-            guard let a = v.arrayValue, a.count <= 256 else { throw RegistryAPIError(400, "invalid_field", "\(k) must be an array of node IDs") }
+            guard let a = v.arrayValue, a.count <= 256 else { throw RegistryAPIError("invalid_field", "\(k) must be an array of node IDs") }
             return try a.map { e in
-                guard let s = e.stringValue, MembershipChange.isValidNodeId(s) else { throw RegistryAPIError(400, "invalid_field", "\(k) must hold node IDs") }
+                guard let s = e.stringValue, MembershipChange.isValidNodeId(s) else { throw RegistryAPIError("invalid_field", "\(k) must hold node IDs") }
                 return s
             }
         }
         let apiUrl = try text("apiUrl"), p2p = try text("p2pAddr")
-        guard apiUrl.hasPrefix("http://") else { throw RegistryAPIError(400, "invalid_field", "apiUrl must be an http:// URL") }
+        guard apiUrl.hasPrefix("http://") else { throw RegistryAPIError("invalid_field", "apiUrl must be an http:// URL") }
         let claimedKey = try text("nodeKey")
         guard claimedKey.isEmpty || PublicKey(hex: claimedKey) == call.nodeKey else {
-            throw RegistryAPIError(400, "invalid_field", "nodeKey must be the key that signed the call")
+            throw RegistryAPIError("invalid_field", "nodeKey must be the key that signed the call")
         }
         let expectedKey = provider.nodeKey(id)
         let nowMs = Self.unixMs()
@@ -230,13 +230,13 @@ extension RegistryService {
             }
         }
         switch admission {
-        case .retired: throw RegistryAPIError(409, "retired", "node ID \(id) was retired and is never reused")
+        case .retired: throw RegistryAPIError("retired", "node ID \(id) was retired and is never reused")
         case .refused(let refusal): throw refused(refusal, id)
         case .fenced(let refusal):
             metrics.callsRefused.inc(1, refusal.code)
-            record(refusal.code == "superseded" ? "superseded_copy_refused" : "node_call_refused", id,
+            record(refusal.code == "superseded" ? .supersededCopyRefused : .nodeCallRefused, id,
                    "a report of \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
-            throw RegistryAPIError(409, refusal.code, refusal.message)
+            throw RegistryAPIError(refusal.code, refusal.message)
         case .admitted(let effects): perform(effects)
         }
         let peers = discoverJSON()
@@ -265,7 +265,7 @@ extension RegistryService {
         let now = Self.now()
         return try state.withLock { st in
             let s = st.core
-            guard let r = s.nodes[id] else { throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id.prefix(64))") }
+            guard let r = s.nodes[id] else { throw RegistryAPIError("unknown_node", "the registry has not heard of \(id.prefix(64))") }
             let h = s.detector.health(node: id, now: now)
             var o = JSONObject([("id", .string(id)), ("state", .string(h.rawValue)), ("role", .string(r.role.wireName)), ("height", .uint(r.height))])
             o["lastHeartbeatAgoMs"] = r.lastHeartbeatAt.map { .int(Int64((now - $0) * 1000)) } ?? .null
@@ -300,7 +300,7 @@ extension RegistryService {
                 ("quorum", .string(m.voters.isEmpty ? "unknown" : (deadVoters * 2 >= m.voters.count && deadVoters > 0 ? "lost" : "ok"))),
                 ("aliveNodes", .int(Int64(alive))), ("targetNodes", s.operatorTarget.map { .int(Int64($0)) } ?? .null),
                 ("minNodes", .int(Int64(settings.autoscaler.minNodes))), ("maxNodes", .int(Int64(settings.autoscaler.maxNodes))),
-                ("inFlight", .array(s.inFlight.map { .string("\($0.action.kind) \($0.action.node ?? "")") })),
+                ("inFlight", .array(s.inFlight.map { .string("\($0.action.kind.rawValue) \($0.action.node ?? "")") })),
                 ("decisions", .uint(s.decisions)), ("nodes", .array(nodes)),
             ]))
         }
@@ -318,25 +318,26 @@ extension RegistryService {
     /// follow move leadership away from it, take it out of the configuration and retire it (the
     /// answer says the request is accepted, not that the node is gone: `GET /events` tells).
     func retire(_ id: String) throws -> HTTPResponse {
-        guard MembershipChange.isValidNodeId(id) else { throw RegistryAPIError(400, "invalid_field", "bad node ID") }
+        guard MembershipChange.isValidNodeId(id) else { throw RegistryAPIError("invalid_field", "bad node ID") }
         let hasData = provider.hasData(id)
         let effects: [RegistryEffect]
         do throws(RegistryRefusal) {
             effects = try state.withLock { s throws(RegistryRefusal) in try s.core.retireRequested(id, hasData: hasData) }
         } catch {
-            throw RegistryAPIError(404, "unknown_node", "the registry has not heard of \(id)")
+            throw RegistryAPIError("unknown_node", "the registry has not heard of \(id)")
         }
         perform(effects)
         return .json(status: 202, body: JSON.object(JSONObject([("status", "retiring"), ("nodeId", .string(id))])).serialized())
     }
 }
 
+/// A refusal the registry answers: its status is `code`'s row in `ErrorCodes` (the one table).
 struct RegistryAPIError: Error {
     let status: Int
     let code: String
     let message: String
-    init(_ status: Int, _ code: String, _ message: String) {
-        self.status = status
+    init(_ code: String, _ message: String) {
+        status = ErrorCodes.status(ofOwn: code)
         self.code = code
         self.message = message
     }
@@ -346,7 +347,7 @@ extension RegistryService {
     /// A heartbeat's optional `evidence` object: `{"count", "kind", "accused", "term"}`.
     static func evidenceReport(_ value: JSON?) throws -> EvidenceReport? {
         guard let value, value != .null else { return nil }
-        let bad = RegistryAPIError(400, "invalid_field",
+        let bad = RegistryAPIError("invalid_field",
                                    "evidence must be {\"count\": n, \"kind\": \"equivocating_leader\"|\"committed_conflict\", \"accused\": nodeId, \"term\": n}")
         guard case .object(let o) = value, let count = o["count"]?.intValue, count >= 0, let kind = o["kind"]?.stringValue,
               EvidenceReport.kinds.contains(kind), let accused = o["accused"]?.stringValue, NodeIDGrammar.isValid(accused),

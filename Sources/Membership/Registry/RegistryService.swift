@@ -54,7 +54,7 @@ public final class RegistryService: Sendable {
         let bound = try s.start(bindTo: try SocketAddress(parsing: settings.addr))
         server.withLock { $0 = s }
         boundAddress.withLock { $0 = "\(bound)" }
-        record("registry_started", nil, "registry listening on \(bound) with the \(provider.name) provider; " +
+        record(.registryStarted, nil, "registry listening on \(bound) with the \(provider.name) provider; " +
                "grace period \(Int(settings.autoscaler.gracePeriodS)) s before acting on nodes not yet heard from")
         let t = Thread { [self] in decideLoop() }
         t.name = "registry-decide"
@@ -67,8 +67,8 @@ public final class RegistryService: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        _ = loopDone.wait(timeout: .now() + 5)
-        _ = chainDone.wait(timeout: .now() + 6)
+        _ = loopDone.wait(timeout: .now() + .seconds(settings.stopWaitDecideS))
+        _ = chainDone.wait(timeout: .now() + .seconds(settings.stopWaitChainS))
         server.withLock { $0 }?.stop()
     }
 
@@ -82,7 +82,7 @@ public final class RegistryService: Sendable {
 
     /// Records an event of `kind` unless one of that kind was recorded less than `seconds` ago:
     /// for events a stranger can trigger at will (refused calls), so they cannot flood the log.
-    func record(_ kind: String, _ node: String?, _ message: String, atMostEvery seconds: Double) {
+    func record(_ kind: RegistryEventKind, _ node: String?, _ message: String, atMostEvery seconds: Double) {
         let now = Self.now()
         let due = state.withLock { s in
             guard now - (s.lastEventAtByKind[kind] ?? -.infinity) >= seconds else { return false }
@@ -92,11 +92,11 @@ public final class RegistryService: Sendable {
         if due { record(kind, node, message) }
     }
 
-    func record(_ kind: String, _ node: String?, _ message: String) {
+    func record(_ kind: RegistryEventKind, _ node: String?, _ message: String) {
         let now = Self.now()
         state.withLock { $0.record(kind, node: node, message, at: now - startedAt, max: settings.maxEvents) }
-        metrics.events.inc(1, kind)
-        log.info(message, ["event": kind, "node": node ?? "-"])
+        metrics.events.inc(1, kind.name)
+        log.info(message, ["event": kind.name, "node": node ?? "-"])
     }
 
     func processExited(_ id: String, status: Int32) {
@@ -120,7 +120,7 @@ public final class RegistryService: Sendable {
             if started - lastPurge >= Self.purgeIntervalS {
                 lastPurge = started
                 for name in provider.purgeSetAside(keepS: Double(settings.retiredDataKeepS), nowUnixS: Date().timeIntervalSince1970) {
-                    record("data_purged", nil, "set-aside data \(name) deleted after \(settings.retiredDataKeepS) s")
+                    record(.dataPurged, nil, "set-aside data \(name) deleted after \(settings.retiredDataKeepS) s")
                 }
             }
             metrics.decideSeconds.observe(Self.now() - started)

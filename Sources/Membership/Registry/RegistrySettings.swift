@@ -26,17 +26,44 @@ public struct RegistrySettings: Sendable {
     public var seriesPoints = 720
     /// Decisions (spawn, restart, remove, retire, ...) kept as marks on the series' time axis.
     public var seriesMaxMarks = 500
+    /// An action under way (restart, spawn, removal, transfer, retirement) not seen to take effect
+    /// after this long is forgotten, so the autoscaler may decide it again (`[registry] in_flight_timeout_s`).
+    public var inFlightTimeoutS = 20
+    /// A retirement waits this long for the node to leave the configuration before it gives up
+    /// and destroys nothing (`[registry] retire_removal_wait_s`).
+    public var retireRemovalWaitS = 10
+    /// A node's new consensus evidence is told as an event at most this often per node
+    /// (`[registry] evidence_event_interval_s`).
+    public var evidenceEventIntervalS = 30
+    /// Timeout of the registry's calls to a node's API (remove a member, transfer leadership)
+    /// (`[registry] node_call_timeout_ms`).
+    public var nodeCallTimeoutMs = 10_000
+    /// Timeout of one `GET /chain/headers` the registry verifies the chain with
+    /// (`[registry] chain_fetch_timeout_ms`).
+    public var chainFetchTimeoutMs = 5_000
+    /// `node_call_refused` events are recorded at most this often (every refusal is counted in
+    /// the metrics all the same): a flood of bad calls cannot flood the event list.
+    public var refusedCallEventIntervalS = 1.0
+    /// `chain_unverified` events are recorded at most this often (the registry retries each round).
+    public var unverifiedChainEventIntervalS = 5.0
+    /// How long `stop()` waits for the decide loop, then for the chain reader, to finish their
+    /// round (each ends within one round's timeouts).
+    public var stopWaitDecideS = 5
+    public var stopWaitChainS = 6
     public var autoscaler = AutoscalerSettings()
     public var detector = FailureDetectorSettings()
 
     public init() {}
 
     /// What the core needs of these settings.
-    var coreSettings: RegistryCore.Settings {
+    public var coreSettings: RegistryCore.Settings {
         var c = RegistryCore.Settings()
         c.autoscaler = autoscaler
         c.detector = detector
         c.retiredDataKeepS = retiredDataKeepS
+        c.inFlightTimeoutS = Double(inFlightTimeoutS)
+        c.retireRemovalWaitS = Double(retireRemovalWaitS)
+        c.evidenceEventIntervalS = Double(evidenceEventIntervalS)
         return c
     }
 }

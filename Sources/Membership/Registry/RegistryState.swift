@@ -42,12 +42,12 @@ public struct NodeRecord: Sendable {
 public struct RegistryEvent: Sendable {
     public var seq: UInt64
     public var at: Double
-    public var kind: String
+    public var kind: RegistryEventKind
     public var node: String?
     public var message: String
 
     public var json: JSON {
-        var o = JSONObject([("seq", .uint(seq)), ("at", .double(at)), ("kind", .string(kind))])
+        var o = JSONObject([("seq", .uint(seq)), ("at", .double(at)), ("kind", .string(kind.name))])
         o["node"] = node.map { .string($0) } ?? .null
         o["message"] = .string(message)
         return .object(o)
@@ -68,11 +68,11 @@ public struct RegistryState: Sendable {
     public var pins = KeyPins()
     /// When each throttled event kind was last recorded (`record(_:_:_:atMostEvery:)`); one entry
     /// per kind the code names, so bounded.
-    public var lastEventAtByKind: [String: Double] = [:]
+    public var lastEventAtByKind: [RegistryEventKind: Double] = [:]
 
     public init(core: RegistryCore) { self.core = core }
 
-    public mutating func record(_ kind: String, node: String? = nil, _ message: String, at: Double, max: Int) {
+    public mutating func record(_ kind: RegistryEventKind, node: String? = nil, _ message: String, at: Double, max: Int) {
         events.append(RegistryEvent(seq: nextEventSeq, at: at, kind: kind, node: node, message: message))
         nextEventSeq += 1
         if events.count > max { events.removeFirst(events.count - max) }

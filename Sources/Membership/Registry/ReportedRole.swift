@@ -14,7 +14,7 @@ extension Role {
         guard !text.isEmpty else { return nil }
         guard let role = Role(rawValue: text) else {
             let known = Role.allCases.map(\.rawValue).joined(separator: ", ")
-            throw RegistryAPIError(400, "invalid_field", "role must be one of \(known)")
+            throw RegistryAPIError("invalid_field", "role must be one of \(known)")
         }
         return role
     }

@@ -7,8 +7,11 @@ struct APIError: Error, Sendable {
     let code: String
     let message: String
 
-    static func notFound(_ what: String) -> APIError { APIError(status: 404, code: "not_found", message: what) }
-    static func badRequest(_ code: String, _ message: String) -> APIError { APIError(status: 400, code: code, message: message) }
+    static func notFound(_ what: String) -> APIError { APIError(code: "not_found", message: what) }
+    static func badRequest(_ code: String, _ message: String) -> APIError {
+        assert(ErrorCodes.status(of: code) == 400, "\(code) is not a 400")
+        return APIError(code: code, message: message)
+    }
 
     init(status: Int, code: String, message: String) {
         precondition((400..<600).contains(status), "an API error needs a 4xx or 5xx status")
@@ -16,6 +19,11 @@ struct APIError: Error, Sendable {
         self.status = status
         self.code = code
         self.message = message
+    }
+
+    /// An error of ours: its status is `code`'s row in `ErrorCodes` (the one table).
+    init(code: String, message: String) {
+        self.init(status: ErrorCodes.status(ofOwn: code), code: code, message: message)
     }
 
     init(_ rejection: TxRejection) {

@@ -147,7 +147,7 @@ extension NodeAPI {
         }
         guard now - since >= UInt64(settings.api.leaderWaitMs) * 1_000_000 else { return }
         forwarded.remove(e.waiterId)
-        let error = APIError(status: 503, code: "leader_lost",
+        let error = APIError(code: "leader_lost",
                              message: "no leader took this transfer within \(settings.api.leaderWaitMs) ms (the leader was lost or unknown); it may still commit, see GET /tx/\(e.tx.hash.hex)")
         state.removeWaiter(e.tx.hash, id: e.waiterId)?.fire(.refused(error))
     }

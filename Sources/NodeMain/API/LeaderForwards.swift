@@ -53,12 +53,12 @@ final class LeaderForwards: Sendable {
             return id
         }
         guard let id else {
-            done(.failed(APIError(status: 503, code: "overloaded",
+            done(.failed(APIError(code: "overloaded",
                                   message: "\(limit) forwards to the leader wait for answers on this node; retry shortly")))
             return nil
         }
         timers.asyncAfter(deadline: .now() + .milliseconds(timeoutMs)) { [self] in
-            fail(id, APIError(status: 504, code: "leader_timeout",
+            fail(id, APIError(code: "leader_timeout",
                               message: "the leader \(peer) did not answer within \(timeoutMs) ms; the transfer may still commit"))
         }
         return id
@@ -88,7 +88,7 @@ final class LeaderForwards: Sendable {
             let ids = t.pending.filter { $0.value.peer == peer }.map(\.key)
             return ids.compactMap { t.pending.removeValue(forKey: $0)?.done }
         }
-        let error = APIError(status: 503, code: "leader_unreachable",
+        let error = APIError(code: "leader_unreachable",
                              message: "the link to the leader \(peer) closed before it answered; the transfer may still commit")
         for done in lost { done(.failed(error)) }
     }

@@ -30,7 +30,7 @@ extension NodeAPI {
         let credential = try? ClusterCredential(settings.p2p.clusterToken)
         guard let credential, credential.authorizes(authorizationHeader: request.headers["Authorization"]) else {
             metrics.unauthorized.inc(1, Route.match(method: request.method, path: request.path).label)
-            throw APIError(status: 401, code: "unauthorized", message: "this call needs Authorization: Bearer <cluster credential>")
+            throw APIError(code: "unauthorized", message: "this call needs Authorization: Bearer <cluster credential>")
         }
     }
 
@@ -41,9 +41,9 @@ extension NodeAPI {
             let to = body["to"]?.stringValue
             let accepted = runtime.post(.transferLeadership(to: to, done: { ok in
                 reply(ok ? .json(["status": "transferred"]) :
-                    APIError(status: 409, code: "transfer_failed", message: "leadership was not transferred in time").response)
+                    APIError(code: "transfer_failed", message: "leadership was not transferred in time").response)
             }))
-            if !accepted { throw APIError(status: 503, code: "busy", message: "the node is overloaded; retry") }
+            if !accepted { throw APIError(code: "busy", message: "the node is overloaded; retry") }
             return
         }
         guard let id = body["nodeId"]?.stringValue, MembershipChange.isValidNodeId(id) else {
@@ -67,10 +67,10 @@ extension NodeAPI {
             case .notLeader(let leader):
                 reply(notLeader(leader, settingsCopy))
             case .refused(let why):
-                reply(APIError(status: 409, code: "membership_refused", message: why).response)
+                reply(APIError(code: "membership_refused", message: why).response)
             }
         }))
-        if !accepted { throw APIError(status: 503, code: "busy", message: "the node is overloaded; retry") }
+        if !accepted { throw APIError(code: "busy", message: "the node is overloaded; retry") }
     }
 
     func notLeader(_ leader: String?, _ settings: NodeSettings) -> HTTPResponse {

@@ -93,18 +93,18 @@ final class NodeAPI: Sendable {
         case .notFound:
             reply(APIError.notFound("no route for \(request.path)").response)
         case .methodNotAllowed(let allowed):
-            var r = APIError(status: 405, code: "method_not_allowed",
+            var r = APIError(code: "method_not_allowed",
                              message: "\(request.method) is not allowed on \(request.path); use \(allowed)").response
             r.headers.add("Allow", allowed)
             reply(r)
         case _ where route.isWrite && !HTTPMediaType.isJSON(request.headers["Content-Type"]):
-            reply(APIError(status: 415, code: "unsupported_media_type",
+            reply(APIError(code: "unsupported_media_type",
                            message: "\(route.label) takes a JSON body: send Content-Type: application/json").response)
         case .submitTx where draining, .submitTxs where draining:
-            reply(APIError(status: 503, code: "draining", message: "this node is shutting down; submit to another node").response)
+            reply(APIError(code: "draining", message: "this node is shutting down; submit to another node").response)
         case .submitTx, .submitTxs, .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
             if let fault = runtime.storage.fault {
-                reply(APIError(status: 507, code: "insufficient_storage",
+                reply(APIError(code: "insufficient_storage",
                                message: "this node's storage refuses writes (\(fault.reason): \(fault.message)); it is read-only until space returns, submit to another node").response)
                 return
             }
@@ -116,7 +116,7 @@ final class NodeAPI: Sendable {
 
     private func dispatchWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
         guard workGate.enter() else {
-            reply(APIError(status: 503, code: "overloaded",
+            reply(APIError(code: "overloaded",
                            message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response)
             return
         }
@@ -127,7 +127,7 @@ final class NodeAPI: Sendable {
             } catch let e as APIError {
                 reply(e.response)
             } catch {
-                reply(APIError(status: 500, code: "internal", message: "\(error)").response)
+                reply(APIError(code: "internal", message: "\(error)").response)
             }
         }
     }
@@ -185,14 +185,14 @@ final class NodeAPI: Sendable {
     private func readiness() -> HTTPResponse {
         let st = runtime.status
         if let fault = runtime.storage.fault {
-            return APIError(status: 503, code: "not_ready",
+            return APIError(code: "not_ready",
                             message: "storage degraded (\(fault.reason), \(fault.code)): the node is read-only until a write succeeds again").response
         }
         if st.syncing {
-            return APIError(status: 503, code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
+            return APIError(code: "not_ready", message: "block sync in progress (target \(st.syncTarget))").response
         }
         guard st.leader != nil else {
-            return APIError(status: 503, code: "not_ready", message: "no leader known (role \(st.role.rawValue), term \(st.term))").response
+            return APIError(code: "not_ready", message: "no leader known (role \(st.role.rawValue), term \(st.term))").response
         }
         return .json(["status": "ready", "role": .string(st.role.rawValue), "height": .uint(state.head.header.height)])
     }

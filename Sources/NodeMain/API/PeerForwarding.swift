@@ -17,7 +17,7 @@ extension NodeAPI {
     func knownLeader() throws -> String {
         let st = runtime.status
         guard let leader = st.leader, leader != settings.node.id else {
-            throw APIError(status: 503, code: "no_leader", message: "no leader is known right now (role \(st.role.rawValue)); retry shortly")
+            throw APIError(code: "no_leader", message: "no leader is known right now (role \(st.role.rawValue)); retry shortly")
         }
         return leader
     }
@@ -29,21 +29,16 @@ extension NodeAPI {
         precondition(!txs.isEmpty && txs.count <= PeerLimits.maxTxsPerMessage, "a txs request holds 1...maxTxsPerMessage transfers")
         guard let id = leaderForwards.open(peer: leader, count: txs.count, timeoutMs: timeoutMs, done: done) else { return }
         guard let link = transport.withLock({ $0 }), link.send(.txs(id: id, txs: txs), to: leader) else {
-            leaderForwards.fail(id, APIError(status: 503, code: "leader_unreachable",
+            leaderForwards.fail(id, APIError(code: "leader_unreachable",
                                              message: "no link to the leader \(leader) right now; retry shortly"))
             return
         }
     }
 
-    /// HTTP status for a refusal code the leader sent: the one `TxRejection` gives that code, and
-    /// for the whole-request refusals the one this API uses for them.
+    /// HTTP status for a refusal code the leader sent: its row in `ErrorCodes` (the one table),
+    /// and 422 for a code that has none (a peer's word, never trusted to be one of ours).
     static func status(ofCode code: String) -> Int {
-        if let status = TxRejection.httpStatus(ofCode: code) { return status }
-        switch code {
-        case "draining", "overloaded", "no_leader", "not_leader": return 503
-        case "insufficient_storage": return 507
-        default: return 422
-        }
+        ErrorCodes.status(of: code) ?? 422
     }
 
     /// What the caller of a forwarded single submission gets: the shapes and statuses the leader
@@ -70,7 +65,7 @@ extension NodeAPI {
     /// moved between our last status and the leader's answer: the caller retries.
     static func refusal(_ code: String, _ message: String, hint: String?, leader: String) -> APIError {
         if code == "not_leader" {
-            return APIError(status: 503, code: "no_leader",
+            return APIError(code: "no_leader",
                             message: "\(leader) no longer leads (it names \(hint ?? "no leader")); retry shortly")
         }
         return APIError(status: status(ofCode: code), code: code, message: message)

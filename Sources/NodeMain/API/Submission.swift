@@ -30,7 +30,7 @@ extension NodeAPI {
                 case .refused(let error):
                     reply(error.response)
                 case .timedOut:
-                    reply(APIError(status: 504, code: "commit_timeout",
+                    reply(APIError(code: "commit_timeout",
                                    message: "not committed within \(self.settings.api.commitWaitMs) ms; it may still commit, see GET /tx/\(hash.hex)").response)
                 }
             }
@@ -141,7 +141,7 @@ extension NodeAPI {
         guard case .array(let items) = field else { throw APIError.badRequest("invalid_field", "field 'txs' must be an array") }
         guard !items.isEmpty else { throw APIError.badRequest("invalid_field", "field 'txs' is empty") }
         guard items.count <= settings.api.maxBatchTxs else {
-            throw APIError(status: 413, code: "batch_too_large", message: "at most \(settings.api.maxBatchTxs) transactions per batch, got \(items.count)")
+            throw APIError(code: "batch_too_large", message: "at most \(settings.api.maxBatchTxs) transactions per batch, got \(items.count)")
         }
         return items
     }

@@ -281,7 +281,7 @@ final class RunningNode: Sendable {
         let wasLeader = runtime.status.role == .leader
         runtime.stop(transferFirst: true)
         // What it accepted and did not commit goes to the new leader (as after any loss of leadership).
-        if wasLeader { api.handOverStranded(waitingUpTo: 5_000) }
+        if wasLeader { api.handOverStranded(waitingUpTo: api.settings.api.strandedHandOverWaitMs) }
         transport.stop()
         server.stop()
     }

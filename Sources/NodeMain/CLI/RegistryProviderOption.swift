@@ -2,15 +2,17 @@ import Chain
 import Foundation
 import Membership
 
-/// `autochain registry --provider process|docker`: which provider spawns the nodes, and its
+/// `autochain registry --provider process|docker|swarm`: which provider spawns the nodes, and its
 /// settings. Every option has an environment variable, so a container is configured by env alone.
 enum RegistryProviderOption {
     static let options: [CommandSpec.Option] = [
-        .init(name: "provider", valueName: "NAME", help: "process (child processes, the default), docker, or none (observe only) (env AUTOCHAIN_PROVIDER)"),
+        .init(name: "provider", valueName: "NAME", help: "process (child processes, the default), docker, swarm (services on a Docker Swarm), or none (observe only) (env AUTOCHAIN_PROVIDER)"),
         .init(name: "docker-image", valueName: "IMAGE", help: "image of node containers (env DOCKER_IMAGE, default autochain:latest)"),
         .init(name: "docker-network", valueName: "NAME", help: "network node containers join (env DOCKER_NETWORK, default autochain)"),
         .init(name: "docker-cluster", valueName: "NAME", help: "label autochain.cluster of the containers it manages (env DOCKER_CLUSTER, default autochain)"),
         .init(name: "docker-socket", valueName: "PATH", help: "the engine's socket (env DOCKER_SOCKET, default /var/run/docker.sock)"),
+        .init(name: "swarm-secret", valueName: "NAME", help: "swarm provider: the Swarm secret holding the cluster credential, mounted into each node (env SWARM_SECRET; default: none, the credential goes in the environment)"),
+        .init(name: "swarm-spread-label", valueName: "LABEL", help: "swarm provider: the node label new nodes are spread over (env SWARM_SPREAD_LABEL, default zone)"),
         .init(name: "node-registry-url", valueName: "URL", help: "the registry URL as node containers reach it (env DOCKER_REGISTRY_URL, default http://registry:9090)"),
     ]
 
@@ -26,6 +28,7 @@ enum RegistryProviderOption {
     static func shutdown(_ provider: any NodeProvider) {
         (provider as? ProcessProvider)?.stopAll()
         (provider as? DockerProvider)?.close()
+        (provider as? SwarmProvider)?.close()
     }
 
     /// An option's value, else its environment variable's, else the default.
@@ -46,7 +49,7 @@ enum RegistryProviderOption {
                                    registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel)
         }
         if kind == "none" { return NoProvider() }
-        guard kind == "docker" else { throw .usage("--provider must be process, docker or none, got '\(kind)'") }
+        guard kind == "docker" || kind == "swarm" else { throw .usage("--provider must be process, docker, swarm or none, got '\(kind)'") }
         // Node containers get their settings as environment variables; these pass through.
         var passed: [String] = []
         for key in ["CHAIN_ID", "REGISTRY_STRATEGY"] {
@@ -62,6 +65,11 @@ enum RegistryProviderOption {
         spec.extraEnv = passed
         spec.limits = try DockerLimitsConfig.load(file: configPath, environment: env)
         let socket = value(parsed, env, "docker-socket", "DOCKER_SOCKET", "/var/run/docker.sock")
+        if kind == "swarm" {
+            let swarm = SwarmNodeSpec(node: spec, secretName: value(parsed, env, "swarm-secret", "SWARM_SECRET", ""),
+                                      spreadLabel: value(parsed, env, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"))
+            do { return try SwarmProvider(spec: swarm, socketPath: socket) } catch { throw .failed("swarm provider: \(error)") }
+        }
         do { return try DockerProvider(spec: spec, socketPath: socket) } catch { throw .failed("docker provider: \(error)") }
     }
 }

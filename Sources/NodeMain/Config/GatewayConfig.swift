@@ -8,6 +8,7 @@ enum GatewayConfig {
     /// Keys of `[gateway]`, with the range each accepts and where it goes.
     static let intKeys: [(key: String, range: ClosedRange<Int>, set: @Sendable (inout GatewaySettings, Int) -> Void)] = [
         ("discover_interval_ms", 50...60_000, { $0.discoverIntervalMs = $1 }),
+        ("discover_timeout_ms", 50...60_000, { $0.discoverTimeoutMs = $1 }),
         ("max_nodes", 1...4_096, { $0.maxNodes = $1 }),
         ("max_connections", 1...1_000_000, { $0.maxConnections = $1 }),
         ("max_connections_per_address", 1...1_000_000, { $0.maxConnectionsPerAddress = $1 }),

@@ -27,6 +27,9 @@ struct NodeSettings: Sendable {
         /// A follower holding a `?wait=commit` transfer whose leader is gone (or unknown) hands it
         /// to the next leader; when none takes it within this long it answers 503 `leader_lost`.
         var leaderWaitMs = 5_000
+        /// A leader that stops hands what it accepted and did not commit to the next leader,
+        /// waiting at most this long for one (default 5 s; not in config.toml: a stop-time bound).
+        var strandedHandOverWaitMs = 5_000
         /// A follower forwards submissions to the leader over the peer link and answers its
         /// caller when the leader does; without an answer within this long it answers 504
         /// `leader_timeout`.

@@ -11,7 +11,10 @@ enum RegistryConfig {
     static let registrySideKeys: Set<String> = ["registry.addr", "registry.decide_interval_ms", "registry.max_events",
                                                 "registry.probe_timeout_ms", "registry.retired_data_keep_s",
                                                 "registry.max_node_slots", "registry.signed_clock_skew_s",
-                                                "registry.series_interval_s", "registry.series_points", "registry.series_max_marks"]
+                                                "registry.series_interval_s", "registry.series_points", "registry.series_max_marks",
+                                                "registry.in_flight_timeout_s", "registry.retire_removal_wait_s",
+                                                "registry.evidence_event_interval_s", "registry.node_call_timeout_ms",
+                                                "registry.chain_fetch_timeout_ms"]
 
     static func load(file: String?, environment: [String: String]) throws(CLIError) -> RegistrySettings {
         var s = RegistrySettings()
@@ -26,7 +29,9 @@ enum RegistryConfig {
             if let r = try root.table("registry") {
                 try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms",
                                                                    "retired_data_keep_s", "max_node_slots", "signed_clock_skew_s",
-                                                                   "series_interval_s", "series_points", "series_max_marks"]))
+                                                                   "series_interval_s", "series_points", "series_max_marks",
+                                                                   "in_flight_timeout_s", "retire_removal_wait_s", "evidence_event_interval_s",
+                                                                   "node_call_timeout_ms", "chain_fetch_timeout_ms"]))
                 if let v = try r.string("addr") { s.addr = v }
                 if let v = try r.int("heartbeat_ms") {
                     // Nodes are told this period when they register; failure detection counts it.
@@ -43,6 +48,7 @@ enum RegistryConfig {
                 if let v = try r.int("series_points") { s.seriesPoints = try range(r, "series_points", v, 10...100_000) }
                 if let v = try r.int("series_max_marks") { s.seriesMaxMarks = try range(r, "series_max_marks", v, 10...100_000) }
                 if let v = try r.int("signed_clock_skew_s") { s.signedClockSkewS = try range(r, "signed_clock_skew_s", v, 1...3_600) }
+                try loadTimeouts(r, into: &s)
             }
             if let a = try root.table("autoscale") {
                 try a.rejectUnknownKeys(known: ["min_nodes", "max_nodes", "target_voters", "metric", "target_value", "tolerance",
@@ -82,6 +88,17 @@ enum RegistryConfig {
             throw RegistryConfig.cliError(error)
         }
         return s
+    }
+
+    /// `[registry]`'s timeouts and event intervals.
+    static func loadTimeouts(_ r: TOMLTable, into s: inout RegistrySettings) throws {
+        if let v = try r.int("in_flight_timeout_s") { s.inFlightTimeoutS = try range(r, "in_flight_timeout_s", v, 1...3_600) }
+        if let v = try r.int("retire_removal_wait_s") { s.retireRemovalWaitS = try range(r, "retire_removal_wait_s", v, 1...3_600) }
+        if let v = try r.int("evidence_event_interval_s") {
+            s.evidenceEventIntervalS = try range(r, "evidence_event_interval_s", v, 0...86_400)
+        }
+        if let v = try r.int("node_call_timeout_ms") { s.nodeCallTimeoutMs = try range(r, "node_call_timeout_ms", v, 100...600_000) }
+        if let v = try r.int("chain_fetch_timeout_ms") { s.chainFetchTimeoutMs = try range(r, "chain_fetch_timeout_ms", v, 100...600_000) }
     }
 
     /// A configuration file's error as the CLI reports it (TOML errors name the file, line and key).

@@ -1,3 +1,5 @@
+import Chain
+
 /// A request the server refuses: each case maps to one HTTP status and one stable `code`.
 public enum HTTPParseError: Error, Sendable, Equatable {
     case badRequest(String)
@@ -10,18 +12,8 @@ public enum HTTPParseError: Error, Sendable, Equatable {
     /// The server-wide budget for request bodies in flight is spent; the client may retry.
     case overloaded(String)
 
-    public var status: Int {
-        switch self {
-        case .badRequest: return 400
-        case .uriTooLong: return 414
-        case .headersTooLarge: return 431
-        case .bodyTooLarge: return 413
-        case .versionNotSupported: return 505
-        case .notImplemented: return 501
-        case .requestTimeout: return 408
-        case .overloaded: return 503
-        }
-    }
+    /// The code's row in `ErrorCodes` (the one table from code to status).
+    public var status: Int { ErrorCodes.status(ofOwn: code) }
 
     public var code: String {
         switch self {

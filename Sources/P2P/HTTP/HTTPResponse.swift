@@ -1,3 +1,5 @@
+import Chain
+
 /// A response a handler gives to its `HTTPResponder`. `Sendable`, so it may be built anywhere.
 ///
 /// The server owns framing: it always writes the correct `Content-Length` (any given one is
@@ -35,6 +37,11 @@ public struct HTTPResponse: Sendable {
     /// The project's error shape: `{"error":{"code":"...","message":"..."}}`.
     public static func error(status: Int, code: String, message: String) -> HTTPResponse {
         json(status: status, body: "{\"error\":{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}}")
+    }
+
+    /// An error of ours in that shape, with `code`'s status from `ErrorCodes` (the one table).
+    public static func error(code: String, message: String) -> HTTPResponse {
+        error(status: ErrorCodes.status(ofOwn: code), code: code, message: message)
     }
 
     /// `text` as a JSON string literal, quotes included (RFC 8259 escaping).

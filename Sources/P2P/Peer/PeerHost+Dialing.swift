@@ -1,4 +1,6 @@
 import Chain
+import Dispatch
+import Glibc
 
 /// An address we keep dialling, and what we know about it.
 struct DialTarget {
@@ -124,18 +126,60 @@ extension PeerHost {
             targets[address]?.nodeId = nodeId
             targets[address]?.backoff = settings.reconnectBackoffInitial
         }
-        guard connection.isMember, let advertised = connection.hello?.p2pAddr, let address = Self.dialable(advertised),
-              targets[address] == nil, targets.count < settings.maxKnownAddresses else { return }
-        targets[address] = DialTarget(address: address, nodeId: nodeId, backoff: settings.reconnectBackoffInitial)
+        guard connection.isMember, let advertised = connection.hello?.p2pAddr else { return }
+        whenDialable(advertised) { host, address in
+            guard host.targets[address] == nil, host.targets.count < host.settings.maxKnownAddresses else { return }
+            host.targets[address] = DialTarget(address: address, nodeId: nodeId, backoff: host.settings.reconnectBackoffInitial)
+        }
     }
 
     /// Dials addresses a member gossiped, for nodes we are not connected to.
     func learn(_ list: [PeerAddress], from connection: PeerConnection) {
         guard connection.isMember else { return }  // topology from a non-member is not trusted
         for entry in list where entry.nodeId != identity.nodeId && established[entry.nodeId] == nil {
-            guard let address = Self.dialable(entry.p2pAddr) else { continue }
-            addTarget(address, nodeId: entry.nodeId)
+            let nodeId = entry.nodeId
+            whenDialable(entry.p2pAddr) { host, address in
+                guard host.established[nodeId] == nil else { return }
+                host.addTarget(address, nodeId: nodeId)
+            }
         }
+    }
+
+    private static let resolver = DispatchQueue(label: "p2p-resolve")
+
+    /// Runs `body` on the loop with `text` as a dialable address: at once for an IP literal, else
+    /// after a name lookup on a separate thread. `getaddrinfo` can block for seconds (a container
+    /// name that is missing while its task restarts, an upstream DNS that cannot be reached); on
+    /// the loop that would stall consensus past an election timeout. A name already being
+    /// resolved, or beyond `maxKnownAddresses` names in flight (each would become a dial target,
+    /// which that bounds too), is skipped: gossip brings it again.
+    func whenDialable(_ text: String, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
+        if Self.isLiteral(text) {
+            if let address = Self.dialable(text) { body(self, address) }
+            return
+        }
+        guard !resolving.contains(text), resolving.count < settings.maxKnownAddresses else { return }
+        resolving.insert(text)
+        let bound = LoopBound((host: self, body: body), eventLoop: loop)
+        let loop = self.loop
+        Self.resolver.async {
+            let address = Self.dialable(text)
+            loop.execute {
+                let (host, body) = bound.value
+                host.resolving.remove(text)
+                if let address, !host.stopped { body(host, address) }
+            }
+        }
+    }
+
+    /// `host:port` whose host is an IP literal or localhost: parsing it needs no lookup.
+    static func isLiteral(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":") else { return true }  // not an address: parsing fails fast
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" { return true }
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
     }
 
     /// An address worth dialling: parses, and is not a wildcard.

@@ -19,6 +19,8 @@ final class PeerHost {
     /// The one kept connection per authenticated node.
     var established: [String: PeerConnection] = [:]
     var targets: [SocketAddress: DialTarget] = [:]
+    /// Host names being resolved off the loop (`whenDialable`), at most `maxKnownAddresses`.
+    var resolving: Set<String> = []
     var stopped = false
     private var listenFD: Int32 = -1
     private var listenRegistration: EventLoop.Registration?

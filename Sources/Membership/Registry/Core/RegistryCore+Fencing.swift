@@ -74,7 +74,7 @@ extension RegistryCore {
         guard report.incarnation > (before ?? 0) else { return nil }
         incarnations[report.id] = report.incarnation
         guard let before else { return nil }
-        return .record(kind: "node_superseded", node: report.id, message: "\(report.id) now runs incarnation \(report.incarnation) "
+        return .record(kind: .nodeSuperseded, node: report.id, message: "\(report.id) now runs incarnation \(report.incarnation) "
             + "(was \(before)): reports of the older copy are refused and it stops when told")
     }
 }

@@ -181,7 +181,7 @@ extension RegistryCore {
     /// The event of a failed action; a failed restart counts against its node.
     mutating func failed(_ action: ScalingAction, _ why: any Error) -> [RegistryEffect] {
         if case .restart(let node, _) = action { restartFailures[node, default: 0] += 1 }
-        return [.actionFailed(action: action.kind, node: action.node, message: "\(action.kind) \(action.node ?? ""): \(why)")]
+        return [.actionFailed(action: action.kind, node: action.node, message: "\(action.kind.rawValue) \(action.node ?? ""): \(why)")]
     }
 
     // MARK: - Results
@@ -194,9 +194,9 @@ extension RegistryCore {
         case .restart(let node):
             if let failure { return failed(.restart(node: node, reason: ""), ActionFailure(failure)) }
         case .spawn(let id, let bootstrap):
-            if let failure { return [.actionFailed(action: "spawn", node: id, message: "spawn \(id): \(failure)")] }
+            if let failure { return [.actionFailed(action: .spawn, node: id, message: "spawn \(id): \(failure)")] }
             guard case .started(let apiUrl, let p2pAddr) = result else { return [] }
-            return [.record(kind: "node_spawned", node: id, message: "\(id) started at \(apiUrl) (p2p \(p2pAddr))"
+            return [.record(kind: .nodeSpawned, node: id, message: "\(id) started at \(apiUrl) (p2p \(p2pAddr))"
                 + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))]
         case .removeMember(let node):
             if let failure { return failed(.removeMember(node: node, reason: ""), ActionFailure(failure)) }
@@ -228,7 +228,7 @@ extension RegistryCore {
         detector.forget(node: node)
         restartFailures[node] = nil
         lastActionAt[node] = nil
-        return [.record(kind: "node_retired", node: node,
+        return [.record(kind: .nodeRetired, node: node,
                         message: "\(node) stopped, its data set aside for \(settings.retiredDataKeepS) s; its ID is never reused")]
     }
 
@@ -295,14 +295,14 @@ enum RegistryActionError: Error, CustomStringConvertible {
 }
 
 extension ScalingAction {
-    var kind: String {
+    var kind: ScalingActionKind {
         switch self {
-        case .restart: "restart"
-        case .spawn: "spawn"
-        case .removeMember: "remove_member"
-        case .transferLeadership: "transfer_leadership"
-        case .retire: "retire"
-        case .alert(let kind, _): "alert_" + kind
+        case .restart: .restart
+        case .spawn: .spawn
+        case .removeMember: .removeMember
+        case .transferLeadership: .transferLeadership
+        case .retire: .retire
+        case .alert(let kind, _): ScalingActionKind(kind)
         }
     }
 

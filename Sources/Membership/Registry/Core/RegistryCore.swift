@@ -16,10 +16,15 @@ public struct RegistryCore: Sendable {
     public struct Settings: Sendable {
         public var autoscaler = AutoscalerSettings()
         public var detector = FailureDetectorSettings()
-        /// An action still under way after this long is forgotten (it failed or took effect).
+        /// An action still under way after this long is forgotten (it failed or took effect);
+        /// default 20 s (`[registry] in_flight_timeout_s`).
         public var inFlightTimeoutS = 20.0
-        /// A retirement waits this long for the node to leave the configuration before it gives up.
+        /// A retirement waits this long for the node to leave the configuration before it gives
+        /// up; default 10 s (`[registry] retire_removal_wait_s`).
         public var retireRemovalWaitS = 10.0
+        /// A node's new evidence is told at most this often (each event gives the count so far);
+        /// default 30 s (`[registry] evidence_event_interval_s`).
+        public var evidenceEventIntervalS = 30.0
         /// For the retirement event's message only (the provider keeps the data aside).
         public var retiredDataKeepS = 86_400
         public init() {}
@@ -136,9 +141,6 @@ public struct RegistryCore: Sendable {
 
     // MARK: - Events
 
-    /// A node's new evidence is told at most this often (each event gives the count so far).
-    public static let evidenceEventIntervalS = 30.0
-
     /// A node's admitted report (the shell checked signature, key pin and `isRetired` first; the
     /// shell goes through `admit(_:at:)`, which says why a report is refused). A superseded
     /// copy's report changes nothing here either.
@@ -168,9 +170,9 @@ public struct RegistryCore: Sendable {
         r.incarnation = report.incarnation
         var evidenceEffect: RegistryEffect?
         if let e = report.evidence, e.count > evidenceBefore,
-           now - (r.evidenceToldAt ?? -.infinity) >= Self.evidenceEventIntervalS {
+           now - (r.evidenceToldAt ?? -.infinity) >= settings.evidenceEventIntervalS {
             r.evidenceToldAt = now
-            evidenceEffect = .record(kind: "consensus_evidence", node: id, message:
+            evidenceEffect = .record(kind: .consensusEvidence, node: id, message:
                 "\(id) kept evidence of a faulty member: \(e.kind) by \(e.accused) in term \(e.term) (\(e.count) since it started); "
                 + "the registry does not act on it (a faulty member could accuse an honest one): compare both nodes' logs")
         }
@@ -182,14 +184,14 @@ public struct RegistryCore: Sendable {
         if r.role == .leader, consensusFailureAt != nil { consensusFailureAt = nil }
         var effects: [RegistryEffect] = []
         if !known {
-            effects.append(.record(kind: "node_registered", node: id,
+            effects.append(.record(kind: .nodeRegistered, node: id,
                                    message: "\(id) registered at \(report.apiUrl) (p2p \(report.p2pAddr)), role \(report.role.wireName), height \(report.height)"))
         }
         if let degraded = report.degraded, degradedBefore != degraded {
-            effects.append(.record(kind: "node_storage_degraded", node: id,
+            effects.append(.record(kind: .nodeStorageDegraded, node: id,
                                    message: "\(id) reports its storage refuses writes (\(degraded)); it is read-only until space returns"))
         } else if report.degraded == nil, degradedBefore != nil {
-            effects.append(.record(kind: "node_storage_recovered", node: id, message: "\(id) reports its storage takes writes again"))
+            effects.append(.record(kind: .nodeStorageRecovered, node: id, message: "\(id) reports its storage takes writes again"))
         }
         if let evidenceEffect { effects.append(evidenceEffect) }
         if let superseded { effects.append(superseded) }
@@ -206,14 +208,14 @@ public struct RegistryCore: Sendable {
         // A copy told it was superseded stops by itself: the node's current copy runs elsewhere,
         // so this exit is no failure of the node (restarting this copy would fence out the current one).
         if status == Fencing.supersededExitStatus {
-            return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status): this copy was "
+            return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status): this copy was "
                 + "superseded by a newer incarnation; not restarted")]
         }
         _ = detector.observeProcessExit(node: node, at: now)
         guard !isDraining(node) else { return [] }
-        guard deliberately else { return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status)")] }
+        guard deliberately else { return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status)")] }
         let holdS = decimal(settings.autoscaler.stoppedNodeHoldS, 0)
-        return [.record(kind: "node_exited", node: node, message: "\(node) exited with status \(status), stopped from outside the "
+        return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status), stopped from outside the "
             + "registry: taken out, so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")]
     }
 
@@ -228,13 +230,13 @@ public struct RegistryCore: Sendable {
     /// A member reported that the cluster cannot commit (`POST /consensus-failure`).
     public mutating func consensusFailureReported(by node: String, reason: String, at now: Double) -> [RegistryEffect] {
         consensusFailureAt = now
-        return [.record(kind: "consensus_failure", node: node, message: "consensus failure reported by \(node): \(reason.prefix(200))")]
+        return [.record(kind: .consensusFailure, node: node, message: "consensus failure reported by \(node): \(reason.prefix(200))")]
     }
 
     /// The operator's node target (`POST /scale`), already range-checked by the shell.
     public mutating func scale(to target: Int) -> [RegistryEffect] {
         operatorTarget = target
-        return [.record(kind: "scale_requested", node: nil, message: "operator asked for \(target) nodes")]
+        return [.record(kind: .scaleRequested, node: nil, message: "operator asked for \(target) nodes")]
     }
 
     /// `DELETE /nodes/{id}`: the node drains; each round's decision then moves leadership away,
@@ -242,6 +244,6 @@ public struct RegistryCore: Sendable {
     public mutating func retireRequested(_ id: String, hasData: Bool) throws(RegistryRefusal) -> [RegistryEffect] {
         guard nodes[id] != nil || hasData, !retired.contains(id) else { throw .unknownNode(id) }
         drainRequested.insert(id)
-        return [.record(kind: "retire_requested", node: id, message: "operator retires \(id): drain, leave the configuration, stop")]
+        return [.record(kind: .retireRequested, node: id, message: "operator retires \(id): drain, leave the configuration, stop")]
     }
 }

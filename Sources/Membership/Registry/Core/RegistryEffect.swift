@@ -73,10 +73,10 @@ public enum RegistryEffect: Sendable, Equatable {
     /// GET /health/live of a node whose heartbeat is late; answered with `RegistryCore.probed`.
     case probe(node: String, url: String)
     /// Keep and show an event.
-    case record(kind: String, node: String?, message: String)
+    case record(kind: RegistryEventKind, node: String?, message: String)
     /// An action of kind `action` (`ScalingAction.kind`) failed: keep and show an `action_failed`
     /// event, and count it by that kind (autochain_registry_actions_failed_total).
-    case actionFailed(action: String, node: String?, message: String)
+    case actionFailed(action: ScalingActionKind, node: String?, message: String)
     /// The autoscaler decided `action` this round, and the core carries it out: record it as an
     /// event of its kind with its reason, count it, mark it on the dashboard's time axis.
     case decided(ScalingAction)

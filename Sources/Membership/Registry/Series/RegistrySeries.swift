@@ -56,7 +56,7 @@ public struct RegistrySeries: Sendable {
         let ids = Set(all.flatMap { $0.input.heights.keys }).sorted()
         let heights = JSONObject(ids.map { id in (id, JSON.array(all.map { s in s.input.heights[id].map { .uint($0) } ?? .null })) })
         let decisions = marks.elements.map { m -> JSON in
-            var o = JSONObject([("at", rounded(m.at)), ("kind", .string(m.kind))])
+            var o = JSONObject([("at", rounded(m.at)), ("kind", .string(m.kind.rawValue))])
             o["node"] = m.node.map { .string($0) } ?? .null
             o["reason"] = .string(m.reason)
             return .object(o)

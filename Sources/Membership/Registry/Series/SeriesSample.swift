@@ -41,11 +41,11 @@ public struct SeriesSample: Sendable, Equatable {
 /// A registry decision (scale up or down, restart, replace, remove) as a mark on the time axis.
 public struct DecisionMark: Sendable, Equatable {
     public var at: Double
-    public var kind: String
+    public var kind: ScalingActionKind
     public var node: String?
     public var reason: String
 
-    public init(at: Double, kind: String, node: String?, reason: String) {
+    public init(at: Double, kind: ScalingActionKind, node: String?, reason: String) {
         self.at = at
         self.kind = kind
         self.node = node

@@ -14,10 +14,10 @@ final class Acceptor: @unchecked Sendable {
     private var nextLoop = 0
     private var closed = false
     private static let overloadResponse = HTTPResponseEncoder.encode(
-        .error(status: 503, code: "too_many_connections", message: "the server is at its connection limit"),
+        .error(code: "too_many_connections", message: "the server is at its connection limit"),
         requestVersion: .http1_1, keepAlive: false, isHEAD: false)
     private static let addressOverloadResponse = HTTPResponseEncoder.encode(
-        .error(status: 503, code: "too_many_connections", message: "too many connections from your address"),
+        .error(code: "too_many_connections", message: "too many connections from your address"),
         requestVersion: .http1_1, keepAlive: false, isHEAD: false)
 
     private var eventLoop: EventLoop { loops[0].eventLoop }

@@ -37,7 +37,7 @@ public final class HTTPResponder: Sendable {
         #if DEBUG
         print("warning: HTTPResponder for \(requestLine) released without send; answering 500")
         #endif
-        let response = HTTPResponse.error(status: 500, code: "internal_error", message: "the handler did not answer")
+        let response = HTTPResponse.error(code: "internal_error", message: "the handler did not answer")
         Self.deliver(response, to: connection, sequence: sequence)
     }
 
