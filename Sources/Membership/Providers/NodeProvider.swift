@@ -56,12 +56,13 @@ public protocol NodeProvider: Sendable {
 extension NodeProvider {
     /// Providers that cannot tell a deliberate stop from a crash: every exit is a failure to repair.
     public func stoppedDeliberately(_ id: String) -> Bool { false }
-    /// Providers that hold nothing beyond their nodes have nothing to let go of.
-    public func close() {}
     /// Providers that set nothing aside have nothing to purge.
     public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
     public func nodeKey(_ id: String) -> PublicKey? { nil }
     public func apiURL(_ id: String) -> String? { nil }
+
+    /// Providers that hold nothing beyond their nodes have nothing to let go of.
+    public func close() {}
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {
