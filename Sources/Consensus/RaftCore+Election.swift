@@ -48,7 +48,7 @@ extension RaftCore {
         case .heartbeatResponse:
             if state == .leader { handleHeartbeatResponse(from: message.from) }
         case .timeoutNow:
-            if state != .leader && isPromotable && message.from == leader { startElection(transfer: true) }
+            if state != .leader && isPromotable && message.from == leader && !logRemovesSelf { startElection(transfer: true) }
         }
     }
 

@@ -75,6 +75,29 @@ public struct RaftCore<Storage: RaftStorage> {
 
     var isPromotable: Bool { membership.isVoter(id) }
 
+    // Cheap reads of single `status` fields (status builds the per-peer table each time).
+    public var role: Role { visibleRole }
+    public var currentTerm: UInt64 { term }
+    public var knownLeader: NodeID? { leader }
+    public var lastIndex: UInt64 { log.lastIndex }
+
+    /// True when an entry not yet applied removes this node. It does not stand for election then:
+    /// it would lead a configuration it is leaving, and the runtime's term-start block would name
+    /// a proposer the chain no longer counts as a voter, which every replica refuses (found by the
+    /// runtime simulator). Bounded by the uncommitted-entries limit; read only when an election
+    /// would start.
+    var logRemovesSelf: Bool {
+        let last = log.lastIndex
+        var next = log.applied + 1
+        while next <= last {
+            let batch = log.entries(from: next, to: last + 1, maxBytes: Int.max, maxCount: 256)
+            if batch.contains(where: { $0.confChange == .remove(id) }) { return true }
+            guard !batch.isEmpty else { return false }
+            next += UInt64(batch.count)
+        }
+        return false
+    }
+
     mutating func resetTerm(_ newTerm: UInt64) {
         precondition(newTerm >= term, "terms never go back")
         if newTerm != term {
@@ -162,7 +185,7 @@ public struct RaftCore<Storage: RaftStorage> {
         electionElapsedTicks += 1
         if isPromotable && electionElapsedTicks >= randomizedElectionTimeoutTicks {
             electionElapsedTicks = 0
-            startElection(transfer: false)
+            if !logRemovesSelf { startElection(transfer: false) }
         }
         electionElapsedTicks = min(electionElapsedTicks, 2 * settings.electionTimeoutTicks)
     }
@@ -202,7 +225,7 @@ public struct RaftCore<Storage: RaftStorage> {
 
     /// Starts an election now (pre-vote first when enabled). Ignored by non-voters and leaders.
     public mutating func campaign() {
-        guard state != .leader, isPromotable else { return }
+        guard state != .leader, isPromotable, !logRemovesSelf else { return }
         startElection(transfer: false)
         assert(state != .follower)
     }

@@ -1,4 +1,5 @@
 import Chain
+import NodeCore
 import Consensus
 import Testing
 @testable import NodeMain

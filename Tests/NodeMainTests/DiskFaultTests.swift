@@ -75,7 +75,7 @@ import Testing
         #expect(try node.json("POST", "/submit-tx", transfer(nonce: nonce).json).status == 507)
 
         disk.freeFiller()
-        try node.waitReady(timeout: 20)
+        try node.waitReady(timeout: 60)
         #expect(String(decoding: try node.request("GET", "/metrics").body, as: UTF8.self).contains("autochain_storage_degraded 0"))
         // What was accepted before the disk filled commits now; new writes are taken again.
         #expect(try node.json("GET", "/status").body["storage"]?.stringValue == "ok")
@@ -111,7 +111,7 @@ import Testing
         try disk.fill()
         let n3 = try #require(c.nodes["n3"])
         var nonce: UInt64 = 3
-        try c.eventually("n3 degraded by the appends it cannot store", timeout: 30) {
+        try c.eventually("n3 degraded by the appends it cannot store", timeout: 60) {
             if let tx = try? commit(entry, count: 1, from: nonce) { acknowledged += tx; nonce += 1 }
             return (try? n3.json("GET", "/health/ready"))?.body["error"]?["message"]?.stringValue?.contains("storage degraded") == true
         }
@@ -121,8 +121,8 @@ import Testing
         #expect(try n3.json("POST", "/submit-tx", transfer(nonce: nonce).json).status == 507)
 
         disk.freeFiller()
-        try n3.waitReady(timeout: 30)
-        try c.eventually("n3 on the cluster's head again", timeout: 30) { Set(c.heads(all)).count == 1 }
+        try n3.waitReady(timeout: 60)
+        try c.eventually("n3 on the cluster's head again", timeout: 60) { Set(c.heads(all)).count == 1 }
         try expectCommitted(n3, acknowledged, "on n3 after it recovered")
     }
 

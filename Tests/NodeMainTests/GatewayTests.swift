@@ -55,7 +55,7 @@ import Testing
             #expect(r.headers["X-Autochain-Node"] != victim || up.nodePids()[victim] != nil)
         }
         // Writes: committed again once a leader is there (an election when the victim led).
-        try up.eventually("a transfer committed through the gateway after the kill", timeout: 30) {
+        try up.eventually("a transfer committed through the gateway after the kill", timeout: 60) {
             Self.commitThrough(up.gatewayAddr) != nil
         }
     }

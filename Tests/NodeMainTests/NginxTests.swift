@@ -132,7 +132,7 @@ import Testing
         for _ in 0..<9 {  // round robin over three: each node's turn comes, the dead one's too
             #expect(try Self.https(dir, base + "/chain/head").status == 200)
         }
-        try up.eventually("a transfer committed through nginx after \(victim.key) was killed", timeout: 30) {
+        try up.eventually("a transfer committed through nginx after \(victim.key) was killed", timeout: 60) {
             (try? Self.commit(dir, base)) == true
         }
     }

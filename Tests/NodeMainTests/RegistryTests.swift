@@ -136,7 +136,7 @@ import Testing
             return heads.count == 1
         }
 
-        func eventually(_ what: String, timeout: Double = 45, _ ok: () -> Bool) throws {
+        func eventually(_ what: String, timeout: Double = 60, _ ok: () -> Bool) throws {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 if ok() { return }

@@ -23,6 +23,10 @@ public protocol NodeProvider: Sendable {
     /// Starts node `id`: on its existing data (a restart), or fresh. A fresh node joins the
     /// cluster through `peers` unless `bootstrap` (the very first node of a new cluster).
     func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode
+    /// The same, handing the node `incarnation` (fencing: the registry issues one per start, above
+    /// any before; the node reports it and stops once a higher one has reported). A provider
+    /// passes it as the environment variable `Fencing.incarnationEnvironmentVariable`.
+    func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode
     /// Stops it: SIGTERM (a leader hands over leadership first), then a hard kill after a grace time.
     func stop(_ id: String)
     /// Stops it and sets its data aside (deleted later by `purgeSetAside`): for retired and
@@ -56,6 +60,11 @@ public protocol NodeProvider: Sendable {
 extension NodeProvider {
     /// Providers that cannot tell a deliberate stop from a crash: every exit is a failure to repair.
     public func stoppedDeliberately(_ id: String) -> Bool { false }
+    /// Providers that cannot hand a node its incarnation start it without one (incarnation 0:
+    /// never fenced against a copy of itself).
+    public func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
+        try start(id, bootstrap: bootstrap, peers: peers)
+    }
     /// Providers that set nothing aside have nothing to purge.
     public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
     public func nodeKey(_ id: String) -> PublicKey? { nil }

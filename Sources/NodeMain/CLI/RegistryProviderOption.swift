@@ -53,8 +53,9 @@ enum RegistryProviderOption {
     /// At registry start: the process provider starts the nodes it has data for; Docker
     /// containers outlive the registry, so there is nothing to resume (the decide loop restarts
     /// dead ones after the grace period).
-    static func resume(_ provider: any NodeProvider) -> [String] {
-        (provider as? ProcessProvider)?.resumeAll() ?? []
+    /// Each resumed node is a start like any other: it carries a fresh incarnation (fencing).
+    static func resume(_ provider: any NodeProvider, registry: RegistryService) -> [String] {
+        (provider as? ProcessProvider)?.resumeAll(incarnation: registry.issueIncarnation(for:)) ?? []
     }
 
     /// At registry shutdown, whichever provider runs: child processes stop with it; containers,

@@ -2,6 +2,7 @@ import Chain
 import Consensus
 import Dispatch
 import Foundation
+import NodeCore
 import Synchronization
 
 /// The imperative shell around the consensus core. One thread (`RuntimeLoop.run`) owns the store
@@ -14,9 +15,9 @@ final class NodeRuntime: Sendable {
     let nodeId: String
     let transport: Mutex<(any ClusterTransport)?>
     /// Signature checks of block-synced blocks, started as they arrive (on the network's thread).
-    let syncSignatures = SyncSignatures()
+    let syncSignatures: SyncSignatures
     /// Replicated blocks, decoded and signature-checked ahead of their commit.
-    let entryChecks = EntryChecks()
+    let entryChecks: EntryChecks
     /// Whether the disk takes writes (degraded read-only while it does not).
     let storage = StorageHealth()
     /// Evidence of faulty members the core kept: how many, and the latest (told to the registry).
@@ -36,21 +37,22 @@ final class NodeRuntime: Sendable {
         self.metrics = metrics
         nodeId = settings.node.id
         transport = Mutex(nil)
-        let bootstrapping = store.headHeight == 0 && !joining
-        var coreMembership = RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
-        if bootstrapping { coreMembership = RaftMembership(voters: [settings.node.id], learners: []) }
-        let view = try RaftLogView(store: store, membership: coreMembership, nodeKey: nodeKey)
+        let checks = EntryChecks()
+        let signatures = SyncSignatures()
+        entryChecks = checks
+        syncSignatures = signatures
         var raft = RaftSettings(id: settings.node.id, randomSeed: UInt64.random(in: 1...UInt64.max))
         raft.electionTimeoutTicks = max(2, settings.consensus.electionTimeoutMs / max(1, settings.consensus.heartbeatMs))
         raft.heartbeatIntervalTicks = 1
         raft.maxInflightAppends = settings.consensus.maxInflightBlocks * 4
         raft.maxEntriesPerAppend = 16
-        let core = RaftCore(settings: raft, storage: view, appliedIndex: store.headHeight)
+        let core = try RuntimeCore(settings: RuntimeCoreSettings(node: settings), raftSettings: raft, store: store,
+                                   reads: NodeCoreReads(state: state, entryChecks: checks, syncSignatures: signatures),
+                                   signer: BlockSigner(key: nodeKey), joining: joining)
         statusBox = Mutex(RuntimeStatus(role: .follower, term: 0, leader: nil, commitIndex: store.headHeight,
-                                        lastIndex: view.lastIndex, membership: store.membership, syncTarget: 0, syncing: false,
+                                        lastIndex: core.view.lastIndex, membership: store.membership, syncTarget: 0, syncing: false,
                                         progress: [:]))
-        loop = Mutex(RuntimeLoop(settings: settings, store: store, view: view, core: core, nodeKey: nodeKey,
-                                 bootstrapping: bootstrapping, joining: joining && store.headHeight == 0))
+        loop = Mutex(RuntimeLoop(settings: settings, store: store, core: core))
     }
 
     var status: RuntimeStatus { statusBox.withLock { $0 } }
@@ -119,10 +121,37 @@ enum RuntimeEvent: Sendable {
     case peerHeight(String, UInt64)
 }
 
-enum MembershipOutcome: Sendable {
-    case proposed(height: UInt64)
-    case notLeader(leader: String?)
-    case refused(String)
+/// The runtime core's reads of state the shell keeps: committed accounts and the outcome of
+/// signature checks run on other threads.
+final class NodeCoreReads: CoreReads {
+    let state: NodeState
+    let entryChecks: EntryChecks
+    let syncSignatures: SyncSignatures
+
+    init(state: NodeState, entryChecks: EntryChecks, syncSignatures: SyncSignatures) {
+        self.state = state
+        self.entryChecks = entryChecks
+        self.syncSignatures = syncSignatures
+    }
+
+    func accounts(overlay: [Address: Account]) -> OverlaySource { state.accountSource(overlay: overlay) }
+
+    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
+        entryChecks.take(index: index, term: term, data: data)
+    }
+
+    func takeSyncedSignatures(_ hash: Hash32) -> Bool? { syncSignatures.take(hash) }
+}
+
+extension RuntimeCoreSettings {
+    /// The core's settings from the node's `[consensus]`, `[p2p]` and `[mempool]`.
+    init(node settings: NodeSettings) {
+        self.init(nodeId: settings.node.id, blockIntervalMs: settings.consensus.blockIntervalMs,
+                  maxBlockTxs: settings.consensus.maxBlockTxs, maxInflightBlocks: settings.consensus.maxInflightBlocks,
+                  voters: settings.consensus.voters, promotionStabilizationMs: settings.consensus.promotionStabilizationMs,
+                  electionTimeoutMs: settings.consensus.electionTimeoutMs, syncRequestTimeoutMs: settings.p2p.syncRequestTimeoutMs,
+                  syncIgnorePeerMs: settings.p2p.syncIgnorePeerMs, mempoolFutureTtlS: settings.mempool.futureTtlS)
+    }
 }
 
 /// What `/status` and `/members` show of consensus, copied out of the runtime thread.

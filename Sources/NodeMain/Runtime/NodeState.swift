@@ -1,5 +1,6 @@
 import Chain
 import Dispatch
+import NodeCore
 import Synchronization
 
 /// How a transaction waiting for `?wait=commit` ended.
@@ -117,15 +118,6 @@ final class NodeState: Sendable {
             precondition(s.waiterCount >= 0, "waiter count went negative")
             return list
         }
-    }
-}
-
-/// Committed accounts with the speculative (in-flight) changes layered on top.
-struct OverlaySource: AccountSource {
-    let committed: [Address: Account]
-    let speculative: [Address: Account]
-    func account(_ address: Address) -> Account {
-        speculative[address] ?? committed[address] ?? Account(address: address, balance: 0, nonce: 0)
     }
 }
 

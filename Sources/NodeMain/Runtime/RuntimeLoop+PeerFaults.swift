@@ -1,4 +1,5 @@
 import Chain
+import NodeCore
 import Consensus
 
 /// Rate limit for the log lines about peers' refused Raft messages and evidence: a flooding

@@ -1,17 +1,11 @@
 import Chain
 import Consensus
+import NodeCore
 
-/// A durable write the disk refused (full, or a write error), with what to do once it succeeds.
+/// A durable write the disk refused (full, or a write error): the core's `persist`, kept to be
+/// retried exactly as it was; the core's `persisted`/`applied` wait for it.
 struct StalledWrite {
-    enum Then {
-        /// A consensus round: its messages, published blocks and core advance wait for the write.
-        case round(Ready, records: [LogRecord], committed: [CommittedBlock], startedNs: UInt64)
-        /// Blocks fetched by block sync.
-        case synced([CommittedBlock], startedNs: UInt64)
-    }
-
     let batch: StoreBatch
-    let then: Then
     var backoff: WriteRetryBackoff
 }
 
@@ -21,19 +15,19 @@ struct StalledWrite {
 // (which it counts towards the quorum) is never acted on before it is stored: the commit, the
 // blocks and the messages of that round all wait. Raft sees the node as silent meanwhile.
 extension RuntimeLoop {
-    /// Makes `batch` durable, then finishes what produced it; on a refused write the node
-    /// degrades and keeps the write for `retryStalledWrite`. Any other failure halts.
-    mutating func write(_ batch: StoreBatch, then: StalledWrite.Then, _ runtime: NodeRuntime) {
+    /// Makes `batch` durable, then performs what the core does once it is; on a refused write the
+    /// node degrades and keeps the write for `retryStalledWrite`. Any other failure halts.
+    mutating func write(_ batch: StoreBatch, _ runtime: NodeRuntime) {
         do {
             try store.persist(batch)
         } catch let e as SQLiteError where e.isRetryableStorageFault {
-            stalled = StalledWrite(batch: batch, then: then, backoff: WriteRetryBackoff(failedAtNs: monotonicNs()))
+            stalled = StalledWrite(batch: batch, backoff: WriteRetryBackoff(failedAtNs: monotonicNs()))
             writeFailed(e, runtime)
             return
         } catch {
             haltLoudly("cannot persist: \(error)")
         }
-        finish(then, runtime)
+        finishWrite(runtime)
     }
 
     /// Tries the stalled write again when its backoff has passed.
@@ -53,18 +47,14 @@ extension RuntimeLoop {
         runtime.storage.recover()
         runtime.metrics.storageDegraded.set(0)
         log.info("storage writable again; the node resumes", ["attempts": s.backoff.attempts + 1])
-        finish(s.then, runtime)
+        finishWrite(runtime)
         publishStatus(runtime)
     }
 
-    private mutating func finish(_ then: StalledWrite.Then, _ runtime: NodeRuntime) {
-        switch then {
-        case .round(let rd, let records, let committed, let started):
-            finishRound(rd, records: records, committed: committed, startedNs: started, runtime)
-        case .synced(let committed, let started):
-            view.didPersist([])
-            publishCommitted(committed, runtime, startedNs: started)
-        }
+    /// The write is durable: the rest of the round (messages, published blocks), then the core advances.
+    private mutating func finishWrite(_ runtime: NodeRuntime) {
+        perform(core.persisted(now: Self.now()), runtime)
+        perform(core.applied(now: Self.now()), runtime)
     }
 
     private func writeFailed(_ error: SQLiteError, _ runtime: NodeRuntime) {
@@ -89,5 +79,10 @@ extension RuntimeLoop {
         case .blocks, .peerHeight:
             handle(event, runtime)
         }
+    }
+
+    func haltLoudly(_ reason: String) -> Never {
+        log.error("HALT: consensus state cannot be trusted; stopping the node", ["reason": reason])
+        fatalError("autochain runtime halted: \(reason)")
     }
 }

@@ -3,20 +3,24 @@ import Consensus
 
 /// The Raft core's read-only view of the persisted log: committed blocks come from the chain
 /// store (log index = block height), the uncommitted tail from an in-memory mirror of the
-/// `raft_log` table that the runtime updates right after each persist.
-final class RaftLogView: RaftStorage {
-    let store: ChainStore
-    private(set) var tail: [LogRecord]
-    private(set) var hardState: HardState
-    private(set) var membership: RaftMembership
-    let nodeKey: KeyPair
+/// `raft_log` table that the runtime updates right after each persist. Generic over the store so
+/// that the simulators run this very view over an in-memory store.
+public final class RaftLogView<Store: BlockStore>: RaftStorage {
+    public let store: Store
+    public private(set) var tail: [LogRecord]
+    public private(set) var hardState: HardState
+    public private(set) var membership: RaftMembership
+    let signer: BlockSigner
+    /// The wall clock as of the event the core is handling (set by the core before it steps
+    /// Raft), for the timestamp of a term-start block.
+    var wallClockMs: UInt64 = 0
     /// Terms of recently read committed blocks; the core asks for the same few again and again.
     private var termCache: [UInt64: UInt64] = [:]
-    private static let termCacheMax = 4_096
+    private static var termCacheMax: Int { 4_096 }
 
-    init(store: ChainStore, membership: RaftMembership, nodeKey: KeyPair) throws {
+    public init(store: Store, membership: RaftMembership, signer: BlockSigner) throws {
         self.store = store
-        self.nodeKey = nodeKey
+        self.signer = signer
         tail = try store.loadLogTail()
         let hs = try store.loadHardState()
         hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))
@@ -24,10 +28,10 @@ final class RaftLogView: RaftStorage {
         precondition(tail.allSatisfy { $0.index > store.headHeight }, "log tail overlaps committed blocks")
     }
 
-    func initialState() -> (HardState, RaftMembership) { (hardState, membership) }
+    public func initialState() -> (HardState, RaftMembership) { (hardState, membership) }
 
     /// Re-reads hard state and tail after block sync wrote committed blocks underneath the core.
-    func reload(membership: RaftMembership) throws {
+    public func reload(membership: RaftMembership) throws {
         tail = try store.loadLogTail().filter { $0.index > store.headHeight }
         let hs = try store.loadHardState()
         hardState = HardState(term: hs.term, vote: hs.vote, commit: max(hs.commit, store.headHeight))
@@ -37,20 +41,19 @@ final class RaftLogView: RaftStorage {
 
     /// A new leader's first block when earlier terms left uncommitted blocks: no transactions,
     /// the previous state, signed by this node (DESIGN §4, Raft §5.4.2).
-    func termStartData(index: UInt64, term: UInt64, after lastEntry: Entry?) -> [UInt8] {
+    public func termStartData(index: UInt64, term: UInt64, after lastEntry: Entry?) -> [UInt8] {
         let previous: Block?
         if let lastEntry { previous = try? Block.decode(lastEntry.data) } else { previous = try? store.block(at: index - 1) }
         guard let previous, previous.header.height + 1 == index else {
             preconditionFailure("term-start block \(index) needs the block before it")
         }
-        return Block.make(height: index, prevHash: previous.hash, stateRoot: previous.header.stateRoot,
-                          timestamp: max(wallClockMs(), previous.header.timestamp), term: term, txs: [],
-                          proposerKey: nodeKey).encode()
+        return signer.block(height: index, prevHash: previous.hash, stateRoot: previous.header.stateRoot,
+                            timestamp: max(wallClockMs, previous.header.timestamp), term: term, txs: []).encode()
     }
 
-    var lastIndex: UInt64 { tail.last?.index ?? store.headHeight }
+    public var lastIndex: UInt64 { tail.last?.index ?? store.headHeight }
 
-    func term(at index: UInt64) -> UInt64? {
+    public func term(at index: UInt64) -> UInt64? {
         if index > store.headHeight {
             guard let first = tail.first, index >= first.index, index <= lastIndex else { return nil }
             return tail[Int(index - first.index)].term
@@ -62,7 +65,7 @@ final class RaftLogView: RaftStorage {
         return t
     }
 
-    func entries(from lo: UInt64, to hi: UInt64, maxBytes: Int) -> [Entry] {
+    public func entries(from lo: UInt64, to hi: UInt64, maxBytes: Int) -> [Entry] {
         precondition(lo <= hi, "empty or inverted range")
         var out: [Entry] = []
         var bytes = 0
@@ -87,7 +90,7 @@ final class RaftLogView: RaftStorage {
 
     /// Mirrors what the runtime just persisted: new entries (truncating a conflicting tail) and
     /// the committed head, below which the tail is dropped.
-    func didPersist(_ records: [LogRecord]) {
+    public func didPersist(_ records: [LogRecord]) {
         if let first = records.first {
             tail.removeAll { $0.index >= first.index }
             tail.append(contentsOf: records)
@@ -99,7 +102,7 @@ final class RaftLogView: RaftStorage {
 
 extension ConfChange {
     /// The compact form kept in the `raft_log.conf` column: `add-learner:ID`, `promote:ID`, `remove:ID`.
-    var record: String {
+    public var record: String {
         switch self {
         case .addLearner(let id): "add-learner:\(id)"
         case .promote(let id): "promote:\(id)"
@@ -107,7 +110,7 @@ extension ConfChange {
         }
     }
 
-    init?(record: String) {
+    public init?(record: String) {
         guard let colon = record.firstIndex(of: ":") else { return nil }
         let id = String(record[record.index(after: colon)...])
         switch record[..<colon] {
@@ -121,7 +124,7 @@ extension ConfChange {
 
 extension MembershipChange {
     /// The change as the consensus core sees it (bootstrap is not a core change: see `applyToCore`).
-    var confChange: ConfChange? {
+    public var confChange: ConfChange? {
         switch kind {
         case .addLearner: .addLearner(nodeId)
         case .promote: .promote(nodeId)

@@ -1,0 +1,93 @@
+import Chain
+import Consensus
+
+/// What the runtime core asks its shell to do. The shell performs a list of effects in order;
+/// `persist` is always the last of a list: the shell makes the batch durable and only then calls
+/// `RuntimeCore.persisted(now:)`, whose effects (messages, published blocks, answers) follow.
+/// A write the disk refuses stalls the core: the shell keeps the batch, retries it, and does not
+/// hand the core anything that could produce another write until it succeeds.
+public enum RuntimeEffect: Sendable {
+    /// Make the batch durable, then call `persisted(now:)`.
+    case persist(StoreBatch)
+    /// Raft messages to peers (their order kept).
+    case send([Message])
+    /// Committed blocks, stored: move them into the shared state, answer the callers waiting on
+    /// their transactions. `startedNs`: when their round began (for the apply-time metric).
+    case publish([CommittedBlock], startedNs: UInt64)
+    /// Replicated entries of other proposers, to decode and check off the runtime thread.
+    case precheckEntries([LogRecord])
+    /// Checks of entries at or below this height are no longer needed.
+    case forgetPrechecks(through: UInt64)
+    /// Block-synced blocks to signature-check off the runtime thread.
+    case precheckSyncedBlocks([Block])
+    /// Every block-sync check is no longer needed.
+    case clearSyncedPrechecks
+    /// Transactions taken for blocks that will not be proposed go back to the mempool.
+    case returnInFlightTransactions
+    /// Candidates the leader refused: out of the mempool, their waiters answered.
+    case dropTransactions([(Transaction, TxRejection)])
+    /// Transactions stuck behind a nonce gap since before this time leave the mempool.
+    case evictStaleTransactions(arrivedBeforeNs: UInt64)
+    /// Tells a joining node (or the member that relayed its request) the outcome.
+    case answerJoin(peer: String, nodeId: String, accepted: Bool, reason: String, leaderHint: String?)
+    /// Ask connected peers to add this node (`--join`).
+    case requestJoin
+    /// A `getBlocks` request; when it cannot be sent, tell `blockRequestFailed(from:)`.
+    case requestBlocks(from: UInt64, count: Int, peer: String)
+    /// The answer to `membership(_:request:)`.
+    case answerMembership(request: UInt64, MembershipOutcome)
+    /// The answer to `transferLeadership(to:request:)`: true when leadership moved (or was not ours).
+    case answerTransfer(request: UInt64, Bool)
+    /// The Raft role changed (the status is as of after the change).
+    case roleChanged(RaftStatus)
+    /// Status worth publishing changed (role, term, commit, sync, membership).
+    case publishStatus
+    /// The consensus core refused a peer's message at the door.
+    case refused(Message, RefusalReason)
+    /// A peer sent what only a faulty member sends.
+    case evidence(Evidence)
+    /// Blocks arrived that no sync request asked for (ignored).
+    case unsolicitedBlocks
+    /// A line for the node's log.
+    case log(LogLevel, String, KeyValuePairs<String, any Sendable>)
+    /// Consensus state cannot be trusted: the node must stop at once. Nothing after it happens.
+    case halt(String)
+}
+
+/// The outcome of a membership change asked of this node.
+public enum MembershipOutcome: Sendable, Equatable {
+    case proposed(height: UInt64)
+    case notLeader(leader: String?)
+    case refused(String)
+}
+
+/// The runtime core's settings, from `[consensus]` and `[p2p]` (NodeSettings in the node).
+public struct RuntimeCoreSettings: Sendable {
+    public var nodeId: String
+    public var blockIntervalMs: Int
+    public var maxBlockTxs: Int
+    public var maxInflightBlocks: Int
+    /// Voters the cluster aims for: learners are promoted while there are fewer.
+    public var voters: Int
+    public var promotionStabilizationMs: Int
+    public var electionTimeoutMs: Int
+    public var syncRequestTimeoutMs: Int
+    public var syncIgnorePeerMs: Int
+    /// Transactions stuck behind a nonce gap this long leave the mempool.
+    public var mempoolFutureTtlS: Int
+
+    public init(nodeId: String, blockIntervalMs: Int, maxBlockTxs: Int, maxInflightBlocks: Int, voters: Int,
+                promotionStabilizationMs: Int, electionTimeoutMs: Int, syncRequestTimeoutMs: Int, syncIgnorePeerMs: Int,
+                mempoolFutureTtlS: Int) {
+        self.nodeId = nodeId
+        self.blockIntervalMs = blockIntervalMs
+        self.maxBlockTxs = maxBlockTxs
+        self.maxInflightBlocks = maxInflightBlocks
+        self.voters = voters
+        self.promotionStabilizationMs = promotionStabilizationMs
+        self.electionTimeoutMs = electionTimeoutMs
+        self.syncRequestTimeoutMs = syncRequestTimeoutMs
+        self.syncIgnorePeerMs = syncIgnorePeerMs
+        self.mempoolFutureTtlS = mempoolFutureTtlS
+    }
+}

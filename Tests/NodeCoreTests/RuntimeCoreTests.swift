@@ -1,0 +1,248 @@
+// The runtime core's rules as specifications: each test drives real cores with an injected
+// clock (CoreHarness.swift) and checks one decision.
+import Chain
+import Consensus
+import NodeCore
+import Testing
+
+@Suite struct RuntimeCoreTests {
+    @Test func aLoneNodeBootstrapsItsChainAndLeadsIt() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        #expect(a.core.isLeader)
+        #expect(a.store.headHeight == 1 && a.store.membership.voters == ["a"])
+        #expect(try a.store.block(at: 1)?.membership?.kind == .bootstrap)
+    }
+
+    @Test func aLeaderCutsNoBlockBeforeTheIntervalPassed_thenCutsOneOfTheWaitingTransactions() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        // The clock starts 1 s after the last cut (0): a block is due at once; then not again
+        // until 100 ms (`blockIntervalMs`) later unless a full block waits.
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == 50)
+        #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: 0)], now: cluster.now).isEmpty)
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == nil)
+        cluster.advance(ms: 99)
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == nil)
+        #expect(a.core.cutDemand(readyCount: 50, now: cluster.now) == 50)
+        cluster.advance(ms: 1)
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == 50)
+        cluster.settle()
+        #expect(a.store.headHeight == 2 && a.store.blocks[2].txs.count == 1)
+        #expect(a.store.accounts[CoreFixture.payee]?.balance == 10)
+    }
+
+    @Test func aLeaderDropsCandidatesThatDoNotExecute_andCutsNothingWithoutValidOnes() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        let gap = CoreFixture.transfer(nonce: 5)
+        let (cut, effects) = a.core.cut(candidates: [gap], now: cluster.now)
+        #expect(!cut)
+        guard case .dropTransactions(let dropped) = effects.first else { Issue.record("no drop: \(effects)"); return }
+        #expect(dropped.map(\.0) == [gap])
+        #expect(a.core.inflight.isEmpty)
+    }
+
+    @Test func aJoinFromARemovedNodeIDIsRefused() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        let x = CoreFixture.key("x").publicKey
+        #expect(cluster.change(MembershipChange(kind: .addLearner, nodeId: "x", nodeKey: x), on: a) == .proposed(height: 2))
+        #expect(cluster.change(MembershipChange(kind: .remove, nodeId: "x"), on: a) == .proposed(height: 3))
+        let answer = a.core.handle(.join(nodeId: "x", nodeKey: x, from: "x"), now: cluster.now)
+        guard case .answerJoin(_, "x", let accepted, let reason, _)? = answer.last else { Issue.record("\(answer)"); return }
+        #expect(!accepted && reason.contains("retired"))
+    }
+
+    @Test func aJoinOfANewNodeAddsItAsALearner_andAFollowerPointsToTheLeader() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let follower = try #require(cluster.nodes.values.first { $0.id != leader.id })
+        let key = CoreFixture.key("n").publicKey
+        let refused = follower.core.handle(.join(nodeId: "n", nodeKey: key, from: "n"), now: cluster.now)
+        guard case .answerJoin(_, _, false, _, let hint)? = refused.last else { Issue.record("\(refused)"); return }
+        #expect(hint == leader.id)
+        let list = leader.core.handle(.join(nodeId: "n", nodeKey: key, from: "n"), now: cluster.now)
+        leader.perform(list, now: cluster.now)
+        cluster.settle()
+        guard case .answerJoin(_, _, true, _, _)? = list.last else { Issue.record("\(list)"); return }
+        #expect(cluster.nodes.values.allSatisfy { $0.store.membership.learners == ["n"] })
+    }
+
+    @Test func aConnectedCaughtUpLearnerIsPromotedOnlyAfterTheStabilizationTime() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        _ = cluster.change(MembershipChange(kind: .addLearner, nodeId: "b", nodeKey: CoreFixture.key("b").publicKey), on: a)
+        cluster.nodes["b"] = try CoreNode("b", store: MemoryBlockStore(copying: a.store), seed: 2)
+        cluster.tick()
+        #expect(a.store.membership.learners == ["b"])
+        // 2,000 ms of being caught up and connected (`promotionStabilizationMs`), counted from the
+        // first tick that saw it so; one tick short of it nothing happens.
+        for _ in 0..<20 { cluster.tick() }
+        #expect(a.store.membership.learners == ["b"])
+        cluster.tick()
+        cluster.tick()
+        #expect(a.store.membership.voters == ["a", "b"] && a.store.membership.learners.isEmpty)
+    }
+
+    @Test func aDisconnectedLearnerIsNotPromoted() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        _ = cluster.change(MembershipChange(kind: .addLearner, nodeId: "b", nodeKey: CoreFixture.key("b").publicKey), on: a)
+        for _ in 0..<40 { cluster.tick() }  // b never started: not connected, no match
+        #expect(a.store.membership.voters == ["a"] && a.store.membership.learners == ["b"])
+    }
+
+    @Test func aNewLeaderTakesTheEarlierLeadersUncommittedBlockIntoItsSpeculation() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let old = try #require(cluster.leader)
+        let head = old.store.headHeight
+        // The old leader's block reaches its followers' logs, but the old leader dies before the
+        // acknowledgements make it committed.
+        #expect(old.cutBlocks(from: [CoreFixture.transfer(nonce: 0)], now: cluster.now).isEmpty)
+        old.drain(now: cluster.now)
+        let appends = old.outbox
+        old.outbox = []
+        cluster.down.insert(old.id)
+        for m in appends { cluster.nodes[m.to]!.perform(cluster.nodes[m.to]!.core.handle(.raft(m), now: cluster.now), now: cluster.now) }
+        for id in cluster.nodes.keys where id != old.id { cluster.nodes[id]!.drain(now: cluster.now); cluster.nodes[id]!.outbox = [] }
+        let new = try #require(cluster.electLeader())
+        #expect(new.id != old.id)
+        // The term-start block commits the earlier block; both were executed on election, so
+        // the new leader can cut on top of them at once.
+        #expect(new.store.headHeight == head + 2)
+        #expect(new.store.blocks[Int(head + 1)].txs.count == 1 && new.store.blocks[Int(head + 2)].txs.isEmpty)
+        #expect(new.core.specHead.height == new.core.status.lastIndex)
+        #expect(new.cutBlocks(from: [CoreFixture.transfer(nonce: 1)], now: cluster.now).isEmpty)
+        cluster.settle()
+        #expect(new.store.accounts[CoreFixture.payee]?.balance == 20)
+    }
+
+    @Test func aFollowerFarBehindAsksARangeOfAPeerThatClaimsIt() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let b = try CoreNode("b", store: MemoryBlockStore(copying: cluster.nodes["a"]!.store), seed: 2)
+        let head = b.store.headHeight
+        #expect(b.core.syncDuties(connected: [(id: "p", height: head + 10)], now: cluster.now).isEmpty)  // not far enough
+        let effects = b.core.syncDuties(connected: [(id: "p", height: head + 100)], now: cluster.now)
+        let asks = effects.compactMap { e -> (UInt64, Int, String)? in
+            if case .requestBlocks(let from, let count, let peer) = e { return (from, count, peer) } else { return nil }
+        }
+        #expect(b.core.sync.active)
+        #expect(asks.first.map { $0.0 == head + 1 && $0.1 == BlockSync.rangeBlocks && $0.2 == "p" } == true)
+    }
+
+    @Test func syncedBlocksAreWrittenInOrder_andSyncHandsOverToRaftWhenCaughtUp() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        for n in 0..<40 {
+            cluster.advance(ms: 100)
+            #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: UInt64(n), amount: 1)], now: cluster.now).isEmpty)
+            cluster.settle()
+        }
+        let b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2)
+        let target = a.store.headHeight
+        var asks = b.core.syncDuties(connected: [(id: "a", height: target)], now: cluster.now)
+        for _ in 0..<10 {
+            for case .requestBlocks(let from, let count, "a") in asks {
+                b.perform(b.core.handle(.blocks(a.store.blocks(from: from, count: count), from: "a"), now: cluster.now), now: cluster.now)
+            }
+            asks = []
+            while true {
+                let list = b.core.syncDuties(connected: [(id: "a", height: target)], now: cluster.now)
+                b.perform(list, now: cluster.now)
+                asks += list
+                guard case .persist = list.last else { break }
+            }
+            if !b.core.sync.active { break }
+        }
+        #expect(!b.core.sync.active)
+        #expect(b.store.headHeight == target && b.store.headHash == a.store.headHash)
+        #expect(b.store.accounts == a.store.accounts)
+    }
+
+    @Test func unsolicitedBlocksAreIgnored() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        var b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2).core
+        #expect(b.handle(.blocks(a.store.blocks(from: 1, count: 1), from: "a"), now: cluster.now).count == 1)
+        if case .unsolicitedBlocks? = b.handle(.blocks(a.store.blocks(from: 1, count: 1), from: "a"), now: cluster.now).first {} else {
+            Issue.record("unsolicited blocks were taken")
+        }
+    }
+
+    /// Found by the runtime simulator: a leader that cut a block after proposing its own removal
+    /// made every replica halt (the block's proposer is no longer a voter where it stands).
+    @Test func aLeaderThatProposedItsOwnRemovalCutsNoMoreBlocks() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        cluster.down.formUnion(cluster.nodes.keys.filter { $0 != leader.id })  // the removal stays uncommitted
+        let list = leader.core.handle(.membership(MembershipChange(kind: .remove, nodeId: leader.id), request: 1), now: cluster.now)
+        guard case .answerMembership(1, .proposed)? = list.last else { Issue.record("\(list)"); return }
+        cluster.advance(ms: 1_000)
+        #expect(leader.core.isLeader)
+        #expect(leader.core.cutDemand(readyCount: 50, now: cluster.now) == nil)
+        let next = leader.core.handle(.membership(MembershipChange(kind: .addLearner, nodeId: "z", nodeKey: CoreFixture.key("z").publicKey),
+                                                  request: 2), now: cluster.now)
+        guard case .answerMembership(2, .refused)? = next.last else { Issue.record("\(next)"); return }
+    }
+
+    /// Found by the runtime simulator: a voter whose log removes it (not yet applied) won an
+    /// election, and its term-start block named a proposer the chain no longer counts as a voter.
+    @Test func aVoterWhoseLogRemovesItDoesNotStandForElection() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let leaving = try #require(cluster.nodes.values.sorted { $0.id < $1.id }.first { $0.id != leader.id })
+        // The removal reaches `leaving` only, and its acknowledgement is lost: uncommitted there.
+        let list = leader.core.handle(.membership(MembershipChange(kind: .remove, nodeId: leaving.id), request: 1), now: cluster.now)
+        leader.perform(list, now: cluster.now)
+        leader.drain(now: cluster.now)
+        for m in leader.outbox where m.to == leaving.id { leaving.perform(leaving.core.handle(.raft(m), now: cluster.now), now: cluster.now) }
+        leader.outbox = []
+        leaving.drain(now: cluster.now)
+        leaving.outbox = []
+        #expect(leaving.core.view.tail.contains { $0.conf == "remove:\(leaving.id)" })
+        // Alone past many election timeouts, it asks nobody for a vote.
+        for _ in 0..<40 {
+            cluster.advance(ms: 100)
+            leaving.perform(leaving.core.tick(now: cluster.now, connected: []), now: cluster.now)
+            leaving.drain(now: cluster.now)
+        }
+        let asks = leaving.outbox.filter { m in
+            switch m.kind {
+            case .preVote, .vote: true
+            default: false
+            }
+        }
+        #expect(asks.isEmpty, "\(asks.count) vote requests")
+    }
+
+    /// Found by the runtime simulator: block sync's progress line subtracted its start height
+    /// from a target that had dropped below it (its peers left), and the node trapped.
+    @Test func aSyncWhosePeersAllLeftEndsWithoutTrapping() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let b = try CoreNode("b", store: MemoryBlockStore(copying: cluster.nodes["a"]!.store), seed: 2)
+        b.perform(b.core.syncDuties(connected: [(id: "p", height: 500)], now: cluster.now), now: cluster.now)
+        #expect(b.core.sync.active)
+        cluster.advance(ms: 4_000)  // past the request timeout (3 s): the range is given up
+        b.perform(b.core.syncDuties(connected: [], now: cluster.now), now: cluster.now)
+        #expect(!b.core.sync.active && b.halt == nil)
+    }
+
+    @Test func aTransferWaiterIsAnsweredWhenLeadershipMoved() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let target = leader.id == "a" ? "b" : "a"
+        leader.perform(leader.core.handle(.transferLeadership(to: target, request: 9), now: cluster.now), now: cluster.now)
+        cluster.settle()
+        cluster.tick()
+        #expect(cluster.leader?.id == target)
+        #expect(leader.effects.contains { if case .answerTransfer(9, true) = $0 { true } else { false } })
+    }
+
+    @Test func aTransferToANonVoterIsRefusedAtOnce() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let list = leader.core.handle(.transferLeadership(to: "stranger", request: 3), now: cluster.now)
+        guard case .answerTransfer(3, false)? = list.last else { Issue.record("\(list)"); return }
+    }
+}
