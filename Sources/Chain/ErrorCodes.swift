@@ -12,7 +12,7 @@ public enum ErrorCodes {
         (404, ["not_found", "unknown_node"]),
         (405, ["method_not_allowed"]),
         (408, ["request_timeout"]),
-        (409, ["membership_refused", "transfer_failed", "retired"]),
+        (409, ["membership_refused", "transfer_failed", "retired", "retired_key", "superseded"]),
         (413, ["batch_too_large", "body_too_large"]),
         (414, ["uri_too_long"]),
         (415, ["unsupported_media_type"]),

@@ -41,6 +41,9 @@ public final class RegistryClient: Sendable {
     let nodeKey: KeyPair
     let report: @Sendable () -> JSONObject
     let onPeers: @Sendable ([(id: String, p2pAddr: String)]) -> Void
+    /// Called once, with the registry's message, when a registry answers that a copy of this
+    /// node with a higher incarnation has reported (fencing): the client stops; the node must too.
+    let onSuperseded: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
     private let state: Mutex<ClientState>
@@ -65,13 +68,15 @@ public final class RegistryClient: Sendable {
     }
 
     public init(settings: RegistryClientSettings, nodeId: String, nodeKey: KeyPair, report: @escaping @Sendable () -> JSONObject,
-                onPeers: @escaping @Sendable ([(id: String, p2pAddr: String)]) -> Void) {
+                onPeers: @escaping @Sendable ([(id: String, p2pAddr: String)]) -> Void,
+                onSuperseded: @escaping @Sendable (String) -> Void = { _ in }) {
         precondition(!settings.urls.isEmpty, "a registry client needs at least one URL")
         self.settings = settings
         self.nodeId = nodeId
         self.nodeKey = nodeKey
         self.report = report
         self.onPeers = onPeers
+        self.onSuperseded = onSuperseded
         let n = settings.urls.count
         state = Mutex(ClientState(failures: Array(repeating: 0, count: n), backoffUntil: Array(repeating: 0, count: n),
                                   backoffMs: Array(repeating: settings.backoffInitialMs, count: n), latencyMs: Array(repeating: 0, count: n),
@@ -152,6 +157,11 @@ public final class RegistryClient: Sendable {
                 state.withLock { $0.lastDiscover = now }
                 if let d = try? call(url, "GET", "/discover", nil) { learnPeers(d) }
             }
+        } catch RegistryClientError.superseded(let message) {
+            // Beating on would only be refused again: this copy is done (the node exits).
+            stopping.store(true, ordering: .sequentiallyConsistent)
+            log.error("superseded: a newer copy of this node reported to the registry; stopping", ["registry": url, "reason": message])
+            onSuperseded(message)
         } catch {
             failed(i, url: url, error: error)
         }
@@ -232,6 +242,9 @@ public final class RegistryClient: Sendable {
         }
         let r = try client.request(method: method, path: path, headers: headers, body: bytes,
                                    timeout: .milliseconds(settings.requestTimeoutMs))
+        if r.status == 409, let body = try? JSON.parse(r.body), body["error"]?["code"]?.stringValue == "superseded" {
+            throw RegistryClientError.superseded(body["error"]?["message"]?.stringValue ?? "superseded")
+        }
         guard (200..<300).contains(r.status) else { throw RegistryClientError.status(r.status, r.bodyText) }
         return (try? JSON.parse(r.body)) ?? .null
     }
@@ -239,8 +252,11 @@ public final class RegistryClient: Sendable {
 
 public enum RegistryClientError: Error, CustomStringConvertible {
     case status(Int, String)
+    /// The registry answered 409 `superseded` (fencing): a newer copy of this node runs.
+    case superseded(String)
     public var description: String {
         switch self {
+        case .superseded(let message): "superseded: \(message)"
         case .status(let code, let body): "HTTP \(code): \(body.prefix(200))"
         }
     }

@@ -88,13 +88,16 @@ public struct DockerNodeSpec: Sendable, Equatable {
     }
 
     /// The node's settings, all as environment variables (the image's defaults fill in the rest).
-    public func environment(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String]) -> [String] {
+    /// `incarnation` (fencing) is fixed when the container is created: a restart of the same
+    /// container is the same copy and reports the same one.
+    public func environment(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], incarnation: UInt64 = 0) -> [String] {
         var env = ["NODE_ID=\(id)", "DATA_DIR=/data", "API_ADDR=0.0.0.0:8080", "P2P_ADDR=0.0.0.0:6000",
                    "P2P_ADVERTISE=\(id):6000", "API_ADVERTISE=\(id):8080", "REGISTRY_URL=\(registryURL)", "LOG_LEVEL=\(logLevel)"]
         let others = peers.filter { $0 != "\(id):6000" }
         if !others.isEmpty { env.append("PEERS=\(others.joined(separator: ","))") }
         if fresh && !bootstrap { env.append("JOIN=true") }
         if !clusterToken.isEmpty { env.append("AUTOCHAIN_CLUSTER_TOKEN=\(clusterToken)") }
+        if incarnation > 0 { env.append("\(Fencing.incarnationEnvironmentVariable)=\(incarnation)") }
         return env + extraEnv
     }
 
@@ -120,8 +123,8 @@ public struct DockerNodeSpec: Sendable, Equatable {
         DockerRequest("POST", "/volumes/create", .object(JSONObject([("Name", .string(volumeName(id))), ("Labels", labels(id))])))
     }
 
-    public func createContainer(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String]) -> DockerRequest {
-        let env = environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers).map { JSON.string($0) }
+    public func createContainer(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], incarnation: UInt64 = 0) -> DockerRequest {
+        let env = environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers, incarnation: incarnation).map { JSON.string($0) }
         let mount = JSON.object(JSONObject([("Type", "volume"), ("Source", .string(volumeName(id))), ("Target", "/data")]))
         let host = JSON.object(JSONObject([
             ("Mounts", .array([mount])),

@@ -76,6 +76,10 @@ public final class DockerProvider: NodeProvider {
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        try start(id, bootstrap: bootstrap, peers: peers, incarnation: 0)
+    }
+
+    public func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         let node = ProvidedNode(id: id, apiUrl: "http://\(id):8080", p2pAddr: "\(id):6000")
         try refresh(reportExits: true)
         let (existing, fresh, asideAlready) = snapshot.withLock { ($0.containers[id], $0.volumes[id] == nil, $0.setAside[id] != nil) }
@@ -86,7 +90,7 @@ public final class DockerProvider: NodeProvider {
         if let existing {
             container = existing.id  // a restart: same container, same volume, same identity
         } else {
-            let created = try engine.expect(spec.createContainer(id, bootstrap: bootstrap, fresh: fresh, peers: peers))
+            let created = try engine.expect(spec.createContainer(id, bootstrap: bootstrap, fresh: fresh, peers: peers, incarnation: incarnation))
             guard let cid = created.json?["Id"]?.stringValue else { throw ProviderError.startFailed(id: id, reason: "create answered without an Id") }
             container = cid
         }

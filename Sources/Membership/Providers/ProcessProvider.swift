@@ -68,14 +68,18 @@ public final class ProcessProvider: NodeProvider {
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        try start(id, bootstrap: bootstrap, peers: peers, incarnation: 0)
+    }
+
+    public func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         // One start at a time: two concurrent starts of one ID must never share a data directory.
         try starting.withLock { closed in
             if closed { throw ProviderError.startFailed(id: id, reason: "the registry is shutting down") }
-            return try startLocked(id, bootstrap: bootstrap, peers: peers)
+            return try startLocked(id, bootstrap: bootstrap, peers: peers, incarnation: incarnation)
         }
     }
 
-    private func startLocked(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+    private func startLocked(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         guard let dir = dataDir(id) else { throw ProviderError.startFailed(id: String(id.prefix(64)), reason: "not a node ID") }
         // A child of ours that is still alive (perhaps not yet listening) is that node: never start
         // a second process on its data directory.
@@ -100,6 +104,8 @@ public final class ProcessProvider: NodeProvider {
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["REGISTRY_URL"] = registryURL
+        // Always set: the registry's own environment must not hand a node some other incarnation.
+        env[Fencing.incarnationEnvironmentVariable] = String(incarnation)
         if !clusterToken.isEmpty { env["AUTOCHAIN_CLUSTER_TOKEN"] = clusterToken }
         p.environment = env
         let logPath = "\(baseDir)/\(id).log"
@@ -112,7 +118,7 @@ public final class ProcessProvider: NodeProvider {
         p.terminationHandler = { proc in handler?(id, proc.terminationStatus) }
         do { try p.run() } catch { throw ProviderError.startFailed(id: id, reason: "\(error)") }
         children.withLock { $0[id] = p }
-        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p,
+        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p, "incarnation": incarnation,
                                           "mode": fresh ? (bootstrap ? "bootstrap" : "join") : "restart"])
         return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p)
     }
@@ -167,13 +173,13 @@ public final class ProcessProvider: NodeProvider {
     /// At registry start: starts every node that has data but is not running (its recorded API
     /// port is free), each dialling the others. Nodes still running from before (a registry that
     /// was killed leaves its children behind) are left alone: their heartbeats will come.
-    public func resumeAll() -> [String] {
+    public func resumeAll(incarnation: (String) -> UInt64 = { _ in 0 }) -> [String] {
         let ids = knownNodes()
         let p2ps = ids.compactMap { recordedPorts($0)?.p2p }
         var started: [String] = []
         for id in ids {
             guard let ports = recordedPorts(id), Self.isFree(ports.api) else { continue }
-            if (try? start(id, bootstrap: false, peers: p2ps)) != nil { started.append(id) }
+            if (try? start(id, bootstrap: false, peers: p2ps, incarnation: incarnation(id))) != nil { started.append(id) }
         }
         return started
     }
@@ -183,6 +189,9 @@ public final class ProcessProvider: NodeProvider {
         let parts = text.split(separator: "\n").map(String.init)
         return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
+
+    /// Registry shutdown: its child processes stop with it (`stopAll`).
+    public func close() { stopAll() }
 
     /// Stops every child (registry shutdown).
     public func stopAll() {

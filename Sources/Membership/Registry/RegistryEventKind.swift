@@ -23,12 +23,16 @@ public enum RegistryEventKind: Hashable, Sendable {
     case consensusFailure
     case scaleRequested
     case retireRequested
+    /// A copy with a higher incarnation reported (fencing).
+    case nodeSuperseded
+    /// An older copy's report was answered `superseded`.
+    case supersededCopyRefused
 
     /// Every kind but the actions, in the order docs/OPERATIONS.md lists them.
     static let observed: [RegistryEventKind] = [
         .actionFailed, .registryStarted, .dataPurged, .nodeCallRefused, .membershipVerified, .chainUnverified, .nodeSpawned,
         .nodeRegistered, .nodeRetired, .nodeExited, .nodeStorageDegraded, .nodeStorageRecovered, .consensusEvidence,
-        .consensusFailure, .scaleRequested, .retireRequested,
+        .consensusFailure, .scaleRequested, .retireRequested, .nodeSuperseded, .supersededCopyRefused,
     ]
 
     /// Every kind there is.
@@ -54,6 +58,8 @@ public enum RegistryEventKind: Hashable, Sendable {
         case .consensusFailure: "consensus_failure"
         case .scaleRequested: "scale_requested"
         case .retireRequested: "retire_requested"
+        case .nodeSuperseded: "node_superseded"
+        case .supersededCopyRefused: "superseded_copy_refused"
         }
     }
 }

@@ -67,13 +67,15 @@ extension RegistryService {
             case .probe(let node, let url):
                 probes.async { [self] in probe(node, url) }
             case .restart(let ticket, let node, let peers):
+                let incarnation = state.withLock { $0.core.issueIncarnation(for: node) }
                 run(ticket) { [provider] in
-                    _ = try provider.start(node, bootstrap: false, peers: peers)
+                    _ = try provider.start(node, bootstrap: false, peers: peers, incarnation: incarnation)
                     return .succeeded
                 }
             case .spawn(let ticket, let node, let bootstrap, let peers):
+                let incarnation = state.withLock { $0.core.issueIncarnation(for: node) }
                 run(ticket) { [provider] in
-                    let started = try provider.start(node, bootstrap: bootstrap, peers: peers)
+                    let started = try provider.start(node, bootstrap: bootstrap, peers: peers, incarnation: incarnation)
                     return .started(apiUrl: started.apiUrl, p2pAddr: started.p2pAddr)
                 }
             case .destroy(let ticket, let node):

@@ -212,8 +212,9 @@ extension RegistryService {
         report.load = load
         report.degraded = degraded.isEmpty ? nil : degraded
         report.evidence = try Self.evidenceReport(b["evidence"])
+        report.incarnation = try uint("incarnation")
         let now = Self.now()
-        enum Admission { case retired, refused(RegistryCallRefusal), admitted([RegistryEffect]) }
+        enum Admission { case retired, refused(RegistryCallRefusal), fenced(NodeReportRefusal), admitted([RegistryEffect]) }
         let admission = state.withLock { s -> Admission in
             if s.core.isRetired(id) { return .retired }
             do throws(RegistryCallRefusal) {
@@ -222,11 +223,20 @@ extension RegistryService {
             } catch {
                 return .refused(error)
             }
-            return .admitted(s.core.heartbeat(report, at: now))
+            do throws(NodeReportRefusal) {
+                return .admitted(try s.core.admit(report, at: now))
+            } catch {
+                return .fenced(error)
+            }
         }
         switch admission {
         case .retired: throw RegistryAPIError("retired", "node ID \(id) was retired and is never reused")
         case .refused(let refusal): throw refused(refusal, id)
+        case .fenced(let refusal):
+            metrics.callsRefused.inc(1, refusal.code)
+            record(refusal.code == "superseded" ? .supersededCopyRefused : .nodeCallRefused, id,
+                   "a report of \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
+            throw RegistryAPIError(refusal.code, refusal.message)
         case .admitted(let effects): perform(effects)
         }
         let peers = discoverJSON()
@@ -244,7 +254,8 @@ extension RegistryService {
                 let h = s.detector.health(node: r.id, now: now)
                 guard h != .dead, !s.isDraining(r.id) else { return nil }
                 return .object(JSONObject([("id", .string(r.id)), ("apiUrl", .string(r.apiUrl)), ("p2pAddr", .string(r.p2pAddr)),
-                                           ("role", .string(r.role.wireName)), ("height", .uint(r.height)), ("state", .string(h.rawValue))]))
+                                           ("role", .string(r.role.wireName)), ("height", .uint(r.height)), ("state", .string(h.rawValue)),
+                                           ("incarnation", .uint(r.incarnation))]))
             }
         }
         return .object(JSONObject([("nodes", .array(list))]))

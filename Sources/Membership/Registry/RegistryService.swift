@@ -30,7 +30,10 @@ public final class RegistryService: Sendable {
         self.settings = settings
         self.provider = provider
         startedAt = Self.now()
-        state = Mutex(RegistryState(core: RegistryCore(settings: settings.coreSettings, startedAt: startedAt)))
+        // Incarnations issued by this registry start above any an earlier run of it issued
+        // (fencing): the wall clock in ms at start, as a restarted registry remembers nothing.
+        let floor = UInt64(max(1, Date().timeIntervalSince1970 * 1000))
+        state = Mutex(RegistryState(core: RegistryCore(settings: settings.coreSettings, startedAt: startedAt, incarnationFloor: floor)))
         series = Mutex(RegistrySeries(intervalS: Double(settings.seriesIntervalS), points: settings.seriesPoints,
                                       maxMarks: settings.seriesMaxMarks))
         provider.onExit { [weak self] id, status in self?.processExited(id, status: status) }
@@ -67,6 +70,12 @@ public final class RegistryService: Sendable {
         _ = loopDone.wait(timeout: .now() + .seconds(settings.stopWaitDecideS))
         _ = chainDone.wait(timeout: .now() + .seconds(settings.stopWaitChainS))
         server.withLock { $0 }?.stop()
+    }
+
+    /// The incarnation of a start the shell performs outside the core's effects (resuming the
+    /// provider's nodes at registry start): fresh, like every start (fencing).
+    public func issueIncarnation(for id: String) -> UInt64 {
+        state.withLock { $0.core.issueIncarnation(for: id) }
     }
 
     var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }

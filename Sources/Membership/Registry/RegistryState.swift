@@ -24,11 +24,14 @@ public struct NodeRecord: Sendable {
     /// The evidence count the node last reported, and when the registry last told of it.
     public var evidenceCount: UInt64 = 0
     public var evidenceToldAt: Double?
+    /// The incarnation of the copy that reports (fencing; 0: started without one).
+    public var incarnation: UInt64 = 0
 
     public var json: JSON {
         var o = JSONObject([("id", .string(id)), ("apiUrl", .string(apiUrl)), ("p2pAddr", .string(p2pAddr)),
                             ("role", .string(role.wireName)), ("height", .uint(height))])
         o["term"] = .uint(term)
+        o["incarnation"] = .uint(incarnation)
         o["leader"] = leader.map { .string($0) } ?? .null
         if let degraded { o["degraded"] = .string(degraded) }
         return .object(o)
@@ -78,6 +81,6 @@ public struct RegistryState: Sendable {
     /// Verified chain in, the core's membership follows.
     public mutating func adopt(_ verified: VerifiedChain) {
         chain = verified
-        core.membershipVerified(verified.membership, height: verified.height)
+        core.membershipVerified(verified.membership, height: verified.height, retiredKeys: Set(verified.retiredKeys.map(\.hex)))
     }
 }

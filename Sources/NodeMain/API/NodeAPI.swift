@@ -203,7 +203,7 @@ final class NodeAPI: Sendable {
         let mempool = state.withLock { $0.mempool.count }
         return [
             "chainId": .string(state.chainId), "genesisHash": .string(state.genesisHash.hex),
-            "nodeId": .string(settings.node.id), "nodeKey": .string(nodeKey.hex),
+            "nodeId": .string(settings.node.id), "nodeKey": .string(nodeKey.hex), "incarnation": .uint(settings.node.incarnation),
             "role": .string(st.role.rawValue), "term": .uint(st.term), "leader": st.leader.map { .string($0) } ?? .null,
             "height": .uint(head.header.height), "headHash": .string(head.hash.hex),
             "commitIndex": .uint(st.commitIndex), "peers": .array(transportPeers().map { .string($0.nodeId) }),

@@ -29,8 +29,15 @@ enum NodeCommand {
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
-        waitForTerminationSignal()
+        waitForTerminationSignal(orSuperseded: node.supersession.signal)
         node.stop()
+        if let reason = node.supersession.reason {
+            // Not a success (no restart policy may take it for one), and not a crash to repair:
+            // a newer copy of this node runs elsewhere (docs/OPERATIONS.md, superseded).
+            let line = "autochain node \(settings.node.id) incarnation \(settings.node.incarnation) stopped: superseded (\(reason))\n"
+            FileHandle.standardError.write(Data(line.utf8))
+            exit(Fencing.supersededExitStatus)
+        }
     }
 
     /// The node's cluster credential: given (config, env, `--token-file`), else the one in its
@@ -59,9 +66,15 @@ enum NodeCommand {
         }
     }
 
-    /// Blocks until SIGINT or SIGTERM arrives.
-    static func waitForTerminationSignal() {
+    /// Blocks until SIGINT or SIGTERM arrives, or `superseded` (when given) is signalled.
+    static func waitForTerminationSignal(orSuperseded superseded: DispatchSemaphore? = nil) {
         let done = DispatchSemaphore(value: 0)
+        if let superseded {
+            DispatchQueue.global().async {
+                superseded.wait()
+                done.signal()
+            }
+        }
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
@@ -82,14 +95,16 @@ final class RunningNode: Sendable {
     let server: HTTPServer
     let transport: PeerTransport
     let registry: RegistryClient?
+    let supersession: Supersession
     let api: NodeAPI
     let apiAddress: String
     let p2pAddress: String
     private let log = Logger(component: "node")
 
     private init(state: NodeState, runtime: NodeRuntime, server: HTTPServer, transport: PeerTransport, registry: RegistryClient?,
-                 api: NodeAPI, apiAddress: String, p2pAddress: String) {
+                 supersession: Supersession, api: NodeAPI, apiAddress: String, p2pAddress: String) {
         self.registry = registry
+        self.supersession = supersession
         self.api = api
         self.state = state
         self.runtime = runtime
@@ -148,13 +163,14 @@ final class RunningNode: Sendable {
             api.attach(transport)
             runtime.start()
             api.startMempoolHandover()
+            let supersession = Supersession()
             let registry = startRegistryClient(settings, nodeKey: nodeKey, api: advertisedAPI, p2p: transport.identity.advertisedP2PAddr,
-                                               runtime: runtime, state: state, api: api, network: transport)
+                                               runtime: runtime, state: state, api: api, network: transport, supersession: supersession)
             log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
                                       "chain": settings.genesis.chainId, "data": settings.node.dataDir,
                                       "mode": store.headHeight > 0 ? "member" : (settings.p2p.join ? "joining" : "bootstrap")])
             return RunningNode(state: state, runtime: runtime, server: server, transport: transport, registry: registry,
-                               api: api, apiAddress: "\(bound)", p2pAddress: "\(p2pBound)")
+                               supersession: supersession, api: api, apiAddress: "\(bound)", p2pAddress: "\(p2pBound)")
         } catch let e as CLIError {
             throw e
         } catch {
@@ -217,7 +233,8 @@ final class RunningNode: Sendable {
 
     /// Registers with the registry (when configured) and heartbeats what it needs to decide.
     static func startRegistryClient(_ settings: NodeSettings, nodeKey: KeyPair, api: String, p2p: String, runtime: NodeRuntime,
-                                    state: NodeState, api handler: NodeAPI, network: PeerTransport) -> RegistryClient? {
+                                    state: NodeState, api handler: NodeAPI, network: PeerTransport,
+                                    supersession: Supersession) -> RegistryClient? {
         guard !settings.registry.urls.isEmpty else { return nil }
         var cs = RegistryClientSettings()
         cs.urls = settings.registry.urls.map { $0.hasPrefix("http") ? $0 : "http://\($0)" }
@@ -231,7 +248,8 @@ final class RunningNode: Sendable {
             let load = sampler.sample(requests: handler.requestsServed)
             var o = JSONObject([("apiUrl", .string("http://\(api)")), ("p2pAddr", .string(p2p)), ("nodeKey", .string(nodeKey.publicKey.hex)),
                                 ("height", .uint(head.header.height)), ("commitIndex", .uint(st.commitIndex)), ("term", .uint(st.term)),
-                                ("role", .string(st.role.rawValue)), ("leader", st.leader.map { .string($0) } ?? .null)])
+                                ("role", .string(st.role.rawValue)), ("leader", st.leader.map { .string($0) } ?? .null),
+                                ("incarnation", .uint(settings.node.incarnation))])
             o["voters"] = .array(st.membership.voters.map { .string($0) })
             o["learners"] = .array(st.membership.learners.map { .string($0) })
             o["retired"] = .array(st.membership.retired.map { .string($0) })
@@ -248,7 +266,7 @@ final class RunningNode: Sendable {
                                                     ("accused", .string(e.from)), ("term", .uint(e.term))]))
             }
             return o
-        }, onPeers: { peers in network.learn(peers) })
+        }, onPeers: { peers in network.learn(peers) }, onSuperseded: { reason in supersession.superseded(reason) })
         client.start()
         return client
     }

@@ -64,7 +64,7 @@ enum RegistryCommand {
                                                        logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info")
         let registry = RegistryService(settings: settings, provider: provider)
         do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
-        let resumed = RegistryProviderOption.resume(provider)
+        let resumed = RegistryProviderOption.resume(provider, registry: registry)
         if !resumed.isEmpty { print("resumed \(resumed.joined(separator: ", ")) on their data in \(base)") }
         return Running(registry: registry, provider: provider, url: url)
     }

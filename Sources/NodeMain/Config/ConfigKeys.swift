@@ -20,6 +20,7 @@ enum ConfigKeys {
         string("node.id", env: "NODE_ID", flag: "node-id") { $0.node.id = $1 },
         string("node.data_dir", env: "DATA_DIR", flag: "data-dir") { $0.node.dataDir = $1 },
         string("node.log_level", env: nil, flag: nil) { $0.node.logLevel = $1 },
+        int("node.incarnation", 0...Int.max, env: Fencing.incarnationEnvironmentVariable) { $0.node.incarnation = UInt64($1) },
         string("api.addr", env: "API_ADDR", flag: "api-addr") { $0.api.addr = $1 },
         string("api.advertise", env: "API_ADVERTISE", flag: nil) { $0.api.advertise = $1 },
         int("api.max_body_bytes", 1_024...(64 << 20)) { $0.api.maxBodyBytes = $1 },

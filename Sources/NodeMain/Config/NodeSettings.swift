@@ -7,6 +7,8 @@ struct NodeSettings: Sendable {
         var id = "node1"
         var dataDir = "./data/node1"
         var logLevel = "info"
+        /// The incarnation its provider started this copy with (fencing); 0: started by hand.
+        var incarnation: UInt64 = 0
     }
 
     struct API: Sendable {

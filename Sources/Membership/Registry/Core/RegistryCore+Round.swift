@@ -221,7 +221,10 @@ extension RegistryCore {
         retirements[node] = nil
         drainRequested.remove(node)
         retired.insert(node)
+        if let key = nodes[node]?.nodeKey, !key.isEmpty { retiredKeys.insert(key) }
         nodes[node] = nil
+        incarnations[node] = nil
+        issuedIncarnations[node] = nil
         detector.forget(node: node)
         restartFailures[node] = nil
         lastActionAt[node] = nil

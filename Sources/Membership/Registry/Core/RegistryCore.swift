@@ -70,6 +70,17 @@ public struct RegistryCore: Sendable {
     public internal(set) var reservedIds: Set<String> = []
     /// Nodes an operator asked to retire (`DELETE /nodes/{id}`): draining until retired.
     public internal(set) var drainRequested: Set<String> = []
+    /// The highest incarnation each node has reported (fencing): lower ones are refused.
+    public internal(set) var incarnations: [String: UInt64] = [:]
+    /// The highest incarnation issued to a start of each node (`issueIncarnation(for:)`).
+    public internal(set) var issuedIncarnations: [String: UInt64] = [:]
+    /// No start is issued an incarnation below this (the shell: its start time in Unix ms).
+    public let incarnationFloor: UInt64
+    /// Node keys (hex) of nodes retired here: refused for good, under any ID. One per retired
+    /// ID, like `retired`, and only the registry's own retirements add to it.
+    public internal(set) var retiredKeys: Set<String> = []
+    /// Node keys (hex) the verified chain took out with their member (`VerifiedChain.retiredKeys`).
+    public internal(set) var verifiedRetiredKeys: Set<String> = []
     var retirements: [String: Retirement] = [:]
     var pending: [UInt64: Pending] = [:]
     var nextTicket: UInt64 = 1
@@ -82,9 +93,10 @@ public struct RegistryCore: Sendable {
         case retireDestroysMembers
     }
 
-    public init(settings: Settings, startedAt: Double) {
+    public init(settings: Settings, startedAt: Double, incarnationFloor: UInt64 = 1) {
         self.settings = settings
         self.startedAt = startedAt
+        self.incarnationFloor = incarnationFloor
         detector = FailureDetector(settings: settings.detector)
     }
 
@@ -117,9 +129,9 @@ public struct RegistryCore: Sendable {
     /// Draining: asked to retire by an operator, or a retirement under way.
     public func isDraining(_ id: String) -> Bool { drainRequested.contains(id) || retirements[id] != nil }
 
-    /// Retired here, or named retired by a node: its calls are refused for good.
+    /// Retired here, by the verified chain, or named retired by a node: its calls are refused for good.
     public func isRetired(_ id: String) -> Bool {
-        retired.contains(id) || nodes.values.contains { $0.retiredIds.contains(id) }
+        retired.contains(id) || verified.retired.contains(id) || nodes.values.contains { $0.retiredIds.contains(id) }
     }
 
     /// The IDs the shell asks the provider about before a round (`ProviderFacts`).
@@ -129,9 +141,13 @@ public struct RegistryCore: Sendable {
 
     // MARK: - Events
 
-    /// A node's admitted report (the shell checked signature, key pin and `isRetired` first).
+    /// A node's admitted report (the shell checked signature, key pin and `isRetired` first; the
+    /// shell goes through `admit(_:at:)`, which says why a report is refused). A superseded
+    /// copy's report changes nothing here either.
     public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
         let id = report.id
+        guard report.incarnation >= incarnations[id] ?? 0 else { return [] }
+        let superseded = observeIncarnation(report)
         let known = nodes[id] != nil
         var r = nodes[id] ?? NodeRecord(id: id, apiUrl: report.apiUrl, p2pAddr: report.p2pAddr, nodeKey: report.nodeKey, registeredAt: now)
         let degradedBefore = r.degraded
@@ -151,6 +167,7 @@ public struct RegistryCore: Sendable {
         r.load = report.load
         r.degraded = report.degraded
         r.evidenceCount = report.evidence?.count ?? 0
+        r.incarnation = report.incarnation
         var evidenceEffect: RegistryEffect?
         if let e = report.evidence, e.count > evidenceBefore,
            now - (r.evidenceToldAt ?? -.infinity) >= settings.evidenceEventIntervalS {
@@ -177,6 +194,7 @@ public struct RegistryCore: Sendable {
             effects.append(.record(kind: .nodeStorageRecovered, node: id, message: "\(id) reports its storage takes writes again"))
         }
         if let evidenceEffect { effects.append(evidenceEffect) }
+        if let superseded { effects.append(superseded) }
         return effects
     }
 
@@ -187,6 +205,12 @@ public struct RegistryCore: Sendable {
 
     /// The provider saw `node`'s process end; `deliberately` when stopped from outside on purpose.
     public mutating func processExited(_ node: String, status: Int32, deliberately: Bool, at now: Double) -> [RegistryEffect] {
+        // A copy told it was superseded stops by itself: the node's current copy runs elsewhere,
+        // so this exit is no failure of the node (restarting this copy would fence out the current one).
+        if status == Fencing.supersededExitStatus {
+            return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status): this copy was "
+                + "superseded by a newer incarnation; not restarted")]
+        }
         _ = detector.observeProcessExit(node: node, at: now)
         guard !isDraining(node) else { return [] }
         guard deliberately else { return [.record(kind: .nodeExited, node: node, message: "\(node) exited with status \(status)")] }
@@ -195,10 +219,12 @@ public struct RegistryCore: Sendable {
             + "registry: taken out, so it is replaced in \(holdS) s, not restarted (unless the quorum needs it back)")]
     }
 
-    /// The membership as the shell verified it from the chain, up to block `height`.
-    public mutating func membershipVerified(_ membership: ClusterMembership, height: UInt64) {
+    /// The membership as the shell verified it from the chain, up to block `height`, and the node
+    /// keys of the members the chain removed (tombstoned).
+    public mutating func membershipVerified(_ membership: ClusterMembership, height: UInt64, retiredKeys: Set<String> = []) {
         verified = membership
         verifiedHeight = height
+        verifiedRetiredKeys = retiredKeys
     }
 
     /// A member reported that the cluster cannot commit (`POST /consensus-failure`).

@@ -46,6 +46,8 @@ public struct NodeReport: Sendable, Equatable {
     public var degraded: String?
     /// What its consensus core kept as evidence of a faulty member; nil when it kept none.
     public var evidence: EvidenceReport?
+    /// The incarnation its provider started it with (fencing); 0 when started by hand without one.
+    public var incarnation: UInt64 = 0
 
     public init(id: String, apiUrl: String, p2pAddr: String, nodeKey: String) {
         self.id = id
