@@ -85,11 +85,11 @@ final class RuntimeSimulation {
     /// Random transfers, mostly valid on `state`; a few carry a wrong nonce or overspend, so
     /// selection has something to refuse. Unsigned: the store answers that signatures were checked
     /// (the path the node's entry door provides), and Ed25519 per transfer would slow thousands of runs.
-    func transfers(on state: some AccountSource, count: Int) -> [Transaction] {
+    static func transfers(on state: some AccountSource, count: Int, rng: inout SplitMix64) -> [Transaction] {
         var next: [Address: UInt64] = [:]
         return (0..<count).map { _ in
-            let from = Self.accounts[Int(rng.next() % UInt64(Self.accounts.count))]
-            let to = Self.accounts[Int(rng.next() % UInt64(Self.accounts.count))].address
+            let from = accounts[Int(rng.next() % UInt64(accounts.count))]
+            let to = accounts[Int(rng.next() % UInt64(accounts.count))].address
             let account = state.account(from.address)
             let expected = next[from.address] ?? account.nonce
             let roll = rng.next() % 100
@@ -304,7 +304,7 @@ final class RuntimeSimulation {
     private func submitTransfers(force: Bool) {
         guard let leader, force || chance(settings.submitPerMille) else { return }
         let state = leader.core.reads.accounts(overlay: leader.core.speculative)
-        let fresh = transfers(on: state, count: 1 + Int(rng.next() % 6))
+        let fresh = Self.transfers(on: state, count: 1 + Int(rng.next() % 6), rng: &rng)
         leader.mempool += fresh
         submitted += fresh.count
     }
