@@ -48,8 +48,11 @@ extension RuntimeCore {
             // cores, started at the door; this catches any the door did not see.
             let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }
             if !foreign.isEmpty { effects.append(.precheckEntries(foreign)) }
-            if !rd.messages.isEmpty { effects.append(.send(rd.messages)) }
+            // Committed blocks are published before any message leaves: a client told "committed"
+            // by a follower (which learns the commit from these messages) then finds the leader
+            // already serving that state (its balances, its mempool's nonces), never behind it.
             if !committed.isEmpty { effects.append(.publish(committed, startedNs: started)) }
+            if !rd.messages.isEmpty { effects.append(.send(rd.messages)) }
             effects.append(.forgetPrechecks(through: store.headHeight))
             pendingWrite = .applying(rd, committed: committed)
             return effects

@@ -34,6 +34,8 @@ final class CoreNode {
     /// Every effect other than persist and send, in order.
     var effects: [RuntimeEffect] = []
     var halt: String?
+    /// For each durable write, the kinds of the effects `persisted` returned, in order.
+    var afterPersist: [[String]] = []
 
     init(_ id: String, store: MemoryBlockStore, joining: Bool = false, seed: UInt64) throws {
         self.id = id
@@ -49,7 +51,15 @@ final class CoreNode {
             switch effect {
             case .persist(let batch):
                 store.persist(batch)
-                perform(core.persisted(now: now), now: now)
+                let then = core.persisted(now: now)
+                afterPersist.append(then.map { effect in
+                    switch effect {
+                    case .send: "send"
+                    case .publish: "publish"
+                    default: "other"
+                    }
+                })
+                perform(then, now: now)
                 perform(core.applied(now: now), now: now)
             case .send(let messages): outbox += messages
             case .halt(let reason): halt = reason

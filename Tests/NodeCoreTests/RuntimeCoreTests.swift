@@ -32,6 +32,26 @@ import Testing
         #expect(a.store.accounts[CoreFixture.payee]?.balance == 10)
     }
 
+    /// Read-your-writes across nodes: a follower learns a commit from the leader's messages, so
+    /// the leader publishes the committed state (balances, its mempool's nonces) before any
+    /// message of the same round leaves. Otherwise a client told "committed" by a follower could
+    /// find the leader a step behind (seen as `nonce_conflict` instead of `nonce_too_low`).
+    @Test func aLeaderPublishesWhatItCommitsBeforeItsMessagesOfThatRoundLeave() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.electLeader())
+        leader.afterPersist = []
+        cluster.advance(ms: 1_000)
+        _ = leader.cutBlocks(from: [CoreFixture.transfer(nonce: 0)], now: cluster.now)
+        cluster.settle()
+        cluster.tick()
+        #expect(leader.store.accounts[CoreFixture.payee]?.balance == 10, "the transfer committed")
+        let rounds = leader.afterPersist.filter { $0.contains("publish") && $0.contains("send") }
+        #expect(!rounds.isEmpty, "a round both published and sent: \(leader.afterPersist)")
+        for kinds in rounds {
+            #expect(kinds.firstIndex(of: "publish")! < kinds.firstIndex(of: "send")!, "\(kinds)")
+        }
+    }
+
     @Test func aLeaderDropsCandidatesThatDoNotExecute_andCutsNothingWithoutValidOnes() throws {
         let cluster = try CoreCluster.bootstrapped()
         let a = cluster.nodes["a"]!

@@ -1,6 +1,7 @@
 import Chain
 import Foundation
 import P2P
+import Synchronization
 import Testing
 
 /// A real `autochain node` process on loopback with its own data directory, for tests.
@@ -127,18 +128,42 @@ enum TestDirs {
     }
 }
 
-/// A port the OS considers free right now (bound to port 0, read back, released).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket failed") }
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard bound == 0 else { throw TestFailure("bind failed") }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
+/// Ports handed to the processes a test starts. They come from below the kernel's ephemeral range
+/// (`ip_local_port_range`, 32768-60999 on Debian): a port the kernel picked for a bind to port 0
+/// and that we then released can be taken again as the local port of any outgoing connection
+/// before the child process binds it ("Address already in use" once on a loaded machine). Below
+/// that range only an explicit bind takes a port, so each candidate is walked once per test
+/// process (from an offset of its own, so two suites at once rarely walk the same ports) and
+/// probed with a bind before it is handed out.
+enum TestPorts {
+    static let range = 20_000..<32_768
+    private static let next = Mutex<Int>(Int(getpid() &* 7_919) % (range.count))
+
+    static func take() throws -> Int {
+        for _ in 0..<range.count {
+            let port = next.withLock { n in
+                defer { n = (n + 1) % range.count }
+                return range.lowerBound + n
+            }
+            if canBind(port) { return port }
+        }
+        throw TestFailure("no free port in \(range)")
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
 }
+
+/// A port free right now that no outgoing connection can take before the process we start binds
+/// it (see `TestPorts`).
+func freePort() throws -> Int { try TestPorts.take() }

@@ -77,6 +77,20 @@ import Testing
         #expect(old["TaskTemplate"]?["Resources"]?["Limits"]?["Pids"] == nil)
     }
 
+    /// Fencing: a fresh node's service carries the registry's incarnation, and a restart's forced
+    /// update replaces it (once) so the new task reports the higher number.
+    @Test func aStartCarriesItsIncarnation_andARestartRaisesIt() throws {
+        let c = try #require(spec.createService("node4", bootstrap: false, fresh: true, peers: [], host: host, secretID: nil,
+                                                incarnation: 7).body)
+        let env = { (j: JSON) in (j["TaskTemplate"]?["ContainerSpec"]?["Env"]?.arrayValue ?? []).compactMap(\.stringValue) }
+        #expect(env(c).filter { $0.hasPrefix("NODE_INCARNATION=") } == ["NODE_INCARNATION=7"])
+        let restarted = try #require(SwarmNodeSpec.rescaled(c, replicas: 1, forceRestart: true, incarnation: 9))
+        #expect(env(restarted).filter { $0.hasPrefix("NODE_INCARNATION=") } == ["NODE_INCARNATION=9"])
+        #expect(env(restarted).filter { !$0.hasPrefix("NODE_INCARNATION=") } == env(c).filter { !$0.hasPrefix("NODE_INCARNATION=") })
+        let stopped = try #require(SwarmNodeSpec.rescaled(c, replicas: 0, forceRestart: false, incarnation: 11))
+        #expect(env(stopped).contains("NODE_INCARNATION=7"), "a stop starts nothing, so it hands out no number")
+    }
+
     @Test func listsOnlyTheClustersServices_andTheirTasksByServiceId() {
         #expect(spec.listServices().path == "/services?filters=%7B%22label%22%3A%5B%22autochain.cluster%3Dc1%22%5D%7D")
         #expect(SwarmNodeSpec.listTasks(services: ["abc"]).path == "/tasks?filters=%7B%22service%22%3A%5B%22abc%22%5D%7D")

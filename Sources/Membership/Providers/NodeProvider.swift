@@ -13,9 +13,11 @@ public struct ProvidedNode: Sendable, Equatable {
 }
 
 /// The shell that carries out the autoscaler's decisions: it starts, stops and deletes nodes.
-/// Implementations: local child processes (`ProcessProvider`, the embedded default); Docker
-/// containers, Swarm services and a Kubernetes StatefulSet fit the same shape (a node is an ID,
-/// a data volume, and an API/P2P address once running).
+/// Implementations: local child processes (`ProcessProvider`, the embedded default), Docker
+/// containers (`DockerProvider`), Swarm services (`SwarmProvider`); Kubernetes pod + volume pairs
+/// fit the same shape (docs/KUBERNETES.md): a node is an ID, a data volume, and an API/P2P
+/// address once running. A new provider is one more conforming type plus one row of the CLI's
+/// provider table; the registry core only ever sees the facts these methods answer.
 public protocol NodeProvider: Sendable {
     var name: String { get }
     /// Starts node `id`: on its existing data (a restart), or fresh. A fresh node joins the
@@ -45,6 +47,10 @@ public protocol NodeProvider: Sendable {
     func knownNodes() -> [String]
     /// Called (on any thread) when a node's process or container exits.
     func onExit(_ handler: @escaping @Sendable (String, Int32) -> Void)
+    /// The registry is shutting down: the provider lets go of what it holds (pollers, watches).
+    /// Nodes that live only as long as the registry (child processes) stop with it; containers,
+    /// services and pods keep running, and a registry started again adopts them.
+    func close()
     /// The node is down because someone outside the registry stopped it on purpose (`docker stop`,
     /// `docker-compose stop`: it shut down cleanly, status 0, on a SIGTERM the registry did not
     /// send). Such a node was taken out: it is replaced, not restarted, unless the quorum needs it.
@@ -63,6 +69,9 @@ extension NodeProvider {
     public func purgeSetAside(keepS: Double, nowUnixS: Double) -> [String] { [] }
     public func nodeKey(_ id: String) -> PublicKey? { nil }
     public func apiURL(_ id: String) -> String? { nil }
+
+    /// Providers that hold nothing beyond their nodes have nothing to let go of.
+    public func close() {}
 }
 
 public enum ProviderError: Error, Sendable, CustomStringConvertible {

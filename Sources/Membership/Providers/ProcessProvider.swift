@@ -190,6 +190,9 @@ public final class ProcessProvider: NodeProvider {
         return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
 
+    /// Registry shutdown: its child processes stop with it (`stopAll`).
+    public func close() { stopAll() }
+
     /// Stops every child (registry shutdown).
     public func stopAll() {
         starting.withLock { $0 = true }

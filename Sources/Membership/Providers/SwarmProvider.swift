@@ -111,19 +111,26 @@ public final class SwarmProvider: NodeProvider {
     }
 
     public func start(_ id: String, bootstrap: Bool, peers: [String]) throws -> ProvidedNode {
+        try start(id, bootstrap: bootstrap, peers: peers, incarnation: 0)
+    }
+
+    /// A fresh node's service is created with `incarnation` in its environment; a restart's new
+    /// task gets it through the forced update, so an old copy still running on a cut-off host
+    /// reports a lower number and is refused (fencing).
+    public func start(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws -> ProvidedNode {
         let node = ProvidedNode(id: id, apiUrl: "http://\(id):8080", p2pAddr: "\(id):6000")
         try refresh(reportExits: true)
         let (existing, running, starting) = snapshot.withLock { s in
             (s.services[id], s.running(id), s.services[id].flatMap { s.tasks[$0.id]?.starting } ?? false)
         }
         guard let existing else {
-            try createFresh(id, bootstrap: bootstrap, peers: peers)
+            try createFresh(id, bootstrap: bootstrap, peers: peers, incarnation: incarnation)
             return node
         }
         if existing.retiredAt != nil { throw ProviderError.startFailed(id: id, reason: "its service is retired") }
         // Swarm starts tasks asynchronously: one on its way is left to start, not forced again.
         if running || (starting && existing.replicas == 1) { return node }
-        try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true) }
+        try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true, incarnation: incarnation) }
         _ = snapshot.withLock { $0.stoppedByUs.remove(id) }
         log.info("node service restarted", ["node": id, "service": String(existing.id.prefix(12)), "host": existing.host])
         try refresh(reportExits: false)
@@ -132,14 +139,14 @@ public final class SwarmProvider: NodeProvider {
 
     /// Creates the service of a new node on the host `placeFresh` picks. One at a time, each
     /// seeing the services created before it.
-    func createFresh(_ id: String, bootstrap: Bool, peers: [String]) throws {
+    func createFresh(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws {
         placing.lock()
         defer { placing.unlock() }
         try refresh(reportExits: false)
         guard snapshot.withLock({ $0.services[id] == nil }) else { return }  // created meanwhile
         let host = try placeFresh(id)
         try engine.expect(spec.createService(id, bootstrap: bootstrap, fresh: true, peers: peers, host: host.id, secretID: secretID,
-                                             apiVersion: engine.apiVersion))
+                                             apiVersion: engine.apiVersion, incarnation: incarnation))
         log.info("node service created", ["node": id, "host": host.hostname, "host_id": host.id, "zone": host.zone,
                                           "mode": bootstrap ? "bootstrap" : "join"])
         try refresh(reportExits: false)

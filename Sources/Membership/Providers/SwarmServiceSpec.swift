@@ -35,9 +35,10 @@ public struct SwarmNodeSpec: Sendable, Equatable {
     }
 
     /// The node's environment: the Docker provider's, except that the credential comes from the
-    /// secret's file when there is a secret.
-    public func environment(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String]) -> [String] {
-        var env = node.environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers)
+    /// secret's file when there is a secret. `incarnation` is the registry's fencing number for
+    /// this start (0: none).
+    public func environment(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], incarnation: UInt64 = 0) -> [String] {
+        var env = node.environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers, incarnation: incarnation)
         if !secretName.isEmpty {
             env.removeAll { $0.hasPrefix("AUTOCHAIN_CLUSTER_TOKEN=") }
             env.append("AUTOCHAIN_CLUSTER_TOKEN_FILE=/run/secrets/\(secretName)")
@@ -77,19 +78,19 @@ public struct SwarmNodeSpec: Sendable, Equatable {
     }
 
     public func createService(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], host: String,
-                              secretID: String?, apiVersion: String = DockerEngine.maxAPIVersion) -> DockerRequest {
+                              secretID: String?, apiVersion: String = DockerEngine.maxAPIVersion, incarnation: UInt64 = 0) -> DockerRequest {
         DockerRequest("POST", "/services/create", serviceSpec(id, bootstrap: bootstrap, fresh: fresh, peers: peers, host: host,
-                                                              secretID: secretID, apiVersion: apiVersion))
+                                                              secretID: secretID, apiVersion: apiVersion, incarnation: incarnation))
     }
 
     /// The whole service: one replica that Swarm never restarts by itself (the registry decides
     /// restart or replace), replaced stop-first (never two containers on one volume), pinned to
     /// `host`, reachable by its node ID (DNS round robin: the task's own address, no virtual IP).
     public func serviceSpec(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], host: String,
-                            secretID: String?, apiVersion: String) -> JSON {
+                            secretID: String?, apiVersion: String, incarnation: UInt64 = 0) -> JSON {
         let task = JSON.object(JSONObject([
             ("ContainerSpec", containerSpec(id, bootstrap: bootstrap, fresh: fresh, peers: peers, host: host,
-                                            secretID: secretID, apiVersion: apiVersion)),
+                                            secretID: secretID, apiVersion: apiVersion, incarnation: incarnation)),
             ("Resources", resources(apiVersion)),
             ("RestartPolicy", .object(JSONObject([("Condition", "none")]))),
             ("Placement", .object(JSONObject([("Constraints", .array([.string("node.id==\(host)")]))]))),
@@ -109,7 +110,7 @@ public struct SwarmNodeSpec: Sendable, Equatable {
     /// The container: as the Docker provider's (least privilege: read-only root, its volume and
     /// a small /tmp writable, no capabilities — the engine takes those from API 1.41 on).
     func containerSpec(_ id: String, bootstrap: Bool, fresh: Bool, peers: [String], host: String,
-                       secretID: String?, apiVersion: String) -> JSON {
+                       secretID: String?, apiVersion: String, incarnation: UInt64) -> JSON {
         let volume = JSON.object(JSONObject([
             ("Type", "volume"), ("Source", .string(node.volumeName(id))), ("Target", "/data"),
             ("VolumeOptions", .object(JSONObject([("Labels", node.labels(id))]))),
@@ -122,7 +123,7 @@ public struct SwarmNodeSpec: Sendable, Equatable {
             ("Image", .string(node.image)),
             ("Args", .array(["node"])),
             ("Hostname", .string(id)),
-            ("Env", .array(environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers).map { .string($0) })),
+            ("Env", .array(environment(id, bootstrap: bootstrap, fresh: fresh, peers: peers, incarnation: incarnation).map { .string($0) })),
             ("Labels", labels(id, host: host)),
             ("Mounts", .array([volume, tmp])),
             ("ReadOnly", .bool(true)),
@@ -144,9 +145,10 @@ public struct SwarmNodeSpec: Sendable, Equatable {
     }
 
     /// `spec` with `Replicas` set and, for a restart, `ForceUpdate` raised (a new task on the same
-    /// host and volume even when nothing else changed). Nil when the spec is not a replicated
-    /// service's (not ours to change).
-    public static func rescaled(_ spec: JSON, replicas: Int, forceRestart: Bool) -> JSON? {
+    /// host and volume even when nothing else changed) and the node's environment carrying
+    /// `incarnation` (the registry's fencing number for this start; nil or 0 leaves it as it was).
+    /// Nil when the spec is not a replicated service's (not ours to change).
+    public static func rescaled(_ spec: JSON, replicas: Int, forceRestart: Bool, incarnation: UInt64? = nil) -> JSON? {
         guard var s = spec.objectValue, var mode = s["Mode"]?.objectValue, var replicated = mode["Replicated"]?.objectValue,
               var task = s["TaskTemplate"]?.objectValue else { return nil }
         replicated["Replicas"] = .int(Int64(replicas))
@@ -155,6 +157,13 @@ public struct SwarmNodeSpec: Sendable, Equatable {
         if forceRestart {
             let force = task["ForceUpdate"]?.intValue ?? 0
             task["ForceUpdate"] = .int(force < Int64.max ? force + 1 : 0)
+            if let incarnation, incarnation > 0, var container = task["ContainerSpec"]?.objectValue {
+                let variable = Fencing.incarnationEnvironmentVariable
+                var env = (container["Env"]?.arrayValue ?? []).filter { !($0.stringValue ?? "").hasPrefix(variable + "=") }
+                env.append(.string("\(variable)=\(incarnation)"))
+                container["Env"] = .array(env)
+                task["ContainerSpec"] = .object(container)
+            }
             s["TaskTemplate"] = .object(task)
         }
         return .object(s)

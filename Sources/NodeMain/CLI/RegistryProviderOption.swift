@@ -2,11 +2,45 @@ import Chain
 import Foundation
 import Membership
 
-/// `autochain registry --provider process|docker|swarm`: which provider spawns the nodes, and its
-/// settings. Every option has an environment variable, so a container is configured by env alone.
+/// `autochain registry --provider process|docker|swarm|none`: which provider spawns the nodes, and
+/// its settings. Every option has an environment variable, so a container is configured by env alone.
 enum RegistryProviderOption {
+    /// What a provider is made from: the command line, the environment and the registry's settings.
+    struct Context: Sendable {
+        var parsed: ParsedArguments
+        var environment: [String: String]
+        var baseDir: String
+        var configPath: String?
+        var registryURL: String
+        var clusterToken: String
+        var logLevel: String
+    }
+
+    /// One way of running nodes: its `--provider` name, what it is, and how it is made.
+    struct Kind: Sendable {
+        var name: String
+        var help: String
+        var make: @Sendable (Context) throws(CLIError) -> any NodeProvider
+    }
+
+    /// Every provider the registry can run, the default first. A new provider (docs/KUBERNETES.md)
+    /// is one more conforming type in Membership/Providers and one more row here.
+    static let kinds: [Kind] = [
+        Kind(name: "process", help: "child processes, the default", make: makeProcess),
+        Kind(name: "docker", help: "containers on one Docker engine", make: makeDocker),
+        Kind(name: "swarm", help: "services on a Docker Swarm", make: makeSwarm),
+        Kind(name: "none", help: "observe only", make: { _ in NoProvider() }),
+    ]
+
+    /// "process, docker, swarm or none".
+    static var kindNames: String {
+        let names = kinds.map(\.name)
+        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + (names.last ?? "")
+    }
+
     static let options: [CommandSpec.Option] = [
-        .init(name: "provider", valueName: "NAME", help: "process (child processes, the default), docker, swarm (services on a Docker Swarm), or none (observe only) (env AUTOCHAIN_PROVIDER)"),
+        .init(name: "provider", valueName: "NAME",
+              help: kinds.map { "\($0.name) (\($0.help))" }.joined(separator: ", ") + " (env AUTOCHAIN_PROVIDER)"),
         .init(name: "docker-image", valueName: "IMAGE", help: "image of node containers (env DOCKER_IMAGE, default autochain:latest)"),
         .init(name: "docker-network", valueName: "NAME", help: "network node containers join (env DOCKER_NETWORK, default autochain)"),
         .init(name: "docker-cluster", valueName: "NAME", help: "label autochain.cluster of the containers it manages (env DOCKER_CLUSTER, default autochain)"),
@@ -24,11 +58,10 @@ enum RegistryProviderOption {
         (provider as? ProcessProvider)?.resumeAll(incarnation: registry.issueIncarnation(for:)) ?? []
     }
 
-    /// At registry shutdown: child processes stop with it; containers keep running.
+    /// At registry shutdown, whichever provider runs: child processes stop with it; containers,
+    /// services and pods keep running (`NodeProvider.close`).
     static func shutdown(_ provider: any NodeProvider) {
-        (provider as? ProcessProvider)?.stopAll()
-        (provider as? DockerProvider)?.close()
-        (provider as? SwarmProvider)?.close()
+        provider.close()
     }
 
     /// An option's value, else its environment variable's, else the default.
@@ -40,36 +73,55 @@ enum RegistryProviderOption {
 
     static func make(_ parsed: ParsedArguments, environment env: [String: String], baseDir: String, configPath: String?,
                      registryURL: String, clusterToken: String, logLevel: String) throws(CLIError) -> any NodeProvider {
-        let kind = value(parsed, env, "provider", "AUTOCHAIN_PROVIDER", "process")
-        if kind == "process" {
-            // Absolute, so each node's command line names its own cluster's directory: an operator's
-            // `pgrep -f "node-id node2 --data-dir $PWD/data/cluster/"` finds this cluster's node2 only.
-            let absolute = baseDir.hasPrefix("/") ? baseDir : FileManager.default.currentDirectoryPath + "/" + baseDir
-            return ProcessProvider(baseDir: absolute, binary: selfExecutablePath(), configPath: configPath,
-                                   registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel)
+        let name = value(parsed, env, "provider", "AUTOCHAIN_PROVIDER", kinds[0].name)
+        guard let kind = kinds.first(where: { $0.name == name }) else {
+            throw .usage("--provider must be \(kindNames), got '\(name)'")
         }
-        if kind == "none" { return NoProvider() }
-        guard kind == "docker" || kind == "swarm" else { throw .usage("--provider must be process, docker, swarm or none, got '\(kind)'") }
-        // Node containers get their settings as environment variables; these pass through.
+        return try kind.make(Context(parsed: parsed, environment: env, baseDir: baseDir, configPath: configPath,
+                                     registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel))
+    }
+
+    static func makeProcess(_ c: Context) -> any NodeProvider {
+        // Absolute, so each node's command line names its own cluster's directory: an operator's
+        // `pgrep -f "node-id node2 --data-dir $PWD/data/cluster/"` finds this cluster's node2 only.
+        let absolute = c.baseDir.hasPrefix("/") ? c.baseDir : FileManager.default.currentDirectoryPath + "/" + c.baseDir
+        return ProcessProvider(baseDir: absolute, binary: selfExecutablePath(), configPath: c.configPath,
+                               registryURL: c.registryURL, clusterToken: c.clusterToken, logLevel: c.logLevel)
+    }
+
+    static func makeDocker(_ c: Context) throws(CLIError) -> any NodeProvider {
+        let spec = try dockerNodeSpec(c)
+        do { return try DockerProvider(spec: spec, socketPath: dockerSocket(c)) } catch { throw .failed("docker provider: \(error)") }
+    }
+
+    static func makeSwarm(_ c: Context) throws(CLIError) -> any NodeProvider {
+        let swarm = SwarmNodeSpec(node: try dockerNodeSpec(c),
+                                  secretName: value(c.parsed, c.environment, "swarm-secret", "SWARM_SECRET", ""),
+                                  spreadLabel: value(c.parsed, c.environment, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"))
+        do { return try SwarmProvider(spec: swarm, socketPath: dockerSocket(c)) } catch { throw .failed("swarm provider: \(error)") }
+    }
+
+    static func dockerSocket(_ c: Context) -> String {
+        value(c.parsed, c.environment, "docker-socket", "DOCKER_SOCKET", "/var/run/docker.sock")
+    }
+
+    /// The node containers' settings, shared by the Docker and Swarm providers. Node containers get
+    /// their settings as environment variables; `CHAIN_ID` and `REGISTRY_STRATEGY` pass through.
+    static func dockerNodeSpec(_ c: Context) throws(CLIError) -> DockerNodeSpec {
+        let env = c.environment
         var passed: [String] = []
         for key in ["CHAIN_ID", "REGISTRY_STRATEGY"] {
             if let v = env[key], !v.isEmpty { passed.append(key + "=" + v) }
         }
         var spec = DockerNodeSpec()
-        spec.cluster = value(parsed, env, "docker-cluster", "DOCKER_CLUSTER", "autochain")
-        spec.image = value(parsed, env, "docker-image", "DOCKER_IMAGE", "autochain:latest")
-        spec.network = value(parsed, env, "docker-network", "DOCKER_NETWORK", "autochain")
-        spec.registryURL = value(parsed, env, "node-registry-url", "DOCKER_REGISTRY_URL", "http://registry:9090")
-        spec.clusterToken = clusterToken
-        spec.logLevel = logLevel
+        spec.cluster = value(c.parsed, env, "docker-cluster", "DOCKER_CLUSTER", "autochain")
+        spec.image = value(c.parsed, env, "docker-image", "DOCKER_IMAGE", "autochain:latest")
+        spec.network = value(c.parsed, env, "docker-network", "DOCKER_NETWORK", "autochain")
+        spec.registryURL = value(c.parsed, env, "node-registry-url", "DOCKER_REGISTRY_URL", "http://registry:9090")
+        spec.clusterToken = c.clusterToken
+        spec.logLevel = c.logLevel
         spec.extraEnv = passed
-        spec.limits = try DockerLimitsConfig.load(file: configPath, environment: env)
-        let socket = value(parsed, env, "docker-socket", "DOCKER_SOCKET", "/var/run/docker.sock")
-        if kind == "swarm" {
-            let swarm = SwarmNodeSpec(node: spec, secretName: value(parsed, env, "swarm-secret", "SWARM_SECRET", ""),
-                                      spreadLabel: value(parsed, env, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"))
-            do { return try SwarmProvider(spec: swarm, socketPath: socket) } catch { throw .failed("swarm provider: \(error)") }
-        }
-        do { return try DockerProvider(spec: spec, socketPath: socket) } catch { throw .failed("docker provider: \(error)") }
+        spec.limits = try DockerLimitsConfig.load(file: c.configPath, environment: env)
+        return spec
     }
 }
