@@ -31,11 +31,12 @@ extension HealingSimulation {
         start(first[0])
         let n0 = live[first[0]]!
         n0.core.start(now: time)
+        mayHaveReady.insert(n0.id)
         settleInstantly()
         perform(n0.core.leaderDuties(now: time), on: n0)
         settleInstantly()
         for id in first.dropFirst() {
-            try askInstantly(MembershipChange(kind: .addLearner, nodeId: id, nodeKey: RuntimeSimulation.key(id).publicKey), of: n0)
+            try askInstantly(MembershipChange(kind: .addLearner, nodeId: id, nodeKey: registry.key(id)), of: n0)
         }
         for id in first.dropFirst() {
             ids.append(id)
@@ -153,8 +154,10 @@ extension HealingSimulation {
         }
     }
 
+    /// Write rounds until every up node is quiet. Only nodes whose core was called since they were
+    /// last quiet can have one (`mayHaveReady`), which spares a check of every idle core.
     func drainAll() {
-        for id in ids where hosts[id]!.isUp {
+        for id in ids where hosts[id]!.isUp && mayHaveReady.contains(id) {
             var rounds = 0
             while let node = live[id], node.core.hasReady, violations.isEmpty {
                 rounds += 1
@@ -164,12 +167,14 @@ extension HealingSimulation {
                 perform(node.core.readyRound(now: time), on: node, crash: point)
                 noteLeader(node)
             }
+            if violations.isEmpty { mayHaveReady.remove(id) }
         }
     }
 
     // MARK: effects, as the node's shell performs them
 
     func perform(_ effects: [RuntimeEffect], on node: RuntimeSimNode, crash: RuntimeCrashPoint? = nil) {
+        mayHaveReady.insert(node.id)  // every call into a core hands its effects here
         for effect in effects {
             guard live[node.id] === node else { return }  // crashed part-way
             switch effect {
@@ -191,7 +196,7 @@ extension HealingSimulation {
             case .requestJoin:
                 for peer in connected(node.id) {
                     guard let other = live[peer.id], !other.core.isWriting else { continue }
-                    perform(other.core.handle(.join(nodeId: node.id, nodeKey: RuntimeSimulation.key(node.id).publicKey, from: node.id),
+                    perform(other.core.handle(.join(nodeId: node.id, nodeKey: registry.key(node.id), from: node.id),
                                               now: time), on: other)
                 }
             case .answerJoin(let peer, let nodeId, let accepted, let reason, _):
@@ -201,6 +206,7 @@ extension HealingSimulation {
                     blockReplies.append((now + 1 + rng.next() % 2, node.id, peer, source.blocks(from: from, count: count)))
                 } else {
                     node.core.blockRequestFailed(from: from)
+                    mayHaveReady.insert(node.id)
                 }
             default:
                 break

@@ -27,8 +27,16 @@ final class SimRegistry {
         startFailPerMille = settings.startFailPerMille
     }
 
-    /// The key a simulated node signs with: the same in its reports and in the membership.
-    static func key(_ id: NodeID) -> PublicKey { RuntimeSimulation.key(id).publicKey }
+    /// The key a simulated node signs with: the same in its reports, its join and the membership
+    /// (derived once per ID: a key pair costs a libsodium derivation).
+    func key(_ id: NodeID) -> PublicKey {
+        if let known = keys[id] { return known }
+        let key = RuntimeSimulation.key(id).publicKey
+        keys[id] = key
+        return key
+    }
+
+    private var keys: [NodeID: PublicKey] = [:]
 
     // MARK: - Events in
 
@@ -36,7 +44,7 @@ final class SimRegistry {
     func heartbeat(from node: RuntimeSimNode, load: NodeLoad, removed: Set<NodeID>, _ sim: HealingSimulation) {
         guard !core.isRetired(node.id) else { return }  // 409 retired
         let st = node.core.status
-        var r = NodeReport(id: node.id, apiUrl: "sim://\(node.id)", p2pAddr: "sim-p2p://\(node.id)", nodeKey: Self.key(node.id).hex)
+        var r = NodeReport(id: node.id, apiUrl: "sim://\(node.id)", p2pAddr: "sim-p2p://\(node.id)", nodeKey: key(node.id).hex)
         r.role = st.role
         r.height = node.store.headHeight
         r.commitIndex = st.commit
@@ -62,7 +70,7 @@ final class SimRegistry {
     func decideOnce(_ sim: HealingSimulation) {
         let committed = sim.committedConfig
         let members = committed.voters + committed.learners
-        let keys = Dictionary(uniqueKeysWithValues: members.map { ($0, Self.key($0)) })
+        let keys = Dictionary(uniqueKeysWithValues: members.map { ($0, key($0)) })
         core.membershipVerified(ClusterMembership(voters: committed.voters, learners: committed.learners, keys: keys,
                                                   retired: Array(sim.removedIds)),
                                 height: sim.maxCommittedHeight)

@@ -152,6 +152,8 @@ final class HealingSimulation {
     var hashAt: [UInt64: Hash32] = [:]
     var maxCommittedHeight: UInt64 = 0
     var leaderOfTerm: [UInt64: String] = [:]
+    /// Nodes whose core was called since their last quiet check: only they can have a write round.
+    var mayHaveReady: Set<NodeID> = []
     /// Block-sync answers on the wire: (due tick, to, from, blocks).
     var blockReplies: [(due: UInt64, to: String, from: String, blocks: [Block])] = []
     var stats = HealingStats()
@@ -269,6 +271,7 @@ final class HealingSimulation {
             return
         }
         hosts[id]!.process = .running
+        mayHaveReady.insert(id)
         trace("\(id) starts: head \(storage.headHeight) term \(storage.hardState.term)")
         hosts[id]!.everStarted = true
         hosts[id]!.registered = false
