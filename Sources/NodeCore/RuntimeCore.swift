@@ -83,7 +83,9 @@ public struct RuntimeCore<Store: BlockStore> {
         self.reads = reads
         self.signer = signer
         bootstrapping = store.headHeight == 0 && !joining
-        self.joining = joining && store.headHeight == 0
+        // A joining node keeps asking until its own addition is stored, even after a restart on
+        // blocks it synced before it was added (the healing simulator found one stuck outside).
+        self.joining = joining && !store.membership.contains(settings.nodeId)
         var membership = RaftMembership(voters: Set(store.membership.voters), learners: Set(store.membership.learners))
         if bootstrapping { membership = RaftMembership(voters: [settings.nodeId], learners: []) }
         view = try RaftLogView(store: store, membership: membership, signer: signer)

@@ -1,32 +1,33 @@
-// The healing invariants, on top of the safety ones (SimInvariants.swift): no action costs
+// The healing invariants, on top of the safety ones (HealingNodes.swift): no action costs
 // quorum, membership changes go one at a time, and the cluster heals once the faults stop.
+import Chain
 @testable import Consensus
 @testable import Membership
 
 extension HealingSimulation {
     /// The voters of `config` that are up still form a majority of it.
-    func hasQuorum(_ config: RaftMembership) -> Bool {
+    func hasQuorum(_ config: ClusterMembership) -> Bool {
         let up = config.voters.count { hosts[$0]?.isUp == true }
         return up >= Quorum.size(voterCount: config.voters.count)
     }
 
-    func upVoters(_ config: RaftMembership) -> String {
+    func upVoters(_ config: ClusterMembership) -> String {
         let up = config.voters.filter { hosts[$0]?.isUp == true }.sorted()
         return "\(up.count) of \(config.voters.count) voters up (\(up.joined(separator: ", ")) of \(config.voters.sorted().joined(separator: ", ")))"
     }
 
-    /// The first time a replica applies an entry: a conf change takes effect for the checks.
-    /// It must not cost quorum: if the up voters were a majority before, they still are.
-    func noteCommitted(_ entry: Entry) {
-        guard let change = entry.confChange else { return }
+    /// The first time a replica stores a block: its membership change takes effect for the
+    /// checks. It must not cost quorum: if the up voters were a majority before, they still are.
+    func noteCommitted(_ change: MembershipChange, height: UInt64, term: UInt64) {
         let before = committedConfig
         let after = before.applying(change)
         committedConfig = after
-        trace("conf change \(change) at \(entry.index) term \(entry.term) committed: voters \(after.voters.sorted()) learners \(after.learners.sorted()); \(upVoters(after))")
-        if case .remove(let id) = change, after != before { removedIds.insert(id) }
+        let what = "\(change.kind.name) \(change.nodeId)"
+        trace("conf change \(what) at \(height) term \(term) committed: voters \(after.voters.sorted()) learners \(after.learners.sorted()); \(upVoters(after))")
+        if change.kind == .remove { removedIds.insert(change.nodeId) }
         if hasQuorum(before) && !hasQuorum(after) {
-            let origin = confOrigin["\(entry.term)/\(entry.index)"] ?? "unknown origin"
-            violate("conf change \(change) committed at \(entry.index) cost quorum: \(upVoters(after)) afterwards; by \(origin)")
+            let origin = confOrigin["\(term)/\(height)"] ?? "the leader's own rules (a join or a promotion)"
+            violate("conf change \(what) committed at \(height) cost quorum: \(upVoters(after)) afterwards; by \(origin)")
         }
     }
 
@@ -43,42 +44,39 @@ extension HealingSimulation {
         if lost { violate("\(action) stopping \(id) costs quorum: \(upVoters(committedConfig)) before") }
     }
 
-    /// Never two uncommitted conf changes in any log: changes go one at a time.
+    /// Never two uncommitted membership changes in any node's log: changes go one at a time.
     func checkOneConfChangeAtATime() {
-        let committed = checks.maxCommittedIndex
         for id in ids {
-            guard let node = live[id] else { continue }
-            let log = node.core.log
-            guard log.lastIndex > committed else { continue }
-            let tail = log.entries(from: committed + 1, to: log.lastIndex + 1, maxBytes: Int.max, maxCount: 4096)
-            let changes = tail.filter { $0.confChange != nil }
+            guard let store = hosts[id]?.storage, live[id] != nil else { continue }
+            let changes = store.logTail.filter { $0.index > maxCommittedHeight && $0.conf != nil }
             if changes.count > 1 {
-                let listed = changes.map { "\($0.confChange!) at \($0.index) term \($0.term)" }.joined(separator: ", ")
-                violate("\(id) holds \(changes.count) uncommitted conf changes beyond commit \(committed): \(listed)")
+                let listed = changes.map { "\($0.conf!) at \($0.index) term \($0.term)" }.joined(separator: ", ")
+                violate("\(id) holds \(changes.count) uncommitted membership changes beyond commit \(maxCommittedHeight): \(listed)")
                 return
             }
         }
     }
 
     /// Healed: an up leader whose configuration has the target voters and the autoscaler's
-    /// target node count, every member up, no other node running, and a block proposed after the
-    /// faults stopped committed.
-    func isHealed(beyond proposalsBefore: UInt32) -> Bool {
-        healingGaps(beyond: proposalsBefore).isEmpty
+    /// target node count, every member up, no other node running, and every member holds a block
+    /// committed after the faults stopped.
+    func isHealed(beyond heightBefore: UInt64) -> Bool {
+        healingGaps(beyond: heightBefore).isEmpty
     }
 
-    func healingGaps(beyond proposalsBefore: UInt32) -> [String] {
+    func healingGaps(beyond heightBefore: UInt64) -> [String] {
         guard let leader = leaderNode else { return ["no up leader"] }
         var gaps: [String] = []
-        let m = leader.core.status.membership
+        let m = leader.store.membership
         let target = registry.core.autoscaler.desiredNodes ?? settings.autoscaler.minNodes
         if m.voters.count != settings.targetVoters { gaps.append("\(m.voters.count) voters, target \(settings.targetVoters)") }
-        if m.all.count != target { gaps.append("\(m.all.count) members, target \(target)") }
-        let down = m.all.filter { hosts[$0]?.isUp != true }.sorted()
+        if m.members.count != target { gaps.append("\(m.members.count) members, target \(target)") }
+        let down = m.members.filter { hosts[$0]?.isUp != true }
         if !down.isEmpty { gaps.append("members not up: \(down.joined(separator: ", "))") }
-        let strays = ids.filter { hosts[$0]!.process != .down && !m.all.contains($0) }
+        let strays = ids.filter { hosts[$0]!.process != .down && !m.contains($0) }
         if !strays.isEmpty { gaps.append("running non-members: \(strays.joined(separator: ", "))") }
-        if checks.maxAppliedProposal <= proposalsBefore { gaps.append("no block proposed after the faults committed") }
+        let behind = m.members.filter { (hosts[$0]?.storage?.headHeight ?? 0) <= heightBefore }
+        if !behind.isEmpty { gaps.append("no block committed after the faults on \(behind.joined(separator: ", "))") }
         return gaps
     }
 
@@ -89,11 +87,11 @@ extension HealingSimulation {
             let what = h.retired ? "retired" : h.storage == nil ? "data gone" : "\(h.process)"
             guard let node = live[id] else { return "\(id) \(what)" }
             let st = node.core.status
-            return "\(id) \(what) \(st.role) term \(st.term) applied \(st.applied)"
+            return "\(id) \(what) \(st.role) term \(st.term) head \(node.store.headHeight) learners \(node.store.membership.learners)"
         }
-        let leader = leaderNode?.core.status
-        let m = leader.map { "voters \($0.membership.voters.sorted()) learners \($0.membership.learners.sorted())" } ?? "no leader"
-        return "\(healingGaps(beyond: healProposalsBefore).joined(separator: "; ")); \(m); nodes: \(nodes.joined(separator: "; ")); "
+        let leader = leaderNode?.store.membership
+        let m = leader.map { "voters \($0.voters.sorted()) learners \($0.learners.sorted())" } ?? "no leader"
+        return "\(healingGaps(beyond: heightAtHealStart).joined(separator: "; ")); \(m); nodes: \(nodes.joined(separator: "; ")); "
             + "registry: target \(registry.core.autoscaler.desiredNodes.map(String.init) ?? "-") operator \(registry.core.operatorTarget.map(String.init) ?? "-") "
             + "inFlight [\(registry.core.inFlight.map { "\($0.action.kind.rawValue) \($0.action.node ?? "")" }.joined(separator: ", "))] "
             + "last actions: \(registry.recentEvents.suffix(8).joined(separator: " | "))"

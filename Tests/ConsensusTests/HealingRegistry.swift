@@ -5,6 +5,7 @@
 import Chain
 @testable import Consensus
 @testable import Membership
+@testable import NodeCore
 
 final class SimRegistry {
     private(set) var core: RegistryCore
@@ -26,18 +27,26 @@ final class SimRegistry {
         startFailPerMille = settings.startFailPerMille
     }
 
-    /// The key a simulated node signs with: the same in its reports and in the membership.
-    static func key(_ id: NodeID) -> PublicKey { PublicKey(bytes: Crypto.sha256(Array("sim key \(id)".utf8)).bytes)! }
+    /// The key a simulated node signs with: the same in its reports, its join and the membership
+    /// (derived once per ID: a key pair costs a libsodium derivation).
+    func key(_ id: NodeID) -> PublicKey {
+        if let known = keys[id] { return known }
+        let key = RuntimeSimulation.key(id).publicKey
+        keys[id] = key
+        return key
+    }
+
+    private var keys: [NodeID: PublicKey] = [:]
 
     // MARK: - Events in
 
     /// POST /heartbeat as RegistryService.heartbeat admits it (a retired ID is refused).
-    func heartbeat(from node: SimNode, load: NodeLoad, removed: Set<NodeID>, _ sim: HealingSimulation) {
+    func heartbeat(from node: RuntimeSimNode, load: NodeLoad, removed: Set<NodeID>, _ sim: HealingSimulation) {
         guard !core.isRetired(node.id) else { return }  // 409 retired
         let st = node.core.status
-        var r = NodeReport(id: node.id, apiUrl: "sim://\(node.id)", p2pAddr: "sim-p2p://\(node.id)", nodeKey: Self.key(node.id).hex)
+        var r = NodeReport(id: node.id, apiUrl: "sim://\(node.id)", p2pAddr: "sim-p2p://\(node.id)", nodeKey: key(node.id).hex)
         r.role = st.role
-        r.height = node.storage.applied
+        r.height = node.store.headHeight
         r.commitIndex = st.commit
         r.term = st.term
         r.leader = st.leader
@@ -60,11 +69,11 @@ final class SimRegistry {
     /// from the chain (the committed one), the provider's facts, then the core's effects.
     func decideOnce(_ sim: HealingSimulation) {
         let committed = sim.committedConfig
-        let members = committed.voters.union(committed.learners)
-        let keys = Dictionary(uniqueKeysWithValues: members.map { ($0, Self.key($0)) })
-        core.membershipVerified(ClusterMembership(voters: Array(committed.voters), learners: Array(committed.learners), keys: keys,
+        let members = committed.voters + committed.learners
+        let keys = Dictionary(uniqueKeysWithValues: members.map { ($0, key($0)) })
+        core.membershipVerified(ClusterMembership(voters: committed.voters, learners: committed.learners, keys: keys,
                                                   retired: Array(sim.removedIds)),
-                                height: sim.checks.maxCommittedIndex)
+                                height: sim.maxCommittedHeight)
         let round = core.tick(sim.providerFacts, at: sim.seconds)
         perform(round.effects, sim)
     }
@@ -100,7 +109,7 @@ final class SimRegistry {
         case .spawn(let ticket, let id, _, _):
             if sim.hosts[id] != nil { sim.violate("spawn reuses the ID \(id)") }
             sim.ids.append(id)
-            sim.hosts[id] = SimHost(storage: MemoryStorage(membership: sim.genesis), joining: true)
+            sim.hosts[id] = SimHost(storage: MemoryBlockStore(genesis: RuntimeSimulation.genesis, signaturesChecked: true), joins: true)
             schedule(id, ticket: ticket, spawn: true, sim)
         case .destroy(let ticket, let node):
             sim.checkStopByRegistry(node, action: "retire")
@@ -109,10 +118,10 @@ final class SimRegistry {
             sim.hosts[node]!.retired = true
             finish(ticket, .succeeded, sim)
         case .removeMember(let ticket, let node, let leader, _):
-            let ok = proposeOnLeader(leader, .remove(node), sim, origin: "registry removeMember \(node)")
+            let ok = sim.askMembership(MembershipChange(kind: .remove, nodeId: node), of: leader, origin: "registry removeMember \(node)")
             finish(ticket, ok ? .succeeded : .failed("refused"), sim)
         case .transferLeadership(let ticket, let from, _):
-            finish(ticket, transferLeadership(from: from, sim) ? .succeeded : .failed("refused"), sim)
+            finish(ticket, sim.transferLeadership(from: from) ? .succeeded : .failed("refused"), sim)
         }
     }
 
@@ -123,22 +132,6 @@ final class SimRegistry {
     private func note(_ line: String) {
         recentEvents.append(line)
         if recentEvents.count > 32 { recentEvents.removeFirst() }
-    }
-
-    /// POST to the leader the registry believes in; the node proposes the change if it leads.
-    private func proposeOnLeader(_ leader: NodeID, _ change: ConfChange, _ sim: HealingSimulation, origin: String) -> Bool {
-        guard sim.hosts[leader]?.isUp == true, let node = sim.live[leader], node.core.state == .leader else { return false }
-        return sim.proposeConfChange(change, on: node, origin: origin)
-    }
-
-    /// POST /leadership/transfer: the node hands over to its most up-to-date voter, if it leads.
-    private func transferLeadership(from: NodeID, _ sim: HealingSimulation) -> Bool {
-        guard sim.hosts[from]?.isUp == true, let n = sim.live[from], n.core.state == .leader else { return false }
-        let st = n.core.status
-        let others = st.membership.voters.filter { $0 != from }.sorted()
-        guard let to = others.max(by: { (st.peers[$0]?.match ?? 0) < (st.peers[$1]?.match ?? 0) }) else { return false }
-        n.core.transferLeadership(to: to)
-        return true
     }
 
     private func schedule(_ node: NodeID, ticket: UInt64, spawn: Bool, _ sim: HealingSimulation) {

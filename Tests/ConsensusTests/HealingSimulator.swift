@@ -1,15 +1,18 @@
-// The healing simulator: the cluster simulator's nodes, network, ledger and safety checks, plus
-// the real registry core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider,
-// the leader's own duties (joins, auto-promotion), faults (crash, data loss, stall, come back,
-// partitions), load that rises and falls, and an operator target now and then. After the faults
-// stop, the cluster must heal on its own within a bound (HealingChecks.swift).
+// The healing simulator: nodes that run the REAL node runtime core (RuntimeCore over
+// MemoryBlockStore, driven as the node's shell drives it: HealingNodes.swift), the real registry
+// core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider, faults (crash,
+// data loss, stall, come back, crashes inside a write round, partitions), load that rises and
+// falls, and an operator target now and then. Cutting blocks, joins as learners, promotion and
+// the registry's membership calls are the runtime core's own. After the faults stop, the cluster
+// must heal on its own within a bound (HealingChecks.swift).
 import Chain
 import Foundation
 @testable import Consensus
 @testable import Membership
+@testable import NodeCore
 
 /// Bounds and odds of one healing run. Odds are per tick (per node where it says so), in parts
-/// per thousand. One tick is `secondsPerTick` of the registry's clock.
+/// per thousand. One tick is `secondsPerTick` of the registry's clock and of the nodes' clocks.
 struct HealingSettings {
     var faultTicks = 450
     /// After the faults stop, the cluster must be back at its target within this many ticks.
@@ -32,7 +35,7 @@ struct HealingSettings {
     var longStallTicksMax: UInt64 = 400
     /// Per down node with data: it comes back on its own (an operator, a supervisor).
     var comeBackPerMille: UInt64 = 5
-    /// Per Ready cycle: a crash inside it (SimNode's crash points).
+    /// Per write round: a crash inside it (before the write, after it, after sending).
     var readyCrashPerMille: UInt64 = 1
     var partitionPerMille: UInt64 = 8
     var healPerMille: UInt64 = 40
@@ -40,28 +43,14 @@ struct HealingSettings {
     var startFailPerMille: UInt64 = 150
     /// A provider start takes 1...this many ticks.
     var startDelayTicksMax: UInt64 = 20
-    /// Per tick: the leader proposes a block.
+    /// Per tick during the faults: clients send transfers to the leader (always once they stop).
     var proposePerMille: UInt64 = 400
-    /// Once faults stop, per tick: the leader proposes a block at the start of the tick.
-    var steadyProposePerMille: UInt64 = 500
-    /// Once faults stop, per tick: a second block is cut late in the tick (load is steady: the
-    /// runtime cuts a block every 20 ms, so one is often in flight when a 100 ms tick begins).
-    var lateProposalPerMille: UInt64 = 500
     /// Per tick: the offered load moves.
     var loadMovePerMille: UInt64 = 15
     /// Per tick: the operator sets (or clears) a node target.
     var operatorPerMille: UInt64 = 2
-    /// The leader promotes a learner caught up for this many ticks (the runtime's 1 s default).
-    var promotionTicks: UInt64 = 10
-    /// A fresh node asks to join once per this many ticks (the runtime's 1 s).
-    var joinRetryTicks: UInt64 = 10
     /// Voters the runtime promotes up to (the runtime's `consensus.voters`).
     var targetVoters = 3
-    var confChangeAfterAdvance = false
-    /// Runtime rule as in RuntimeLoop.autoPromote today: any block in flight at a tick resets every
-    /// learner's caught-up timer, so under steady load no learner is ever promoted (bug 1 of the
-    /// report). The sweep runs the proposed fix (timers kept; only the promotion waits).
-    var promotionTimerResetByInflightBlocks = false
     /// Test only: a rule broken on purpose in the real registry core, to show a seed finds it.
     var plantedRegistryBug: RegistryCore.PlantedBug?
     var autoscaler = AutoscalerSettings()
@@ -84,7 +73,6 @@ extension HealingSettings {
         s.partitionPerMille = rng.next() % 15
         s.startFailPerMille = rng.next() % 300
         s.proposePerMille = 50 + rng.next() % 350
-        s.confChangeAfterAdvance = rng.next() % 2 == 0
         var a = AutoscalerSettings()
         a.minNodes = 3
         a.maxNodes = 3 + Int(rng.next() % 5)
@@ -107,7 +95,7 @@ extension HealingSettings {
         "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
             + "crash \(crashPerMille) (data loss \(dataLossPerMille)) stall \(stallPerMille) comeBack \(comeBackPerMille) "
             + "readyCrash \(readyCrashPerMille) partition \(partitionPerMille) startFail \(startFailPerMille) "
-            + "propose \(proposePerMille) (per mille) confAfterAdvance \(confChangeAfterAdvance) "
+            + "propose \(proposePerMille) (per mille) "
             + "nodes \(autoscaler.minNodes)...\(autoscaler.maxNodes) maxRestartFailures \(autoscaler.maxRestartFailures)"
     }
 }
@@ -122,13 +110,12 @@ struct SimHost {
     }
 
     /// The durable state; nil once the data directory is gone.
-    var storage: MemoryStorage?
+    var storage: MemoryBlockStore?
     var process: Process = .down
     /// Stopped and deleted by a retirement: never started again.
     var retired = false
-    /// Started fresh with `--join`: asks the leader to add it until it applied its own addition.
-    var joining = false
-    var lastJoinAskAt: UInt64 = 0
+    /// Spawned by the registry: every start passes `--join` (the core asks until it is a member).
+    var joins = false
     /// The process dies at this tick (a start that fails before its first heartbeat).
     var diesAt: UInt64?
     /// Started at least once: its data directory exists for the provider.
@@ -148,28 +135,30 @@ final class HealingSimulation {
     /// Every node ever created, in creation order (IDs are never reused).
     var ids: [NodeID] = []
     var hosts: [NodeID: SimHost] = [:]
-    var live: [NodeID: SimNode] = [:]
-    let genesis: RaftMembership
-    let cache = SimExecutionCache()
+    var live: [NodeID: RuntimeSimNode] = [:]
     var network: SimNetwork
-    var now: UInt64 = 0 { didSet { checks.step = now } }
+    var now: UInt64 = 0
     var faultsOn = true
-    let checks = SafetyChecks()
-    var violations: [String] { checks.violations }
+    private(set) var violations: [String] = []
     var registry: SimRegistry
-    var proposals: UInt32 = 0
     /// Offered load in cores, spread over the serving nodes.
     var loadCores = 1.0
-    /// The leader's promotion watch: learner → tick since it has been caught up and connected.
-    var promotionWatch: (leader: NodeID, term: UInt64, since: [NodeID: UInt64]) = ("", 0, [:])
-    /// Who proposed each conf change, by (term, index), for the messages of the checks.
+    /// Who proposed each membership change asked of a leader, by (term, height), for the checks' messages.
     var confOrigin: [String: String] = [:]
-    /// The configuration as of the highest applied index, and IDs ever removed from it.
-    var committedConfig: RaftMembership
+    /// The configuration as of the highest committed block, and IDs ever removed from it.
+    var committedConfig = ClusterMembership()
     var removedIds: Set<NodeID> = []
+    /// Every committed block's hash by height, as the first replica stored it.
+    var hashAt: [UInt64: Hash32] = [:]
+    var maxCommittedHeight: UInt64 = 0
+    var leaderOfTerm: [UInt64: String] = [:]
+    /// Nodes whose core was called since their last quiet check: only they can have a write round.
+    var mayHaveReady: Set<NodeID> = []
+    /// Block-sync answers on the wire: (due tick, to, from, blocks).
+    var blockReplies: [(due: UInt64, to: String, from: String, blocks: [Block])] = []
     var stats = HealingStats()
-    /// Blocks proposed before the faults stopped; healing needs a later one committed.
-    var healProposalsBefore: UInt32 = 0
+    /// The committed height when the faults stopped; healing needs a later block committed.
+    var heightAtHealStart: UInt64 = 0
 
     /// Settings are drawn from the seed; `adjust` may then change some (a known-issue replay).
     init(seed: UInt64, adjust: (inout HealingSettings) -> Void = { _ in }) {
@@ -180,22 +169,17 @@ final class HealingSimulation {
         self.settings = drawn
         self.rng = rng
         network = SimNetwork(odds: self.settings.network)
-        let first: [NodeID] = ["node1", "node2", "node3"]
-        genesis = RaftMembership(voters: Set(first))
-        committedConfig = genesis
         registry = SimRegistry(settings: self.settings)
-        checks.onFirstApply = { [unowned self] entry in self.noteCommitted(entry) }
-        for id in first {
-            ids.append(id)
-            hosts[id] = SimHost(storage: MemoryStorage(membership: genesis))
-            start(id)
-        }
+        // Set-up runs without faults; the seed's faults apply from the first step.
+        faultsOn = false
+        do { try bootstrap(["node1", "node2", "node3"]) } catch { violate("cannot set the cluster up: \(error)") }
+        faultsOn = true
         loadCores = Double(1 + self.rng.next() % 3)
     }
 
     var seconds: Double { Double(now) * HealingSettings.secondsPerTick }
     func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
-    func violate(_ what: String) { checks.violate(what) }
+    func violate(_ what: String) { violations.append("step \(now): \(what)") }
 
     /// `SIM_TRACE=1`: every fault, process change, registry action and conf change, by step.
     static let tracing = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
@@ -204,7 +188,7 @@ final class HealingSimulation {
     }
 
     var summary: String {
-        "ticks \(now) nodes ever \(ids.count) \(stats) committed \(checks.committedCount) proposals \(proposals) "
+        "ticks \(now) nodes ever \(ids.count) \(stats) committed \(maxCommittedHeight) "
             + "registry \(registry.actionCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")); "
             + settings.odds
     }
@@ -217,10 +201,10 @@ final class HealingSimulation {
         guard violations.isEmpty else { return }
         stopFaults()
         let healStart = now
-        healProposalsBefore = proposals
+        heightAtHealStart = maxCommittedHeight
         while violations.isEmpty && now - healStart < UInt64(settings.healTicksMax) {
             step()
-            if isHealed(beyond: healProposalsBefore) {
+            if isHealed(beyond: heightAtHealStart) {
                 stats.healTicks = Int(now - healStart)
                 return
             }
@@ -251,22 +235,23 @@ final class HealingSimulation {
         for id in ids where hosts[id]!.isUp {
             guard let node = live[id] else { continue }
             let ticks = faultsOn && chance(30) ? Int(rng.next() % 3) : 1
-            for _ in 0..<ticks { node.core.tick() }
-            checks.noteLeader(node)
+            for _ in 0..<ticks where live[id] === node {
+                perform(node.core.tick(now: time, connected: connected(id)), on: node)
+            }
+            noteLeader(node)
         }
-        leaderDuties()
+        submitTransfers(force: !faultsOn)
         for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
             drainAll()
+            leaderDuties()
+            drainAll()
             let due = network.takeDue(now: now, rng: &rng)
+            deliverBlockReplies()
             if due.isEmpty { break }
             for message in due { deliver(message) }
         }
-        // A block cut late in the tick is still in flight when the next tick begins.
-        if let leader = leaderNode, chance(faultsOn ? settings.proposePerMille / 2 : settings.lateProposalPerMille) {
-            propose(on: leader)
-        }
+        syncDuties()
         drainAll()
-        checks.checkLeaders(ids.compactMap { live[$0] })  // hung ones too: their term still counts
         checkOneConfChangeAtATime()
         heartbeats()
         if now % settings.decideEveryTicks == 0 { registry.decideOnce(self) }
@@ -274,36 +259,32 @@ final class HealingSimulation {
 
     // MARK: - Processes
 
-    /// Starts `id`'s process on its durable state (fresh storage for a new node).
+    /// Starts `id`'s process on its durable state, with `--join` if the registry spawned it.
     func start(_ id: NodeID) {
         guard let storage = hosts[id]!.storage, !hosts[id]!.retired else { return }
         precondition(live[id] == nil, "\(id) started twice")
-        let raft = makeSettings(id, seed: rng.next())
         do {
-            live[id] = try SimNode(id: id, storage: storage, settings: raft, cache: cache,
-                                   confChangeAfterAdvance: settings.confChangeAfterAdvance)
+            live[id] = try RuntimeSimNode(id: id, store: storage, seed: rng.next(), voters: settings.targetVoters,
+                                          joining: hosts[id]!.joins, plantedBug: nil)
         } catch {
-            violate("\(id) cannot rebuild its ledger from its durable log: \(error)")
+            violate("\(id) cannot rebuild its state from its store: \(error)")
             return
         }
         hosts[id]!.process = .running
-        trace("\(id) starts: applied \(storage.applied) commit \(storage.hardState.commit) last \(storage.lastIndex) term \(storage.hardState.term)")
+        mayHaveReady.insert(id)
+        trace("\(id) starts: head \(storage.headHeight) term \(storage.hardState.term)")
         hosts[id]!.everStarted = true
         hosts[id]!.registered = false
-        checks.checkDurable(live[id]!)
+        checkStored(storage, by: id)
     }
 
-    /// The process ends; what was persisted stays (unless `loseData`), minus perhaps an unsynced commit.
+    /// The process ends; what was persisted stays unless `loseData`.
     func stop(_ id: NodeID, loseData: Bool, byRegistry: Bool) {
         trace("\(id) stops\(loseData ? ", data deleted" : "")\(byRegistry ? " by the registry" : "")")
         live[id] = nil
         hosts[id]!.process = .down
         hosts[id]!.diesAt = nil
-        if loseData {
-            hosts[id]!.storage = nil
-        } else if chance(500) {
-            hosts[id]!.storage?.loseUnsyncedCommit()
-        }
+        if loseData { hosts[id]!.storage = nil }
         if !byRegistry { registry.processExited(id, self) }
     }
 
@@ -381,40 +362,6 @@ final class HealingSimulation {
         let serving = max(1, ids.count { hosts[$0]!.isUp })
         let noise = 0.9 + Double(rng.next() % 21) / 100
         return NodeLoad(cpu: loadCores / Double(serving) * noise)
-    }
-
-    // MARK: - Messages and Ready
-
-    private func deliver(_ message: Message) {
-        guard hosts[message.to]?.isUp == true, let node = live[message.to] else { return }
-        guard network.canTalk(message.from, message.to) else { return }
-        node.core.step(message)
-        checks.noteLeader(node)
-    }
-
-    private func drainAll() {
-        for id in ids where hosts[id]!.isUp {
-            guard let node = live[id] else { continue }
-            let outcome = node.drain { faultsOn && chance(settings.readyCrashPerMille) ? pickCrashPoint() : nil }
-            for message in outcome.messages { network.send(message, now: now, rng: &rng) }
-            checks.recordApplied(by: id, outcome.applied)
-            if let failure = outcome.failure { violate("\(id) cannot apply a committed block: \(failure)") }
-            if outcome.crashed != nil {
-                stats.crashes += 1
-                stop(id, loseData: false, byRegistry: false)
-            } else if hosts[id]!.joining && node.storage.membership.all.contains(id) {
-                hosts[id]!.joining = false
-            }
-        }
-    }
-
-    private func pickCrashPoint() -> CrashPoint {
-        switch rng.next() % 4 {
-        case 0: .beforePersist
-        case 1: .afterPersist
-        case 2: .afterSend
-        default: .midApply(entries: Int(rng.next() % 4))
-        }
     }
 }
 

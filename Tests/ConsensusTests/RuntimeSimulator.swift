@@ -85,11 +85,11 @@ final class RuntimeSimulation {
     /// Random transfers, mostly valid on `state`; a few carry a wrong nonce or overspend, so
     /// selection has something to refuse. Unsigned: the store answers that signatures were checked
     /// (the path the node's entry door provides), and Ed25519 per transfer would slow thousands of runs.
-    func transfers(on state: some AccountSource, count: Int) -> [Transaction] {
+    static func transfers(on state: some AccountSource, count: Int, rng: inout SplitMix64) -> [Transaction] {
         var next: [Address: UInt64] = [:]
         return (0..<count).map { _ in
-            let from = Self.accounts[Int(rng.next() % UInt64(Self.accounts.count))]
-            let to = Self.accounts[Int(rng.next() % UInt64(Self.accounts.count))].address
+            let from = accounts[Int(rng.next() % UInt64(accounts.count))]
+            let to = accounts[Int(rng.next() % UInt64(accounts.count))].address
             let account = state.account(from.address)
             let expected = next[from.address] ?? account.nonce
             let roll = rng.next() % 100
@@ -119,6 +119,8 @@ final class RuntimeSimulation {
     var network: SimNetwork
     var tick: UInt64 = 0
     var plantedBug: RuntimeCore<MemoryBlockStore>.PlantedBug?
+    /// Nodes whose core was called since their last quiet check: only they can have a write round.
+    var mayHaveReady: Set<String> = []
     /// Block-sync answers on the wire: (due tick, to, from, blocks).
     var blockReplies: [(due: UInt64, to: String, from: String, blocks: [Block])] = []
     private(set) var violations: [String] = []
@@ -168,6 +170,7 @@ final class RuntimeSimulation {
         try start(first)
         let n0 = live[first]!
         n0.core.start(now: now)
+        mayHaveReady.insert(first)
         settleInstantly()
         perform(n0.core.leaderDuties(now: now), on: n0)
         settleInstantly()
@@ -219,6 +222,7 @@ final class RuntimeSimulation {
         let store = stores[id]!
         live[id] = try RuntimeSimNode(id: id, store: store, seed: rng.next(), voters: voterTarget,
                                       joining: id == spare && store.headHeight == 0, plantedBug: plantedBug)
+        mayHaveReady.insert(id)
         checkStored(store, by: id)
     }
 
@@ -304,7 +308,7 @@ final class RuntimeSimulation {
     private func submitTransfers(force: Bool) {
         guard let leader, force || chance(settings.submitPerMille) else { return }
         let state = leader.core.reads.accounts(overlay: leader.core.speculative)
-        let fresh = transfers(on: state, count: 1 + Int(rng.next() % 6))
+        let fresh = Self.transfers(on: state, count: 1 + Int(rng.next() % 6), rng: &rng)
         leader.mempool += fresh
         submitted += fresh.count
     }
@@ -366,8 +370,10 @@ final class RuntimeSimulation {
         }
     }
 
+    /// Write rounds until every live node is quiet; only nodes whose core was called since they
+    /// were last quiet can have one (`mayHaveReady`), which spares a check of every idle core.
     private func drainAll(crashes: Bool) {
-        for id in ids {
+        for id in ids where mayHaveReady.contains(id) {
             var rounds = 0
             while let node = live[id], node.core.hasReady, violations.isEmpty {
                 rounds += 1
@@ -377,12 +383,14 @@ final class RuntimeSimulation {
                 perform(node.core.readyRound(now: now), on: node, crash: point)
                 noteLeader(node)
             }
+            if violations.isEmpty { mayHaveReady.remove(id) }
         }
     }
 
     // MARK: effects, as the node's shell performs them
 
     private func perform(_ effects: [RuntimeEffect], on node: RuntimeSimNode, crash: RuntimeCrashPoint? = nil) {
+        mayHaveReady.insert(node.id)  // every call into a core hands its effects here
         for effect in effects {
             guard live[node.id] === node else { return }  // crashed part-way
             switch effect {
@@ -415,6 +423,7 @@ final class RuntimeSimulation {
                     blockReplies.append((tick + 1 + rng.next() % 2, node.id, peer, source.blocks(from: from, count: count)))
                 } else {
                     node.core.blockRequestFailed(from: from)
+                    mayHaveReady.insert(node.id)
                 }
             default:
                 break

@@ -180,6 +180,18 @@ import Testing
         #expect(b.store.accounts == a.store.accounts)
     }
 
+    /// Found by the healing simulator: a `--join` node that synced blocks before it was added,
+    /// then restarted, stopped asking to join and stayed outside the cluster for good.
+    @Test func aJoiningNodeRestartedOnSyncedBlocksStillAsksToJoin() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        let synced = MemoryBlockStore(copying: a.store)
+        #expect(synced.headHeight > 0 && !synced.membership.contains("b"))
+        var b = try CoreNode("b", store: synced, joining: true, seed: 2).core
+        let asks = b.tick(now: cluster.now, connected: [(id: "a", height: a.store.headHeight)])
+        #expect(asks.contains { if case .requestJoin = $0 { true } else { false } })
+    }
+
     @Test func unsolicitedBlocksAreIgnored() throws {
         let cluster = try CoreCluster.bootstrapped()
         let a = cluster.nodes["a"]!
