@@ -2,21 +2,16 @@ import Foundation
 import Testing
 import Chain
 @testable import NodeCore
-
-/// The runtime simulator's seeds (the real node runtime core, RuntimeSimulator.swift).
-enum RuntimeSimRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive",
-                               defaultSeedCount: 200, trapSlotBase: 3 * SeedPlan.chunkCount)
-}
+@testable import SimulationSupport
 
 /// Seeded schedules over the real runtime core; a failure names its seed and the replay command.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = RuntimeSimRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.runtime.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = RuntimeSimRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.runtime.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     for seed in seeds {
         SimulatorTrapReport.running(seed, slot: slot)
@@ -27,7 +22,7 @@ func runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive(chunk: Int) {
             Issue.record("""
                 runtime simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(RuntimeSimRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.runtime.replayCommand(seed))
                 """)
             return
         }

@@ -5,6 +5,7 @@
 // "Consensus threat model", for the fault classes and why these are the ones the core defends.
 import Chain
 @testable import Consensus
+@testable import SimulationSupport
 
 /// Which kind of member the faulty node is in one seed.
 enum HostileRole: CaseIterable {

@@ -2,6 +2,7 @@
 // simulator and the healing simulator: each owns one `SafetyChecks` and feeds it what happened.
 import Chain
 @testable import Consensus
+@testable import SimulationSupport
 
 /// What every replica applied, who led each term, and the first broken invariant with its step.
 final class SafetyChecks {

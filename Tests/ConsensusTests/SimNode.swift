@@ -2,6 +2,7 @@
 // runtime contract (persist, send, apply, advance) with crashes possible between any two steps.
 import Chain
 @testable import Consensus
+@testable import SimulationSupport
 
 /// Where inside one Ready cycle a node may die. What was done before the point is kept in
 /// storage (or already on the wire); everything after it is lost.

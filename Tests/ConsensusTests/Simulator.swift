@@ -3,6 +3,7 @@
 // persisted; every node a ledger replica; safety checked after every step (SimInvariants.swift).
 import Chain
 @testable import Consensus
+@testable import SimulationSupport
 
 /// Bounds and odds of one simulated run. Probabilities are per tick (per Ready cycle for
 /// `readyCrashPerMille`), in parts per thousand.

@@ -1,14 +1,12 @@
 import Foundation
 import Testing
 @testable import Consensus
+@testable import SimulationSupport
 
 /// The hostile-member simulator's seeds: each seed draws the faulty node's role (stranger,
 /// learner or voter) and its own fault odds. `SIM_SEEDS`/`SIM_FIRST_SEED`/`SIM_SEED` as for
 /// the other simulators; `make sim-long` runs many more.
 enum HostileRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
-                               defaultSeedCount: 200, trapSlotBase: 2 * SeedPlan.chunkCount)
-
     static func role(seed: UInt64) -> HostileRole {
         HostileRole.allCases[Int(seed % UInt64(HostileRole.allCases.count))]
     }
@@ -23,10 +21,10 @@ enum HostileRun {
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = HostileRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.hostile.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = HostileRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.hostile.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     var attacks = 0
     var evidence = 0
@@ -41,7 +39,7 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
             Issue.record("""
                 hostile simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(HostileRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.hostile.replayCommand(seed))
                 """)
             return
         }

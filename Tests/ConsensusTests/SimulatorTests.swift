@@ -2,46 +2,17 @@ import Foundation
 import Testing
 import Chain
 @testable import Consensus
-
-/// Which seeds a seeded test covers. `SIM_SEED=n` replays one; `SIM_SEEDS=k` runs seeds 0..<k
-/// (k=200 is the quick inner loop), `SIM_FIRST_SEED=f` shifts them to f..<f+k for long sweeps.
-struct SeedPlan: Sendable {
-    /// The exact Swift Testing id the replay command filters on.
-    let testID: String
-    let defaultSeedCount: UInt64
-    /// Seeds are dealt round-robin to this many test cases, which Swift Testing runs in parallel.
-    static let chunkCount = 2
-    /// This plan's first slot in `SimulatorTrapReport` (one slot per chunk).
-    let trapSlotBase: Int
-
-    func replayCommand(_ seed: UInt64) -> String { "SIM_SEED=\(seed) swift test --filter \(testID)" }
-
-    func seeds(chunk: Int) -> [UInt64] {
-        precondition(chunk >= 0 && chunk < Self.chunkCount)
-        let environment = ProcessInfo.processInfo.environment
-        if let one = environment["SIM_SEED"].flatMap(UInt64.init) { return chunk == 0 ? [one] : [] }
-        let count = environment["SIM_SEEDS"].flatMap(UInt64.init) ?? defaultSeedCount
-        let first = environment["SIM_FIRST_SEED"].flatMap(UInt64.init) ?? 0
-        return stride(from: first + UInt64(chunk), to: first + count, by: Self.chunkCount).map { $0 }
-    }
-}
-
-/// The cluster simulator's seeds. The default fits in about 40 s of a debug `swift test` on an
-/// idle 2-core machine.
-enum SimulatorRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.simulator_randomSchedulesKeepSafetyAndMakeProgress",
-                               defaultSeedCount: 2000, trapSlotBase: 0)
-}
+@testable import SimulationSupport
 
 /// Runs seeded schedules; every failure names its seed, the first broken invariant with its
 /// step, and the command that replays it. `SIM_VERBOSE=1` prints a summary per seed.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_randomSchedulesKeepSafetyAndMakeProgress(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = SimulatorRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.cluster.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = SimulatorRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.cluster.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     for seed in seeds {
         // A core precondition kills the process before Issue.record; the trap handler names the seed.
@@ -53,7 +24,7 @@ func simulator_randomSchedulesKeepSafetyAndMakeProgress(chunk: Int) {
             Issue.record("""
                 simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(SimulatorRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.cluster.replayCommand(seed))
                 """)
             return
         }

@@ -5,6 +5,7 @@
 import Chain
 @testable import Consensus
 @testable import NodeCore
+@testable import SimulationSupport
 
 extension HealingSimulation {
     /// The nodes' clock: tick `now` of 100 ms.

@@ -10,6 +10,7 @@ import Foundation
 @testable import Consensus
 @testable import Membership
 @testable import NodeCore
+@testable import SimulationSupport
 
 /// Bounds and odds of one healing run. Odds are per tick (per node where it says so), in parts
 /// per thousand. One tick is `secondsPerTick` of the registry's clock and of the nodes' clocks.

@@ -3,6 +3,7 @@
 import Chain
 @testable import Consensus
 @testable import Membership
+@testable import SimulationSupport
 
 extension HealingSimulation {
     /// The voters of `config` that are up still form a majority of it.

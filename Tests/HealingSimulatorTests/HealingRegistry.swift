@@ -6,6 +6,7 @@ import Chain
 @testable import Consensus
 @testable import Membership
 @testable import NodeCore
+@testable import SimulationSupport
 
 final class SimRegistry {
     private(set) var core: RegistryCore
