@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Consensus
+@testable import NodeCore
 @testable import SimulationSupport
 
 /// The hostile-member simulator's seeds: each seed draws the faulty node's role (stranger,
@@ -30,7 +31,7 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     var evidence = 0
     for seed in seeds {
         SimulatorTrapReport.running(seed, slot: slot)
-        let simulation = Simulation(seed: seed, hostile: HostileRun.role(seed: seed))
+        let simulation = ClusterSimulation(seed: seed, hostile: HostileRun.role(seed: seed))
         simulation.run()
         attacks += simulation.hostile?.attacksSent ?? 0
         evidence += simulation.evidenceSeen
@@ -54,15 +55,15 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     let failing = (0..<UInt64(60)).lazy
         .filter { HostileRun.role(seed: $0) == .voter }
         .first { seed in
-            let planted = Simulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
+            let planted = ClusterSimulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
             planted.run()
             return !planted.violations.isEmpty
         }
     let seed = try #require(failing, "no seed caught the planted bug")
-    let planted = Simulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
+    let planted = ClusterSimulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
     planted.run()
     print("planted bug caught by seed \(seed): \(planted.violations.first ?? "")")
-    let honest = Simulation(seed: seed, hostile: .voter)
+    let honest = ClusterSimulation(seed: seed, hostile: .voter)
     honest.run()
     #expect(honest.violations.isEmpty, "seed \(seed) with the rule: \(honest.violations.first ?? "")")
     #expect(honest.evidenceSeen > 0, "the rule did refuse the faulty claims")
@@ -75,7 +76,7 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     var evidence: [Evidence.Kind: Int] = [:]
     var cuts = 0
     for seed in UInt64(0)..<24 {
-        let simulation = Simulation(seed: seed, hostile: HostileRun.role(seed: seed))
+        let simulation = ClusterSimulation(seed: seed, hostile: HostileRun.role(seed: seed))
         simulation.run()
         #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.first ?? "")")
         refused.merge(simulation.refusedByReason, uniquingKeysWith: +)

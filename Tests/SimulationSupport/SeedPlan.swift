@@ -37,9 +37,5 @@ enum SimulatorPlans {
     /// The hostile-member simulator: each seed draws the faulty node's role and its own fault odds.
     static let hostile = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
                                   defaultSeedCount: 200, trapSlotBase: 2 * SeedPlan.chunkCount)
-    /// The runtime simulator (the real node runtime core).
-    static let runtime = SeedPlan(testID: "ConsensusTests.runtimeSimulator_randomSchedulesKeepTheChainSafeAndLive",
-                                  defaultSeedCount: 200, trapSlotBase: 3 * SeedPlan.chunkCount)
-
-    static let all = [cluster, healing, hostile, runtime]
+    static let all = [cluster, healing, hostile]
 }

@@ -1,55 +1,50 @@
-// The fixed world of the simulated chains, shared by the simulators: accounts, genesis balances,
-// random transfers.
+// The fixed world of the simulated chains, shared by the simulators: accounts with real keys,
+// genesis balances, node keys, random transfers.
 import Chain
+import Synchronization
 @testable import Consensus
 
-/// The fixed world of a simulated chain: accounts, genesis balances, the block payload codec.
+/// Accounts, genesis, and the transfers clients send in a simulated run.
 enum SimChain {
     static let chainId = "sim"
     /// Few accounts, so nonces collide and transfers chain within and across blocks.
     static let accountCount = 8
     static let genesisBalance: UInt64 = 1_000_000
     static let genesisSupply = genesisBalance * UInt64(accountCount)
-    /// Most transactions one simulated block carries (keeps replay cheap; the real bound is Limits).
+    /// Most transactions one simulated block carries (keeps runs cheap; the real bound is Limits).
     static let maxTxsPerBlock = 8
 
-    /// Addresses 0x00…01 … 0x00…08, ascending.
-    static let addresses: [Address] = (1...accountCount).map { i in
-        Address(bytes: [UInt8](repeating: 0, count: Address.byteCount - 1) + [UInt8(i)])!
-    }
+    static let accounts: [KeyPair] = (1...accountCount).map { KeyPair(seed: [UInt8](repeating: UInt8(100 + $0), count: 32)) }
+    static let genesis = GenesisSpec(chainId: chainId, timestamp: 1, allocations: accounts.map { ($0.address, genesisBalance) })
 
-    static let genesisAccounts: [Account] = addresses.map { Account(address: $0, balance: genesisBalance) }
-    static let genesisRoot = StateRoot.next(previous: .zero, changes: genesisAccounts)
-
-    /// An unsigned transfer: execution does not look at signatures (the runtime verifies them
-    /// before), and skipping Ed25519 keeps thousands of schedules fast.
-    static func transfer(from: Address, to: Address, amount: UInt64, fee: UInt64, nonce: UInt64) -> Transaction {
-        Transaction(chainId: chainId, from: from, to: to, amount: amount, fee: fee, nonce: nonce,
-                    pubkey: .zero, signature: .zero)
-    }
-}
-
-extension SimChain {
-    /// Random transfers, mostly valid on `state`; a few carry a wrong nonce, overspend, or pay
-    /// oneself, so selection has something to reject. At most `maxCount` of them.
-    static func candidates(on state: some AccountSource, maxCount: UInt64, rng: inout SplitMix64) -> [Transaction] {
-        precondition(maxCount >= 1)
-        func pick(_ items: [Address]) -> Address { items[Int(rng.next() % UInt64(items.count))] }
-        var nextNonce: [Address: UInt64] = [:]
-        var candidates: [Transaction] = []
-        let count = 1 + rng.next() % maxCount
-        for _ in 0..<count {
-            let from = pick(addresses)
-            let to = pick(addresses)
-            let account = state.account(from)
-            let expected = nextNonce[from] ?? account.nonce
+    /// Random transfers, mostly valid on `state`; a few carry a wrong nonce or overspend, so
+    /// selection has something to refuse. Unsigned: the store answers that signatures were checked
+    /// (the path the node's entry door provides), and Ed25519 per transfer would slow thousands of runs.
+    static func transfers(on state: some AccountSource, count: Int, rng: inout SplitMix64) -> [Transaction] {
+        var next: [Address: UInt64] = [:]
+        return (0..<count).map { _ in
+            let from = accounts[Int(rng.next() % UInt64(accounts.count))]
+            let to = accounts[Int(rng.next() % UInt64(accounts.count))].address
+            let account = state.account(from.address)
+            let expected = next[from.address] ?? account.nonce
             let roll = rng.next() % 100
-            let nonce = roll < 4 ? expected + 1 : (roll < 8 && expected > 0 ? expected - 1 : expected)
+            let nonce = roll < 5 ? expected + 1 : expected
             let amount = roll % 20 == 19 ? account.balance + 1 : 1 + rng.next() % max(1, account.balance / 4)
-            candidates.append(transfer(from: from, to: to, amount: amount, fee: rng.next() % 3, nonce: nonce))
-            if nonce == expected { nextNonce[from] = expected + 1 }
+            if nonce == expected { next[from.address] = expected + 1 }
+            return Transaction(chainId: chainId, from: from.address, to: to, amount: amount, fee: rng.next() % 3,
+                               nonce: nonce, pubkey: from.publicKey, signature: .zero)
         }
-        assert(candidates.count == Int(count))
-        return candidates
     }
+
+    /// A node's signing key, derived from its ID once per process (a derivation costs libsodium work).
+    static func key(_ id: String) -> KeyPair {
+        if let known = keys.withLock({ $0[id] }) { return known }
+        var seed = [UInt8](repeating: 7, count: 32)
+        for (i, b) in id.utf8.enumerated() where i < 32 { seed[i] = b }
+        let key = KeyPair(seed: seed)
+        keys.withLock { $0[id] = key }
+        return key
+    }
+
+    private static let keys = Mutex<[String: KeyPair]>([:])
 }
