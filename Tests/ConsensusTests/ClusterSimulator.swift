@@ -13,6 +13,8 @@ import Chain
 
 /// Bounds and odds of one run, per tick (100 ms of simulated time), in parts per thousand.
 struct ClusterSimSettings {
+    /// Ticks of faults before healing; drawn per seed (many short schedules and some longer
+    /// ones find more than few long ones for the same time).
     var faultTicks = 200
     var healTicksMax = 600
     var maxSubRoundsPerTick = 6
@@ -44,11 +46,12 @@ struct ClusterSimSettings {
         s.submitPerMille = 100 + rng.next() % 900
         s.confChangePerMille = rng.next() % 40
         s.clockSkewPerMille = rng.next() % 300
+        s.faultTicks = 20 + Int(rng.next() % 100)
         return s
     }
 
     var odds: String {
-        "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) crash \(crashPerMille)/\(roundCrashPerMille) "
+        "faults \(faultTicks) ticks, drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) crash \(crashPerMille)/\(roundCrashPerMille) "
             + "partition \(partitionPerMille) skew \(clockSkewPerMille) submit \(submitPerMille) conf \(confChangePerMille) (per mille)"
     }
 }

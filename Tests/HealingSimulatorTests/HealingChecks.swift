@@ -1,4 +1,4 @@
-// The healing invariants, on top of the safety ones (HealingNodes.swift): no action costs
+// The healing invariants, on top of the shared safety ones (SimulationSupport/CoreSimulation.swift): no action costs
 // quorum, membership changes go one at a time, and the cluster heals once the faults stop.
 import Chain
 @testable import Consensus

@@ -1,6 +1,6 @@
 // The healing simulator: nodes that run the REAL node runtime core (RuntimeCore over
-// MemoryBlockStore, driven as the node's shell drives it: HealingNodes.swift), the real registry
-// core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider, faults (crash,
+// MemoryBlockStore, driven by the shared harness SimulationSupport/CoreSimulation.swift), the
+// real registry core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider, faults (crash,
 // data loss, stall, come back, crashes inside a write round, partitions), load that rises and
 // falls, and an operator target now and then. Cutting blocks, joins as learners, promotion and
 // the registry's membership calls are the runtime core's own. After the faults stop, the cluster
@@ -15,6 +15,7 @@ import Foundation
 /// Bounds and odds of one healing run. Odds are per tick (per node where it says so), in parts
 /// per thousand. One tick is `secondsPerTick` of the registry's clock and of the nodes' clocks.
 struct HealingSettings {
+    /// Ticks of faults before the faults stop; drawn per seed.
     var faultTicks = 450
     /// After the faults stop, the cluster must be back at its target within this many ticks.
     var healTicksMax = 1_800
@@ -33,7 +34,7 @@ struct HealingSettings {
     /// Per node: the process hangs (no ticks, no messages, no heartbeats) for up to `stallTicksMax`.
     var stallPerMille: UInt64 = 2
     var stallTicksMax: UInt64 = 80
-    var longStallTicksMax: UInt64 = 400
+    var longStallTicksMax: UInt64 = 200
     /// Per down node with data: it comes back on its own (an operator, a supervisor).
     var comeBackPerMille: UInt64 = 5
     /// Per write round: a crash inside it (before the write, after it, after sending).
@@ -93,7 +94,7 @@ extension HealingSettings {
     }
 
     var odds: String {
-        "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
+        "faults \(faultTicks) ticks, drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
             + "crash \(crashPerMille) (data loss \(dataLossPerMille)) stall \(stallPerMille) comeBack \(comeBackPerMille) "
             + "readyCrash \(readyCrashPerMille) partition \(partitionPerMille) startFail \(startFailPerMille) "
             + "propose \(proposePerMille) (per mille) "
@@ -151,6 +152,10 @@ final class HealingSimulation: CoreSimulation {
         self.seed = seed
         var rng = SplitMix64(seed: seed)
         var drawn = HealingSettings.swarm(&rng)
+        // Drawn from its own stream, so the seed's schedule is otherwise the one it named when
+        // every run had 450 fault ticks (`adjust` can bring those back, as a replay does).
+        var lengths = SplitMix64(seed: seed ^ 0x6865_616C_696E_6721)
+        drawn.faultTicks = 120 + Int(lengths.next() % 200)
         adjust(&drawn)
         self.settings = drawn
         registry = SimRegistry(settings: drawn)

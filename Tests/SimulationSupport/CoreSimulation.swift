@@ -141,7 +141,8 @@ class CoreSimulation {
     /// Starts `id` on `store` with a fresh core (a restart keeps only the store).
     @discardableResult
     func startCore(_ id: String, store: MemoryBlockStore, joining: Bool) throws -> RuntimeSimNode {
-        let node = try RuntimeSimNode(id: id, store: store, decoded: decoded, seed: rng.next(), voters: voterTarget, joining: joining, plantedBug: plantedBug)
+        let node = try RuntimeSimNode(id: id, store: store, decoded: decoded, seed: rng.next(), voters: voterTarget,
+                                      joining: joining, plantedBug: plantedBug)
         live[id] = node
         mayHaveReady.insert(id)
         started(node)

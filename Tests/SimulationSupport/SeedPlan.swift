@@ -27,15 +27,15 @@ struct SeedPlan: Sendable {
 /// Every seeded simulator test, with its replay test ID and default seed count. `SIM_SEED`,
 /// `SIM_SEEDS` and `SIM_FIRST_SEED` apply to each.
 enum SimulatorPlans {
-    /// The cluster simulator. The default fits in about 40 s of a debug `swift test` on an idle
-    /// 2-core machine.
+    /// The cluster simulator over the real runtime cores. With the two others, 5,000 schedules
+    /// in `swift test` (docs/TESTING.md, "The simulators": the seed table and its cost).
     static let cluster = SeedPlan(testID: "ConsensusTests.simulator_randomSchedulesKeepSafetyAndMakeProgress",
-                                  defaultSeedCount: 2000, trapSlotBase: 0)
+                                  defaultSeedCount: 3600, trapSlotBase: 0)
     /// The healing simulator: nodes, registry and provider.
     static let healing = SeedPlan(testID: "HealingSimulatorTests.healingSimulator_registryRepairsWithoutCostingQuorumAndHeals",
                                   defaultSeedCount: 1000, trapSlotBase: SeedPlan.chunkCount)
     /// The hostile-member simulator: each seed draws the faulty node's role and its own fault odds.
     static let hostile = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
-                                  defaultSeedCount: 200, trapSlotBase: 2 * SeedPlan.chunkCount)
+                                  defaultSeedCount: 400, trapSlotBase: 2 * SeedPlan.chunkCount)
     static let all = [cluster, healing, hostile]
 }
