@@ -89,6 +89,17 @@ struct NodeSettings: Sendable {
         /// Forwarded transfers (`txs` requests) from one peer waiting for or being served by this
         /// leader; a request beyond it is answered `overloaded` at once.
         var maxForwardedTxsPerPeer = 60_000
+        /// A node started with `join` asks the cluster to add it this often until it is a member
+        /// (default 1 s: a lost request costs a second; above `min_join_interval_ms`, so members
+        /// let every one through).
+        var joinRetryMs = 1_000
+
+        /// A join a follower relayed to the leader is remembered this long for the leader's
+        /// answer (internal: ten of the newcomer's retries; a forgotten one is asked again).
+        static let joinRelayTtlMs = 10_000
+        /// One log line per (reason, peer) of refused peer connections at most this often
+        /// (internal: a log throttle, so a peer repeating itself cannot flood the log).
+        static let refusalLogIntervalMs = 5_000
     }
 
     /// The `[consensus]` section (named apart from the Consensus module).
@@ -107,6 +118,27 @@ struct NodeSettings: Sendable {
         var voters = 3
         /// A learner must stay caught up this long before the leader promotes it.
         var promotionStabilizationMs = 1_000
+        /// A leader that stops first hands leadership to the most up-to-date voter and waits at
+        /// most this long for it to move (default 3 s: an election timeout and a half; keep it
+        /// below the provider's stop grace period, or the node is killed mid-way).
+        var stopTransferWaitMs = 3_000
+
+        /// One log line per kind of refused Raft message or evidence of a faulty member at most
+        /// this often (internal: a log throttle; every occurrence is still counted in the metrics).
+        static let peerFaultLogIntervalMs = 1_000
+    }
+
+    /// How long the runtime thread sleeps between rounds when nothing wakes it (internal: none of
+    /// these is a timeout anything depends on; each only bounds a wait for work).
+    enum RuntimeWaits {
+        /// The shortest sleep between two rounds (100 µs): a tick or block due now still yields
+        /// the CPU once instead of spinning.
+        static let minWaitUs: UInt64 = 100
+        /// The shortest sleep while a refused write waits for its retry (1 ms), so a retry due now
+        /// does not spin.
+        static let stalledWriteMinWaitMs: UInt64 = 1
+        /// The longest sleep (1 s), so a stop or a missed wake-up is noticed within a second.
+        static let maxWaitMs: UInt64 = 1_000
     }
 
     struct Storage: Sendable {
@@ -116,6 +148,12 @@ struct NodeSettings: Sendable {
         var allowUnsafeSynchronous = false
         /// The start-up check of the database (last 64 blocks, quick_check for at most 10 s).
         var check = StoreCheckSettings()
+
+        /// A write the disk refused is tried again after 50 ms, then after twice as long each
+        /// time... (internal: soon at first, so a brief fault costs little)
+        static let writeRetryFirstDelayMs: UInt64 = 50
+        /// ...but never more than 2 s apart, so a node recovers within 2 s of space coming back.
+        static let writeRetryMaxDelayMs: UInt64 = 2_000
     }
 
     struct Registry: Sendable {
