@@ -47,6 +47,20 @@ struct NodeSettings: Sendable {
         /// Request body bytes held at once across all HTTP connections; a request that would
         /// exceed it gets 503 `overloaded` and its connection closes.
         var maxBodyBytesInFlight = 256 << 20
+
+        /// A deposed leader offers the transfers stranded in its mempool to the new leader this
+        /// often (internal: 250 ms, a few passes per election timeout).
+        static let strandedPassIntervalMs = 250
+        /// An offer of stranded transfers unanswered this long counts as not taken; the next pass
+        /// offers them again (internal: 2 s, well beyond a leader's answer on a live link).
+        static let strandedRequestTimeoutMs = 2_000
+        /// Forwarded `?wait=commit` transfers whose leader changed are looked at this often
+        /// (internal: 100 ms, a Raft tick).
+        static let forwardedSweepIntervalMs = 100
+        /// A re-offer of a forwarded transfer to a new leader unanswered this long counts as not
+        /// taken and the next sweep tries again (internal: 2 s, below `leaderWaitMs`, so
+        /// `leader_wait_ms` still bounds the caller's wait).
+        static let reforwardTimeoutMs = 2_000
     }
 
     /// The `[p2p]` section (named apart from the P2P module).
@@ -94,6 +108,9 @@ struct NodeSettings: Sendable {
         /// let every one through).
         var joinRetryMs = 1_000
 
+        /// A block-synced block's signature check not finished after this long is given up and
+        /// the runtime verifies the block itself (internal: 60 s, a stuck worker pool only).
+        static let syncSignatureWaitLimitS = 60
         /// A join a follower relayed to the leader is remembered this long for the leader's
         /// answer (internal: ten of the newcomer's retries; a forgotten one is asked again).
         static let joinRelayTtlMs = 10_000
@@ -126,6 +143,9 @@ struct NodeSettings: Sendable {
         /// One log line per kind of refused Raft message or evidence of a faulty member at most
         /// this often (internal: a log throttle; every occurrence is still counted in the metrics).
         static let peerFaultLogIntervalMs = 1_000
+        /// A replicated entry's check started ahead and not finished after this long is given up
+        /// and the runtime checks the entry itself (internal: 60 s, a stuck worker pool only).
+        static let entryCheckWaitLimitS = 60
     }
 
     /// How long the runtime thread sleeps between rounds when nothing wakes it (internal: none of
