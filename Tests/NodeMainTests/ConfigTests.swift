@@ -151,8 +151,8 @@ import Testing
     /// The runtime's timings (`[p2p] join_retry_ms`, `[consensus] stop_transfer_wait_ms`,
     /// `[mempool] eviction_interval_ms`) are read from the file and reach the runtime core.
     @Test func runtimeTimingsAreReadAndReachTheCore() throws {
-        let s = try load("[p2p]\njoin_retry_ms = 2500\n[consensus]\nstop_transfer_wait_ms = 0\n[mempool]\neviction_interval_ms = 250\n")
-        #expect(s.p2p.joinRetryMs == 2_500 && s.consensus.stopTransferWaitMs == 0 && s.mempool.evictionIntervalMs == 250)
+        let s = try load("[p2p]\njoin_retry_ms = 2500\n[consensus]\nstop_transfer_wait_ms = 100\n[mempool]\neviction_interval_ms = 250\n")
+        #expect(s.p2p.joinRetryMs == 2_500 && s.consensus.stopTransferWaitMs == 100 && s.mempool.evictionIntervalMs == 250)
         let core = RuntimeCoreSettings(node: s)
         #expect(core.joinRetryMs == 2_500 && core.mempoolEvictionIntervalMs == 250)
     }
@@ -160,7 +160,7 @@ import Testing
     /// A runtime timing out of its range, or not an integer, is a config error naming its key.
     @Test func badRuntimeTimingsAreConfigErrors() {
         for (section, bad) in [("p2p", "join_retry_ms = 99"), ("p2p", "join_retry_ms = 60001"), ("p2p", "join_retry_ms = \"1s\""),
-                               ("consensus", "stop_transfer_wait_ms = -1"), ("consensus", "stop_transfer_wait_ms = 600001"),
+                               ("consensus", "stop_transfer_wait_ms = 0"), ("consensus", "stop_transfer_wait_ms = 600001"),
                                ("mempool", "eviction_interval_ms = 9"), ("mempool", "eviction_interval_ms = 99999999999999")] {
             let why = reason { _ = try load("[\(section)]\n\(bad)\n") }
             #expect(why.contains("\(section).\(bad.prefix { $0 != " " })"), "\(bad): \(why)")

@@ -112,7 +112,8 @@ struct NodeSettings: Sendable {
         /// the runtime verifies the block itself (internal: 60 s, a stuck worker pool only).
         static let syncSignatureWaitLimitS = 60
         /// A join a follower relayed to the leader is remembered this long for the leader's
-        /// answer (internal: ten of the newcomer's retries; a forgotten one is asked again).
+        /// answer (internal: ten of the newcomer's retries at the default `joinRetryMs`; a
+        /// forgotten relay costs nothing but the newcomer's next request).
         static let joinRelayTtlMs = 10_000
         /// One log line per (reason, peer) of refused peer connections at most this often
         /// (internal: a log throttle, so a peer repeating itself cannot flood the log).
@@ -136,8 +137,9 @@ struct NodeSettings: Sendable {
         /// A learner must stay caught up this long before the leader promotes it.
         var promotionStabilizationMs = 1_000
         /// A leader that stops first hands leadership to the most up-to-date voter and waits at
-        /// most this long for it to move (default 3 s: an election timeout and a half; keep it
-        /// below the provider's stop grace period, or the node is killed mid-way).
+        /// most this long for it to move (default 3 s: beyond the two election
+        /// timeouts after which the core gives a transfer up, so the core's answer normally ends
+        /// the wait; keep it below the provider's stop grace period, or the node is killed mid-way).
         var stopTransferWaitMs = 3_000
 
         /// One log line per kind of refused Raft message or evidence of a faulty member at most

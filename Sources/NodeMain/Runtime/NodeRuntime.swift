@@ -13,7 +13,7 @@ final class NodeRuntime: Sendable {
     let state: NodeState
     let metrics: NodeMetrics
     let nodeId: String
-    /// How long `stop` waits for leadership to move (`[consensus] stop_transfer_wait_ms`; 0: no hand-over).
+    /// How long `stop` waits for leadership to move (`[consensus] stop_transfer_wait_ms`).
     let stopTransferWaitMs: Int
     let transport: Mutex<(any ClusterTransport)?>
     /// Signature checks of block-synced blocks, started as they arrive (on the network's thread).
@@ -93,7 +93,7 @@ final class NodeRuntime: Sendable {
     /// Stops the runtime; a leader first hands leadership to the most up-to-date voter, waiting
     /// at most `stopTransferWaitMs` for it.
     func stop(transferFirst: Bool = true) {
-        if transferFirst, stopTransferWaitMs > 0, status.role == .leader, status.membership.voters.count > 1 {
+        if transferFirst, status.role == .leader, status.membership.voters.count > 1 {
             let done = DispatchSemaphore(value: 0)
             if post(.transferLeadership(to: nil, done: { _ in done.signal() })) {
                 _ = done.wait(timeout: .now() + .milliseconds(stopTransferWaitMs))
