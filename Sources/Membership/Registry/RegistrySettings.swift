@@ -15,6 +15,9 @@ public struct RegistrySettings: Sendable {
     public var maxNodes = 256
     /// Seconds a destroyed node's data is kept aside before it is deleted (`[registry] retired_data_keep_s`).
     public var retiredDataKeepS = 86_400
+    /// Seconds the provider lets a node stop before it kills it (`[registry] node_stop_grace_s`,
+    /// default and reason in `NodeStopGrace`): more than a stopping leader's hand-over takes.
+    public var nodeStopGraceS = NodeStopGrace.defaultS
     /// A signed registration or heartbeat whose timestamp is further than this from the
     /// registry's clock is refused (`[registry] signed_clock_skew_s`).
     public var signedClockSkewS = 30

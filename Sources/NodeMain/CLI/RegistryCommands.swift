@@ -61,7 +61,8 @@ enum RegistryCommand {
         let url = "http://\(settings.addr)"
         let provider = try RegistryProviderOption.make(parsed, environment: ProcessInfo.processInfo.environment, baseDir: base,
                                                        configPath: file, registryURL: url, clusterToken: settings.clusterToken,
-                                                       logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info")
+                                                       logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info",
+                                                       nodeStopGraceS: settings.nodeStopGraceS)
         let registry = RegistryService(settings: settings, provider: provider)
         do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
         let resumed = RegistryProviderOption.resume(provider, registry: registry)
