@@ -35,7 +35,7 @@ enum RegistryConfig {
                 if let v = try r.string("addr") { s.addr = v }
                 if let v = try r.int("heartbeat_ms") {
                     // Nodes are told this period when they register; failure detection counts it.
-                    s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, 50...60_000)
+                    s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, RegistrySettings.heartbeatIntervalMsRange)
                     s.detector.heartbeatIntervalS = Double(s.heartbeatIntervalMs) / 1000
                     s.detector.deadAfterSuspectS = 3 * s.detector.heartbeatIntervalS
                 }
