@@ -13,7 +13,7 @@ import Testing
         #expect(!raw.peer.openChannel())
         #expect(raw.peer.failure?.description.contains("protocol version mismatch") == true)
         #expect(raw.client.isClosedByServer())
-        #expect(eventually { a.delegate.refusals.contains { $0.contains("protocol version mismatch: ours 2, theirs 1") } })
+        #expect(eventually { a.delegate.refusals.contains { $0.contains("protocol version mismatch: ours 3, theirs 1") } })
         #expect(a.delegate.connectedIds.isEmpty)
     }
 
