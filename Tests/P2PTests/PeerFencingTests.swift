@@ -117,3 +117,23 @@ import Testing
         #expect(b.delegate.connectedIds.isEmpty)
     }
 }
+
+extension PeerFencingTests {
+    /// A link accepted while its node was not a member yet (join-only: a newcomer) is fenced once
+    /// it is one: an older copy that connects afterwards is refused.
+    @Test func test_fencing_aLinkAdmittedBeforeItsNodeWasAMember_stillFencesOutAnOlderCopy() throws {
+        let b = try Self.member(testIdentity("b"), of: ["b"])
+        b.delegate.state.withLock { $0.access["a"] = .joinOnly }
+        defer { b.network.stop() }
+        let key = KeyPair.generate()
+        let current = try RawPeer(to: b.address, identity: Self.copy("a", key: key, incarnation: 5))
+        #expect(current.handshake())
+        b.delegate.state.withLock { $0.access["a"] = .member; $0.members = ["a", "b"] }
+        #expect(eventually { b.network.peers.first?.isMember == true }, "admitted at a keepalive tick")
+
+        let old = try RawPeer(to: b.address, identity: Self.copy("a", key: key, incarnation: 4))
+        #expect(!old.handshake())
+        #expect(eventually { b.delegate.rulesHit.contains("superseded_incarnation") })
+        #expect(b.network.peers.map(\.nodeId) == ["a"] && b.network.peers.first?.isMember == true)
+    }
+}

@@ -59,6 +59,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess {
         let m = state.membership
         if m.retired.contains(nodeId) { return .refuse(reason: "node ID \(nodeId) was removed from the cluster and is retired") }
+        if let owner = m.retiredOwner(of: nodeKey) { return .refuse(reason: "the node key of retired node \(owner) is never admitted again") }
         if m.contains(nodeId) {
             guard let known = m.keys[nodeId] else { return .member }
             return known == nodeKey ? .member : .refuse(reason: "\(nodeId) is a member with another key")

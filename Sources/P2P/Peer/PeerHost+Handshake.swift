@@ -49,7 +49,7 @@ extension PeerHost {
             proof: proof(of: auth, on: connection))
         connection.hello = hello
         if isSuperseded { return refuse(connection, reason: "this copy of \(identity.nodeId) is superseded and stopping") }
-        switch fence.admit(hello.claim, members: delegate.memberIds()) {
+        switch fenceDecision(for: connection) {
         case .superseded(let proof):
             return stopAsSuperseded(proof, peer: connection.peerLabel)
         case .ownId:
@@ -123,6 +123,18 @@ extension PeerHost {
                                 transcript: transcript, role: connection.channel.role.other.rawValue, signature: auth.signature)
     }
 
+    /// The fence's verdict on `connection`'s peer. The other live links of its node ID are shown
+    /// to the fence first: one accepted before its node was a member (join-only, or before this
+    /// node knew the membership) was not recorded then, and an older copy must not pass it now.
+    private func fenceDecision(for connection: PeerConnection) -> IncarnationFence.Verdict {
+        guard let hello = connection.hello else { preconditionFailure("fenced before its auth") }
+        let members = delegate.memberIds()
+        for other in connections.values where other !== connection && other.stage != .ended && other.hello?.nodeId == hello.nodeId {
+            if let claim = other.hello?.claim, claim.nodeId != identity.nodeId { _ = fence.admit(claim, members: members) }
+        }
+        return fence.admit(hello.claim, members: members)
+    }
+
     /// An older copy of a member: counted, shown the proof of the newer one (so it stops), refused.
     private func refuseOlderCopy(_ connection: PeerConnection, reason: String, newer: IncarnationProof?) {
         delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "superseded_incarnation", detail: reason)
@@ -172,6 +184,16 @@ extension PeerHost {
     func admitIfMember(_ connection: PeerConnection) -> Bool {
         guard let hello = connection.hello, case .member = delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) else {
             return false
+        }
+        // A member now: its incarnation is fenced from now on, as if it had connected as one.
+        switch fenceDecision(for: connection) {
+        case .refuse(let reason, let newer):
+            refuseOlderCopy(connection, reason: reason, newer: newer)
+            return false
+        case .accept:
+            dropOlderCopies(of: hello.nodeId)
+        case .ownId, .superseded:
+            break  // decided at its handshake
         }
         connection.isMember = true
         if var info = connection.info {
