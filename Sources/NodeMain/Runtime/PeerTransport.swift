@@ -56,8 +56,10 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     // MARK: PeerDelegate
 
-    func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess {
-        let m = state.membership
+    func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess { Self.access(state.membership, nodeId: nodeId, nodeKey: nodeKey) }
+
+    /// What an authenticated key may do, given the membership this node applied.
+    static func access(_ m: ClusterMembership, nodeId: String, nodeKey: PublicKey) -> PeerAccess {
         if m.retired.contains(nodeId) { return .refuse(reason: "node ID \(nodeId) was removed from the cluster and is retired") }
         if let owner = m.retiredOwner(of: nodeKey) { return .refuse(reason: "the node key of retired node \(owner) is never admitted again") }
         if m.contains(nodeId) {
