@@ -137,3 +137,23 @@ extension PeerFencingTests {
         #expect(b.network.peers.map(\.nodeId) == ["a"] && b.network.peers.first?.isMember == true)
     }
 }
+
+extension PeerFencingTests {
+    /// A member's word is not a proof: a `superseded` notice not signed with the receiver's own
+    /// key stops nothing (it is counted and ignored).
+    @Test func test_fencing_aSupersededNoticeNotSignedWithOurKey_stopsNothing() throws {
+        let b = try Self.member(Self.copy("b", key: .generate(), incarnation: 3), of: ["a", "b"])
+        defer { b.network.stop() }
+        let raw = try RawPeer(to: b.address, identity: Self.copy("a", key: .generate(), incarnation: 1))
+        #expect(raw.handshake())
+        let liar = KeyPair.generate()
+        let transcript = Crypto.sha256(Array("elsewhere".utf8))
+        let signed = ChannelHandshake.signedBytes(version: 3, transcript: transcript, role: 1, incarnation: 9)
+        raw.send(.superseded(IncarnationProof(nodeId: "b", nodeKey: b.network.identity.key.publicKey, incarnation: 9,
+                                              transcript: transcript, role: 1, signature: liar.sign(signed))))
+        #expect(eventually { b.delegate.rulesHit.contains("invalid_superseded_notice") })
+        #expect(b.delegate.state.withLock { $0.superseded.isEmpty })
+        raw.send(.ping(height: 1))
+        #expect(holds(for: .milliseconds(300)) { b.connectedPeers == ["a"] })
+    }
+}

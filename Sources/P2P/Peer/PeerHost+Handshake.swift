@@ -156,8 +156,9 @@ extension PeerHost {
     /// A peer passed on a newer copy's proof: stop if it is our key's over a higher incarnation.
     private func receivedSupersededNotice(_ proof: IncarnationProof, on connection: PeerConnection) {
         guard case .superseded(let valid)? = fence.learned(proof) else {
-            return logger.warn("ignored a superseded notice that is not a valid proof against this copy",
-                               ["node": identity.nodeId, "peer": connection.peerLabel, "incarnation": proof.incarnation])
+            // Counted and logged by the delegate at its rate: a peer repeating it cannot flood the log.
+            return delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "invalid_superseded_notice",
+                                        detail: "a superseded notice (incarnation \(proof.incarnation)) that is not a valid proof against this copy")
         }
         stopAsSuperseded(valid, peer: connection.peerLabel)
     }
