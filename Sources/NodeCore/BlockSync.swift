@@ -17,12 +17,16 @@ public struct BlockSync: Sendable {
     public static let maxBufferedBlocks = 1_024
 
     /// A request unanswered this long is given up, and its peer's height claim ignored
-    /// (`[p2p] sync_request_timeout_ms`).
-    public var requestTimeoutNs: UInt64 = 3_000_000_000
-    /// How long the claim of a peer that did not deliver is ignored (`[p2p] sync_ignore_peer_ms`).
-    public var ignorePeerNs: UInt64 = 60_000_000_000
+    /// (`[p2p] sync_request_timeout_ms`, `RuntimeCoreSettings.syncRequestTimeoutMs`).
+    public var requestTimeoutNs: UInt64
+    /// How long the claim of a peer that did not deliver is ignored (`[p2p] sync_ignore_peer_ms`,
+    /// `RuntimeCoreSettings.syncIgnorePeerMs`).
+    public var ignorePeerNs: UInt64
 
-    public init() {}
+    public init(requestTimeoutNs: UInt64, ignorePeerNs: UInt64) {
+        self.requestTimeoutNs = requestTimeoutNs
+        self.ignorePeerNs = ignorePeerNs
+    }
 
     public var active = false
     /// The highest committed height a connected member claims and has not failed to deliver:

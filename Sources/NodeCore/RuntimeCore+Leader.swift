@@ -145,7 +145,7 @@ extension RuntimeCore {
     }
 
     /// Hands leadership to `to`, or to the most caught-up other voter; answered once leadership
-    /// moved (true) or after two election timeouts (false).
+    /// moved (true) or after `settings.transferWaitMs` (false).
     mutating func transferLeadership(to target: String?, request: UInt64, now: RuntimeTime) -> [RuntimeEffect] {
         let st = raft.status
         guard st.role == .leader else { return [.answerTransfer(request: request, true)] }
@@ -153,7 +153,7 @@ extension RuntimeCore {
         guard let chosen = target ?? others.max(by: { (st.peers[$0]?.match ?? 0) < (st.peers[$1]?.match ?? 0) }),
               others.contains(chosen) else { return [.answerTransfer(request: request, false)] }
         raft.transferLeadership(to: chosen)
-        let timeoutNs = UInt64(settings.electionTimeoutMs) * 2_000_000
+        let timeoutNs = UInt64(settings.transferWaitMs) * 1_000_000
         transferWaiters.append((now.monotonicNs + timeoutNs, request))
         return [.log(.info, "transferring leadership", ["to": chosen])]
     }

@@ -67,9 +67,9 @@ extension RuntimeCore {
         return effects + [.persist(StoreBatch(hardState: nil, logEntries: [], committed: batch, membership: changed))]
     }
 
-    /// A progress line once a second.
+    /// A progress line at most every `RuntimeCoreSettings.syncProgressLogIntervalMs`.
     mutating func syncProgress(nowNs: UInt64) -> [RuntimeEffect] {
-        guard nowNs - sync.lastProgressLogNs >= 1_000_000_000 else { return [] }
+        guard nowNs - sync.lastProgressLogNs >= UInt64(RuntimeCoreSettings.syncProgressLogIntervalMs) * 1_000_000 else { return [] }
         sync.lastProgressLogNs = nowNs
         // The target may drop below where sync started (its peers left): no underflow then
         // (found by the runtime simulator; the node used to trap here).

@@ -56,7 +56,7 @@ public struct RuntimeCore<Store: BlockStore> {
     public internal(set) var specMembership: ClusterMembership
     public internal(set) var specHead: (height: UInt64, hash: Hash32, stateRoot: Hash32, timestamp: UInt64)
     var lastCutNs: UInt64 = 0
-    public internal(set) var sync = BlockSync()
+    public internal(set) var sync: BlockSync
     var caughtUpSinceNs: [String: UInt64] = [:]
     var lastJoinAttemptNs: UInt64 = 0
     var lastEvictionNs: UInt64 = 0
@@ -92,8 +92,8 @@ public struct RuntimeCore<Store: BlockStore> {
         raft = RaftCore(settings: raftSettings, storage: view, appliedIndex: store.headHeight)
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
-        sync.requestTimeoutNs = UInt64(settings.syncRequestTimeoutMs) * 1_000_000
-        sync.ignorePeerNs = UInt64(settings.syncIgnorePeerMs) * 1_000_000
+        sync = BlockSync(requestTimeoutNs: UInt64(settings.syncRequestTimeoutMs) * 1_000_000,
+                         ignorePeerNs: UInt64(settings.syncIgnorePeerMs) * 1_000_000)
     }
 
     public var status: RaftStatus { raft.status }
@@ -118,7 +118,7 @@ public struct RuntimeCore<Store: BlockStore> {
         raft.tick()
         var effects: [RuntimeEffect] = []
         let nowNs = now.monotonicNs
-        if joining, nowNs - lastJoinAttemptNs >= 1_000_000_000 {
+        if joining, nowNs - lastJoinAttemptNs >= UInt64(settings.joinRetryMs) * 1_000_000 {
             lastJoinAttemptNs = nowNs
             effects.append(.requestJoin)
         }
@@ -134,9 +134,10 @@ public struct RuntimeCore<Store: BlockStore> {
         return effects
     }
 
-    /// Transactions stuck behind a nonce gap for the mempool's TTL leave it (once a second).
+    /// Transactions stuck behind a nonce gap for the mempool's TTL leave it (looked for every
+    /// `mempoolEvictionIntervalMs`).
     mutating func evictStale(nowNs: UInt64) -> [RuntimeEffect] {
-        guard nowNs - lastEvictionNs >= 1_000_000_000 else { return [] }
+        guard nowNs - lastEvictionNs >= UInt64(settings.mempoolEvictionIntervalMs) * 1_000_000 else { return [] }
         lastEvictionNs = nowNs
         let ttlNs = UInt64(settings.mempoolFutureTtlS) * 1_000_000_000
         guard nowNs > ttlNs else { return [] }

@@ -75,6 +75,23 @@ public struct RuntimeCoreSettings: Sendable {
     public var syncIgnorePeerMs: Int
     /// Transactions stuck behind a nonce gap this long leave the mempool.
     public var mempoolFutureTtlS: Int
+    /// A joining node asks the cluster to add it this often until it is a member (`[p2p]
+    /// join_retry_ms`; default 1 s: a lost request costs a second, and a member's
+    /// `min_join_interval_ms` of 500 ms lets every one through).
+    public var joinRetryMs = 1_000
+    /// How often the mempool is searched for transactions stuck behind a nonce gap past their
+    /// TTL (`[mempool] eviction_interval_ms`; default 1 s: one leaves at most a second late).
+    public var mempoolEvictionIntervalMs = 1_000
+
+    /// A leadership transfer is answered false when leadership has not moved within this many
+    /// election timeouts. Internal: Raft itself gives a transfer up after one election timeout,
+    /// so two leave the new leader time to win its election and be heard of.
+    public static let transferWaitElectionTimeouts = 2
+    /// Block sync logs its progress at most this often (internal: a log throttle).
+    public static let syncProgressLogIntervalMs = 1_000
+
+    /// How long a leadership transfer is waited for before it is answered false.
+    public var transferWaitMs: Int { electionTimeoutMs * Self.transferWaitElectionTimeouts }
 
     public init(nodeId: String, blockIntervalMs: Int, maxBlockTxs: Int, maxInflightBlocks: Int, voters: Int,
                 promotionStabilizationMs: Int, electionTimeoutMs: Int, syncRequestTimeoutMs: Int, syncIgnorePeerMs: Int,

@@ -37,12 +37,12 @@ final class CoreNode {
     /// For each durable write, the kinds of the effects `persisted` returned, in order.
     var afterPersist: [[String]] = []
 
-    init(_ id: String, store: MemoryBlockStore, joining: Bool = false, seed: UInt64) throws {
+    init(_ id: String, store: MemoryBlockStore, joining: Bool = false, seed: UInt64, settings: RuntimeCoreSettings? = nil) throws {
         self.id = id
         self.store = store
         var raft = RaftSettings(id: id, randomSeed: seed)
         raft.electionTimeoutTicks = 10
-        core = try RuntimeCore(settings: CoreFixture.settings(id), raftSettings: raft, store: store, reads: store,
+        core = try RuntimeCore(settings: settings ?? CoreFixture.settings(id), raftSettings: raft, store: store, reads: store,
                                signer: BlockSigner(key: CoreFixture.key(id)), joining: joining)
     }
 

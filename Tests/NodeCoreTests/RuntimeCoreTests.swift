@@ -210,6 +210,40 @@ import Testing
         #expect(asks.contains { if case .requestJoin = $0 { true } else { false } })
     }
 
+    /// `joinRetryMs` (`[p2p] join_retry_ms`) spaces a joining node's requests.
+    @Test func aJoiningNodeAsksAgainOnlyAfterItsJoinRetryInterval() throws {
+        var settings = CoreFixture.settings("b")
+        settings.joinRetryMs = 3_000
+        var b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2, settings: settings).core
+        var now = RuntimeTime(monotonicNs: 10_000_000_000, wallMs: CoreFixture.wallStartMs)
+        func asks(afterMs ms: UInt64) -> Bool {
+            now.monotonicNs += ms * 1_000_000
+            return b.tick(now: now, connected: []).contains { if case .requestJoin = $0 { true } else { false } }
+        }
+        #expect(asks(afterMs: 0), "the first tick asks")
+        #expect(!asks(afterMs: 1_000), "the default interval (1 s) is not the one in force")
+        #expect(!asks(afterMs: 1_999))
+        #expect(asks(afterMs: 1), "3 s after the last request")
+    }
+
+    /// `mempoolEvictionIntervalMs` (`[mempool] eviction_interval_ms`) spaces the searches for
+    /// transactions stuck past their TTL.
+    @Test func staleTransactionsAreLookedForOnlyEveryEvictionInterval() throws {
+        var settings = CoreFixture.settings("b")
+        settings.mempoolFutureTtlS = 1
+        settings.mempoolEvictionIntervalMs = 5_000
+        var b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), seed: 2, settings: settings).core
+        var now = RuntimeTime(monotonicNs: 10_000_000_000, wallMs: CoreFixture.wallStartMs)
+        func evicts(afterMs ms: UInt64) -> Bool {
+            now.monotonicNs += ms * 1_000_000
+            return b.tick(now: now, connected: []).contains { if case .evictStaleTransactions = $0 { true } else { false } }
+        }
+        #expect(evicts(afterMs: 0))
+        #expect(!evicts(afterMs: 1_000), "the default interval (1 s) is not the one in force")
+        #expect(!evicts(afterMs: 3_999))
+        #expect(evicts(afterMs: 1), "5 s after the last search")
+    }
+
     @Test func unsolicitedBlocksAreIgnored() throws {
         let cluster = try CoreCluster.bootstrapped()
         let a = cluster.nodes["a"]!
@@ -287,6 +321,24 @@ import Testing
         cluster.tick()
         #expect(cluster.leader?.id == target)
         #expect(leader.effects.contains { if case .answerTransfer(9, true) = $0 { true } else { false } })
+    }
+
+    /// A transfer whose target never takes over is answered false after two election timeouts
+    /// (`transferWaitMs`), not before.
+    @Test func aTransferThatDoesNotHappenIsAnsweredFalseAfterTwoElectionTimeouts() throws {
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let target = try #require(cluster.nodes.keys.sorted().first { $0 != leader.id })
+        cluster.down.insert(target)
+        leader.effects = []
+        leader.perform(leader.core.handle(.transferLeadership(to: target, request: 4), now: cluster.now), now: cluster.now)
+        #expect(leader.core.settings.transferWaitMs == 2_000)
+        func answered() -> Bool { leader.effects.contains { if case .answerTransfer(4, false) = $0 { true } else { false } } }
+        for _ in 0..<20 { cluster.tick() }  // 2 s: not yet past the deadline
+        #expect(!answered(), "answered before two election timeouts")
+        cluster.tick()
+        #expect(answered())
+        #expect(cluster.leader?.id == leader.id)
     }
 
     @Test func aTransferToANonVoterIsRefusedAtOnce() throws {

@@ -14,8 +14,11 @@ import Testing
         heights.map { Block.make(height: $0, prevHash: .zero, stateRoot: .zero, timestamp: 1, term: 1, txs: [], proposerKey: key) }
     }
 
+    /// The node's defaults: a request given up after 3 s, its peer then ignored for 60 s.
+    static func fresh() -> BlockSync { BlockSync(requestTimeoutNs: 3 * s, ignorePeerNs: 60 * s) }
+
     static func syncing(_ claims: [(id: String, height: UInt64)]) -> BlockSync {
-        var sync = BlockSync()
+        var sync = fresh()
         sync.refresh(connected: claims, now: s)
         sync.active = true
         return sync
@@ -30,8 +33,6 @@ import Testing
 
     @Test func aPeerThatDoesNotDeliverWithinTheTimeout_isIgnoredForTheIgnoreTime() {
         var sync = Self.syncing([("n3", UInt64.max)])
-        sync.requestTimeoutNs = 3 * Self.s
-        sync.ignorePeerNs = 60 * Self.s
         let asked = sync.requests(head: 10, now: Self.s)
         #expect(!asked.isEmpty && asked.allSatisfy { $0.peer == "n3" })
         #expect(sync.requests(head: 10, now: 3 * Self.s).isEmpty, "still within the timeout: nothing asked again")
@@ -63,7 +64,7 @@ import Testing
     }
 
     @Test func whileNotSyncing_blocksAreIgnored() {
-        var sync = BlockSync()
+        var sync = Self.fresh()
         sync.refresh(connected: [("n1", 100)], now: Self.s)
         #expect(sync.received(Self.blocks(1...2), from: "n1").isEmpty)
     }

@@ -1,6 +1,7 @@
 import Chain
 import Foundation
 import Membership
+import NodeCore
 import Testing
 @testable import NodeMain
 
@@ -145,6 +146,46 @@ import Testing
         #expect(s.p2p.maxPreAuthBytes == d.p2p.maxPreAuthBytes)
         #expect(s.p2p.maxPendingPeerRequests == d.p2p.maxPendingPeerRequests)
         #expect(s.genesis.block().hash == GenesisSpec.development.block().hash, "config.toml's genesis is the development genesis")
+    }
+
+    /// The runtime's timings (`[p2p] join_retry_ms`, `[consensus] stop_transfer_wait_ms`,
+    /// `[mempool] eviction_interval_ms`) are read from the file and reach the runtime core.
+    @Test func runtimeTimingsAreReadAndReachTheCore() throws {
+        let s = try load("[p2p]\njoin_retry_ms = 2500\n[consensus]\nstop_transfer_wait_ms = 100\n[mempool]\neviction_interval_ms = 250\n")
+        #expect(s.p2p.joinRetryMs == 2_500 && s.consensus.stopTransferWaitMs == 100 && s.mempool.evictionIntervalMs == 250)
+        let core = RuntimeCoreSettings(node: s)
+        #expect(core.joinRetryMs == 2_500 && core.mempoolEvictionIntervalMs == 250)
+    }
+
+    /// A runtime timing out of its range, or not an integer, is a config error naming its key.
+    @Test func badRuntimeTimingsAreConfigErrors() {
+        for (section, bad) in [("p2p", "join_retry_ms = 99"), ("p2p", "join_retry_ms = 60001"), ("p2p", "join_retry_ms = \"1s\""),
+                               ("consensus", "stop_transfer_wait_ms = 0"), ("consensus", "stop_transfer_wait_ms = 600001"),
+                               ("mempool", "eviction_interval_ms = 9"), ("mempool", "eviction_interval_ms = 99999999999999")] {
+            let why = reason { _ = try load("[\(section)]\n\(bad)\n") }
+            #expect(why.contains("\(section).\(bad.prefix { $0 != " " })"), "\(bad): \(why)")
+        }
+    }
+
+    /// config.toml's commented lines for the runtime timings give the built-in defaults, and the
+    /// runtime core's own defaults (for tests and simulators) are the same.
+    @Test func runtimeTimingDefaultsAreConfigTomlsAndTheCores() throws {
+        let keys = ["join_retry_ms", "stop_transfer_wait_ms", "eviction_interval_ms"]
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try String(contentsOf: root.appendingPathComponent("config.toml"), encoding: .utf8)
+        let uncommented = committed.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            keys.contains { line.hasPrefix("# \($0) = ") } ? String(line.dropFirst(2)) : String(line)
+        }.joined(separator: "\n")
+        #expect(keys.allSatisfy { key in uncommented.contains("\n\(key) = ") }, "each key has its commented line")
+        let t = try load(uncommented)
+        let d = NodeSettings()
+        #expect(t.p2p.joinRetryMs == d.p2p.joinRetryMs && t.consensus.stopTransferWaitMs == d.consensus.stopTransferWaitMs
+                && t.mempool.evictionIntervalMs == d.mempool.evictionIntervalMs)
+        let node = RuntimeCoreSettings(node: d)
+        let bare = RuntimeCoreSettings(nodeId: "n", blockIntervalMs: 1, maxBlockTxs: 1, maxInflightBlocks: 1, voters: 1,
+                                       promotionStabilizationMs: 0, electionTimeoutMs: 1, syncRequestTimeoutMs: 1,
+                                       syncIgnorePeerMs: 0, mempoolFutureTtlS: 1)
+        #expect(node.joinRetryMs == bare.joinRetryMs && node.mempoolEvictionIntervalMs == bare.mempoolEvictionIntervalMs)
     }
 
     @Test func environmentOverridesFileAndFlagsOverrideBoth() throws {

@@ -12,6 +12,9 @@ public struct MempoolSettings: Sendable, Equatable {
     /// A transaction waiting for a missing earlier nonce of its sender leaves after this long
     /// (code `expired`), so a gap that never fills does not hold space for ever.
     public var futureTtlS: Int = 60
+    /// How often the node looks for such transactions past `futureTtlS` (`[mempool]
+    /// eviction_interval_ms`; default 1 s: one leaves at most a second after its TTL).
+    public var evictionIntervalMs: Int = 1_000
 
     public init(maxTxs: Int = 100_000, maxPerSender: Int = 4_096, futureNonceWindow: UInt64 = 64) {
         precondition(maxTxs >= 1 && maxPerSender >= 1 && maxPerSender <= maxTxs, "invalid mempool bounds")

@@ -24,11 +24,6 @@ final class ForwardedCommits: Sendable {
         var offering = false
     }
 
-    /// Sweeps run this often while entries wait.
-    static let sweepIntervalMs = 100
-    /// A re-offer to a new leader unanswered after this long counts as not taken (the next sweep
-    /// tries again), so `leader_wait_ms` still bounds the caller's wait.
-    static let reforwardTimeoutMs = 2_000
     /// Refusals that mean "not now": the next sweep offers the transfer again. `nonce_too_far`
     /// is one: an earlier nonce may be on its way to the new leader too.
     static let notNowCodes: Set<String> = ["mempool_full", "sender_queue_full", "nonce_too_far", "no_leader", "not_leader",
@@ -80,7 +75,7 @@ extension NodeAPI {
 
     func scheduleForwardSweep() {
         guard forwarded.claimSweep() else { return }
-        forwarded.queue.asyncAfter(deadline: .now() + .milliseconds(ForwardedCommits.sweepIntervalMs)) { [self] in
+        forwarded.queue.asyncAfter(deadline: .now() + .milliseconds(NodeSettings.API.forwardedSweepIntervalMs)) { [self] in
             sweepForwarded(now: monotonicNs())
             forwarded.sweepDone()
             if forwarded.count > 0 { scheduleForwardSweep() }
@@ -176,7 +171,7 @@ extension NodeAPI {
             let part = Array(entries[start..<min(start + PeerLimits.maxTxsPerMessage, entries.count)])
             let ids = part.map(\.waiterId)
             forwarded.setOffering(ids, true)
-            forward(part.map(\.tx), to: leader, timeoutMs: ForwardedCommits.reforwardTimeoutMs) { [self] outcome in
+            forward(part.map(\.tx), to: leader, timeoutMs: NodeSettings.API.reforwardTimeoutMs) { [self] outcome in
                 settle(part, Self.handovers(part, outcome), leader: leader, term: term, now: monotonicNs())
                 forwarded.setOffering(ids, false)
             }

@@ -14,12 +14,8 @@ import Synchronization
 /// refused for good is dropped here too, and one it cannot take now is offered again on the next
 /// pass. A `?wait=commit` waiting on this node fires when the new leader's block is applied.
 final class StrandedMempool: Sendable {
-    /// Passes run this often.
-    static let intervalMs = 250
     /// Transfers per `txs` request.
     static let batch = 2_000
-    /// A request unanswered this long counts as not taken (the next pass offers it again).
-    static let requestTimeoutMs = 2_000
     private let handed = Mutex<[Hash32: HandedTo]>([:])
     let queue = DispatchQueue(label: "stranded-mempool")
     private let stopped = Atomic<Bool>(false)
@@ -55,7 +51,7 @@ final class StrandedMempool: Sendable {
 
 extension NodeAPI {
     func startMempoolHandover() {
-        stranded.queue.asyncAfter(deadline: .now() + .milliseconds(StrandedMempool.intervalMs)) { [self] in
+        stranded.queue.asyncAfter(deadline: .now() + .milliseconds(NodeSettings.API.strandedPassIntervalMs)) { [self] in
             guard !stranded.isStopped else { return }
             handOverStranded()
             startMempoolHandover()
@@ -94,7 +90,7 @@ extension NodeAPI {
                           _ finish: @escaping @Sendable ((taken: Int, dropped: Int)) -> Void) {
         guard start < pending.count else { return finish(tally) }
         let txs = Array(pending[start..<min(start + StrandedMempool.batch, pending.count)])
-        forward(txs, to: target.leader, timeoutMs: StrandedMempool.requestTimeoutMs) { [self] outcome in
+        forward(txs, to: target.leader, timeoutMs: NodeSettings.API.strandedRequestTimeoutMs) { [self] outcome in
             // No answer, or a refusal of the whole request: the next pass offers them again.
             guard case .answered(.results(let results)) = outcome else { return finish(tally) }
             var done: [Hash32] = [], dropped: [Hash32] = []

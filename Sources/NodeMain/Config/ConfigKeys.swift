@@ -50,6 +50,7 @@ enum ConfigKeys {
         int("p2p.sync_request_timeout_ms", 100...600_000) { $0.p2p.syncRequestTimeoutMs = $1 },
         int("p2p.sync_ignore_peer_ms", 0...86_400_000) { $0.p2p.syncIgnorePeerMs = $1 },
         int("p2p.max_forwarded_txs_per_peer", 1...10_000_000) { $0.p2p.maxForwardedTxsPerPeer = $1 },
+        int("p2p.join_retry_ms", 100...60_000) { $0.p2p.joinRetryMs = $1 },
         int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
         stringList("registry.urls", env: "REGISTRY_URL", flag: "registry") { $0.registry.urls = $1 },
         string("registry.strategy", env: "REGISTRY_STRATEGY", flag: nil) { s, v, origin in
@@ -65,10 +66,12 @@ enum ConfigKeys {
         int("consensus.max_block_txs", 1...100_000) { $0.consensus.maxBlockTxs = $1 },
         int("consensus.max_inflight_blocks", 1...1_024) { $0.consensus.maxInflightBlocks = $1 },
         int("consensus.voters", 1...99) { $0.consensus.voters = $1 },
+        int("consensus.stop_transfer_wait_ms", 100...600_000) { $0.consensus.stopTransferWaitMs = $1 },
         int("mempool.max_txs", 1...10_000_000) { $0.mempool.maxTxs = $1 },
         int("mempool.max_per_sender", 1...1_000_000) { $0.mempool.maxPerSender = $1 },
         int("mempool.future_nonce_window", 0...100_000) { $0.mempool.futureNonceWindow = UInt64($1) },
         int("mempool.future_ttl_s", 1...86_400) { $0.mempool.futureTtlS = $1 },
+        int("mempool.eviction_interval_ms", 10...3_600_000) { $0.mempool.evictionIntervalMs = $1 },
         string("storage.synchronous", env: nil, flag: nil) { s, v, origin in
             guard let mode = DatabaseOptions.Synchronous(rawValue: v.uppercased()) else {
                 throw ConfigError(origin: origin, key: "storage.synchronous", message: "expected \"full\", \"normal\" or \"off\", got \"\(v)\"")

@@ -47,6 +47,20 @@ struct NodeSettings: Sendable {
         /// Request body bytes held at once across all HTTP connections; a request that would
         /// exceed it gets 503 `overloaded` and its connection closes.
         var maxBodyBytesInFlight = 256 << 20
+
+        /// A deposed leader offers the transfers stranded in its mempool to the new leader this
+        /// often (internal: 250 ms, a few passes per election timeout).
+        static let strandedPassIntervalMs = 250
+        /// An offer of stranded transfers unanswered this long counts as not taken; the next pass
+        /// offers them again (internal: 2 s, well beyond a leader's answer on a live link).
+        static let strandedRequestTimeoutMs = 2_000
+        /// Forwarded `?wait=commit` transfers whose leader changed are looked at this often
+        /// (internal: 100 ms, a Raft tick).
+        static let forwardedSweepIntervalMs = 100
+        /// A re-offer of a forwarded transfer to a new leader unanswered this long counts as not
+        /// taken and the next sweep tries again (internal: 2 s, below `leaderWaitMs`, so
+        /// `leader_wait_ms` still bounds the caller's wait).
+        static let reforwardTimeoutMs = 2_000
     }
 
     /// The `[p2p]` section (named apart from the P2P module).
@@ -89,6 +103,21 @@ struct NodeSettings: Sendable {
         /// Forwarded transfers (`txs` requests) from one peer waiting for or being served by this
         /// leader; a request beyond it is answered `overloaded` at once.
         var maxForwardedTxsPerPeer = 60_000
+        /// A node started with `join` asks the cluster to add it this often until it is a member
+        /// (default 1 s: a lost request costs a second; above `min_join_interval_ms`, so members
+        /// let every one through).
+        var joinRetryMs = 1_000
+
+        /// A block-synced block's signature check not finished after this long is given up and
+        /// the runtime verifies the block itself (internal: 60 s, a stuck worker pool only).
+        static let syncSignatureWaitLimitS = 60
+        /// A join a follower relayed to the leader is remembered this long for the leader's
+        /// answer (internal: ten of the newcomer's retries at the default `joinRetryMs`; a
+        /// forgotten relay costs nothing but the newcomer's next request).
+        static let joinRelayTtlMs = 10_000
+        /// One log line per (reason, peer) of refused peer connections at most this often
+        /// (internal: a log throttle, so a peer repeating itself cannot flood the log).
+        static let refusalLogIntervalMs = 5_000
     }
 
     /// The `[consensus]` section (named apart from the Consensus module).
@@ -107,6 +136,31 @@ struct NodeSettings: Sendable {
         var voters = 3
         /// A learner must stay caught up this long before the leader promotes it.
         var promotionStabilizationMs = 1_000
+        /// A leader that stops first hands leadership to the most up-to-date voter and waits at
+        /// most this long for it to move (default 3 s: beyond the two election
+        /// timeouts after which the core gives a transfer up, so the core's answer normally ends
+        /// the wait; keep it below the provider's stop grace period, or the node is killed mid-way).
+        var stopTransferWaitMs = 3_000
+
+        /// One log line per kind of refused Raft message or evidence of a faulty member at most
+        /// this often (internal: a log throttle; every occurrence is still counted in the metrics).
+        static let peerFaultLogIntervalMs = 1_000
+        /// A replicated entry's check started ahead and not finished after this long is given up
+        /// and the runtime checks the entry itself (internal: 60 s, a stuck worker pool only).
+        static let entryCheckWaitLimitS = 60
+    }
+
+    /// How long the runtime thread sleeps between rounds when nothing wakes it (internal: none of
+    /// these is a timeout anything depends on; each only bounds a wait for work).
+    enum RuntimeWaits {
+        /// The shortest sleep between two rounds (100 µs): a tick or block due now still yields
+        /// the CPU once instead of spinning.
+        static let minWaitUs: UInt64 = 100
+        /// The shortest sleep while a refused write waits for its retry (1 ms), so a retry due now
+        /// does not spin.
+        static let stalledWriteMinWaitMs: UInt64 = 1
+        /// The longest sleep (1 s), so a stop or a missed wake-up is noticed within a second.
+        static let maxWaitMs: UInt64 = 1_000
     }
 
     struct Storage: Sendable {
@@ -116,6 +170,12 @@ struct NodeSettings: Sendable {
         var allowUnsafeSynchronous = false
         /// The start-up check of the database (last 64 blocks, quick_check for at most 10 s).
         var check = StoreCheckSettings()
+
+        /// A write the disk refused is tried again after 50 ms, then after twice as long each
+        /// time... (internal: soon at first, so a brief fault costs little)
+        static let writeRetryFirstDelayMs: UInt64 = 50
+        /// ...but never more than 2 s apart, so a node recovers within 2 s of space coming back.
+        static let writeRetryMaxDelayMs: UInt64 = 2_000
     }
 
     struct Registry: Sendable {

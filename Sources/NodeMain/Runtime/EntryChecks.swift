@@ -30,8 +30,6 @@ final class EntryChecks: Sendable {
 
     /// Entries checked ahead at most (each holds its block's bytes until it commits).
     static let maxJobs = 1_024
-    /// A check not finished after this long is given up (the caller verifies itself).
-    static let waitLimitS = 60
 
     private let jobs = Mutex<[UInt64: Job]>([:])
     private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
@@ -64,7 +62,7 @@ final class EntryChecks: Sendable {
     /// The checked block of the entry at `index`, when its check was started on the same bytes.
     func take(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
         guard let job = jobs.withLock({ $0.removeValue(forKey: index) }), job.term == term, job.data == data,
-              job.group.wait(timeout: .now() + .seconds(Self.waitLimitS)) == .success else { return nil }
+              job.group.wait(timeout: .now() + .seconds(NodeSettings.Raft.entryCheckWaitLimitS)) == .success else { return nil }
         return job.outcome.withLock { $0 }
     }
 

@@ -2,7 +2,8 @@ import Synchronization
 
 /// Join requests this follower relayed to the leader for newcomers connected only to it, so the
 /// leader's `joinResult` can go back to the right link. Promise: at most `limit` relays are
-/// remembered; one older than `ttlNs` is forgotten (the newcomer asks again every second).
+/// remembered; one older than `ttlNs` is forgotten (the newcomer asks again every `[p2p]
+/// join_retry_ms`).
 final class JoinRelays: Sendable {
     private struct Relay {
         let newcomerLink: String
@@ -13,7 +14,7 @@ final class JoinRelays: Sendable {
     let ttlNs: UInt64
     private let relays = Mutex<[String: Relay]>([:])
 
-    init(limit: Int, ttlNs: UInt64 = 10_000_000_000) {
+    init(limit: Int, ttlNs: UInt64 = UInt64(NodeSettings.PeerNetwork.joinRelayTtlMs) * 1_000_000) {
         precondition(limit >= 1, "at least one relay")
         self.limit = limit
         self.ttlNs = ttlNs

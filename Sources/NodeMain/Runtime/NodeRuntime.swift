@@ -13,6 +13,8 @@ final class NodeRuntime: Sendable {
     let state: NodeState
     let metrics: NodeMetrics
     let nodeId: String
+    /// How long `stop` waits for leadership to move (`[consensus] stop_transfer_wait_ms`).
+    let stopTransferWaitMs: Int
     let transport: Mutex<(any ClusterTransport)?>
     /// Signature checks of block-synced blocks, started as they arrive (on the network's thread).
     let syncSignatures: SyncSignatures
@@ -36,6 +38,7 @@ final class NodeRuntime: Sendable {
         self.state = state
         self.metrics = metrics
         nodeId = settings.node.id
+        stopTransferWaitMs = settings.consensus.stopTransferWaitMs
         transport = Mutex(nil)
         let checks = EntryChecks()
         let signatures = SyncSignatures()
@@ -87,12 +90,13 @@ final class NodeRuntime: Sendable {
     /// Asks the runtime to look at the mempool now rather than at its next tick.
     func wake() { wakeSignal.signal() }
 
-    /// Stops the runtime; a leader first hands leadership to the most up-to-date voter (bounded).
+    /// Stops the runtime; a leader first hands leadership to the most up-to-date voter, waiting
+    /// at most `stopTransferWaitMs` for it.
     func stop(transferFirst: Bool = true) {
         if transferFirst, status.role == .leader, status.membership.voters.count > 1 {
             let done = DispatchSemaphore(value: 0)
             if post(.transferLeadership(to: nil, done: { _ in done.signal() })) {
-                _ = done.wait(timeout: .now() + .seconds(3))
+                _ = done.wait(timeout: .now() + .milliseconds(stopTransferWaitMs))
             }
         }
         stopping.store(true, ordering: .sequentiallyConsistent)
@@ -102,8 +106,10 @@ final class NodeRuntime: Sendable {
 
     var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
+    /// Sleeps until woken or `timeoutNs` passed, at most `RuntimeWaits.maxWaitMs`.
     func waitForWork(timeoutNs: UInt64) {
-        _ = wakeSignal.wait(timeout: .now() + .nanoseconds(Int(min(timeoutNs, 1_000_000_000))))
+        let capNs = NodeSettings.RuntimeWaits.maxWaitMs * 1_000_000
+        _ = wakeSignal.wait(timeout: .now() + .nanoseconds(Int(min(timeoutNs, capNs))))
     }
 
     func takeEvents() -> [RuntimeEvent] { drainInbox() }
@@ -151,6 +157,8 @@ extension RuntimeCoreSettings {
                   voters: settings.consensus.voters, promotionStabilizationMs: settings.consensus.promotionStabilizationMs,
                   electionTimeoutMs: settings.consensus.electionTimeoutMs, syncRequestTimeoutMs: settings.p2p.syncRequestTimeoutMs,
                   syncIgnorePeerMs: settings.p2p.syncIgnorePeerMs, mempoolFutureTtlS: settings.mempool.futureTtlS)
+        joinRetryMs = settings.p2p.joinRetryMs
+        mempoolEvictionIntervalMs = settings.mempool.evictionIntervalMs
     }
 }
 

@@ -25,7 +25,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     let door: EntryDoor
     /// When each (reason, peer) refusal was last logged: one line per pair per `refusalLogIntervalNs`.
     private let refusalLogged = Mutex<[String: UInt64]>([:])
-    static let refusalLogIntervalNs: UInt64 = 5_000_000_000
+    static let refusalLogIntervalNs = UInt64(NodeSettings.PeerNetwork.refusalLogIntervalMs) * 1_000_000
     private let log = Logger(component: "p2p")
     /// Where forwarded transfers and their answers go (the API).
     private let forwarding = Mutex<(any ForwardingEndpoint)?>(nil)

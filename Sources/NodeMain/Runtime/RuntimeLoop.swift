@@ -14,7 +14,8 @@ struct RuntimeLoop: @unchecked Sendable {
     let settings: NodeSettings
     let store: ChainStore
     var core: RuntimeCore<ChainStore>
-    /// When each kind of refused Raft message or evidence was last logged (one line per second each).
+    /// When each kind of refused Raft message or evidence was last logged (one line per
+    /// `NodeSettings.Raft.peerFaultLogIntervalMs` each).
     var peerFaultLogged = PeerFaultLog()
     /// Callers waiting for the core's answer to a membership change or a leadership transfer.
     var membershipReplies: [UInt64: @Sendable (MembershipOutcome) -> Void] = [:]
@@ -47,7 +48,8 @@ struct RuntimeLoop: @unchecked Sendable {
                 for event in runtime.takeEvents() { handleWhileStalled(event, runtime) }
                 retryStalledWrite(runtime, now: monotonicNs())
                 if let s = stalled {
-                    runtime.waitForWork(timeoutNs: max(s.backoff.nextAttemptNs - min(s.backoff.nextAttemptNs, monotonicNs()), 1_000_000))
+                    let untilRetryNs = s.backoff.nextAttemptNs - min(s.backoff.nextAttemptNs, monotonicNs())
+                    runtime.waitForWork(timeoutNs: max(untilRetryNs, NodeSettings.RuntimeWaits.stalledWriteMinWaitMs * 1_000_000))
                     continue
                 }
                 nextTick = monotonicNs() + tickNs
@@ -66,7 +68,7 @@ struct RuntimeLoop: @unchecked Sendable {
             if stalled == nil { syncDuties(runtime) }
             let blockWait = UInt64(settings.consensus.blockIntervalMs) * 1_000_000
             let wait = min(nextTick - min(nextTick, monotonicNs()), blockWait)
-            runtime.waitForWork(timeoutNs: max(wait, 100_000))
+            runtime.waitForWork(timeoutNs: max(wait, NodeSettings.RuntimeWaits.minWaitUs * 1_000))
         }
         log.info("runtime stopped", ["height": store.headHeight])
     }

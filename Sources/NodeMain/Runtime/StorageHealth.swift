@@ -41,8 +41,8 @@ final class StorageHealth: Sendable {
 /// When the runtime tries a failed write again: soon at first, then less often, never slower
 /// than `maxDelayMs`, so a node recovers within seconds of space coming back.
 struct WriteRetryBackoff: Sendable {
-    static let firstDelayMs: UInt64 = 50
-    static let maxDelayMs: UInt64 = 2_000
+    static let firstDelayMs = NodeSettings.Storage.writeRetryFirstDelayMs
+    static let maxDelayMs = NodeSettings.Storage.writeRetryMaxDelayMs
     private(set) var attempts = 0
     private(set) var nextAttemptNs: UInt64
 

@@ -19,8 +19,6 @@ final class SyncSignatures: Sendable {
 
     /// Checks started and not yet taken, at most (a little more than block sync buffers).
     static let maxJobs = BlockSync.maxBufferedBlocks + 256
-    /// A check not finished after this long is given up (the caller verifies itself).
-    static let waitLimitS = 60
 
     private let jobs = Mutex<[Hash32: Job]>([:])
     private let queue = DispatchQueue(label: "sync-signatures", qos: .userInitiated, attributes: .concurrent)
@@ -46,7 +44,7 @@ final class SyncSignatures: Sendable {
     /// Whether every signature of the block verifies (waiting for the check), or nil when none was started.
     func take(_ hash: Hash32) -> Bool? {
         guard let job = jobs.withLock({ $0.removeValue(forKey: hash) }) else { return nil }
-        guard job.group.wait(timeout: .now() + .seconds(Self.waitLimitS)) == .success else { return nil }
+        guard job.group.wait(timeout: .now() + .seconds(NodeSettings.PeerNetwork.syncSignatureWaitLimitS)) == .success else { return nil }
         return job.valid.load(ordering: .acquiring)
     }
 
