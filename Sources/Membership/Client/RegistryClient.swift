@@ -112,7 +112,7 @@ public final class RegistryClient: Sendable {
     /// Adopts the heartbeat period a registry asks for in its registration answer: its failure
     /// detector counts missed heartbeats against that period, not against this node's config.
     func adoptInterval(_ answer: JSON) {
-        guard let ms = answer["heartbeatIntervalMs"]?.intValue, (50...60_000).contains(ms) else { return }
+        guard let ms = answer["heartbeatIntervalMs"]?.intValue, RegistrySettings.heartbeatIntervalMsRange.contains(Int(ms)) else { return }
         let old = state.withLock { s in defer { s.intervalMs = Int(ms) }; return s.intervalMs }
         if old != Int(ms) { log.info("heartbeat period set by the registry", ["ms": ms, "was": old]) }
     }

@@ -80,11 +80,18 @@ public final class Gateway: Sendable {
         return bound
     }
 
+    /// The discovery loop waits between discoveries in steps this long (50 ms), so `stop` need not
+    /// wait out a whole `discover_interval_ms`.
+    static let discoverWaitStepMs = 50
+    /// What `stop` allows beyond one discovery and one wait step for the loop to end (1 s: a
+    /// thread switch on a loaded host), before it stops the server all the same.
+    static let stopSlackMs = 1_000
+
     /// Stops listening and following the registry. Idempotent.
     public func stop() {
         guard !stopping.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        // The discovery loop ends within one discovery and one 50 ms wait step; a second of slack.
-        let loopEndMs = settings.discoverTimeoutMs + 1_050
+        // The discovery loop ends within one discovery and one wait step.
+        let loopEndMs = settings.discoverTimeoutMs + Self.discoverWaitStepMs + Self.stopSlackMs
         if discovering.load(ordering: .sequentiallyConsistent) { _ = stopped.wait(timeout: .now() + .milliseconds(loopEndMs)) }
         server.withLock { $0 }?.stop()
     }
@@ -96,7 +103,7 @@ public final class Gateway: Sendable {
         while !stopping.load(ordering: .sequentiallyConsistent) {
             var waitedMs = 0
             while waitedMs < settings.discoverIntervalMs, !stopping.load(ordering: .sequentiallyConsistent) {
-                let step = min(50, settings.discoverIntervalMs - waitedMs)
+                let step = min(Self.discoverWaitStepMs, settings.discoverIntervalMs - waitedMs)
                 usleep(UInt32(step) * 1_000)
                 waitedMs += step
             }

@@ -53,14 +53,14 @@ public struct DockerNodeSpec: Sendable, Equatable {
     public var logLevel: String
     /// Further `KEY=value` settings every node gets (CHAIN_ID, ...).
     public var extraEnv: [String]
-    /// Seconds a node gets between SIGTERM and SIGKILL on `docker stop`.
+    /// Seconds a node gets between SIGTERM and SIGKILL on `docker stop` (`NodeStopGrace`).
     public var stopTimeoutS: Int
     /// What a node container may use: memory and processes (threads count) are capped.
     public var limits: DockerNodeLimits
 
     public init(cluster: String = "autochain", image: String = "autochain:latest", network: String = "autochain",
                 registryURL: String = "http://registry:9090", clusterToken: String = "", logLevel: String = "info",
-                extraEnv: [String] = [], stopTimeoutS: Int = 10, limits: DockerNodeLimits = DockerNodeLimits()) {
+                extraEnv: [String] = [], stopTimeoutS: Int = NodeStopGrace.defaultS, limits: DockerNodeLimits = DockerNodeLimits()) {
         self.cluster = cluster
         self.image = image
         self.network = network
@@ -295,13 +295,31 @@ public struct DockerEngine: Sendable {
     /// in their own version (everything used here exists since 1.25).
     public static let maxAPIVersion = "1.43"
     public static let minAPIVersion = "1.25"
+    /// Default of `requestTimeoutMs` (`[docker] engine_request_timeout_ms`): 30 s, enough for an
+    /// engine that creates a container or lists many on a loaded host.
+    public static let defaultRequestTimeoutMs = 30_000
+    public static let requestTimeoutMsRange = 100...600_000
+    /// The first call, `GET /version`, gets 5 s: it needs no work from the engine, so an engine
+    /// that cannot answer it that fast is not there (the registry then fails at start, saying so).
+    public static let versionTimeoutMs = 5_000
+    /// How often the Docker and Swarm providers list the engine's containers or services to see
+    /// exits (500 ms: a dead node is noticed within a heartbeat period), clamped to
+    /// `pollIntervalMsRange` (100 ms: the engine is not hammered; 10 s: exits are still seen).
+    public static let defaultPollIntervalMs = 500
+    public static let pollIntervalMsRange = 100...10_000
+    /// How often a provider waiting for a node to stop asks the engine again (200 ms: a stop takes
+    /// seconds, so a few lists a second see its end promptly).
+    public static let stopPollIntervalUs: UInt32 = 200_000
     public let socketPath: String
     public let apiVersion: String
+    /// How long one Engine API call may take unless the call says otherwise (a stop waits longer).
+    public let requestTimeoutMs: Int
 
     /// Connects and negotiates: the lower of the engine's `ApiVersion` and `maxAPIVersion`.
-    public init(socketPath: String = "/var/run/docker.sock") throws(DockerError) {
+    public init(socketPath: String = "/var/run/docker.sock", requestTimeoutMs: Int = DockerEngine.defaultRequestTimeoutMs) throws(DockerError) {
         self.socketPath = socketPath
-        let v = try Self.send(socketPath: socketPath, prefix: "", DockerNodeSpec.version, timeoutMs: 5_000)
+        self.requestTimeoutMs = requestTimeoutMs
+        let v = try Self.send(socketPath: socketPath, prefix: "", DockerNodeSpec.version, timeoutMs: Self.versionTimeoutMs)
         guard v.status == 200, let server = v.json?["ApiVersion"]?.stringValue else {
             throw .refused(request: "GET /version", status: v.status, message: v.text)
         }
@@ -331,13 +349,13 @@ public struct DockerEngine: Sendable {
         public var message: String { json?["message"]?.stringValue ?? String(text.prefix(200)) }
     }
 
-    public func send(_ r: DockerRequest, timeoutMs: Int = 30_000) throws(DockerError) -> Answer {
-        try Self.send(socketPath: socketPath, prefix: "/v\(apiVersion)", r, timeoutMs: timeoutMs)
+    public func send(_ r: DockerRequest, timeoutMs: Int? = nil) throws(DockerError) -> Answer {
+        try Self.send(socketPath: socketPath, prefix: "/v\(apiVersion)", r, timeoutMs: timeoutMs ?? requestTimeoutMs)
     }
 
     /// Sends and requires a 2xx (or one of `accept`) answer.
     @discardableResult
-    public func expect(_ r: DockerRequest, accept: Set<Int> = [], timeoutMs: Int = 30_000) throws(DockerError) -> Answer {
+    public func expect(_ r: DockerRequest, accept: Set<Int> = [], timeoutMs: Int? = nil) throws(DockerError) -> Answer {
         let a = try send(r, timeoutMs: timeoutMs)
         guard (200..<300).contains(a.status) || accept.contains(a.status) else {
             throw .refused(request: "\(r.method) \(r.path.split(separator: "?").first ?? "")", status: a.status, message: a.message)

@@ -37,10 +37,12 @@ public final class DockerProvider: NodeProvider {
 
     /// Connects to the engine (negotiating its API version), takes a first snapshot (adopting
     /// the cluster's existing containers) and starts the exit poller.
-    public init(spec: DockerNodeSpec, socketPath: String = "/var/run/docker.sock", pollIntervalMs: Int = 500) throws(DockerError) {
+    public init(spec: DockerNodeSpec, socketPath: String = "/var/run/docker.sock", pollIntervalMs: Int = DockerEngine.defaultPollIntervalMs,
+                requestTimeoutMs: Int = DockerEngine.defaultRequestTimeoutMs) throws(DockerError) {
         self.spec = spec
-        self.pollIntervalMs = max(100, min(pollIntervalMs, 10_000))
-        engine = try DockerEngine(socketPath: socketPath)
+        let bounds = DockerEngine.pollIntervalMsRange
+        self.pollIntervalMs = max(bounds.lowerBound, min(pollIntervalMs, bounds.upperBound))
+        engine = try DockerEngine(socketPath: socketPath, requestTimeoutMs: requestTimeoutMs)
         try refresh(reportExits: false)
         let s = snapshot.withLock { $0 }
         log.info("docker provider ready", ["api": engine.apiVersion, "cluster": spec.cluster, "image": spec.image,
@@ -108,7 +110,7 @@ public final class DockerProvider: NodeProvider {
             try checkOwned(c.id, id)
             _ = snapshot.withLock { $0.stoppedByUs.insert(c.id) }
             try engine.expect(DockerNodeSpec.stop(c.id, timeoutS: spec.stopTimeoutS), accept: [304],
-                              timeoutMs: (spec.stopTimeoutS + 10) * 1000)
+                              timeoutMs: (spec.stopTimeoutS + NodeStopGrace.engineStopMarginS) * 1000)
         } catch {
             log.warn("cannot stop node container", ["node": id, "error": "\(error)"])
         }

@@ -25,13 +25,18 @@ public final class ProcessProvider: NodeProvider {
     /// called free again before its node binds it, so no port is handed out twice (bounded by the
     /// 64k TCP ports).
     private let handedOut = Mutex<Set<String>>([])
-    /// How long a node gets to stop after SIGTERM before SIGKILL.
-    static let stopGraceSeconds = 5.0
+    /// Seconds a node gets to stop after SIGTERM before SIGKILL (`NodeStopGrace`).
+    public let stopGraceS: Int
+    /// How often `stop` looks whether the node has exited (20 ms: a stop is rare, and a node that
+    /// exits at once is seen without a noticeable delay).
+    static let exitPollIntervalUs: UInt32 = 20_000
     /// Tries for a port not yet handed out, before giving up.
     static let maxPortTries = 64
 
-    public init(baseDir: String, binary: String, configPath: String?, registryURL: String, clusterToken: String, logLevel: String) {
+    public init(baseDir: String, binary: String, configPath: String?, registryURL: String, clusterToken: String, logLevel: String,
+                stopGraceS: Int = NodeStopGrace.defaultS) {
         self.baseDir = baseDir
+        self.stopGraceS = stopGraceS
         self.binary = binary
         self.configPath = configPath
         self.registryURL = registryURL
@@ -126,8 +131,8 @@ public final class ProcessProvider: NodeProvider {
     public func stop(_ id: String) {
         guard let p = children.withLock({ $0[id] }), p.isRunning else { return }
         p.terminate()
-        let deadline = Date().addingTimeInterval(Self.stopGraceSeconds)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
+        let deadline = Date().addingTimeInterval(Double(stopGraceS))
+        while p.isRunning && Date() < deadline { usleep(Self.exitPollIntervalUs) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
     }
@@ -202,7 +207,7 @@ public final class ProcessProvider: NodeProvider {
             group.enter()
             DispatchQueue.global().async { self.stop(id); group.leave() }
         }
-        _ = group.wait(timeout: .now() + Self.stopGraceSeconds + 2)
+        _ = group.wait(timeout: .now() + .seconds(stopGraceS + NodeStopGrace.killMarginS))
     }
 
     public func nodeKey(_ id: String) -> PublicKey? { dataDir(id).flatMap { NodeKeyFile.publicKey(in: $0) } }

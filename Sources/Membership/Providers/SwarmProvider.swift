@@ -42,10 +42,12 @@ public final class SwarmProvider: NodeProvider {
     /// Connects to the engine, checks that it is a swarm manager, finds the credential's secret
     /// (when one is named) and the network, takes a first snapshot (adopting the cluster's
     /// services) and starts the poller.
-    public init(spec: SwarmNodeSpec, socketPath: String = "/var/run/docker.sock", pollIntervalMs: Int = 500) throws(DockerError) {
+    public init(spec: SwarmNodeSpec, socketPath: String = "/var/run/docker.sock", pollIntervalMs: Int = DockerEngine.defaultPollIntervalMs,
+                requestTimeoutMs: Int = DockerEngine.defaultRequestTimeoutMs) throws(DockerError) {
         self.spec = spec
-        self.pollIntervalMs = max(100, min(pollIntervalMs, 10_000))
-        engine = try DockerEngine(socketPath: socketPath)
+        let bounds = DockerEngine.pollIntervalMsRange
+        self.pollIntervalMs = max(bounds.lowerBound, min(pollIntervalMs, bounds.upperBound))
+        engine = try DockerEngine(socketPath: socketPath, requestTimeoutMs: requestTimeoutMs)
         let info = try engine.expect(SwarmNodeSpec.info).json
         guard info?["Swarm"]?["LocalNodeState"]?.stringValue == "active", info?["Swarm"]?["ControlAvailable"]?.boolValue == true else {
             throw .unreachable("the engine at \(socketPath) is not a swarm manager (docker swarm init, or run the registry on a manager)")
@@ -168,7 +170,7 @@ public final class SwarmProvider: NodeProvider {
         do {
             _ = snapshot.withLock { $0.stoppedByUs.insert(id) }
             try update(svc, id) { SwarmNodeSpec.rescaled($0, replicas: 0, forceRestart: false) }
-            try waitUntilStopped(id, timeoutS: spec.node.stopTimeoutS + 10)
+            try waitUntilStopped(id, timeoutS: spec.node.stopTimeoutS + NodeStopGrace.engineStopMarginS)
         } catch {
             log.warn("cannot stop node service", ["node": id, "error": "\(error)"])
         }
@@ -180,7 +182,7 @@ public final class SwarmProvider: NodeProvider {
         while Date() < deadline {
             try refresh(reportExits: true)
             if !isRunning(id) { return }
-            usleep(200_000)
+            usleep(DockerEngine.stopPollIntervalUs)
         }
         log.warn("node service still running after its stop timeout", ["node": id, "timeout_s": timeoutS])
     }

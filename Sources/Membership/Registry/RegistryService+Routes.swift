@@ -235,7 +235,7 @@ extension RegistryService {
         case .fenced(let refusal):
             metrics.callsRefused.inc(1, refusal.code)
             record(refusal.code == "superseded" ? .supersededCopyRefused : .nodeCallRefused, id,
-                   "a report of \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: 1)
+                   "a report of \(id) refused: \(refusal.code) (\(refusal.message))", atMostEvery: settings.refusedCallEventIntervalS)
             throw RegistryAPIError(refusal.code, refusal.message)
         case .admitted(let effects): perform(effects)
         }

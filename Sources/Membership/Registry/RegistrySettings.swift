@@ -8,6 +8,9 @@ public struct RegistrySettings: Sendable {
     public var decideIntervalMs = 250
     /// Nodes are told to heartbeat this often.
     public var heartbeatIntervalMs = 500
+    /// `[registry] heartbeat_ms` may be 50 ms (a loopback test cluster) to a minute (beyond it a
+    /// dead node is noticed too late to matter); a node adopts a registry's period only within it.
+    public static let heartbeatIntervalMsRange = 50...60_000
     /// Events kept (oldest dropped first).
     public var maxEvents = 1_000
     /// Node slots (records and failure-detector entries), at most; taken only by nodes that
@@ -15,6 +18,9 @@ public struct RegistrySettings: Sendable {
     public var maxNodes = 256
     /// Seconds a destroyed node's data is kept aside before it is deleted (`[registry] retired_data_keep_s`).
     public var retiredDataKeepS = 86_400
+    /// Seconds the provider lets a node stop before it kills it (`[registry] node_stop_grace_s`,
+    /// default and reason in `NodeStopGrace`): more than a stopping leader's hand-over takes.
+    public var nodeStopGraceS = NodeStopGrace.defaultS
     /// A signed registration or heartbeat whose timestamp is further than this from the
     /// registry's clock is refused (`[registry] signed_clock_skew_s`).
     public var signedClockSkewS = 30
@@ -41,8 +47,9 @@ public struct RegistrySettings: Sendable {
     /// Timeout of one `GET /chain/headers` the registry verifies the chain with
     /// (`[registry] chain_fetch_timeout_ms`).
     public var chainFetchTimeoutMs = 5_000
-    /// `node_call_refused` events are recorded at most this often (every refusal is counted in
-    /// the metrics all the same): a flood of bad calls cannot flood the event list.
+    /// `node_call_refused` and `superseded_copy_refused` events are recorded at most this often
+    /// (every refusal is counted in the metrics all the same): a flood of bad calls or reports
+    /// cannot flood the event list.
     public var refusedCallEventIntervalS = 1.0
     /// `chain_unverified` events are recorded at most this often (the registry retries each round).
     public var unverifiedChainEventIntervalS = 5.0

@@ -109,7 +109,7 @@ enum BenchCommand {
                 let status = (try? client.get("/tx/\(tx.hash.hex)"))?["status"]?.stringValue
                 if status == "committed" { break }
                 if Date() > deadline { throw .failed("transaction \(tx.hash.hex) not committed after \(timeoutS) s") }
-                usleep(5_000)
+                usleep(BenchPolls.commitStatusPollUs)
             }
         }
     }
@@ -197,7 +197,7 @@ enum BenchCommand {
             }.start()
         }
         group.wait()
-        while !run.tracker.isDone, run.progressing { usleep(2_000) }
+        while !run.tracker.isDone, run.progressing { usleep(BenchPolls.commitPollUs) }
         let snapshot = run.tracker.snapshot()
         return Result(submitted: batches.reduce(0) { $0 + $1.count } - snapshot.skipped, rejected: run.rejected.load(ordering: .relaxed),
                       skipped: snapshot.skipped, resubmitted: run.resubmitted.load(ordering: .relaxed),
@@ -257,7 +257,7 @@ enum BenchCommand {
             refused += retry.filter { dead.contains($0.from) }.map { (tx: $0, answer: JSON.string("an earlier nonce of its sender was refused")) }
             retry.removeAll { dead.contains($0.from) }
             guard !retry.isEmpty else { return refused }
-            usleep(50_000)
+            usleep(BenchPolls.refusedRetryDelayUs)
             pending = retry
         }
         assert(pending.isEmpty, "the last attempt retries nothing")
@@ -291,7 +291,7 @@ enum BenchCommand {
                     }
                 }
             }
-            usleep(1_000)
+            usleep(BenchPolls.windowPollUs)
         }
     }
 
@@ -302,7 +302,7 @@ enum BenchCommand {
         var height = UInt64((try? client.get("/chain/head"))?["head"]?["height"]?.intValue ?? 0)
         while !tracker.isDone, run.progressing {
             guard let head = (try? client.get("/chain/head"))?["head"]?["height"]?.intValue, UInt64(head) > height else {
-                usleep(2_000)
+                usleep(BenchPolls.commitPollUs)
                 continue
             }
             while height < UInt64(head) {
@@ -311,7 +311,7 @@ enum BenchCommand {
                 var read: JSON?
                 for _ in 0..<100 where read == nil && run.progressing {
                     read = try? client.get("/block/\(height + 1)")
-                    if read == nil { usleep(20_000) }
+                    if read == nil { usleep(BenchPolls.blockPollUs) }
                 }
                 guard let block = read else { break }
                 height += 1

@@ -62,7 +62,7 @@ final class CommitTracker: Sendable {
 
     func waitUntilDone(timeoutS: Double) {
         let deadline = monotonicSeconds() + timeoutS
-        while !isDone, monotonicSeconds() < deadline { usleep(2_000) }
+        while !isDone, monotonicSeconds() < deadline { usleep(BenchPolls.commitPollUs) }
     }
 
     func snapshot() -> (latencies: [Double], lastCommit: Double, skipped: Int) {

@@ -124,12 +124,16 @@ struct NodeClient {
         do { http = try HTTPClient(baseURL: base) } catch { throw .usage("bad node URL '\(url)': \(error)") }
     }
 
+    /// A CLI call's timeout unless it says otherwise (60 s: `transfer --wait` waits for a commit,
+    /// which the node answers within its own `commit_wait_ms`, 30 s by default).
+    static let defaultTimeout: Duration = .seconds(60)
+
     func get(_ path: String) throws(CLIError) -> JSON { try call("GET", path, nil) }
     func post(_ path: String, _ body: JSON, token: String? = nil) throws(CLIError) -> JSON {
         try call("POST", path, body.serialized(), token: token)
     }
 
-    func call(_ method: String, _ path: String, _ body: [UInt8]?, timeout: Duration = .seconds(60), token: String? = nil) throws(CLIError) -> JSON {
+    func call(_ method: String, _ path: String, _ body: [UInt8]?, timeout: Duration = NodeClient.defaultTimeout, token: String? = nil) throws(CLIError) -> JSON {
         let response: HTTPClientResponse
         var headers = body == nil ? HTTPHeaders() : HTTPHeaders([("Content-Type", "application/json")])
         if let token, !token.isEmpty { headers.add("Authorization", "Bearer \(token)") }

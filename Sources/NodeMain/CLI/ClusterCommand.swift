@@ -46,7 +46,7 @@ enum ClusterCommand {
             p2p.append(peer)
             apis.append(("node\(i)", "http://\(api)"))
             print("node\(i)  http://\(api)  (p2p \(peer), log \(log))")
-            if i == 1 { Thread.sleep(forTimeInterval: 0.5) }
+            if i == 1 { Thread.sleep(forTimeInterval: Self.bootstrapHeadStartS) }
         }
         print("cluster of \(count) node(s) started; Ctrl-C stops it. Waiting until it runs:")
         let targetVoters = try Self.targetVoters(configFile: parsed.string("config"))
@@ -57,6 +57,14 @@ enum ClusterCommand {
         for p in children where p.isRunning { p.terminate() }
         for p in children { p.waitUntilExit() }
     }
+
+    /// The first node (which bootstraps the chain) starts this long before the others (0.5 s: they
+    /// would only retry their dials until it listens; this keeps their logs quiet).
+    static let bootstrapHeadStartS = 0.5
+    /// How long the readiness watch waits for one node's `/status` (1 s, on loopback) and how
+    /// often it looks again (250 ms).
+    static let watchStatusTimeout: Duration = .seconds(1)
+    static let watchIntervalS = 0.25
 
     /// `[consensus] voters` of the nodes' configuration (the nodes' default without one).
     static func targetVoters(configFile: String?) throws(CLIError) -> Int {
@@ -78,7 +86,7 @@ enum ClusterCommand {
             var answers: [String: JSON] = [:]
             for node in nodes {
                 guard let client = try? HTTPClient(baseURL: node.url),
-                      let r = try? client.request(method: "GET", path: "/status", timeout: .seconds(1)), r.status == 200,
+                      let r = try? client.request(method: "GET", path: "/status", timeout: Self.watchStatusTimeout), r.status == 200,
                       let st = try? JSON.parse(r.body) else { continue }
                 answers[node.id] = st
             }
@@ -92,7 +100,7 @@ enum ClusterCommand {
                     committedHeight: UInt64(max(0, leader.flatMap { answers[$0]?["height"]?.intValue } ?? 0)))
                 if let line = readiness.observe(observation) { print(line) }
             }
-            Thread.sleep(forTimeInterval: 0.25)
+            Thread.sleep(forTimeInterval: Self.watchIntervalS)
         }
     }
 

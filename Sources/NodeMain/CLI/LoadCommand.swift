@@ -56,7 +56,7 @@ enum LoadCommand {
         let keys = (0..<plan.accounts).map { _ in KeyPair.generate() }
         let perAccount = UInt64(schedule.totalTransfers / plan.accounts + 1)
         print("load: funding \(plan.accounts) accounts from \(funder.address.hex)")
-        try BenchCommand.fund(keys, from: funder, each: perAccount * 2 + 10, chainId: chainId, url: plan.url, timeoutS: 120)
+        try BenchCommand.fund(keys, from: funder, each: perAccount * 2 + 10, chainId: chainId, url: plan.url, timeoutS: BenchPolls.fundCommitTimeoutS)
         print("load: \(schedule.phases.count) phases, \(LoadSchedule.durationText(schedule.totalS)), \(schedule.totalTransfers) transfers: \(schedule.text)")
         let run = LoadRun(plan: plan, keys: keys, chainId: chainId)
         let totals = run.execute()
@@ -167,12 +167,12 @@ final class LoadRun: Sendable {
             let sent = sendDue(client)
             busySenders.subtract(1, ordering: .relaxed)
             switch sent {
-            case .nothingDue: usleep(5_000)
+            case .nothingDue: usleep(BenchPolls.nothingDuePollUs)
             case .sent: break
             case .connectionFailed:
                 // A failed connection is opened again for the next batch.
                 client.http.close()
-                if let fresh = try? NodeClient(plan.url) { client = fresh } else { usleep(100_000) }
+                if let fresh = try? NodeClient(plan.url) { client = fresh } else { usleep(BenchPolls.reconnectDelayUs) }
             }
         }
         client.http.close()
@@ -205,7 +205,7 @@ final class LoadRun: Sendable {
         let body = JSON.object(JSONObject([("txs", .array(txs.map(\.json)))])).serialized()
         let answer: JSON?
         do {
-            let r = try client.http.request(method: "POST", path: "/submit-txs", headers: headers, body: body, timeout: .seconds(30))
+            let r = try client.http.request(method: "POST", path: "/submit-txs", headers: headers, body: body, timeout: BenchPolls.submitBatchTimeout)
             answer = try? JSON.parse(r.body)
             if answer?["results"] == nil { noteError("POST /submit-txs: HTTP \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self))") }
         } catch {
@@ -247,7 +247,7 @@ final class LoadRun: Sendable {
         var read = startHeight
         while following.load(ordering: .relaxed) {
             guard let head = (try? client.get("/chain/head"))?["head"]?["height"]?.intValue, head >= 0, UInt64(head) > read else {
-                usleep(20_000)
+                usleep(BenchPolls.blockPollUs)
                 continue
             }
             // Behind a gateway the block may come from a node a moment behind the one that gave the

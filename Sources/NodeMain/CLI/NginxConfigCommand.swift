@@ -39,12 +39,15 @@ enum NginxConfigCommand {
         print("nginx-config: \(out) routes to \(nodes.count) node(s) of \(registry); check it with `nginx -t`")
     }
 
+    /// How long `GET /discover` may take (5 s: the registry answers it from memory).
+    static let discoverTimeout: Duration = .seconds(5)
+
     static func discover(_ registry: String) throws(CLIError) -> [GatewayRouting.Node] {
         let response: HTTPClientResponse
         do {
             let client = try HTTPClient(baseURL: registry, maxResponseBytes: 4 << 20)
             defer { client.close() }
-            response = try client.request(method: "GET", path: "/discover", timeout: .seconds(5))
+            response = try client.request(method: "GET", path: "/discover", timeout: Self.discoverTimeout)
         } catch { throw .failed("nginx-config: registry \(registry): \(error)") }
         guard response.status == 200 else { throw .failed("nginx-config: \(registry)/discover answered \(response.status)") }
         return GatewayDiscovery.nodes(fromDiscoverBody: response.body, maxNodes: GatewaySettings().maxNodes)

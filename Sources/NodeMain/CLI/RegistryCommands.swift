@@ -61,7 +61,8 @@ enum RegistryCommand {
         let url = "http://\(settings.addr)"
         let provider = try RegistryProviderOption.make(parsed, environment: ProcessInfo.processInfo.environment, baseDir: base,
                                                        configPath: file, registryURL: url, clusterToken: settings.clusterToken,
-                                                       logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info")
+                                                       logLevel: parsed.string("log-level") ?? ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info",
+                                                       nodeStopGraceS: settings.nodeStopGraceS)
         let registry = RegistryService(settings: settings, provider: provider)
         do { _ = try registry.start() } catch { throw .failed("registry cannot listen on \(settings.addr): \(error)") }
         let resumed = RegistryProviderOption.resume(provider, registry: registry)
@@ -130,12 +131,17 @@ enum UpCommand {
 
     /// Prints each node's URL once as it appears, and the cluster's readiness as it changes:
     /// "running" only when it is (`ClusterReadiness`), "repaired: running" after a repair.
+    /// How long the watch waits for a `/status` (2 s: a stalled registry or leader must not hold
+    /// up what is printed) and how often it asks again (250 ms: a change shows at once to a human).
+    static let watchStatusTimeout: Duration = .seconds(2)
+    static let watchIntervalS = 0.25
+
     static func watch(registryURL: String, nodes: Int, targetVoters: Int) {
         var shown = Set<String>()
         var readiness = ClusterReadiness()
         while true {  // until the process exits
             // Short timeouts: a stalled registry or leader must not hold up what is printed.
-            if let client = try? NodeClient(registryURL), let st = try? client.call("GET", "/status", nil, timeout: .seconds(2)) {
+            if let client = try? NodeClient(registryURL), let st = try? client.call("GET", "/status", nil, timeout: watchStatusTimeout) {
                 let list = st["nodes"]?.arrayValue ?? []
                 for node in list {
                     guard let id = node["id"]?.stringValue, let api = node["apiUrl"]?.stringValue, !shown.contains(id) else { continue }
@@ -146,7 +152,7 @@ enum UpCommand {
                 // The registry's word on the leader is checked with the leader itself: it must
                 // say it leads, and its height is what it committed.
                 let leaderURL = st["leader"]?.stringValue.flatMap { id in list.first { $0["id"]?.stringValue == id }?["apiUrl"]?.stringValue }
-                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.call("GET", "/status", nil, timeout: .seconds(2)) }
+                let leaderStatus = leaderURL.flatMap { try? NodeClient($0) }.flatMap { try? $0.call("GET", "/status", nil, timeout: watchStatusTimeout) }
                 let leads = leaderStatus?["role"]?.stringValue.flatMap(Role.init(rawValue:)) == .leader
                 let observation = ClusterReadiness.Observation(
                     expectedNodes: st["targetNodes"]?.intValue.map { Int($0) } ?? nodes, targetVoters: targetVoters,
@@ -156,7 +162,7 @@ enum UpCommand {
                     committedHeight: UInt64(max(0, leaderStatus?["height"]?.intValue ?? 0)))
                 if let line = readiness.observe(observation) { print(line) }
             }
-            Thread.sleep(forTimeInterval: 0.25)
+            Thread.sleep(forTimeInterval: watchIntervalS)
         }
     }
 }

@@ -14,6 +14,8 @@ enum RegistryProviderOption {
         var registryURL: String
         var clusterToken: String
         var logLevel: String
+        /// Seconds a node gets to stop before it is killed (`[registry] node_stop_grace_s`).
+        var nodeStopGraceS = NodeStopGrace.defaultS
     }
 
     /// One way of running nodes: its `--provider` name, what it is, and how it is made.
@@ -72,13 +74,15 @@ enum RegistryProviderOption {
     }
 
     static func make(_ parsed: ParsedArguments, environment env: [String: String], baseDir: String, configPath: String?,
-                     registryURL: String, clusterToken: String, logLevel: String) throws(CLIError) -> any NodeProvider {
+                     registryURL: String, clusterToken: String, logLevel: String,
+                     nodeStopGraceS: Int = NodeStopGrace.defaultS) throws(CLIError) -> any NodeProvider {
         let name = value(parsed, env, "provider", "AUTOCHAIN_PROVIDER", kinds[0].name)
         guard let kind = kinds.first(where: { $0.name == name }) else {
             throw .usage("--provider must be \(kindNames), got '\(name)'")
         }
         return try kind.make(Context(parsed: parsed, environment: env, baseDir: baseDir, configPath: configPath,
-                                     registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel))
+                                     registryURL: registryURL, clusterToken: clusterToken, logLevel: logLevel,
+                                     nodeStopGraceS: nodeStopGraceS))
     }
 
     static func makeProcess(_ c: Context) -> any NodeProvider {
@@ -86,19 +90,22 @@ enum RegistryProviderOption {
         // `pgrep -f "node-id node2 --data-dir $PWD/data/cluster/"` finds this cluster's node2 only.
         let absolute = c.baseDir.hasPrefix("/") ? c.baseDir : FileManager.default.currentDirectoryPath + "/" + c.baseDir
         return ProcessProvider(baseDir: absolute, binary: selfExecutablePath(), configPath: c.configPath,
-                               registryURL: c.registryURL, clusterToken: c.clusterToken, logLevel: c.logLevel)
+                               registryURL: c.registryURL, clusterToken: c.clusterToken, logLevel: c.logLevel,
+                               stopGraceS: c.nodeStopGraceS)
     }
 
     static func makeDocker(_ c: Context) throws(CLIError) -> any NodeProvider {
         let spec = try dockerNodeSpec(c)
-        do { return try DockerProvider(spec: spec, socketPath: dockerSocket(c)) } catch { throw .failed("docker provider: \(error)") }
+        let engine = try DockerLimitsConfig.load(file: c.configPath, environment: c.environment).engineRequestTimeoutMs
+        do { return try DockerProvider(spec: spec, socketPath: dockerSocket(c), requestTimeoutMs: engine) } catch { throw .failed("docker provider: \(error)") }
     }
 
     static func makeSwarm(_ c: Context) throws(CLIError) -> any NodeProvider {
         let swarm = SwarmNodeSpec(node: try dockerNodeSpec(c),
                                   secretName: value(c.parsed, c.environment, "swarm-secret", "SWARM_SECRET", ""),
                                   spreadLabel: value(c.parsed, c.environment, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"))
-        do { return try SwarmProvider(spec: swarm, socketPath: dockerSocket(c)) } catch { throw .failed("swarm provider: \(error)") }
+        let engine = try DockerLimitsConfig.load(file: c.configPath, environment: c.environment).engineRequestTimeoutMs
+        do { return try SwarmProvider(spec: swarm, socketPath: dockerSocket(c), requestTimeoutMs: engine) } catch { throw .failed("swarm provider: \(error)") }
     }
 
     static func dockerSocket(_ c: Context) -> String {
@@ -121,7 +128,8 @@ enum RegistryProviderOption {
         spec.clusterToken = c.clusterToken
         spec.logLevel = c.logLevel
         spec.extraEnv = passed
-        spec.limits = try DockerLimitsConfig.load(file: c.configPath, environment: env)
+        spec.stopTimeoutS = c.nodeStopGraceS
+        spec.limits = try DockerLimitsConfig.load(file: c.configPath, environment: env).limits
         return spec
     }
 }

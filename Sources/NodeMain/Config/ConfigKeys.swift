@@ -59,7 +59,7 @@ enum ConfigKeys {
             }
             s.registry.strategy = v
         },
-        int("registry.heartbeat_ms", 50...60_000) { $0.registry.heartbeatMs = $1 },
+        int("registry.heartbeat_ms", RegistrySettings.heartbeatIntervalMsRange) { $0.registry.heartbeatMs = $1 },
         int("consensus.heartbeat_ms", 10...10_000) { $0.consensus.heartbeatMs = $1 },
         int("consensus.election_timeout_ms", 20...120_000) { $0.consensus.electionTimeoutMs = $1 },
         int("consensus.block_interval_ms", 1...60_000) { $0.consensus.blockIntervalMs = $1 },

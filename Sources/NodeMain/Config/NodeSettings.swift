@@ -3,6 +3,11 @@ import Chain
 /// Everything a node needs to run, with every default written once, here (config.toml documents
 /// the same values). Units are in the names.
 struct NodeSettings: Sendable {
+    /// The longest a clean stop of a leader may take by these settings: the leadership transfer's
+    /// wait, then the hand-over of its stranded transfers. The registry's provider must give a
+    /// node longer than this before it kills it (`[registry] node_stop_grace_s`).
+    var worstCaseStopMs: Int { consensus.stopTransferWaitMs + api.strandedHandOverWaitMs }
+
     struct Node: Sendable {
         var id = "node1"
         var dataDir = "./data/node1"

@@ -14,7 +14,7 @@ enum RegistryConfig {
                                                 "registry.series_interval_s", "registry.series_points", "registry.series_max_marks",
                                                 "registry.in_flight_timeout_s", "registry.retire_removal_wait_s",
                                                 "registry.evidence_event_interval_s", "registry.node_call_timeout_ms",
-                                                "registry.chain_fetch_timeout_ms"]
+                                                "registry.chain_fetch_timeout_ms", "registry.node_stop_grace_s"]
 
     static func load(file: String?, environment: [String: String]) throws(CLIError) -> RegistrySettings {
         var s = RegistrySettings()
@@ -31,11 +31,11 @@ enum RegistryConfig {
                                                                    "retired_data_keep_s", "max_node_slots", "signed_clock_skew_s",
                                                                    "series_interval_s", "series_points", "series_max_marks",
                                                                    "in_flight_timeout_s", "retire_removal_wait_s", "evidence_event_interval_s",
-                                                                   "node_call_timeout_ms", "chain_fetch_timeout_ms"]))
+                                                                   "node_call_timeout_ms", "chain_fetch_timeout_ms", "node_stop_grace_s"]))
                 if let v = try r.string("addr") { s.addr = v }
                 if let v = try r.int("heartbeat_ms") {
                     // Nodes are told this period when they register; failure detection counts it.
-                    s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, 50...60_000)
+                    s.heartbeatIntervalMs = try range(r, "heartbeat_ms", v, RegistrySettings.heartbeatIntervalMsRange)
                     s.detector.heartbeatIntervalS = Double(s.heartbeatIntervalMs) / 1000
                     s.detector.deadAfterSuspectS = 3 * s.detector.heartbeatIntervalS
                 }
@@ -90,7 +90,7 @@ enum RegistryConfig {
         return s
     }
 
-    /// `[registry]`'s timeouts and event intervals.
+    /// `[registry]`'s timeouts and event intervals, and the grace its provider gives a stopping node.
     static func loadTimeouts(_ r: TOMLTable, into s: inout RegistrySettings) throws {
         if let v = try r.int("in_flight_timeout_s") { s.inFlightTimeoutS = try range(r, "in_flight_timeout_s", v, 1...3_600) }
         if let v = try r.int("retire_removal_wait_s") { s.retireRemovalWaitS = try range(r, "retire_removal_wait_s", v, 1...3_600) }
@@ -99,6 +99,7 @@ enum RegistryConfig {
         }
         if let v = try r.int("node_call_timeout_ms") { s.nodeCallTimeoutMs = try range(r, "node_call_timeout_ms", v, 100...600_000) }
         if let v = try r.int("chain_fetch_timeout_ms") { s.chainFetchTimeoutMs = try range(r, "chain_fetch_timeout_ms", v, 100...600_000) }
+        if let v = try r.int("node_stop_grace_s") { s.nodeStopGraceS = try range(r, "node_stop_grace_s", v, NodeStopGrace.rangeS) }
     }
 
     /// A configuration file's error as the CLI reports it (TOML errors name the file, line and key).

@@ -25,6 +25,10 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         public static let error = IOEvents(rawValue: 1 << 3)
     }
 
+    /// One `epoll_wait` sleeps at most a minute, then the timers are looked at again (a far
+    /// deadline must fit epoll's Int32 milliseconds).
+    static let maxWaitSliceMs: UInt64 = 60_000
+
     /// A token for one registered descriptor. Ids are never reused, so a stale event for a
     /// closed and recycled fd can never reach the new owner's handler.
     public struct Registration: Hashable, Sendable {
@@ -262,7 +266,7 @@ public final class EventLoop: @unchecked Sendable, CustomStringConvertible {
         let now = LinuxSyscalls.monotonicNanos()
         if deadline <= now { return 0 }
         let millis = (deadline - now + 999_999) / 1_000_000  // round up: never wake before a deadline
-        return Int32(min(millis, 60_000))
+        return Int32(min(millis, Self.maxWaitSliceMs))
     }
 
     private func drainWakeFD() {

@@ -14,6 +14,12 @@ public final class HTTPClient {
     public static let maxResponseHeadBytes = 64 * 1024
     /// Interim (1xx) responses skipped per request.
     static let maxInterimResponses = 8
+    /// A request's timeout when its caller gives none (10 s: callers with a deadline of their own
+    /// pass it; this only keeps a forgotten one from hanging).
+    public static let defaultTimeout: Duration = .seconds(10)
+    /// One `poll` waits at most a minute, then the deadline is checked again (the wait must fit
+    /// poll's Int32 milliseconds whatever the timeout).
+    static let maxPollSliceMs: UInt64 = 60_000
 
     public let address: SocketAddress
     public let maxResponseBytes: Int
@@ -53,7 +59,7 @@ public final class HTTPClient {
 
     /// Sends one request and reads the whole response.
     public func request(method: String = "GET", path: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
-                        timeout: Duration = .seconds(10)) throws(HTTPClientError) -> HTTPClientResponse {
+                        timeout: Duration = HTTPClient.defaultTimeout) throws(HTTPClientError) -> HTTPClientResponse {
         if let problem = Self.problem(method: method, path: path, headers: headers) { throw .invalidRequest(problem) }
         let deadline = HTTPServerConnection.deadline(after: timeout)
         let bytes = Self.encodeRequest(method: method, path: path, host: hostHeader, headers: headers, body: body)
@@ -181,7 +187,7 @@ public final class HTTPClient {
             let now = LinuxSyscalls.monotonicNanos()
             guard now < deadline else { throw .timeout(what) }
             var entry = pollfd(fd: fd, events: events, revents: 0)
-            let millis = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+            let millis = Int32(min((deadline - now + 999_999) / 1_000_000, HTTPClient.maxPollSliceMs))
             let rc = poll(&entry, 1, millis)
             if rc > 0 { return entry.revents }
             if rc < 0 && errno != EINTR { throw .io(.system(call: "poll", errno: errno, address: address.description)) }

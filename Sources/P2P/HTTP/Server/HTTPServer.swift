@@ -22,6 +22,15 @@ public final class HTTPServer: Sendable {
     static let acceptBackoff: Duration = .milliseconds(100)
     /// How long `stop()` lets in-flight requests finish before closing them.
     public static let stopGracePeriod: Duration = .seconds(1)
+    /// `start` polls this often for the first loop to have registered the acceptor (50 µs: the
+    /// loop runs that task within microseconds, and a start should not add a visible delay)...
+    static let startPollIntervalUs: UInt32 = 50
+    /// ...at most this many times (100,000 polls, at least 5 s): a loop that has not run the task
+    /// by then never started, a bug, not a slow host.
+    static let maxStartPolls = 100_000
+    /// `stop` polls this often for its connections to have drained within `stopGracePeriod` (2 ms:
+    /// a few hundred looks per grace period, without spinning).
+    static let stopPollIntervalUs: UInt32 = 2_000
 
     public let settings: HTTPServerSettings
     private let handler: @Sendable (HTTPRequest, HTTPResponder) -> Void
@@ -71,11 +80,11 @@ public final class HTTPServer: Sendable {
             do throws(SocketError) { try acceptor.register() } catch { registered.withLock { $0 = error } }
             done.store(true, ordering: .releasing)
         }
-        var spins = 0
-        while !done.load(ordering: .acquiring) {  // bound: the loop runs the task within microseconds
-            spins += 1
-            precondition(spins < 100_000, "event loop did not start")
-            usleep(50)
+        var polls = 0
+        while !done.load(ordering: .acquiring) {  // bound: maxStartPolls
+            polls += 1
+            precondition(polls < Self.maxStartPolls, "event loop did not start")
+            usleep(Self.startPollIntervalUs)
         }
         if let error = registered.withLock({ $0 }) {
             for loop in loops { loop.eventLoop.shutdown() }
@@ -99,7 +108,7 @@ public final class HTTPServer: Sendable {
         for loop in loops { loop.eventLoop.execute { loop.stop() } }
         let deadline = HTTPServerConnection.deadline(after: Self.stopGracePeriod)
         while budget.connections.load(ordering: .relaxed) > 0, LinuxSyscalls.monotonicNanos() < deadline {
-            usleep(2_000)  // bound: the grace period
+            usleep(Self.stopPollIntervalUs)  // bound: the grace period
         }
         for loop in loops {
             loop.eventLoop.execute { [loopWillStop] in

@@ -52,11 +52,18 @@ public struct HTTPServerSettings: Sendable {
     }
 
     /// How often each loop checks its connections' deadlines: a quarter of the shortest timeout,
-    /// between 10 ms and 1 s. Deadlines therefore fire up to that much late.
+    /// between `minSweepInterval` and `maxSweepInterval`. Deadlines therefore fire up to that much late.
     var sweepInterval: Duration {
         let shortest = min(readHeaderTimeout, readBodyTimeout, idleTimeout, writeTimeout)
-        return max(.milliseconds(10), min(.seconds(1), shortest / 4))
+        return max(Self.minSweepInterval, min(Self.maxSweepInterval, shortest / Self.sweepsPerShortestTimeout))
     }
+    /// A deadline fires at most a quarter of its timeout late.
+    static let sweepsPerShortestTimeout = 4
+    /// 10 ms: tests' sub-second timeouts still fire promptly, and a sweep of every connection
+    /// never runs more than 100 times a second.
+    static let minSweepInterval: Duration = .milliseconds(10)
+    /// 1 s: with the default 10 s and longer timeouts, a deadline is at most a second late.
+    static let maxSweepInterval: Duration = .seconds(1)
 
     func validate() {
         precondition(maxRequestLineBytes > 0 && maxHeaderBytes > 0 && maxHeaderCount > 0, "header limits must be positive")
