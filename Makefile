@@ -88,15 +88,14 @@ fuzz: deps
 test-conformance: build
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-api-conformance.sh
 
-## sim-long: the cluster simulators (random schedules, random schedules over the real runtime core,
-## healing over the real runtime and registry cores, a faulty member) over SIM_SEEDS seeds each
-## (default 20000: 10x, 100x, 20x and 100x what `make test` runs; SIM_FIRST_SEED shifts the range);
+## sim-long: the simulators over the real cores (cluster schedules, healing with the registry core,
+## a faulty member) over SIM_SEEDS seeds each (default 20000; SIM_FIRST_SEED shifts the range);
 ## a failing seed prints its replay command (SIM_SEED=n swift test --filter <test>)
 SIM_SEEDS ?= 20000
 sim-long: deps
 	swift build --build-tests
 	SIM_SEEDS=$(SIM_SEEDS) SIM_FIRST_SEED=$(SIM_FIRST_SEED) swift test --skip-build \
-	  --filter 'simulator_randomSchedules|runtimeSimulator_randomSchedules|healingSimulator_registryRepairs|simulator_aFaultyMember'
+	  --filter 'simulator_randomSchedules|healingSimulator_registryRepairs|simulator_aFaultyMember'
 
 ## test-observability: deploy/prometheus and deploy/grafana against promtool, a cluster and a real Prometheus
 test-observability: build

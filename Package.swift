@@ -36,7 +36,13 @@ let package = Package(
         .executableTarget(name: "NodeMain", dependencies: ["Chain", "Consensus", "NodeCore", "P2P", "Membership"],
                           swiftSettings: strict),
         .testTarget(name: "ChainTests", dependencies: ["Chain"], swiftSettings: strict),
-        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "Membership", "NodeCore"], swiftSettings: strict),
+        // Simulation support shared by the simulator test targets: seeds and replay, the simulated
+        // network, the real-core cluster harness (a plain target: test targets depend on it).
+        .target(name: "SimulationSupport", dependencies: ["Chain", "Consensus", "NodeCore"], path: "Tests/SimulationSupport",
+                swiftSettings: strict),
+        .testTarget(name: "ConsensusTests", dependencies: ["Consensus", "Chain", "NodeCore", "SimulationSupport"], swiftSettings: strict),
+        .testTarget(name: "HealingSimulatorTests", dependencies: ["Chain", "Consensus", "Membership", "NodeCore", "SimulationSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "NodeCoreTests", dependencies: ["NodeCore", "Chain", "Consensus"], swiftSettings: strict),
         .testTarget(name: "P2PTests", dependencies: ["P2P", "Chain", "Consensus"], swiftSettings: strict),
         .testTarget(name: "MembershipTests", dependencies: ["Membership", "Chain", "P2P"], swiftSettings: strict),

@@ -20,7 +20,9 @@ DOC=docs/DESIGN-NOTES.md
 BEGIN='<!-- import-graph begin -->'
 END='<!-- import-graph end -->'
 
-modules=$(ls Sources)
+# Package modules: every target under Sources/, and the support targets under Tests/ that other
+# test targets import (SimulationSupport).
+modules=$(ls Sources; ls Tests)
 targets() { ls Sources; ls Tests; }
 dir_of() { if [ -d "Sources/$1" ]; then echo "Sources/$1"; else echo "Tests/$1"; fi; }
 
@@ -62,7 +64,7 @@ graph() {
             imps=$(imports_of "$t")
             printf '%s %s %s\n' "$(layer_of "$t")" "$t" "$imps"
         done | sort -k1,1nr -k2,2 | while read -r l t imps; do
-            printf '  %s%-*s%s\n' "$(printf '%*s' $((l * 2)) '')" $((24 - l * 2)) "$t" "${imps:+-> $imps}"
+            printf '  %s%-*s%s\n' "$(printf '%*s' $((l * 2)) '')" $((30 - l * 2)) "$t" "${imps:+-> $imps}"
         done | sed 's/ *$//'
     done
 }

@@ -5,6 +5,8 @@
 // "Consensus threat model", for the fault classes and why these are the ones the core defends.
 import Chain
 @testable import Consensus
+@testable import NodeCore
+@testable import SimulationSupport
 
 /// Which kind of member the faulty node is in one seed.
 enum HostileRole: CaseIterable {
@@ -44,7 +46,7 @@ struct SimHostile {
     }
 
     /// This tick's attack on the honest cores, as messages to put on the wire.
-    mutating func attack(_ targets: [SimNode], mine: SimNode?, rng: inout SplitMix64) -> [Message] {
+    mutating func attack(_ targets: [RuntimeSimNode], mine: RuntimeSimNode?, rng: inout SplitMix64) -> [Message] {
         guard !targets.isEmpty, rng.next() % 1000 < perMille else { return [] }
         var out: [Message] = []
         for _ in 0..<(1 + rng.next() % maxBurst) {
@@ -55,8 +57,8 @@ struct SimHostile {
         return out
     }
 
-    private func craft(against target: SimNode, mine: SimNode?, rng: inout SplitMix64) -> Message? {
-        let core = target.core
+    private func craft(against target: RuntimeSimNode, mine: RuntimeSimNode?, rng: inout SplitMix64) -> Message? {
+        let core = target.core.raft
         let to = target.id
         let term = core.term
         let last = core.log.lastIndex
@@ -104,12 +106,12 @@ struct SimHostile {
 
     /// Votes, leadership and term raises with plausible values: refused only because the
     /// sender is not a voter.
-    private func forgedClaim(_ target: SimNode, rng: inout SplitMix64) -> Message {
-        let term = target.core.term + 1 + rng.next() % 3
-        let last = target.core.log.lastIndex
+    private func forgedClaim(_ target: RuntimeSimNode, rng: inout SplitMix64) -> Message {
+        let term = target.core.raft.term + 1 + rng.next() % 3
+        let last = target.core.raft.log.lastIndex
         let kinds: [Message.Kind] = [
             .preVote(lastIndex: last + 100, lastTerm: term - 1), .vote(lastIndex: last + 100, lastTerm: term - 1, transfer: true),
-            .append(prevIndex: last, prevTerm: target.core.log.lastTerm, entries: [Entry(index: last + 1, term: term, data: [7])],
+            .append(prevIndex: last, prevTerm: target.core.raft.log.lastTerm, entries: [Entry(index: last + 1, term: term, data: [7])],
                     commit: last + 1),
             .heartbeat(commit: last), .timeoutNow, .voteResponse(reject: false), .preVoteResponse(reject: true),
             .appendResponse(reject: true, index: 0, rejectHint: 0, hintTerm: 0),
@@ -118,9 +120,9 @@ struct SimHostile {
     }
 
     /// Only when the faulty node really leads the target's term (its honest core won it).
-    private func conflictingAppend(against target: SimNode, mine: SimNode?, rng: inout SplitMix64) -> Message? {
-        let core = target.core
-        guard let mine, mine.core.state == .leader, mine.core.term == core.term, core.acceptedLeader == id else { return nil }
+    private func conflictingAppend(against target: RuntimeSimNode, mine: RuntimeSimNode?, rng: inout SplitMix64) -> Message? {
+        let core = target.core.raft
+        guard let mine, mine.core.raft.state == .leader, mine.core.raft.term == core.term, core.acceptedLeader == id else { return nil }
         let commit = core.log.committed
         guard commit >= 1 else { return nil }
         let at = 1 + rng.next() % commit  // an index at or below the target's commit

@@ -1,14 +1,13 @@
 import Foundation
 import Testing
 @testable import Consensus
+@testable import NodeCore
+@testable import SimulationSupport
 
 /// The hostile-member simulator's seeds: each seed draws the faulty node's role (stranger,
 /// learner or voter) and its own fault odds. `SIM_SEEDS`/`SIM_FIRST_SEED`/`SIM_SEED` as for
 /// the other simulators; `make sim-long` runs many more.
 enum HostileRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
-                               defaultSeedCount: 200, trapSlotBase: 2 * SeedPlan.chunkCount)
-
     static func role(seed: UInt64) -> HostileRole {
         HostileRole.allCases[Int(seed % UInt64(HostileRole.allCases.count))]
     }
@@ -23,16 +22,16 @@ enum HostileRun {
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = HostileRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.hostile.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = HostileRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.hostile.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     var attacks = 0
     var evidence = 0
     for seed in seeds {
         SimulatorTrapReport.running(seed, slot: slot)
-        let simulation = Simulation(seed: seed, hostile: HostileRun.role(seed: seed))
+        let simulation = ClusterSimulation(seed: seed, hostile: HostileRun.role(seed: seed))
         simulation.run()
         attacks += simulation.hostile?.attacksSent ?? 0
         evidence += simulation.evidenceSeen
@@ -41,7 +40,7 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
             Issue.record("""
                 hostile simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(HostileRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.hostile.replayCommand(seed))
                 """)
             return
         }
@@ -56,15 +55,15 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     let failing = (0..<UInt64(60)).lazy
         .filter { HostileRun.role(seed: $0) == .voter }
         .first { seed in
-            let planted = Simulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
+            let planted = ClusterSimulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
             planted.run()
             return !planted.violations.isEmpty
         }
     let seed = try #require(failing, "no seed caught the planted bug")
-    let planted = Simulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
+    let planted = ClusterSimulation(seed: seed, hostile: .voter, withoutLeaderOfTermRule: true)
     planted.run()
     print("planted bug caught by seed \(seed): \(planted.violations.first ?? "")")
-    let honest = Simulation(seed: seed, hostile: .voter)
+    let honest = ClusterSimulation(seed: seed, hostile: .voter)
     honest.run()
     #expect(honest.violations.isEmpty, "seed \(seed) with the rule: \(honest.violations.first ?? "")")
     #expect(honest.evidenceSeen > 0, "the rule did refuse the faulty claims")
@@ -77,7 +76,7 @@ func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
     var evidence: [Evidence.Kind: Int] = [:]
     var cuts = 0
     for seed in UInt64(0)..<24 {
-        let simulation = Simulation(seed: seed, hostile: HostileRun.role(seed: seed))
+        let simulation = ClusterSimulation(seed: seed, hostile: HostileRun.role(seed: seed))
         simulation.run()
         #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.first ?? "")")
         refused.merge(simulation.refusedByReason, uniquingKeysWith: +)

@@ -1,59 +1,31 @@
 import Foundation
 import Testing
 import Chain
-@testable import Consensus
+@testable import NodeCore
+@testable import SimulationSupport
 
-/// Which seeds a seeded test covers. `SIM_SEED=n` replays one; `SIM_SEEDS=k` runs seeds 0..<k
-/// (k=200 is the quick inner loop), `SIM_FIRST_SEED=f` shifts them to f..<f+k for long sweeps.
-struct SeedPlan: Sendable {
-    /// The exact Swift Testing id the replay command filters on.
-    let testID: String
-    let defaultSeedCount: UInt64
-    /// Seeds are dealt round-robin to this many test cases, which Swift Testing runs in parallel.
-    static let chunkCount = 2
-    /// This plan's first slot in `SimulatorTrapReport` (one slot per chunk).
-    let trapSlotBase: Int
-
-    func replayCommand(_ seed: UInt64) -> String { "SIM_SEED=\(seed) swift test --filter \(testID)" }
-
-    func seeds(chunk: Int) -> [UInt64] {
-        precondition(chunk >= 0 && chunk < Self.chunkCount)
-        let environment = ProcessInfo.processInfo.environment
-        if let one = environment["SIM_SEED"].flatMap(UInt64.init) { return chunk == 0 ? [one] : [] }
-        let count = environment["SIM_SEEDS"].flatMap(UInt64.init) ?? defaultSeedCount
-        let first = environment["SIM_FIRST_SEED"].flatMap(UInt64.init) ?? 0
-        return stride(from: first + UInt64(chunk), to: first + count, by: Self.chunkCount).map { $0 }
-    }
-}
-
-/// The cluster simulator's seeds. The default fits in about 40 s of a debug `swift test` on an
-/// idle 2-core machine.
-enum SimulatorRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.simulator_randomSchedulesKeepSafetyAndMakeProgress",
-                               defaultSeedCount: 2000, trapSlotBase: 0)
-}
-
-/// Runs seeded schedules; every failure names its seed, the first broken invariant with its
-/// step, and the command that replays it. `SIM_VERBOSE=1` prints a summary per seed.
+/// Runs seeded schedules of the cluster simulator over the real runtime cores; every failure
+/// names its seed, the first broken invariant with its step, and the command that replays it.
+/// `SIM_VERBOSE=1` prints a summary per seed.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_randomSchedulesKeepSafetyAndMakeProgress(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = SimulatorRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.cluster.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = SimulatorRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.cluster.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     for seed in seeds {
         // A core precondition kills the process before Issue.record; the trap handler names the seed.
         SimulatorTrapReport.running(seed, slot: slot)
-        let simulation = Simulation(seed: seed)
+        let simulation = ClusterSimulation(seed: seed)
         simulation.run()
         if verbose { print("sim seed \(seed): \(simulation.summary)") }
         if let first = simulation.violations.first {
             Issue.record("""
                 simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(SimulatorRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.cluster.replayCommand(seed))
                 """)
             return
         }
@@ -61,30 +33,21 @@ func simulator_randomSchedulesKeepSafetyAndMakeProgress(chunk: Int) {
     print("simulator chunk \(chunk): \(seeds.count) seeds in \(ContinuousClock.now - started)")
 }
 
-@Test func simLedger_replayOfAppliedBlocksReachesTheSameRootAndConservesSupply() throws {
-    let (a, b, c) = (SimChain.addresses[0], SimChain.addresses[1], SimChain.addresses[2])
-    let blocks = [
-        SimBlock(proposal: 1, txs: [SimChain.transfer(from: a, to: b, amount: 500, fee: 2, nonce: 0),
-                                    SimChain.transfer(from: b, to: c, amount: 1_000_100, fee: 1, nonce: 0)]),
-        SimBlock(proposal: 0, txs: []),
-        SimBlock(proposal: 2, txs: [SimChain.transfer(from: a, to: c, amount: 7, fee: 0, nonce: 1)]),
-    ]
-    let log = [Entry(index: 0, term: 0)] + blocks.enumerated().map { Entry(index: UInt64($0 + 1), term: 1, data: $1.encoded) }
-    var ledger = SimLedger()
-    for entry in log.dropFirst() { try ledger.apply(entry) }
-    // b spends a credit received earlier in the same block.
-    #expect(ledger.account(b) == Account(address: b, balance: 399, nonce: 1))
-    #expect(ledger.account(c).balance == 2_000_107 && ledger.account(a).balance == 1_000_000 - 509)
-    #expect(ledger.feesBurned == 3 && ledger.supply == SimChain.genesisSupply)
-    let rebuilt = try SimLedger.replay(log, through: 3)
-    #expect(rebuilt.stateRoot == ledger.stateRoot && rebuilt.appliedIndex == 3)
-    #expect(try SimLedger.replay(log, through: 2).stateRoot != ledger.stateRoot)
-}
-
-@Test func simLedger_blockWithAnInvalidTransferDoesNotExecute() {
-    let (a, b) = (SimChain.addresses[0], SimChain.addresses[1])
-    let bad = SimBlock(proposal: 1, txs: [SimChain.transfer(from: a, to: b, amount: 1, fee: 0, nonce: 5)])
-    var ledger = SimLedger()
-    #expect(throws: SimApplyError.self) { try ledger.apply(Entry(index: 1, term: 1, data: bad.encoded)) }
-    #expect(ledger.appliedIndex == 0 && ledger.stateRoot == SimChain.genesisRoot)
+/// A bug planted in the real runtime core (a leader cuts blocks on committed state, ignoring its
+/// blocks in flight, so a later block spends what an earlier one already spent) is found within
+/// the first seeds: the leader's own ledger no longer conserves supply, or followers refuse the
+/// block and halt. The same seed passes with the core as it is.
+@Test func simulator_findsABugPlantedInTheRealRuntimeCore() {
+    var found: (seed: UInt64, violation: String)?
+    for seed in UInt64(0)..<20 where found == nil {
+        let planted = ClusterSimulation(seed: seed, plantedBug: .cutIgnoresSpeculation)
+        planted.run()
+        if let first = planted.violations.first { found = (seed, first) }
+    }
+    let violation = found?.violation ?? "no violation"
+    #expect(violation.contains("supply") || violation.contains("halted"), "\(violation)")
+    guard let seed = found?.seed else { return }
+    let honest = ClusterSimulation(seed: seed)
+    honest.run()
+    #expect(honest.violations.isEmpty, "\(honest.violations)")
 }

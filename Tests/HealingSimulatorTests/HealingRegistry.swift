@@ -6,6 +6,7 @@ import Chain
 @testable import Consensus
 @testable import Membership
 @testable import NodeCore
+@testable import SimulationSupport
 
 final class SimRegistry {
     private(set) var core: RegistryCore
@@ -27,16 +28,8 @@ final class SimRegistry {
         startFailPerMille = settings.startFailPerMille
     }
 
-    /// The key a simulated node signs with: the same in its reports, its join and the membership
-    /// (derived once per ID: a key pair costs a libsodium derivation).
-    func key(_ id: NodeID) -> PublicKey {
-        if let known = keys[id] { return known }
-        let key = RuntimeSimulation.key(id).publicKey
-        keys[id] = key
-        return key
-    }
-
-    private var keys: [NodeID: PublicKey] = [:]
+    /// The key a simulated node signs with: the same in its reports, its join and the membership.
+    func key(_ id: NodeID) -> PublicKey { SimChain.key(id).publicKey }
 
     // MARK: - Events in
 
@@ -73,7 +66,7 @@ final class SimRegistry {
         let keys = Dictionary(uniqueKeysWithValues: members.map { ($0, key($0)) })
         core.membershipVerified(ClusterMembership(voters: committed.voters, learners: committed.learners, keys: keys,
                                                   retired: Array(sim.removedIds)),
-                                height: sim.maxCommittedHeight)
+                                height: sim.maxStoredHeight)
         let round = core.tick(sim.providerFacts, at: sim.seconds)
         perform(round.effects, sim)
     }
@@ -87,14 +80,14 @@ final class SimRegistry {
     private func perform(_ effect: RegistryEffect, _ sim: HealingSimulation) {
         switch effect {
         case .record(let kind, let node, let message):
-            note("step \(sim.now) \(kind.name) \(node ?? ""): \(message)")
+            note("step \(sim.tick) \(kind.name) \(node ?? ""): \(message)")
             sim.trace("registry event \(kind.name) \(node ?? ""): \(message)")
         case .actionFailed(let action, let node, let message):
-            note("step \(sim.now) action_failed \(action.rawValue) \(node ?? ""): \(message)")
+            note("step \(sim.tick) action_failed \(action.rawValue) \(node ?? ""): \(message)")
             sim.trace("registry action_failed \(action.rawValue) \(node ?? ""): \(message)")
         case .decided(let action):
             actionCounts[action.kind, default: 0] += 1
-            note("step \(sim.now) \(action.kind.rawValue) \(action.node ?? ""): \(action.reason)")
+            note("step \(sim.tick) \(action.kind.rawValue) \(action.node ?? ""): \(action.reason)")
             sim.trace("registry \(action.kind.rawValue) \(action.node ?? ""): \(action.reason)")
         case .probe(let node, _):
             // Probes of suspects answer at once (a hung process does not answer).
@@ -109,7 +102,7 @@ final class SimRegistry {
         case .spawn(let ticket, let id, _, _):
             if sim.hosts[id] != nil { sim.violate("spawn reuses the ID \(id)") }
             sim.ids.append(id)
-            sim.hosts[id] = SimHost(storage: MemoryBlockStore(genesis: RuntimeSimulation.genesis, signaturesChecked: true), joins: true)
+            sim.hosts[id] = SimHost(storage: MemoryBlockStore(genesis: SimChain.genesis, signaturesChecked: true), joins: true)
             schedule(id, ticket: ticket, spawn: true, sim)
         case .destroy(let ticket, let node):
             sim.checkStopByRegistry(node, action: "retire")
@@ -135,18 +128,18 @@ final class SimRegistry {
     }
 
     private func schedule(_ node: NodeID, ticket: UInt64, spawn: Bool, _ sim: HealingSimulation) {
-        starts.append((sim.now + 1 + sim.rng.next() % startDelayTicksMax, node, ticket, spawn))
+        starts.append((sim.tick + 1 + sim.rng.next() % startDelayTicksMax, node, ticket, spawn))
     }
 
     /// Provider starts whose time has come: the process runs (and may die before its first
     /// heartbeat), and the start is answered.
     func runProviderTasks(_ sim: HealingSimulation) {
-        let due = starts.filter { $0.at <= sim.now }
-        starts.removeAll { $0.at <= sim.now }
+        let due = starts.filter { $0.at <= sim.tick }
+        starts.removeAll { $0.at <= sim.tick }
         for s in due {
             if let host = sim.hosts[s.node], host.process == .down, host.storage != nil, !host.retired {
                 sim.start(s.node)
-                if sim.faultsOn && sim.chance(startFailPerMille) { sim.hosts[s.node]!.diesAt = sim.now + 1 + sim.rng.next() % 5 }
+                if sim.faultsOn && sim.chance(startFailPerMille) { sim.hosts[s.node]!.diesAt = sim.tick + 1 + sim.rng.next() % 5 }
             }
             finish(s.ticket, s.spawn ? .started(apiUrl: "sim://\(s.node)", p2pAddr: "sim-p2p://\(s.node)") : .succeeded, sim)
         }

@@ -1,6 +1,6 @@
 // The healing simulator: nodes that run the REAL node runtime core (RuntimeCore over
-// MemoryBlockStore, driven as the node's shell drives it: HealingNodes.swift), the real registry
-// core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider, faults (crash,
+// MemoryBlockStore, driven by the shared harness SimulationSupport/CoreSimulation.swift), the
+// real registry core (RegistryCore, driven by HealingRegistry.swift) with a simulated provider, faults (crash,
 // data loss, stall, come back, crashes inside a write round, partitions), load that rises and
 // falls, and an operator target now and then. Cutting blocks, joins as learners, promotion and
 // the registry's membership calls are the runtime core's own. After the faults stop, the cluster
@@ -10,10 +10,12 @@ import Foundation
 @testable import Consensus
 @testable import Membership
 @testable import NodeCore
+@testable import SimulationSupport
 
 /// Bounds and odds of one healing run. Odds are per tick (per node where it says so), in parts
 /// per thousand. One tick is `secondsPerTick` of the registry's clock and of the nodes' clocks.
 struct HealingSettings {
+    /// Ticks of faults before the faults stop; drawn per seed.
     var faultTicks = 450
     /// After the faults stop, the cluster must be back at its target within this many ticks.
     var healTicksMax = 1_800
@@ -32,7 +34,7 @@ struct HealingSettings {
     /// Per node: the process hangs (no ticks, no messages, no heartbeats) for up to `stallTicksMax`.
     var stallPerMille: UInt64 = 2
     var stallTicksMax: UInt64 = 80
-    var longStallTicksMax: UInt64 = 400
+    var longStallTicksMax: UInt64 = 200
     /// Per down node with data: it comes back on its own (an operator, a supervisor).
     var comeBackPerMille: UInt64 = 5
     /// Per write round: a crash inside it (before the write, after it, after sending).
@@ -92,7 +94,7 @@ extension HealingSettings {
     }
 
     var odds: String {
-        "drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
+        "faults \(faultTicks) ticks, drop \(network.dropPerMille) dup \(network.duplicatePerMille) delay<=\(network.maxDelayTicks) "
             + "crash \(crashPerMille) (data loss \(dataLossPerMille)) stall \(stallPerMille) comeBack \(comeBackPerMille) "
             + "readyCrash \(readyCrashPerMille) partition \(partitionPerMille) startFail \(startFailPerMille) "
             + "propose \(proposePerMille) (per mille) "
@@ -128,18 +130,11 @@ struct SimHost {
 }
 
 /// One healing run for one seed. `violations` is empty when every invariant held.
-final class HealingSimulation {
+final class HealingSimulation: CoreSimulation {
     let seed: UInt64
     let settings: HealingSettings
-    var rng: SplitMix64
-    /// Every node ever created, in creation order (IDs are never reused).
-    var ids: [NodeID] = []
     var hosts: [NodeID: SimHost] = [:]
-    var live: [NodeID: RuntimeSimNode] = [:]
-    var network: SimNetwork
-    var now: UInt64 = 0
     var faultsOn = true
-    private(set) var violations: [String] = []
     var registry: SimRegistry
     /// Offered load in cores, spread over the serving nodes.
     var loadCores = 1.0
@@ -148,14 +143,6 @@ final class HealingSimulation {
     /// The configuration as of the highest committed block, and IDs ever removed from it.
     var committedConfig = ClusterMembership()
     var removedIds: Set<NodeID> = []
-    /// Every committed block's hash by height, as the first replica stored it.
-    var hashAt: [UInt64: Hash32] = [:]
-    var maxCommittedHeight: UInt64 = 0
-    var leaderOfTerm: [UInt64: String] = [:]
-    /// Nodes whose core was called since their last quiet check: only they can have a write round.
-    var mayHaveReady: Set<NodeID> = []
-    /// Block-sync answers on the wire: (due tick, to, from, blocks).
-    var blockReplies: [(due: UInt64, to: String, from: String, blocks: [Block])] = []
     var stats = HealingStats()
     /// The committed height when the faults stopped; healing needs a later block committed.
     var heightAtHealStart: UInt64 = 0
@@ -165,32 +152,64 @@ final class HealingSimulation {
         self.seed = seed
         var rng = SplitMix64(seed: seed)
         var drawn = HealingSettings.swarm(&rng)
+        // Drawn from its own stream, so the seed's schedule is otherwise the one it named when
+        // every run had 450 fault ticks (`adjust` can bring those back, as a replay does).
+        var lengths = SplitMix64(seed: seed ^ 0x6865_616C_696E_6721)
+        drawn.faultTicks = 120 + Int(lengths.next() % 200)
         adjust(&drawn)
         self.settings = drawn
-        self.rng = rng
-        network = SimNetwork(odds: self.settings.network)
-        registry = SimRegistry(settings: self.settings)
+        registry = SimRegistry(settings: drawn)
+        super.init(rng: rng, network: drawn.network, voterTarget: drawn.targetVoters, plantedBug: nil)
         // Set-up runs without faults; the seed's faults apply from the first step.
         faultsOn = false
-        do { try bootstrap(["node1", "node2", "node3"]) } catch { violate("cannot set the cluster up: \(error)") }
+        do {
+            try bootstrap("node1", others: ["node2", "node3"]) { id, store in
+                ids.append(id)
+                hosts[id] = SimHost(storage: store)
+                start(id)
+            }
+        } catch {
+            violate("cannot set the cluster up: \(error)")
+        }
         faultsOn = true
         loadCores = Double(1 + self.rng.next() % 3)
     }
 
-    var seconds: Double { Double(now) * HealingSettings.secondsPerTick }
-    func chance(_ perMille: UInt64) -> Bool { rng.next() % 1000 < perMille }
-    func violate(_ what: String) { violations.append("step \(now): \(what)") }
+    var seconds: Double { Double(tick) * HealingSettings.secondsPerTick }
 
     /// `SIM_TRACE=1`: every fault, process change, registry action and conf change, by step.
     static let tracing = ProcessInfo.processInfo.environment["SIM_TRACE"] != nil
     func trace(_ what: @autoclosure () -> String) {
-        if Self.tracing { print("step \(now): \(what())") }
+        if Self.tracing { print("step \(tick): \(what())") }
     }
 
     var summary: String {
-        "ticks \(now) nodes ever \(ids.count) \(stats) committed \(maxCommittedHeight) "
+        "ticks \(tick) nodes ever \(ids.count) \(stats) committed \(maxStoredHeight) "
             + "registry \(registry.actionCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")); "
             + settings.odds
+    }
+
+    // MARK: - Hooks of the real-core harness
+
+    /// Up: running and not hung (a hung process gets no ticks, messages or duties).
+    override func isUp(_ id: String) -> Bool { hosts[id]?.isUp == true }
+
+    override var roundCrashPerMille: UInt64? { faultsOn ? settings.readyCrashPerMille : nil }
+
+    /// A crash inside a write round: what was done before it stays.
+    override func crashedInRound(_ node: RuntimeSimNode) {
+        stats.crashes += 1
+        stop(node.id, loseData: false, byRegistry: false)
+    }
+
+    override func observe(_ effect: RuntimeEffect, on node: RuntimeSimNode) {
+        guard case .answerJoin(let peer, let nodeId, let accepted, let reason, _) = effect else { return }
+        trace("\(node.id) answers \(nodeId)'s join (via \(peer)): \(accepted ? "accepted" : "refused: \(reason)")")
+    }
+
+    /// The first time a height is committed, its membership change takes effect for the checks.
+    override func firstStored(_ block: Block, height: UInt64) {
+        if let change = block.membership { noteCommitted(change, height: height, term: block.header.term) }
     }
 
     // MARK: - Run
@@ -200,12 +219,12 @@ final class HealingSimulation {
         for _ in 0..<settings.faultTicks where violations.isEmpty { step() }
         guard violations.isEmpty else { return }
         stopFaults()
-        let healStart = now
-        heightAtHealStart = maxCommittedHeight
-        while violations.isEmpty && now - healStart < UInt64(settings.healTicksMax) {
+        let healStart = tick
+        heightAtHealStart = maxStoredHeight
+        while violations.isEmpty && tick - healStart < UInt64(settings.healTicksMax) {
             step()
             if isHealed(beyond: heightAtHealStart) {
-                stats.healTicks = Int(now - healStart)
+                stats.healTicks = Int(tick - healStart)
                 return
             }
         }
@@ -228,33 +247,16 @@ final class HealingSimulation {
     }
 
     func step() {
-        now += 1
+        tick += 1
         if faultsOn { injectFaults() }
         runProcesses()
         registry.runProviderTasks(self)
-        for id in ids where hosts[id]!.isUp {
-            guard let node = live[id] else { continue }
-            let ticks = faultsOn && chance(30) ? Int(rng.next() % 3) : 1
-            for _ in 0..<ticks where live[id] === node {
-                perform(node.core.tick(now: time, connected: connected(id)), on: node)
-            }
-            noteLeader(node)
-        }
-        submitTransfers(force: !faultsOn)
-        for _ in 0..<settings.maxSubRoundsPerTick where violations.isEmpty {
-            drainAll()
-            leaderDuties()
-            drainAll()
-            let due = network.takeDue(now: now, rng: &rng)
-            deliverBlockReplies()
-            if due.isEmpty { break }
-            for message in due { deliver(message) }
-        }
-        syncDuties()
-        drainAll()
+        tickNodes(skewPerMille: faultsOn ? 30 : nil)
+        submitTransfers(force: !faultsOn, perMille: settings.proposePerMille)
+        exchange(maxSubRounds: settings.maxSubRoundsPerTick)
         checkOneConfChangeAtATime()
         heartbeats()
-        if now % settings.decideEveryTicks == 0 { registry.decideOnce(self) }
+        if tick % settings.decideEveryTicks == 0 { registry.decideOnce(self) }
     }
 
     // MARK: - Processes
@@ -263,19 +265,17 @@ final class HealingSimulation {
     func start(_ id: NodeID) {
         guard let storage = hosts[id]!.storage, !hosts[id]!.retired else { return }
         precondition(live[id] == nil, "\(id) started twice")
+        hosts[id]!.process = .running
         do {
-            live[id] = try RuntimeSimNode(id: id, store: storage, seed: rng.next(), voters: settings.targetVoters,
-                                          joining: hosts[id]!.joins, plantedBug: nil)
+            try startCore(id, store: storage, joining: hosts[id]!.joins)
         } catch {
+            hosts[id]!.process = .down
             violate("\(id) cannot rebuild its state from its store: \(error)")
             return
         }
-        hosts[id]!.process = .running
-        mayHaveReady.insert(id)
         trace("\(id) starts: head \(storage.headHeight) term \(storage.hardState.term)")
         hosts[id]!.everStarted = true
         hosts[id]!.registered = false
-        checkStored(storage, by: id)
     }
 
     /// The process ends; what was persisted stays unless `loseData`.
@@ -291,8 +291,8 @@ final class HealingSimulation {
     private func runProcesses() {
         for id in ids {
             let host = hosts[id]!
-            if case .stalled(let until) = host.process, until <= now { hosts[id]!.process = .running }
-            if let dies = host.diesAt, dies <= now, host.process != .down {
+            if case .stalled(let until) = host.process, until <= tick { hosts[id]!.process = .running }
+            if let dies = host.diesAt, dies <= tick, host.process != .down {
                 stats.failedStarts += 1
                 stop(id, loseData: false, byRegistry: false)
             }
@@ -311,7 +311,7 @@ final class HealingSimulation {
                 stats.stalls += 1
                 // One hang in ten is long: past the restart attempts, so the node is replaced and removed.
                 let longest = chance(100) ? settings.longStallTicksMax : settings.stallTicksMax
-                hosts[id]!.process = .stalled(until: now + 1 + rng.next() % longest)
+                hosts[id]!.process = .stalled(until: tick + 1 + rng.next() % longest)
                 trace("\(id) hangs until \(hosts[id]!.process)")
             } else if host.process == .down && host.storage != nil && chance(settings.comeBackPerMille) {
                 stats.comeBacks += 1
@@ -347,7 +347,7 @@ final class HealingSimulation {
     /// Every heartbeat interval, and at once from a node that just started (it registers at
     /// start-up), unless its start is failing (it dies before its first heartbeat).
     private func heartbeats() {
-        let periodic = now % settings.heartbeatEveryTicks == 0
+        let periodic = tick % settings.heartbeatEveryTicks == 0
         for id in ids where hosts[id]!.isUp && hosts[id]!.diesAt == nil && (periodic || !hosts[id]!.registered) {
             guard let node = live[id] else { continue }
             hosts[id]!.registered = true

@@ -4,7 +4,7 @@ import Foundation
 
 enum SimulatorTrapReport {
     /// The seeded tests, each with `SeedPlan.chunkCount` slots from its `trapSlotBase`.
-    static let plans = [SimulatorRun.plan, HealingRun.plan, HostileRun.plan, RuntimeSimRun.plan]
+    static let plans = SimulatorPlans.all
     static let slotCount = plans.count * SeedPlan.chunkCount
     /// Per slot: the seed it runs (`noSeed` when idle) and the thread running it. Written by the
     /// test, read by the handler.

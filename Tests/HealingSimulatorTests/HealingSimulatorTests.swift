@@ -2,12 +2,7 @@ import Foundation
 import Testing
 @testable import Consensus
 @testable import Membership
-
-/// The healing simulator's seeds: `SIM_SEED=n` replays one, `SIM_SEEDS=k` runs 0..<k.
-enum HealingRun {
-    static let plan = SeedPlan(testID: "ConsensusTests.healingSimulator_registryRepairsWithoutCostingQuorumAndHeals",
-                               defaultSeedCount: 1000, trapSlotBase: SeedPlan.chunkCount)
-}
+@testable import SimulationSupport
 
 /// Seeded runs of nodes, registry and provider under crashes, data loss, hangs and partitions:
 /// safety holds throughout, no registry action costs quorum, conf changes go one at a time, and
@@ -16,10 +11,10 @@ enum HealingRun {
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
     let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = HealingRun.plan.seeds(chunk: chunk)
+    let seeds = SimulatorPlans.healing.seeds(chunk: chunk)
     let started = ContinuousClock.now
     SimulatorTrapReport.install()
-    let slot = HealingRun.plan.trapSlotBase + chunk
+    let slot = SimulatorPlans.healing.trapSlotBase + chunk
     defer { SimulatorTrapReport.running(nil, slot: slot) }
     var slowestHealTicks = 0
     for seed in seeds {
@@ -31,7 +26,7 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
             Issue.record("""
                 healing simulator seed \(seed) failed at \(first)
                 run: \(simulation.summary)
-                replay: \(HealingRun.plan.replayCommand(seed))
+                replay: \(SimulatorPlans.healing.replayCommand(seed))
                 """)
             return
         }
@@ -49,10 +44,14 @@ func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
 /// Found by the healing simulator in the real runtime core: a node spawned with `--join` that
 /// synced blocks before its addition committed, then restarted, no longer asked to join (the core
 /// tested for an empty chain, not for membership) and ran outside the cluster for good. Seeds 24
-/// and 127 showed it ("running non-members" after healing).
+/// and 127 showed it ("running non-members" after healing) when every run had 450 fault ticks and
+/// hangs of up to 400; with those lengths they replay the same schedules.
 @Test func healingSimulator_aJoiningNodeRestartedOnSyncedBlocksStillJoins() {
     for seed: UInt64 in [24, 127] {
-        let simulation = HealingSimulation(seed: seed)
+        let simulation = HealingSimulation(seed: seed) {
+            $0.faultTicks = 450
+            $0.longStallTicksMax = 400
+        }
         simulation.run()
         #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.first ?? "")")
     }

@@ -1,8 +1,9 @@
-// The healing invariants, on top of the safety ones (HealingNodes.swift): no action costs
+// The healing invariants, on top of the shared safety ones (SimulationSupport/CoreSimulation.swift): no action costs
 // quorum, membership changes go one at a time, and the cluster heals once the faults stop.
 import Chain
 @testable import Consensus
 @testable import Membership
+@testable import SimulationSupport
 
 extension HealingSimulation {
     /// The voters of `config` that are up still form a majority of it.
@@ -48,10 +49,10 @@ extension HealingSimulation {
     func checkOneConfChangeAtATime() {
         for id in ids {
             guard let store = hosts[id]?.storage, live[id] != nil else { continue }
-            let changes = store.logTail.filter { $0.index > maxCommittedHeight && $0.conf != nil }
+            let changes = store.logTail.filter { $0.index > maxStoredHeight && $0.conf != nil }
             if changes.count > 1 {
                 let listed = changes.map { "\($0.conf!) at \($0.index) term \($0.term)" }.joined(separator: ", ")
-                violate("\(id) holds \(changes.count) uncommitted membership changes beyond commit \(maxCommittedHeight): \(listed)")
+                violate("\(id) holds \(changes.count) uncommitted membership changes beyond commit \(maxStoredHeight): \(listed)")
                 return
             }
         }
@@ -65,7 +66,7 @@ extension HealingSimulation {
     }
 
     func healingGaps(beyond heightBefore: UInt64) -> [String] {
-        guard let leader = leaderNode else { return ["no up leader"] }
+        guard let leader = leader else { return ["no up leader"] }
         var gaps: [String] = []
         let m = leader.store.membership
         let target = registry.core.autoscaler.desiredNodes ?? settings.autoscaler.minNodes
@@ -89,7 +90,7 @@ extension HealingSimulation {
             let st = node.core.status
             return "\(id) \(what) \(st.role) term \(st.term) head \(node.store.headHeight) learners \(node.store.membership.learners)"
         }
-        let leader = leaderNode?.store.membership
+        let leader = leader?.store.membership
         let m = leader.map { "voters \($0.voters.sorted()) learners \($0.learners.sorted())" } ?? "no leader"
         return "\(healingGaps(beyond: heightAtHealStart).joined(separator: "; ")); \(m); nodes: \(nodes.joined(separator: "; ")); "
             + "registry: target \(registry.core.autoscaler.desiredNodes.map(String.init) ?? "-") operator \(registry.core.operatorTarget.map(String.init) ?? "-") "
