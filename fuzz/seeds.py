@@ -151,6 +151,8 @@ peer_lines = [
     {"type": "txsResult", "id": 2, "error": {"code": "not_leader", "message": "ask n2"}, "leaderHint": "n2"},
     {"type": "join", "nodeId": "n4", "nodeKey": pub.hex(), "p2pAddr": "127.0.0.1:7004", "apiAddr": "127.0.0.1:8004"},
     {"type": "joinResult", "nodeId": "n4", "accepted": False, "reason": "not the leader", "leaderHint": "n1"},
+    {"type": "superseded", "nodeId": "n2", "nodeKey": pub.hex(), "incarnation": 1700000000001, "transcript": "33" * 32,
+     "role": 1, "signature": sig.hex()},
 ]
 for m in peer_lines:
     name = m["type"] + ("-" + m["kind"] if "kind" in m else "") + ("-error" if "error" in m else "")

@@ -2,7 +2,8 @@
 """An independent implementation of the peer protocol's secure channel (docs/PROTOCOL.md, "Peer
 protocol"), in Python with PyNaCl and hashlib only.
 
-1. Recomputes every `channel.*` test vector in docs/PROTOCOL.md from the documented inputs.
+1. Recomputes every `channel.*` test vector in docs/PROTOCOL.md from the documented inputs
+   (protocol version 3: the auth frame carries the signed incarnation). PRINT_VECTORS=1 prints them.
 2. With NODE_URL, P2P_ADDR and CREDENTIAL: dials the node's peer port as a stranger with a fresh
    key, completes the handshake (preamble, sealed auth frame, `peers` both ways), sends a sealed
    `ping` and expects a sealed `pong`, then closes with the close frame. A stranger's key is not a
@@ -25,8 +26,8 @@ import nacl.bindings as b
 import nacl.signing
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "PROTOCOL.md")
-TAG = b"autochain-p2p-v2"
-VERSION = 2
+VERSION = 3
+TAG = b"autochain-p2p-v%d" % VERSION
 KIND_AUTH, KIND_MESSAGE, KIND_CLOSE = 1, 2, 3
 
 
@@ -56,13 +57,13 @@ def direction_key(kx_key: bytes, credential: str) -> bytes:
     return hashlib.blake2b(kx_key, digest_size=32, key=credential_key).digest()
 
 
-def signed_bytes(th: bytes, role: int) -> bytes:
-    return TAG + th + bytes([role])
+def signed_bytes(th: bytes, role: int, incarnation: int) -> bytes:
+    return TAG + th + bytes([role]) + struct.pack(">Q", incarnation)
 
 
-def auth_payload(node: nacl.signing.SigningKey, sig: bytes, genesis: bytes, height: int, chain_id: str,
+def auth_payload(node: nacl.signing.SigningKey, sig: bytes, genesis: bytes, height: int, incarnation: int, chain_id: str,
                  node_id: str, p2p: str, api: str) -> bytes:
-    out = bytes(node.verify_key) + sig + genesis + struct.pack(">Q", height)
+    out = bytes(node.verify_key) + sig + genesis + struct.pack(">QQ", height, incarnation)
     for text in (chain_id, node_id, p2p, api):
         raw = text.encode()
         out += bytes([len(raw)]) + raw
@@ -70,14 +71,15 @@ def auth_payload(node: nacl.signing.SigningKey, sig: bytes, genesis: bytes, heig
 
 
 def parse_auth(p: bytes) -> dict:
-    key, sig, genesis, height = p[:32], p[32:96], p[96:128], struct.unpack(">Q", p[128:136])[0]
-    rest, fields = p[136:], []
+    key, sig, genesis = p[:32], p[32:96], p[96:128]
+    height, incarnation = struct.unpack(">QQ", p[128:144])
+    rest, fields = p[144:], []
     for _ in range(4):
         n = rest[0]
         fields.append(rest[1:1 + n].decode())
         rest = rest[1 + n:]
     assert not rest, "bytes after the auth fields"
-    return {"nodeKey": key, "signature": sig, "genesis": genesis, "height": height, "chainId": fields[0],
+    return {"nodeKey": key, "signature": sig, "genesis": genesis, "height": height, "incarnation": incarnation, "chainId": fields[0],
             "nodeId": fields[1], "p2pAddr": fields[2], "apiAddr": fields[3]}
 
 
@@ -113,10 +115,11 @@ def check_vectors() -> None:
     assert (srx, stx) == (tx, rx), "crypto_kx: the server's keys mirror the client's"
     th = transcript(chain_id, genesis, ipk, rpk)
     k_i2r, k_r2i = direction_key(tx, credential), direction_key(rx, credential)
-    sig1 = n1.sign(signed_bytes(th, 1)).signature
-    sig2 = n2.sign(signed_bytes(th, 2)).signature
-    payload1 = auth_payload(n1, sig1, genesis, 5, chain_id, "n1", "127.0.0.1:7001", "127.0.0.1:8001")
-    payload2 = auth_payload(n2, sig2, genesis, 5, chain_id, "n2", "127.0.0.1:7002", "127.0.0.1:8002")
+    inc1, inc2 = int(v["channel.initiator.incarnation"]), int(v["channel.responder.incarnation"])
+    sig1 = n1.sign(signed_bytes(th, 1, inc1)).signature
+    sig2 = n2.sign(signed_bytes(th, 2, inc2)).signature
+    payload1 = auth_payload(n1, sig1, genesis, 5, inc1, chain_id, "n1", "127.0.0.1:7001", "127.0.0.1:8001")
+    payload2 = auth_payload(n2, sig2, genesis, 5, inc2, chain_id, "n2", "127.0.0.1:7002", "127.0.0.1:8002")
     i_out, r_out = Sealer(k_i2r), Sealer(k_r2i)
     got = {
         "channel.initiator.preamble": preamble(ipk),
@@ -134,6 +137,9 @@ def check_vectors() -> None:
         "channel.initiator.frame1": i_out.seal(KIND_MESSAGE, b'{"type":"ping","height":5}'),
         "channel.initiator.closeFrame": i_out.seal(KIND_CLOSE, b""),
     }
+    if os.environ.get("PRINT_VECTORS") == "1":
+        for name, value in got.items():
+            print(f"{name} = {value.hex()}")
     bad = [name for name, value in got.items() if v.get(name) != value.hex()]
     for name in bad:
         print(f"MISMATCH {name}\n  doc:  {v.get(name)}\n  ours: {got[name].hex()}")
@@ -182,12 +188,12 @@ def handshake_with(node_url: str, p2p_addr: str, credential: str) -> None:
     rx, tx = b.crypto_kx_client_session_keys(eph_pk, eph_sk, server_pk)
     out, inn = Sealer(direction_key(tx, credential)), Sealer(direction_key(rx, credential))
     th = transcript(chain_id, genesis, eph_pk, server_pk)
-    sig = node_key.sign(signed_bytes(th, 1)).signature
-    sock.sendall(out.seal(KIND_AUTH, auth_payload(node_key, sig, genesis, 0, chain_id, "pynacl-peer", "127.0.0.1:9", "127.0.0.1:1")))
+    sig = node_key.sign(signed_bytes(th, 1, 0)).signature
+    sock.sendall(out.seal(KIND_AUTH, auth_payload(node_key, sig, genesis, 0, 0, chain_id, "pynacl-peer", "127.0.0.1:9", "127.0.0.1:1")))
     kind, payload = conn.read_frame(inn)
     assert kind == KIND_AUTH, f"expected the node's auth frame, got kind {kind}"
     auth = parse_auth(payload)
-    nacl.signing.VerifyKey(auth["nodeKey"]).verify(signed_bytes(th, 2), auth["signature"])
+    nacl.signing.VerifyKey(auth["nodeKey"]).verify(signed_bytes(th, 2, auth["incarnation"]), auth["signature"])
     assert auth["chainId"] == chain_id and auth["genesis"] == genesis
     peers = conn.read_message(inn)
     assert peers["type"] == "peers", peers
@@ -201,7 +207,8 @@ def handshake_with(node_url: str, p2p_addr: str, credential: str) -> None:
         raise AssertionError("no pong")
     sock.sendall(out.seal(KIND_CLOSE, b""))
     sock.close()
-    print(f"handshake with {auth['nodeId']} at {p2p_addr}: authenticated, ping answered with {message}")
+    print(f"handshake with {auth['nodeId']} (incarnation {auth['incarnation']}) at {p2p_addr}: authenticated, "
+          f"ping answered with {message}")
 
 
 if __name__ == "__main__":

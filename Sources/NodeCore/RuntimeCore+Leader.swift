@@ -10,7 +10,7 @@ extension RuntimeCore {
         let change = MembershipChange(kind: .bootstrap, nodeId: settings.nodeId, nodeKey: signer.key.publicKey)
         let (outcome, effects) = proposeMembership(change, now: now)
         guard case .refused(let why) = outcome else { return effects }
-        return effects + [.log(.warn, "bootstrap refused", ["reason": why])]
+        return effects + [.log(.warn, "bootstrap refused", ["reason": why.message])]
     }
 
     /// How many mempool transactions to hand to `cut` now, or nil when no block is due: this
@@ -67,8 +67,8 @@ extension RuntimeCore {
     /// Writes a membership change as a block of its own, one change at a time.
     mutating func proposeMembership(_ change: MembershipChange, now: RuntimeTime) -> (MembershipOutcome, [RuntimeEffect]) {
         guard raft.role == .leader else { return (.notLeader(leader: raft.knownLeader), []) }
-        guard specHead.height == raft.lastIndex else { return (.refused("leadership just changed; retry shortly"), []) }
-        guard !isLeaving else { return (.refused("this leader is being removed; retry at the next leader"), []) }
+        guard specHead.height == raft.lastIndex else { return (.refused(.because("leadership just changed; retry shortly")), []) }
+        guard !isLeaving else { return (.refused(.because("this leader is being removed; retry at the next leader")), []) }
         if let why = specMembership.rejection(of: change) { return (.refused(why), []) }
         let block = signer.block(height: specHead.height + 1, prevHash: specHead.hash,
                                  stateRoot: StateRoot.next(previous: specHead.stateRoot, membership: change),
@@ -84,7 +84,7 @@ extension RuntimeCore {
             }
             precondition(index == block.header.height, "membership block at the wrong height")
         } catch {
-            return (.refused("\(error)"), [])
+            return (.refused(.because("\(error)")), [])
         }
         addInflight(CommittedBlock(block: block, delta: .empty))
         let line = RuntimeEffect.log(.info, "membership change proposed",
@@ -110,7 +110,7 @@ extension RuntimeCore {
         case .notLeader(let l):
             return effects + [.answerJoin(peer: peer, nodeId: id, accepted: false, reason: "not the leader", leaderHint: l)]
         case .refused(let why):
-            return effects + [.answerJoin(peer: peer, nodeId: id, accepted: false, reason: why, leaderHint: nil)]
+            return effects + [.answerJoin(peer: peer, nodeId: id, accepted: false, reason: why.message, leaderHint: nil)]
         }
     }
 

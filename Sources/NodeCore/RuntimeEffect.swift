@@ -58,7 +58,7 @@ public enum RuntimeEffect: Sendable {
 public enum MembershipOutcome: Sendable, Equatable {
     case proposed(height: UInt64)
     case notLeader(leader: String?)
-    case refused(String)
+    case refused(MembershipRejection)
 }
 
 /// The runtime core's settings, from `[consensus]` and `[p2p]` (NodeSettings in the node).

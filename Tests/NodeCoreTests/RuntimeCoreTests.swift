@@ -74,6 +74,24 @@ import Testing
         #expect(!accepted && reason.contains("retired"))
     }
 
+    /// Fencing's tombstones in consensus: a removed member's key never comes back, not even
+    /// under a new node ID (a join or an add of it is refused with `retired_key`).
+    @Test func aRemovedMembersKey_isRefusedUnderANewNodeID() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        let x = CoreFixture.key("x").publicKey
+        #expect(cluster.change(MembershipChange(kind: .addLearner, nodeId: "x", nodeKey: x), on: a) == .proposed(height: 2))
+        #expect(cluster.change(MembershipChange(kind: .remove, nodeId: "x"), on: a) == .proposed(height: 3))
+        #expect(a.store.membership.retiredKeys == ["x": x])
+        let add = cluster.change(MembershipChange(kind: .addLearner, nodeId: "x2", nodeKey: x), on: a)
+        #expect(add == .refused(.retiredKey(of: "x")))
+        #expect(MembershipRejection.retiredKey(of: "x").code == "retired_key")
+        let answer = a.core.handle(.join(nodeId: "x2", nodeKey: x, from: "x2"), now: cluster.now)
+        guard case .answerJoin(_, "x2", let accepted, let reason, _)? = answer.last else { Issue.record("\(answer)"); return }
+        #expect(!accepted && reason.contains("retired node x"))
+        #expect(a.store.membership.learners.isEmpty)
+    }
+
     @Test func aJoinOfANewNodeAddsItAsALearner_andAFollowerPointsToTheLeader() throws {
         let cluster = try CoreCluster.threeVoters()
         let leader = try #require(cluster.leader)

@@ -14,7 +14,8 @@ import Testing
         let base = TestDirs.make("cluster")
 
         /// `via`: the only nodes it is told of (default: every node started so far).
-        func start(_ id: String, join: Bool, config: String? = nil, via: [String]? = nil, waitUntilReady: Bool = true) throws {
+        func start(_ id: String, join: Bool, config: String? = nil, via: [String]? = nil, waitUntilReady: Bool = true,
+                   environment: [String: String] = [:]) throws {
             let node = try NodeProcess(dataDir: base + "/" + id, config: config)
             let port = try p2p[id] ?? "127.0.0.1:\(freePort())"
             p2p[id] = port
@@ -22,7 +23,7 @@ import Testing
             let peers = p2p.filter { $0.key != id && (via?.contains($0.key) ?? true) }.values.sorted()
             if !peers.isEmpty { args += ["--peers", peers.joined(separator: ",")] }
             if join { args.append("--join") }
-            try node.start(extraArgs: args, waitUntilReady: waitUntilReady)
+            try node.start(extraArgs: args, environment: environment, waitUntilReady: waitUntilReady)
             nodes[id] = node
         }
 

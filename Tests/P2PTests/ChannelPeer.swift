@@ -24,7 +24,8 @@ final class ChannelPeer {
                         version: UInt16 = PeerLimits.channelVersion) -> ChannelContext {
         ChannelContext(version: version, chainId: identity.chainId, genesisHash: identity.genesisHash,
                        credential: identity.clusterToken, maxMessageBytes: 16 << 20, nodeKey: signingKey ?? identity.key,
-                       nodeId: identity.nodeId, p2pAddr: "127.0.0.1:9", apiAddr: "127.0.0.1:1", height: height)
+                       nodeId: identity.nodeId, p2pAddr: "127.0.0.1:9", apiAddr: "127.0.0.1:1", height: height,
+                       incarnation: identity.incarnation)
     }
 
     @discardableResult

@@ -49,8 +49,19 @@ private let allRaftKinds: [Message.Kind] = [
         .join(nodeId: "n9", nodeKey: key.publicKey, p2pAddr: "127.0.0.1:6009", apiAddr: "127.0.0.1:8089"),
         .joinResult(nodeId: "n9", accepted: false, reason: "not leader", leaderHint: "n1"),
         .joinResult(nodeId: "n9", accepted: true, reason: "", leaderHint: nil),
+        .superseded(IncarnationProof(nodeId: "n9", nodeKey: key.publicKey, incarnation: 1_700_000_000_001, transcript: testGenesis,
+                                     role: 2, signature: key.sign([1, 2, 3]))),
     ]
     for message in messages { #expect(try roundTrip(message) == message) }
+}
+
+@Test func test_peerMessage_aSupersededNoticeNamesARoleOfTheHandshake() {
+    let key = "\"nodeKey\":\"\(String(repeating: "ab", count: 32))\""
+    let rest = "\"transcript\":\"\(String(repeating: "cd", count: 32))\",\"signature\":\"\(String(repeating: "ef", count: 64))\""
+    #expect(decodeError("{\"type\":\"superseded\",\"nodeId\":\"n1\",\(key),\"incarnation\":5,\(rest),\"role\":3}")
+            == .invalidValue(field: "role", reason: "must be 1 or 2"))
+    #expect(decodeError("{\"type\":\"superseded\",\"nodeId\":\"n1\",\(key),\"incarnation\":5,\(rest),\"role\":1}") == nil)
+    #expect(decodeError("{\"type\":\"superseded\",\"nodeId\":\"N1\",\(key),\"incarnation\":5,\(rest),\"role\":1}") != nil)
 }
 
 @Test func test_peerMessage_blocksTravelAsLowercaseHexOfTheBinaryCodec() throws {

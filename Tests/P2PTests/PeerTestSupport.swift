@@ -13,6 +13,9 @@ final class RecordingDelegate: PeerDelegate {
         var refused: [String] = []
         var access: [String: PeerAccess] = [:]
         var rulesHit: [String] = []
+        /// What `memberIds` answers (the incarnation fence records these only). Default none.
+        var members: Set<String> = []
+        var superseded: [IncarnationProof] = []
     }
     let state = Mutex(State())
 
@@ -23,6 +26,8 @@ final class RecordingDelegate: PeerDelegate {
     func localHeight() -> UInt64 { 7 }
     func peerRefused(remote: String, nodeId: String?, reason: String) { state.withLock { $0.refused.append(reason) } }
     func peerRuleHit(nodeId: String, reason: String, detail: String) { state.withLock { $0.rulesHit.append(reason) } }
+    func memberIds() -> Set<String> { state.withLock { $0.members } }
+    func superseded(by proof: IncarnationProof) { state.withLock { $0.superseded.append(proof) } }
 
     var connectedIds: [String] { state.withLock { $0.connected.map(\.nodeId) } }
     var refusals: [String] { state.withLock { $0.refused } }

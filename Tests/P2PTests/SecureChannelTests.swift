@@ -189,7 +189,7 @@ import Testing
         #expect(side.error == .badPreamble("not an autochain peer (bad magic)"))
         let other = Side(SecureChannel(role: .responder, context: Self.context("n2")))
         other.feed(ChannelHandshake.preamble(version: 1, ephemeralPublicKey: KeyExchangeKeyPair.generate().publicKey))
-        #expect(other.error == .badPreamble("protocol version mismatch: ours 2, theirs 1"))
+        #expect(other.error == .badPreamble("protocol version mismatch: ours 3, theirs 1"))
     }
 
     @Test func wrongCredential_cannotOpenTheAuthFrame() {

@@ -108,39 +108,67 @@ extension MembershipChange.Kind {
     public var carriesKey: Bool { self == .addLearner || self == .bootstrap }
 }
 
+/// Why a membership change cannot apply, with the stable API code (`membership_refused`, or
+/// `retired_key` for a retired node's key).
+public struct MembershipRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+
+    public static func because(_ message: String) -> MembershipRejection { MembershipRejection(code: "membership_refused", message: message) }
+    public static func retiredKey(of retiredId: String) -> MembershipRejection {
+        MembershipRejection(code: "retired_key", message: "that node key was retired node \(retiredId)'s and is never admitted again")
+    }
+
+    public var description: String { message }
+}
+
 /// Who is in the cluster, as of some height: the chain's membership blocks applied in order.
-/// Persisted with the block that last changed it. Node IDs are never reused: a removed ID is retired.
+/// Persisted with the block that last changed it. Node IDs are never reused: a removed ID is
+/// retired, and so is the key it had (`retiredKeys`): a removed member never rejoins, under its
+/// old ID or a new one.
 public struct ClusterMembership: Sendable, Equatable {
     public var voters: [String] = []
     public var learners: [String] = []
     public var keys: [String: PublicKey] = [:]
     public var retired: [String] = []
+    /// The key each retired ID had when it was removed (fencing's tombstones): one per removal,
+    /// so never more entries than `retired`. Derived from the chain's membership blocks like the
+    /// rest of this type (the registry's `VerifiedChain` reads it from here too).
+    public var retiredKeys: [String: PublicKey] = [:]
 
-    public init(voters: [String] = [], learners: [String] = [], keys: [String: PublicKey] = [:], retired: [String] = []) {
+    public init(voters: [String] = [], learners: [String] = [], keys: [String: PublicKey] = [:], retired: [String] = [],
+                retiredKeys: [String: PublicKey] = [:]) {
         self.voters = voters.sorted()
         self.learners = learners.sorted()
         self.keys = keys
         self.retired = retired.sorted()
+        self.retiredKeys = retiredKeys
     }
 
     public var members: [String] { (voters + learners).sorted() }
     public func contains(_ id: String) -> Bool { voters.contains(id) || learners.contains(id) }
 
+    /// The retired ID whose key `key` was, if any.
+    public func retiredOwner(of key: PublicKey) -> String? {
+        retiredKeys.first { $0.value == key }?.key
+    }
+
     /// Why `change` cannot apply here, or nil when it can. Every node answers the same.
-    public func rejection(of change: MembershipChange) -> String? {
+    public func rejection(of change: MembershipChange) -> MembershipRejection? {
         switch change.kind {
         case .bootstrap:
-            return voters.isEmpty && learners.isEmpty ? nil : "bootstrap only starts an empty cluster"
+            return voters.isEmpty && learners.isEmpty ? nil : .because("bootstrap only starts an empty cluster")
         case .addLearner:
-            if retired.contains(change.nodeId) { return "node ID \(change.nodeId) was removed and is retired for good" }
-            if contains(change.nodeId) { return "\(change.nodeId) is already a member" }
-            if keys.values.contains(change.nodeKey) { return "that node key already belongs to a member" }
+            if retired.contains(change.nodeId) { return .because("node ID \(change.nodeId) was removed and is retired for good") }
+            if contains(change.nodeId) { return .because("\(change.nodeId) is already a member") }
+            if keys.values.contains(change.nodeKey) { return .because("that node key already belongs to a member") }
+            if let owner = retiredOwner(of: change.nodeKey) { return .retiredKey(of: owner) }
             return nil
         case .promote:
-            return learners.contains(change.nodeId) ? nil : "\(change.nodeId) is not a learner"
+            return learners.contains(change.nodeId) ? nil : .because("\(change.nodeId) is not a learner")
         case .remove:
-            if !contains(change.nodeId) { return "\(change.nodeId) is not a member" }
-            if voters == [change.nodeId] { return "cannot remove the last voter" }
+            if !contains(change.nodeId) { return .because("\(change.nodeId) is not a member") }
+            if voters == [change.nodeId] { return .because("cannot remove the last voter") }
             return nil
         }
     }
@@ -162,6 +190,7 @@ public struct ClusterMembership: Sendable, Equatable {
         case .remove:
             m.voters.removeAll { $0 == change.nodeId }
             m.learners.removeAll { $0 == change.nodeId }
+            if let key = m.keys[change.nodeId] { m.retiredKeys[change.nodeId] = key }
             m.keys[change.nodeId] = nil
             m.retired = (m.retired + [change.nodeId]).sorted()
         }
@@ -174,18 +203,32 @@ public struct ClusterMembership: Sendable, Equatable {
             ("learners", .array(learners.map { .string($0) })),
             ("keys", .object(JSONObject(keys.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.hex)) }))),
             ("retired", .array(retired.map { .string($0) })),
+            ("retiredKeys", .object(JSONObject(retiredKeys.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value.hex)) }))),
         ]))
     }
+
+    /// Whether a stored record predates `retiredKeys` (it lacks the field): the store then
+    /// derives them from the chain's membership blocks once (`ChainStore`).
+    public static func lacksRetiredKeys(_ json: JSON) -> Bool { json["retiredKeys"] == nil }
 
     public init?(json: JSON) {
         func ids(_ key: String) -> [String]? { json[key]?.arrayValue?.compactMap(\.stringValue) }
         guard let voters = ids("voters"), let learners = ids("learners"), let retired = ids("retired"),
               let keyObject = json["keys"]?.objectValue else { return nil }
-        var keys: [String: PublicKey] = [:]
-        for (id, value) in keyObject.pairs {
-            guard let text = value.stringValue, let key = PublicKey(hex: text) else { return nil }
-            keys[id] = key
+        func keyMap(_ object: JSONObject) -> [String: PublicKey]? {
+            var out: [String: PublicKey] = [:]
+            for (id, value) in object.pairs {
+                guard let text = value.stringValue, let key = PublicKey(hex: text) else { return nil }
+                out[id] = key
+            }
+            return out
         }
-        self.init(voters: voters, learners: learners, keys: keys, retired: retired)
+        guard let keys = keyMap(keyObject) else { return nil }
+        var retiredKeys: [String: PublicKey] = [:]
+        if let value = json["retiredKeys"] {
+            guard let object = value.objectValue, let parsed = keyMap(object) else { return nil }
+            retiredKeys = parsed
+        }
+        self.init(voters: voters, learners: learners, keys: keys, retired: retired, retiredKeys: retiredKeys)
     }
 }

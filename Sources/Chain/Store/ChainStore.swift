@@ -104,12 +104,36 @@ public final class ChainStore {
         headStateRoot = block.header.stateRoot
         feesBurned = try stored(try metaInt("fees_burned") ?? 0, "fees_burned")
         if let text = try metaText("membership") {
-            guard let parsed = try? JSON.parse(text), let m = ClusterMembership(json: parsed) else {
+            guard let parsed = try? JSON.parse(text), var m = ClusterMembership(json: parsed) else {
                 throw StoreError.corrupt(path: path, reason: "membership record does not parse")
             }
+            if ClusterMembership.lacksRetiredKeys(parsed), !m.retired.isEmpty { m.retiredKeys = try replayedMembership().retiredKeys }
             membership = m
         }
     }
+
+    /// The membership replayed from the chain's membership blocks: for a record written before
+    /// it kept `retiredKeys`, so every node derives the same tombstones from the same chain.
+    /// A membership block carries no transactions, so only blocks of at most
+    /// `maxMembershipBlockBytes` are decoded.
+    private func replayedMembership() throws -> ClusterMembership {
+        let stmt = try db.prepare("SELECT height, data FROM blocks WHERE height >= 1 AND length(data) <= ? ORDER BY height")
+        defer { stmt.reset() }
+        try stmt.bind(1, SQLValue.integer(Int64(Self.maxMembershipBlockBytes)))
+        var replayed = ClusterMembership()
+        while try stmt.step() {
+            let block: Block
+            do { block = try Block.decode(stmt.blob(1)) } catch {
+                throw StoreError.corrupt(path: path, reason: "block \(stmt.int64(0)) does not decode: \(error)")
+            }
+            if let change = block.membership { replayed = replayed.applying(change) }
+        }
+        return replayed
+    }
+
+    /// Longest encoded block without transactions: version (1) ‖ header (156) ‖ signature (64) ‖
+    /// flag (1) ‖ kind (1) ‖ len (1) ‖ node ID (≤ 63) ‖ key (32) = 319, rounded up.
+    static let maxMembershipBlockBytes = 512
 
     // MARK: reads (runtime thread)
 

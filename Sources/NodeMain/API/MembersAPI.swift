@@ -67,7 +67,7 @@ extension NodeAPI {
             case .notLeader(let leader):
                 reply(notLeader(leader, settingsCopy))
             case .refused(let why):
-                reply(APIError(code: "membership_refused", message: why).response)
+                reply(APIError(code: why.code, message: why.message).response)
             }
         }))
         if !accepted { throw APIError(code: "busy", message: "the node is overloaded; retry") }

@@ -158,12 +158,12 @@ final class RunningNode: Sendable {
             metrics.sampleHTTPServer(server, api: api)
             metrics.sampleStorage(dataDir: settings.node.dataDir)
             let advertisedAPI = settings.api.advertise.isEmpty ? "\(bound)" : settings.api.advertise
+            let supersession = Supersession()
             let (transport, p2pBound) = try startPeers(settings, nodeKey: nodeKey, genesisHash: genesisHash, api: advertisedAPI,
-                                                       runtime: runtime, state: state, reader: reader)
+                                                       runtime: runtime, state: state, reader: reader, supersession: supersession)
             api.attach(transport)
             runtime.start()
             api.startMempoolHandover()
-            let supersession = Supersession()
             let registry = startRegistryClient(settings, nodeKey: nodeKey, api: advertisedAPI, p2p: transport.identity.advertisedP2PAddr,
                                                runtime: runtime, state: state, api: api, network: transport, supersession: supersession)
             log.info("node started", ["node": settings.node.id, "api": "\(bound)", "p2p": "\(p2pBound)", "height": store.headHeight,
@@ -180,7 +180,7 @@ final class RunningNode: Sendable {
 
     /// The peer network, dialling the static peers; the runtime sends through it.
     static func startPeers(_ settings: NodeSettings, nodeKey: KeyPair, genesisHash: Hash32, api: String, runtime: NodeRuntime,
-                           state: NodeState, reader: ChainReader) throws -> (PeerTransport, SocketAddress) {
+                           state: NodeState, reader: ChainReader, supersession: Supersession) throws -> (PeerTransport, SocketAddress) {
         // Peers must be told a dialable port before the network starts.
         let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
@@ -193,13 +193,15 @@ final class RunningNode: Sendable {
         let identity = PeerIdentity(nodeId: settings.node.id, key: nodeKey, chainId: settings.genesis.chainId, genesisHash: genesisHash,
                                     advertisedP2PAddr: settings.p2p.advertise.isEmpty ? "\(listen)" : settings.p2p.advertise,
                                     apiAddr: api,
-                                    clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken)
+                                    clusterToken: settings.p2p.clusterToken.isEmpty ? nil : settings.p2p.clusterToken,
+                                    incarnation: settings.node.incarnation)
         let transport = PeerTransport(runtime: runtime, state: state, reader: reader, identity: identity,
                                       maxPendingRequests: settings.p2p.maxPendingPeerRequests,
                                       maxPendingRequestsPerPeer: settings.p2p.maxPendingRequestsPerPeer,
                                       maxQueuedRaftPerPeer: settings.p2p.maxQueuedRaftPerPeer)
         let network = PeerNetwork(settings: peerSettings, identity: identity, delegate: transport)
         transport.attach(network)
+        transport.attachSupersession { reason in supersession.superseded(reason) }
         runtime.attach(transport)
         let bound = try network.start()
         runtime.metrics.registry.counter("autochain_p2p_refused_handshakes_total",

@@ -29,6 +29,8 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     private let log = Logger(component: "p2p")
     /// Where forwarded transfers and their answers go (the API).
     private let forwarding = Mutex<(any ForwardingEndpoint)?>(nil)
+    /// Told when a peer link proves a newer copy of this node runs (fencing): the node stops.
+    private let onSuperseded = Mutex<(@Sendable (String) -> Void)?>(nil)
     /// Newcomers' joins relayed to the leader, waiting for its answer.
     let joinRelays: JoinRelays
     /// Bytes of blocks in one `blocks` answer, at most (the peer line limit is 16 MiB; hex doubles).
@@ -48,14 +50,18 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     func attach(_ n: PeerNetwork) { network.withLock { $0 = n } }
     func attachForwarding(_ endpoint: any ForwardingEndpoint) { forwarding.withLock { $0 = endpoint } }
+    func attachSupersession(_ handler: @escaping @Sendable (String) -> Void) { onSuperseded.withLock { $0 = handler } }
     private var forwarder: (any ForwardingEndpoint)? { forwarding.withLock { $0 } }
     private var net: PeerNetwork? { network.withLock { $0 } }
 
     // MARK: PeerDelegate
 
-    func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess {
-        let m = state.membership
+    func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess { Self.access(state.membership, nodeId: nodeId, nodeKey: nodeKey) }
+
+    /// What an authenticated key may do, given the membership this node applied.
+    static func access(_ m: ClusterMembership, nodeId: String, nodeKey: PublicKey) -> PeerAccess {
         if m.retired.contains(nodeId) { return .refuse(reason: "node ID \(nodeId) was removed from the cluster and is retired") }
+        if let owner = m.retiredOwner(of: nodeKey) { return .refuse(reason: "the node key of retired node \(owner) is never admitted again") }
         if m.contains(nodeId) {
             guard let known = m.keys[nodeId] else { return .member }
             return known == nodeKey ? .member : .refuse(reason: "\(nodeId) is a member with another key")
@@ -64,6 +70,13 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         // cluster, and check everything it sends block by block.
         if m.voters.isEmpty { return .member }
         return .joinOnly
+    }
+
+    func memberIds() -> Set<String> { Set(state.membership.members) }
+
+    func superseded(by proof: IncarnationProof) {
+        let handler = onSuperseded.withLock { $0 }
+        handler?("a peer link showed incarnation \(proof.incarnation) of \(proof.nodeId), signed with this node's key")
     }
 
     func peerConnected(_ peer: PeerInfo) {
@@ -105,7 +118,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             // The leader's answer to a join we relayed: back to the newcomer that asked us.
             guard peer.isMember, let newcomer = joinRelays.take(id, now: monotonicNs()) else { return }
             _ = net?.send(.joinResult(nodeId: id, accepted: accepted, reason: reason, leaderHint: leaderHint ?? peer.nodeId), to: newcomer)
-        case .ping, .pong, .peers, .bye:
+        case .ping, .pong, .peers, .bye, .superseded:
             break
         }
     }

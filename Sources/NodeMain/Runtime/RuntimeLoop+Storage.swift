@@ -73,7 +73,7 @@ extension RuntimeLoop {
         case .raft, .join:
             return
         case .membership(_, let reply):
-            reply(.refused("this node's storage refuses writes (\(runtime.storage.fault?.reason ?? "degraded")); try another node"))
+            reply(.refused(.because("this node's storage refuses writes (\(runtime.storage.fault?.reason ?? "degraded")); try another node")))
         case .transferLeadership(_, let done):
             done(false)
         case .blocks, .peerHeight:

@@ -4,15 +4,18 @@ import Chain
 /// preamble, the transcript hash, the session-key derivation, the signed bytes, and the auth
 /// frame's payload. No state, no sockets: the test vectors are computed from these alone.
 enum ChannelHandshake {
-    /// Domain tag that starts the transcript, the key derivation and the signed bytes, so none of
-    /// them can be taken for anything else (a block, a transaction, an older protocol).
-    static let domainTag: [UInt8] = Array("autochain-p2p-v2".utf8)
+    /// Domain tag that starts the transcript and the signed bytes, so neither can be taken for
+    /// anything else (a block, a transaction, another protocol version): "autochain-p2p-v<version>".
+    static func domainTag(version: UInt16) -> [UInt8] { Array("autochain-p2p-v\(version)".utf8) }
+    /// The versions this build speaks: 3 (the auth frame carries the incarnation) and 2 (a peer
+    /// of the previous release, taken as incarnation 0; docs/PROTOCOL.md, "Versions").
+    static let supportedVersions: ClosedRange<UInt16> = 2...3
     /// First bytes of every connection, both directions.
     static let magic: [UInt8] = Array("ACHN".utf8)
     /// magic (4) ‖ version (u16 BE) ‖ ephemeral X25519 public key (32).
     static let preambleBytes = 4 + 2 + 32
     /// Longest auth frame body (ciphertext and tag) accepted: the largest payload `encodeAuth`
-    /// makes (1 + 32 + 64 + 32 + 8 + 4 × 256 = 1,161 bytes) plus the tag, rounded up.
+    /// makes (1 + 32 + 64 + 32 + 8 + 8 + 4 × 256 = 1,169 bytes) plus the tag, rounded up.
     static let maxAuthFrameBodyBytes = 1_200
     /// Most bytes a handshake can take: the preamble and the largest auth frame (1,242).
     static let maxHandshakeBytes = preambleBytes + 4 + maxAuthFrameBodyBytes
@@ -34,13 +37,19 @@ enum ChannelHandshake {
         return magic + [UInt8(version >> 8), UInt8(version & 0xFF)] + ephemeralPublicKey
     }
 
-    /// The peer's ephemeral key from its preamble, or why the preamble is refused.
-    static func parsePreamble(_ bytes: UnsafeRawBufferPointer, version: UInt16) throws(ChannelError) -> [UInt8] {
+    /// The peer's ephemeral key from its preamble and the version both sides then speak (the
+    /// lower of the two: each side sees both preambles, so both pick the same), or why the
+    /// preamble is refused. The version is in the transcript: a preamble altered on the way gives
+    /// the two sides different transcripts, and the auth frames do not verify.
+    static func parsePreamble(_ bytes: UnsafeRawBufferPointer, version: UInt16) throws(ChannelError) -> (key: [UInt8], version: UInt16) {
         precondition(bytes.count == preambleBytes)
         guard Array(bytes[0..<4]) == magic else { throw .badPreamble("not an autochain peer (bad magic)") }
         let theirs = UInt16(bytes[4]) << 8 | UInt16(bytes[5])
-        guard theirs == version else { throw .badPreamble("protocol version mismatch: ours \(version), theirs \(theirs)") }
-        return Array(bytes[6..<preambleBytes])
+        let agreed = min(theirs, version)
+        guard supportedVersions.contains(agreed) else {
+            throw .badPreamble("protocol version mismatch: ours \(version), theirs \(theirs)")
+        }
+        return (Array(bytes[6..<preambleBytes]), agreed)
     }
 
     /// SHA-256(domainTag ‖ version (u16 BE) ‖ len(chainId) (u16 BE) ‖ chainId ‖ genesisHash (32)
@@ -50,7 +59,7 @@ enum ChannelHandshake {
         let chain = Array(chainId.utf8)
         precondition(chain.count <= Int(UInt16.max) && initiatorKey.count == 32 && responderKey.count == 32)
         var hasher = SHA256Hasher()
-        hasher.update(domainTag)
+        hasher.update(domainTag(version: version))
         hasher.update([UInt8(version >> 8), UInt8(version & 0xFF)])
         hasher.update([UInt8(chain.count >> 8), UInt8(chain.count & 0xFF)])
         hasher.update(chain)
@@ -71,11 +80,18 @@ enum ChannelHandshake {
         BLAKE2b.hash(kxKey, key: credentialKey, outputBytes: 32)
     }
 
-    /// domainTag ‖ transcript (32) ‖ role byte: what a side signs with its node key. The transcript
-    /// names both ephemeral keys (no relaying to another connection); the role names the signer's
-    /// end (no reflecting a signature back to its sender).
-    static func signedBytes(transcript: Hash32, role: Role) -> [UInt8] {
-        domainTag + transcript.bytes + [role.rawValue]
+    /// domainTag ‖ transcript (32) ‖ role byte, and from version 3 ‖ incarnation (u64 BE): what a
+    /// side signs with its node key. The transcript names both ephemeral keys (no relaying to
+    /// another connection); the role names the signer's end (no reflecting a signature back to its
+    /// sender); the incarnation is the signer's own word (no one without its key can raise it).
+    static func signedBytes(version: UInt16, transcript: Hash32, role: UInt8, incarnation: UInt64) -> [UInt8] {
+        var out = domainTag(version: version) + transcript.bytes + [role]
+        if version >= 3 { appendUInt64(incarnation, to: &out) }
+        return out
+    }
+
+    static func appendUInt64(_ value: UInt64, to out: inout [UInt8]) {
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
     }
 }
 
@@ -85,16 +101,20 @@ struct ChannelAuth: Sendable, Equatable {
     var signature: Signature
     var genesisHash: Hash32
     var height: UInt64
+    /// The incarnation this copy of the node was started with (fencing); 0 from a version-2 peer.
+    var incarnation: UInt64 = 0
     var chainId: String
     var nodeId: String
     var p2pAddr: String
     var apiAddr: String
 
-    /// nodeKey (32) ‖ signature (64) ‖ genesisHash (32) ‖ height (u64 BE) ‖ then chainId, nodeId,
-    /// p2pAddr, apiAddr, each as len (u8) ‖ UTF-8 bytes. A string over 255 bytes is sent empty.
-    func encoded() -> [UInt8] {
+    /// nodeKey (32) ‖ signature (64) ‖ genesisHash (32) ‖ height (u64 BE) ‖ from version 3
+    /// incarnation (u64 BE) ‖ then chainId, nodeId, p2pAddr, apiAddr, each as len (u8) ‖ UTF-8
+    /// bytes. A string over 255 bytes is sent empty.
+    func encoded(version: UInt16) -> [UInt8] {
         var out = nodeKey.bytes + signature.bytes + genesisHash.bytes
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: height >> UInt64(shift))) }
+        ChannelHandshake.appendUInt64(height, to: &out)
+        if version >= 3 { ChannelHandshake.appendUInt64(incarnation, to: &out) }
         for text in [chainId, nodeId, p2pAddr, apiAddr] {
             let bytes = Array(text.utf8)
             let kept = bytes.count <= ChannelHandshake.maxAuthStringBytes ? bytes : []
@@ -104,14 +124,19 @@ struct ChannelAuth: Sendable, Equatable {
         return out
     }
 
-    /// Parses a payload made by `encoded()`; every length is checked, trailing bytes refused.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(ChannelError) -> ChannelAuth {
+    /// Parses a payload made by `encoded(version:)`; every length is checked, trailing bytes refused.
+    static func decode(_ bytes: UnsafeRawBufferPointer, version: UInt16) throws(ChannelError) -> ChannelAuth {
         var reader = ByteCursor(bytes)
         guard let key = reader.take(32).flatMap({ PublicKey(bytes: $0) }),
               let signature = reader.take(64).flatMap({ Signature(bytes: $0) }),
               let genesis = reader.take(32).flatMap({ Hash32(bytes: $0) }),
               let heightBytes = reader.take(8) else { throw .badAuthFrame("auth frame too short") }
         let height = heightBytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        var incarnation: UInt64 = 0
+        if version >= 3 {
+            guard let bytes = reader.take(8) else { throw .badAuthFrame("auth frame too short") }
+            incarnation = bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
         var strings: [String] = []
         for field in ["chainId", "nodeId", "p2pAddr", "apiAddr"] {
             guard let length = reader.take(1)?.first, let raw = reader.take(Int(length)) else {
@@ -122,8 +147,9 @@ struct ChannelAuth: Sendable, Equatable {
         }
         guard reader.remaining == 0 else { throw .badAuthFrame("\(reader.remaining) bytes after the auth fields") }
         guard height <= UInt64(Int64.max) else { throw .badAuthFrame("height \(height) is over 2^63-1") }
+        guard incarnation <= UInt64(Int64.max) else { throw .badAuthFrame("incarnation \(incarnation) is over 2^63-1") }
         guard PeerLimits.isValidNodeId(strings[1]) else { throw .badAuthFrame("nodeId is not a valid node id") }
-        return ChannelAuth(nodeKey: key, signature: signature, genesisHash: genesis, height: height,
+        return ChannelAuth(nodeKey: key, signature: signature, genesisHash: genesis, height: height, incarnation: incarnation,
                            chainId: strings[0], nodeId: strings[1], p2pAddr: strings[2], apiAddr: strings[3])
     }
 }

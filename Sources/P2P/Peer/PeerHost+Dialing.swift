@@ -24,7 +24,7 @@ extension PeerHost {
     /// connected.
     func addTarget(_ address: SocketAddress, nodeId: String?, isStatic: Bool = false) {
         loop.preconditionInEventLoop()
-        guard !stopped else { return }
+        guard !stopped, !isSuperseded else { return }
         if targets[address] != nil {
             if let nodeId, targets[address]?.nodeId == nil { targets[address]?.nodeId = nodeId }
             if isStatic { targets[address]?.isStatic = true }

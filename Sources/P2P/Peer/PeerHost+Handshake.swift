@@ -3,6 +3,7 @@ import Chain
 /// Message handling by handshake stage: channel authenticated → peers (acceptance) → established.
 extension PeerHost {
     func handle(_ message: PeerMessage, on connection: PeerConnection) {
+        if case .superseded(let proof) = message { return receivedSupersededNotice(proof, on: connection) }
         if case .bye(let reason) = message {
             if connection.stage != .established { connection.refusedUs = true }
             logger.warn("peer said bye", ["node": identity.nodeId, "peer": connection.peerLabel, "reason": reason])
@@ -42,13 +43,23 @@ extension PeerHost {
     /// connection's transcript and role): now the self-dial check and the membership decision.
     func receivedAuth(_ auth: ChannelAuth, on connection: PeerConnection) {
         guard connection.stage == .handshaking else { preconditionFailure("auth twice") }
-        connection.hello = PeerHello(
+        let hello = PeerHello(
             chainId: auth.chainId, genesisHash: auth.genesisHash, nodeId: auth.nodeId, nodeKey: auth.nodeKey,
-            p2pAddr: auth.p2pAddr, apiAddr: auth.apiAddr, height: auth.height)
-        if auth.nodeId == identity.nodeId {
+            p2pAddr: auth.p2pAddr, apiAddr: auth.apiAddr, height: auth.height, incarnation: auth.incarnation,
+            proof: proof(of: auth, on: connection))
+        connection.hello = hello
+        if isSuperseded { return refuse(connection, reason: "this copy of \(identity.nodeId) is superseded and stopping") }
+        switch fenceDecision(for: connection) {
+        case .superseded(let proof):
+            return stopAsSuperseded(proof, peer: connection.peerLabel)
+        case .ownId:
             if let address = connection.dialAddress { targets[address]?.isSelf = true }
             connection.refusedUs = true
             return refuse(connection, reason: "self-dial: peer has our own nodeId \(identity.nodeId)")
+        case .refuse(let reason, let newer):
+            return refuseOlderCopy(connection, reason: reason, newer: newer)
+        case .accept:
+            dropOlderCopies(of: hello.nodeId)
         }
         switch delegate.authorize(nodeId: auth.nodeId, nodeKey: auth.nodeKey) {
         case .refuse(let reason):
@@ -73,7 +84,7 @@ extension PeerHost {
             updateHeight(height, of: connection)
         case .peers(let list):
             learn(list, from: connection)
-        case .bye:
+        case .bye, .superseded:  // (handled before the stage: never here)
             refuse(connection, reason: "unexpected '\(message.typeName)' after the handshake")
         case .raft, .getBlocks, .blocks, .txs, .txsResult, .join, .joinResult:
             if !connection.isMember {
@@ -103,6 +114,70 @@ extension PeerHost {
         }
     }
 
+    // MARK: - Fencing
+
+    /// The peer's signed word on its incarnation (version 3 only: a version-2 peer signs none).
+    private func proof(of auth: ChannelAuth, on connection: PeerConnection) -> IncarnationProof? {
+        guard connection.channel.version >= 3, let transcript = connection.channel.transcript else { return nil }
+        return IncarnationProof(nodeId: auth.nodeId, nodeKey: auth.nodeKey, incarnation: auth.incarnation,
+                                transcript: transcript, role: connection.channel.role.other.rawValue, signature: auth.signature)
+    }
+
+    /// The fence's verdict on `connection`'s peer. The other live links of its node ID are shown
+    /// to the fence first: one accepted before its node was a member (join-only, or before this
+    /// node knew the membership) was not recorded then, and an older copy must not pass it now.
+    private func fenceDecision(for connection: PeerConnection) -> IncarnationFence.Verdict {
+        guard let hello = connection.hello else { preconditionFailure("fenced before its auth") }
+        let members = delegate.memberIds()
+        for other in connections.values where other !== connection && other.stage != .ended && other.hello?.nodeId == hello.nodeId {
+            if let claim = other.hello?.claim, claim.nodeId != identity.nodeId { _ = fence.admit(claim, members: members) }
+        }
+        return fence.admit(hello.claim, members: members)
+    }
+
+    /// An older copy of a member: counted, shown the proof of the newer one (so it stops), refused.
+    private func refuseOlderCopy(_ connection: PeerConnection, reason: String, newer: IncarnationProof?) {
+        delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "superseded_incarnation", detail: reason)
+        if let newer, connection.channel.version >= 3 { connection.send(PeerMessage.superseded(newer).encodedLine()) }
+        connection.refusedUs = true  // redial it slowly: it is going away
+        refuse(connection, reason: "superseded: \(reason)")
+    }
+
+    /// Links of `nodeId` accepted before a newer copy of it connected: closed, with the proof.
+    private func dropOlderCopies(of nodeId: String) {
+        for other in Array(connections.values) where other.stage != .ended && other.hello?.nodeId == nodeId {
+            guard let hello = other.hello, case .refuse(let reason, let newer)? = fence.refusal(of: nodeId, incarnation: hello.incarnation) else {
+                continue
+            }
+            refuseOlderCopy(other, reason: reason, newer: newer)
+        }
+    }
+
+    /// A peer passed on a newer copy's proof: stop if it is our key's over a higher incarnation.
+    private func receivedSupersededNotice(_ proof: IncarnationProof, on connection: PeerConnection) {
+        guard case .superseded(let valid)? = fence.learned(proof) else {
+            // Counted and logged by the delegate at its rate: a peer repeating it cannot flood the log.
+            return delegate.peerRuleHit(nodeId: connection.peerLabel, reason: "invalid_superseded_notice",
+                                        detail: "a superseded notice (incarnation \(proof.incarnation)) that is not a valid proof against this copy")
+        }
+        stopAsSuperseded(valid, peer: connection.peerLabel)
+    }
+
+    /// This copy is an old one: it takes part no more (every link closed, none accepted) and the
+    /// delegate stops the node.
+    func stopAsSuperseded(_ proof: IncarnationProof, peer: String) {
+        guard !isSuperseded else { return }
+        isSuperseded = true
+        for target in targets.values { target.timer?.cancel() }
+        targets.removeAll()
+        logger.error("superseded: a newer copy of this node runs (peer link); stopping",
+                     ["node": identity.nodeId, "incarnation": identity.incarnation, "newer": proof.incarnation, "peer": peer])
+        for connection in Array(connections.values) {
+            drop(connection, reason: "this copy (incarnation \(identity.incarnation)) is superseded by incarnation \(proof.incarnation)")
+        }
+        delegate.superseded(by: proof)
+    }
+
     /// Whether a join-only connection's node is a member now; if so the connection becomes a
     /// member's: it learns the topology, and the members learn of it, as a member connecting
     /// afresh would (else, joined through one node, it knows only that node and loses every
@@ -110,6 +185,16 @@ extension PeerHost {
     func admitIfMember(_ connection: PeerConnection) -> Bool {
         guard let hello = connection.hello, case .member = delegate.authorize(nodeId: hello.nodeId, nodeKey: hello.nodeKey) else {
             return false
+        }
+        // A member now: its incarnation is fenced from now on, as if it had connected as one.
+        switch fenceDecision(for: connection) {
+        case .refuse(let reason, let newer):
+            refuseOlderCopy(connection, reason: reason, newer: newer)
+            return false
+        case .accept:
+            dropOlderCopies(of: hello.nodeId)
+        case .ownId, .superseded:
+            break  // decided at its handshake
         }
         connection.isMember = true
         if var info = connection.info {

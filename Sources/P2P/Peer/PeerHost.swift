@@ -22,6 +22,10 @@ final class PeerHost {
     /// Host names being resolved off the loop (`whenDialable`), at most `maxKnownAddresses`.
     var resolving: Set<String> = []
     var stopped = false
+    /// Fencing decisions on peer links (`IncarnationFence`): the highest incarnation per member.
+    var fence: IncarnationFence
+    /// Set once a link proved a newer copy of this node runs: every link is refused from then on.
+    var isSuperseded = false
     private var listenFD: Int32 = -1
     private var listenRegistration: EventLoop.Registration?
     private var keepaliveTimer: ScheduledTimer?
@@ -36,6 +40,7 @@ final class PeerHost {
         self.delegate = delegate
         self.logger = logger
         self.shared = shared
+        self.fence = IncarnationFence(nodeId: identity.nodeId, nodeKey: identity.key.publicKey, incarnation: identity.incarnation)
         self.advertisedAddr = identity.advertisedP2PAddr.isEmpty ? boundAddress.description : identity.advertisedP2PAddr
     }
 
@@ -129,7 +134,8 @@ final class PeerHost {
             version: PeerLimits.channelVersion, chainId: identity.chainId, genesisHash: identity.genesisHash,
             credential: identity.clusterToken, maxMessageBytes: settings.maxLineBytes,
             maxHandshakeBytes: settings.maxPreAuthBytes, nodeKey: identity.key,
-            nodeId: identity.nodeId, p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight())
+            nodeId: identity.nodeId, p2pAddr: advertisedAddr, apiAddr: identity.apiAddr, height: delegate.localHeight(),
+            incarnation: identity.incarnation)
         let connection = PeerConnection(id: nextConnectionId, tcp: tcp, direction: direction,
                                         dialAddress: dialAddress, channel: context)
         nextConnectionId += 1

@@ -25,6 +25,9 @@ public enum PeerMessage: Sendable, Equatable {
     case join(nodeId: String, nodeKey: PublicKey, p2pAddr: String, apiAddr: String)
     /// The answer to a `join` for `nodeId` (relayed back to the newcomer by the member that asked).
     case joinResult(nodeId: String, accepted: Bool, reason: String, leaderHint: String?)
+    /// Fencing: a newer copy of the receiver's node runs; the proof is that copy's signed auth.
+    /// Sent just before the `bye` that refuses an older copy's link.
+    case superseded(IncarnationProof)
 
     /// The wire `type` string.
     public var typeName: String {
@@ -40,13 +43,14 @@ public enum PeerMessage: Sendable, Equatable {
         case .txsResult: "txsResult"
         case .join: "join"
         case .joinResult: "joinResult"
+        case .superseded: "superseded"
         }
     }
 
     /// True for the messages handed to the delegate.
     public var isApplication: Bool {
         switch self {
-        case .ping, .pong, .peers, .bye: false
+        case .ping, .pong, .peers, .bye, .superseded: false
         case .raft, .getBlocks, .blocks, .txs, .txsResult, .join, .joinResult: true
         }
     }
@@ -124,6 +128,10 @@ extension PeerMessage {
         case .joinResult(let nodeId, let accepted, let reason, let leaderHint):
             pairs += [("nodeId", .string(nodeId)), ("accepted", .bool(accepted)), ("reason", .string(reason))]
             if let leaderHint { pairs.append(("leaderHint", .string(leaderHint))) }
+        case .superseded(let p):
+            pairs += [("nodeId", .string(p.nodeId)), ("nodeKey", .string(p.nodeKey.hex)), ("incarnation", .uint(p.incarnation)),
+                      ("transcript", .string(Hex.encode(p.transcript.bytes))), ("role", .uint(UInt64(p.role))),
+                      ("signature", .string(p.signature.hex))]
         }
         return .object(JSONObject(pairs))
     }

@@ -47,6 +47,12 @@ extension PeerMessage {
             return .joinResult(nodeId: try f.nodeId("nodeId"), accepted: try f.bool("accepted"),
                                reason: try f.string("reason", maxBytes: PeerLimits.maxTextBytes, allowEmpty: true),
                                leaderHint: hint)
+        case "superseded":
+            let role = try f.uint("role")
+            guard role == 1 || role == 2 else { throw .invalidValue(field: "role", reason: "must be 1 or 2") }
+            return .superseded(IncarnationProof(
+                nodeId: try f.nodeId("nodeId"), nodeKey: try f.fixed("nodeKey", PublicKey.self), incarnation: try f.uint("incarnation"),
+                transcript: try f.fixed("transcript", Hash32.self), role: UInt8(role), signature: try f.fixed("signature", Signature.self)))
         default:
             throw .unknownType(String(type.prefix(32)))
         }

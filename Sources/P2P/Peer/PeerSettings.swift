@@ -15,9 +15,12 @@ public struct PeerIdentity: Sendable {
     /// Mixed into both session keys of every connection, so a peer without it cannot open a
     /// single frame; it never travels.
     public var clusterToken: String?
+    /// The incarnation this copy of the node was started with (fencing; `NODE_INCARNATION`, 0
+    /// when started by hand): sent, signed, in every auth frame; peers refuse a lower one.
+    public var incarnation: UInt64
 
     public init(nodeId: String, key: KeyPair, chainId: String, genesisHash: Hash32,
-                advertisedP2PAddr: String, apiAddr: String, clusterToken: String? = nil) {
+                advertisedP2PAddr: String, apiAddr: String, clusterToken: String? = nil, incarnation: UInt64 = 0) {
         precondition(PeerLimits.isValidNodeId(nodeId), "nodeId must match \(NodeIDGrammar.pattern)")
         precondition(!chainId.isEmpty, "chainId must not be empty")
         self.nodeId = nodeId
@@ -27,6 +30,7 @@ public struct PeerIdentity: Sendable {
         self.advertisedP2PAddr = advertisedP2PAddr
         self.apiAddr = apiAddr
         self.clusterToken = clusterToken
+        self.incarnation = incarnation
     }
 }
 
@@ -99,8 +103,9 @@ public struct PeerSettings: Sendable {
 
 /// Bounds on what one message may carry; a peer exceeding one gets a typed decode error.
 public enum PeerLimits {
-    /// The protocol version this build speaks (2: the secure channel).
-    public static let protocolVersion: Int64 = 2
+    /// The highest protocol version this build speaks (3: the secure channel whose auth frame
+    /// carries the incarnation; it also speaks 2 with a peer of the previous release).
+    public static let protocolVersion: Int64 = 3
     /// The same, as the preamble carries it.
     static let channelVersion = UInt16(protocolVersion)
     /// Longest node id, in UTF-8 bytes.

@@ -48,6 +48,12 @@ public protocol PeerDelegate: Sendable {
     /// An established peer's message was ignored or its connection closed by a rule (`reason`
     /// is a short stable label, e.g. `join_throttled`), with a human detail. Default: nothing.
     func peerRuleHit(nodeId: String, reason: String, detail: String)
+    /// The cluster's members now (empty while unknown): the incarnation fence keeps entries for
+    /// these only (`IncarnationFence`).
+    func memberIds() -> Set<String>
+    /// A newer copy of this node runs (a peer link showed its signed incarnation): this copy must
+    /// stop. Called once; the network refuses every link from then on.
+    func superseded(by proof: IncarnationProof)
 }
 
 /// Who the peer proved to be in its channel auth frame (SecureChannel), kept per connection.
@@ -59,6 +65,11 @@ struct PeerHello: Sendable, Equatable {
     var p2pAddr: String
     var apiAddr: String
     var height: UInt64
+    /// Its incarnation (0 from a version-2 peer) and, from a version-3 peer, the signed proof.
+    var incarnation: UInt64
+    var proof: IncarnationProof?
+
+    var claim: IncarnationClaim { IncarnationClaim(nodeId: nodeId, nodeKey: nodeKey, incarnation: incarnation, proof: proof) }
 }
 
 /// One entry of a `peers` gossip message.

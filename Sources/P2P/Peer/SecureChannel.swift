@@ -2,6 +2,7 @@ import Chain
 
 /// What a connection's secure channel needs to know about this node.
 struct ChannelContext: Sendable {
+    /// The highest version we speak; the channel speaks the lower of ours and the peer's.
     var version: UInt16
     var chainId: String
     var genesisHash: Hash32
@@ -17,6 +18,8 @@ struct ChannelContext: Sendable {
     var p2pAddr: String
     var apiAddr: String
     var height: UInt64
+    /// This copy's incarnation (fencing), sent and signed in a version-3 auth frame.
+    var incarnation: UInt64 = 0
 }
 
 /// Whether this build seals message frames. Always on, except in a benchmark build made with
@@ -74,6 +77,8 @@ final class SecureChannel {
     let preamble: [UInt8]
     private(set) var stage: Stage = .awaitingPreamble
     private(set) var transcript: Hash32?
+    /// The version both sides speak, known once the peer's preamble arrived (ours until then).
+    private(set) var version: UInt16
     private(set) var peerEphemeralKey: [UInt8]?
     private var sendKey: [UInt8]?
     private var receiveKey: [UInt8]?
@@ -91,6 +96,7 @@ final class SecureChannel {
         precondition(context.maxMessageBytes >= 1)
         self.role = role
         self.context = context
+        self.version = context.version
         self.ephemeral = ephemeral
         self.preamble = ChannelHandshake.preamble(version: context.version, ephemeralPublicKey: ephemeral.publicKey)
     }
@@ -198,7 +204,8 @@ final class SecureChannel {
     }
 
     private func receivedPreamble(_ bytes: UnsafeRawBufferPointer) throws(ChannelError) -> [UInt8] {
-        let theirs = try ChannelHandshake.parsePreamble(bytes, version: context.version)
+        let (theirs, agreed) = try ChannelHandshake.parsePreamble(bytes, version: context.version)
+        version = agreed
         let kx = role == .initiator
             ? KeyExchange.clientSessionKeys(client: ephemeral, serverPublicKey: theirs)
             : KeyExchange.serverSessionKeys(server: ephemeral, clientPublicKey: theirs)
@@ -208,7 +215,7 @@ final class SecureChannel {
         receiveKey = ChannelHandshake.directionKey(kxKey: kx.receive, credentialKey: credentialKey)
         peerEphemeralKey = theirs
         let transcript = ChannelHandshake.transcript(
-            version: context.version, chainId: context.chainId, genesisHash: context.genesisHash,
+            version: version, chainId: context.chainId, genesisHash: context.genesisHash,
             initiatorKey: role == .initiator ? ephemeral.publicKey : theirs,
             responderKey: role == .initiator ? theirs : ephemeral.publicKey)
         self.transcript = transcript
@@ -216,22 +223,24 @@ final class SecureChannel {
         return sealAuth(authOverride?(transcript) ?? ourAuth(transcript: transcript))
     }
 
-    /// Our auth fields, signed over the transcript and our role.
+    /// Our auth fields, signed over the transcript, our role and (version 3) our incarnation.
     func ourAuth(transcript: Hash32) -> ChannelAuth {
-        ChannelAuth(nodeKey: context.nodeKey.publicKey,
-                    signature: context.nodeKey.sign(ChannelHandshake.signedBytes(transcript: transcript, role: role)),
-                    genesisHash: context.genesisHash, height: context.height, chainId: context.chainId,
-                    nodeId: context.nodeId, p2pAddr: context.p2pAddr, apiAddr: context.apiAddr)
+        let incarnation = version >= 3 ? context.incarnation : 0
+        let signed = ChannelHandshake.signedBytes(version: version, transcript: transcript, role: role.rawValue, incarnation: incarnation)
+        return ChannelAuth(nodeKey: context.nodeKey.publicKey, signature: context.nodeKey.sign(signed),
+                           genesisHash: context.genesisHash, height: context.height, incarnation: incarnation,
+                           chainId: context.chainId, nodeId: context.nodeId, p2pAddr: context.p2pAddr, apiAddr: context.apiAddr)
     }
 
     private func verifiedAuth(_ payload: UnsafeRawBufferPointer) throws(ChannelError) -> ChannelAuth {
         guard let transcript else { preconditionFailure("auth before the transcript") }
-        let auth = try ChannelAuth.decode(payload)
+        let auth = try ChannelAuth.decode(payload, version: version)
         guard auth.chainId == context.chainId else { throw .chainIdMismatch(ours: context.chainId, theirs: auth.chainId) }
         guard auth.genesisHash == context.genesisHash else {
             throw .genesisHashMismatch(ours: context.genesisHash, theirs: auth.genesisHash)
         }
-        let signed = ChannelHandshake.signedBytes(transcript: transcript, role: role.other)
+        let signed = ChannelHandshake.signedBytes(version: version, transcript: transcript, role: role.other.rawValue,
+                                                  incarnation: auth.incarnation)
         guard Ed25519.verify(auth.signature, message: signed, publicKey: auth.nodeKey) else { throw .badSignature(nodeKey: auth.nodeKey) }
         return auth
     }
@@ -255,7 +264,7 @@ final class SecureChannel {
     }
 
     func sealAuth(_ auth: ChannelAuth) -> [UInt8] {
-        auth.encoded().withUnsafeBytes { seal(kind: .auth, payload: $0) }
+        auth.encoded(version: version).withUnsafeBytes { seal(kind: .auth, payload: $0) }
     }
 
     /// length (u32 BE, of what follows) ‖ XChaCha20-Poly1305(kind ‖ payload, ad = length) ‖ tag,

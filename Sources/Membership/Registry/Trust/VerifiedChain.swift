@@ -23,9 +23,10 @@ public struct VerifiedChain: Sendable, Equatable {
     public private(set) var genesisHash = Hash32.zero
     /// Transactions in the verified blocks (their headers' txCount): the dashboard's transfer rate.
     public private(set) var transactions: UInt64 = 0
-    /// The node keys of members a verified block removed (the membership forgets them): the
-    /// registry refuses them for good, under any ID (fencing's tombstones). One per removal.
-    public private(set) var retiredKeys: Set<PublicKey> = []
+    /// The node keys of members a verified block removed: the registry refuses them for good,
+    /// under any ID (fencing's tombstones). One per removal; kept by the membership itself
+    /// (`ClusterMembership.retiredKeys`), as every node keeps them.
+    public var retiredKeys: Set<PublicKey> { Set(membership.retiredKeys.values) }
 
     public init() {}
 
@@ -69,12 +70,7 @@ public struct VerifiedChain: Sendable, Equatable {
         }
         try checkContents(e)
         let previousMembership = membership
-        if let change = e.membership {
-            if change.kind == .remove, membership.rejection(of: change) == nil, let key = membership.keys[change.nodeId] {
-                retiredKeys.insert(key)
-            }
-            membership = membership.applying(change)
-        }
+        if let change = e.membership { membership = membership.applying(change) }
         // Block 1's stateRoot is the bootstrap's over genesis state, checked the same way.
         proposer = previousMembership.voters.first { previousMembership.keys[$0] == h.proposer } ?? e.membership?.nodeId
         height = h.height
