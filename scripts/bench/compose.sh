@@ -18,13 +18,15 @@
 # Tears down what it started: the compose cluster and the nodes its registry made, the local node
 # processes (by PID), and a dockerd if it started one.
 #
-# Env: PHASES=ikrt RUNS=3 TXS=60000 KILLS=5 IMAGE_RUNS=3
+# Env: PHASES=ikrt RUNS=3 TXS=60000 KILLS=5 IMAGE_RUNS=3; REGISTRY_PORT, GATEWAY_PORT, NODE1_PORT ..
+#      NODE3_PORT (host ports; each one not set is a free one, chosen and printed at the start, so
+#      the run never depends on 9090, 8080 or 8000-8002 being free).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/lib.sh
 . scripts/docker/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
-readonly OUT=.build/bench/compose CLUSTER=autochain REG=http://127.0.0.1:9090
+readonly OUT=.build/bench/compose CLUSTER=autochain
 readonly PROBE=scripts/bench/cluster_probe.py BIN=.build-docker/release/autochain
 PHASES=${PHASES:-ikrt}; RUNS=${RUNS:-3}; TXS=${TXS:-60000}; KILLS=${KILLS:-5}; IMAGE_RUNS=${IMAGE_RUNS:-3}
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -38,6 +40,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 ensure_docker || { echo "no Docker engine: nothing measured"; exit 1; }
 ensure_credential || exit 1
 for t in curl jq python3; do command -v $t >/dev/null || { echo "$t is required"; exit 1; }; done
+choose_compose_ports || exit 1
+readonly REG=http://127.0.0.1:$REGISTRY_PORT
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-compose-bench.XXXXXX")
 declare -A PID API P2P
 cleanup() {
@@ -115,7 +119,7 @@ if has k || has r || has t; then
   compose up -d >/dev/null 2>&1 || { echo "compose up failed"; exit 1; }
   wait_for 120 settled || { echo "the compose cluster did not settle"; exit 1; }
   # A little history, so a replacement has blocks to sync.
-  timeout 300 "$BIN" bench --node http://127.0.0.1:8000 --key "$tmp/dev.key" --txs 5000 --accounts 100 --concurrency 2 --batch 100 \
+  timeout 300 "$BIN" bench --node "http://127.0.0.1:$NODE1_PORT" --key "$tmp/dev.key" --txs 5000 --accounts 100 --concurrency 2 --batch 100 \
     --json "$OUT/warmup.json" >/dev/null 2>&1 || true
   wait_for 60 settled
 fi
@@ -183,7 +187,7 @@ local_leader() { local i; read -r i _ _ < <(timeout 40 python3 "$PROBE" leader 3
   echo "http://127.0.0.1:${API[n$((i + 1))]}"; }
 compose_leader() {  # through the published port when the leader is node1..3
   local l; l=$(st "$(leader_url)" | jq -r .nodeId)
-  case "$l" in node1) echo http://127.0.0.1:8000;; node2) echo http://127.0.0.1:8001;; node3) echo http://127.0.0.1:8002;; *) leader_url;; esac
+  case "$l" in node1) echo "http://127.0.0.1:$NODE1_PORT";; node2) echo "http://127.0.0.1:$NODE2_PORT";; node3) echo "http://127.0.0.1:$NODE3_PORT";; *) leader_url;; esac
 }
 bench() {  # SIDE RUN URL
   timeout --kill-after=10 900 "$BIN" bench --node "$3" --key "$tmp/dev.key" --txs "$TXS" --concurrency 4 --batch 500 --accounts 1000 \

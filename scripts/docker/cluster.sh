@@ -55,7 +55,7 @@ case "${1:-}" in
       sleep 1
     done
     healthy_now
-    echo "dashboard and registry: $REG/   the cluster's REST API (gateway): http://127.0.0.1:${GATEWAY_PORT:-8080}/   nodes: http://127.0.0.1:8000 .. 8002"
+    echo "dashboard and registry: $REG/   the cluster's REST API (gateway): http://127.0.0.1:${GATEWAY_PORT:-8080}/   nodes: http://127.0.0.1:${NODE1_PORT:-8000} ${NODE2_PORT:-8001} ${NODE3_PORT:-8002}"
     echo "cluster credential: AUTOCHAIN_CLUSTER_TOKEN in $PWD/.env — e.g. \`. ./.env; autochain scale --registry $REG --token \$AUTOCHAIN_CLUSTER_TOKEN 5\`"
     ;;
   down)

@@ -98,3 +98,61 @@ compose() {
   elif docker compose version >/dev/null 2>&1; then docker compose "$@"
   else docker-compose "$@"; fi
 }
+
+# choose_compose_ports: the compose cluster's host ports (REGISTRY_PORT, GATEWAY_PORT, NODE1_PORT
+# .. NODE3_PORT, which docker-compose.yml publishes on PUBLISH_ADDR) for the test and the bench:
+# each one the caller did not set is a port free right now, exported for compose, so a run never
+# depends on 9090/8080/8000-8002 being free (`autochain up` takes 8080 and 9090 by default).
+# Candidates are drawn at random below the kernel's ephemeral range (ip_local_port_range), where
+# no outgoing connection takes them between the choice and `compose up`; all are bound at once
+# (distinct, none already bound on any address) and released just before compose binds them.
+# Prints the choice; returns 1 when python3 is missing or too few ports are free.
+choose_compose_ports() {
+  local v unset_vars=() taken=() ports
+  for v in REGISTRY_PORT GATEWAY_PORT NODE1_PORT NODE2_PORT NODE3_PORT; do
+    if [ -n "${!v:-}" ]; then taken+=("${!v}"); else unset_vars+=("$v"); fi
+  done
+  if [ ${#unset_vars[@]} -gt 0 ]; then
+    ports=$(python3 - "${PUBLISH_ADDR:-127.0.0.1}" "${#unset_vars[@]}" "${taken[@]}" <<'PY'
+import random, socket, sys
+addr, count, taken = sys.argv[1], int(sys.argv[2]), {int(p) for p in sys.argv[3:] if p.isdigit()}
+try:
+    ephemeral_low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    ephemeral_low = 32768
+candidates = [p for p in range(20000, min(ephemeral_low, 32768)) if p not in taken]
+random.shuffle(candidates)
+held = []
+def try_bind(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((addr, port))   # no SO_REUSEADDR: fails when anything holds the port on addr or 0.0.0.0
+    except OSError:
+        s.close()
+        return
+    if s.getsockname()[1] in taken:
+        s.close()
+        return
+    held.append(s)
+for port in candidates:
+    if len(held) == count:
+        break
+    try_bind(port)
+for _ in range(100):   # no room below the ephemeral range: any port the kernel gives
+    if len(held) == count:
+        break
+    try_bind(0)
+if len(held) < count:
+    sys.exit(1)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+for s in held:
+    s.close()
+PY
+) || { log "cannot choose free host ports (python3 missing or none free)"; return 1; }
+    read -r -a ports <<< "$ports"
+    local i
+    for i in "${!unset_vars[@]}"; do printf -v "${unset_vars[$i]}" '%s' "${ports[$i]}"; done
+  fi
+  export REGISTRY_PORT GATEWAY_PORT NODE1_PORT NODE2_PORT NODE3_PORT
+  log "host ports: registry $REGISTRY_PORT, gateway $GATEWAY_PORT, node1..3 $NODE1_PORT $NODE2_PORT $NODE3_PORT (on ${PUBLISH_ADDR:-127.0.0.1})"
+}
