@@ -116,7 +116,9 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
                 log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
                 // Before it knows a member, a fresh node follows only whom the peers it was told to
                 // join name: anyone else holding the credential could name itself.
-                guard peer.isGivenPeer else { return refused("join_answer_not_given_peer", peer: peer.nodeId, "a join answer from a peer this node was not told to join") }
+                guard peer.isGivenPeer else {
+                    return refused("join_answer_not_given_peer", peer: peer.nodeId, "a join answer from a peer this node was not told to join")
+                }
                 runtime.post(.joinAnswered(from: peer.nodeId, accepted: accepted, leaderHint: leaderHint))
                 return
             }
