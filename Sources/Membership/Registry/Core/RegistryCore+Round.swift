@@ -70,7 +70,8 @@ extension RegistryCore {
                 restartFailures: restartFailures[id] ?? 0, lastActionAt: lastActionAt[id],
                 draining: isDraining(id) || removed.contains(id),
                 load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= m.commit,
-                lastHeardAt: detector.lastHeardAt(node: id), stoppedDeliberately: facts.stoppedDeliberately.contains(id))
+                lastHeardAt: detector.lastHeardAt(node: id), stoppedDeliberately: facts.stoppedDeliberately.contains(id),
+                exitSeen: detector.exitSeen(node: id))
         }
         return ObservedCluster(nodes: list, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: consensusFailureAt, operatorTarget: operatorTarget,
