@@ -67,8 +67,9 @@ import Testing
 }
 
 /// A voter the provider saw exit, whose data is gone: it cannot come back, so waiting buys nothing.
+/// The provider no longer lists it (a dead node without data is nothing it runs or holds).
 func goneVoter(_ id: String, heardAt: Double = t0 - 0.3) -> NodeObservation {
-    var n = node(id, .dead, hasData: false, heardAt: heardAt)
+    var n = node(id, .dead, managed: false, hasData: false, heardAt: heardAt)
     n.exitSeen = true
     return n
 }
@@ -95,6 +96,7 @@ func goneVoter(_ id: String, heardAt: Double = t0 - 0.3) -> NodeObservation {
     #expect(removals(decideOnce(silent)).isEmpty)
     var withData = goneVoter("n3", heardAt: t0 - 30)
     withData.hasData = true
+    withData.managed = true
     withData.restartFailures = 9
     let exhausted = cluster(3).with(withData).adding(node("n4", height: 10, caughtUp: false))
     #expect(removals(decideOnce(exhausted)).isEmpty, "its data could still bring it back: replacement catches up first")

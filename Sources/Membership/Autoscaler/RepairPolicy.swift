@@ -35,6 +35,7 @@ extension Autoscaler {
 
     func lostBecause(_ n: NodeObservation, _ view: ClusterView) -> String {
         if n.stoppedDeliberately { return "stopped from outside the registry (clean exit): taken out" }
+        if view.isGone(n) { return "seen to exit, data gone" }
         if !n.managed { return n.hasData ? "not run by our provider" : "not run by our provider, data unknown" }
         if !n.hasData { return "data gone" }
         return "\(n.restartFailures) restarts failed"
