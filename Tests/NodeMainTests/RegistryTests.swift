@@ -236,6 +236,9 @@ import Testing
         try up.eventually("a new node replaced it, the dead voter left, three voters again", timeout: 60) {
             up.healthy(voters: 3) && !up.voters().contains(victim)
         }
+        try up.eventually("the registry retired the dead voter", timeout: 30) {
+            up.status()?["nodes"]?.arrayValue?.contains { $0["id"]?.stringValue == victim } == false
+        }
         #expect(up.eventKinds().contains("spawn"))
         #expect(Self.allThere(acked, up))
     }
