@@ -125,6 +125,8 @@ enum RuntimeEvent: Sendable {
     case transferLeadership(to: String?, done: @Sendable (Bool) -> Void)
     case blocks([Block], from: String)
     case peerHeight(String, UInt64)
+    /// The answer to this node's own join, from a peer it was told to join (`PeerInfo.isGivenPeer`).
+    case joinAnswered(from: String, accepted: Bool, leaderHint: String?)
 }
 
 /// The runtime core's reads of state the shell keeps: committed accounts and the outcome of

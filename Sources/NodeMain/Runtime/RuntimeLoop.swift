@@ -102,6 +102,8 @@ struct RuntimeLoop: @unchecked Sendable {
             perform(core.handle(.blocks(blocks, from: from), now: now), runtime)
         case .peerHeight(let peer, let height):
             perform(core.handle(.peerHeight(peer, height), now: now), runtime)
+        case .joinAnswered(let from, let accepted, let leaderHint):
+            perform(core.handle(.joinAnswered(from: from, accepted: accepted, leaderHint: leaderHint), now: now), runtime)
         }
     }
 
