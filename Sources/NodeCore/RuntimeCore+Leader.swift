@@ -115,15 +115,18 @@ extension RuntimeCore {
     }
 
     /// A learner that has stayed caught up for the stabilization time becomes a voter, while
-    /// the cluster has fewer voters than it aims for. One change at a time.
+    /// the cluster has fewer voters than it aims for. One change at a time. The time is counted
+    /// while the voters are full too, so a replacement that caught up before its dead voter was
+    /// removed is promoted as soon as the removal commits, not a stabilization time later.
     mutating func autoPromote(connected: Set<String>, now: RuntimeTime) -> [RuntimeEffect] {
         let st = raft.status
         let members = specMembership
-        guard members.voters.count < settings.voters, !members.learners.isEmpty else {
+        guard !members.learners.isEmpty else {
             caughtUpSinceNs.removeAll()
             return []
         }
         let nowNs = now.monotonicNs
+        caughtUpSinceNs = caughtUpSinceNs.filter { members.learners.contains($0.key) }  // left or promoted: forgotten
         for learner in members.learners {
             // Caught up means: connected now, and holding (almost) every committed block.
             let match = st.peers[learner]?.match ?? 0
@@ -136,7 +139,8 @@ extension RuntimeCore {
         let stableNs = UInt64(settings.promotionStabilizationMs) * 1_000_000
         // Blocks in flight do not reset the timers (under steady load some always are); a
         // membership change in flight only defers the promotion (one change at a time).
-        guard !inflight.values.contains(where: { $0.block.membership != nil }),
+        guard members.voters.count < settings.voters,
+              !inflight.values.contains(where: { $0.block.membership != nil }),
               let ready = members.learners.first(where: { id in caughtUpSinceNs[id].map { nowNs - $0 >= stableNs } ?? false })
         else { return [] }
         let (outcome, effects) = proposeMembership(MembershipChange(kind: .promote, nodeId: ready), now: now)

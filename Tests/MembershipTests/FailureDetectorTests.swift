@@ -48,6 +48,16 @@ import Testing
     #expect(fd.health(node: "n1", now: 12.1) == .alive)
 }
 
+@Test func failureDetector_tellsAnObservedExitFromSilence() {
+    var fd = FailureDetector()
+    fd.observeHeartbeat(node: "n1", at: 10)
+    #expect(fd.health(node: "n1", now: 20) == .dead && !fd.exitSeen(node: "n1"), "silence alone is no exit")
+    fd.observeProcessExit(node: "n1", at: 20)
+    #expect(fd.exitSeen(node: "n1"))
+    fd.observeHeartbeat(node: "n1", at: 21)    // restarted
+    #expect(!fd.exitSeen(node: "n1"))
+}
+
 @Test func failureDetector_aHeartbeatAfterAFailedProbeRevivesTheNode() {
     var fd = FailureDetector()
     fd.observeHeartbeat(node: "n1", at: 10)

@@ -207,3 +207,13 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
         #expect(throws: RegistryAPIError.self, "\(bad)") { try RegistryService.evidenceReport(try JSON.parse(Array(bad.utf8))) }
     }
 }
+
+/// A voter seen to exit with its data gone is no longer listed by the provider; once it left the
+/// configuration it must still be retired (stopped, forgotten), not kept in the registry forever.
+@Test func aVoterSeenToExitWithItsDataGone_isRetiredOnceItLeftTheConfiguration() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], learners: ["n4"])
+    _ = core.processExited("n3", status: 9, deliberately: false, at: 101)
+    verify(&core, voters: ["n1", "n2"], learners: ["n4"])
+    let round = core.tick(facts(["n1", "n2", "n4"]), at: 101.5)
+    #expect(round.effects.compactMap(destroyTicket).map(\.node) == ["n3"])
+}

@@ -66,6 +66,48 @@ import Testing
     #expect(removals(decideOnce(old)) == ["n3"])
 }
 
+/// A voter the provider saw exit, whose data is gone: it cannot come back, so waiting buys nothing.
+/// The provider no longer lists it (a dead node without data is nothing it runs or holds).
+func goneVoter(_ id: String, heardAt: Double = t0 - 0.3) -> NodeObservation {
+    var n = node(id, .dead, managed: false, hasData: false, heardAt: heardAt)
+    n.exitSeen = true
+    return n
+}
+
+@Test func repair_goneVoter_isRemovedOnceItsReplacementJoined_withoutTheDelayOrTheCatchUp() {
+    let syncing = cluster(3).with(goneVoter("n3")).adding(node("n4", height: 10, caughtUp: false))
+    let actions = decideOnce(syncing)
+    #expect(removals(actions) == ["n3"])
+    #expect(actions.filter(\.isMembershipChange).count == 1, "a removal is alone in its round")
+    #expect(actions[0].reason.contains("gone for good and replacement n4 joined as a learner"))
+}
+
+@Test func repair_goneVoter_isReplacedFirst_thenRemoved() {
+    // The death just seen: the replacement is spawned at once; the removal waits for it to join,
+    // so its addition and the removal do not race at the leader.
+    let fresh = cluster(3).with(goneVoter("n3"))
+    let actions = decideOnce(fresh)
+    #expect(spawns(actions) == 1 && removals(actions).isEmpty)
+}
+
+@Test func repair_silentVoterWithDataGone_stillWaitsForTheDelayAndTheCatchUp() {
+    // Dead by silence alone (a partition looks the same): the delay and the caught-up learner hold.
+    let silent = cluster(3).with(node("n3", .dead, hasData: false, heardAt: t0 - 4)).adding(node("n4", height: 10, caughtUp: false))
+    #expect(removals(decideOnce(silent)).isEmpty)
+    var withData = goneVoter("n3", heardAt: t0 - 30)
+    withData.hasData = true
+    withData.managed = true
+    withData.restartFailures = 9
+    let exhausted = cluster(3).with(withData).adding(node("n4", height: 10, caughtUp: false))
+    #expect(removals(decideOnce(exhausted)).isEmpty, "its data could still bring it back: replacement catches up first")
+}
+
+@Test func repair_goneVoter_keepsTheQuorumRule() {
+    // 3 voters, n2 gone, n3 suspect: removing n2 would leave 2 voters with one alive.
+    let observed = cluster(3).with(goneVoter("n2")).with(node("n3", .suspect)).adding(node("n4", height: 10, caughtUp: false))
+    #expect(removals(decideOnce(observed)).isEmpty)
+}
+
 @Test func repair_deadVoterRemoval_oneVoterPerRound() {
     var observed = cluster(7, voters: 5)   // n6, n7 are caught-up learners
     observed = observed.with(node("n4", .dead, hasData: false, heardAt: t0 - 30)).with(node("n5", .dead, hasData: false, heardAt: t0 - 30))

@@ -123,6 +123,23 @@ import Testing
         #expect(a.store.membership.voters == ["a", "b"] && a.store.membership.learners.isEmpty)
     }
 
+    @Test func aLearnerCaughtUpWhileTheVotersWereFullIsPromotedAsSoonAsAVoterLeaves() throws {
+        // A replacement that caught up before its dead voter was removed: it has been stable all
+        // along, so the removal is followed by its promotion, not by a stabilization time.
+        let cluster = try CoreCluster.threeVoters()
+        let leader = try #require(cluster.leader)
+        let leaving = try #require(["a", "b", "c"].first { $0 != leader.id })
+        _ = cluster.change(MembershipChange(kind: .addLearner, nodeId: "d", nodeKey: CoreFixture.key("d").publicKey), on: leader)
+        cluster.nodes["d"] = try CoreNode("d", store: MemoryBlockStore(copying: leader.store), seed: 4)
+        for _ in 0..<25 { cluster.tick() }   // 2.5 s caught up and connected, but no voter slot free
+        #expect(leader.store.membership.learners == ["d"])
+        _ = cluster.change(MembershipChange(kind: .remove, nodeId: leaving), on: leader)
+        cluster.down.insert(leaving)
+        cluster.tick()
+        cluster.tick()
+        #expect(leader.store.membership.learners.isEmpty && leader.store.membership.voters.contains("d"))
+    }
+
     @Test func aDisconnectedLearnerIsNotPromoted() throws {
         let cluster = try CoreCluster.bootstrapped()
         let a = cluster.nodes["a"]!

@@ -39,7 +39,9 @@ public struct AutoscalerSettings: Sendable, Equatable {
     public var restartBackoffMaxS = 60.0
     /// After the registry starts, nodes not yet heard from are left alone this long.
     public var gracePeriodS = 10.0
-    /// A dead voter is removed from the configuration only after this long without a word.
+    /// A voter dead by silence (a partition looks the same) is removed from the configuration only
+    /// after this long without a word. Not applied to a voter seen to exit whose data is gone
+    /// (`ClusterView.isGone`): it cannot come back, so it leaves once its replacement joined.
     public var deadVoterRemovalDelayS = 5.0
     /// A node stopped from outside the registry (`docker-compose stop`) is left alone this long
     /// before it is replaced, so that a stop of several nodes is seen whole (a quorum loss, which

@@ -90,6 +90,11 @@ struct ClusterView {
         }
     }
 
+    /// Known never to come back as itself: our provider saw its process end (not mere silence;
+    /// only our provider reports exits) and its data is gone, so nothing can restart it. Waiting
+    /// on such a node buys nothing. (Not `managed`: a provider forgets a dead node without data.)
+    func isGone(_ n: NodeObservation) -> Bool { n.exitSeen && !n.hasData }
+
     func isRetiring(_ id: String) -> Bool { retiring.contains(id) }
     func isVoter(_ id: String) -> Bool { voters.contains(id) }
     var majority: Int { voters.count / 2 + 1 }

@@ -73,6 +73,13 @@ public struct FailureDetector: Sendable {
     /// The last heartbeat or successful probe, nil when never heard from.
     public func lastHeardAt(node: String) -> Double? { records[node]?.lastSignAt }
 
+    /// The provider saw the node's process end and the node has not been heard from since: dead
+    /// by observation, not by mere silence (which a partition also causes).
+    public func exitSeen(node: String) -> Bool {
+        guard let r = records[node], let exited = r.exitedAt else { return false }
+        return r.lastSignAt.map { exited >= $0 } ?? true
+    }
+
     /// A node never heard from is dead: the autoscaler's grace period covers a registry restart.
     public func health(node: String, now: Double) -> NodeHealth {
         guard let r = records[node], let sign = r.lastSignAt else { return .dead }

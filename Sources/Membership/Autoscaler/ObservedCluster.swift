@@ -65,11 +65,14 @@ public struct NodeObservation: Sendable, Equatable {
     /// The last heartbeat or successful probe since the registry started; nil = never heard from,
     /// which during the grace period means "not yet re-registered", not "dead".
     public var lastHeardAt: Double?
+    /// The provider saw its process end and it has not been heard from since: known dead, where
+    /// `health == .dead` alone may be silence (a partition, a hung process).
+    public var exitSeen: Bool
 
     public init(id: String, health: NodeHealth = .alive, role: Role? = .follower, height: UInt64 = 0,
                 managed: Bool = true, hasData: Bool = true, restartFailures: Int = 0,
                 lastActionAt: Double? = nil, draining: Bool = false, load: NodeLoad = NodeLoad(),
-                caughtUp: Bool = true, lastHeardAt: Double? = nil, stoppedDeliberately: Bool = false) {
+                caughtUp: Bool = true, lastHeardAt: Double? = nil, stoppedDeliberately: Bool = false, exitSeen: Bool = false) {
         self.id = id
         self.health = health
         self.role = role
@@ -83,6 +86,7 @@ public struct NodeObservation: Sendable, Equatable {
         self.load = load
         self.caughtUp = caughtUp
         self.lastHeardAt = lastHeardAt
+        self.exitSeen = exitSeen
     }
 }
 

@@ -1,5 +1,5 @@
 // Repairs, least disruptive first: restart on the node's own data; replace (spawn, then remove the
-// dead voter once its replacement caught up); and on quorum loss, restart voters and touch no
+// dead voter once its replacement caught up, or once it joined when the dead voter is gone for good); and on quorum loss, restart voters and touch no
 // membership, or tell the operator how to force a new cluster.
 
 extension Autoscaler {
@@ -35,18 +35,24 @@ extension Autoscaler {
 
     func lostBecause(_ n: NodeObservation, _ view: ClusterView) -> String {
         if n.stoppedDeliberately { return "stopped from outside the registry (clean exit): taken out" }
+        if view.isGone(n) { return "seen to exit, data gone" }
         if !n.managed { return n.hasData ? "not run by our provider" : "not run by our provider, data unknown" }
         if !n.hasData { return "data gone" }
         return "\(n.restartFailures) restarts failed"
     }
 
-    /// Removes one lost voter once a caught-up learner can take its place, while the alive voters
-    /// stay a majority of the smaller configuration and no promotion is pending.
+    /// Removes one lost voter while the alive voters stay a majority of the smaller configuration
+    /// and no promotion is pending. A voter that only fell silent (a partition looks the same) is
+    /// removed after `deadVoterRemovalDelayS` without a word and once a caught-up learner can take
+    /// its place. A gone voter (seen to exit, data gone: it cannot come back) is removed as soon as
+    /// its replacement joined as a learner, which then syncs while the removal commits: its vote
+    /// only counts against the quorum. The replacement joins first so that the two membership
+    /// changes (its addition, this removal) do not race at the leader.
     func lostVoterRemoval(_ view: ClusterView) -> ScalingAction? {
         let s = view.settings
         let lost = zip(view.nodes, view.states).lazy.filter { n, st in
             st == .lost && view.isVoter(n.id) && n.id != view.leader && !view.isRetiring(n.id)
-                && (n.lastHeardAt.map { view.now - $0 >= s.deadVoterRemovalDelayS } ?? true)
+                && (view.isGone(n) || n.lastHeardAt.map { view.now - $0 >= s.deadVoterRemovalDelayS } ?? true)
         }.map(\.0)
         guard let victim = lost.min(by: { $0.id < $1.id }) else { return nil }
         let v = view.voters.count, dead = view.voterCount(where: { $0.isDead }), alive = view.voterCount(where: { $0 == .alive })
@@ -55,11 +61,22 @@ extension Autoscaler {
             st == .alive && n.caughtUp && view.learners.contains(n.id) && !n.draining && !view.isRetiring(n.id)
         }?.0
         let promotionPending = v < s.targetVoters && learner != nil
-        guard !promotionPending, learner != nil || alive >= s.targetVoters else { return nil }
-        let by = learner.map { "replacement \($0.id) is a caught-up learner" } ?? "\(alive) alive voters remain"
+        guard !promotionPending else { return nil }
+        let joined = view.isGone(victim) ? joinedLearner(view) : nil
+        guard learner != nil || joined != nil || alive >= s.targetVoters else { return nil }
+        let by = learner.map { "replacement \($0.id) is a caught-up learner" }
+            ?? joined.map { "it is gone for good and replacement \($0.id) joined as a learner (it syncs meanwhile)" }
+            ?? "\(alive) alive voters remain"
         return .removeMember(node: victim.id, reason: "remove dead voter \(victim.id) (\(view.silence(victim)), "
             + "\(lostBecause(victim, view))) from the configuration: \(by); \(dead) of \(v) voters dead, "
             + "at most \((v - 1) / 2) removable, one per round")
+    }
+
+    /// An alive learner, not leaving, caught up or not: a replacement under way.
+    func joinedLearner(_ view: ClusterView) -> NodeObservation? {
+        zip(view.nodes, view.states).first { n, st in
+            st == .alive && view.learners.contains(n.id) && !n.draining && !view.isRetiring(n.id)
+        }?.0
     }
 
     /// A draining voter leaves: the leader hands over first, any other is removed while the alive

@@ -43,6 +43,7 @@ extension RegistryService {
                 state.withLock { s in if s.chain.height == chain.height { s.adopt(verified) } }
                 metrics.verifiedHeight.set(Double(verified.height))
                 if changed || !chain.isVerified {
+                    wakeDecide()
                     let m = verified.membership
                     record(.membershipVerified, nil, "chain verified to block \(verified.height) (term \(verified.term)): voters "
                            + "\(m.voters.joined(separator: ",")), learners \(m.learners.isEmpty ? "none" : m.learners.joined(separator: ","))")

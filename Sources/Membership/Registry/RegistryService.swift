@@ -20,6 +20,9 @@ public final class RegistryService: Sendable {
     private let server = Mutex<HTTPServer?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let loopDone = DispatchSemaphore(value: 0)
+    /// Signalled when something the autoscaler acts on changed (a process exit, a new verified
+    /// membership): the decide loop runs a round at once instead of at its next tick.
+    private let decideWake = DispatchSemaphore(value: 0)
     let chainDone = DispatchSemaphore(value: 0)
     let actions = DispatchQueue(label: "registry-actions", attributes: .concurrent)
     let probes = DispatchQueue(label: "registry-probes", attributes: .concurrent)
@@ -67,6 +70,7 @@ public final class RegistryService: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
+        decideWake.signal()
         _ = loopDone.wait(timeout: .now() + .seconds(settings.stopWaitDecideS))
         _ = chainDone.wait(timeout: .now() + .seconds(settings.stopWaitChainS))
         server.withLock { $0 }?.stop()
@@ -104,7 +108,12 @@ public final class RegistryService: Sendable {
         let deliberately = provider.stoppedDeliberately(id)
         let now = Self.now()
         perform(state.withLock { $0.core.processExited(id, status: status, deliberately: deliberately, at: now) })
+        wakeDecide()
     }
+
+    /// Asks for a decide round now (the replacement of a node seen to exit starts at once, not up
+    /// to `decideIntervalMs` later). Rounds stay one at a time, on the decide thread.
+    func wakeDecide() { decideWake.signal() }
 
     // MARK: the decide loop
 
@@ -125,7 +134,7 @@ public final class RegistryService: Sendable {
             }
             metrics.decideSeconds.observe(Self.now() - started)
             let rest = interval - (Self.now() - started)
-            if rest > 0 { usleep(UInt32(rest * 1e6)) }
+            if rest > 0 { _ = decideWake.wait(timeout: .now() + .microseconds(Int(rest * 1e6))) }
         }
         loopDone.signal()
     }

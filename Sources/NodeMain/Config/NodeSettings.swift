@@ -139,8 +139,10 @@ struct NodeSettings: Sendable {
         var maxInflightBlocks = 8
         /// Voters the cluster aims for (promotions stop there).
         var voters = 3
-        /// A learner must stay caught up this long before the leader promotes it.
-        var promotionStabilizationMs = 1_000
+        /// A learner must stay caught up this long before the leader promotes it (default 300 ms,
+        /// three Raft ticks: a guard against a syncing learner that touched the head once; counted
+        /// while the voters are full too, so it rarely delays a replacement).
+        var promotionStabilizationMs = 300
         /// A leader that stops first hands leadership to the most up-to-date voter and waits at
         /// most this long for it to move (default 3 s: beyond the two election
         /// timeouts after which the core gives a transfer up, so the core's answer normally ends

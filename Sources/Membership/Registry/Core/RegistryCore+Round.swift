@@ -58,7 +58,10 @@ extension RegistryCore {
     func observe(_ facts: ProviderFacts, now: Double) -> ObservedCluster {
         let m = membership
         let running = nodes.keys.filter { facts.running.contains($0) }
-        var ids = Set(m.voters).union(m.learners).union(facts.managed).union(running)
+        // A node our provider saw exit stays in view after its data went (the provider no longer
+        // lists it) and after it left the configuration, so that it is retired, not kept forever.
+        let exited = nodes.keys.filter { detector.exitSeen(node: $0) }
+        var ids = Set(m.voters).union(m.learners).union(facts.managed).union(running).union(exited)
         ids.subtract(retired)
         // Nodes the verified membership lists as removed (retired IDs) that are still around hold no slot.
         let removed = Set(verified.retired).subtracting(m.voters).subtracting(m.learners)
@@ -70,7 +73,8 @@ extension RegistryCore {
                 restartFailures: restartFailures[id] ?? 0, lastActionAt: lastActionAt[id],
                 draining: isDraining(id) || removed.contains(id),
                 load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= m.commit,
-                lastHeardAt: detector.lastHeardAt(node: id), stoppedDeliberately: facts.stoppedDeliberately.contains(id))
+                lastHeardAt: detector.lastHeardAt(node: id), stoppedDeliberately: facts.stoppedDeliberately.contains(id),
+                exitSeen: detector.exitSeen(node: id))
         }
         return ObservedCluster(nodes: list, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: consensusFailureAt, operatorTarget: operatorTarget,
