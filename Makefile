@@ -40,7 +40,7 @@ build: deps
 	swift build
 
 release: deps
-	swift build -c release
+	swift build -c release --product autochain
 
 ## up: the whole system locally: registry + dashboard on :9090, gateway on :8080, 3 nodes it keeps at strength
 ## (Ctrl-C stops everything; run again and the same chain resumes from data/cluster);

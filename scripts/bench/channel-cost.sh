@@ -27,8 +27,8 @@ export CATCHUP_TXS=${CATCHUP_TXS:-200000} CATCHUP_RUNS=${CATCHUP_RUNS:-1}
 mkdir -p "$OUT"
 
 log "building the sealed (shipped) and the plaintext benchmark binary of $(git rev-parse --short HEAD)"
-swift build -c release >/dev/null
-swift build -c release --build-path .build-plaintext -Xswiftc -DAUTOCHAIN_BENCH_PLAINTEXT_FRAMES >/dev/null
+swift build -c release --product autochain >/dev/null
+swift build -c release --product autochain --build-path .build-plaintext -Xswiftc -DAUTOCHAIN_BENCH_PLAINTEXT_FRAMES >/dev/null
 SEALED=$(realpath .build/release/autochain)
 PLAIN=$(realpath .build-plaintext/release/autochain)
 

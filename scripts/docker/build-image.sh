@@ -30,11 +30,13 @@ else
   BIN=$SCRATCH/release/autochain
   if [ "${SKIP_SWIFT_BUILD:-0}" != 1 ]; then
     [ -x /opt/swift/usr/bin/swift ] && export PATH=/opt/swift/usr/bin:$PATH
-    log "swift build -c release --static-swift-stdlib --scratch-path $SCRATCH"
+    log "swift build -c release --product autochain --static-swift-stdlib --scratch-path $SCRATCH"
     # Foundation's static library references mktemp; the linker's warning about it is expected.
     # Swift 6.3's loop-invariant-code-motion pass spins for many minutes (escape analysis) on the
     # NodeMain module at -O; without it the build takes its usual minute and a half.
-    swift build -c release --static-swift-stdlib --scratch-path "$SCRATCH" \
+    # The product only: the simulation test-support target imports modules @testable, which a
+    # release build of every target refuses (and the image needs nothing else).
+    swift build -c release --product autochain --static-swift-stdlib --scratch-path "$SCRATCH" \
         -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-invariant-code-motion 2>&1 | grep -v "the use of \`mktemp' is dangerous" | grep -E 'error|warning|Compiling|Build complete' | tail -5 >&2
     [ "${PIPESTATUS[0]}" = 0 ] || { log "swift build failed"; exit 1; }
   fi
