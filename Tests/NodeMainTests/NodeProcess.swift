@@ -85,11 +85,7 @@ final class NodeProcess: @unchecked Sendable {
 
     func stop() {
         guard let p = process else { return }
-        p.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        p.stopBounded()
         process = nil
     }
 
@@ -167,3 +163,18 @@ enum TestPorts {
 /// A port free right now that no outgoing connection can take before the process we start binds
 /// it (see `TestPorts`).
 func freePort() throws -> Int { try TestPorts.take() }
+
+extension Process {
+    /// SIGTERM, then SIGKILL if the process has not exited `graceS` seconds later; true when it
+    /// exited on its own. Never waits unbounded: a process that lost the signal cannot hang a test.
+    @discardableResult
+    func stopBounded(graceS: Double = 10) -> Bool {
+        terminate()
+        let deadline = Date().addingTimeInterval(graceS)
+        while isRunning && Date() < deadline { usleep(10_000) }
+        let exitedOnItsOwn = !isRunning
+        if !exitedOnItsOwn { Foundation.kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+        return exitedOnItsOwn
+    }
+}

@@ -21,9 +21,10 @@ enum GatewayCommand {
         var settings = try GatewayConfig.load(file: parsed.string("config"))
         if let registry = parsed.string("registry") { settings.registryURL = registry }
         if let addr = parsed.string("addr") { settings.addr = addr }
+        let signals = TerminationSignals()
         let (gateway, bound) = try start(settings, fallBackWhenTaken: false)
         print("gateway: http://\(bound) forwards to the nodes of \(settings.registryURL)/discover; Ctrl-C stops it")
-        NodeCommand.waitForTerminationSignal()
+        NodeCommand.waitForTerminationSignal(caughtBy: signals)
         gateway.stop()
     }
 

@@ -26,10 +26,11 @@ enum NodeCommand {
                                              flags: parsed)
         if parsed.flag("join") { settings.p2p.join = true }
         settings.p2p.clusterToken = try credential(for: settings, parsed).secret
+        let signals = TerminationSignals()
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
         FileHandle.standardOutput.write(Data(banner.utf8))
-        waitForTerminationSignal(orSuperseded: node.supersession.signal)
+        waitForTerminationSignal(orSuperseded: node.supersession.signal, caughtBy: signals)
         node.stop()
         if let reason = node.supersession.reason {
             // Not a success (no restart policy may take it for one), and not a crash to repair:
@@ -66,24 +67,46 @@ enum NodeCommand {
         }
     }
 
-    /// Blocks until SIGINT or SIGTERM arrives, or `superseded` (when given) is signalled.
-    static func waitForTerminationSignal(orSuperseded superseded: DispatchSemaphore? = nil) {
-        let done = DispatchSemaphore(value: 0)
+    /// Blocks until SIGINT or SIGTERM arrives (caught by `signals`, or from now on when none is
+    /// given), or `superseded` (when given) is signalled.
+    static func waitForTerminationSignal(orSuperseded superseded: DispatchSemaphore? = nil,
+                                         caughtBy signals: TerminationSignals = TerminationSignals()) {
         if let superseded {
             DispatchQueue.global().async {
                 superseded.wait()
-                done.signal()
+                signals.stopRequested()
             }
         }
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
+        signals.wait()
+    }
+}
+
+/// SIGINT and SIGTERM, caught from the moment this is made until the process ends. Make it before
+/// starting what a signal must stop: the dispatch sources start listening asynchronously, and a
+/// signal that arrives after its default action is replaced by "ignore" but before its source
+/// listens is lost. (A gateway sent SIGTERM as soon as it answered, on a loaded machine, ran on
+/// for good.) Commands that spawn child processes make it after spawning, as before.
+final class TerminationSignals: @unchecked Sendable {  // lets only, set in init
+    private let arrived = DispatchSemaphore(value: 0)
+    private let sources: [DispatchSourceSignal]
+
+    init() {
+        let arrived = arrived
+        sources = [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { done.signal() }
+            source.setEventHandler { arrived.signal() }
             source.resume()
-            sources.append(source)
+            return source
         }
-        done.wait()
+    }
+
+    /// As if a signal had arrived.
+    func stopRequested() { arrived.signal() }
+
+    /// Blocks until a signal arrives (or arrived since `init`).
+    func wait() {
+        arrived.wait()
         withExtendedLifetime(sources) {}
     }
 }
