@@ -26,6 +26,10 @@ public struct RaftCore<Storage: RaftStorage> {
     var randomizedElectionTimeoutTicks: Int
     var rng: SplitMix64
 
+    /// This follower's link to its leader closed and no word of a leader came since: it waits
+    /// the short delay of `campaignAfterLeaderLinkClosed` instead of an election timeout.
+    var leaderLinkClosed = false
+
     var transferee: NodeID?
     /// Index of the last conf change this leader proposed (or the last index at election).
     var pendingConfIndex: UInt64 = 0
@@ -111,6 +115,7 @@ public struct RaftCore<Storage: RaftStorage> {
         randomizedElectionTimeoutTicks = settings.electionTimeoutTicks
             + Int(rng.next() % UInt64(settings.electionTimeoutTicks))
         transferee = nil
+        leaderLinkClosed = false
         granted = []
         rejected = []
         progress = [:]

@@ -14,6 +14,8 @@ public enum RuntimeCoreEvent: Sendable {
     case blocks([Block], from: String)
     /// A member's claimed committed height.
     case peerHeight(String, UInt64)
+    /// The authenticated link to this member closed (end of stream or reset, not silence).
+    case peerLinkClosed(String)
 }
 
 /// The node runtime's decisions as a value: the Raft core, the blocks this node has in flight
@@ -62,6 +64,10 @@ public struct RuntimeCore<Store: BlockStore> {
     var lastEvictionNs: UInt64 = 0
     var transferWaiters: [(deadlineNs: UInt64, request: UInt64)] = []
     var pendingWrite: PendingWrite?
+    /// When the pre-vote after the leader's link closed is due (`leaderLinkElectionDue(now:)`).
+    public internal(set) var leaderLinkElectionAtNs: UInt64?
+    /// Draws that delay (seeded from the Raft core's seed: the same seed, the same run).
+    var delayRng: SplitMix64
     /// Set by a `halt` effect: the core does nothing more.
     public private(set) var halted = false
 
@@ -92,6 +98,7 @@ public struct RuntimeCore<Store: BlockStore> {
         raft = RaftCore(settings: raftSettings, storage: view, appliedIndex: store.headHeight)
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
+        delayRng = SplitMix64(seed: raftSettings.randomSeed ^ 0x6C69_6E6B_636C_6F73)
         sync = BlockSync(requestTimeoutNs: UInt64(settings.syncRequestTimeoutMs) * 1_000_000,
                          ignorePeerNs: UInt64(settings.syncIgnorePeerMs) * 1_000_000)
     }
@@ -176,6 +183,9 @@ public struct RuntimeCore<Store: BlockStore> {
         case .peerHeight(let peer, let height):
             sync.observe(peer: peer, height: height, now: now.monotonicNs)
             return []
+        case .peerLinkClosed(let peer):
+            precondition(pendingWrite == nil, "link event during an unfinished write")
+            return leaderLinkClosed(peer, now: now)
         }
     }
 

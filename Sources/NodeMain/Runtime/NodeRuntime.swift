@@ -125,6 +125,8 @@ enum RuntimeEvent: Sendable {
     case transferLeadership(to: String?, done: @Sendable (Bool) -> Void)
     case blocks([Block], from: String)
     case peerHeight(String, UInt64)
+    /// The authenticated link to this member closed (end of stream or reset, not silence).
+    case peerLinkClosed(String)
 }
 
 /// The runtime core's reads of state the shell keeps: committed accounts and the outcome of
@@ -159,6 +161,8 @@ extension RuntimeCoreSettings {
                   syncIgnorePeerMs: settings.p2p.syncIgnorePeerMs, mempoolFutureTtlS: settings.mempool.futureTtlS)
         joinRetryMs = settings.p2p.joinRetryMs
         mempoolEvictionIntervalMs = settings.mempool.evictionIntervalMs
+        leaderLinkClosedElectionMinMs = settings.consensus.leaderLinkClosedElectionMinMs
+        leaderLinkClosedElectionMaxMs = settings.consensus.leaderLinkClosedElectionMaxMs
     }
 }
 

@@ -86,8 +86,10 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         if peer.isMember { runtime.post(.peerHeight(peer.nodeId, peer.height)) }
     }
 
-    func peerDisconnected(nodeId: String, reason: String) {
-        log.info("peer disconnected", ["peer": nodeId, "reason": reason])
+    func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool) {
+        log.info("peer disconnected", ["peer": nodeId, "reason": reason, "closed_by_peer": closedByPeer])
+        // A member's link closed by its other end: if it was our leader, it is most likely gone.
+        if closedByPeer, state.membership.contains(nodeId) { runtime.post(.peerLinkClosed(nodeId)) }
         door.forget(peer: nodeId)
         perPeer.disconnected(nodeId)
         forwarder?.forwardLinkClosed(peer: nodeId)
