@@ -30,6 +30,7 @@ extension RaftCore {
         case .voteResponse(let reject):
             if state == .candidate && message.term == term { handleVoteResponse(from: message.from, reject: reject) }
         case .append, .heartbeat:
+            guard message.from != closedLinkLeader else { return }  // sent before its link closed
             guard isLeaderOfTerm(message) else { return }
             guard state != .leader else { return }  // unreachable: we lead this term ourselves
             if state != .follower { becomeFollower(term: message.term, leader: message.from) }

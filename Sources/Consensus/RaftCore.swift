@@ -29,6 +29,9 @@ public struct RaftCore<Storage: RaftStorage> {
     /// This follower's link to its leader closed and no word of a leader came since: it waits
     /// the short delay of `campaignAfterLeaderLinkClosed` instead of an election timeout.
     var leaderLinkClosed = false
+    /// The leader of this term whose link closed and has not reopened: its messages still on
+    /// the way were sent before the close and are dropped (they would renew a dead lease).
+    var closedLinkLeader: NodeID?
 
     var transferee: NodeID?
     /// Index of the last conf change this leader proposed (or the last index at election).
@@ -108,6 +111,7 @@ public struct RaftCore<Storage: RaftStorage> {
             term = newTerm
             vote = nil
             acceptedLeader = nil
+            closedLinkLeader = nil
         }
         leader = nil
         electionElapsedTicks = 0

@@ -16,6 +16,8 @@ public enum RuntimeCoreEvent: Sendable {
     case peerHeight(String, UInt64)
     /// The authenticated link to this member closed (end of stream or reset, not silence).
     case peerLinkClosed(String)
+    /// An authenticated link to this member opened.
+    case peerLinkOpened(String)
 }
 
 /// The node runtime's decisions as a value: the Raft core, the blocks this node has in flight
@@ -66,8 +68,6 @@ public struct RuntimeCore<Store: BlockStore> {
     var pendingWrite: PendingWrite?
     /// When the pre-vote after the leader's link closed is due (`leaderLinkElectionDue(now:)`).
     public internal(set) var leaderLinkElectionAtNs: UInt64?
-    /// Draws that delay (seeded from the Raft core's seed: the same seed, the same run).
-    var delayRng: SplitMix64
     /// Set by a `halt` effect: the core does nothing more.
     public private(set) var halted = false
 
@@ -98,7 +98,6 @@ public struct RuntimeCore<Store: BlockStore> {
         raft = RaftCore(settings: raftSettings, storage: view, appliedIndex: store.headHeight)
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
-        delayRng = SplitMix64(seed: raftSettings.randomSeed ^ 0x6C69_6E6B_636C_6F73)
         sync = BlockSync(requestTimeoutNs: UInt64(settings.syncRequestTimeoutMs) * 1_000_000,
                          ignorePeerNs: UInt64(settings.syncIgnorePeerMs) * 1_000_000)
     }
@@ -186,6 +185,9 @@ public struct RuntimeCore<Store: BlockStore> {
         case .peerLinkClosed(let peer):
             precondition(pendingWrite == nil, "link event during an unfinished write")
             return leaderLinkClosed(peer, now: now)
+        case .peerLinkOpened(let peer):
+            precondition(pendingWrite == nil, "link event during an unfinished write")
+            return leaderLinkOpened(peer)
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Tells `node` its link to `peer` closed; whether it took its leader as gone.
 private func closeLink(_ cluster: Cluster, _ node: NodeID, to peer: NodeID) -> Bool {
-    cluster[node].core.peerLinkClosed(peer)
+    cluster[node].core.peerLinkClosed(peer) != nil
 }
 
 /// Three voters with `a` elected and heard by all; returns the term.
@@ -43,6 +43,7 @@ private func clusterLedByA(learners: [NodeID] = []) -> (Cluster, UInt64) {
     #expect(cluster.leaders == ["a"])
     #expect(cluster.ids.allSatisfy { cluster[$0].core.status.term == term }, "no term was raised")
     cluster.heal()  // the link reconnects: the next heartbeat brings b back
+    cluster["b"].core.peerLinkOpened("a")
     cluster.tick(1)
     #expect(cluster["b"].core.status.role == .follower && cluster["b"].core.status.leader == "a")
     #expect(cluster.leaders == ["a"] && cluster["a"].core.status.term == term)
@@ -51,6 +52,7 @@ private func clusterLedByA(learners: [NodeID] = []) -> (Cluster, UInt64) {
 @Test func leaderLinkClosed_wordFromTheLeaderBeforeTheDelayCancelsTheCampaign() {
     let (cluster, term) = clusterLedByA()
     #expect(closeLink(cluster, "b", to: "a"))
+    cluster["b"].core.peerLinkOpened("a")
     cluster.tick(1)  // the link came back and a heartbeat arrived
     #expect(!cluster["b"].core.awaitsLeaderLinkElection)
     cluster["b"].core.campaignAfterLeaderLinkClosed()
@@ -86,4 +88,23 @@ private func clusterLedByA(learners: [NodeID] = []) -> (Cluster, UInt64) {
     #expect(cluster["b"].core.status.term == term && cluster["c"].core.status.term == term)
     let next = try #require(cluster.electLeader(among: ["b", "c"]))
     #expect(cluster[next].core.status.term == term + 1, "after the timeout the usual election runs")
+}
+
+@Test func leaderLinkClosed_survivorsAreOrderedByID_soTheyAskInTurn() {
+    let cluster = Cluster(voters: ["a", "b", "c", "d", "e"])
+    cluster["c"].core.campaign()
+    cluster.stabilize()
+    let orders = ["a", "b", "d", "e"].map { cluster[$0].core.peerLinkClosed("c").map { "\($0.order)/\($0.count)" } ?? "-" }
+    #expect(orders == ["0/4", "1/4", "2/4", "3/4"])
+}
+
+@Test func leaderLinkClosed_whatTheLeaderSentBeforeTheCloseDoesNotRenewItsLease() {
+    let (cluster, term) = clusterLedByA()
+    let heartbeat = Message(from: "a", to: "b", term: term, kind: .heartbeat(commit: cluster["b"].core.status.commit))
+    #expect(closeLink(cluster, "b", to: "a"))
+    cluster["b"].core.step(heartbeat)  // queued before the close, handed in after it
+    #expect(cluster["b"].core.status.leader == nil && cluster["b"].core.awaitsLeaderLinkElection)
+    cluster["b"].core.peerLinkOpened("a")  // the link reopened: the leader counts again
+    cluster["b"].core.step(heartbeat)
+    #expect(cluster["b"].core.status.leader == "a" && !cluster["b"].core.awaitsLeaderLinkElection)
 }

@@ -158,7 +158,7 @@ import Testing
     }
 
     /// `[consensus] leader_link_closed_election_min_ms` / `_max_ms` are read and reach the runtime
-    /// core; config.toml gives the built-in defaults (10 and 110 ms), also the core's own.
+    /// core; config.toml gives the built-in defaults (10 and 210 ms), also the core's own.
     @Test func leaderLinkElectionDelayIsReadAndReachesTheCore() throws {
         let s = try load("[consensus]\nleader_link_closed_election_min_ms = 0\nleader_link_closed_election_max_ms = 40\n")
         let core = RuntimeCoreSettings(node: s)
@@ -171,7 +171,7 @@ import Testing
         let bare = RuntimeCoreSettings(nodeId: "n", blockIntervalMs: 1, maxBlockTxs: 1, maxInflightBlocks: 1, voters: 1,
                                        promotionStabilizationMs: 0, electionTimeoutMs: 1, syncRequestTimeoutMs: 1,
                                        syncIgnorePeerMs: 0, mempoolFutureTtlS: 1)
-        #expect((d.consensus.leaderLinkClosedElectionMinMs, d.consensus.leaderLinkClosedElectionMaxMs) == (10, 110))
+        #expect((d.consensus.leaderLinkClosedElectionMinMs, d.consensus.leaderLinkClosedElectionMaxMs) == (10, 210))
         #expect(RuntimeCoreSettings(node: d).leaderLinkClosedElectionMaxMs == bare.leaderLinkClosedElectionMaxMs)
         #expect(RuntimeCoreSettings(node: d).leaderLinkClosedElectionMinMs == bare.leaderLinkClosedElectionMinMs)
     }

@@ -127,6 +127,8 @@ enum RuntimeEvent: Sendable {
     case peerHeight(String, UInt64)
     /// The authenticated link to this member closed (end of stream or reset, not silence).
     case peerLinkClosed(String)
+    /// An authenticated link to this member opened.
+    case peerLinkOpened(String)
 }
 
 /// The runtime core's reads of state the shell keeps: committed accounts and the outcome of

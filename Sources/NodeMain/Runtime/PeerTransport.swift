@@ -83,7 +83,10 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         log.info("peer connected", ["peer": peer.nodeId, "addr": peer.p2pAddr, "member": peer.isMember, "height": peer.height])
         // Only a member's height counts: a stranger's claim would send a follower into block
         // sync (asking the stranger) and make it report not ready.
-        if peer.isMember { runtime.post(.peerHeight(peer.nodeId, peer.height)) }
+        if peer.isMember {
+            runtime.post(.peerLinkOpened(peer.nodeId))
+            runtime.post(.peerHeight(peer.nodeId, peer.height))
+        }
     }
 
     func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool) {

@@ -107,6 +107,8 @@ struct RuntimeLoop: @unchecked Sendable {
             perform(core.handle(.peerHeight(peer, height), now: now), runtime)
         case .peerLinkClosed(let peer):
             perform(core.handle(.peerLinkClosed(peer), now: now), runtime)
+        case .peerLinkOpened(let peer):
+            perform(core.handle(.peerLinkOpened(peer), now: now), runtime)
         }
     }
 
