@@ -68,7 +68,7 @@ final class ClusterSimulation: CoreSimulation {
     var leaderChecked: (id: String, term: UInt64, through: UInt64) = ("", 0, 0)
     /// Each node's durable store, kept across crashes.
     var stores: [String: MemoryBlockStore] = [:]
-    var crashes = 0, roundCrashes = 0, restarts = 0, submitted = 0, confChanges = 0, transfers = 0, joinsAnswered = 0
+    var crashes = 0, roundCrashes = 0, restarts = 0, submitted = 0, confChanges = 0, joinsAnswered = 0
 
     /// The faulty member of a hostile run, nil in an honest one (SimHostile.swift).
     var hostile: SimHostile?
