@@ -194,6 +194,9 @@ public struct RaftCore<Storage: RaftStorage> {
         electionElapsedTicks += 1
         if isPromotable && electionElapsedTicks >= randomizedElectionTimeoutTicks {
             electionElapsedTicks = 0
+            // Whatever was sent before a close arrived long ago: if the reopening went unseen,
+            // the leader counts again from here (else this node would ignore it for the term).
+            closedLinkLeader = nil
             if !logRemovesSelf { startElection(transfer: false) }
         }
         electionElapsedTicks = min(electionElapsedTicks, 2 * settings.electionTimeoutTicks)

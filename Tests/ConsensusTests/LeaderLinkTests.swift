@@ -108,3 +108,11 @@ private func clusterLedByA(learners: [NodeID] = []) -> (Cluster, UInt64) {
     cluster["b"].core.step(heartbeat)
     #expect(cluster["b"].core.status.leader == "a" && !cluster["b"].core.awaitsLeaderLinkElection)
 }
+
+@Test func leaderLinkClosed_anUnseenReopeningCostsAtMostOneElectionTimeout() {
+    let (cluster, term) = clusterLedByA()
+    #expect(closeLink(cluster, "b", to: "a"))  // the link reopens, but b is never told
+    cluster.tick(20)
+    #expect(cluster.leaders == ["a"] && cluster["a"].core.status.term == term, "c kept its lease: b's pre-votes went nowhere")
+    #expect(cluster["b"].core.status.leader == "a", "b follows a again after its election timeout")
+}
