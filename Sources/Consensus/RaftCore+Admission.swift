@@ -29,7 +29,8 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     /// An append whose entries are not contiguous from `prevIndex + 1` with non-decreasing
     /// terms in 1...term.
     case malformed
-    /// The sender is not a member (as of the last applied membership).
+    /// The sender is not a member (as of the last applied membership), or, on a node that knows
+    /// no members yet, not one of the anchors it was given (`trustBeforeMembership`).
     case notMember
     /// A learner (or a non-voter) tried to campaign, vote, lead, or raise our term.
     case notVoter
@@ -45,9 +46,11 @@ extension RaftCore {
 
     /// Who: a member, and a voter for anything that elects, leads or raises a term.
     private func senderRefusal(of message: Message) -> RefusalReason? {
-        // A node that has not yet applied the bootstrap block knows no members: like the runtime,
-        // it listens to everyone and checks what it is sent against the chain.
-        guard !membership.voters.isEmpty else { return nil }
+        // A node that has not yet applied the bootstrap block knows no members. It listens only to
+        // the nodes it was given reason to trust (its anchors: whoever admitted it to the cluster
+        // it was told to join); a stranger's append would otherwise commit junk (which halts the
+        // node) or a chain of the stranger's own.
+        guard !membership.voters.isEmpty else { return anchors.contains(message.from) ? nil : .notMember }
         guard membership.all.contains(message.from) else { return .notMember }
         if !membership.isVoter(message.from) && (speaksAsVoter(message.kind) || message.term > term) {
             return .notVoter
@@ -108,6 +111,17 @@ extension RaftCore {
         assert(expected == prevIndex + 1 + UInt64(entries.count))
         return true
     }
+
+    /// Lets `sender` speak to this node while it knows no members (a fresh node: the leader that
+    /// admitted it, as the runtime learned from an authenticated join answer). Has no effect
+    /// once a membership is known: from then on only members are heard.
+    public mutating func trustBeforeMembership(_ sender: NodeID) {
+        guard membership.voters.isEmpty, sender != id, !sender.isEmpty else { return }
+        anchors.insert(sender)
+    }
+
+    /// True when this node knows no members yet and `sender` is one of its anchors.
+    public func isAnchor(_ sender: NodeID) -> Bool { membership.voters.isEmpty && anchors.contains(sender) }
 
     /// Counts a refusal; the runtime reads the totals from `status`.
     mutating func noteRefusal(_ reason: RefusalReason) {

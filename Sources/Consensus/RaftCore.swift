@@ -46,6 +46,8 @@ public struct RaftCore<Storage: RaftStorage> {
 
     /// Refusals by reason and evidence, for status; evidence not yet handed out in a Ready.
     var refusals: [RefusalReason: UInt64] = [:]
+    /// Before this node knows any member: the only senders it steps (`trustBeforeMembership`).
+    var anchors: Set<NodeID> = []
     var evidenceCount: UInt64 = 0
     var pendingEvidence: [Evidence] = []
     /// Always true in a node. Tests turn it off to show that the simulator catches a core that

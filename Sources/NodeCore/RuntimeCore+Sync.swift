@@ -10,7 +10,7 @@ extension RuntimeCore {
     public mutating func syncDuties(connected: [(id: String, height: UInt64)], now: RuntimeTime) -> [RuntimeEffect] {
         guard !halted, pendingWrite == nil, raft.role != .leader else { return [] }
         let nowNs = now.monotonicNs
-        sync.refresh(connected: connected, now: nowNs)
+        sync.refresh(connected: connected.filter { mayServeChain($0.id) }, now: nowNs)
         var effects: [RuntimeEffect] = []
         if !sync.active {
             let head = store.headHeight

@@ -18,6 +18,10 @@ public enum RuntimeCoreEvent: Sendable {
     case peerLinkClosed(String)
     /// An authenticated link to this member opened.
     case peerLinkOpened(String)
+    /// An answer to this node's own join request, from the peer `from`, which the shell found at
+    /// an address this node was told to join (given at start, by the operator or the registry),
+    /// with the key it had there. `leaderHint`: the leader that answered, when `from` relayed it.
+    case joinAnswered(from: String, accepted: Bool, leaderHint: String?)
 }
 
 /// The node runtime's decisions as a value: the Raft core, the blocks this node has in flight
@@ -30,7 +34,7 @@ public enum RuntimeCoreEvent: Sendable {
 /// The round contract, after etcd/raft's Ready/Advance: a list of effects ends with at most one
 /// `persist`; once it is durable the shell calls `persisted(now:)`, performs those effects
 /// (messages out, blocks published), then calls `applied(now:)`. Between a `persist` and
-/// `applied`, only `blocks` and `peerHeight` events may be handed in (a stalled write).
+/// `applied`, only `blocks`, `peerHeight` and `joinAnswered` events may be handed in (a stalled write).
 public struct RuntimeCore<Store: BlockStore> {
     /// What a `persist` finishes once durable.
     enum PendingWrite {
@@ -150,7 +154,8 @@ public struct RuntimeCore<Store: BlockStore> {
         return [.evictStaleTransactions(arrivedBeforeNs: nowNs - ttlNs)]
     }
 
-    /// Handles one event. While a write is outstanding only `blocks` and `peerHeight` may come.
+    /// Handles one event. While a write is outstanding only `blocks`, `peerHeight` and
+    /// `joinAnswered` may come.
     public mutating func handle(_ event: RuntimeCoreEvent, now: RuntimeTime) -> [RuntimeEffect] {
         guard !halted else { return [] }
         view.wallClockMs = now.wallMs
@@ -160,7 +165,11 @@ public struct RuntimeCore<Store: BlockStore> {
             // While block sync writes committed blocks underneath the core, appends would race
             // it; they are dropped (Raft retries) and replication resumes when sync hands over.
             if sync.active, case .append = m.kind {
-                sync.noteLeaderCommit(m, now: now.monotonicNs)
+                // Only a voter (or, before any member is known, an anchor) leads: a commit
+                // claimed by anyone else would move the sync target.
+                if store.membership.voters.contains(m.from) || raft.isAnchor(m.from) {
+                    sync.noteLeaderCommit(m, now: now.monotonicNs)
+                }
                 return []
             }
             if let reason = raft.step(m) { return [.refused(m, reason)] }
@@ -180,6 +189,7 @@ public struct RuntimeCore<Store: BlockStore> {
             if asked.isEmpty, !blocks.isEmpty { return [.unsolicitedBlocks] }
             return [.precheckSyncedBlocks(asked)]
         case .peerHeight(let peer, let height):
+            guard mayServeChain(peer) else { return [] }
             sync.observe(peer: peer, height: height, now: now.monotonicNs)
             return []
         case .peerLinkClosed(let peer):
@@ -188,8 +198,26 @@ public struct RuntimeCore<Store: BlockStore> {
         case .peerLinkOpened(let peer):
             precondition(pendingWrite == nil, "link event during an unfinished write")
             return leaderLinkOpened(peer)
+        case .joinAnswered(let from, let accepted, let leaderHint):
+            return joinAnswered(from: from, accepted: accepted, leaderHint: leaderHint)
         }
     }
+
+    /// A node that knows no members yet takes Raft messages and blocks only from its anchors:
+    /// the peers it was told to join that accepted it, and the leader they named. Anyone else
+    /// could hand it junk to commit (a halt) or a chain of their own.
+    mutating func joinAnswered(from: String, accepted: Bool, leaderHint: String?) -> [RuntimeEffect] {
+        guard accepted, knowsNoMembers else { return [] }
+        for anchor in [from] + (leaderHint.map { [$0] } ?? []) { raft.trustBeforeMembership(anchor) }
+        return [.log(.info, "join accepted: following the cluster's leader", ["from": from, "leader": leaderHint ?? from])]
+    }
+
+    /// True before the bootstrap block is stored (a fresh `--join` node).
+    var knowsNoMembers: Bool { store.membership.voters.isEmpty }
+
+    /// Whether `peer`'s claimed height and blocks may be used: any member's once this node knows
+    /// the membership (the blocks are checked against it), only an anchor's before.
+    func mayServeChain(_ peer: String) -> Bool { !knowsNoMembers || raft.isAnchor(peer) }
 
     func haltEffects(_ reason: String) -> [RuntimeEffect] {
         [.log(.error, "HALT: consensus state cannot be trusted; stopping the node", ["reason": reason]), .halt(reason)]

@@ -240,3 +240,19 @@ private func expectRefused(_ node: TestNode, _ message: Message, _ reason: Refus
     #expect(node.core.step(Message(from: "b", to: "a", term: far, kind: .heartbeat(commit: 0))) == nil)
     #expect(node.core.status.term == far)
 }
+
+/// A node that knows no members yet (a fresh `--join` node) steps messages only from its anchors
+/// (`trustBeforeMembership`): before this rule it stepped everyone's, and a stranger's committed
+/// junk halted it.
+@Test func aNodeThatKnowsNoMembersStepsOnlyItsAnchors() throws {
+    let node = TestNode(id: "n", storage: MemoryStorage(membership: RaftMembership(voters: [])), settings: makeSettings("n", seed: 3))
+    let append = Message.Kind.append(prevIndex: 0, prevTerm: 0, entries: [Entry(index: 1, term: 1, data: [9])], commit: 1)
+    for kind in [append, .heartbeat(commit: 1), .vote(lastIndex: 0, lastTerm: 0, transfer: false), .timeoutNow] {
+        expectRefused(node, Message(from: "x", to: "n", term: 1, kind: kind), .notMember)
+    }
+    node.core.trustBeforeMembership("a")
+    #expect(node.core.step(Message(from: "a", to: "n", term: 1, kind: append)) == nil)
+    _ = node.drain()
+    #expect(node.core.status.lastIndex == 1 && node.core.status.leader == "a")
+    expectRefused(node, Message(from: "x", to: "n", term: 2, kind: .heartbeat(commit: 1)), .notMember)
+}

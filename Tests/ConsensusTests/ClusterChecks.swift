@@ -72,13 +72,12 @@ extension ClusterSimulation {
     }
 
     /// The faulty node's messages of this tick, through its links, to the honest cores at once
-    /// (what it learned about a target is still true when the target hears it). A fresh node
-    /// that knows no members yet listens to everyone and checks what it is sent against the
-    /// chain (RaftCore+Admission.swift): a lie reaching it halts it, by design, so such nodes
-    /// are out of the faulty member's reach here (docs/SECURITY.md, "Consensus threat model").
+    /// (what it learned about a target is still true when the target hears it). Fresh nodes
+    /// (no members known yet) are targets too: they listen only to the leader that admitted
+    /// them (RaftCore+Admission.swift), so the lies must be refused there as well.
     func attack() {
         guard var actor = hostile else { return }
-        let targets = ids.filter { $0 != actor.id }.compactMap { upNode($0) }.filter { !$0.core.raft.membership.voters.isEmpty }
+        let targets = ids.filter { $0 != actor.id }.compactMap { upNode($0) }
         let messages = actor.attack(targets, mine: upNode(actor.id), rng: &rng)
         hostile = actor
         for message in messages {

@@ -178,6 +178,8 @@ import Testing
             cluster.settle()
         }
         let b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2)
+        // A fresh node syncs only from its anchors: "a" accepted its join (FreshNodeAdmissionTests).
+        b.perform(b.core.handle(.joinAnswered(from: "a", accepted: true, leaderHint: nil), now: cluster.now), now: cluster.now)
         let target = a.store.headHeight
         var asks = b.core.syncDuties(connected: [(id: "a", height: target)], now: cluster.now)
         for _ in 0..<10 {

@@ -331,6 +331,38 @@ import Testing
         t.expectServingAndNothingLost("an authenticated stranger's requests")
     }
 
+    /// Found by the hostile simulator: a fresh `--join` node (no members known yet) stepped every
+    /// sender's Raft messages (it followed a stranger as leader; committed junk that decodes halted
+    /// it). It now hears only the peers it was told to join (docs/SECURITY.md, "A fresh node").
+    @Test func aStranger_isNotFollowedByAFreshJoiningNode() throws {
+        let node = try NodeProcess(dataDir: TestDirs.make("fresh-join"))
+        defer { node.stop() }
+        let p2p = "127.0.0.1:\(try freePort())"
+        let nowhere = "127.0.0.1:\(try freePort())"  // the cluster it was told to join is not up
+        try node.start(extraArgs: ["--node-id", "fresh", "--p2p-addr", p2p, "--peers", nowhere, "--join"], waitUntilReady: false)
+        var status: JSON?
+        let deadline = Date().addingTimeInterval(60)
+        while status == nil, Date() < deadline {
+            status = try? node.json("GET", "/status").body
+            if status == nil { usleep(20_000) }
+        }
+        let genesis = try #require(Hash32(hex: status?["genesisHash"]?.stringValue ?? ""))
+        let s = try Stranger(p2p, genesis: genesis)
+        #expect(s.handshake())
+        s.send(.raft(Message(from: "stranger", to: "fresh", term: 5, kind: .heartbeat(commit: 0))))
+        let refused = "autochain_raft_refused_messages_total{reason=\"notMember\"} 1"
+        let until = Date().addingTimeInterval(30)
+        var metrics = ""
+        while !metrics.contains(refused), Date() < until, node.process?.isRunning == true {
+            metrics = (try? node.request("GET", "/metrics")).map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+            usleep(20_000)
+        }
+        #expect(metrics.contains(refused), "\(node.tailOfLog())")
+        #expect(node.process?.isRunning == true, "\(node.tailOfLog())")
+        #expect(metrics.contains("autochain_raft_term 0"), "the stranger's term was not taken")
+        withExtendedLifetime(s) {}
+    }
+
     /// Regression: a non-member's hello claiming a huge height made a follower believe it was far
     /// behind: it switched to block sync (asking that peer for blocks) and reported not ready.
     /// (The peer here holds the credential; without it the handshake already fails.)

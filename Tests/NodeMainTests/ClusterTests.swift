@@ -115,7 +115,12 @@ import Testing
         try c.start("n1", join: false)
         try c.start("n2", join: true, via: ["n1"])
         try c.start("n3", join: true, via: ["n1"])
-        try c.eventually("three voters") { c.status("n1")?["voters"]?.arrayValue?.count == 3 }
+        // Every node, not only n1, must have applied both promotions: a membership change takes
+        // effect when applied, so a survivor that never learned n3's promotion was committed counts
+        // two voters, one of them dead, and cannot elect (as with etcd: not a fault of the survivors).
+        try c.eventually("three voters on every node") {
+            ["n1", "n2", "n3"].allSatisfy { c.status($0)?["voters"]?.arrayValue?.count == 3 }
+        }
         func knows(_ a: String, _ b: String) -> Bool {
             (try? c.nodes[a]!.json("GET", "/peers").body)?["peers"]?.arrayValue?.contains { $0["nodeId"]?.stringValue == b } ?? false
         }

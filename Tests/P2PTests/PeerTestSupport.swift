@@ -16,13 +16,20 @@ final class RecordingDelegate: PeerDelegate {
         /// What `memberIds` answers (the incarnation fence records these only). Default none.
         var members: Set<String> = []
         var superseded: [IncarnationProof] = []
+        /// `PeerInfo.isGivenPeer` of each sender, as of its last message.
+        var givenPeer: [String: Bool] = [:]
     }
     let state = Mutex(State())
 
     func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess { state.withLock { $0.access[nodeId] ?? .member } }
     func peerConnected(_ peer: PeerInfo) { state.withLock { $0.connected.append(peer) } }
     func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool) { state.withLock { $0.disconnected.append((nodeId, reason)) } }
-    func received(_ message: PeerMessage, from peer: PeerInfo) { state.withLock { $0.received.append((message, peer.nodeId)) } }
+    func received(_ message: PeerMessage, from peer: PeerInfo) {
+        state.withLock {
+            $0.received.append((message, peer.nodeId))
+            $0.givenPeer[peer.nodeId] = peer.isGivenPeer
+        }
+    }
     func localHeight() -> UInt64 { 7 }
     func peerRefused(remote: String, nodeId: String?, reason: String) { state.withLock { $0.refused.append(reason) } }
     func peerRuleHit(nodeId: String, reason: String, detail: String) { state.withLock { $0.rulesHit.append(reason) } }
@@ -34,6 +41,7 @@ final class RecordingDelegate: PeerDelegate {
     var disconnects: [String] { state.withLock { $0.disconnected.map(\.reason) } }
     var receivedMessages: [PeerMessage] { state.withLock { $0.received.map(\.message) } }
     var rulesHit: [String] { state.withLock { $0.rulesHit } }
+    var givenPeers: [String: Bool] { state.withLock { $0.givenPeer } }
 }
 
 let testGenesis = Crypto.sha256(Array("peer-test-genesis".utf8))

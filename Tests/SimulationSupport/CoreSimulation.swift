@@ -390,6 +390,15 @@ class CoreSimulation {
                     perform(other.core.handle(.join(nodeId: node.id, nodeKey: SimChain.key(node.id).publicKey, from: node.id),
                                               now: time), on: other)
                 }
+            case .answerJoin(let peer, _, let accepted, _, let leaderHint):
+                // Back to the newcomer that asked (joins go straight to the cluster's nodes here,
+                // all of them peers it was told to join): the leader that accepted it becomes the
+                // only node a fresh core listens to (RaftCore+Admission.swift).
+                observe(effect, on: node)
+                if let newcomer = live[peer], !newcomer.core.isWriting, network.canTalk(node.id, peer) {
+                    perform(newcomer.core.handle(.joinAnswered(from: node.id, accepted: accepted, leaderHint: leaderHint),
+                                                 now: time), on: newcomer)
+                }
             case .requestBlocks(let from, let count, let peer):
                 if let source = upNode(peer), network.canTalk(node.id, peer) {
                     blockReplies.append((tick + 1 + rng.next() % 2, node.id, peer, source.store.blocks(from: from, count: count)))

@@ -129,6 +129,8 @@ enum RuntimeEvent: Sendable {
     case peerLinkClosed(String)
     /// An authenticated link to this member opened.
     case peerLinkOpened(String)
+    /// The answer to this node's own join, from a peer it was told to join (`PeerInfo.isGivenPeer`).
+    case joinAnswered(from: String, accepted: Bool, leaderHint: String?)
 }
 
 /// The runtime core's reads of state the shell keeps: committed accounts and the outcome of

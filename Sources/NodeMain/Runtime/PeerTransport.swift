@@ -118,7 +118,14 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
             receivedJoin(id: id, key: key, p2pAddr: p2p, apiAddr: api, from: peer)
         case .joinResult(let id, let accepted, let reason, let leaderHint):
             guard id != identity.nodeId else {
-                return log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
+                log.info("join answer", ["from": peer.nodeId, "accepted": accepted, "reason": reason, "leader": leaderHint ?? "-"])
+                // Before it knows a member, a fresh node follows only whom the peers it was told to
+                // join name: anyone else holding the credential could name itself.
+                guard peer.isGivenPeer else {
+                    return refused("join_answer_not_given_peer", peer: peer.nodeId, "a join answer from a peer this node was not told to join")
+                }
+                runtime.post(.joinAnswered(from: peer.nodeId, accepted: accepted, leaderHint: leaderHint))
+                return
             }
             // The leader's answer to a join we relayed: back to the newcomer that asked us.
             guard peer.isMember, let newcomer = joinRelays.take(id, now: monotonicNs()) else { return }

@@ -76,7 +76,7 @@ extension RuntimeLoop {
             reply(.refused(.because("this node's storage refuses writes (\(runtime.storage.fault?.reason ?? "degraded")); try another node")))
         case .transferLeadership(_, let done):
             done(false)
-        case .blocks, .peerHeight:
+        case .blocks, .peerHeight, .joinAnswered:
             handle(event, runtime)
         }
     }

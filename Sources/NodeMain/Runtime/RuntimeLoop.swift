@@ -109,6 +109,8 @@ struct RuntimeLoop: @unchecked Sendable {
             perform(core.handle(.peerLinkClosed(peer), now: now), runtime)
         case .peerLinkOpened(let peer):
             perform(core.handle(.peerLinkOpened(peer), now: now), runtime)
+        case .joinAnswered(let from, let accepted, let leaderHint):
+            perform(core.handle(.joinAnswered(from: from, accepted: accepted, leaderHint: leaderHint), now: now), runtime)
         }
     }
 

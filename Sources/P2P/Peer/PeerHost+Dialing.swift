@@ -15,6 +15,8 @@ struct DialTarget {
     var isSelf = false
     /// Given at start or by the operator (never evicted), not learned from a peer.
     var isStatic = false
+    /// The node and key last authenticated and admitted at this address (`givenPeers`).
+    var admitted: (nodeId: String, nodeKey: PublicKey)?
 }
 
 /// Dialling, redialling with backoff, and address gossip.

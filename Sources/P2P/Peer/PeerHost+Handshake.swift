@@ -69,6 +69,7 @@ extension PeerHost {
         case .member:
             connection.isMember = true
         }
+        noteGivenPeer(connection, nodeId: auth.nodeId, nodeKey: auth.nodeKey)
         connection.stage = .awaitingAccept
         // Our peers list doubles as "your auth is accepted"; a join-only peer learns no topology.
         let list = connection.isMember ? memberAddresses(except: auth.nodeId) : []
@@ -110,9 +111,24 @@ extension PeerHost {
                 return refuse(connection, reason: "raft message from '\(m.from.prefix(64))' to '\(m.to.prefix(64))' "
                               + "on the link of '\(info.nodeId)' to '\(identity.nodeId)'")
             }
-            delegate.received(message, from: info)
+            var given = info
+            given.isGivenPeer = isGivenPeer(info)
+            delegate.received(message, from: given)
         }
     }
+
+    /// Records who answered at a given address this node dialled (a fresh node trusts only these
+    /// peers' join answers: see docs/SECURITY.md, "A fresh node").
+    private func noteGivenPeer(_ connection: PeerConnection, nodeId: String, nodeKey: PublicKey) {
+        guard let address = connection.dialAddress, targets[address]?.isStatic == true else { return }
+        targets[address]?.admitted = (nodeId, nodeKey)
+        givenPeers = [:]
+        for target in targets.values {
+            if let admitted = target.admitted, target.isStatic { givenPeers[admitted.nodeId] = admitted.nodeKey }
+        }
+    }
+
+    func isGivenPeer(_ info: PeerInfo) -> Bool { givenPeers[info.nodeId] == info.nodeKey }
 
     // MARK: - Fencing
 
@@ -232,7 +248,7 @@ extension PeerHost {
         let preferred = min(identity.nodeId, hello.nodeId)
         let info = PeerInfo(nodeId: hello.nodeId, nodeKey: hello.nodeKey, p2pAddr: hello.p2pAddr, apiAddr: hello.apiAddr,
                             height: hello.height, direction: connection.direction, isMember: connection.isMember,
-                            connectedSinceUnixMillis: unixMillisNow())
+                            connectedSinceUnixMillis: unixMillisNow(), isGivenPeer: givenPeers[hello.nodeId] == hello.nodeKey)
         if let existing = established[hello.nodeId] {
             let existingDialler = existing.dialler(localNodeId: identity.nodeId)
             let newDialler = connection.dialler(localNodeId: identity.nodeId)

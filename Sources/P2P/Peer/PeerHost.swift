@@ -19,6 +19,9 @@ final class PeerHost {
     /// The one kept connection per authenticated node.
     var established: [String: PeerConnection] = [:]
     var targets: [SocketAddress: DialTarget] = [:]
+    /// The nodes (with their keys) admitted on links this node dialled to given (static)
+    /// addresses: one per such target, so bounded by `maxKnownAddresses`.
+    var givenPeers: [String: PublicKey] = [:]
     /// Host names being resolved off the loop (`whenDialable`), at most `maxKnownAddresses`.
     var resolving: Set<String> = []
     var stopped = false

@@ -28,6 +28,10 @@ public struct PeerInfo: Sendable, Equatable {
     public var isMember: Bool
     /// Wall-clock time the handshake finished, milliseconds since the Unix epoch.
     public var connectedSinceUnixMillis: Int64
+    /// This node ID, with this key, answered when this node dialled an address it was given (at
+    /// start, by the operator, or the registry's list): one of the peers it was told to join,
+    /// not one that merely reached it or was gossiped. As of the message this info comes with.
+    public var isGivenPeer = false
 }
 
 /// The node's side of the peer network. Callbacks come on the network's loop thread, one at a
