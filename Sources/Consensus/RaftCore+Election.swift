@@ -30,11 +30,13 @@ extension RaftCore {
         case .voteResponse(let reject):
             if state == .candidate && message.term == term { handleVoteResponse(from: message.from, reject: reject) }
         case .append, .heartbeat:
+            guard message.from != closedLinkLeader else { return }  // sent before its link closed
             guard isLeaderOfTerm(message) else { return }
             guard state != .leader else { return }  // unreachable: we lead this term ourselves
             if state != .follower { becomeFollower(term: message.term, leader: message.from) }
             acceptedLeader = message.from
             leader = message.from
+            leaderLinkClosed = false  // the leader is back (its link reconnected): no quick election
             electionElapsedTicks = 0
             if case .append(let prevIndex, let prevTerm, let entries, let commit) = message.kind {
                 handleAppend(from: message.from, prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: commit)
@@ -174,6 +176,8 @@ extension RaftCore {
             || (preVote && message.term > term)
         let grant = canVote && log.isUpToDate(lastIndex: lastIndex, lastTerm: lastTerm)
         if preVote {
+            // Another voter asks first: let it go ahead rather than split the vote with it.
+            if grant { leaderLinkClosed = false }
             send(to: message.from, .preVoteResponse(reject: !grant), term: grant ? message.term : term)
             return
         }

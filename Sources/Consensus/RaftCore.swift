@@ -26,6 +26,13 @@ public struct RaftCore<Storage: RaftStorage> {
     var randomizedElectionTimeoutTicks: Int
     var rng: SplitMix64
 
+    /// This follower's link to its leader closed and no word of a leader came since: it waits
+    /// the short delay of `campaignAfterLeaderLinkClosed` instead of an election timeout.
+    var leaderLinkClosed = false
+    /// The leader of this term whose link closed and has not reopened: its messages still on
+    /// the way were sent before the close and are dropped (they would renew a dead lease).
+    var closedLinkLeader: NodeID?
+
     var transferee: NodeID?
     /// Index of the last conf change this leader proposed (or the last index at election).
     var pendingConfIndex: UInt64 = 0
@@ -106,6 +113,7 @@ public struct RaftCore<Storage: RaftStorage> {
             term = newTerm
             vote = nil
             acceptedLeader = nil
+            closedLinkLeader = nil
         }
         leader = nil
         electionElapsedTicks = 0
@@ -113,6 +121,7 @@ public struct RaftCore<Storage: RaftStorage> {
         randomizedElectionTimeoutTicks = settings.electionTimeoutTicks
             + Int(rng.next() % UInt64(settings.electionTimeoutTicks))
         transferee = nil
+        leaderLinkClosed = false
         granted = []
         rejected = []
         progress = [:]
@@ -187,6 +196,9 @@ public struct RaftCore<Storage: RaftStorage> {
         electionElapsedTicks += 1
         if isPromotable && electionElapsedTicks >= randomizedElectionTimeoutTicks {
             electionElapsedTicks = 0
+            // Whatever was sent before a close arrived long ago: if the reopening went unseen,
+            // the leader counts again from here (else this node would ignore it for the term).
+            closedLinkLeader = nil
             if !logRemovesSelf { startElection(transfer: false) }
         }
         electionElapsedTicks = min(electionElapsedTicks, 2 * settings.electionTimeoutTicks)

@@ -14,6 +14,10 @@ public enum RuntimeCoreEvent: Sendable {
     case blocks([Block], from: String)
     /// A member's claimed committed height.
     case peerHeight(String, UInt64)
+    /// The authenticated link to this member closed (end of stream or reset, not silence).
+    case peerLinkClosed(String)
+    /// An authenticated link to this member opened.
+    case peerLinkOpened(String)
     /// An answer to this node's own join request, from the peer `from`, which the shell found at
     /// an address this node was told to join (given at start, by the operator or the registry),
     /// with the key it had there. `leaderHint`: the leader that answered, when `from` relayed it.
@@ -66,6 +70,8 @@ public struct RuntimeCore<Store: BlockStore> {
     var lastEvictionNs: UInt64 = 0
     var transferWaiters: [(deadlineNs: UInt64, request: UInt64)] = []
     var pendingWrite: PendingWrite?
+    /// When the pre-vote after the leader's link closed is due (`leaderLinkElectionDue(now:)`).
+    public internal(set) var leaderLinkElectionAtNs: UInt64?
     /// Set by a `halt` effect: the core does nothing more.
     public private(set) var halted = false
 
@@ -186,6 +192,12 @@ public struct RuntimeCore<Store: BlockStore> {
             guard mayServeChain(peer) else { return [] }
             sync.observe(peer: peer, height: height, now: now.monotonicNs)
             return []
+        case .peerLinkClosed(let peer):
+            precondition(pendingWrite == nil, "link event during an unfinished write")
+            return leaderLinkClosed(peer, now: now)
+        case .peerLinkOpened(let peer):
+            precondition(pendingWrite == nil, "link event during an unfinished write")
+            return leaderLinkOpened(peer)
         case .joinAnswered(let from, let accepted, let leaderHint):
             return joinAnswered(from: from, accepted: accepted, leaderHint: leaderHint)
         }

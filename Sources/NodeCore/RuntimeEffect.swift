@@ -79,6 +79,17 @@ public struct RuntimeCoreSettings: Sendable {
     /// join_retry_ms`; default 1 s: a lost request costs a second, and a member's
     /// `min_join_interval_ms` of 500 ms lets every one through).
     public var joinRetryMs = 1_000
+    /// A voter whose link to its leader closes (end of stream or reset: the leader process is
+    /// most likely gone) starts a pre-vote after a delay in this range instead of an election
+    /// timeout (`[consensus] leader_link_closed_election_min_ms` / `_max_ms`; default 10 to
+    /// 210 ms), spread by the voters' order (sorted IDs without the leader: the first asks after
+    /// the minimum, the last after the maximum). Survivors asking at once would split the vote
+    /// and wait a whole election timeout; in turn, a later one has granted the first's pre-vote
+    /// and stays quiet, unless the first could not win (its log behind). The spread must exceed
+    /// a pre-vote's round trip (tens of ms on a loaded machine). Silence (a partition) changes
+    /// nothing: the election timeout still applies.
+    public var leaderLinkClosedElectionMinMs = 10
+    public var leaderLinkClosedElectionMaxMs = 210
     /// How often the mempool is searched for transactions stuck behind a nonce gap past their
     /// TTL (`[mempool] eviction_interval_ms`; default 1 s: one leaves at most a second late).
     public var mempoolEvictionIntervalMs = 1_000

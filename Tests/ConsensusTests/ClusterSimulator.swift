@@ -133,7 +133,7 @@ final class ClusterSimulation: CoreSimulation {
 
     override func crashedInRound(_ node: RuntimeSimNode) {
         roundCrashes += 1
-        live[node.id] = nil
+        crash(node.id)
     }
 
     override func started(_ node: RuntimeSimNode) {
@@ -214,7 +214,7 @@ final class ClusterSimulation: CoreSimulation {
         for id in ids {
             if live[id] != nil && chance(settings.crashPerMille) {
                 crashes += 1
-                live[id] = nil
+                crash(id)
             } else if live[id] == nil && chance(settings.restartPerMille) {
                 restart(id)
             }
@@ -245,5 +245,30 @@ final class ClusterSimulation: CoreSimulation {
             return
         }
         if askMembership(options[Int(pick)], of: leader) != nil { confChanges += 1 }
+    }
+}
+
+extension ClusterSimulation {
+    /// Failover in simulated time on a near-perfect network (1% loss, no delay beyond a step):
+    /// faults off, the cluster commits under a leader, then the leader's process dies. With
+    /// `closesLinks` its peers' links close (a kill); without, it just goes silent (a hang, or a
+    /// partition). Returns the ticks from the death to the first block of a later term stored by
+    /// a survivor, nil if none within `maxTicks`; the safety checks run at every step.
+    func failoverTicks(closesLinks: Bool, maxTicks: Int = 100) -> Int? {
+        faultsOn = false
+        network.odds = NetworkOdds(dropPerMille: 10, duplicatePerMille: 10, maxDelayTicks: 0)
+        for _ in 0..<30 where violations.isEmpty { step() }
+        guard let old = leader, maxStoredHeight > 0 else { violate("no leader before the kill"); return nil }
+        let oldTerm = old.core.raft.currentTerm
+        let heightBefore = maxStoredHeight
+        if closesLinks { crash(old.id) } else { live[old.id] = nil }
+        for ticks in 1...maxTicks where violations.isEmpty {
+            step()
+            if maxStoredHeight > heightBefore, let term = termAt[maxStoredHeight], term > oldTerm {
+                checkCommittedPrefixes()
+                return ticks
+            }
+        }
+        return nil
     }
 }

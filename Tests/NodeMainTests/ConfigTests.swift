@@ -157,6 +157,37 @@ import Testing
         #expect(core.joinRetryMs == 2_500 && core.mempoolEvictionIntervalMs == 250)
     }
 
+    /// `[consensus] leader_link_closed_election_min_ms` / `_max_ms` are read and reach the runtime
+    /// core; config.toml gives the built-in defaults (10 and 210 ms), also the core's own.
+    @Test func leaderLinkElectionDelayIsReadAndReachesTheCore() throws {
+        let s = try load("[consensus]\nleader_link_closed_election_min_ms = 0\nleader_link_closed_election_max_ms = 40\n")
+        let core = RuntimeCoreSettings(node: s)
+        #expect(core.leaderLinkClosedElectionMinMs == 0 && core.leaderLinkClosedElectionMaxMs == 40)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let committed = try ConfigLoader.load(file: root.appendingPathComponent("config.toml").path, environment: [:], flags: flags())
+        let d = NodeSettings()
+        #expect(committed.consensus.leaderLinkClosedElectionMinMs == d.consensus.leaderLinkClosedElectionMinMs)
+        #expect(committed.consensus.leaderLinkClosedElectionMaxMs == d.consensus.leaderLinkClosedElectionMaxMs)
+        let bare = RuntimeCoreSettings(nodeId: "n", blockIntervalMs: 1, maxBlockTxs: 1, maxInflightBlocks: 1, voters: 1,
+                                       promotionStabilizationMs: 0, electionTimeoutMs: 1, syncRequestTimeoutMs: 1,
+                                       syncIgnorePeerMs: 0, mempoolFutureTtlS: 1)
+        #expect((d.consensus.leaderLinkClosedElectionMinMs, d.consensus.leaderLinkClosedElectionMaxMs) == (10, 210))
+        #expect(RuntimeCoreSettings(node: d).leaderLinkClosedElectionMaxMs == bare.leaderLinkClosedElectionMaxMs)
+        #expect(RuntimeCoreSettings(node: d).leaderLinkClosedElectionMinMs == bare.leaderLinkClosedElectionMinMs)
+    }
+
+    /// The delay range out of bounds, empty, or not below the election timeout is a config error
+    /// naming its key.
+    @Test func badLeaderLinkElectionDelaysAreConfigErrors() {
+        let key = "consensus.leader_link_closed_election_"
+        for (bad, named) in [("min_ms = -1", "min_ms"), ("min_ms = 60001", "min_ms"), ("max_ms = 0", "max_ms"),
+                             ("min_ms = 50\nleader_link_closed_election_max_ms = 50", "max_ms"),
+                             ("max_ms = 1000", "max_ms"), ("max_ms = \"50ms\"", "max_ms")] {
+            let why = reason { _ = try load("[consensus]\nleader_link_closed_election_\(bad)\n") }
+            #expect(why.contains(key + named), "\(bad): \(why)")
+        }
+    }
+
     /// A runtime timing out of its range, or not an integer, is a config error naming its key.
     @Test func badRuntimeTimingsAreConfigErrors() {
         for (section, bad) in [("p2p", "join_retry_ms = 99"), ("p2p", "join_retry_ms = 60001"), ("p2p", "join_retry_ms = \"1s\""),

@@ -74,11 +74,16 @@ import Testing
         try up.eventually("three alive voters on one head once running is said") { up.healthy(voters: 3) }
         let beforeRunning = up.log.components(separatedBy: "\nrunning: ")[0]
         #expect(beforeRunning.contains("waiting for "))
-        // A killed voter: degraded, then repaired: running.
+        // A voter that stops answering: degraded (a hang takes the registry's failure detection,
+        // seconds, to see); then killed: restarted, repaired: running. A bare kill -9 can now be
+        // repaired between two looks of the watch (250 ms): the survivors elect as soon as the
+        // links close and the registry restarts the process at once.
         let pid = try #require(up.nodePids()[up.voters()[0]])
+        defer { kill(pid, SIGKILL) }
+        kill(pid, SIGSTOP)
+        try up.eventually("degraded in the output") { up.log.contains("\ndegraded: waiting for ") }
         kill(pid, SIGKILL)
         try up.eventually("repaired: running in the output") { up.log.contains("\nrepaired: running: ") }
-        #expect(up.log.contains("\ndegraded: waiting for "))
     }
 
     @Test func upSaysWhenTheGatewayAddressIsTakenAndServesOnAFreePort() throws {

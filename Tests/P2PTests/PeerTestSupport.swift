@@ -23,7 +23,7 @@ final class RecordingDelegate: PeerDelegate {
 
     func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess { state.withLock { $0.access[nodeId] ?? .member } }
     func peerConnected(_ peer: PeerInfo) { state.withLock { $0.connected.append(peer) } }
-    func peerDisconnected(nodeId: String, reason: String) { state.withLock { $0.disconnected.append((nodeId, reason)) } }
+    func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool) { state.withLock { $0.disconnected.append((nodeId, reason)) } }
     func received(_ message: PeerMessage, from peer: PeerInfo) {
         state.withLock {
             $0.received.append((message, peer.nodeId))

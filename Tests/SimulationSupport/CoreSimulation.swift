@@ -96,6 +96,9 @@ class CoreSimulation {
     /// Block-sync answers on the wire: (due tick, to, from, blocks).
     var blockReplies: [(due: UInt64, to: String, from: String, blocks: [Block])] = []
     private(set) var violations: [String] = []
+    /// Link-closed notices on their way (to, from): a crashed process's sockets close at once, so
+    /// each up peer that could talk to it hears of it. A partition or a hang closes nothing.
+    var linkCloses: [(to: String, from: String)] = []
 
     // What every replica must agree on.
     /// Every stored block's hash and term by height, as the first replica stored it.
@@ -125,7 +128,15 @@ class CoreSimulation {
     /// Odds of a crash inside each write round now; nil: none (and no draw from the seed).
     var roundCrashPerMille: UInt64? { nil }
     /// A crash inside a write round killed `node`.
-    func crashedInRound(_ node: RuntimeSimNode) { live[node.id] = nil }
+    func crashedInRound(_ node: RuntimeSimNode) { crash(node.id) }
+
+    /// `id`'s process is gone: it leaves `live`, and the links of the peers that could reach it
+    /// close (delivered as `peerLinkClosed` in the next sub-round).
+    func crash(_ id: String) {
+        live[id] = nil
+        network.dropSent(by: id)
+        for peer in ids where peer != id && isUp(peer) && network.canTalk(id, peer) { linkCloses.append((peer, id)) }
+    }
     /// Effects the harness does not perform itself (evidence, refusals, answers).
     func observe(_ effect: RuntimeEffect, on node: RuntimeSimNode) {}
     /// A height stored for the first time by any replica, in height order.
@@ -222,6 +233,8 @@ class CoreSimulation {
     /// `maxSubRounds` deliveries), then block sync.
     func exchange(maxSubRounds: Int) {
         for _ in 0..<maxSubRounds where violations.isEmpty {
+            deliverLinkCloses()
+            leaderLinkElections()
             drainAll()
             leaderDuties()
             drainAll()
@@ -295,6 +308,31 @@ class CoreSimulation {
         guard let node = upNode(m.to), network.canTalk(m.from, m.to), !node.core.isWriting else { return }
         perform(node.core.handle(.raft(m), now: time), on: node)
         noteLeader(node)
+    }
+
+    func deliverLinkCloses() {
+        guard !linkCloses.isEmpty else { return }
+        let due = linkCloses
+        linkCloses = []
+        for notice in due {
+            guard let node = upNode(notice.to) else { continue }
+            perform(node.core.handle(.peerLinkClosed(notice.from), now: time), on: node)
+        }
+    }
+
+    /// The pre-vote due first after a leader's link closed, one per sub-round: the delays are
+    /// below a step, so sub-rounds stand for the time between them, and a later one is due only
+    /// after the earlier one's pre-vote reached its node (a loopback or LAN round trip is far
+    /// below the delays' spread), which cancels it.
+    func leaderLinkElections() {
+        let due = ids.compactMap { id -> (at: UInt64, node: RuntimeSimNode)? in
+            guard let node = upNode(id), let at = node.core.leaderLinkElectionAtNs, at <= time.monotonicNs + Self.tickMs * 1_000_000
+            else { return nil }
+            return (at, node)
+        }
+        guard let first = due.min(by: { $0.at < $1.at }) else { return }
+        first.node.core.leaderLinkElectionDue(now: RuntimeTime(monotonicNs: max(first.at, time.monotonicNs), wallMs: time.wallMs))
+        mayHaveReady.insert(first.node.id)
     }
 
     func deliverBlockReplies() {

@@ -33,6 +33,12 @@ struct SimNetwork {
         assert(inFlight.count <= odds.maxMessagesInFlight + 1)
     }
 
+    /// A node's process died and its links closed: what it sent and is still on the wire is lost
+    /// (on TCP it would have arrived before the close, or never).
+    mutating func dropSent(by node: NodeID) {
+        inFlight.removeAll { $0.message.from == node }
+    }
+
     /// The messages due at `now`, in a seeded random order; they leave the wire.
     mutating func takeDue(now: UInt64, rng: inout SplitMix64) -> [Message] {
         let due = inFlight.filter { $0.deliverAt <= now }.map(\.message)

@@ -62,6 +62,8 @@ enum ConfigKeys {
         int("registry.heartbeat_ms", RegistrySettings.heartbeatIntervalMsRange) { $0.registry.heartbeatMs = $1 },
         int("consensus.heartbeat_ms", 10...10_000) { $0.consensus.heartbeatMs = $1 },
         int("consensus.election_timeout_ms", 20...120_000) { $0.consensus.electionTimeoutMs = $1 },
+        int("consensus.leader_link_closed_election_min_ms", 0...60_000) { $0.consensus.leaderLinkClosedElectionMinMs = $1 },
+        int("consensus.leader_link_closed_election_max_ms", 1...60_000) { $0.consensus.leaderLinkClosedElectionMaxMs = $1 },
         int("consensus.block_interval_ms", 1...60_000) { $0.consensus.blockIntervalMs = $1 },
         int("consensus.max_block_txs", 1...100_000) { $0.consensus.maxBlockTxs = $1 },
         int("consensus.max_inflight_blocks", 1...1_024) { $0.consensus.maxInflightBlocks = $1 },

@@ -113,6 +113,10 @@ enum ConfigLoader {
         try check(s.consensus.heartbeatMs >= 10, "consensus.heartbeat_ms", "must be at least 10")
         try check(s.consensus.electionTimeoutMs >= 2 * s.consensus.heartbeatMs, "consensus.election_timeout_ms",
                   "must be at least twice consensus.heartbeat_ms")
+        try check(s.consensus.leaderLinkClosedElectionMaxMs > s.consensus.leaderLinkClosedElectionMinMs,
+                  "consensus.leader_link_closed_election_max_ms", "must exceed consensus.leader_link_closed_election_min_ms")
+        try check(s.consensus.leaderLinkClosedElectionMaxMs < s.consensus.electionTimeoutMs,
+                  "consensus.leader_link_closed_election_max_ms", "must be below consensus.election_timeout_ms")
         try check(s.storage.synchronous == .full || s.storage.allowUnsafeSynchronous, "storage.synchronous",
                   "\"\(s.storage.synchronous.rawValue.lowercased())\" can lose acknowledged commits on power loss; "
                   + "use \"full\", or set [storage] allow_unsafe_synchronous = true to run so anyway (benchmarks only)")

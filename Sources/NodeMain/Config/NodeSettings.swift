@@ -131,6 +131,11 @@ struct NodeSettings: Sendable {
         var heartbeatMs = 100
         /// Followers start an election after this long without a leader (randomized up to 2x).
         var electionTimeoutMs = 1_000
+        /// A voter whose link to its leader closes (end of stream or reset, not silence) starts a
+        /// pre-vote after a delay in [min, max] instead of an election timeout, spread by the
+        /// voters' order so the survivors ask in turn (default 10 to 210 ms; RuntimeCoreSettings).
+        var leaderLinkClosedElectionMinMs = 10
+        var leaderLinkClosedElectionMaxMs = 210
         /// A block is cut when transactions wait and this long has passed since the last one...
         var blockIntervalMs = 20
         /// ...or as soon as this many transactions wait.

@@ -125,6 +125,10 @@ enum RuntimeEvent: Sendable {
     case transferLeadership(to: String?, done: @Sendable (Bool) -> Void)
     case blocks([Block], from: String)
     case peerHeight(String, UInt64)
+    /// The authenticated link to this member closed (end of stream or reset, not silence).
+    case peerLinkClosed(String)
+    /// An authenticated link to this member opened.
+    case peerLinkOpened(String)
     /// The answer to this node's own join, from a peer it was told to join (`PeerInfo.isGivenPeer`).
     case joinAnswered(from: String, accepted: Bool, leaderHint: String?)
 }
@@ -161,6 +165,8 @@ extension RuntimeCoreSettings {
                   syncIgnorePeerMs: settings.p2p.syncIgnorePeerMs, mempoolFutureTtlS: settings.mempool.futureTtlS)
         joinRetryMs = settings.p2p.joinRetryMs
         mempoolEvictionIntervalMs = settings.mempool.evictionIntervalMs
+        leaderLinkClosedElectionMinMs = settings.consensus.leaderLinkClosedElectionMinMs
+        leaderLinkClosedElectionMaxMs = settings.consensus.leaderLinkClosedElectionMaxMs
     }
 }
 

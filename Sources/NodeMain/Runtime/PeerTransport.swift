@@ -83,11 +83,16 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         log.info("peer connected", ["peer": peer.nodeId, "addr": peer.p2pAddr, "member": peer.isMember, "height": peer.height])
         // Only a member's height counts: a stranger's claim would send a follower into block
         // sync (asking the stranger) and make it report not ready.
-        if peer.isMember { runtime.post(.peerHeight(peer.nodeId, peer.height)) }
+        if peer.isMember {
+            runtime.post(.peerLinkOpened(peer.nodeId))
+            runtime.post(.peerHeight(peer.nodeId, peer.height))
+        }
     }
 
-    func peerDisconnected(nodeId: String, reason: String) {
-        log.info("peer disconnected", ["peer": nodeId, "reason": reason])
+    func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool) {
+        log.info("peer disconnected", ["peer": nodeId, "reason": reason, "closed_by_peer": closedByPeer])
+        // A member's link closed by its other end: if it was our leader, it is most likely gone.
+        if closedByPeer, state.membership.contains(nodeId) { runtime.post(.peerLinkClosed(nodeId)) }
         door.forget(peer: nodeId)
         perPeer.disconnected(nodeId)
         forwarder?.forwardLinkClosed(peer: nodeId)

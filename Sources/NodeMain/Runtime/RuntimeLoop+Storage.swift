@@ -70,8 +70,8 @@ extension RuntimeLoop {
     /// are refused, block sync only buffers.
     mutating func handleWhileStalled(_ event: RuntimeEvent, _ runtime: NodeRuntime) {
         switch event {
-        case .raft, .join:
-            return
+        case .raft, .join, .peerLinkClosed, .peerLinkOpened:
+            return  // frozen: a stalled node neither votes nor campaigns
         case .membership(_, let reply):
             reply(.refused(.because("this node's storage refuses writes (\(runtime.storage.fault?.reason ?? "degraded")); try another node")))
         case .transferLeadership(_, let done):

@@ -60,6 +60,8 @@ struct RuntimeLoop: @unchecked Sendable {
                 perform(core.tick(now: Self.now(), connected: connectedPeers(runtime)), runtime)
                 nextTick = now + tickNs
             }
+            // The pre-vote after the leader's link closed: due between ticks, so not tick-bound.
+            if core.leaderLinkElectionAtNs != nil { core.leaderLinkElectionDue(now: Self.now()) }
             // A Ready first: an election just won appends the term-start entry and changes the
             // role, and the speculative head must be rebuilt on it before any block is cut.
             while stalled == nil, core.hasReady { perform(core.readyRound(now: Self.now()), runtime) }
@@ -67,7 +69,8 @@ struct RuntimeLoop: @unchecked Sendable {
             while stalled == nil, core.hasReady { perform(core.readyRound(now: Self.now()), runtime) }
             if stalled == nil { syncDuties(runtime) }
             let blockWait = UInt64(settings.consensus.blockIntervalMs) * 1_000_000
-            let wait = min(nextTick - min(nextTick, monotonicNs()), blockWait)
+            var wait = min(nextTick - min(nextTick, monotonicNs()), blockWait)
+            if let due = core.leaderLinkElectionAtNs { wait = min(wait, due - min(due, monotonicNs())) }
             runtime.waitForWork(timeoutNs: max(wait, NodeSettings.RuntimeWaits.minWaitUs * 1_000))
         }
         log.info("runtime stopped", ["height": store.headHeight])
@@ -102,6 +105,10 @@ struct RuntimeLoop: @unchecked Sendable {
             perform(core.handle(.blocks(blocks, from: from), now: now), runtime)
         case .peerHeight(let peer, let height):
             perform(core.handle(.peerHeight(peer, height), now: now), runtime)
+        case .peerLinkClosed(let peer):
+            perform(core.handle(.peerLinkClosed(peer), now: now), runtime)
+        case .peerLinkOpened(let peer):
+            perform(core.handle(.peerLinkOpened(peer), now: now), runtime)
         case .joinAnswered(let from, let accepted, let leaderHint):
             perform(core.handle(.joinAnswered(from: from, accepted: accepted, leaderHint: leaderHint), now: now), runtime)
         }

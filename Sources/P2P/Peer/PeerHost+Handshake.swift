@@ -8,7 +8,7 @@ extension PeerHost {
             if connection.stage != .established { connection.refusedUs = true }
             logger.warn("peer said bye", ["node": identity.nodeId, "peer": connection.peerLabel, "reason": reason])
             delegate.peerRefusedIfHandshaking(connection, reason: "peer said bye: \(reason)")
-            ended(connection, reason: "peer said bye: \(reason)")
+            ended(connection, reason: "peer said bye: \(reason)", closedByPeer: true)
             connection.tcp.close()
             return
         }

@@ -150,7 +150,7 @@ final class PeerHost {
             if reason == .peerClosed, connection.channel.stage == .open, let error = connection.channel.endOfStream() {
                 why += " (\(error))"
             }
-            ended(connection, reason: why)
+            ended(connection, reason: why, closedByPeer: reason == .peerClosed)
         }
         if direction == .inbound { tcp.start() }
         connection.handshakeTimer = later(settings.handshakeTimeout) { host in
@@ -191,7 +191,7 @@ final class PeerHost {
             }
             handle(message, on: connection)
         case .closed:
-            ended(connection, reason: "peer closed the channel")
+            ended(connection, reason: "peer closed the channel", closedByPeer: true)
             connection.tcp.closeAfterFlush()
         }
     }
@@ -209,8 +209,10 @@ final class PeerHost {
         connection.tcp.closeAfterFlush()
     }
 
-    /// Forgets a connection (idempotent): disconnect callback, snapshot, redial.
-    func ended(_ connection: PeerConnection, reason: String) {
+    /// Forgets a connection (idempotent): disconnect callback, snapshot, redial. `closedByPeer`:
+    /// the other end closed it (end of stream, reset, close frame or bye), as opposed to this
+    /// node dropping it (silence, a broken rule, shutdown).
+    func ended(_ connection: PeerConnection, reason: String, closedByPeer: Bool = false) {
         guard connection.stage != .ended else { return }
         let wasEstablished = connection.stage == .established
         connection.stage = .ended
@@ -223,7 +225,7 @@ final class PeerHost {
             shared.remove(hello.nodeId)
             lostNode = hello.nodeId
             logger.info("peer disconnected", ["node": identity.nodeId, "peer": hello.nodeId, "reason": reason])
-            delegate.peerDisconnected(nodeId: hello.nodeId, reason: reason)
+            delegate.peerDisconnected(nodeId: hello.nodeId, reason: reason, closedByPeer: closedByPeer)
         }
         connectionEnded(connection, wasEstablished: wasEstablished, lostNode: lostNode)
     }

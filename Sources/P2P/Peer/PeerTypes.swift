@@ -41,8 +41,10 @@ public protocol PeerDelegate: Sendable {
     func authorize(nodeId: String, nodeKey: PublicKey) -> PeerAccess
     /// Both sides are authenticated; application messages may flow. Once per peer until it disconnects.
     func peerConnected(_ peer: PeerInfo)
-    /// The peer's only connection closed.
-    func peerDisconnected(nodeId: String, reason: String)
+    /// The peer's only connection closed. `closedByPeer`: the other end closed it (end of stream,
+    /// TCP reset, close frame or bye: a killed process's sockets close at once), not this node
+    /// after silence or a broken rule; the runtime takes a leader's closed link as the leader gone.
+    func peerDisconnected(nodeId: String, reason: String, closedByPeer: Bool)
     /// An application message (raft, getBlocks, blocks, txs, txsResult, join, joinResult) from `peer`.
     func received(_ message: PeerMessage, from peer: PeerInfo)
     /// Our chain height, sent in hello and pings.
