@@ -123,6 +123,7 @@ private func nodeIds(_ message: PeerMessage) -> [String] {
     case .join(let nodeId, _, _, _): return [nodeId]
     case .joinResult(let nodeId, _, _, let hint): return [nodeId] + (hint.map { [$0] } ?? [])
     case .txsResult(_, .refused(_, _, let hint)): return hint.map { [$0] } ?? []
+    case .superseded(let proof): return [proof.nodeId]
     case .ping, .pong, .bye, .getBlocks, .blocks, .txs, .txsResult: return []
     }
 }
