@@ -91,11 +91,7 @@ import Testing
             let why = reason { _ = try RegistryConfig.load(file: write("[registry]\n\(bad)\n"), environment: [:]) }
             #expect(why.contains(String(bad.prefix { $0 != " " })), "\(bad): \(why)")
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let committed = try String(contentsOf: root.appendingPathComponent("config.toml"), encoding: .utf8)
-        let uncommented = committed.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            keys.contains { line.hasPrefix("# \($0) = ") } ? String(line.dropFirst(2)) : String(line)
-        }.joined(separator: "\n")
+        let uncommented = try committedConfigUncommenting(keys)
         #expect(keys.allSatisfy { key in uncommented.contains("\n\(key) = ") }, "each key has its commented line")
         let d = RegistrySettings()
         let t = try RegistryConfig.load(file: write(uncommented), environment: [:])
@@ -202,11 +198,7 @@ import Testing
     /// runtime core's own defaults (for tests and simulators) are the same.
     @Test func runtimeTimingDefaultsAreConfigTomlsAndTheCores() throws {
         let keys = ["join_retry_ms", "stop_transfer_wait_ms", "eviction_interval_ms"]
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let committed = try String(contentsOf: root.appendingPathComponent("config.toml"), encoding: .utf8)
-        let uncommented = committed.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            keys.contains { line.hasPrefix("# \($0) = ") } ? String(line.dropFirst(2)) : String(line)
-        }.joined(separator: "\n")
+        let uncommented = try committedConfigUncommenting(keys)
         #expect(keys.allSatisfy { key in uncommented.contains("\n\(key) = ") }, "each key has its commented line")
         let t = try load(uncommented)
         let d = NodeSettings()
@@ -331,4 +323,14 @@ import Testing
             #expect(Route.match(method: "GET", path: p) == .notFound, "\(p)")
         }
     }
+}
+
+/// The repository's config.toml with the commented default lines of `keys` (`# key = value`)
+/// made live, so a test can load the defaults the file documents.
+private func committedConfigUncommenting(_ keys: [String]) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let committed = try String(contentsOf: root.appendingPathComponent("config.toml"), encoding: .utf8)
+    return committed.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        keys.contains { line.hasPrefix("# \($0) = ") } ? String(line.dropFirst(2)) : String(line)
+    }.joined(separator: "\n")
 }
