@@ -49,6 +49,29 @@ import Testing
         #expect(try JSON.parse(Array(json.out.utf8))["height"]?.intValue == 3)
     }
 
+    /// `bench --single` is the unbatched client of the benchmarks: one transfer per `/submit-tx`
+    /// request on each keep-alive connection, every admitted transfer seen committed.
+    @Test func benchSingle_sendsOneTransferPerSubmitTxRequest_andSeesEachCommitted() throws {
+        let node = try NodeProcess()
+        try node.start()
+        defer { node.stop() }
+        let dir = TestDirs.make("cli-bench")
+        #expect(try run(["keygen", "--dev", "--out", dir + "/dev.key"]).status == 0)
+        let bench = try run(["bench", "--node", node.url, "--key", dir + "/dev.key", "--accounts", "20", "--txs", "120",
+                             "--concurrency", "8", "--single", "--timeout", "120", "--json", dir + "/bench.json"])
+        #expect(bench.status == 0, "\(bench.err)")
+        #expect(bench.out.contains("one transfer per /submit-tx request"), "\(bench.out)")
+        let figures = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/bench.json"))))
+        #expect(figures["batch"]?.intValue == 1)
+        #expect(figures["submitted"]?.intValue == 120)
+        #expect(figures["committed"]?.intValue == 120, "\(bench.out)")
+        #expect(figures["unconfirmed"]?.intValue == 0)
+        let metrics = try node.request("GET", "/metrics").bodyText
+        let singles = metrics.split(separator: "\n").filter { $0.hasPrefix("autochain_http_requests_total{") && $0.contains("\"/submit-tx\"") }
+        let served = singles.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        #expect(served >= 120, "every bench transfer is its own /submit-tx request: \(singles)")
+    }
+
     @Test func everyCommandHasHelpAndErrorsAreOneLine() throws {
         for command in ["node", "keygen", "transfer", "status", "bench", "load"] {
             let help = try run([command, "--help"])

@@ -6,25 +6,35 @@
 #   (b) paced:   the same at half the median peak rate (--rate N --batch 100) -> p99 latency
 #   (c) reads:   wrk -t2 -c64 -d10s URL/chain/head -> req/s
 #   (d) memory:  VmRSS of a freshly started idle node after 2 s (a new node per run)
+#   (e) unbatched: autochain bench --single --concurrency 64 (one transfer per /submit-tx request,
+#                keep-alive, 64 connections) -> committed tx/s, latency
+#   (f) nginx:   Debian's nginx serving the same /chain/head JSON as a static file (1 worker, and
+#                workers auto), wrk -t2 -c64 -d10s, alternating with (c) run by run -> req/s, and
+#                the node's share of nginx's better rate (NGINX=0 leaves nginx out)
 #
 # Prints a Markdown table of the medians with the machine, and keeps every run's raw output in
-# .build/bench/ (bench-peak-N.json, bench-paced-N.json, wrk-N.txt, rss-N.json, summary.json).
+# .build/bench/single-node/ (bench-peak-N.json, bench-paced-N.json, bench-unbatched-N.json, wrk*-N.txt,
+# rss-N.json, summary.json).
 #
 # Environment:
 #   AUTOCHAIN_BIN=path   use this binary instead of building .build/release/autochain
 #   RUNS=3               runs per measurement
 #   TXS=100000           transfers per bench run
+#   UNBATCHED_TXS=30000  transfers per unbatched run (e)
+#   NGINX=1              measure nginx serving the same JSON (f)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/lib.sh
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 
-readonly OUT=.build/bench
+readonly OUT=.build/bench/single-node
 readonly READY_WAIT_S=30
 readonly BENCH_TIMEOUT_S=600     # one bench run, hard stop
 readonly IDLE_SETTLE_S=2
 RUNS=${RUNS:-3}
 TXS=${TXS:-100000}
+UNBATCHED_TXS=${UNBATCHED_TXS:-30000}
+NGINX=${NGINX:-1}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 
@@ -35,6 +45,14 @@ if ! command -v wrk >/dev/null; then
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null || true
 fi
 command -v wrk >/dev/null || { echo "wrk is missing and could not be installed: apt-get install wrk"; exit 1; }
+nginx_path() { command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+nginx_bin=$(nginx_path)
+if [ "$NGINX" = 1 ] && [ -z "$nginx_bin" ]; then
+    log "installing nginx-light (apt)"
+    timeout 300 $SUDO apt-get install -y -qq nginx-light >/dev/null 2>&1 || true
+    nginx_bin=$(nginx_path)
+    [ -n "$nginx_bin" ] || { echo "nginx could not be installed (apt-get install nginx-light); NGINX=0 leaves it out"; exit 1; }
+fi
 
 # ---- nodes: started here, stopped here, by PID only -----------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-bench.XXXXXX")
@@ -106,11 +124,65 @@ for run in $(seq "$RUNS"); do
     paced_files+=("$OUT/bench-paced-$run.json")
 done
 
-wrk_files=()
 for run in $(seq "$RUNS"); do
-    log "(c) wrk run $run"
-    timeout --kill-after=10 60 wrk -t2 -c64 -d10s --latency "$url/chain/head" >"$OUT/wrk-$run.txt"
-    python3 - "$OUT/wrk-$run.txt" "$OUT/wrk-$run.json" <<'EOF'
+    log "(e) unbatched run $run: 64 connections, one transfer per /submit-tx request"
+    timeout --kill-after=10 "$BENCH_TIMEOUT_S" "$AUTOCHAIN_BIN" bench --node "$url" --key "$tmp/dev.key" \
+        --accounts 1000 --txs "$UNBATCHED_TXS" --concurrency 64 --single --json "$OUT/bench-unbatched-$run.json" --timeout 300 >&2
+    [ -s "$OUT/bench-unbatched-$run.json" ] || { echo "bench wrote no $OUT/bench-unbatched-$run.json"; exit 1; }
+done
+
+# nginx serving the node's own /chain/head answer as a file: the same bytes and content type
+# (WORKERS PORT); its workers run as this user so they may read the file.
+start_nginx() {
+    local dir="$tmp/nginx-$1"
+    mkdir -p "$dir/www/chain"
+    curl -fsS --max-time 5 "$url/chain/head" >"$dir/www/chain/head"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+user $(id -un);
+worker_processes $1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp-body;
+    proxy_temp_path $dir/tmp-proxy;
+    fastcgi_temp_path $dir/tmp-fastcgi;
+    server {
+        listen 127.0.0.1:$2;
+        root $dir/www;
+        location = /chain/head { default_type application/json; }
+    }
+}
+EOF
+    "$nginx_bin" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" || { cat "$dir/error.log"; exit 1; }
+    "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$tmp/nginx-$1.log" 2>&1 &
+    pids+=("$!")
+    for _ in $(seq 100); do curl -fsS --max-time 1 "http://127.0.0.1:$2/chain/head" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "nginx ($1 workers) not serving; its error log:"; cat "$dir/error.log"; exit 1
+}
+readers=(node)
+if [ "$NGINX" = 1 ]; then
+    ngx1=$(free_port); start_nginx 1 "$ngx1"
+    ngxauto=$(free_port); start_nginx auto "$ngxauto"
+    readers+=(nginx1 nginxauto)
+fi
+reader_url() {
+    case $1 in
+        node) echo "$url/chain/head" ;;
+        nginx1) echo "http://127.0.0.1:$ngx1/chain/head" ;;
+        nginxauto) echo "http://127.0.0.1:$ngxauto/chain/head" ;;
+    esac
+}
+
+# (c) and (f): the readers alternate within each run, so drift in the machine hits all alike.
+for run in $(seq "$RUNS"); do
+  for reader in "${readers[@]}"; do
+    name=wrk; [ "$reader" = node ] || name="wrk-$reader"
+    log "(c/f) wrk run $run: $reader"
+    timeout --kill-after=10 60 wrk -t2 -c64 -d10s --latency "$(reader_url "$reader")" >"$OUT/$name-$run.txt"
+    python3 - "$OUT/$name-$run.txt" "$OUT/$name-$run.json" <<'EOF'
 import json, re, sys
 text = open(sys.argv[1]).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -122,7 +194,7 @@ errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 json.dump({"requestsPerSecond": rps, "latencyP99Ms": ms(p99.group(1)) if p99 else None,
            "non2xx": int(errors.group(1)) if errors else 0}, open(sys.argv[2], "w"))
 EOF
-    wrk_files+=("$OUT/wrk-$run.json")
+  done
 done
 
 kill -0 "$NODE_PID" 2>/dev/null || { echo "bench node died; its log:"; cat "$tmp/bench.log"; exit 1; }
@@ -130,9 +202,10 @@ kill -0 "$NODE_PID" 2>/dev/null || { echo "bench node died; its log:"; cat "$tmp
 # ---- report ---------------------------------------------------------------------------------
 rss_files=(); for run in $(seq "$RUNS"); do rss_files+=("$OUT/rss-$run.json"); done
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-python3 - "$RUNS" "$rate" "$(nproc)" "$cpu" "$OUT" <<'EOF'
+python3 - "$RUNS" "$rate" "$(nproc)" "$cpu" "$OUT" "$NGINX" <<'EOF'
 import json, statistics, sys, os
 runs, rate, nproc, cpu, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+nginx = sys.argv[6] == "1"
 def load(prefix, ext="json"):
     return [json.load(open(os.path.join(out, f"{prefix}-{i}.{ext}"))) for i in range(1, runs + 1)]
 def med(rows, *path):
@@ -143,6 +216,7 @@ def med(rows, *path):
         vals.append(float(r))
     return statistics.median(vals), vals
 peak, paced, wrk, rss = load("bench-peak"), load("bench-paced"), load("wrk"), load("rss")
+unbatched = load("bench-unbatched")
 rows = [
     ("(a) peak committed tx/s", med(peak, "txPerSecond"), "{:.0f}"),
     ("(a) peak latency p50 (ms)", med(peak, "latencyMs", "p50"), "{:.1f}"),
@@ -152,8 +226,20 @@ rows = [
     ("(b) paced latency p99 (ms)", med(paced, "latencyMs", "p99"), "{:.1f}"),
     ("(c) GET /chain/head req/s (wrk -t2 -c64)", med(wrk, "requestsPerSecond"), "{:.0f}"),
     ("(d) idle RSS after 2 s (MiB)", (statistics.median(r["vmRssKiB"] / 1024 for r in rss), [r["vmRssKiB"] / 1024 for r in rss]), "{:.1f}"),
+    ("(e) unbatched, 64 connections, one per /submit-tx: committed tx/s", med(unbatched, "txPerSecond"), "{:.0f}"),
+    ("(e) unbatched latency p99 (ms)", med(unbatched, "latencyMs", "p99"), "{:.1f}"),
 ]
-refused = sum(r["rejected"] for r in peak + paced)
+if nginx:
+    ngx1, ngxauto = load("wrk-nginx1"), load("wrk-nginxauto")
+    best = [max(a["requestsPerSecond"], b["requestsPerSecond"]) for a, b in zip(ngx1, ngxauto)]
+    share = [n["requestsPerSecond"] / b for n, b in zip(wrk, best)]
+    rows += [
+        ("(f) nginx, same JSON as a file, 1 worker: req/s", med(ngx1, "requestsPerSecond"), "{:.0f}"),
+        ("(f) nginx, same JSON as a file, workers auto: req/s", med(ngxauto, "requestsPerSecond"), "{:.0f}"),
+        ("(f) node's GET /chain/head as a share of nginx's better rate, same run", (statistics.median(share), share), "{:.2f}"),
+    ]
+    wrk = wrk + ngx1 + ngxauto
+refused = sum(r["rejected"] for r in peak + paced + unbatched)
 print(f"\nMachine: {nproc} cores, {cpu}; {runs} runs each, medians; every run in the last column.\n")
 print("| measurement | median | runs |")
 print("|---|---:|---|")

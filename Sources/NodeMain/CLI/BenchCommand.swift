@@ -22,6 +22,7 @@ enum BenchCommand {
         .init(name: "txs", valueName: "N", help: "transfers to submit (default 100000)"),
         .init(name: "concurrency", valueName: "N", help: "parallel connections submitting (default 4)"),
         .init(name: "batch", valueName: "N", help: "transfers per /submit-txs request (default 500)"),
+        .init(name: "single", valueName: nil, help: "one transfer per /submit-tx request, as an unbatched client sends (sets --batch 1)"),
         .init(name: "rate", valueName: "TX_PER_S", help: "submit at this fixed rate instead of as fast as possible"),
         .init(name: "window", valueName: "N", help: "transfers in flight at most (default min(50000, 48 per account))"),
         .init(name: "timeout", valueName: "SECONDS", help: "give up when no transfer commits for this long (default 300)"),
@@ -46,6 +47,8 @@ enum BenchCommand {
         var txs: Int
         var concurrency: Int
         var batch: Int
+        /// One transfer per `/submit-tx` request instead of batches to `/submit-txs`.
+        var single = false
         var rate: Int?
         var window: Int
         var timeoutS: Int
@@ -61,7 +64,8 @@ enum BenchCommand {
             accounts: accountCount,
             txs: try parsed.int("txs", default: 100_000, range: 1...10_000_000),
             concurrency: try parsed.int("concurrency", default: 4, range: 1...256),
-            batch: try parsed.int("batch", default: 500, range: 1...10_000),
+            batch: parsed.flag("single") ? 1 : try parsed.int("batch", default: 500, range: 1...10_000),
+            single: parsed.flag("single"),
             rate: parsed.string("rate") == nil ? nil : try parsed.int("rate", default: 0, range: 1...10_000_000),
             window: try parsed.int("window", default: min(50_000, accountCount * windowPerAccount), range: 1...10_000_000),
             timeoutS: try parsed.int("timeout", default: 300, range: 1...86_400))
@@ -72,7 +76,8 @@ enum BenchCommand {
         try fund(accounts, from: funder, each: UInt64(perAccount) * 2 + 10, chainId: chainId, url: url, timeoutS: plan.timeoutS)
         print("bench: signing \(plan.txs) transfers")
         let batches = sign(accounts, total: plan.txs, chainId: chainId, batch: plan.batch, workers: plan.concurrency)
-        print("bench: submitting with \(plan.concurrency) connections, batches of \(plan.batch), at most \(plan.window) in flight" +
+        print("bench: submitting with \(plan.concurrency) connections, " +
+              (plan.single ? "one transfer per /submit-tx request" : "batches of \(plan.batch)") + ", at most \(plan.window) in flight" +
               (plan.rate.map { ", at \($0) tx/s" } ?? ", as fast as the node commits them"))
         let result = try measure(batches, url: url, plan: plan)
         report(result, plan: plan, jsonPath: parsed.string("json"))
@@ -143,6 +148,10 @@ enum BenchCommand {
         var elapsedS: Double
         var latenciesMs: [Double]
         var firstRejection: String?
+        /// Sent and admitted, never seen committed before the run gave up, with a few of their
+        /// hashes to look up (`GET /tx/{hash}`).
+        var unconfirmed: Int = 0
+        var unconfirmedSample: [String] = []
     }
 
     /// What the submitting threads share.
@@ -185,7 +194,10 @@ enum BenchCommand {
 
     static func measure(_ batches: [[Transaction]], url: String, plan: Plan) throws(CLIError) -> Result {
         let run = Run(batches, url: url, plan: plan)
-        let follower = Thread { follow(url: url, run: run) }
+        // The head before anything is sent: read by the follower once started, a fast first block
+        // could already be below it, its transfers never seen committed.
+        let startHeight = UInt64(try NodeClient(url).get("/chain/head")["head"]?["height"]?.intValue ?? 0)
+        let follower = Thread { follow(url: url, run: run, from: startHeight) }
         follower.start()
         let group = DispatchGroup()
         for _ in 0..<plan.concurrency {
@@ -199,10 +211,12 @@ enum BenchCommand {
         group.wait()
         while !run.tracker.isDone, run.progressing { usleep(BenchPolls.commitPollUs) }
         let snapshot = run.tracker.snapshot()
+        let lost = run.tracker.stale(sentBefore: .infinity, max: Int.max)
         return Result(submitted: batches.reduce(0) { $0 + $1.count } - snapshot.skipped, rejected: run.rejected.load(ordering: .relaxed),
                       skipped: snapshot.skipped, resubmitted: run.resubmitted.load(ordering: .relaxed),
                       committed: snapshot.latencies.count, elapsedS: max(snapshot.lastCommit - run.started, 1e-9),
-                      latenciesMs: snapshot.latencies.map { $0 * 1000 }, firstRejection: run.firstRejection.withLock { $0 })
+                      latenciesMs: snapshot.latencies.map { $0 * 1000 }, firstRejection: run.firstRejection.withLock { $0 },
+                      unconfirmed: lost.count, unconfirmedSample: lost.prefix(3).map(\.hex))
     }
 
     /// One submitting connection: takes the next batch, waits for its pace and for room in the
@@ -229,7 +243,7 @@ enum BenchCommand {
             }
             run.tracker.submitted(batch.map(\.hash), at: monotonicSeconds())
             do {
-                let refused = try offer(batch, client)
+                let refused = try offer(batch, client, single: plan.single)
                 run.refused(refused.map(\.tx), refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? "")
             } catch {
                 run.refused(batch, "\(error)")
@@ -240,12 +254,13 @@ enum BenchCommand {
     /// Offers `txs`; refusals that mean "not now" are offered again after a pause (backpressure,
     /// as a client would), except those of a sender with a transfer refused for good. Returns the
     /// transfers refused for good (or given up), with the node's answer. Codes in `accept` count as taken.
-    static func offer(_ txs: [Transaction], _ client: NodeClient, accept: Set<String> = []) throws(CLIError) -> [(tx: Transaction, answer: JSON)] {
+    static func offer(_ txs: [Transaction], _ client: NodeClient, accept: Set<String> = [],
+                      single: Bool = false) throws(CLIError) -> [(tx: Transaction, answer: JSON)] {
         var pending = txs
         var refused: [(tx: Transaction, answer: JSON)] = []
         for attempt in 0...Self.maxRetries {
-            let answer = try client.post("/submit-txs", ["txs": .array(pending.map(\.json))])
-            guard let results = answer["results"]?.arrayValue, results.count == pending.count else {
+            let (answer, results) = try single ? submitEach(pending, client) : submitBatch(pending, client)
+            guard let results, results.count == pending.count else {
                 return refused + pending.map { ($0, answer) }
             }
             var retry: [Transaction] = []
@@ -262,6 +277,29 @@ enum BenchCommand {
         }
         assert(pending.isEmpty, "the last attempt retries nothing")
         return refused
+    }
+
+    /// One `/submit-txs` request: the node's answer and its per-transfer results (nil when malformed).
+    static func submitBatch(_ txs: [Transaction], _ client: NodeClient) throws(CLIError) -> (JSON, [JSON]?) {
+        let answer = try client.post("/submit-txs", ["txs": .array(txs.map(\.json))])
+        return (answer, answer["results"]?.arrayValue)
+    }
+
+    /// One `/submit-tx` request per transfer, answered as `/submit-txs` would: an empty result for
+    /// an admitted transfer, the error answer (`{"error": {"code", ...}}`) for a refused one.
+    /// A failure without an error answer (the connection, a timeout) is thrown, as for a batch.
+    static func submitEach(_ txs: [Transaction], _ client: NodeClient) throws(CLIError) -> (JSON, [JSON]?) {
+        var results: [JSON] = []
+        for tx in txs {
+            do {
+                _ = try client.post("/submit-tx", tx.json)
+                results.append(.object(JSONObject([])))
+            } catch {
+                guard let body = client.lastErrorBody, body["error"]?["code"] != nil else { throw error }
+                results.append(body)
+            }
+        }
+        return (.array(results), results)
     }
 
     /// Waits until `count` more transfers fit in the window (or none is in flight). A window that
@@ -295,11 +333,12 @@ enum BenchCommand {
         }
     }
 
-    /// Follows the chain head and records when each block's transactions were first seen committed.
-    static func follow(url: String, run: Run) {
+    /// Follows the chain from the block after `height` and records when each block's transactions
+    /// were first seen committed.
+    static func follow(url: String, run: Run, from startHeight: UInt64) {
         guard let client = try? NodeClient(url) else { return }
         let tracker = run.tracker
-        var height = UInt64((try? client.get("/chain/head"))?["head"]?["height"]?.intValue ?? 0)
+        var height = startHeight
         while !tracker.isDone, run.progressing {
             guard let head = (try? client.get("/chain/head"))?["head"]?["height"]?.intValue, UInt64(head) > height else {
                 usleep(BenchPolls.commitPollUs)
@@ -331,10 +370,14 @@ enum BenchCommand {
         if r.rejected > 0 { print("bench: \(r.rejected) refused; first: \(r.firstRejection ?? "?")") }
         if r.skipped > 0 { print("bench: \(r.skipped) not sent (an earlier nonce of their sender was refused)") }
         if r.resubmitted > 0 { print("bench: \(r.resubmitted) offered again after \(Int(resubmitAfterS)) s in flight") }
+        if r.unconfirmed > 0 {
+            print("bench: \(r.unconfirmed) admitted but not seen committed within \(plan.timeoutS) s; e.g. \(r.unconfirmedSample.joined(separator: ", "))")
+        }
         guard let jsonPath else { return }
         let out: JSON = [
             "committed": .int(r.committed), "submitted": .int(r.submitted), "rejected": .int(r.rejected),
-            "skipped": .int(r.skipped), "resubmitted": .int(r.resubmitted), "window": .int(plan.window),
+            "skipped": .int(r.skipped), "resubmitted": .int(r.resubmitted), "unconfirmed": .int(r.unconfirmed),
+            "window": .int(plan.window),
             "elapsedSeconds": .double(r.elapsedS), "txPerSecond": .double(tps),
             "latencyMs": ["p50": .double(pct(0.5)), "p99": .double(pct(0.99)), "max": .double(sorted.last ?? 0)],
             "accounts": .int(plan.accounts), "concurrency": .int(plan.concurrency), "batch": .int(plan.batch),

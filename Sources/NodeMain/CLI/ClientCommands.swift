@@ -111,7 +111,8 @@ enum StatusCommand {
 struct NodeClient {
     let base: String
     let http: HTTPClient
-    /// The JSON body of the last error answer, for callers that follow a leader hint.
+    /// The JSON body of the last call's error answer (nil when it succeeded or got no answer), for
+    /// callers that follow a leader hint or read the error's code.
     private(set) var lastErrorBody: JSON? {
         get { errorBox.value }
         nonmutating set { errorBox.value = newValue }
@@ -135,6 +136,7 @@ struct NodeClient {
 
     func call(_ method: String, _ path: String, _ body: [UInt8]?, timeout: Duration = NodeClient.defaultTimeout, token: String? = nil) throws(CLIError) -> JSON {
         let response: HTTPClientResponse
+        lastErrorBody = nil  // of this call only: a failure without an answer leaves none
         var headers = body == nil ? HTTPHeaders() : HTTPHeaders([("Content-Type", "application/json")])
         if let token, !token.isEmpty { headers.add("Authorization", "Bearer \(token)") }
         do {
