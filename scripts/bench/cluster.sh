@@ -4,6 +4,8 @@
 #   (a) peak:      autochain bench against the leader, --accounts 1000 --txs 60000 --concurrency 4
 #                  --batch 500 -> committed tx/s, submit-to-commit latency p50/p99
 #   (b) paced:     the same at half the median peak rate (--rate N --batch 100) -> p99 latency
+#   (e) unbatched: autochain bench --single --concurrency 64 against the leader: one transfer per
+#                  /submit-tx request on each of 64 keep-alive connections -> committed tx/s
 #   (c) failover:  FAILOVERS times: a client loops `autochain transfer --wait` (one at a time, every
 #                  ~20 ms) against a follower; kill -9 the leader; time from the kill to the first
 #                  increase of the commit index on a survivor (and, client view, to the commit of the
@@ -23,9 +25,9 @@
 #
 # Environment:
 #   AUTOCHAIN_BIN=path   use this binary instead of building .build/release/autochain
-#   RUNS=3  TXS=60000  FAILOVERS=10  PERF=1
+#   RUNS=3  TXS=60000  FAILOVERS=10  PERF=1  UNBATCHED_TXS=30000
 #   CATCHUP_TXS=1000000  CATCHUP_RUNS=3  GROW_WINDOW=20000  CATCHUP_BUDGET_S= (unset: no cap)
-#   PHASES=abcd          run only these phases; phase b without a needs PEAK_TPS (it sets the pace)
+#   PHASES=abcde         run only these phases; phase b without a needs PEAK_TPS (it sets the pace)
 #
 # The chain for (d) is grown with one account per 500 transfers (at most 20,000 accounts) and at
 # most GROW_WINDOW transfers in flight: the bench never outruns the mempool, so nothing is
@@ -49,7 +51,8 @@ CATCHUP_BUDGET_S=${CATCHUP_BUDGET_S:-}   # set: grow by at most PEAK x this many
 CATCHUP_RUNS=${CATCHUP_RUNS:-3}
 GROW_WINDOW=${GROW_WINDOW:-20000}
 PERF=${PERF:-1}
-PHASES=${PHASES:-abcd}
+PHASES=${PHASES:-abcde}
+UNBATCHED_TXS=${UNBATCHED_TXS:-30000}
 
 
 bench_binary
@@ -207,6 +210,15 @@ for run in $(seq "${RUNS_B:-$RUNS}"); do
     paced_files+=("$OUT/bench-paced-$run.json")
 done
 
+# ---- (e) unbatched clients (before the failovers, on the first leader) --------------------------
+unbatched_files=()
+has e || RUNS_E=0
+for run in $(seq "${RUNS_E:-$RUNS}"); do
+    log "(e) unbatched run $run: 64 connections, one transfer per /submit-tx request"
+    bench "$OUT/bench-unbatched-$run.json" "$UNBATCHED_TXS" --single --concurrency 64 --accounts 1000
+    unbatched_files+=("$OUT/bench-unbatched-$run.json")
+done
+
 # ---- (c) failover -----------------------------------------------------------------------------
 # 16 funded client keys, so a transfer starts every ~20 ms even while earlier ones wait.
 client_keys=()
@@ -309,6 +321,7 @@ def load(prefix, n):
 have = lambda f: os.path.exists(os.path.join(out, f))
 peak = load("bench-peak", runs) if have("bench-peak-1.json") else []
 paced = load("bench-paced", runs) if have("bench-paced-1.json") else []
+unbatched = load("bench-unbatched", runs) if have("bench-unbatched-1.json") else []
 fo = load("failover", fos) if have("failover-1.json") else []
 cu = json.load(open(os.path.join(out, "catchup.json"))) if have("catchup.json") else {"failed": True, "chainHeight": "-"}
 if cu.get("failed"):
@@ -335,6 +348,8 @@ rows = [
     (f"(b) paced at {rate} tx/s: committed tx/s", med(paced, "txPerSecond"), "{:.0f}"),
     ("(b) paced latency p50 (ms)", med(paced, "latencyMs", "p50"), "{:.1f}"),
     ("(b) paced latency p99 (ms)", med(paced, "latencyMs", "p99"), "{:.1f}"),
+    ("(e) unbatched, 64 connections, one per /submit-tx: committed tx/s", med(unbatched, "txPerSecond"), "{:.0f}"),
+    ("(e) unbatched latency p99 (ms)", med(unbatched, "latencyMs", "p99"), "{:.1f}"),
     ("(c) failover: kill -9 leader -> commit resumes (s), median", (statistics.median(fo_s), fo_s), "{:.2f}"),
     ("(c) failover: kill -9 leader -> commit resumes (s), max", (max(fo_s), []), "{:.2f}"),
     ("(c) failover: client's first post-kill transfer committed (s), median", (statistics.median(fo_c) if fo_c else float("nan"), fo_c), "{:.2f}"),
@@ -343,7 +358,7 @@ rows = [
     ("(d) catch-up: blocks/s", (cu["blocksPerSecond"], []), "{:.0f}"),
 ]
 # Phases that did not run are left out of the table (a phase that ran and failed stays in it).
-ran = {"a": bool(peak), "b": bool(paced), "c": bool(fo),
+ran = {"a": bool(peak), "b": bool(paced), "c": bool(fo), "e": bool(unbatched),
        "d": have("catchup.json") or any(f.endswith("-failure.txt") for f in os.listdir(out))}
 rows = [r for r in rows if ran[r[0][1]]]
 print(f"\nMachine: {nproc} cores, {cpu}; 3-node release cluster on loopback; {runs} bench runs, {fos} failovers; medians.\n")
@@ -359,7 +374,7 @@ if os.path.exists(cpu_path):
     summary["cpuPeak"] = c
     print(f"\nCPU during peak run 1 (cores busy, leader {c.pop('leader')}, {c.pop('seconds')} s): " +
           ", ".join(f"{k} {v:.2f}" for k, v in c.items()))
-refused = sum(r["rejected"] for r in peak + paced)
+refused = sum(r["rejected"] for r in peak + paced + unbatched)
 if refused:
     print(f"\nNote: {refused} transfers were refused across the bench runs (see {out}/bench-*.json).")
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)

@@ -5,8 +5,9 @@
 #   (a) writes/s:  a python3 client (scripts/bench/etcd_load.py) doing single-key puts through
 #                  etcd's HTTP/JSON gateway (POST /v3/kv/put, keep-alive), CONCURRENCY=64 threads,
 #                  DURATION_S=10 s against the leader, RUNS=3 runs
-#   (b) check:     etcdctl check perf --load=s (and --load=m when CHECK_PERF_M=1, the default);
-#                  each runs 60 s; their pass/fail and throughput lines are kept
+#   (b) check:     etcdctl check perf --load=L for each L in CHECK_PERF_LOADS (default "s m l";
+#                  `l` is the rate #15 compares against); each runs 60 s; their pass/fail and
+#                  throughput lines are kept
 #   (c) failover:  FAILOVERS=10 times: a client puts every ~20 ms against a survivor (HTTP
 #                  gateway, 0.5 s timeout per put); kill -9 the leader (from `etcdctl endpoint
 #                  status -w json`); time from the kill to the first successful put started after
@@ -23,7 +24,7 @@ RUNS=${RUNS:-3}
 FAILOVERS=${FAILOVERS:-10}
 CONCURRENCY=${CONCURRENCY:-64}
 DURATION_S=${DURATION_S:-10}
-CHECK_PERF_M=${CHECK_PERF_M:-1}
+CHECK_PERF_LOADS=${CHECK_PERF_LOADS:-s m l}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 export ETCDCTL_API=3
 
@@ -96,8 +97,8 @@ for run in $(seq "$RUNS"); do
 done
 
 # ---- (b) etcdctl check perf ---------------------------------------------------------------------
-loads=(s); [ "$CHECK_PERF_M" = 1 ] && loads+=(m)
-for l in "${loads[@]}"; do
+for l in $CHECK_PERF_LOADS; do
+    case $l in s|m|l|xl) ;; *) echo "CHECK_PERF_LOADS: unknown load '$l' (s, m, l, xl)"; exit 1;; esac
     log "(b) etcdctl check perf --load=$l (60 s)"
     timeout 180 etcdctl --endpoints="$all_endpoints" check perf --load="$l" 2>&1 | tr '\r' '\n' \
         | grep -E 'PASS|FAIL|Throughput|Slowest|Stddev|rror' >"$OUT/check-perf-$l.txt" || true
@@ -134,7 +135,7 @@ rows = [
     ("(c) failover: kill -9 leader -> first put OK (s), median", statistics.median(fs), fs, "{:.2f}"),
     ("(c) failover: max (s)", max(fs), [], "{:.2f}"),
 ]
-for l in ("s", "m"):
+for l in ("s", "m", "l", "xl"):
     path = os.path.join(out, f"check-perf-{l}.txt")
     if os.path.exists(path):
         text = open(path).read()
