@@ -173,6 +173,9 @@ struct NodeSettings: Sendable {
         static let stalledWriteMinWaitMs: UInt64 = 1
         /// The longest sleep (1 s), so a stop or a missed wake-up is noticed within a second.
         static let maxWaitMs: UInt64 = 1_000
+        /// How often a stopping leader that handed leadership on looks whether it has heard from
+        /// the new leader yet (5 ms; the whole wait is bounded by `stop_transfer_wait_ms`).
+        static let stopLeaderPollMs: UInt64 = 5
     }
 
     struct Storage: Sendable {
