@@ -7,7 +7,7 @@ import Consensus
 public struct BlockSync: Sendable {
     /// A node this many blocks behind the best peer switches from Raft replication to block sync.
     public static let startBehindBlocks: UInt64 = 32
-    /// Blocks per request at most (a `getBlocks` count); fewer when blocks are big (`rangeBlocks(now:)`).
+    /// Blocks per request at most (a `getBlocks` count); fewer when blocks are big (`requestBlocks`).
     public static let rangeBlocks = 32
     /// Requests outstanding at once, over all peers.
     public static let maxOutstanding = 8
