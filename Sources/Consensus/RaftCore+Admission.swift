@@ -18,22 +18,24 @@ extension Message {
     public static let maxTermJump: UInt64 = 1 << 24
 }
 
-/// Why the core refused a message before acting on it (the runtime counts these by reason).
+/// Why the core refused a message before acting on it (the runtime counts these by reason: the
+/// raw value is the `reason` label of `autochain_raft_refused_messages_total`, snake_case like
+/// every label value).
 public enum RefusalReason: String, Sendable, CaseIterable {
     /// Not addressed to us, from us, or from an empty id.
     case misaddressed
     /// A term, index or commit beyond `Message.maxTermOrIndex`, a term more than
     /// `Message.maxTermJump` above ours, or a value inconsistent with the message's own term (an
     /// entry or log position from the future).
-    case outOfRange
+    case outOfRange = "out_of_range"
     /// An append whose entries are not contiguous from `prevIndex + 1` with non-decreasing
     /// terms in 1...term.
     case malformed
     /// The sender is not a member (as of the last applied membership), or, on a node that knows
     /// no members yet, not one of the anchors it was given (`trustBeforeMembership`).
-    case notMember
+    case notMember = "not_member"
     /// A learner (or a non-voter) tried to campaign, vote, lead, or raise our term.
-    case notVoter
+    case notVoter = "not_voter"
 }
 
 extension RaftCore {

@@ -256,3 +256,10 @@ private func expectRefused(_ node: TestNode, _ message: Message, _ reason: Refus
     #expect(node.core.status.lastIndex == 1 && node.core.status.leader == "a")
     expectRefused(node, Message(from: "x", to: "n", term: 2, kind: .heartbeat(commit: 1)), .notMember)
 }
+
+/// Each reason is a `reason` label of `autochain_raft_refused_messages_total`: snake_case like
+/// every label value, and the words docs/SECURITY.md lists (it said `not_member` while the
+/// node exported `notMember`).
+@Test func refusalReasons_areTheSnakeCaseLabelsTheDocsName() {
+    #expect(RefusalReason.allCases.map(\.rawValue) == ["misaddressed", "out_of_range", "malformed", "not_member", "not_voter"])
+}

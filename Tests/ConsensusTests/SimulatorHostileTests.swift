@@ -21,31 +21,17 @@ enum HostileRun {
 /// faulty node keeps attacking.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_aFaultyMemberCannotBreakSafetyOrStopProgress(chunk: Int) {
-    let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = SimulatorPlans.hostile.seeds(chunk: chunk)
-    let started = ContinuousClock.now
-    SimulatorTrapReport.install()
-    let slot = SimulatorPlans.hostile.trapSlotBase + chunk
-    defer { SimulatorTrapReport.running(nil, slot: slot) }
     var attacks = 0
     var evidence = 0
-    for seed in seeds {
-        SimulatorTrapReport.running(seed, slot: slot)
+    let sweep = SimulatorPlans.hostile.sweep(chunk: chunk) { seed in
         let simulation = ClusterSimulation(seed: seed, hostile: HostileRun.role(seed: seed))
         simulation.run()
         attacks += simulation.hostile?.attacksSent ?? 0
         evidence += simulation.evidenceSeen
-        if verbose { print("hostile sim seed \(seed): \(simulation.summary)") }
-        if let first = simulation.violations.first {
-            Issue.record("""
-                hostile simulator seed \(seed) failed at \(first)
-                run: \(simulation.summary)
-                replay: \(SimulatorPlans.hostile.replayCommand(seed))
-                """)
-            return
-        }
+        return simulation
     }
-    print("hostile simulator chunk \(chunk): \(seeds.count) seeds, \(attacks) attacks, \(evidence) evidence, in \(ContinuousClock.now - started)")
+    guard let sweep else { return }
+    print("hostile simulator chunk \(chunk): \(sweep.seedCount) seeds, \(attacks) attacks, \(evidence) evidence, in \(sweep.elapsed)")
 }
 
 /// The check can fail: with the leader-of-term rule turned off in the honest cores, a faulty

@@ -9,29 +9,16 @@ import Chain
 /// `SIM_VERBOSE=1` prints a summary per seed.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func simulator_randomSchedulesKeepSafetyAndMakeProgress(chunk: Int) {
-    let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = SimulatorPlans.cluster.seeds(chunk: chunk)
-    let started = ContinuousClock.now
-    SimulatorTrapReport.install()
-    let slot = SimulatorPlans.cluster.trapSlotBase + chunk
-    defer { SimulatorTrapReport.running(nil, slot: slot) }
-    for seed in seeds {
-        // A core precondition kills the process before Issue.record; the trap handler names the seed.
-        SimulatorTrapReport.running(seed, slot: slot)
+    let sweep = SimulatorPlans.cluster.sweep(chunk: chunk) { seed in
         let simulation = ClusterSimulation(seed: seed)
         simulation.run()
-        if verbose { print("sim seed \(seed): \(simulation.summary)") }
-        if let first = simulation.violations.first {
-            Issue.record("""
-                simulator seed \(seed) failed at \(first)
-                run: \(simulation.summary)
-                replay: \(SimulatorPlans.cluster.replayCommand(seed))
-                """)
-            return
-        }
+        return simulation
     }
-    print("simulator chunk \(chunk): \(seeds.count) seeds in \(ContinuousClock.now - started)")
+    guard let sweep else { return }
+    print("simulator chunk \(chunk): \(sweep.seedCount) seeds in \(sweep.elapsed)")
 }
+
+extension ClusterSimulation: SeededSimulation {}
 
 /// A bug planted in the real runtime core (a leader cuts blocks on committed state, ignoring its
 /// blocks in flight, so a later block spends what an earlier one already spent) is found within

@@ -10,30 +10,18 @@ import Testing
 /// Every failure names its seed, the first broken invariant with its step, and the replay command.
 @Test(arguments: 0..<SeedPlan.chunkCount)
 func healingSimulator_registryRepairsWithoutCostingQuorumAndHeals(chunk: Int) {
-    let verbose = ProcessInfo.processInfo.environment["SIM_VERBOSE"] != nil
-    let seeds = SimulatorPlans.healing.seeds(chunk: chunk)
-    let started = ContinuousClock.now
-    SimulatorTrapReport.install()
-    let slot = SimulatorPlans.healing.trapSlotBase + chunk
-    defer { SimulatorTrapReport.running(nil, slot: slot) }
     var slowestHealTicks = 0
-    for seed in seeds {
-        SimulatorTrapReport.running(seed, slot: slot)
+    let sweep = SimulatorPlans.healing.sweep(chunk: chunk) { seed in
         let simulation = HealingSimulation(seed: seed)
         simulation.run()
-        if verbose { print("heal seed \(seed): \(simulation.summary)") }
-        if let first = simulation.violations.first {
-            Issue.record("""
-                healing simulator seed \(seed) failed at \(first)
-                run: \(simulation.summary)
-                replay: \(SimulatorPlans.healing.replayCommand(seed))
-                """)
-            return
-        }
         slowestHealTicks = max(slowestHealTicks, simulation.stats.healTicks)
+        return simulation
     }
-    print("healing chunk \(chunk): \(seeds.count) seeds in \(ContinuousClock.now - started), slowest heal \(slowestHealTicks) ticks")
+    guard let sweep else { return }
+    print("healing chunk \(chunk): \(sweep.seedCount) seeds in \(sweep.elapsed), slowest heal \(slowestHealTicks) ticks")
 }
+
+extension HealingSimulation: SeededSimulation {}
 
 // The bugs the healing simulator found earlier (promotion timers reset by blocks in flight; a
 // removed voter that came back holding a slot; a restart counted as failed when issued; a voter

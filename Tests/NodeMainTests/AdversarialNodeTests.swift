@@ -350,7 +350,7 @@ import Testing
         let s = try Stranger(p2p, genesis: genesis)
         #expect(s.handshake())
         s.send(.raft(Message(from: "stranger", to: "fresh", term: 5, kind: .heartbeat(commit: 0))))
-        let refused = "autochain_raft_refused_messages_total{reason=\"notMember\"} 1"
+        let refused = "autochain_raft_refused_messages_total{reason=\"not_member\"} 1"
         let until = Date().addingTimeInterval(30)
         var metrics = ""
         while !metrics.contains(refused), Date() < until, node.process?.isRunning == true {

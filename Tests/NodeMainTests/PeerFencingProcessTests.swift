@@ -34,6 +34,22 @@ extension ClusterTests {
         #expect(c.nodes["n2"]?.process?.isRunning == true, "the current copy runs on")
     }
 
+    /// `GET /peers` shows the incarnation each connected peer signed: n2 was started with 5, n1
+    /// by hand (0).
+    @Test func getPeers_showsEachConnectedPeersIncarnation() throws {
+        let c = Cluster()
+        defer { c.stopAll() }
+        try c.start("n1", join: false)
+        try c.start("n2", join: true, environment: ["NODE_INCARNATION": "5"])
+        func entry(of peer: String, on node: String) -> JSON? {
+            let peers = (try? c.nodes[node]!.json("GET", "/peers").body)?["peers"]?.arrayValue ?? []
+            return peers.first { $0["nodeId"]?.stringValue == peer }
+        }
+        try c.eventually("n1 and n2 connected") { entry(of: "n2", on: "n1") != nil && entry(of: "n1", on: "n2") != nil }
+        #expect(entry(of: "n2", on: "n1")?["incarnation"]?.intValue == 5)
+        #expect(entry(of: "n1", on: "n2")?["incarnation"]?.intValue == 0)
+    }
+
     static func isMember(_ id: String, _ status: JSON?) -> Bool {
         let ids = (status?["voters"]?.arrayValue ?? []) + (status?["learners"]?.arrayValue ?? [])
         return ids.contains { $0.stringValue == id }

@@ -101,6 +101,19 @@ import Testing
         #expect(!again.handshake())
     }
 
+    /// What `GET /peers` shows: each connected peer's signed incarnation, none from a version-2
+    /// peer (whose auth frame carries none).
+    @Test func test_peerInfo_carriesTheSignedIncarnation_andNoneFromAVersion2Peer() throws {
+        let b = try Self.member(testIdentity("b"), of: ["a", "b", "c"])
+        defer { b.network.stop() }
+        let started = try RawPeer(to: b.address, identity: Self.copy("a", key: .generate(), incarnation: 7))
+        #expect(started.handshake())
+        let v2 = try RawPeer(to: b.address, identity: Self.copy("c", key: .generate(), incarnation: 0), version: 2)
+        #expect(v2.handshake())
+        #expect(eventually { b.connectedPeers == ["a", "c"] })
+        #expect(b.network.peers.map(\.incarnation) == [7, nil])
+    }
+
     /// The incarnation is signed: an auth frame whose incarnation is not the one its signature
     /// covers is refused like any bad signature (nobody can raise a copy's incarnation for it).
     @Test func test_fencing_anIncarnationOtherThanTheSignedOne_isABadSignature() throws {

@@ -6,6 +6,8 @@ import Foundation
 struct SeedPlan: Sendable {
     /// The exact Swift Testing id the replay command filters on.
     let testID: String
+    /// How failures and verbose lines name the simulator.
+    let name: String
     let defaultSeedCount: UInt64
     /// Seeds are dealt round-robin to this many test cases, which Swift Testing runs in parallel.
     static let chunkCount = 2
@@ -30,12 +32,12 @@ enum SimulatorPlans {
     /// The cluster simulator over the real runtime cores. With the two others, 5,000 schedules
     /// in `swift test` (docs/TESTING.md, "The simulators": the seed table and its cost).
     static let cluster = SeedPlan(testID: "ConsensusTests.simulator_randomSchedulesKeepSafetyAndMakeProgress",
-                                  defaultSeedCount: 3600, trapSlotBase: 0)
+                                  name: "simulator", defaultSeedCount: 3600, trapSlotBase: 0)
     /// The healing simulator: nodes, registry and provider.
     static let healing = SeedPlan(testID: "HealingSimulatorTests.healingSimulator_registryRepairsWithoutCostingQuorumAndHeals",
-                                  defaultSeedCount: 1000, trapSlotBase: SeedPlan.chunkCount)
+                                  name: "healing simulator", defaultSeedCount: 1000, trapSlotBase: SeedPlan.chunkCount)
     /// The hostile-member simulator: each seed draws the faulty node's role and its own fault odds.
     static let hostile = SeedPlan(testID: "ConsensusTests.simulator_aFaultyMemberCannotBreakSafetyOrStopProgress",
-                                  defaultSeedCount: 400, trapSlotBase: 2 * SeedPlan.chunkCount)
+                                  name: "hostile simulator", defaultSeedCount: 400, trapSlotBase: 2 * SeedPlan.chunkCount)
     static let all = [cluster, healing, hostile]
 }

@@ -213,10 +213,13 @@ final class NodeAPI: Sendable {
         ]
     }
 
+    /// One entry of `GET /peers`; `incarnation` only when the peer's auth frame carried one.
     static func peerJSON(_ p: PeerInfo) -> JSON {
-        ["nodeId": .string(p.nodeId), "nodeKey": .string(p.nodeKey.hex), "p2pAddr": .string(p.p2pAddr),
-         "apiAddr": .string(p.apiAddr), "height": .uint(p.height), "direction": .string(p.direction.rawValue),
-         "member": .bool(p.isMember)]
+        var fields = JSONObject([("nodeId", .string(p.nodeId)), ("nodeKey", .string(p.nodeKey.hex)), ("p2pAddr", .string(p.p2pAddr)),
+                                 ("apiAddr", .string(p.apiAddr)), ("height", .uint(p.height)),
+                                 ("direction", .string(p.direction.rawValue)), ("member", .bool(p.isMember))])
+        if let incarnation = p.incarnation { fields["incarnation"] = .uint(incarnation) }
+        return .object(fields)
     }
 
     static func headBody(chainId: String, block: Block) -> [UInt8] {

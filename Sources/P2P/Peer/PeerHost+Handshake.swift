@@ -248,7 +248,8 @@ extension PeerHost {
         let preferred = min(identity.nodeId, hello.nodeId)
         let info = PeerInfo(nodeId: hello.nodeId, nodeKey: hello.nodeKey, p2pAddr: hello.p2pAddr, apiAddr: hello.apiAddr,
                             height: hello.height, direction: connection.direction, isMember: connection.isMember,
-                            connectedSinceUnixMillis: unixMillisNow(), isGivenPeer: givenPeers[hello.nodeId] == hello.nodeKey)
+                            connectedSinceUnixMillis: unixMillisNow(), isGivenPeer: givenPeers[hello.nodeId] == hello.nodeKey,
+                            incarnation: hello.proof?.incarnation)
         if let existing = established[hello.nodeId] {
             let existingDialler = existing.dialler(localNodeId: identity.nodeId)
             let newDialler = connection.dialler(localNodeId: identity.nodeId)

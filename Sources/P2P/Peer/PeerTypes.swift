@@ -32,6 +32,9 @@ public struct PeerInfo: Sendable, Equatable {
     /// start, by the operator, or the registry's list): one of the peers it was told to join,
     /// not one that merely reached it or was gossiped. As of the message this info comes with.
     public var isGivenPeer = false
+    /// The incarnation its auth frame carried, signed with its node key (protocol version 3);
+    /// nil from a version-2 peer, which carries none (the fence counts it as 0).
+    public var incarnation: UInt64?
 }
 
 /// The node's side of the peer network. Callbacks come on the network's loop thread, one at a
