@@ -58,6 +58,9 @@ extension RuntimeCore {
             return effects
         case .synced(let committed, let started):
             view.didPersist([])
+            // From the check of these blocks to their write the runtime took no replies: no
+            // peer is judged on that time.
+            sync.wasBusy(fromNs: started, toNs: now.monotonicNs)
             pendingWrite = .appliedSynced
             return [.publish(committed, startedNs: started)]
         case .applying, .appliedSynced:

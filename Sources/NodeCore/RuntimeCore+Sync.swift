@@ -22,10 +22,21 @@ extension RuntimeCore {
         }
         effects += applySynced(now: now)
         if pendingWrite != nil { return effects }
+        for peer in sync.dropStale(head: store.headHeight, now: nowNs) {
+            effects.append(.log(.warn, "block sync: a peer delivered nothing in time; its claim is ignored",
+                                ["peer": peer, "timeout_ms": sync.requestTimeoutNs / 1_000_000,
+                                 "ignored_s": sync.ignorePeerNs / 1_000_000_000]))
+        }
         for r in sync.requests(head: store.headHeight, now: nowNs) {
             effects.append(.requestBlocks(from: r.from, count: r.count, peer: r.peer))
         }
         effects += syncProgress(nowNs: nowNs)
+        // Caught up, or no peer left to ask: every claim ahead is ignored (its peer delivered
+        // nothing for `requestTimeoutNs` of the time this node could take replies) or gone.
+        // Finishing then is deliberate: Raft replication from the leader takes over (appends
+        // are dropped while syncing, so staying would wait out `ignorePeerNs` doing nothing),
+        // and a peer that claims heights it never serves cannot pin the node in sync
+        // (HostileMemberTests). Sync starts again when a claim counts and is far enough ahead.
         if store.headHeight + 2 >= sync.target && sync.requested.isEmpty { effects += finishSync(now: now) }
         return effects
     }
@@ -37,7 +48,8 @@ extension RuntimeCore {
 
     /// Checks the next buffered contiguous blocks and asks for their write, many per batch.
     mutating func applySynced(now: RuntimeTime) -> [RuntimeEffect] {
-        let blocks = sync.takeContiguous(after: store.headHeight, max: BlockSync.applyBatchBlocks)
+        let blocks = sync.takeContiguous(after: store.headHeight, max: BlockSync.applyBatchBlocks,
+                                         maxTransfers: BlockSync.applyBatchTransfers)
         guard !blocks.isEmpty else { return [] }
         var effects: [RuntimeEffect] = []
         var membership = store.membership

@@ -103,7 +103,8 @@ public struct RuntimeCore<Store: BlockStore> {
         specMembership = store.membership
         specHead = (store.headHeight, store.headHash, store.headStateRoot, 0)
         sync = BlockSync(requestTimeoutNs: UInt64(settings.syncRequestTimeoutMs) * 1_000_000,
-                         ignorePeerNs: UInt64(settings.syncIgnorePeerMs) * 1_000_000)
+                         ignorePeerNs: UInt64(settings.syncIgnorePeerMs) * 1_000_000,
+                         expectedTransfersPerBlock: settings.maxBlockTxs)
     }
 
     public var status: RaftStatus { raft.status }
@@ -185,7 +186,7 @@ public struct RuntimeCore<Store: BlockStore> {
             precondition(pendingWrite == nil, "transfer during an unfinished write")
             return transferLeadership(to: to, request: request, now: now)
         case .blocks(let blocks, let from):
-            let asked = sync.received(blocks, from: from)
+            let asked = sync.received(blocks, from: from, now: now.monotonicNs)
             if asked.isEmpty, !blocks.isEmpty { return [.unsolicitedBlocks] }
             return [.precheckSyncedBlocks(asked)]
         case .peerHeight(let peer, let height):

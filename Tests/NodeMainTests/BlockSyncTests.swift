@@ -55,17 +55,17 @@ import Testing
         var sync = Self.syncing([("n1", 100), ("n3", 100)])
         let asked = sync.requests(head: 0, now: Self.s)
         let toN1 = asked.first { $0.peer == "n1" }!
-        #expect(sync.received(Self.blocks(toN1.from...toN1.from + 1), from: "n3").isEmpty, "asked of n1, sent by n3")
-        #expect(sync.received(Self.blocks(900...901), from: "n1").isEmpty, "a range nobody asked for")
+        #expect(sync.received(Self.blocks(toN1.from...toN1.from + 1), from: "n3", now: Self.s).isEmpty, "asked of n1, sent by n3")
+        #expect(sync.received(Self.blocks(900...901), from: "n1", now: Self.s).isEmpty, "a range nobody asked for")
         #expect(sync.buffered.isEmpty)
-        let taken = sync.received(Self.blocks(toN1.from...toN1.from + UInt64(toN1.count) + 5), from: "n1")
+        let taken = sync.received(Self.blocks(toN1.from...toN1.from + UInt64(toN1.count) + 5), from: "n1", now: Self.s)
         #expect(taken.count == toN1.count, "at most the range asked for")
-        #expect(sync.received(Self.blocks(toN1.from...toN1.from), from: "n1").isEmpty, "answered once: a repeat is unsolicited")
+        #expect(sync.received(Self.blocks(toN1.from...toN1.from), from: "n1", now: Self.s).isEmpty, "answered once: a repeat is unsolicited")
     }
 
     @Test func whileNotSyncing_blocksAreIgnored() {
         var sync = Self.fresh()
         sync.refresh(connected: [("n1", 100)], now: Self.s)
-        #expect(sync.received(Self.blocks(1...2), from: "n1").isEmpty)
+        #expect(sync.received(Self.blocks(1...2), from: "n1", now: Self.s).isEmpty)
     }
 }

@@ -126,6 +126,9 @@ final class NodeRuntime: Sendable {
 
     func takeEvents() -> [RuntimeEvent] { drainInbox() }
 
+    /// True when events wait in the inbox (each was signalled, so `waitForWork` returns at once).
+    var hasEvents: Bool { inbox.withLock { !$0.isEmpty } }
+
     func publish(_ snapshot: RuntimeStatus) { statusBox.withLock { $0 = snapshot } }
 }
 

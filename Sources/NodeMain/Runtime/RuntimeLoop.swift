@@ -129,13 +129,17 @@ struct RuntimeLoop: @unchecked Sendable {
         }
     }
 
-    /// Block sync steps until one neither writes nor can go on (each write is one step).
+    /// Block sync steps until one neither writes nor can go on (each write is one step), or
+    /// until events wait in the inbox: then back to `run`, which takes them (the replies of
+    /// peers among them) before the next step, in its usual order (events, tick, Ready rounds),
+    /// so a peer's reply never waits behind more than one batch of writes. Each step ends with
+    /// its write done (`persist` is performed at once), so `handle` finds no write outstanding.
     mutating func syncDuties(_ runtime: NodeRuntime) {
         guard let t = runtime.transport.withLock({ $0 }) else { return }
         while stalled == nil {
             let effects = core.syncDuties(connected: t.peerHeights(), now: Self.now())
             perform(effects, runtime)
-            guard case .persist = effects.last else { return }
+            guard case .persist = effects.last, !runtime.hasEvents else { return }
         }
     }
 }
