@@ -59,7 +59,11 @@ import Testing
             (c.status("n2")?["height"]?.intValue).map { UInt64($0) >= chainHeight } ?? false
         }
         let seconds = Date().timeIntervalSince(started)
-        let log = (try? String(contentsOfFile: c.nodes["n2"]!.logPath, encoding: .utf8)) ?? ""
+        // The "finished" line comes from the sync step after the one that wrote the last block:
+        // it can follow the height by a moment (a stress run read the log in between).
+        let readLog = { (try? String(contentsOfFile: c.nodes["n2"]!.logPath, encoding: .utf8)) ?? "" }
+        try c.eventually("n2 logs the end of its block sync", timeout: 30) { Self.finishedHeight(readLog()) != nil }
+        let log = readLog()
         #expect(log.contains("block sync started"), "n2 this far behind block-syncs")
         #expect(!log.contains("its claim is ignored"), "n1 delivered all along:\n\(c.nodes["n2"]!.tailOfLog())")
         let finished = Self.finishedHeight(log)
