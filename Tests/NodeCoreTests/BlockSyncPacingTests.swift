@@ -8,20 +8,6 @@ import Testing
 @Suite struct BlockSyncPacingTests {
     static let s: UInt64 = 1_000_000_000
 
-    /// A cluster whose leader "a" committed 40 blocks, and a fresh node "b" that may sync from it.
-    static func behind() throws -> (cluster: CoreCluster, a: CoreNode, b: CoreNode) {
-        let cluster = try CoreCluster.bootstrapped()
-        let a = cluster.nodes["a"]!
-        for n in 0..<40 {
-            cluster.advance(ms: 100)
-            #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: UInt64(n), amount: 1)], now: cluster.now).isEmpty)
-            cluster.settle()
-        }
-        let b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2)
-        b.perform(b.core.handle(.joinAnswered(from: "a", accepted: true, leaderHint: nil), now: cluster.now), now: cluster.now)
-        return (cluster, a, b)
-    }
-
     static func asks(_ effects: [RuntimeEffect]) -> [(from: UInt64, count: Int, peer: String)] {
         effects.compactMap { e in
             if case .requestBlocks(let from, let count, let peer) = e { return (from, count, peer) } else { return nil }
@@ -51,7 +37,7 @@ import Testing
     }
 
     @Test func aPeerWhoseRepliesWaitedWhileTheNodeWroteBlocks_isNotIgnored_andItsRangesAreTaken() throws {
-        let (cluster, a, b) = try Self.behind()
+        let (cluster, a, b) = try CoreCluster.withFreshNodeBehind()
         let target = a.store.headHeight
         let claims = [(id: "a", height: target)]
         let asks = Self.asks(b.core.syncDuties(connected: claims, now: cluster.now))
@@ -70,7 +56,7 @@ import Testing
     }
 
     @Test func aPeerThatDeliversNothingWhileTheNodeWaits_isTimedOut_andItsRangeIsAskedOfAnother() throws {
-        let (cluster, a, b) = try Self.behind()
+        let (cluster, a, b) = try CoreCluster.withFreshNodeBehind()
         b.perform(b.core.handle(.joinAnswered(from: "c", accepted: true, leaderHint: nil), now: cluster.now), now: cluster.now)
         let target = a.store.headHeight
         let claims = [(id: "a", height: target), (id: "c", height: target)]

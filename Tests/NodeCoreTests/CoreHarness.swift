@@ -3,6 +3,7 @@
 import Chain
 import Consensus
 import NodeCore
+import Testing
 
 enum CoreFixture {
     static let chainId = "core-test"
@@ -93,6 +94,22 @@ final class CoreNode {
 
 /// Nodes linked by instant delivery; `down` nodes neither send nor receive.
 final class CoreCluster {
+    /// A bootstrapped cluster whose leader "a" committed `blocks` blocks of one transfer each,
+    /// and a fresh node "b" (not in `nodes`) that "a" accepted to join: it may block-sync from "a"
+    /// (a fresh node syncs only from its anchors, FreshNodeAdmissionTests).
+    static func withFreshNodeBehind(blocks: Int = 40) throws -> (cluster: CoreCluster, a: CoreNode, b: CoreNode) {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        for n in 0..<blocks {
+            cluster.advance(ms: 100)
+            #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: UInt64(n), amount: 1)], now: cluster.now).isEmpty)
+            cluster.settle()
+        }
+        let b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2)
+        b.perform(b.core.handle(.joinAnswered(from: "a", accepted: true, leaderHint: nil), now: cluster.now), now: cluster.now)
+        return (cluster, a, b)
+    }
+
     var nodes: [String: CoreNode] = [:]
     var down: Set<String> = []
     var now = RuntimeTime(monotonicNs: 1_000_000_000, wallMs: CoreFixture.wallStartMs)

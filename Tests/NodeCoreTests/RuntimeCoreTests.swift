@@ -187,16 +187,7 @@ import Testing
     }
 
     @Test func syncedBlocksAreWrittenInOrder_andSyncHandsOverToRaftWhenCaughtUp() throws {
-        let cluster = try CoreCluster.bootstrapped()
-        let a = cluster.nodes["a"]!
-        for n in 0..<40 {
-            cluster.advance(ms: 100)
-            #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: UInt64(n), amount: 1)], now: cluster.now).isEmpty)
-            cluster.settle()
-        }
-        let b = try CoreNode("b", store: MemoryBlockStore(genesis: CoreFixture.genesis), joining: true, seed: 2)
-        // A fresh node syncs only from its anchors: "a" accepted its join (FreshNodeAdmissionTests).
-        b.perform(b.core.handle(.joinAnswered(from: "a", accepted: true, leaderHint: nil), now: cluster.now), now: cluster.now)
+        let (cluster, a, b) = try CoreCluster.withFreshNodeBehind()
         let target = a.store.headHeight
         var asks = b.core.syncDuties(connected: [(id: "a", height: target)], now: cluster.now)
         for _ in 0..<10 {

@@ -28,14 +28,7 @@ NGINX=${NGINX:-1}
 
 bench_binary
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk (scripts/bench/single-node.sh installs it)"; exit 1; }
-nginx_path() { command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
-nginx_bin=$(nginx_path)
-if [ "$NGINX" = 1 ] && [ -z "$nginx_bin" ]; then
-    log "nginx is missing: apt-get install nginx-light"
-    timeout 300 apt-get install -y -qq nginx-light >/dev/null 2>&1 || true
-    nginx_bin=$(nginx_path)
-    [ -n "$nginx_bin" ] || { echo "nginx could not be installed (apt-get install nginx-light); NGINX=0 leaves it out"; exit 1; }
-fi
+[ "$NGINX" = 1 ] && ensure_nginx
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-bench-gw.XXXXXX")
 pids=()
@@ -75,24 +68,9 @@ start_nginx() {
     local dir="$tmp/nginx-$1"
     mkdir -p "$dir"
     "$AUTOCHAIN_BIN" nginx-config --registry "http://127.0.0.1:$reg" --listen "127.0.0.1:$2" --out "$dir/autochain.conf" >/dev/null
-    cat >"$dir/nginx.conf" <<EOF
-daemon off;
-user $(id -un);
-worker_processes $1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_buffer_size 16m;  # bodies stay in memory, as in the gateway
-    client_body_temp_path $dir/tmp-body;
-    proxy_temp_path $dir/tmp-proxy;
-    fastcgi_temp_path $dir/tmp-fastcgi;
-    include $dir/autochain.conf;
-}
-EOF
+    nginx_conf "$dir" "$1" "    client_body_buffer_size 16m;  # bodies stay in memory, as in the gateway
+    include $dir/autochain.conf;" >"$dir/nginx.conf"
     "$nginx_bin" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" || { cat "$dir/error.log"; exit 1; }
-    # (`user`: workers of a root master run as this user, so they may write the temp paths.)
     "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$tmp/nginx-$1.log" 2>&1 &
     pids+=("$!")
     wait_ready "http://127.0.0.1:$2/health/ready" "$!" "nginx-$1"

@@ -2,7 +2,7 @@
 #   log MSG...       progress on stderr
 #   has PHASE        true when $PHASES names that phase letter
 #   bench_binary     sets AUTOCHAIN_BIN to an absolute path: the given one, or a release build
-#   stop_pids, free_port, median: see each below
+#   stop_pids, free_port, median, ensure_nginx, nginx_conf: see each below
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -49,4 +49,38 @@ for f in files:
     values.append(float(v))
 print(statistics.median(values))
 PY
+}
+
+# ensure_nginx: sets nginx_bin to Debian's nginx, installing nginx-light when missing; exits with
+# a message when it cannot be had (NGINX=0 in the calling script leaves nginx out).
+ensure_nginx() {
+    nginx_bin=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+    if [ -z "$nginx_bin" ]; then
+        log "installing nginx-light (apt)"
+        local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+        timeout 300 $sudo apt-get install -y -qq nginx-light >/dev/null 2>&1 || true
+        nginx_bin=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+        [ -n "$nginx_bin" ] || { echo "nginx could not be installed (apt-get install nginx-light); NGINX=0 leaves it out"; exit 1; }
+    fi
+}
+
+# nginx_conf DIR WORKERS HTTP_LINES: an nginx.conf for a foreground nginx of this script's own
+# (prefix DIR, pid and logs in DIR, no access log), HTTP_LINES inside its http block. Its workers
+# run as this user, so a root master's workers may read and write under DIR.
+nginx_conf() {
+    cat <<EOF
+daemon off;
+user $(id -un);
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $1/tmp-body;
+    proxy_temp_path $1/tmp-proxy;
+    fastcgi_temp_path $1/tmp-fastcgi;
+$3
+}
+EOF
 }

@@ -45,14 +45,7 @@ if ! command -v wrk >/dev/null; then
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null || true
 fi
 command -v wrk >/dev/null || { echo "wrk is missing and could not be installed: apt-get install wrk"; exit 1; }
-nginx_path() { command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
-nginx_bin=$(nginx_path)
-if [ "$NGINX" = 1 ] && [ -z "$nginx_bin" ]; then
-    log "installing nginx-light (apt)"
-    timeout 300 $SUDO apt-get install -y -qq nginx-light >/dev/null 2>&1 || true
-    nginx_bin=$(nginx_path)
-    [ -n "$nginx_bin" ] || { echo "nginx could not be installed (apt-get install nginx-light); NGINX=0 leaves it out"; exit 1; }
-fi
+[ "$NGINX" = 1 ] && ensure_nginx
 
 # ---- nodes: started here, stopped here, by PID only -----------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/autochain-bench.XXXXXX")
@@ -132,30 +125,16 @@ for run in $(seq "$RUNS"); do
 done
 
 # nginx serving the node's own /chain/head answer as a file: the same bytes and content type
-# (WORKERS PORT); its workers run as this user so they may read the file.
+# (WORKERS PORT).
 start_nginx() {
     local dir="$tmp/nginx-$1"
     mkdir -p "$dir/www/chain"
     curl -fsS --max-time 5 "$url/chain/head" >"$dir/www/chain/head"
-    cat >"$dir/nginx.conf" <<EOF
-daemon off;
-user $(id -un);
-worker_processes $1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp-body;
-    proxy_temp_path $dir/tmp-proxy;
-    fastcgi_temp_path $dir/tmp-fastcgi;
-    server {
+    nginx_conf "$dir" "$1" "    server {
         listen 127.0.0.1:$2;
         root $dir/www;
         location = /chain/head { default_type application/json; }
-    }
-}
-EOF
+    }" >"$dir/nginx.conf"
     "$nginx_bin" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" || { cat "$dir/error.log"; exit 1; }
     "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$tmp/nginx-$1.log" 2>&1 &
     pids+=("$!")
