@@ -151,6 +151,7 @@ if has k; then
     note k "kill+rm a follower -> the new node's container started s" "$spawned"
     note k "kill+rm a follower -> a new node, a voter at the leader's height s" "$took"
     echo "run $run: $victim (chain height $height) -> $new: container after $spawned s, caught-up voter after $took s" >> "$OUT/kills.log"
+    curl -s -m 2 $REG/events | jq -r '.events[-10:][] | "\(.at // "") \(.kind) \(.node) \(.message)"' > "$OUT/events-k-$run.txt" 2>&1
     log "(k) run $run: $victim -> $new: container after $spawned s, caught-up voter after $took s"
   done
   wait_for 120 settled
