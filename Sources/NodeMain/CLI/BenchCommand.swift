@@ -209,7 +209,13 @@ enum BenchCommand {
             }.start()
         }
         group.wait()
-        while !run.tracker.isDone, run.progressing { usleep(BenchPolls.commitPollUs) }
+        // Everything is sent; transfers a deposed or dead leader lost are offered again here too,
+        // or the run would wait out its timeout for them.
+        let tail = try? NodeClient(url)
+        while !run.tracker.isDone, run.progressing {
+            if let tail { offerStaleIfDue(run, tail) }
+            usleep(BenchPolls.commitPollUs)
+        }
         let snapshot = run.tracker.snapshot()
         let lost = run.tracker.stale(sentBefore: .infinity, max: Int.max)
         return Result(submitted: batches.reduce(0) { $0 + $1.count } - snapshot.skipped, rejected: run.rejected.load(ordering: .relaxed),
@@ -310,26 +316,30 @@ enum BenchCommand {
             let inFlight = run.tracker.inFlight
             if inFlight == 0 || inFlight + count <= run.plan.window { return true }
             guard run.progressing else { return false }
-            let now = monotonicSeconds()
-            let due = run.lastResubmit.withLock { last -> Bool in
-                guard now - max(last, run.started) >= Self.resubmitAfterS else { return false }
-                last = now
-                return true
-            }
-            if due {
-                // Every stale transfer (a leader that stepped down keeps its mempool; one that died
-                // loses it), each sender's nonces in order so the new leader can admit them.
-                let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
-                    .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
-                run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
-                for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
-                    let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
-                    if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
-                        run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
-                    }
-                }
-            }
+            offerStaleIfDue(run, client)
             usleep(BenchPolls.windowPollUs)
+        }
+    }
+
+    /// Every `resubmitAfterS`, by one thread at a time, offers again the transfers sent that long
+    /// ago and not seen committed (a leader that stepped down keeps its mempool; one that died
+    /// loses it), each sender's nonces in order so the new leader can admit them.
+    static func offerStaleIfDue(_ run: Run, _ client: NodeClient) {
+        let now = monotonicSeconds()
+        let due = run.lastResubmit.withLock { last -> Bool in
+            guard now - max(last, run.started) >= Self.resubmitAfterS else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
+            .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
+        run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
+        for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
+            let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
+            if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
+                run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
+            }
         }
     }
 
