@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -197,16 +198,15 @@ enum BenchCommand {
         // The head before anything is sent: read by the follower once started, a fast first block
         // could already be below it, its transfers never seen committed.
         let startHeight = UInt64(try NodeClient(url).get("/chain/head")["head"]?["height"]?.intValue ?? 0)
-        let follower = Thread { follow(url: url, run: run, from: startHeight) }
-        follower.start()
+        PosixThread.start(name: "bench-follow") { follow(url: url, run: run, from: startHeight) }
         let group = DispatchGroup()
         for _ in 0..<plan.concurrency {
             group.enter()
-            Thread {
+            PosixThread.start(name: "bench-submit") {
                 defer { group.leave() }
                 guard let client = try? NodeClient(url) else { return }
                 submitLoop(run, client)
-            }.start()
+            }
         }
         group.wait()
         // Everything is sent; transfers a deposed or dead leader lost are offered again here too,
@@ -375,8 +375,10 @@ enum BenchCommand {
         let sorted = r.latenciesMs.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let tps = Double(r.committed) / r.elapsedS
-        print(String(format: "bench: committed %d of %d transfers in %.2f s: %.0f tx/s", r.committed, r.submitted, r.elapsedS, tps))
-        print(String(format: "bench: submit-to-commit latency p50 %.1f ms, p99 %.1f ms, max %.1f ms", pct(0.5), pct(0.99), sorted.last ?? 0))
+        func ms(_ x: Double) -> String { NumberText.fixed(x, places: 1) }
+        print("bench: committed \(r.committed) of \(r.submitted) transfers in \(NumberText.fixed(r.elapsedS, places: 2)) s: "
+            + "\(NumberText.fixed(tps, places: 0)) tx/s")
+        print("bench: submit-to-commit latency p50 \(ms(pct(0.5))) ms, p99 \(ms(pct(0.99))) ms, max \(ms(sorted.last ?? 0)) ms")
         if r.rejected > 0 { print("bench: \(r.rejected) refused; first: \(r.firstRejection ?? "?")") }
         if r.skipped > 0 { print("bench: \(r.skipped) not sent (an earlier nonce of their sender was refused)") }
         if r.resubmitted > 0 { print("bench: \(r.resubmitted) offered again after \(Int(resubmitAfterS)) s in flight") }

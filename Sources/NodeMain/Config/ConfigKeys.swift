@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 
 /// One configuration key: its path in config.toml, the environment variable and flag that
@@ -146,7 +146,7 @@ enum ConfigKeys {
             }
             set(&s, out)
         }, parseText: { raw, _ in
-            .array(raw.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
+            .array(raw.split(separator: ",").map { .string($0.trimmingWhitespace) })
         })
     }
 
