@@ -65,6 +65,25 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(core.detector.health(node: "fresh", now: 2) == .alive)
 }
 
+/// A node the chain removed, whose container and volume were deleted from outside and whose exit
+/// the registry did not see (its last heartbeat came in after the exit report), is retired once
+/// dead: before, it dropped out of the autoscaler's view and stayed listed as dead for ever.
+@Test func aRemovedNodeNoProviderVouchesFor_isRetiredOnceDead() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    var chain = ChainBuilder(voters: ["n1", "n2", "n3"])
+    chain.add(.addLearner, "n4", by: "n1")
+    chain.add(.remove, "n2", by: "n1")
+    chain.add(.promote, "n4", by: "n1")
+    let verified = try! chain.verified()
+    core.membershipVerified(verified.membership, height: verified.height)
+    for id in ["n1", "n3", "n4"] { _ = core.heartbeat(report(id, leader: "n1", height: verified.height), at: 110) }
+    let provider = facts(["n1", "n3", "n4"])
+    let decided = core.tick(provider, at: 110).effects.compactMap { effect -> ScalingAction? in
+        if case .decided(let action) = effect { action } else { nil }
+    }
+    #expect(decided.contains { if case .retire(let node, _) = $0 { node == "n2" } else { false } }, "\(decided)")
+}
+
 @Test func deleteNode_ofANodeNeverHeardOfAndWithoutData_isRefused() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     #expect(throws: RegistryRefusal.unknownNode("n9")) { try core.retireRequested("n9", hasData: false) }
