@@ -294,6 +294,19 @@ import Testing
         #expect(try load("[storage]\nsynchronous = \"full\"\n").storage.synchronous == .full)
     }
 
+    /// Block sync verifies every synced transfer unless told to trust leader-signed blocks
+    /// (file or `SYNC_TRANSFER_SIGNATURES`); anything else is refused with the key.
+    @Test func syncTransferSignaturesDefaultsToVerify_andTrustIsChosenByName() throws {
+        #expect(NodeSettings().p2p.syncTransferSignatures == .verify)
+        #expect(RuntimeCoreSettings(node: NodeSettings()).syncTransferSignatures == .verify)
+        let trusting = try load("[p2p]\nsync_transfer_signatures = \"trust_leader_signed\"\n")
+        #expect(trusting.p2p.syncTransferSignatures == .trustLeaderSigned)
+        #expect(RuntimeCoreSettings(node: trusting).syncTransferSignatures == .trustLeaderSigned)
+        #expect(try load("", env: ["SYNC_TRANSFER_SIGNATURES": "trust_leader_signed"]).p2p.syncTransferSignatures == .trustLeaderSigned)
+        let r = reason { _ = try load("[p2p]\nsync_transfer_signatures = \"trust\"\n") }
+        #expect(r.contains("p2p.sync_transfer_signatures") && r.contains("trust_leader_signed"), "\(r)")
+    }
+
     @Test func storageCheckSettingsComeFromTheFile() throws {
         let s = try load("[storage]\ncheck_tail_blocks = 5\ncheck_budget_ms = 0\n")
         #expect(s.storage.check == StoreCheckSettings(tailBlocks: 5, quickCheckBudgetMs: 0))

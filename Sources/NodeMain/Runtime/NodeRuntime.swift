@@ -182,6 +182,7 @@ extension RuntimeCoreSettings {
         mempoolEvictionIntervalMs = settings.mempool.evictionIntervalMs
         leaderLinkClosedElectionMinMs = settings.consensus.leaderLinkClosedElectionMinMs
         leaderLinkClosedElectionMaxMs = settings.consensus.leaderLinkClosedElectionMaxMs
+        syncTransferSignatures = settings.p2p.syncTransferSignatures
     }
 }
 
