@@ -131,12 +131,33 @@ public final class SwarmProvider: NodeProvider {
         }
         if existing.retiredAt != nil { throw ProviderError.startFailed(id: id, reason: "its service is retired") }
         // Swarm starts tasks asynchronously: one on its way is left to start, not forced again.
-        if running || (starting && existing.replicas == 1) { return node }
+        if starting && existing.replicas == 1 { return node }
+        if running, try !taskEnds(id, withinMs: Self.taskEndWaitMs) { return node }
         try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true, incarnation: incarnation) }
         _ = snapshot.withLock { $0.stoppedByUs.remove(id) }
         log.info("node service restarted", ["node": id, "service": String(existing.id.prefix(12)), "host": existing.host])
         try refresh(reportExits: false)
         return node
+    }
+
+    /// How long a restart asked for while Swarm still shows the node's task running waits for
+    /// Swarm to see it end. Swarm hears of a container's death from the host's agent, a moment
+    /// (up to a few seconds on a loaded host) after the engine; the registry, which found the
+    /// node silent and its probe refused, may ask first. Taking "running" for an answer left the
+    /// node down until the restart timed out (`in_flight_timeout_s`, 20 s: a leader killed on the
+    /// lab came back after 24 s). A task still running after the wait is left alone: it may be a
+    /// healthy copy the registry cannot hear.
+    static let taskEndWaitMs = 3_000
+
+    /// Polls (bounded by `withinMs`) until the node's task no longer runs; true when it ended.
+    func taskEnds(_ id: String, withinMs: Int) throws -> Bool {
+        let deadline = Date().addingTimeInterval(Double(withinMs) / 1000)
+        while Date() < deadline {
+            usleep(DockerEngine.stopPollIntervalUs)
+            try refresh(reportExits: true)
+            if !isRunning(id) { return true }
+        }
+        return false
     }
 
     /// Creates the service of a new node on the host `placeFresh` picks. One at a time, each
