@@ -38,6 +38,14 @@ public final class SwarmProvider: NodeProvider {
             guard let s = services[id], s.retiredAt == nil, !(hosts[s.host]?.down ?? true) else { return false }
             return tasks[s.id]?.running ?? false
         }
+
+        /// Running, or on its way (Swarm holds a task with a health check in `starting` until
+        /// its first check passes, 5 s after the container starts): a task that ends from either
+        /// is an exit to report.
+        func up(_ id: String) -> Bool {
+            guard let s = services[id], s.retiredAt == nil, !(hosts[s.host]?.down ?? true), let t = tasks[s.id] else { return false }
+            return t.running || t.starting
+        }
     }
 
     /// Connects to the engine, checks that it is a swarm manager, finds the credential's secret
@@ -129,13 +137,36 @@ public final class SwarmProvider: NodeProvider {
             return node
         }
         if existing.retiredAt != nil { throw ProviderError.startFailed(id: id, reason: "its service is retired") }
-        // Swarm starts tasks asynchronously: one on its way is left to start, not forced again.
-        if running || (starting && existing.replicas == 1) { return node }
+        // Swarm starts tasks asynchronously: one on its way is left to start, not forced again;
+        // so is an update under way whose new task does not run yet (an operator's `docker
+        // service update --image` stops the old task first: its end is no failure to repair).
+        if (starting && existing.replicas == 1) || (existing.updating && !running) { return node }
+        if running, try !taskEnds(id, withinMs: Self.taskEndWaitMs) { return node }
         try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true, incarnation: incarnation) }
         _ = snapshot.withLock { $0.stoppedByUs.remove(id) }
         log.info("node service restarted", ["node": id, "service": String(existing.id.prefix(12)), "host": existing.host])
         try refresh(reportExits: false)
         return node
+    }
+
+    /// How long a restart asked for while Swarm still shows the node's task running waits for
+    /// Swarm to see it end. Swarm hears of a container's death from the host's agent, a moment
+    /// (up to a few seconds on a loaded host) after the engine; the registry, which found the
+    /// node silent and its probe refused, may ask first. Taking "running" for an answer left the
+    /// node down until the restart timed out (`in_flight_timeout_s`, 20 s: a leader killed on the
+    /// lab came back after 24 s). A task still running after the wait is left alone: it may be a
+    /// healthy copy the registry cannot hear.
+    static let taskEndWaitMs = 3_000
+
+    /// Polls (bounded by `withinMs`) until the node's task no longer runs; true when it ended.
+    func taskEnds(_ id: String, withinMs: Int) throws -> Bool {
+        let deadline = Date().addingTimeInterval(Double(withinMs) / 1000)
+        while Date() < deadline {
+            usleep(DockerEngine.stopPollIntervalUs)
+            try refresh(reportExits: true)
+            if !isRunning(id) { return true }
+        }
+        return false
     }
 
     /// Creates the service of a new node on the host `placeFresh` picks. One at a time, each
@@ -245,8 +276,9 @@ public final class SwarmProvider: NodeProvider {
         }
     }
 
-    /// Lists hosts, the cluster's services and their tasks; a node seen running before and not
-    /// now has exited (its task's exit status, -1 when the engine gave none) and is reported.
+    /// Lists hosts, the cluster's services and their tasks; a node seen running or starting
+    /// before and neither now has exited (its task's exit status, -1 when the engine gave none)
+    /// and is reported.
     func refresh(reportExits: Bool) throws(DockerError) {
         let hosts = SwarmHost.parseList(try engine.expect(SwarmNodeSpec.listHosts).json ?? .null, spreadLabel: spec.spreadLabel)
         let services = SwarmService.parseList(try engine.expect(spec.listServices()).json ?? .null, spec: spec)
@@ -258,7 +290,7 @@ public final class SwarmProvider: NodeProvider {
             s.services = Dictionary(services.map { ($0.node, $0) }, uniquingKeysWith: { a, b in a.retiredAt == nil ? a : b })
             s.tasks = tasks
             s.stoppedByUs.formIntersection(s.services.keys)
-            return before.services.keys.filter { before.running($0) && !s.running($0) }
+            return before.services.keys.filter { before.up($0) && !s.up($0) }
                 .map { id in (id, s.services[id].flatMap { s.tasks[$0.id]?.exitCode } ?? -1) }
         }
         guard reportExits, !exited.isEmpty, let handler = exitHandler.withLock({ $0 }) else { return }

@@ -35,8 +35,9 @@ enum NodeCommand {
         node.stop()
         if let reason = node.supersession.reason {
             // Not a success (no restart policy may take it for one), and not a crash to repair:
-            // a newer copy of this node runs elsewhere (docs/OPERATIONS.md, superseded).
-            let line = "autochain node \(settings.node.id) incarnation \(settings.node.incarnation) stopped: superseded (\(reason))\n"
+            // a newer copy of this node runs elsewhere, or it was retired (docs/OPERATIONS.md,
+            // superseded).
+            let line = "autochain node \(settings.node.id) incarnation \(settings.node.incarnation) stopped, fenced out (\(reason))\n"
             StandardStream.error.write(line)
             exit(Fencing.supersededExitStatus)
         }
