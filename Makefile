@@ -12,8 +12,9 @@
 # and on Docker Swarm (deploy/swarm/stack.yml; the registry's Swarm provider creates the nodes):
 #   make up-swarm   a one-host swarm when the engine is in none, then the stack; waits until healthy
 #   make down-swarm remove it (node volumes kept; WIPE=1 deletes those on this host)
-#   make swarm-lab  three engines in network namespaces on this machine, one swarm (SWARM_LAB=down)
-#   make test-swarm the stack on that three-host lab: kill a follower, kill the leader
+#   make swarm-lab  four engines in network namespaces on this machine, one swarm (SWARM_LAB=down)
+#   make test-swarm the stack on that lab: containers killed, a host cut off (fenced when back),
+#                   the registry's host lost, scale 5 and back (also the last step of make test)
 SHELL := /bin/bash
 ifneq ($(wildcard /opt/swift/usr/bin/swift),)
 export PATH := /opt/swift/usr/bin:$(PATH)
@@ -61,9 +62,11 @@ node: release
 ## PyNaCl client, promtool, the registry's dashboard in headless Chromium, deploy/prometheus (promtool
 ## check config and test rules, a real Prometheus scraping a cluster) and deploy/grafana (every
 ## metric the dashboard queries is exported), the README's and OPERATIONS.md's commands run as
-## written against a fresh cluster (scripts/test-readme.sh), and last the
-## docker-compose cluster and its scenarios (when a Docker engine can be installed and started;
-## skipped with a message otherwise); first of all, `make check-layout`
+## written against a fresh cluster (scripts/test-readme.sh), the docker-compose cluster and its
+## scenarios (when a Docker engine can be installed and started; skipped with a message
+## otherwise), and last the multi-host Swarm scenarios on the lab of four engines in network
+## namespaces (scripts/test-swarm.sh: skipped with a message without root, namespaces or dockerd;
+## bounded at 25 minutes); first of all, `make check-layout`
 test: deps check-layout
 	@[ -x /usr/sbin/nginx ] || { echo "installing nginx-light (ProcessTests.Nginx runs a real nginx; Debian starts its nginx service too)"; \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx-light >/dev/null) \
@@ -76,6 +79,7 @@ test: deps check-layout
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain INSTALL_MISSING=1 scripts/test-observability.sh
 	AUTOCHAIN_BIN=$$(swift build --show-bin-path)/autochain scripts/test-readme.sh
 	INSTALL_COMPOSE_V2=1 scripts/test-compose.sh
+	timeout --kill-after=180 1500 scripts/test-swarm.sh
 
 ## fuzz: every libFuzzer target in fuzz/ (HTTP parser, chunked decoder, JSON, TOML, transactions,
 ## blocks, peer lines, registry bodies) for FUZZ_SECONDS each (default 60; FUZZ_TARGETS="json toml"
@@ -159,12 +163,16 @@ up-swarm: deps
 down-swarm:
 	scripts/swarm-up.sh down
 
-## swarm-lab: a three-host swarm on this machine (root: network namespaces), SWARM_LAB=up|down|status
+## swarm-lab: a four-host swarm on this machine (root: network namespaces; three managers and a
+## spare worker), SWARM_LAB=up|down|status
 swarm-lab:
 	scripts/swarm-lab.sh $(or $(SWARM_LAB),up)
 
-## test-swarm: the stack on the three-host lab: deploy, kill a follower, kill the leader; after each
-## one head and every acknowledged transfer on every node (skipped where the lab cannot be built)
+## test-swarm: the stack on the lab (four hosts: three managers and a spare): deploy, kill a
+## follower, kill the leader, cut a host off (its node replaced; its old copy fenced when the link
+## returns), power off the registry's host (the registry runs on another manager and heals), scale
+## 5 and back to 3; after each one head and every acknowledged transfer on every node (skipped
+## where the lab cannot be built)
 test-swarm: deps
 	scripts/test-swarm.sh
 

@@ -80,14 +80,16 @@ load_summary() {  # mean and max of the samples in $1
   awk '{ s += $1; if ($1 > m) m = $1; n++ } END { if (n) printf "mean %.1f, max %.1f (%d samples)", s / n, m, n; else print "no samples" }' "$1"
 }
 
-# What a run's log says: the Swift test count and the compose scenarios' last line, or the failures.
+# What a run's log says: the Swift test count, the compose and swarm scenarios' last lines, or the failures.
 run_findings() {
-  local log=$1 swift compose failed
+  local log=$1 swift compose swarm failed
   swift=$(grep -aE 'Test run with [0-9]+ tests? (in [0-9]+ suites? )?(passed|failed)' "$log" | tail -1 | sed 's/^[^A-Za-z]*//')
   compose=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  swarm=$(grep -aE '^swarm: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   failed=$(grep -aE '✘ Test [^ ]+.* (failed|recorded an issue)' "$log" | sed -E 's/.*✘ Test ([^ ]+).*/\1/' | sort -u | head -10 | tr '\n' ' ')
   echo "  swift: ${swift:-no summary line}"
   [[ -n $compose ]] && echo "  compose: $compose"
+  [[ -n $swarm ]] && echo "  $swarm"
   [[ -n $failed ]] && echo "  failed tests: $failed"
   return 0
 }

@@ -12,7 +12,9 @@
 # The engine is the one `docker` talks to: DOCKER_HOST picks another (the swarm lab's:
 # `eval $(scripts/swarm-lab.sh env 1)`). Env: STACK (default autochain-swarm), WAIT_S (default 180),
 # IMAGE (default autochain:latest), REGISTRY_PORT / GATEWAY_PORT (published on the host that runs
-# each, default 9090 / 8080).
+# each, default 9090 / 8080), DOCKER_SOCKET_HOST (the engine socket's path on whichever manager
+# runs the registry; default DOCKER_HOST's path, else /var/run/docker.sock; the swarm lab's is
+# /run/acswarm-here/docker.sock, the same path naming each lab host's own engine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/docker/lib.sh
@@ -77,7 +79,7 @@ up() {
     else log "overlay network $NETWORK: NOT encrypted (this kernel has no IPsec ESP); the nodes' P2P channel is sealed, REST and registry calls between hosts are not"; fi
     docker network create -d overlay --attachable "${opts[@]}" --label autochain.cluster=$CLUSTER "$NETWORK" >/dev/null || exit 1
   fi
-  DOCKER_SOCKET_HOST=$(engine_socket) docker stack deploy -c deploy/swarm/stack.yml "$STACK" >/dev/null || exit 1
+  DOCKER_SOCKET_HOST=${DOCKER_SOCKET_HOST:-$(engine_socket)} docker stack deploy -c deploy/swarm/stack.yml "$STACK" >/dev/null || exit 1
   local end=$(($(date +%s) + ${WAIT_S:-180}))
   until healthy_now >/dev/null 2>&1; do
     [ "$(date +%s)" -ge "$end" ] && { log "not healthy within ${WAIT_S:-180} s:"; healthy_now; exit 1; }

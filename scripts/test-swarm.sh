@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# The cluster on a three-host Docker Swarm (scripts/swarm-lab.sh: three engines in network
-# namespaces on this machine), deployed with deploy/swarm/stack.yml (scripts/swarm-up.sh), and:
-#   1. the registry's Swarm provider creates node1..3, one per host (zones a/b/c), all voters;
-#      a transfer commits (?wait=commit) through the gateway;
+# The cluster on a Docker Swarm of four hosts (scripts/swarm-lab.sh: engines in network
+# namespaces on this machine, three managers and a spare worker), deployed with
+# deploy/swarm/stack.yml (scripts/swarm-up.sh), and:
+#   1. the registry's Swarm provider creates node1..3, one per host (zones), all voters; a
+#      transfer commits (?wait=commit) through the gateway;
 #   2. `docker kill` a follower's container: the registry restarts it on its host and volume
 #      (same identity), it votes again; the time from kill to a new container and to voting;
 #   3. `docker kill` the leader's container: a new leader, the old one restarted and voting;
-#   4. a host cut off (its lab veth taken down; one holding neither registry nor gateway): a
-#      transfer still commits (quorum kept), the registry replaces its node on the other hosts;
-#      then the link comes back, and what the old copy does is reported (not fenced yet);
-#   5. `autochain scale 5`, then `scale 3`: five members (voters up to the registry's
+#   4. a host cut off (its lab veth taken down; one holding one node, not the registry's): a
+#      transfer still commits (quorum kept), the registry replaces its node on a host of its own,
+#      voting (the gateway, when it ran there, runs on another manager); then the link comes back and the old copy is fenced: it is stopped
+#      (by itself, exit 78, told it was retired or superseded, or by Swarm) within a bound and
+#      never rejoins the configuration, which lists its ID as retired;
+#   5. the registry's host loses power (every process of that lab host killed at once): the
+#      cluster keeps committing meanwhile (through a node's own API), Swarm runs the registry on
+#      another manager, the new registry rebuilds its view from heartbeats (3 voters, a leader),
+#      replaces the lost host's node if it held one, restarts a follower killed after it (it
+#      heals again), the gateway serves again; the host boots back and no second registry runs;
+#   6. `autochain scale 5`, then `scale 3`: five members (voters up to the registry's
 #      target_voters, 3 by default; the rest learners), then three voters and no learner.
 # After each: every node reports the same head hash, and every transfer acknowledged so far is
 # committed on every node (each node asked directly, inside its own network namespace).
-# Not yet here (issue 14): fencing of a cut-off host's old copy (only reported), the registry's
-# host lost.
+# Timings are printed on lines starting "  time:"; scripts/bench/swarm.sh takes medians.
 #
 # Skips (exit 0, "SKIP:") when the lab cannot be built here (no root, namespaces or dockerd).
 # Tears down what it made (the stack; the lab when it started it) unless KEEP=1.
-# Last line: "N passed, M failed"; exit 1 when any failed.
+# Last line: "swarm: N passed, M failed"; exit 1 when any failed. SIGTERM (make test's bound)
+# still tears down.
 # Env: AUTOCHAIN_BIN (host binary that signs transfers; default .build-docker/release/autochain,
-#      else the debug build), KEEP=1.
+#      else the debug build), KEEP=1, LAB_HOSTS (default 4; at least 4).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/docker/lib.sh
@@ -28,29 +36,26 @@ PASS=0 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
 bad() { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-wait_for() { local s=$1 end; shift; end=$(($(date +%s) + s)); until "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.5; done; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 BIN=${AUTOCHAIN_BIN:-.build-docker/release/autochain}
 [ -x "$BIN" ] || BIN=$(PATH=/opt/swift/usr/bin:$PATH swift build --show-bin-path 2>/dev/null)/autochain
-[ -x "$BIN" ] || { echo "SKIP: no autochain binary (make release, or AUTOCHAIN_BIN)"; echo "0 passed, 0 failed"; exit 0; }
-for t in curl jq nsenter; do command -v $t >/dev/null || { echo "SKIP: $t missing"; echo "0 passed, 0 failed"; exit 0; }; done
+[ -x "$BIN" ] || { echo "SKIP: no autochain binary (make release, or AUTOCHAIN_BIN)"; echo "swarm: 0 passed, 0 failed"; exit 0; }
+for t in curl jq nsenter; do command -v $t >/dev/null || { echo "SKIP: $t missing"; echo "swarm: 0 passed, 0 failed"; exit 0; }; done
 
+export LAB_HOSTS=${LAB_HOSTS:-4} LAB_MANAGERS=3
+[ "$LAB_HOSTS" -ge 4 ] || { echo "LAB_HOSTS must be at least 4 (three managers and a spare host)"; exit 64; }
 LAB_STARTED=0
 lab_status=$(scripts/swarm-lab.sh status 2>/dev/null)
-if [[ $lab_status != *"engine 1: pid"* ]]; then
+if [[ $lab_status != *"engine $LAB_HOSTS: pid"* ]]; then
+  [[ $lab_status == *"engine 1: pid"* ]] || LAB_STARTED=1
   out=$(scripts/swarm-lab.sh up 2>&1); rc=$?
-  if [ $rc = 2 ]; then echo "$out" | grep SKIP; echo "0 passed, 0 failed"; exit 0; fi
-  [ $rc = 0 ] || { echo "FAIL - the swarm lab did not come up"; echo "0 passed, 1 failed"; exit 1; }
-  LAB_STARTED=1
+  if [ $rc = 2 ]; then echo "$out" | grep SKIP; echo "swarm: 0 passed, 0 failed"; exit 0; fi
+  [ $rc = 0 ] || { echo "FAIL - the swarm lab did not come up"; echo "$out" | tail -5; echo "swarm: 0 passed, 1 failed"; exit 1; }
 fi
-ENGINES=(/run/acswarm-1.sock /run/acswarm-2.sock /run/acswarm-3.sock)
-export DOCKER_HOST=unix://${ENGINES[0]}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/autochain-swarm-test.XXXXXX")
 TXS=$WORK/acknowledged.txt; : > "$TXS"
 "$BIN" keygen --dev --out "$WORK/dev.key" >/dev/null 2>&1
-ALICE=0x00000000000000000000000000000000000a11ce
+. scripts/swarm-lib.sh
 
 # wipe_cluster: the stack and every node volume of it on every lab engine (a fresh chain each run)
 wipe_cluster() {
@@ -60,9 +65,11 @@ wipe_cluster() {
   done
 }
 wipe_cluster
-CUT_LINK=""
+CUT_LINK="" POWERED_OFF=""
 teardown() {
   [ -n "$CUT_LINK" ] && ip link set "$CUT_LINK" up 2>/dev/null
+  [ -n "$POWERED_OFF" ] && scripts/swarm-lab.sh start "$POWERED_OFF" >/dev/null 2>&1
+  use_manager_other_than 0
   if [ "$FAIL" -gt 0 ]; then
     mkdir -p .build/test-swarm && rm -f .build/test-swarm/*.log
     for e in "${ENGINES[@]}"; do
@@ -78,66 +85,26 @@ teardown() {
     [ $LAB_STARTED = 1 ] && scripts/swarm-lab.sh down >/dev/null 2>&1
   fi
   rm -rf "$WORK"
-  echo "$PASS passed, $FAIL failed"
+  echo "swarm: $PASS passed, $FAIL failed"
 }
 trap teardown EXIT
+trap 'bad "stopped by a signal"; exit 143' TERM INT
 
-# ---- helpers: nodes are reached inside their own network namespace (their API is on the overlay only)
-engine_of() { local e; for e in "${ENGINES[@]}"; do [ -n "$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$1")" ] && { echo "$e"; return 0; }; done; return 1; }
-container_of() { local e; e=$(engine_of "$1") || return 1; DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$1"; }
-in_node() { local n=$1 e c pid; shift; e=$(engine_of "$n") || return 1; c=$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$n")
-  pid=$(DOCKER_HOST=unix://$e docker inspect -f '{{.State.Pid}}' "$c") || return 1; nsenter -t "$pid" -n "$@"; }
-node_get() { in_node "$1" curl -s -m 5 "http://127.0.0.1:8080$2"; }
-host_addr_of_task() { local task host; task=$(docker service ps "$1" --filter desired-state=running -q | head -1)
-  host=$(docker inspect --format '{{.NodeID}}' "$task" 2>/dev/null) && docker node inspect --format '{{.Status.Addr}}' "$host"; }
-REG=""; GW=""
-reg() { curl -s -m 5 "$REG/$1"; }
-# nodes: the members (voters and learners); a replaced node's record can outlive its membership
-nodes() { reg status | jq -r '(.voters + .learners)[]' | sort; }
-leader() { reg status | jq -r '.leader // empty'; }
-# voting NODE: a voter in the registry's view, and its running container itself says it follows
-# or leads a leader (asked inside it: a stale heartbeat of a killed container does not count)
-voting() {
-  reg status | jq -e --arg n "$1" '(.voters | index($n)) != null' >/dev/null || return 1
-  node_get "$1" /status | jq -e '(.role == "follower" or .role == "leader") and .leader != null' >/dev/null
-}
-transfer() {
-  local out; out=$(timeout 30 "$BIN" transfer --node "$GW" --key "$WORK/dev.key" --to $ALICE --amount 1000 --wait 2>/dev/null) || return 1
-  case "$out" in *committed*) echo "${out%% *}" >> "$TXS"; return 0;; esac; return 1
-}
-one_head() { local n h heads=""; for n in $(nodes); do h=$(node_get "$n" /chain/head | jq -r '.head.hash') || return 1; heads="$heads $h"; done
-  [ "$(echo $heads | tr ' ' '\n' | sort -u | wc -l)" = 1 ] && [ "$(echo $heads | wc -w)" -ge 3 ]; }
-all_txs_everywhere() { local n h got want; want=$(wc -l < "$TXS"); [ "$want" -gt 0 ] || return 1
-  for n in $(nodes); do got=0; for h in $(cat "$TXS"); do
-      [ "$(node_get "$n" "/tx/$h" | jq -r '.status')" = committed ] && got=$((got + 1)); done
-    [ "$got" = "$want" ] || { echo "  $n has $got of the $want" >&2; return 1; }; done; }
 after_scenario() {
   check "$1: every node on the same head hash" wait_for 60 one_head
   check "$1: all $(wc -l < "$TXS") acknowledged transfers committed on every node" all_txs_everywhere
 }
-# kill_and_time NODE: kills its container, waits for a new one and for it to vote; prints both times
-kill_and_time() {
-  local n=$1 e old t0 t1="" run
-  e=$(engine_of "$n") || return 1; old=$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$n")
-  t0=$(now); DOCKER_HOST=unix://$e docker kill "$old" >/dev/null || return 1
-  replaced() { local c; c=$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$n"); [ -n "$c" ] && [ "$c" != "$old" ]; }
-  wait_for 60 replaced || return 1
-  t1=$(now)
-  wait_for 60 voting "$n" || return 1
-  [ "$(engine_of "$n")" = "$e" ] || { echo "  $n came back on another host" >&2; return 1; }
-  echo "  $n: new container $(secs "$t0" "$t1") s after the kill, voting again after $(secs "$t0" "$(now)") s, same host"
-}
+timing() { echo "  time: $1 = $2 s (load $(load))"; }
 
 # ---- 1. deploy -------------------------------------------------------------------------------------
 t0=$(now)
-stack_up() { WAIT_S=180 scripts/swarm-up.sh up >/dev/null 2>&1; }
+# DOCKER_SOCKET_HOST: the path that names the local engine on every lab host (scripts/swarm-lab.sh)
+stack_up() { DOCKER_SOCKET_HOST=/run/acswarm-here/docker.sock WAIT_S=180 scripts/swarm-up.sh up >/dev/null 2>&1; }
 check "the stack comes up on the swarm (scripts/swarm-up.sh up)" stack_up
-echo "  up in $(secs "$t0" "$(now)") s"
-REG=http://$(host_addr_of_task autochain-swarm_registry):9090
+timing "stack up" "$(secs "$t0" "$(now)")"
+check "the registry answers" wait_for 60 find_registry
 # The gateway answers 503 until `registry` resolves and answers (it does not exit).
-gateway_running() { GW=http://$(host_addr_of_task autochain-swarm_gateway):8080 && curl -s -m 3 "$GW/health/live" >/dev/null; }
-check "the gateway runs" wait_for 60 gateway_running
-three_voters() { reg status | jq -e '(.voters | length) == 3 and .leader != null' >/dev/null; }
+check "the gateway runs" wait_for 60 find_gateway
 spread() { [ "$(for n in $(nodes); do engine_of "$n"; done | sort -u | wc -l)" = 3 ]; }
 check "three voters, node1..3" wait_for 60 three_voters
 check "one node per host" spread
@@ -147,63 +114,100 @@ after_scenario "deployed"
 # ---- 2. a follower's container killed --------------------------------------------------------------
 L=$(leader); F=$(nodes | grep -vx "$L" | head -1)
 check "kill follower $F: restarted on its host and voting" kill_and_time "$F"
+timing "follower container killed -> voting" "${KILL_VOTING_S:-?}"
 check "kill $F: a transfer commits" transfer
 after_scenario "kill $F"
 
 # ---- 3. the leader's container killed --------------------------------------------------------------
 L=$(leader)
 check "kill leader $L: restarted and voting" kill_and_time "$L"
+timing "leader container killed -> voting" "${KILL_VOTING_S:-?}"
 has_leader() { [ -n "$(leader)" ]; }
 check "kill leader $L: a leader again" wait_for 30 has_leader
 check "kill leader $L: a transfer commits" wait_for 30 transfer
 after_scenario "kill leader $L"
 
-# ---- 4. a whole host cut off -----------------------------------------------------------------------
+# ---- 4. a whole host cut off, then back: the old copy fenced ---------------------------------------
 # Its link to the others (the lab's host-side veth, acswarmvN) taken down. Its engine's socket is
 # a local file, so the test still sees what runs there.
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-service_engine() { local e; for e in "${ENGINES[@]}"; do
-    [ -n "$(DOCKER_HOST=unix://$e docker ps -q --filter "label=com.docker.swarm.service.name=$1")" ] && { echo "$e"; return 0; }; done; return 1; }
-engine_index() { local i; for i in 1 2 3; do [ "${ENGINES[$((i - 1))]}" = "$1" ] && { echo "$i"; return 0; }; done; return 1; }
-REG_E=$(service_engine autochain-swarm_registry); GW_E=$(service_engine autochain-swarm_gateway)
-VICTIM="" VE=""
-for n in $(nodes); do e=$(engine_of "$n") || continue
-  [ "$e" != "$REG_E" ] && [ "$e" != "$GW_E" ] && { VICTIM=$n; VE=$e; break; }; done
-if [ -z "$VICTIM" ]; then
-  echo "skip - host cut off: the registry's and the gateway's hosts hold every node"
+if ! read -r VI VICTIM VROLE < <(cut_victim); then
+  bad "host cut off: no host holds exactly one node without the registry"
 else
-  VI=$(engine_index "$VE"); CUT_LINK=acswarmv$VI
+  VE=${ENGINES[$((VI - 1))]}; CUT_LINK=acswarmv$VI
+  use_manager_other_than "$VI"
   was=$( [ "$(leader)" = "$VICTIM" ] && echo leader || echo follower )
+  survivor=$(nodes | grep -vx "$VICTIM" | head -1)
   t0=$(now); ip link set "$CUT_LINK" down
-  check "host $VI cut ($VICTIM, $was): a transfer commits (two of three voters)" wait_for 60 transfer
-  replaced_elsewhere() { reg status | jq -e --arg n "$VICTIM" '(.voters | length) == 3 and (.voters | index($n)) == null and .leader != null' >/dev/null; }
-  check "host $VI cut: $VICTIM replaced, three voters again" wait_for 240 replaced_elsewhere
-  echo "  replaced (three voters without $VICTIM) $(secs "$t0" "$(now)") s after the cut; load $(load)"
-  not_on_cut_host() { local n; for n in $(nodes); do [ "$n" = "$VICTIM" ] && return 1; [ "$(engine_of "$n")" != "$VE" ] || return 1; done; }
-  check "host $VI cut: every node on the other two hosts" wait_for 60 not_on_cut_host
-  all_voting() { local n; for n in $(nodes); do voting "$n" || return 1; done; }
-  check "host $VI cut: every node voting" wait_for 120 all_voting
-  check "host $VI cut: a transfer commits" wait_for 60 transfer
-  after_scenario "host $VI cut"
+  # Through a node on another host: the gateway may have run on the cut host.
+  check "host $VI cut (swarm $VROLE; $VICTIM, $was): a transfer commits (two of three voters)" wait_for 60 transfer "$survivor"
+  check "host $VI cut: $VICTIM replaced, three voters voting" wait_for 240 replaced_without "$VICTIM"
+  timing "host cut off -> replacement voting" "$(secs "$t0" "$(now)")"
 
-  # The link back: Swarm tells the host its task is no longer wanted (the service is at zero
-  # replicas). Until incarnations fence it, the old copy is only observed here, not judged.
+  # The link back at once, while the old copy may still run (Swarm's agent stops a task whose
+  # health check fails, and the cut-off copy lost its leader: 15-20 s after the cut). A running
+  # old copy must be fenced now: the registry answers it `retired` (its ID and key are
+  # tombstoned) and it stops itself (exit 78), or Swarm stops it (its service is at zero
+  # replicas); no member lets it back in.
   old_c=$(DOCKER_HOST=unix://$VE docker ps -q --filter "label=autochain.node=$VICTIM")
-  old_view=$( [ -n "$old_c" ] && node_get "$VICTIM" /status | jq -c '{role, leader, term, height: .head.height}' 2>/dev/null)
   t1=$(now); ip link set "$CUT_LINK" up; CUT_LINK=""
   old_gone() { [ -z "$(DOCKER_HOST=unix://$VE docker ps -q --filter "label=autochain.node=$VICTIM")" ]; }
+  how_it_ended() { local c; c=$(DOCKER_HOST=unix://$VE docker ps -aq --latest --filter "label=autochain.node=$VICTIM")
+    DOCKER_HOST=unix://$VE docker inspect -f 'exit {{.State.ExitCode}} at {{.State.FinishedAt}}' "$c" 2>/dev/null; }
   if [ -z "$old_c" ]; then
-    last=$(DOCKER_HOST=unix://$VE docker ps -aq --latest --filter "label=autochain.node=$VICTIM")
-    echo "  the old copy of $VICTIM had stopped while cut off: $(DOCKER_HOST=unix://$VE docker inspect -f 'exit {{.State.ExitCode}} at {{.State.FinishedAt}}' "$last" 2>/dev/null) (cut at $(date -u -d "@${t0%.*}" +%T))"
-  elif wait_for 120 old_gone; then echo "  old copy of $VICTIM (before the link came back: ${old_view:-no answer}) stopped $(secs "$t1" "$(now)") s after"
-  else echo "  old copy of $VICTIM still running 120 s after the link came back: $(node_get "$VICTIM" /status | jq -c '{role, leader, term}' 2>/dev/null)"; fi
-  host_ready() { [ "$(docker node ls --format '{{.Status}}' | grep -c Ready)" = 3 ]; }
-  check "host $VI back: Ready in the swarm" wait_for 120 host_ready
-  check "host $VI back: a transfer commits" wait_for 60 transfer
-  after_scenario "host $VI back"
+    ok "host $VI back: the old copy of $VICTIM had already stopped while cut off ($(how_it_ended); cut at $(date -u -d "@${t0%.*}" +%T))"
+  else
+    check "host $VI back: the old copy of $VICTIM, running when the link came back, stops within 60 s" wait_for 60 old_gone
+    echo "  old copy of $VICTIM: $(how_it_ended), $(secs "$t1" "$(now)") s after the link came back (78: it stopped itself, fenced)"
+    DOCKER_HOST=unix://$VE docker logs "$old_c" 2>&1 | grep -E 'retired|superseded' | tail -2 | sed 's/^/    /'
+  fi
+  tombstoned() { local n; n=$(leader); [ -n "$n" ] && node_get "$n" /members | jq -e --arg v "$VICTIM" '(.retired | index($v)) != null
+    and ([.voters[].id, .learners[].id] | index($v)) == null' >/dev/null; }
+  check "host $VI back: $VICTIM is retired in the configuration, not a member" wait_for 30 tombstoned
+  not_on_cut_host() { local n; for n in $(nodes); do [ "$n" = "$VICTIM" ] && return 1; [ "$(engine_of "$n")" != "$VE" ] || return 1; done; }
+  check "host $VI back: every node on the other hosts" not_on_cut_host
+  check "host $VI back: one node per host" spread
+  check "host $VI back: Ready in the swarm" wait_for 120 hosts_ready
+  check "host $VI back: the gateway serves" wait_for 120 find_gateway
+  check "host $VI back: a transfer commits through the gateway" wait_for 60 transfer
+  after_scenario "host $VI cut and back"
 fi
 
-# ---- 5. scale to five, then back to three ----------------------------------------------------------
+# ---- 5. the registry's host loses power ------------------------------------------------------------
+RE=$(service_engine autochain-swarm_registry); RI=$(engine_index "$RE")
+RNODES=$(members_on "$RE" | xargs); GE=$(service_engine autochain-swarm_gateway)
+if [ "$(echo $RNODES | wc -w)" -gt 1 ]; then
+  bad "registry host lost: host $RI holds more than one voter ($RNODES): its loss would cost the quorum"
+else
+  use_manager_other_than "$RI" || bad "registry host lost: no other manager answers"
+  survivor=$(nodes | grep -vxF -e "${RNODES:-none}" | head -1)
+  t0=$(now); scripts/swarm-lab.sh kill "$RI" >/dev/null 2>&1; POWERED_OFF=$RI
+  echo "  host $RI (registry$([ "$GE" = "$RE" ] && echo ", gateway")${RNODES:+, $RNODES}) powered off"
+  check "registry host $RI lost: a transfer commits meanwhile (through $survivor)" wait_for 60 transfer "$survivor"
+  registry_elsewhere() { find_registry && [ "$(service_engine autochain-swarm_registry)" != "$RE" ]; }
+  check "registry host $RI lost: the registry runs on another manager" wait_for 120 registry_elsewhere
+  timing "registry host lost -> registry answering on another host" "$(secs "$t0" "$(now)")"
+  rebuilt() { reg status | jq -e '.leader != null and (.voters | length) == 3' >/dev/null; }
+  check "registry host $RI lost: the new registry knows the leader and the voters (from heartbeats)" wait_for 60 rebuilt
+  if [ -n "$RNODES" ]; then
+    check "registry host $RI lost: $RNODES replaced, three voters voting" wait_for 240 replaced_without "$RNODES"
+    timing "registry host lost -> its node's replacement voting" "$(secs "$t0" "$(now)")"
+  fi
+  check "registry host $RI lost: a transfer commits" wait_for 60 transfer "$survivor"
+  L=$(leader); F=$(nodes | grep -vx "$L" | head -1)
+  check "registry host $RI lost: the new registry restarts killed follower $F" kill_and_time "$F"
+  check "registry host $RI lost: the gateway serves again" wait_for 120 find_gateway
+  check "registry host $RI lost: a transfer commits through the gateway" wait_for 60 transfer
+  after_scenario "registry host $RI lost"
+  scripts/swarm-lab.sh start "$RI" >/dev/null 2>&1; POWERED_OFF=""
+  check "host $RI back: Ready in the swarm" wait_for 120 hosts_ready
+  one_registry() { [ "$(docker service ps autochain-swarm_registry --filter desired-state=running -q | wc -l)" = 1 ] \
+    && [ -z "$(dke "$RI" ps -q --filter label=com.docker.swarm.service.name=autochain-swarm_registry)" ]; }
+  check "host $RI back: one registry runs, not on it" wait_for 60 one_registry
+  check "host $RI back: a transfer commits" wait_for 60 transfer
+  after_scenario "host $RI back"
+fi
+
+# ---- 6. scale to five, then back to three ----------------------------------------------------------
 scale() { ensure_credential >/dev/null 2>&1 && timeout 30 "$BIN" scale --registry "$REG" "$1" >/dev/null; }
 # members_n N: N members, every one alive in the registry's view, and a leader
 members_n() { reg status | jq -e --argjson n "$1" '((.voters + .learners) | length) == $n and .leader != null

@@ -121,3 +121,17 @@ private func heartbeatBody(_ id: String, incarnation: UInt64) -> JSON {
     #expect(registry.state.withLock { $0.events.contains { $0.kind == .supersededCopyRefused } })
     #expect(registry.discoverJSON()["nodes"]?.arrayValue?.first?["incarnation"]?.intValue == 8)
 }
+
+/// The registry's answers that end a copy of a node: `superseded`, and `retired` / `retired_key`
+/// (its ID or key tombstoned); any other refusal is an ordinary failure the client retries.
+@Test func registryClient_stopsOnSupersededRetiredAndRetiredKey_only() {
+    func answer(_ status: Int, _ code: String) -> RegistryClientError? {
+        RegistryClient.fencingRefusal(status: status, body: Array(#"{"error":{"code":"\#(code)","message":"m"}}"#.utf8))
+    }
+    guard case .superseded("m")? = answer(409, "superseded") else { Issue.record("superseded"); return }
+    guard case .retired("m")? = answer(409, "retired") else { Issue.record("retired"); return }
+    guard case .retired("m")? = answer(409, "retired_key") else { Issue.record("retired_key"); return }
+    #expect(answer(409, "membership_refused") == nil)
+    #expect(answer(403, "retired") == nil, "only a 409 fences")
+    #expect(RegistryClient.fencingRefusal(status: 409, body: Array("not json".utf8)) == nil)
+}

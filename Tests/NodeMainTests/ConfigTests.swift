@@ -29,6 +29,13 @@ import Testing
         return "(no error)"
     }
 
+    /// Messages name a configuration file by its last path component, as `NSString` did.
+    @Test func configurationFilesAreNamedByTheirLastPathComponent() {
+        for path in ["/etc/autochain/node.toml", "node.toml", "conf/", "/", "", "a//b.toml"] {
+            #expect(ConfigLoader.fileName(path) == (path as NSString).lastPathComponent, "\(path)")
+        }
+    }
+
     /// `[registry] heartbeat_ms` is read by both sides: the registry detects failures against it
     /// and tells registering nodes that period; a bad value is refused with its key.
     @Test func registryHeartbeatPeriodReachesTheFailureDetector() throws {

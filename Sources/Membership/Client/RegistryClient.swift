@@ -1,5 +1,7 @@
 import Chain
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -42,7 +44,8 @@ public final class RegistryClient: Sendable {
     let report: @Sendable () -> JSONObject
     let onPeers: @Sendable ([(id: String, p2pAddr: String)]) -> Void
     /// Called once, with the registry's message, when a registry answers that a copy of this
-    /// node with a higher incarnation has reported (fencing): the client stops; the node must too.
+    /// node with a higher incarnation has reported, or that this node's ID or key was retired
+    /// (fencing: this copy can never take part again): the client stops; the node must too.
     let onSuperseded: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
     private let done = DispatchSemaphore(value: 0)
@@ -84,9 +87,7 @@ public final class RegistryClient: Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in run() }
-        t.name = "registry-client"
-        t.start()
+        PosixThread.start(name: "registry-client") { [self] in run() }
     }
 
     public func stop() {
@@ -162,6 +163,12 @@ public final class RegistryClient: Sendable {
             stopping.store(true, ordering: .sequentiallyConsistent)
             log.error("superseded: a newer copy of this node reported to the registry; stopping", ["registry": url, "reason": message])
             onSuperseded(message)
+        } catch RegistryClientError.retired(let message) {
+            // Typically an old copy on a host that was cut off while the registry replaced it:
+            // its ID and key are tombstoned, so it is refused everywhere for good.
+            stopping.store(true, ordering: .sequentiallyConsistent)
+            log.error("retired: the registry says this node was removed from the cluster for good; stopping", ["registry": url, "reason": message])
+            onSuperseded("retired: \(message)")
         } catch {
             failed(i, url: url, error: error)
         }
@@ -242,11 +249,22 @@ public final class RegistryClient: Sendable {
         }
         let r = try client.request(method: method, path: path, headers: headers, body: bytes,
                                    timeout: .milliseconds(settings.requestTimeoutMs))
-        if r.status == 409, let body = try? JSON.parse(r.body), body["error"]?["code"]?.stringValue == "superseded" {
-            throw RegistryClientError.superseded(body["error"]?["message"]?.stringValue ?? "superseded")
-        }
+        if let fenced = Self.fencingRefusal(status: r.status, body: r.body) { throw fenced }
         guard (200..<300).contains(r.status) else { throw RegistryClientError.status(r.status, r.bodyText) }
         return (try? JSON.parse(r.body)) ?? .null
+    }
+
+    /// The registry's answers that end this copy of the node: 409 `superseded` (a newer copy
+    /// reported), 409 `retired` or `retired_key` (its ID or key was removed from the cluster for
+    /// good). Any other answer, a 409 of another code included, is an ordinary failure.
+    static func fencingRefusal(status: Int, body: [UInt8]) -> RegistryClientError? {
+        guard status == 409, let error = (try? JSON.parse(body))?["error"], let code = error["code"]?.stringValue else { return nil }
+        let message = error["message"]?.stringValue ?? code
+        switch code {
+        case "superseded": return .superseded(message)
+        case "retired", "retired_key": return .retired(message)
+        default: return nil
+        }
     }
 }
 
@@ -254,9 +272,12 @@ public enum RegistryClientError: Error, CustomStringConvertible {
     case status(Int, String)
     /// The registry answered 409 `superseded` (fencing): a newer copy of this node runs.
     case superseded(String)
+    /// The registry answered 409 `retired` or `retired_key`: this node's ID or key is tombstoned.
+    case retired(String)
     public var description: String {
         switch self {
         case .superseded(let message): "superseded: \(message)"
+        case .retired(let message): "retired: \(message)"
         case .status(let code, let body): "HTTP \(code): \(body.prefix(200))"
         }
     }

@@ -9,13 +9,17 @@ public struct SwarmService: Sendable, Equatable {
     public var replicas: Int
     /// Set when the node was retired (Unix s; `UInt64.max` when the mark cannot be read: never purged).
     public var retiredAt: UInt64?
+    /// Swarm is rolling an update out to it (`UpdateStatus.State` updating or rollback_started):
+    /// an operator's `docker service update --image`, or this provider's own forced restart.
+    public var updating: Bool
 
-    public init(id: String, node: String, host: String, replicas: Int, retiredAt: UInt64? = nil) {
+    public init(id: String, node: String, host: String, replicas: Int, retiredAt: UInt64? = nil, updating: Bool = false) {
         self.id = id
         self.node = node
         self.host = host
         self.replicas = replicas
         self.retiredAt = retiredAt
+        self.updating = updating
     }
 
     /// The cluster's node services in a list answer; foreign or malformed entries are dropped.
@@ -30,7 +34,9 @@ public struct SwarmService: Sendable, Equatable {
             if let mark = labels?[DockerNodeSpec.retiredLabel] {
                 retiredAt = mark.stringValue.flatMap { UInt64($0) } ?? UInt64.max
             }
-            return SwarmService(id: id, node: node, host: host, replicas: max(0, replicas), retiredAt: retiredAt)
+            let update = s["UpdateStatus"]?["State"]?.stringValue ?? ""
+            return SwarmService(id: id, node: node, host: host, replicas: max(0, replicas), retiredAt: retiredAt,
+                                updating: update == "updating" || update == "rollback_started")
         }
     }
 }

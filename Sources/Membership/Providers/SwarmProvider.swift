@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Nodes as Docker Swarm services, through the Engine API on a manager's Unix socket (the
@@ -22,7 +23,7 @@ public final class SwarmProvider: NodeProvider {
     private let stopping = Atomic<Bool>(false)
     /// Held from choosing a fresh node's host until its service is in the snapshot, so nodes
     /// spawned at once see each other and spread.
-    private let placing = NSLock()
+    private let placing = Mutex<Void>(())
     private let log = Logger(component: "provider")
 
     struct Snapshot: Sendable {
@@ -36,6 +37,14 @@ public final class SwarmProvider: NodeProvider {
         func running(_ id: String) -> Bool {
             guard let s = services[id], s.retiredAt == nil, !(hosts[s.host]?.down ?? true) else { return false }
             return tasks[s.id]?.running ?? false
+        }
+
+        /// Running, or on its way (Swarm holds a task with a health check in `starting` until
+        /// its first check passes, 5 s after the container starts): a task that ends from either
+        /// is an exit to report.
+        func up(_ id: String) -> Bool {
+            guard let s = services[id], s.retiredAt == nil, !(hosts[s.host]?.down ?? true), let t = tasks[s.id] else { return false }
+            return t.running || t.starting
         }
     }
 
@@ -63,9 +72,7 @@ public final class SwarmProvider: NodeProvider {
             "hosts": s.hosts.values.filter(\.usable).count, "secret": spec.secretName.isEmpty ? "none (credential in the environment)" : spec.secretName,
             "adopted": s.services.values.filter { $0.retiredAt == nil }.map(\.node).sorted().joined(separator: ","),
         ])
-        let t = Thread { [self] in pollLoop() }
-        t.name = "swarm-provider-poll"
-        t.start()
+        PosixThread.start(name: "swarm-poll") { [self] in pollLoop() }
     }
 
     static func findSecret(_ engine: DockerEngine, _ name: String) throws(DockerError) -> String? {
@@ -130,8 +137,11 @@ public final class SwarmProvider: NodeProvider {
             return node
         }
         if existing.retiredAt != nil { throw ProviderError.startFailed(id: id, reason: "its service is retired") }
-        // Swarm starts tasks asynchronously: one on its way is left to start, not forced again.
-        if running || (starting && existing.replicas == 1) { return node }
+        // Swarm starts tasks asynchronously: one on its way is left to start, not forced again;
+        // so is an update under way whose new task does not run yet (an operator's `docker
+        // service update --image` stops the old task first: its end is no failure to repair).
+        if (starting && existing.replicas == 1) || (existing.updating && !running) { return node }
+        if running, try !taskEnds(id, withinMs: Self.taskEndWaitMs) { return node }
         try update(existing, id) { SwarmNodeSpec.rescaled($0, replicas: 1, forceRestart: true, incarnation: incarnation) }
         _ = snapshot.withLock { $0.stoppedByUs.remove(id) }
         log.info("node service restarted", ["node": id, "service": String(existing.id.prefix(12)), "host": existing.host])
@@ -139,19 +149,39 @@ public final class SwarmProvider: NodeProvider {
         return node
     }
 
+    /// How long a restart asked for while Swarm still shows the node's task running waits for
+    /// Swarm to see it end. Swarm hears of a container's death from the host's agent, a moment
+    /// (up to a few seconds on a loaded host) after the engine; the registry, which found the
+    /// node silent and its probe refused, may ask first. Taking "running" for an answer left the
+    /// node down until the restart timed out (`in_flight_timeout_s`, 20 s: a leader killed on the
+    /// lab came back after 24 s). A task still running after the wait is left alone: it may be a
+    /// healthy copy the registry cannot hear.
+    static let taskEndWaitMs = 3_000
+
+    /// Polls (bounded by `withinMs`) until the node's task no longer runs; true when it ended.
+    func taskEnds(_ id: String, withinMs: Int) throws -> Bool {
+        let deadline = Date().addingTimeInterval(Double(withinMs) / 1000)
+        while Date() < deadline {
+            usleep(DockerEngine.stopPollIntervalUs)
+            try refresh(reportExits: true)
+            if !isRunning(id) { return true }
+        }
+        return false
+    }
+
     /// Creates the service of a new node on the host `placeFresh` picks. One at a time, each
     /// seeing the services created before it.
     func createFresh(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws {
-        placing.lock()
-        defer { placing.unlock() }
-        try refresh(reportExits: false)
-        guard snapshot.withLock({ $0.services[id] == nil }) else { return }  // created meanwhile
-        let host = try placeFresh(id)
-        try engine.expect(spec.createService(id, bootstrap: bootstrap, fresh: true, peers: peers, host: host.id, secretID: secretID,
-                                             apiVersion: engine.apiVersion, incarnation: incarnation))
-        log.info("node service created", ["node": id, "host": host.hostname, "host_id": host.id, "zone": host.zone,
-                                          "mode": bootstrap ? "bootstrap" : "join"])
-        try refresh(reportExits: false)
+        try placing.withLock { _ in
+            try refresh(reportExits: false)
+            guard snapshot.withLock({ $0.services[id] == nil }) else { return }  // created meanwhile
+            let host = try placeFresh(id)
+            try engine.expect(spec.createService(id, bootstrap: bootstrap, fresh: true, peers: peers, host: host.id, secretID: secretID,
+                                                 apiVersion: engine.apiVersion, incarnation: incarnation))
+            log.info("node service created", ["node": id, "host": host.hostname, "host_id": host.id, "zone": host.zone,
+                                              "mode": bootstrap ? "bootstrap" : "join"])
+            try refresh(reportExits: false)
+        }
     }
 
     /// The host for a fresh node (`SwarmPlacement`), given where the cluster's nodes are.
@@ -246,8 +276,9 @@ public final class SwarmProvider: NodeProvider {
         }
     }
 
-    /// Lists hosts, the cluster's services and their tasks; a node seen running before and not
-    /// now has exited (its task's exit status, -1 when the engine gave none) and is reported.
+    /// Lists hosts, the cluster's services and their tasks; a node seen running or starting
+    /// before and neither now has exited (its task's exit status, -1 when the engine gave none)
+    /// and is reported.
     func refresh(reportExits: Bool) throws(DockerError) {
         let hosts = SwarmHost.parseList(try engine.expect(SwarmNodeSpec.listHosts).json ?? .null, spreadLabel: spec.spreadLabel)
         let services = SwarmService.parseList(try engine.expect(spec.listServices()).json ?? .null, spec: spec)
@@ -259,7 +290,7 @@ public final class SwarmProvider: NodeProvider {
             s.services = Dictionary(services.map { ($0.node, $0) }, uniquingKeysWith: { a, b in a.retiredAt == nil ? a : b })
             s.tasks = tasks
             s.stoppedByUs.formIntersection(s.services.keys)
-            return before.services.keys.filter { before.running($0) && !s.running($0) }
+            return before.services.keys.filter { before.up($0) && !s.up($0) }
                 .map { id in (id, s.services[id].flatMap { s.tasks[$0.id]?.exitCode } ?? -1) }
         }
         guard reportExits, !exited.isEmpty, let handler = exitHandler.withLock({ $0 }) else { return }

@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 import NodeCore
 
@@ -154,7 +154,7 @@ enum ConfigKeys {
             }
             set(&s, out)
         }, parseText: { raw, _ in
-            .array(raw.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
+            .array(raw.split(separator: ",").map { .string($0.trimmingWhitespace) })
         })
     }
 
