@@ -1,5 +1,6 @@
 import Chain
 import Foundation
+import NodeCore
 import Testing
 
 /// Block sync between real processes: a node catching up a chain of big blocks judges its peer on
@@ -76,9 +77,13 @@ import Testing
     @Test func aNodeTrustingLeaderSignedBlocks_syncsToTheSameHeadAndBalances() throws {
         let c = Cluster()
         defer { c.stopAll() }
-        try c.start("n1", join: false)
-        try Self.load(c.nodes["n1"]!, batches: 10)
+        // Blocks of 500 transfers: 24,000 make 48 blocks, far enough ahead for block sync (32).
+        let small = TestDirs.make("sync-trust-source") + "/config.toml"
+        _ = FileManager.default.createFile(atPath: small, contents: Data("[consensus]\nmax_block_txs = 500\n".utf8))
+        try c.start("n1", join: false, config: small)
+        try Self.load(c.nodes["n1"]!, batches: 6)
         let head = try #require(c.status("n1")?["height"]?.intValue)
+        #expect(head > Int(BlockSync.startBehindBlocks), "a chain long enough to block-sync")
         let config = TestDirs.make("sync-trust-config") + "/config.toml"
         _ = FileManager.default.createFile(atPath: config, contents: Data("[p2p]\nsync_transfer_signatures = \"trust_leader_signed\"\n".utf8))
         try c.start("n2", join: true, config: config, waitUntilReady: false)
