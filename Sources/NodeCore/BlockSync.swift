@@ -57,6 +57,9 @@ public struct BlockSync: Sendable {
     public var startedNs: UInt64 = 0
     public var startHeight: UInt64 = 0
     public var lastProgressLogNs: UInt64 = 0
+    /// The header of the last block this sync handed to be written: the previous block of the
+    /// next batch (`SyncedTransferTrust`), without reading it back from the store.
+    public var lastSyncedHeader: BlockHeader?
     /// When each peer last delivered blocks it was asked for (on `attentiveNs`).
     public private(set) var lastDeliveryNs: [String: UInt64] = [:]
     /// Time this node spent checking and writing synced blocks, in total. The runtime takes no

@@ -45,8 +45,12 @@ extension RuntimeCore {
             view.didPersist(records)
             var effects: [RuntimeEffect] = []
             // Blocks of other proposers (replicated to this node) are checked ahead on the other
-            // cores, started at the door; this catches any the door did not see.
-            let foreign = records.filter { inflight[$0.index] == nil && !$0.data.isEmpty }
+            // cores, started at the door; this catches any the door did not see. Not a block this
+            // round already committed: it was executed in `ready` (a lone leader's own blocks
+            // commit in the round that appends them, after they left `inflight`), so checking it
+            // again would only verify every signature a second time for nothing.
+            let committedThrough = committed.last?.block.header.height ?? 0
+            let foreign = records.filter { $0.index > committedThrough && inflight[$0.index] == nil && !$0.data.isEmpty }
             if !foreign.isEmpty { effects.append(.precheckEntries(foreign)) }
             // Committed blocks are published before any message leaves: a client told "committed"
             // by a follower (which learns the commit from these messages) then finds the leader

@@ -18,7 +18,9 @@ extension RuntimeCore {
             sync.active = true
             sync.startedNs = nowNs
             sync.startHeight = head
-            effects += [.log(.info, "block sync started", ["from": head, "target": sync.target]), .publishStatus]
+            effects += [.log(.info, "block sync started", ["from": head, "target": sync.target,
+                                                          "transfer_signatures": settings.syncTransferSignatures.rawValue]),
+                        .publishStatus]
         }
         effects += applySynced(now: now)
         if pendingWrite != nil { return effects }
@@ -56,15 +58,17 @@ extension RuntimeCore {
         var prev = (hash: store.headHash, stateRoot: store.headStateRoot)
         var overlay: [Address: Account] = [:]
         var batch: [CommittedBlock] = []
+        var previous = syncedHeadHeader()
         for block in blocks {
             do {
                 let c = try BlockCheck.verifyAndExecute(block, index: block.header.height, term: nil, prevHash: prev.hash,
                                                         prevStateRoot: prev.stateRoot, membership: membership,
                                                         accounts: reads.accounts(overlay: overlay),
-                                                        signaturesValid: reads.takeSyncedSignatures(block.hash))
+                                                        signaturesValid: syncedSignatures(of: block, after: previous))
                 if let change = block.membership { membership = membership.applying(change) }
                 for a in c.delta.changes { overlay[a.address] = a }
                 prev = (block.hash, block.header.stateRoot)
+                previous = block.header
                 batch.append(c)
             } catch {
                 effects.append(.log(.warn, "synced block refused; asking again", ["reason": "\(error)"]))
@@ -74,9 +78,27 @@ extension RuntimeCore {
             }
         }
         guard !batch.isEmpty else { return effects }
+        sync.lastSyncedHeader = batch.last?.block.header
         pendingWrite = .synced(batch, startedNs: now.monotonicNs)
         let changed = membership != store.membership ? membership : nil
         return effects + [.persist(StoreBatch(hardState: nil, logEntries: [], committed: batch, membership: changed))]
+    }
+
+    /// What `BlockCheck` is told of `block`'s transfer signatures: true when trusted
+    /// (`SyncedTransferTrust`: `BlockCheck` checks the proposer's signature and vote before it
+    /// looks at this), else the outcome of the check started when the block arrived, or nil
+    /// (none started: `BlockCheck` verifies them).
+    func syncedSignatures(of block: Block, after previous: BlockHeader?) -> Bool? {
+        if SyncedTransferTrust.allows(block, after: previous, policy: settings.syncTransferSignatures) { return true }
+        return reads.takeSyncedSignatures(block.hash)
+    }
+
+    /// The header of the head block, which the next synced block links to: the last one this
+    /// sync wrote when it is still the head, else read from the store (nil when unreadable).
+    func syncedHeadHeader() -> BlockHeader? {
+        if let h = sync.lastSyncedHeader, h.height == store.headHeight, h.hash == store.headHash { return h }
+        guard settings.syncTransferSignatures != .verify else { return nil }
+        return (try? store.block(at: store.headHeight))?.header
     }
 
     /// A progress line at most every `RuntimeCoreSettings.syncProgressLogIntervalMs`.

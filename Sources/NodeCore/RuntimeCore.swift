@@ -188,6 +188,9 @@ public struct RuntimeCore<Store: BlockStore> {
         case .blocks(let blocks, let from):
             let asked = sync.received(blocks, from: from, now: now.monotonicNs)
             if asked.isEmpty, !blocks.isEmpty { return [.unsolicitedBlocks] }
+            // Trusting leader-signed blocks, none is checked ahead: the few that cannot be
+            // trusted (known only once in order) are verified when applied.
+            guard settings.syncTransferSignatures == .verify else { return [] }
             return [.precheckSyncedBlocks(asked)]
         case .peerHeight(let peer, let height):
             guard mayServeChain(peer) else { return [] }

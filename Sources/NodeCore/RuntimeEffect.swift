@@ -93,6 +93,10 @@ public struct RuntimeCoreSettings: Sendable {
     /// How often the mempool is searched for transactions stuck behind a nonce gap past their
     /// TTL (`[mempool] eviction_interval_ms`; default 1 s: one leaves at most a second late).
     public var mempoolEvictionIntervalMs = 1_000
+    /// Whether block sync verifies every transfer signature of a synced block again, or trusts
+    /// those of blocks signed by the leader of their term (`[p2p] sync_transfer_signatures`;
+    /// default `verify`; what the other trusts: `SyncTransferSignatures`).
+    public var syncTransferSignatures = SyncTransferSignatures.verify
 
     /// A leadership transfer is answered false when leadership has not moved within this many
     /// election timeouts. Internal: Raft itself gives a transfer up after one election timeout,

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `autochain <command> [options]`: every part of the system is one binary.
 let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(CLIError) -> Void)] = [
@@ -26,7 +27,7 @@ let commands: [(name: String, summary: String, run: @Sendable ([String]) throws(
 func topUsage() -> String {
     var lines = ["usage: autochain <command> [options]", "", "commands:"]
     let width = (commands.map(\.name.count).max() ?? 0) + 2
-    for c in commands { lines.append("  " + c.name.padding(toLength: width, withPad: " ", startingAt: 0) + c.summary) }
+    for c in commands { lines.append("  " + c.name.padded(toLength: width) + c.summary) }
     lines.append("")
     lines.append("'autochain <command> --help' describes a command.")
     return lines.joined(separator: "\n")
@@ -42,7 +43,7 @@ guard let name = arguments.first, name != "--help", name != "-h", name != "help"
     exit(arguments.isEmpty ? 2 : 0)
 }
 guard let command = commands.first(where: { $0.name == name }) else {
-    FileHandle.standardError.write(Data("autochain: unknown command '\(name)'\n\(topUsage())\n".utf8))
+    StandardStream.error.write("autochain: unknown command '\(name)'\n\(topUsage())\n")
     exit(2)
 }
 do {
@@ -53,7 +54,7 @@ do {
     case .help(let text):
         print(text)
     case .usage(let reason), .failed(let reason):
-        FileHandle.standardError.write(Data("autochain \(name): \(reason)\n".utf8))
+        StandardStream.error.write("autochain \(name): \(reason)\n")
     }
     exit(error.exitCode)
 }

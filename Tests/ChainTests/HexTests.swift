@@ -39,3 +39,12 @@ import Testing
         #expect(Hex.decode(framed.dropFirst(2).dropLast(2)) == bytes, "a Substring in the middle of a line")
     }
 }
+
+@Test func hex_appendWritesWhatEncodeSpellsAfterWhatIsThere() {
+    let bytes: [UInt8] = [0x00, 0x0f, 0xa5, 0xff]
+    var out = Array("x:".utf8)
+    Hex.append(bytes, to: &out)
+    #expect(out == Array("x:000fa5ff".utf8))
+    Hex.append([], to: &out)
+    #expect(String(decoding: out, as: UTF8.self) == "x:" + Hex.encode(bytes))
+}

@@ -65,6 +65,51 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(core.detector.health(node: "fresh", now: 2) == .alive)
 }
 
+/// A node the chain removed, whose container and volume were deleted from outside and whose exit
+/// the registry did not see (its last heartbeat came in after the exit report), is retired once
+/// dead: before, it dropped out of the autoscaler's view and stayed listed as dead for ever.
+@Test func aRemovedNodeNoProviderVouchesFor_isRetiredOnceDead() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    var chain = ChainBuilder(voters: ["n1", "n2", "n3"])
+    chain.add(.addLearner, "n4", by: "n1")
+    chain.add(.remove, "n2", by: "n1")
+    chain.add(.promote, "n4", by: "n1")
+    let verified = try! chain.verified()
+    core.membershipVerified(verified.membership, height: verified.height)
+    for id in ["n1", "n3", "n4"] { _ = core.heartbeat(report(id, leader: "n1", height: verified.height), at: 110) }
+    let provider = facts(["n1", "n3", "n4"])
+    let decided = core.tick(provider, at: 110).effects.compactMap { effect -> ScalingAction? in
+        if case .decided(let action) = effect { action } else { nil }
+    }
+    #expect(decided.contains { if case .retire(let node, _) = $0 { node == "n2" } else { false } }, "\(decided)")
+}
+
+/// A heartbeat read just after the provider reported the exit was sent before it (Docker's exit
+/// is seen up to a poll late): the node stays "seen to exit", so with its data gone it is gone for
+/// good and is removed as soon as its replacement joined, not after the silent-voter delay.
+@Test func aHeartbeatReadJustAfterTheExitReport_doesNotHideTheExit() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    _ = core.processExited("n2", status: -1, deliberately: false, at: 100.3)
+    _ = core.heartbeat(report("n2", leader: "n1"), at: 100.4)
+    #expect(core.detector.exitSeen(node: "n2"), "the late heartbeat was sent before the exit")
+    let observed = core.observe(facts(["n1", "n3"]), now: 100.5)
+    #expect(observed.nodes.first { $0.id == "n2" }?.exitSeen == true)
+}
+
+/// Heartbeats count again after two heartbeat intervals (a node restarted from outside), and at
+/// once after the registry started the node again itself.
+@Test func heartbeatsAfterTheExitGrace_orAfterARestart_countAsLife() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    _ = core.processExited("n2", status: 137, deliberately: false, at: 100)
+    _ = core.heartbeat(report("n2", leader: "n1"), at: 101.1)
+    #expect(!core.detector.exitSeen(node: "n2") && core.detector.health(node: "n2", now: 101.1) == .alive)
+    _ = core.processExited("n3", status: 137, deliberately: false, at: 102)
+    _ = core.carryOut(.restart(node: "n3", reason: "test"), observed: core.observe(facts(["n1", "n2", "n3"]), now: 102.1),
+                      facts: facts(["n1", "n2", "n3"]), now: 102.1)
+    _ = core.heartbeat(report("n3", leader: "n1"), at: 102.3)
+    #expect(!core.detector.exitSeen(node: "n3"), "the restarted copy is heard from")
+}
+
 @Test func deleteNode_ofANodeNeverHeardOfAndWithoutData_isRefused() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     #expect(throws: RegistryRefusal.unknownNode("n9")) { try core.retireRequested("n9", hasData: false) }

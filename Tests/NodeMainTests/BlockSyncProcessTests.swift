@@ -70,4 +70,25 @@ import Testing
         #expect(finished.map { $0 + 2 >= chainHeight } == true, "sync finished at \(String(describing: finished)) of \(chainHeight)")
         print("block sync of \(chainHeight) blocks (≈\(chainHeight * 2_000) transfers) in \(String(format: "%.1f", seconds)) s")
     }
+
+    /// `sync_transfer_signatures = "trust_leader_signed"` reaches the syncing node's core (its
+    /// log says so) and the node ends on the leader's chain and state.
+    @Test func aNodeTrustingLeaderSignedBlocks_syncsToTheSameHeadAndBalances() throws {
+        let c = Cluster()
+        defer { c.stopAll() }
+        try c.start("n1", join: false)
+        try Self.load(c.nodes["n1"]!, batches: 10)
+        let head = try #require(c.status("n1")?["height"]?.intValue)
+        let config = TestDirs.make("sync-trust-config") + "/config.toml"
+        _ = FileManager.default.createFile(atPath: config, contents: Data("[p2p]\nsync_transfer_signatures = \"trust_leader_signed\"\n".utf8))
+        try c.start("n2", join: true, config: config, waitUntilReady: false)
+        try c.eventually("n2 has n1's chain", timeout: 120) { (c.status("n2")?["height"]?.intValue).map { $0 >= head } ?? false }
+        let log = (try? String(contentsOfFile: c.nodes["n2"]!.logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("block sync started") && log.contains("transfer_signatures=trust_leader_signed"),
+                "\(c.nodes["n2"]!.tailOfLog())")
+        let path = "/block/\(head)"
+        #expect(try c.nodes["n2"]!.json("GET", path).body["hash"] == c.nodes["n1"]!.json("GET", path).body["hash"])
+        let balance = "/balance/\(Self.dev.address.hex)"
+        #expect(try c.nodes["n2"]!.json("GET", balance).body == c.nodes["n1"]!.json("GET", balance).body)
+    }
 }

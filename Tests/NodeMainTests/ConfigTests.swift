@@ -29,6 +29,13 @@ import Testing
         return "(no error)"
     }
 
+    /// Messages name a configuration file by its last path component, as `NSString` did.
+    @Test func configurationFilesAreNamedByTheirLastPathComponent() {
+        for path in ["/etc/autochain/node.toml", "node.toml", "conf/", "/", "", "a//b.toml"] {
+            #expect(ConfigLoader.fileName(path) == (path as NSString).lastPathComponent, "\(path)")
+        }
+    }
+
     /// `[registry] heartbeat_ms` is read by both sides: the registry detects failures against it
     /// and tells registering nodes that period; a bad value is refused with its key.
     @Test func registryHeartbeatPeriodReachesTheFailureDetector() throws {
@@ -285,6 +292,19 @@ import Testing
             #expect(s.storage.synchronous.rawValue == mode.uppercased())
         }
         #expect(try load("[storage]\nsynchronous = \"full\"\n").storage.synchronous == .full)
+    }
+
+    /// Block sync verifies every synced transfer unless told to trust leader-signed blocks
+    /// (file or `SYNC_TRANSFER_SIGNATURES`); anything else is refused with the key.
+    @Test func syncTransferSignaturesDefaultsToVerify_andTrustIsChosenByName() throws {
+        #expect(NodeSettings().p2p.syncTransferSignatures == .verify)
+        #expect(RuntimeCoreSettings(node: NodeSettings()).syncTransferSignatures == .verify)
+        let trusting = try load("[p2p]\nsync_transfer_signatures = \"trust_leader_signed\"\n")
+        #expect(trusting.p2p.syncTransferSignatures == .trustLeaderSigned)
+        #expect(RuntimeCoreSettings(node: trusting).syncTransferSignatures == .trustLeaderSigned)
+        #expect(try load("", env: ["SYNC_TRANSFER_SIGNATURES": "trust_leader_signed"]).p2p.syncTransferSignatures == .trustLeaderSigned)
+        let r = reason { _ = try load("[p2p]\nsync_transfer_signatures = \"trust\"\n") }
+        #expect(r.contains("p2p.sync_transfer_signatures") && r.contains("trust_leader_signed"), "\(r)")
     }
 
     @Test func storageCheckSettingsComeFromTheFile() throws {

@@ -71,6 +71,23 @@ private let allRaftKinds: [Message.Kind] = [
     #expect(json["blocks"]?.arrayValue?.first?.stringValue == Hex.encode(block.encode()))
 }
 
+/// Block sync serves blocks as stored: the line it builds from their bytes is the one the
+/// decoded blocks would make, so an asker cannot tell the two apart.
+@Test func test_peerMessage_blocksLineOfStoredBytesIsTheLineOfTheBlocks() throws {
+    let key = KeyPair.generate()
+    let tx = Transaction.signed(chainId: "c", to: KeyPair.generate().address, amount: 5, fee: 1, nonce: 0, keyPair: key)
+    let blocks = (1...3).map { h in
+        Block.make(height: UInt64(h), prevHash: testGenesis, stateRoot: testGenesis, timestamp: 1, term: 1,
+                   txs: h == 2 ? [] : [tx], proposerKey: key)
+    }
+    for count in 0...blocks.count {
+        let some = Array(blocks.prefix(count))
+        let line = PeerMessage.blocksLine(encoded: some.map { $0.encode() })
+        #expect(line == PeerMessage.blocks(some).encodedLine(), "\(count) blocks")
+        #expect(try PeerMessage.decode(line: Array(line.dropLast())) == .blocks(some))
+    }
+}
+
 @Test func test_peerMessage_rejectsMalformedInput() {
     #expect(decodeError("not json") != nil)
     #expect(decodeError("[1,2]") == .notAnObject)

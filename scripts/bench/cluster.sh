@@ -16,7 +16,10 @@
 #                  cluster commits them (bench flow control: at most GROW_WINDOW in flight); then
 #                  CATCHUP_RUNS times start an EMPTY node (n4, n5, ...) with --join, time from its
 #                  start until its height equals the leader's -> transfers/s synced (every transfer
-#                  of the chain, from its autochain_txs_committed_total); stop it and remove it
+#                  of the chain, from its autochain_txs_committed_total); stop it and remove it.
+#                  The empty node runs with [p2p] sync_transfer_signatures = CATCHUP_SIGNATURES
+#                  (default "verify", the node's default; "trust_leader_signed" skips the transfer
+#                  signatures of blocks their term's leader signed, see docs/OPERATIONS.md)
 #
 # While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
 # `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s).
@@ -27,6 +30,7 @@
 #   AUTOCHAIN_BIN=path   use this binary instead of building .build/release/autochain
 #   RUNS=3  TXS=60000  FAILOVERS=10  PERF=1  UNBATCHED_TXS=30000
 #   CATCHUP_TXS=1000000  CATCHUP_RUNS=3  GROW_WINDOW=20000  CATCHUP_BUDGET_S= (unset: no cap)
+#   CATCHUP_SIGNATURES=verify|trust_leader_signed
 #   PHASES=abcde         run only these phases; phase b without a needs PEAK_TPS (it sets the pace)
 #
 # The chain for (d) is grown with one account per 500 transfers (at most 20,000 accounts) and at
@@ -49,6 +53,7 @@ FAILOVERS=${FAILOVERS:-10}
 CATCHUP_TXS=${CATCHUP_TXS:-1000000}
 CATCHUP_BUDGET_S=${CATCHUP_BUDGET_S:-}   # set: grow by at most PEAK x this many seconds
 CATCHUP_RUNS=${CATCHUP_RUNS:-3}
+CATCHUP_SIGNATURES=${CATCHUP_SIGNATURES:-verify}
 GROW_WINDOW=${GROW_WINDOW:-20000}
 PERF=${PERF:-1}
 PHASES=${PHASES:-abcde}
@@ -264,7 +269,7 @@ for run in $(seq "$CATCHUP_RUNS"); do
     log "(d) catch-up run $run: chain at height $chain_height; starting an empty $fresh with --join (load $(cut -d' ' -f1-3 /proc/loadavg))"
     echo "$(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/catchup-$run.loadavg"
     t0=$(date +%s.%N)
-    start_node "$fresh" --join
+    SYNC_TRANSFER_SIGNATURES=$CATCHUP_SIGNATURES start_node "$fresh" --join
     if WAIT_PID=${PID[$fresh]} timeout $((CATCHUP_WAIT_S + 10)) python3 "$PROBE" wait-sync "$CATCHUP_WAIT_S" "$(url "$fresh")" $(urls n1 n2 n3); then
         t1=$(date +%s.%N)
         fresh_txs=$(python3 "$PROBE" metric "$(url "$fresh")" autochain_txs_committed_total)
@@ -277,8 +282,8 @@ t0, t1, txs, height, grown, load = float(sys.argv[1]), float(sys.argv[2]), float
 sync_s = float(sys.argv[6]) if sys.argv[6] else None
 print(json.dumps({"seconds": t1 - t0, "transfersSynced": txs, "blocksSynced": height, "grownBy": grown,
                   "transfersPerSecond": txs / (t1 - t0), "blocksPerSecond": height / (t1 - t0),
-                  "blockSyncSeconds": sync_s, "loadavg": load}))
-' "$t0" "$t1" "$fresh_txs" "$fresh_height" "$catchup_txs" "$sync_s" "$(cat "$OUT/catchup-$run.loadavg")" >"$OUT/catchup-$run.json"
+                  "blockSyncSeconds": sync_s, "loadavg": load, "transferSignatures": sys.argv[8]}))
+' "$t0" "$t1" "$fresh_txs" "$fresh_height" "$catchup_txs" "$sync_s" "$(cat "$OUT/catchup-$run.loadavg")" "$CATCHUP_SIGNATURES" >"$OUT/catchup-$run.json"
         log "(d) run $run: $(cat "$OUT/catchup-$run.json")"
     else
         # Keep going: the other figures stand; the report says the catch-up failed and why.

@@ -112,12 +112,21 @@ settled() {  # three voters, no learner, three running node containers the regis
 new_container() { running_nodes | grep -vxF -f "$tmp/before" | head -1 | grep .; }
 has_ip() { [ -n "$(ip_of "$1")" ]; }
 wait_for() { local secs=$1; shift; local end=$(($(date +%s) + secs)); until "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.1; done; }
+# unsettled WHAT: says why the cluster is not settled (what `settled` checks, the registry's last
+# events and log) into the output and $OUT/unsettled.log, then fails the run
+unsettled() {
+  { echo "$1"; echo "running node containers: $(running_nodes | tr '\n' ' ')"
+    curl -s -m 2 $REG/status | jq -c '{voters, learners, quorum, nodes: [.nodes[] | {id, state}]}' 2>&1
+    curl -s -m 2 $REG/events | jq -r '.events[-15:][] | "\(.kind) \(.node) \(.message)"' 2>&1
+    docker logs --tail 20 autochain-registry 2>&1; } | tee -a "$OUT/unsettled.log"
+  exit 1
+}
 a_follower() { local c l; l=$(st "$(leader_url)" | jq -r .nodeId); for c in $(running_nodes); do [ "$c" != "$CLUSTER-$l" ] && { echo "$c"; return; }; done; return 1; }
 
 if has k || has r || has t; then
   compose down -v --remove-orphans -t 2 >/dev/null 2>&1
   compose up -d >/dev/null 2>&1 || { echo "compose up failed"; exit 1; }
-  wait_for 120 settled || { echo "the compose cluster did not settle"; exit 1; }
+  wait_for 120 settled || unsettled "the compose cluster did not settle"
   # A little history, so a replacement has blocks to sync.
   timeout 300 "$BIN" bench --node "http://127.0.0.1:$NODE1_PORT" --key "$tmp/dev.key" --txs 5000 --accounts 100 --concurrency 2 --batch 100 \
     --json "$OUT/warmup.json" >/dev/null 2>&1 || true
@@ -128,7 +137,7 @@ fi
 if has k; then
   loadavg k start
   for run in $(seq "$KILLS"); do
-    wait_for 120 settled || { echo "(k) run $run: the cluster did not settle first"; exit 1; }
+    wait_for 120 settled || unsettled "(k) run $run: the cluster did not settle first"
     victim=$(a_follower); running_nodes > "$tmp/before"
     height=$(st "$(leader_url)" | jq -r .height)
     t0=$(now)
@@ -142,6 +151,7 @@ if has k; then
     note k "kill+rm a follower -> the new node's container started s" "$spawned"
     note k "kill+rm a follower -> a new node, a voter at the leader's height s" "$took"
     echo "run $run: $victim (chain height $height) -> $new: container after $spawned s, caught-up voter after $took s" >> "$OUT/kills.log"
+    curl -s -m 2 $REG/events | jq -r '.events[-10:][] | "\(.at // "") \(.kind) \(.node) \(.message)"' > "$OUT/events-k-$run.txt" 2>&1
     log "(k) run $run: $victim -> $new: container after $spawned s, caught-up voter after $took s"
   done
   wait_for 120 settled
@@ -152,7 +162,7 @@ fi
 if has r; then
   loadavg r start
   for run in $(seq "$KILLS"); do
-    wait_for 120 settled || { echo "(r) run $run: the cluster did not settle first"; exit 1; }
+    wait_for 120 settled || unsettled "(r) run $run: the cluster did not settle first"
     victim=$(a_follower); cid=$(docker inspect -f '{{.Id}}' "$victim")
     started=$(docker inspect -f '{{.State.StartedAt}}' "$victim")
     t0=$(now)

@@ -139,7 +139,7 @@ for l in ("s", "m", "l", "xl"):
     path = os.path.join(out, f"check-perf-{l}.txt")
     if os.path.exists(path):
         text = open(path).read()
-        m = re.search(r"Throughput is (\d+) writes/s", text)
+        m = re.search(r"Throughput (?:is|too low:) (\d+) writes/s", text)  # PASS says "is", FAIL "too low:"
         verdict = "PASS" if re.search(r"^PASS\s*$", text, re.M) or "PASS:" in text and "FAIL" not in text else "FAIL"
         rows.append((f"(b) etcdctl check perf --load={l}: writes/s ({verdict})", float(m.group(1)) if m else float("nan"), [], "{:.0f}"))
 summary = {"version": version, "medians": {}}

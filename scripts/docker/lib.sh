@@ -22,7 +22,9 @@ ensure_docker() {
   command -v docker >/dev/null 2>&1 || { log "no docker client"; return 1; }
   if ! docker info >/dev/null 2>&1; then
     command -v dockerd >/dev/null 2>&1 || { log "no dockerd"; return 1; }
-    if ! pgrep -x dockerd >/dev/null 2>&1; then
+    # The engine behind the default socket writes /var/run/docker.pid; other engines on this
+    # machine (the Swarm lab's, each with its own --pidfile and socket) do not count.
+    if ! { [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
       log "starting dockerd (log: /var/log/dockerd.log)"
       DOCKERD_STARTED_PID=$(as_root sh -c 'nohup dockerd > /var/log/dockerd.log 2>&1 & echo $!') \
         || { log "cannot start dockerd (not root?)"; return 1; }

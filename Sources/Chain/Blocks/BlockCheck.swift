@@ -7,7 +7,11 @@ public enum BlockCheck {
     ///   - term: the Raft term of the log entry that carried the block, when known.
     ///   - membership: the membership as of the previous block.
     ///   - signaturesValid: the outcome of `Transaction.verifyAll` on exactly `block.txs`, when the
-    ///     caller has checked them already (block sync checks them on other cores); nil: checked here.
+    ///     caller has checked them already (block sync checks them on other cores), or true when
+    ///     the caller trusts them on the proposer's signature (block sync's
+    ///     `sync_transfer_signatures = "trust_leader_signed"`): it is looked at only after the
+    ///     link, the structure (txRoot), the proposer's vote and its signature checked out;
+    ///     nil: checked here.
     public static func verifyAndExecute(
         _ block: Block, index: UInt64, term: UInt64?, prevHash: Hash32, prevStateRoot: Hash32,
         membership: ClusterMembership, accounts: some AccountSource, signaturesValid: Bool? = nil

@@ -1,5 +1,6 @@
 import CSodium
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The cluster's one operator credential: the bearer secret that every mutating call on a node
 /// or the registry must carry (`Authorization: Bearer <credential>`), that nodes hand to the
@@ -25,7 +26,7 @@ public struct ClusterCredential: Sendable, Equatable, CustomStringConvertible {
 
     /// A credential given by an operator (flag, env, config or file), surrounding whitespace trimmed.
     public init(_ text: String) throws(CredentialError) {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespaceAndNewlines
         guard trimmed.utf8.count >= Self.minBytes else { throw .tooShort(bytes: trimmed.utf8.count, minimum: Self.minBytes) }
         guard trimmed.utf8.count <= Self.maxBytes else { throw .tooLong(maximum: Self.maxBytes) }
         guard trimmed.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw .notPrintable }
@@ -77,7 +78,7 @@ public struct ClusterCredential: Sendable, Equatable, CustomStringConvertible {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw .unwritable(path: directory, reason: error.localizedDescription)
+            throw .unwritable(path: directory, reason: FileErrorText.reason(error))
         }
         let credential = generate()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The one node-ID grammar of the cluster, checked at every boundary an ID crosses (REST bodies,
 /// registry requests, peer messages, blocks, config, provider records): `[a-z0-9][a-z0-9-]{0,62}`.

@@ -34,18 +34,24 @@ public final class ChainReader: Sendable {
 
     /// Committed blocks from `from` on, at most `count` of them and about `maxBytes` (at least one).
     public func blocks(from: UInt64, count: Int, maxBytes: Int) throws -> [Block] {
+        try encodedBlocks(from: from, count: count, maxBytes: maxBytes).map { try Block.decode($0) }
+    }
+
+    /// As `blocks`, in their binary codec as stored (`Block.encode`), not decoded: block sync
+    /// serves them so, and the asker decodes and checks every one.
+    public func encodedBlocks(from: UInt64, count: Int, maxBytes: Int) throws -> [[UInt8]] {
         try connection.withLock { c in
             let stmt = try c.db.prepare("SELECT data FROM blocks WHERE height >= ? ORDER BY height LIMIT ?")
             defer { stmt.reset() }
             try stmt.bind(1, SQLValue.integer(Int64(clamping: from)))
             try stmt.bind(2, SQLValue.integer(Int64(count)))
-            var out: [Block] = []
+            var out: [[UInt8]] = []
             var bytes = 0
             while try stmt.step() {
                 let data = stmt.blob(0)
                 if !out.isEmpty && bytes + data.count > maxBytes { break }
                 bytes += data.count
-                out.append(try Block.decode(data))
+                out.append(data)
             }
             return out
         }

@@ -230,20 +230,25 @@ public final class ChainStore {
     /// Writes committed blocks with their tx index rows; account changes are coalesced over the
     /// whole batch (a later block's value of an account overwrites an earlier one's inside the same
     /// transaction anyway), so a batch of many blocks costs one upsert per touched account.
+    /// The tx index rows go in in hash order: the index is keyed by hash, so a batch's rows land
+    /// all over it, and in order each insertion finds its page next to the last one's (the top
+    /// cost of a block-syncing node once signatures are trusted, docs/BENCHMARKS.md).
     private func applyCommitted(_ batch: [CommittedBlock]) throws {
         guard let last = batch.last else { return }
         let txInsert = try db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
         var finalAccounts: [Address: Account] = [:]
         var fees: UInt64 = 0
+        var rows: [(hash: Hash32, height: UInt64, index: Int)] = []
+        rows.reserveCapacity(batch.reduce(0) { $0 + $1.block.txs.count })
         for c in batch {
             let height = c.block.header.height
             try insertBlock(c.block)
-            for (i, tx) in c.block.txs.enumerated() {
-                try txInsert.run(.blob(tx.hash.bytes), .integer(Int64(height)), .integer(Int64(i)))
-            }
+            for (i, tx) in c.block.txs.enumerated() { rows.append((tx.hash, height, i)) }
             for a in c.delta.changes { finalAccounts[a.address] = a }
             fees += c.delta.feesBurned
         }
+        rows.sort { $0.hash < $1.hash }
+        for r in rows { try txInsert.run(.blob(r.hash.bytes), .integer(Int64(r.height)), .integer(Int64(r.index))) }
         let upsert = try db.prepare("""
             INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce

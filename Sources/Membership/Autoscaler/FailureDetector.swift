@@ -70,6 +70,9 @@ public struct FailureDetector: Sendable {
     /// Stops tracking `node` (retired).
     public mutating func forget(node: String) { records[node] = nil }
 
+    /// When the provider last reported the node's process ended, nil when never.
+    public func exitedAt(node: String) -> Double? { records[node]?.exitedAt }
+
     /// The last heartbeat or successful probe, nil when never heard from.
     public func lastHeardAt(node: String) -> Double? { records[node]?.lastSignAt }
 

@@ -1,5 +1,7 @@
 import Chain
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -85,9 +87,7 @@ public final class RegistryClient: Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in run() }
-        t.name = "registry-client"
-        t.start()
+        PosixThread.start(name: "registry-client") { [self] in run() }
     }
 
     public func stop() {

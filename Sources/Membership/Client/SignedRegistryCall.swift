@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// A node's call to the registry, signed with its Ed25519 node key, so the registry knows which

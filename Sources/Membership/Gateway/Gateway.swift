@@ -1,6 +1,6 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
 import Glibc
 import P2P
 import Synchronization
@@ -73,10 +73,8 @@ public final class Gateway: Sendable {
         let bound = try s.start(bindTo: address)
         server.withLock { $0 = s }
         refreshNodes()
-        let t = Thread { [self] in discoverLoop() }
-        t.name = "gateway-discover"
         discovering.store(true, ordering: .sequentiallyConsistent)
-        t.start()
+        PosixThread.start(name: "gateway-scan") { [self] in discoverLoop() }
         return bound
     }
 

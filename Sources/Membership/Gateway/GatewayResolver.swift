@@ -1,4 +1,5 @@
-import Foundation
+import Chain
+import FoundationEssentials
 import Glibc
 import P2P
 import Synchronization
@@ -102,9 +103,8 @@ final class GatewayResolver: Sendable {
         case .start:
             // A thread per name (at most `maxNamesResolving`): one name that blocks for seconds
             // must not queue the others behind it, as a dispatch queue of CPU width would.
-            let thread = Thread { [self] in finish(text, lookup(url.host, url.port)) }
-            thread.name = "gateway-resolve"
-            thread.start()
+            let started = PosixThread.start(name: "gateway-resolve") { [self] in finish(text, lookup(url.host, url.port)) }
+            if !started { finish(text, .failure(.invalidAddress(text, reason: "no thread to look the name up"))) }
         }
     }
 

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Nodes as Docker containers, through the Engine API on the engine's Unix socket: one container
@@ -47,9 +48,7 @@ public final class DockerProvider: NodeProvider {
         let s = snapshot.withLock { $0 }
         log.info("docker provider ready", ["api": engine.apiVersion, "cluster": spec.cluster, "image": spec.image,
                                           "network": spec.network, "adopted": s.containers.keys.sorted().joined(separator: ",")])
-        let t = Thread { [self] in pollLoop() }
-        t.name = "docker-provider-poll"
-        t.start()
+        PosixThread.start(name: "docker-poll") { [self] in pollLoop() }
     }
 
     /// Stops the poller (the containers keep running: they outlive the registry).

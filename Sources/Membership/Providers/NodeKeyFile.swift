@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A node's key file `<data dir>/node.key`, in the CLI's key file format
 /// (`{"address","publicKey","seed"}`, mode 0600). A provider writes it into a new node's data
@@ -27,8 +28,10 @@ public enum NodeKeyFile {
     /// `publicKey` field lies is read for what its seed is); nil when absent or unreadable.
     public static func publicKey(in dir: String) -> PublicKey? {
         let path = dir + "/" + name
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), let size = attrs[.size] as? Int,
-              size <= maxBytes, let data = FileManager.default.contents(atPath: path),
+        // The size from stat(2): `attributesOfItem`'s `.size` is an NSNumber when Foundation is
+        // linked and a plain integer when it is not, so a cast to one type misreads the other.
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_size <= maxBytes, let data = FileManager.default.contents(atPath: path),
               let json = try? JSON.parse(Array(data)), let seedHex = json["seed"]?.stringValue,
               let seed = Hex.decode(seedHex), seed.count == KeyPair.seedBytes else { return nil }
         return KeyPair(seed: seed).publicKey

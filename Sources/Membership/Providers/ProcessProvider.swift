@@ -1,5 +1,7 @@
 import Chain
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -16,7 +18,7 @@ public final class ProcessProvider: NodeProvider {
     let registryURL: String
     let clusterToken: String
     let logLevel: String
-    private let children = Mutex<[String: Process]>([:])
+    private let children = Mutex<[String: ChildProcess]>([:])
     /// Set by `stopAll`: a registry shutting down starts nothing more.
     private let starting = Mutex<Bool>(false)
     private let exitHandler = Mutex<(@Sendable (String, Int32) -> Void)?>(nil)
@@ -27,9 +29,6 @@ public final class ProcessProvider: NodeProvider {
     private let handedOut = Mutex<Set<String>>([])
     /// Seconds a node gets to stop after SIGTERM before SIGKILL (`NodeStopGrace`).
     public let stopGraceS: Int
-    /// How often `stop` looks whether the node has exited (20 ms: a stop is rare, and a node that
-    /// exits at once is seen without a noticeable delay).
-    static let exitPollIntervalUs: UInt32 = 20_000
     /// Tries for a port not yet handed out, before giving up.
     static let maxPortTries = 64
 
@@ -104,36 +103,31 @@ public final class ProcessProvider: NodeProvider {
         let others = peers.filter { $0 != p2p }
         if !others.isEmpty { args += ["--peers", others.joined(separator: ",")] }
         if fresh && !bootstrap { args.append("--join") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["REGISTRY_URL"] = registryURL
         // Always set: the registry's own environment must not hand a node some other incarnation.
         env[Fencing.incarnationEnvironmentVariable] = String(incarnation)
         if !clusterToken.isEmpty { env["AUTOCHAIN_CLUSTER_TOKEN"] = clusterToken }
-        p.environment = env
-        let logPath = "\(baseDir)/\(id).log"
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: logPath) else { throw ProviderError.startFailed(id: id, reason: "cannot open \(logPath)") }
-        handle.seekToEndOfFile()
-        p.standardOutput = handle
-        p.standardError = handle
         let handler = exitHandler.withLock { $0 }
-        p.terminationHandler = { proc in handler?(id, proc.terminationStatus) }
-        do { try p.run() } catch { throw ProviderError.startFailed(id: id, reason: "\(error)") }
+        let p: ChildProcess
+        do {
+            // The node's log is appended to across restarts.
+            p = try ChildProcess.spawn(executable: binary, arguments: args, environment: env,
+                                       output: .file(path: "\(baseDir)/\(id).log", truncate: false),
+                                       onExit: { status in handler?(id, status) })
+        } catch {
+            throw ProviderError.startFailed(id: id, reason: "\(error)")
+        }
         children.withLock { $0[id] = p }
-        log.info("node process started", ["node": id, "pid": p.processIdentifier, "api": api, "p2p": p2p, "incarnation": incarnation,
+        log.info("node process started", ["node": id, "pid": p.pid, "api": api, "p2p": p2p, "incarnation": incarnation,
                                           "mode": fresh ? (bootstrap ? "bootstrap" : "join") : "restart"])
         return ProvidedNode(id: id, apiUrl: "http://\(api)", p2pAddr: p2p)
     }
 
     public func stop(_ id: String) {
         guard let p = children.withLock({ $0[id] }), p.isRunning else { return }
-        p.terminate()
-        let deadline = Date().addingTimeInterval(Double(stopGraceS))
-        while p.isRunning && Date() < deadline { usleep(Self.exitPollIntervalUs) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.signal(SIGTERM)
+        if !p.waitUntilExit(seconds: Double(stopGraceS)) { p.signal(SIGKILL) }
         p.waitUntilExit()
     }
 
@@ -214,7 +208,7 @@ public final class ProcessProvider: NodeProvider {
 
     public func apiURL(_ id: String) -> String? { recordedPorts(id).map { "http://\($0.api)" } }
 
-    public func pid(_ id: String) -> Int32? { children.withLock { $0[id].map(\.processIdentifier) } }
+    public func pid(_ id: String) -> Int32? { children.withLock { $0[id].map(\.pid) } }
 
     /// The node's ports: the ones it had (kept in `<dataDir>/ports`) when still free, else new ones.
     func ports(for id: String) throws -> (api: String, p2p: String) {

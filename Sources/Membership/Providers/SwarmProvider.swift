@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Nodes as Docker Swarm services, through the Engine API on a manager's Unix socket (the
@@ -22,7 +23,7 @@ public final class SwarmProvider: NodeProvider {
     private let stopping = Atomic<Bool>(false)
     /// Held from choosing a fresh node's host until its service is in the snapshot, so nodes
     /// spawned at once see each other and spread.
-    private let placing = NSLock()
+    private let placing = Mutex<Void>(())
     private let log = Logger(component: "provider")
 
     struct Snapshot: Sendable {
@@ -71,9 +72,7 @@ public final class SwarmProvider: NodeProvider {
             "hosts": s.hosts.values.filter(\.usable).count, "secret": spec.secretName.isEmpty ? "none (credential in the environment)" : spec.secretName,
             "adopted": s.services.values.filter { $0.retiredAt == nil }.map(\.node).sorted().joined(separator: ","),
         ])
-        let t = Thread { [self] in pollLoop() }
-        t.name = "swarm-provider-poll"
-        t.start()
+        PosixThread.start(name: "swarm-poll") { [self] in pollLoop() }
     }
 
     static func findSecret(_ engine: DockerEngine, _ name: String) throws(DockerError) -> String? {
@@ -173,16 +172,16 @@ public final class SwarmProvider: NodeProvider {
     /// Creates the service of a new node on the host `placeFresh` picks. One at a time, each
     /// seeing the services created before it.
     func createFresh(_ id: String, bootstrap: Bool, peers: [String], incarnation: UInt64) throws {
-        placing.lock()
-        defer { placing.unlock() }
-        try refresh(reportExits: false)
-        guard snapshot.withLock({ $0.services[id] == nil }) else { return }  // created meanwhile
-        let host = try placeFresh(id)
-        try engine.expect(spec.createService(id, bootstrap: bootstrap, fresh: true, peers: peers, host: host.id, secretID: secretID,
-                                             apiVersion: engine.apiVersion, incarnation: incarnation))
-        log.info("node service created", ["node": id, "host": host.hostname, "host_id": host.id, "zone": host.zone,
-                                          "mode": bootstrap ? "bootstrap" : "join"])
-        try refresh(reportExits: false)
+        try placing.withLock { _ in
+            try refresh(reportExits: false)
+            guard snapshot.withLock({ $0.services[id] == nil }) else { return }  // created meanwhile
+            let host = try placeFresh(id)
+            try engine.expect(spec.createService(id, bootstrap: bootstrap, fresh: true, peers: peers, host: host.id, secretID: secretID,
+                                                 apiVersion: engine.apiVersion, incarnation: incarnation))
+            log.info("node service created", ["node": id, "host": host.hostname, "host_id": host.id, "zone": host.zone,
+                                              "mode": bootstrap ? "bootstrap" : "join"])
+            try refresh(reportExits: false)
+        }
     }
 
     /// The host for a fresh node (`SwarmPlacement`), given where the cluster's nodes are.

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 
 /// Following the chain: the registry reads headers from the nodes it knows by key and verifies

@@ -1,6 +1,6 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// Observe → decide → act. The decisions are the core's (`RegistryCore`, pure); this file only

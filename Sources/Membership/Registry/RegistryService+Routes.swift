@@ -1,6 +1,6 @@
 import Chain
 import Consensus
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// The registry's REST API (DESIGN §7). Errors have the node API's shape and stable codes.

@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -59,12 +60,8 @@ public final class RegistryService: Sendable {
         boundAddress.withLock { $0 = "\(bound)" }
         record(.registryStarted, nil, "registry listening on \(bound) with the \(provider.name) provider; " +
                "grace period \(Int(settings.autoscaler.gracePeriodS)) s before acting on nodes not yet heard from")
-        let t = Thread { [self] in decideLoop() }
-        t.name = "registry-decide"
-        t.start()
-        let c = Thread { [self] in chainLoop() }
-        c.name = "registry-chain"
-        c.start()
+        PosixThread.start(name: "registry-decide") { [self] in decideLoop() }
+        PosixThread.start(name: "registry-chain") { [self] in chainLoop() }
         return bound
     }
 

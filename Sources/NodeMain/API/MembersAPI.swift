@@ -1,7 +1,7 @@
 import Chain
 import Consensus
 import Dispatch
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// Membership operations (`autochain members ...`) and leadership transfer. Mutating calls carry

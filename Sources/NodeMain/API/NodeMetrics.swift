@@ -1,6 +1,7 @@
 import Chain
 import Consensus
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Synchronization
 
 /// The submit-to-commit times of the transactions this node committed lately, for the p99 it

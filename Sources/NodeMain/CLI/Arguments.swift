@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 /// A command's declared options and the values parsed for them.
 ///
 /// `--name value` and `--name=value` for valued options, `--name` alone for flags, `--help`/`-h`

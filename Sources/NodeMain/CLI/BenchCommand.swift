@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -197,19 +198,24 @@ enum BenchCommand {
         // The head before anything is sent: read by the follower once started, a fast first block
         // could already be below it, its transfers never seen committed.
         let startHeight = UInt64(try NodeClient(url).get("/chain/head")["head"]?["height"]?.intValue ?? 0)
-        let follower = Thread { follow(url: url, run: run, from: startHeight) }
-        follower.start()
+        PosixThread.start(name: "bench-follow") { follow(url: url, run: run, from: startHeight) }
         let group = DispatchGroup()
         for _ in 0..<plan.concurrency {
             group.enter()
-            Thread {
+            PosixThread.start(name: "bench-submit") {
                 defer { group.leave() }
                 guard let client = try? NodeClient(url) else { return }
                 submitLoop(run, client)
-            }.start()
+            }
         }
         group.wait()
-        while !run.tracker.isDone, run.progressing { usleep(BenchPolls.commitPollUs) }
+        // Everything is sent; transfers a deposed or dead leader lost are offered again here too,
+        // or the run would wait out its timeout for them.
+        let tail = try? NodeClient(url)
+        while !run.tracker.isDone, run.progressing {
+            if let tail { offerStaleIfDue(run, tail) }
+            usleep(BenchPolls.commitPollUs)
+        }
         let snapshot = run.tracker.snapshot()
         let lost = run.tracker.stale(sentBefore: .infinity, max: Int.max)
         return Result(submitted: batches.reduce(0) { $0 + $1.count } - snapshot.skipped, rejected: run.rejected.load(ordering: .relaxed),
@@ -310,26 +316,30 @@ enum BenchCommand {
             let inFlight = run.tracker.inFlight
             if inFlight == 0 || inFlight + count <= run.plan.window { return true }
             guard run.progressing else { return false }
-            let now = monotonicSeconds()
-            let due = run.lastResubmit.withLock { last -> Bool in
-                guard now - max(last, run.started) >= Self.resubmitAfterS else { return false }
-                last = now
-                return true
-            }
-            if due {
-                // Every stale transfer (a leader that stepped down keeps its mempool; one that died
-                // loses it), each sender's nonces in order so the new leader can admit them.
-                let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
-                    .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
-                run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
-                for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
-                    let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
-                    if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
-                        run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
-                    }
-                }
-            }
+            offerStaleIfDue(run, client)
             usleep(BenchPolls.windowPollUs)
+        }
+    }
+
+    /// Every `resubmitAfterS`, by one thread at a time, offers again the transfers sent that long
+    /// ago and not seen committed (a leader that stepped down keeps its mempool; one that died
+    /// loses it), each sender's nonces in order so the new leader can admit them.
+    static func offerStaleIfDue(_ run: Run, _ client: NodeClient) {
+        let now = monotonicSeconds()
+        let due = run.lastResubmit.withLock { last -> Bool in
+            guard now - max(last, run.started) >= Self.resubmitAfterS else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let stale = run.tracker.stale(sentBefore: now - Self.resubmitAfterS, max: run.plan.window).compactMap { run.byHash[$0] }
+            .sorted { ($0.from, $0.nonce) < ($1.from, $1.nonce) }
+        run.resubmitted.wrappingAdd(stale.count, ordering: .relaxed)
+        for part in stride(from: 0, to: stale.count, by: Self.resubmitBatch) {
+            let chunk = Array(stale[part..<min(part + Self.resubmitBatch, stale.count)])
+            if let refused = try? offer(chunk, client, accept: Self.alreadyThere) {
+                run.refused(refused.map(\.tx), "offered again: " + (refused.first.map { String(decoding: $0.answer.serialized(), as: UTF8.self) } ?? ""))
+            }
         }
     }
 
@@ -365,8 +375,10 @@ enum BenchCommand {
         let sorted = r.latenciesMs.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let tps = Double(r.committed) / r.elapsedS
-        print(String(format: "bench: committed %d of %d transfers in %.2f s: %.0f tx/s", r.committed, r.submitted, r.elapsedS, tps))
-        print(String(format: "bench: submit-to-commit latency p50 %.1f ms, p99 %.1f ms, max %.1f ms", pct(0.5), pct(0.99), sorted.last ?? 0))
+        func ms(_ x: Double) -> String { NumberText.fixed(x, places: 1) }
+        print("bench: committed \(r.committed) of \(r.submitted) transfers in \(NumberText.fixed(r.elapsedS, places: 2)) s: "
+            + "\(NumberText.fixed(tps, places: 0)) tx/s")
+        print("bench: submit-to-commit latency p50 \(ms(pct(0.5))) ms, p99 \(ms(pct(0.99))) ms, max \(ms(sorted.last ?? 0)) ms")
         if r.rejected > 0 { print("bench: \(r.rejected) refused; first: \(r.firstRejection ?? "?")") }
         if r.skipped > 0 { print("bench: \(r.skipped) not sent (an earlier nonce of their sender was refused)") }
         if r.resubmitted > 0 { print("bench: \(r.resubmitted) offered again after \(Int(resubmitAfterS)) s in flight") }

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Membership
 
 /// `autochain bench-decide`: times `Autoscaler.decide` over a large synthetic cluster (1,000 nodes
@@ -31,8 +32,9 @@ enum BenchDecideCommand {
         var all: [Figures] = []
         for shape in SyntheticCluster.Shape.allCases {
             let f = measure(shape, nodes: nodes, rounds: rounds, settings: settings)
-            print(String(format: "decide over %d nodes (%@): wall median %.1f µs, p99 %.1f µs, max %.1f µs; CPU %.1f µs per call (%d calls, %d actions)",
-                         nodes, shape.rawValue, f.pct(0.5), f.pct(0.99), f.wallUs.last ?? 0, f.cpuUsPerCall, rounds, f.actions))
+            func us(_ x: Double) -> String { NumberText.fixed(x, places: 1) }
+            print("decide over \(nodes) nodes (\(shape.rawValue)): wall median \(us(f.pct(0.5))) µs, p99 \(us(f.pct(0.99))) µs, "
+                + "max \(us(f.wallUs.last ?? 0)) µs; CPU \(us(f.cpuUsPerCall)) µs per call (\(rounds) calls, \(f.actions) actions)")
             all.append(f)
         }
         guard let path = parsed.string("json") else { return }

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// What `autochain bench` knows of every transfer it signed: not yet sent, in flight (sent, not

@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// `autochain keygen`: a new key file, or the well-known development key.
@@ -13,10 +13,10 @@ enum KeygenCommand {
         let parsed = try spec.parse(args)
         let key = parsed.flag("dev") ? KeyPair.development : KeyPair.generate()
         if parsed.flag("dev") {
-            FileHandle.standardError.write(Data("""
+            StandardStream.error.write("""
                 WARNING: this is the well-known DEVELOPMENT key. Its seed is public; anything it holds \
                 can be taken by anyone. Use it on local development chains only.\n
-                """.utf8))
+                """)
         }
         if let out = parsed.string("out") {
             if FileManager.default.fileExists(atPath: out) { throw .failed("\(out) exists; refusing to overwrite a key") }

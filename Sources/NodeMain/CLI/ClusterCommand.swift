@@ -1,6 +1,7 @@
 import Chain
 import Consensus
-import Foundation
+import FoundationEssentials
+import Glibc
 import P2P
 
 /// `autochain cluster`: N node processes on free loopback ports with one genesis. The first
@@ -19,11 +20,11 @@ enum ClusterCommand {
         let count = try parsed.int("nodes", default: 3, range: 1...32)
         let base = parsed.string("base-dir") ?? "./data/cluster"
         do { try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true) } catch {
-            throw .failed("cannot create \(base): \(error.localizedDescription)")
+            throw .failed("cannot create \(base): \(FileErrorText.reason(error))")
         }
         let credentialFile = try credentialFile(parsed, base: base)
         let binary = selfExecutablePath()
-        var children: [Process] = []
+        var children: [ChildProcess] = []
         var p2p: [String] = []
         var apis: [(id: String, url: String)] = []
         for i in 1...count {
@@ -34,27 +35,25 @@ enum ClusterCommand {
             if let l = parsed.string("log-level") { args += ["--log-level", l] }
             let fresh = !FileManager.default.fileExists(atPath: "\(base)/node\(i)/chain.db")
             if !p2p.isEmpty { args += ["--peers", p2p.joined(separator: ",")] + (fresh ? ["--join"] : []) }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = args + ["--token-file", credentialFile]
             let log = "\(base)/node\(i).log"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            p.standardOutput = FileHandle(forWritingAtPath: log)
-            p.standardError = FileHandle(forWritingAtPath: log)
-            do { try p.run() } catch { throw .failed("cannot start node\(i): \(error)") }
-            children.append(p)
+            do {
+                children.append(try ChildProcess.spawn(executable: binary, arguments: args + ["--token-file", credentialFile],
+                                                       environment: ProcessInfo.processInfo.environment,
+                                                       output: .file(path: log, truncate: true)))
+            } catch {
+                throw .failed("cannot start node\(i): \(error)")
+            }
             p2p.append(peer)
             apis.append(("node\(i)", "http://\(api)"))
             print("node\(i)  http://\(api)  (p2p \(peer), log \(log))")
-            if i == 1 { Thread.sleep(forTimeInterval: Self.bootstrapHeadStartS) }
+            if i == 1 { PosixThread.sleep(seconds: Self.bootstrapHeadStartS) }
         }
         print("cluster of \(count) node(s) started; Ctrl-C stops it. Waiting until it runs:")
         let targetVoters = try Self.targetVoters(configFile: parsed.string("config"))
         let watched = apis
-        let watcher = Thread { watch(watched, targetVoters: targetVoters) }
-        watcher.start()
+        PosixThread.start(name: "cluster-watch") { watch(watched, targetVoters: targetVoters) }
         NodeCommand.waitForTerminationSignal()
-        for p in children where p.isRunning { p.terminate() }
+        for p in children { p.signal(SIGTERM) }
         for p in children { p.waitUntilExit() }
     }
 
@@ -100,7 +99,7 @@ enum ClusterCommand {
                     committedHeight: UInt64(max(0, leader.flatMap { answers[$0]?["height"]?.intValue } ?? 0)))
                 if let line = readiness.observe(observation) { print(line) }
             }
-            Thread.sleep(forTimeInterval: Self.watchIntervalS)
+            PosixThread.sleep(seconds: Self.watchIntervalS)
         }
     }
 

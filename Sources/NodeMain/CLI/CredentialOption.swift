@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 
 /// Where a command finds the cluster credential, first match wins:
 /// `--token`, `--token-file`, env `AUTOCHAIN_CLUSTER_TOKEN`, env `AUTOCHAIN_CLUSTER_TOKEN_FILE`,

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 import Membership
 import P2P
 

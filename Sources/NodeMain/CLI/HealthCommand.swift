@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import P2P
 
 /// `autochain health [--url URL]`: the container image's HEALTHCHECK. GETs the node's own

@@ -1,5 +1,6 @@
 import Chain
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The key file format: `{"address":"0x…","publicKey":"<hex>","seed":"<hex 32-byte Ed25519 seed>"}`.
 enum KeyFile {

@@ -1,5 +1,7 @@
 import Chain
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import P2P
 import Synchronization
 
@@ -105,14 +107,14 @@ final class LoadRun: Sendable {
     func execute() -> Totals {
         let startHeight = (try? NodeClient(plan.url).get("/chain/head"))?["head"]?["height"]?.intValue ?? 0
         height.store(Int(clamping: startHeight), ordering: .relaxed)
-        Thread { [self] in follow(from: UInt64(max(0, startHeight))) }.start()
+        PosixThread.start(name: "load-follow") { [self] in follow(from: UInt64(max(0, startHeight))) }
         let senders = DispatchGroup()
         for _ in 0..<plan.concurrency {
             senders.enter()
-            Thread { [self] in
+            PosixThread.start(name: "load-send") { [self] in
                 defer { senders.leave() }
                 sendLoop()
-            }.start()
+            }
         }
         reportEverySecond()
         sending.store(false, ordering: .relaxed)

@@ -1,4 +1,5 @@
-import Foundation
+import Chain
+import FoundationEssentials
 
 /// The scripted load of `autochain load --phases`: phases run one after another, each a rate in
 /// transfers per second that is constant or moves linearly over the phase's duration.
@@ -177,7 +178,7 @@ struct LoadSchedule: Equatable, Sendable {
 
     /// Seconds as the syntax writes them: 30s, 1.5s, 500ms, 2m, 1h.
     static func durationText(_ s: Double) -> String {
-        func trim(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(format: "%g", x) }
+        func trim(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : NumberText.general(x) }
         if s < 1 { return trim((s * 1000).rounded()) + "ms" }
         if s >= 3600, (s / 3600) == (s / 3600).rounded() { return trim(s / 3600) + "h" }
         if s >= 60, (s / 60) == (s / 60).rounded() { return trim(s / 60) + "m" }

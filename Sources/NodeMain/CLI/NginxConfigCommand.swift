@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 import P2P
 
@@ -34,7 +34,7 @@ enum NginxConfigCommand {
         do { text = try config.render(nodes: nodes, source: "\(registry)/discover") } catch { throw .failed("nginx-config: \(error)") }
         guard let out = parsed.string("out") else { print(text, terminator: ""); return }
         do { try Data(text.utf8).write(to: URL(fileURLWithPath: out), options: .atomic) } catch {
-            throw .failed("nginx-config: cannot write \(out): \(error.localizedDescription)")
+            throw .failed("nginx-config: cannot write \(out): \(FileErrorText.reason(error))")
         }
         print("nginx-config: \(out) routes to \(nodes.count) node(s) of \(registry); check it with `nginx -t`")
     }

@@ -1,6 +1,7 @@
 import Chain
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import Membership
 import P2P
 
@@ -29,7 +30,7 @@ enum NodeCommand {
         let signals = TerminationSignals()
         let node = try RunningNode.start(settings)
         let banner = "autochain node \(settings.node.id) serving http://\(node.apiAddress) (chain \(settings.genesis.chainId), height \(node.state.head.header.height))\n"
-        FileHandle.standardOutput.write(Data(banner.utf8))
+        StandardStream.output.write(banner)
         waitForTerminationSignal(orSuperseded: node.supersession.signal, caughtBy: signals)
         node.stop()
         if let reason = node.supersession.reason {
@@ -37,7 +38,7 @@ enum NodeCommand {
             // a newer copy of this node runs elsewhere, or it was retired (docs/OPERATIONS.md,
             // superseded).
             let line = "autochain node \(settings.node.id) incarnation \(settings.node.incarnation) stopped, fenced out (\(reason))\n"
-            FileHandle.standardError.write(Data(line.utf8))
+            StandardStream.error.write(line)
             exit(Fencing.supersededExitStatus)
         }
     }
@@ -61,7 +62,7 @@ enum NodeCommand {
         }
         do {
             let made = try ClusterCredential.loadOrCreate(directory: settings.node.dataDir)
-            FileHandle.standardOutput.write(Data((CredentialOption.announce(made.path, created: made.created) + "\n").utf8))
+            StandardStream.output.write(CredentialOption.announce(made.path, created: made.created) + "\n")
             return made.credential
         } catch {
             throw .failed("\(error)")
@@ -146,7 +147,7 @@ final class RunningNode: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: settings.node.dataDir, withIntermediateDirectories: true)
         } catch {
-            throw .failed("cannot create data directory \(settings.node.dataDir): \(error.localizedDescription)")
+            throw .failed("cannot create data directory \(settings.node.dataDir): \(FileErrorText.reason(error))")
         }
         let nodeKey = try KeyFile.loadOrCreateNodeKey(dataDir: settings.node.dataDir)
         let dbPath = settings.node.dataDir + "/chain.db"

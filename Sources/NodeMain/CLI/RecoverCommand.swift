@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 
 /// `autochain recover --force-new-cluster`: the operator's last resort when a majority of voters
 /// lost their data. This node's committed chain is kept; every other voter and learner is

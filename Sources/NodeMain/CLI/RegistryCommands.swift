@@ -1,6 +1,6 @@
 import Chain
 import Consensus
-import Foundation
+import FoundationEssentials
 import Membership
 import P2P
 
@@ -121,8 +121,7 @@ enum UpCommand {
         print("keeping \(n) node(s) running; node URLs appear below as they start (also: autochain nodes --registry \(running.url))")
         let url = running.url
         let targetVoters = running.registry.settings.autoscaler.targetVoters
-        let printer = Thread { watch(registryURL: url, nodes: n, targetVoters: targetVoters) }
-        printer.start()
+        PosixThread.start(name: "up-watch") { watch(registryURL: url, nodes: n, targetVoters: targetVoters) }
         NodeCommand.waitForTerminationSignal()
         print("stopping the cluster")
         gateway.stop()
@@ -162,7 +161,7 @@ enum UpCommand {
                     committedHeight: UInt64(max(0, leaderStatus?["height"]?.intValue ?? 0)))
                 if let line = readiness.observe(observation) { print(line) }
             }
-            Thread.sleep(forTimeInterval: watchIntervalS)
+            PosixThread.sleep(seconds: watchIntervalS)
         }
     }
 }
@@ -188,7 +187,7 @@ enum RegistryClientCommands {
         print("leader \(st["leader"]?.stringValue ?? "-")  quorum \(st["quorum"]?.stringValue ?? "?")  provider \(st["provider"]?.stringValue ?? "?")")
         for n in st["nodes"]?.arrayValue ?? [] {
             let id = n["id"]?.stringValue ?? "?"
-            print("  \(id.padding(toLength: 8, withPad: " ", startingAt: 0)) \((n["state"]?.stringValue ?? "?").padding(toLength: 8, withPad: " ", startingAt: 0)) \((n["role"]?.stringValue ?? "?").padding(toLength: 9, withPad: " ", startingAt: 0)) height \(n["height"]?.intValue ?? 0)  \(n["apiUrl"]?.stringValue ?? "")")
+            print("  \(id.padded(toLength: 8)) \((n["state"]?.stringValue ?? "?").padded(toLength: 8)) \((n["role"]?.stringValue ?? "?").padded(toLength: 9)) height \(n["height"]?.intValue ?? 0)  \(n["apiUrl"]?.stringValue ?? "")")
         }
     }
 
@@ -208,7 +207,11 @@ enum RegistryClientCommands {
         if parsed.flag("json") { print(ev.serializedPretty()); return }
         for e in ev["events"]?.arrayValue ?? [] {
             let at = e["at"]?.doubleValue ?? 0
-            print(String(format: "+%8.1fs  %-20@ %@", at, (e["kind"]?.stringValue ?? "?") as NSString, (e["message"]?.stringValue ?? "") as NSString))
+            let seconds = NumberText.fixed(at, places: 1)
+            let kind = e["kind"]?.stringValue ?? "?"
+            // "%8.1f" and "%-20@": right-aligned in 8, left-aligned in at least 20.
+            print("+" + String(repeating: " ", count: max(0, 8 - seconds.count)) + seconds + "s  "
+                + (kind.count < 20 ? kind.padded(toLength: 20) : kind) + " " + (e["message"]?.stringValue ?? ""))
         }
     }
 }

@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 
 /// `autochain registry --provider process|docker|swarm|none`: which provider spawns the nodes, and

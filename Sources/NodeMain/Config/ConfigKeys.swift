@@ -1,6 +1,7 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
+import NodeCore
 
 /// One configuration key: its path in config.toml, the environment variable and flag that
 /// override it, and how a value is checked and stored.
@@ -49,6 +50,13 @@ enum ConfigKeys {
         int("p2p.min_join_interval_ms", 0...3_600_000) { $0.p2p.minJoinIntervalMs = $1 },
         int("p2p.sync_request_timeout_ms", 100...600_000) { $0.p2p.syncRequestTimeoutMs = $1 },
         int("p2p.sync_ignore_peer_ms", 0...86_400_000) { $0.p2p.syncIgnorePeerMs = $1 },
+        string("p2p.sync_transfer_signatures", env: "SYNC_TRANSFER_SIGNATURES", flag: nil) { s, v, origin in
+            guard let mode = SyncTransferSignatures(rawValue: v) else {
+                let allowed = SyncTransferSignatures.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                throw ConfigError(origin: origin, key: "p2p.sync_transfer_signatures", message: "expected \(allowed), got \"\(v.prefix(64))\"")
+            }
+            s.p2p.syncTransferSignatures = mode
+        },
         int("p2p.max_forwarded_txs_per_peer", 1...10_000_000) { $0.p2p.maxForwardedTxsPerPeer = $1 },
         int("p2p.join_retry_ms", 100...60_000) { $0.p2p.joinRetryMs = $1 },
         int("consensus.promotion_stabilization_ms", 0...600_000) { $0.consensus.promotionStabilizationMs = $1 },
@@ -146,7 +154,7 @@ enum ConfigKeys {
             }
             set(&s, out)
         }, parseText: { raw, _ in
-            .array(raw.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
+            .array(raw.split(separator: ",").map { .string($0.trimmingWhitespace) })
         })
     }
 

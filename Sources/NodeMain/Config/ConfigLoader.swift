@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 
 /// Where a setting came from, so an error can point at it.
 enum ConfigOrigin: CustomStringConvertible, Sendable {
@@ -95,8 +95,16 @@ enum ConfigLoader {
         guard let text = String(data: data, encoding: .utf8) else {
             throw CLIError.usage("configuration file \(path) is not UTF-8")
         }
-        let table = try TOML.parse(text, file: (path as NSString).lastPathComponent)
-        return flatten(table, file: (path as NSString).lastPathComponent)
+        let table = try TOML.parse(text, file: fileName(path))
+        return flatten(table, file: fileName(path))
+    }
+
+    /// The last part of `path`, as messages name a configuration file: "/etc/a/node.toml" →
+    /// "node.toml", "conf/" → "conf", "/" → "/" (what `NSString.lastPathComponent` gave).
+    static func fileName(_ path: String) -> String {
+        let parts = path.split(separator: "/")
+        guard let last = parts.last else { return path.hasPrefix("/") ? "/" : "" }
+        return String(last)
     }
 
     /// Most static peer addresses (`p2p.peers`, PEERS, --peers); a cluster lists a handful.

@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 
 /// The `[docker]` section: the resources of the node containers the registry's Docker provider
@@ -20,7 +20,7 @@ enum DockerLimitsConfig {
         var section = Section()
         do {
             if let file, let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8),
-               let d = try TOML.parse(text, file: (file as NSString).lastPathComponent).table("docker") {
+               let d = try TOML.parse(text, file: ConfigLoader.fileName(file)).table("docker") {
                 try d.rejectUnknownKeys(known: keys)
                 if let v = try d.int("node_memory_mb") { section.limits.memoryMiB = try RegistryConfig.range(d, "node_memory_mb", v, DockerNodeLimits.memoryMiBRange) }
                 if let v = try d.int("node_pids_limit") { section.limits.pids = try RegistryConfig.range(d, "node_pids_limit", v, DockerNodeLimits.pidsRange) }

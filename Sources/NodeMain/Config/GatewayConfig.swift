@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 
 /// Loads the gateway's bounds from config.toml's `[gateway]` section (nodes skip the section).
@@ -30,7 +30,7 @@ enum GatewayConfig {
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
                 throw CLIError.usage("cannot read configuration file \(file)")
             }
-            let root = try TOML.parse(text, file: (file as NSString).lastPathComponent)
+            let root = try TOML.parse(text, file: ConfigLoader.fileName(file))
             guard let g = try root.table("gateway") else { return s }
             try g.rejectUnknownKeys(known: Set(intKeys.map(\.key)).union(["addr"]))
             if let v = try g.string("addr") { s.addr = v }

@@ -1,4 +1,5 @@
 import Chain
+import NodeCore
 
 /// Everything a node needs to run, with every default written once, here (config.toml documents
 /// the same values). Units are in the names.
@@ -97,6 +98,10 @@ struct NodeSettings: Sendable {
         /// ...for this long (a peer claiming a height it does not serve cannot pin a follower
         /// in block sync).
         var syncIgnorePeerMs = 60_000
+        /// Block sync: `verify` checks every transfer signature of every synced block again;
+        /// `trust_leader_signed` trusts those inside blocks signed by the leader of their term
+        /// (a voter; what it trusts: `SyncTransferSignatures`). Default `verify`.
+        var syncTransferSignatures = SyncTransferSignatures.verify
         /// A connection admitted only to ask to join is closed this long after its handshake,
         /// unless its node became a member meanwhile.
         var joinOnlyTimeoutMs = 60_000

@@ -1,5 +1,5 @@
 import Chain
-import Foundation
+import FoundationEssentials
 import Membership
 
 /// Loads the registry's settings from config.toml's `[registry]` and `[autoscale]` sections,
@@ -24,7 +24,7 @@ enum RegistryConfig {
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
                 throw CLIError.usage("cannot read configuration file \(file)")
             }
-            let root = try TOML.parse(text, file: (file as NSString).lastPathComponent)
+            let root = try TOML.parse(text, file: ConfigLoader.fileName(file))
             if let token = try root.table("p2p")?.string("cluster_token"), !token.isEmpty, s.clusterToken.isEmpty { s.clusterToken = token }
             if let r = try root.table("registry") {
                 try r.rejectUnknownKeys(known: nodeSideKeys.union(["addr", "decide_interval_ms", "max_events", "probe_timeout_ms",

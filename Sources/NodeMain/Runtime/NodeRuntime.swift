@@ -1,7 +1,8 @@
 import Chain
 import Consensus
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import NodeCore
 import Synchronization
 
@@ -64,13 +65,12 @@ final class NodeRuntime: Sendable {
 
     /// Starts the runtime thread.
     func start() {
-        let thread = Thread { [self] in
+        let started = PosixThread.start(name: "runtime") { [self] in
             guard var l = loop.withLock({ $0.take() }) else { preconditionFailure("runtime started twice") }
             l.run(runtime: self)
             finished.signal()
         }
-        thread.name = "runtime"
-        thread.start()
+        precondition(started, "no thread for the runtime")
     }
 
     /// Hands an event to the runtime thread; false when the inbox is full.
@@ -182,6 +182,7 @@ extension RuntimeCoreSettings {
         mempoolEvictionIntervalMs = settings.mempool.evictionIntervalMs
         leaderLinkClosedElectionMinMs = settings.consensus.leaderLinkClosedElectionMinMs
         leaderLinkClosedElectionMaxMs = settings.consensus.leaderLinkClosedElectionMaxMs
+        syncTransferSignatures = settings.p2p.syncTransferSignatures
     }
 }
 

@@ -1,7 +1,7 @@
 import Chain
 import Consensus
 import Dispatch
-import Foundation
+import FoundationEssentials
 import P2P
 import Synchronization
 
@@ -199,9 +199,10 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
         let head = state.head.header.height
         guard from >= 1, from <= head else { _ = net?.send(.blocks([]), to: peer); return }
         do {
-            let blocks = try reader.blocks(from: from, count: min(count, PeerLimits.maxBlocksPerMessage),
-                                           maxBytes: Self.maxBlocksReplyBytes)
-            _ = net?.send(.blocks(blocks), to: peer)
+            // As stored, not decoded and encoded again: the asker decodes and checks every block.
+            let blocks = try reader.encodedBlocks(from: from, count: min(count, PeerLimits.maxBlocksPerMessage),
+                                                  maxBytes: Self.maxBlocksReplyBytes)
+            _ = net?.send(encoded: PeerMessage.blocksLine(encoded: blocks), type: "blocks", to: peer)
         } catch {
             log.warn("cannot serve blocks", ["from": from, "reason": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import Chain
 import Consensus
-import Foundation
+import FoundationEssentials
+import Glibc
 import NodeCore
 
 /// The runtime thread: the imperative shell around `RuntimeCore`. It gathers events (the inbox,
@@ -25,7 +26,7 @@ struct RuntimeLoop: @unchecked Sendable {
     /// the core is frozen (no ticks, no messages in, nothing out), so nothing derived from the
     /// unwritten state (an acknowledgement, a vote, a commit) can leave the node.
     var stalled: StalledWrite?
-    var ownerThread: Thread?
+    var ownerThread: pthread_t?
     let log = Logger(component: "runtime")
 
     init(settings: NodeSettings, store: ChainStore, core: RuntimeCore<ChainStore>) {
@@ -38,12 +39,12 @@ struct RuntimeLoop: @unchecked Sendable {
     static func now() -> RuntimeTime { RuntimeTime(monotonicNs: monotonicNs(), wallMs: wallClockMs()) }
 
     mutating func run(runtime: NodeRuntime) {
-        ownerThread = Thread.current
+        ownerThread = pthread_self()
         let tickNs = UInt64(settings.consensus.heartbeatMs) * 1_000_000
         var nextTick = monotonicNs() + tickNs
         core.start(now: Self.now())
         while !runtime.isStopping {
-            precondition(ownerThread === Thread.current, "runtime state used off its thread")
+            precondition(ownerThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false, "runtime state used off its thread")
             if stalled != nil {
                 for event in runtime.takeEvents() { handleWhileStalled(event, runtime) }
                 retryStalledWrite(runtime, now: monotonicNs())

@@ -124,12 +124,20 @@ public final class PeerNetwork: @unchecked Sendable {
     /// "queued": the connection may still drop before the bytes leave.
     @discardableResult
     public func send(_ message: PeerMessage, to nodeId: String) -> Bool {
+        // Off the loop, a peer not connected costs no encoding.
+        guard let host = lifecycle.withLock({ $0.host }), host.eventLoop.inEventLoop || shared.info(nodeId) != nil else { return false }
+        return send(encoded: message.encodedLine(), type: message.typeName, to: nodeId)
+    }
+
+    /// As `send(_:to:)` for a message already encoded as its wire line (`PeerMessage.blocksLine`).
+    @discardableResult
+    public func send(encoded line: [UInt8], type: String, to nodeId: String) -> Bool {
         guard let host = lifecycle.withLock({ $0.host }) else { return false }
         if host.eventLoop.inEventLoop {
-            guard let line = checkedLine(message) else { return false }
+            guard checked(line, type: type) else { return false }
             return host.value.send(line: line, to: nodeId)
         }
-        guard shared.info(nodeId) != nil, let line = checkedLine(message), shared.reserve(line.count) else { return false }
+        guard shared.info(nodeId) != nil, checked(line, type: type), shared.reserve(line.count) else { return false }
         let shared = shared
         host.eventLoop.execute {
             shared.release(line.count)
@@ -165,11 +173,15 @@ public final class PeerNetwork: @unchecked Sendable {
 
     private func checkedLine(_ message: PeerMessage) -> [UInt8]? {
         let line = message.encodedLine()
+        return checked(line, type: message.typeName) ? line : nil
+    }
+
+    private func checked(_ line: [UInt8], type: String) -> Bool {
         guard line.count - 1 <= settings.maxLineBytes else {
-            logger.error("message over maxLineBytes not sent", ["type": message.typeName, "bytes": line.count])
-            return nil
+            logger.error("message over maxLineBytes not sent", ["type": type, "bytes": line.count])
+            return false
         }
-        return line
+        return true
     }
 
     /// Runs `body` on `loop` and waits for its result (directly when already on the loop).

@@ -39,6 +39,24 @@ public enum Hex {
 
     private static func encode(buffer bytes: [UInt8]) -> String { bytes.withUnsafeBufferPointer { encode(buffer: $0) } }
 
+    /// Appends the lowercase hex of `bytes` to `out` (as `encode`, without making a String).
+    public static func append(_ bytes: [UInt8], to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: bytes.count * 2))
+        digits.withUnsafeBufferPointer { d in
+            bytes.withUnsafeBufferPointer { source in
+                out.withUnsafeMutableBufferPointer { target in
+                    var j = start
+                    for b in source {
+                        target[j] = d[Int(b >> 4)]
+                        target[j + 1] = d[Int(b & 0x0f)]
+                        j += 2
+                    }
+                }
+            }
+        }
+    }
+
     /// The bytes spelled by `s`, or nil when `s` is not even-length hex (after an optional "0x").
     public static func decode(_ s: some StringProtocol) -> [UInt8]? {
         let utf8 = Substring(s).utf8

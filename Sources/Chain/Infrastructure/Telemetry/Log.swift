@@ -49,23 +49,12 @@ public struct LogSink: Sendable {
     /// Standard error, one `write(2)` per line under a process-wide lock, so lines from
     /// different threads never interleave.
     public static let standardError = LogSink { line in
-        standardErrorLock.withLock { _ in writeAll(fd: 2, line) }
+        // A failed write is dropped: there is nowhere left to report a failure to write the log.
+        standardErrorLock.withLock { _ in line.withUnsafeBytes { _ = FileDescriptor.writeAll(StandardStream.error.rawValue, $0) } }
     }
 }
 
 private let standardErrorLock = Mutex<Void>(())
-
-/// Writes all of `bytes`, retrying on EINTR and short writes; gives up silently on other errors
-/// (there is nowhere left to report a failure to write the log).
-private func writeAll(fd: Int32, _ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
-        }
-    }
-}
 
 /// A structured logger for one component, writing logfmt lines:
 /// `ts=2026-11-22T04:47:15.123Z level=info component=store msg="block committed" height=5`.

@@ -61,10 +61,15 @@ extension RegistryCore {
         // A node our provider saw exit stays in view after its data went (the provider no longer
         // lists it) and after it left the configuration, so that it is retired, not kept forever.
         let exited = nodes.keys.filter { detector.exitSeen(node: $0) }
-        var ids = Set(m.voters).union(m.learners).union(facts.managed).union(running).union(exited)
-        ids.subtract(retired)
         // Nodes the verified membership lists as removed (retired IDs) that are still around hold no slot.
         let removed = Set(verified.retired).subtracting(m.voters).subtracting(m.learners)
+        // A removed node the registry still has a record of stays in view until it is retired,
+        // even when neither the provider nor an exit vouches for it (a container and volume
+        // deleted from outside, whose last heartbeat raced the exit): the chain says its ID never
+        // comes back, so retiring it loses nothing; out of view it stayed "dead" for ever.
+        let removedKnown = nodes.keys.filter { removed.contains($0) }
+        var ids = Set(m.voters).union(m.learners).union(facts.managed).union(running).union(exited).union(removedKnown)
+        ids.subtract(retired)
         let list = ids.sorted().map { id -> NodeObservation in
             let r = nodes[id]
             return NodeObservation(

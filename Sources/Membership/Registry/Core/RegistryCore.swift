@@ -147,6 +147,7 @@ public struct RegistryCore: Sendable {
     public mutating func heartbeat(_ report: NodeReport, at now: Double) -> [RegistryEffect] {
         let id = report.id
         guard report.incarnation >= incarnations[id] ?? 0 else { return [] }
+        guard !sentBeforeItsExit(id, at: now) else { return [] }
         let superseded = observeIncarnation(report)
         let known = nodes[id] != nil
         var r = nodes[id] ?? NodeRecord(id: id, apiUrl: report.apiUrl, p2pAddr: report.p2pAddr, nodeKey: report.nodeKey, registeredAt: now)
@@ -196,6 +197,19 @@ public struct RegistryCore: Sendable {
         if let evidenceEffect { effects.append(evidenceEffect) }
         if let superseded { effects.append(superseded) }
         return effects
+    }
+
+    /// A report that arrives just after the provider reported the node's exit, with no start of
+    /// the node since, was sent before the exit: the provider sees an exit up to a poll interval
+    /// late (Docker is polled), and a heartbeat can be read after that. Taken as a sign of life it
+    /// would hide the exit, and a node whose container and volume are gone would wait out
+    /// `dead_voter_removal_delay_s` as if it had merely gone silent. Two heartbeat intervals
+    /// after the exit report, or after the registry started the node again, reports count again
+    /// (a node restarted from outside is alive from its next heartbeat on).
+    func sentBeforeItsExit(_ id: String, at now: Double) -> Bool {
+        guard let exited = detector.exitedAt(node: id), now >= exited,
+              now - exited < 2 * settings.detector.heartbeatIntervalS else { return false }
+        return !(lastActionAt[id].map { $0 >= exited } ?? false)
     }
 
     /// The answer of a probe the core asked for (`.probe`).
