@@ -27,7 +27,7 @@
 # host the lab (no root, no namespaces, no dockerd), so tests can skip.
 #
 # Env: LAB_PREFIX (default acswarm: names of everything made), LAB_HOSTS (default 4),
-#      LAB_MANAGERS (default 3; the others join as workers), LAB_HEARTBEAT_S (default 1: Swarm's
+#      LAB_MANAGERS (default 3; the others join as workers), LAB_HEARTBEAT_S (default 2: Swarm's
 #      dispatcher heartbeat; a host is marked down after about three missed, docs/OPERATIONS.md),
 #      IMAGE (default autochain:latest; taken from the main engine when it has it, else built
 #      into engine 1 by scripts/docker/build-image.sh), SKIP_IMAGE=1 (load no image).
@@ -37,7 +37,7 @@ cd "$(dirname "$0")/.."
 P=${LAB_PREFIX:-acswarm}
 N=${LAB_HOSTS:-4}
 MANAGERS=${LAB_MANAGERS:-3}
-HEARTBEAT_S=${LAB_HEARTBEAT_S:-1}
+HEARTBEAT_S=${LAB_HEARTBEAT_S:-2}
 HERE=/run/$P-here
 BR=${P}-br
 NET=10.99.0

@@ -74,16 +74,21 @@ swarm_leader_index() { local id e; id=$(docker node ls --filter role=manager --f
   for e in "${ENGINES[@]}"; do [ "$(DOCKER_HOST=unix://$e docker info --format '{{.Swarm.NodeID}}' 2>/dev/null)" = "$id" ] && { engine_index "$e"; return 0; }; done; return 1; }
 hosts_ready() { [ "$(docker node ls --format '{{.Status}}' 2>/dev/null | grep -c Ready)" = "$LAB_HOSTS" ]; }
 
-# kill_and_time NODE: kills its container, waits for a new one on the same host and for it to
-# vote; prints both times and sets KILL_NEW_S, KILL_VOTING_S
+# task_running NODE: Swarm shows its task Running (a task with a health check stays Starting
+# until its first check passes, 5 s after its container started)
+task_running() { docker service ps "autochain-swarm-$1" --filter desired-state=running --format '{{.CurrentState}}' 2>/dev/null | grep -q '^Running'; }
+
+# kill_and_time NODE: once Swarm shows its task Running, kills its container, waits for a new one
+# on the same host and for it to vote; prints both times and sets KILL_NEW_S, KILL_VOTING_S
 kill_and_time() {
   local n=$1 e old t0 t1
+  wait_for 120 task_running "$n" || { echo "  $n's task is not Running in Swarm's view after 120 s" >&2; return 1; }
   e=$(engine_of "$n") || return 1; old=$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$n")
   t0=$(now); DOCKER_HOST=unix://$e docker kill "$old" >/dev/null || return 1
   replaced() { local c; c=$(DOCKER_HOST=unix://$e docker ps -q --filter "label=autochain.node=$n"); [ -n "$c" ] && [ "$c" != "$old" ]; }
-  WAIT_STEP_S=0.2 wait_for 60 replaced || return 1
+  WAIT_STEP_S=0.2 wait_for 120 replaced || { echo "  no new container of $n within 120 s" >&2; return 1; }
   t1=$(now)
-  WAIT_STEP_S=0.2 wait_for 60 voting "$n" || return 1
+  WAIT_STEP_S=0.2 wait_for 120 voting "$n" || { echo "  $n not voting within 120 s of the kill" >&2; return 1; }
   KILL_NEW_S=$(secs "$t0" "$t1"); KILL_VOTING_S=$(secs "$t0" "$(now)")
   [ "$(engine_of "$n")" = "$e" ] || { echo "  $n came back on another host" >&2; return 1; }
   echo "  $n: new container $KILL_NEW_S s after the kill, voting again after $KILL_VOTING_S s, same host"
@@ -106,6 +111,11 @@ cut_victim() {
       [ "$(echo "$m" | grep -c .)" = 1 ] && { echo "$i $m $role"; return 0; }
     done
   done; return 1; }
+
+# spread: no two members on one host (one node per host while the hosts allow; the lab has more
+# hosts than members, even when the registry runs a fourth node for a while)
+spread() { local n hosts="" count=0; for n in $(nodes); do hosts="$hosts $(engine_of "$n")"; count=$((count + 1)); done
+  [ "$count" -ge 3 ] && [ "$(echo $hosts | tr ' ' '\n' | sort -u | wc -l)" = "$count" ]; }
 
 # replaced_without NODE: three voters, NODE not among them, a leader, and every voter voting
 replaced_without() { reg status | jq -e --arg n "$1" '(.voters | length) == 3 and (.voters | index($n)) == null and .leader != null' >/dev/null && all_voting; }

@@ -105,9 +105,8 @@ timing "stack up" "$(secs "$t0" "$(now)")"
 check "the registry answers" wait_for 60 find_registry
 # The gateway answers 503 until `registry` resolves and answers (it does not exit).
 check "the gateway runs" wait_for 60 find_gateway
-spread() { [ "$(for n in $(nodes); do engine_of "$n"; done | sort -u | wc -l)" = 3 ]; }
 check "three voters, node1..3" wait_for 60 three_voters
-check "one node per host" spread
+check "one node per host" wait_for 120 spread
 check "a transfer commits through the gateway ($GW)" wait_for 60 transfer
 after_scenario "deployed"
 
@@ -165,7 +164,7 @@ else
   check "host $VI back: $VICTIM is retired in the configuration, not a member" wait_for 30 tombstoned
   not_on_cut_host() { local n; for n in $(nodes); do [ "$n" = "$VICTIM" ] && return 1; [ "$(engine_of "$n")" != "$VE" ] || return 1; done; }
   check "host $VI back: every node on the other hosts" not_on_cut_host
-  check "host $VI back: one node per host" spread
+  check "host $VI back: one node per host" wait_for 60 spread
   check "host $VI back: Ready in the swarm" wait_for 120 hosts_ready
   check "host $VI back: the gateway serves" wait_for 120 find_gateway
   check "host $VI back: a transfer commits through the gateway" wait_for 60 transfer

@@ -21,7 +21,9 @@
 # own sockets and addresses (10.99.0.x), the local nodes take free loopback ports. Tears down the
 # stack, the local node processes (by PID), and the lab when it started it (KEEP=1 keeps both).
 #
-# Env: PHASES=rht RUNS=5 TXS=30000; AUTOCHAIN_BIN (default .build-docker/release/autochain, the
+# Env: PHASES=rht RUNS=5 TXS=30000 BENCH_TIMEOUT_S=600 (a bench run gives up that long after its
+#      last commit: a run whose transfers were lost in an election ends, counted on what committed);
+#      AUTOCHAIN_BIN (default .build-docker/release/autochain, the
 #      image's binary).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -127,12 +129,13 @@ bench() {  # SIDE RUN [NODE: run the client in that swarm node's namespace, else
   local side=$1 run=$2 where=(); [ -n "${3:-}" ] && where=(in_node "$3")
   local url=${LOCAL_URL:-}; [ -n "${3:-}" ] && url=http://127.0.0.1:8080
   "${where[@]}" timeout --kill-after=10 900 "$BIN" bench --node "$url" --key "$WORK/dev.key" --txs "$TXS_COUNT" --concurrency 4 --batch 500 \
-    --accounts 1000 --json "$OUT/bench-$side-$run.json" --timeout 600 > "$OUT/bench-$side-$run.txt" 2>&1 \
+    --accounts 1000 --json "$OUT/bench-$side-$run.json" --timeout "${BENCH_TIMEOUT_S:-600}" > "$OUT/bench-$side-$run.txt" 2>&1 \
     && note t "$side committed tx/s" "$(jq -r .txPerSecond "$OUT/bench-$side-$run.json")" \
     && note t "$side latency p50 ms" "$(jq -r .latencyMs.p50 "$OUT/bench-$side-$run.json")" \
     || { echo "(t) $side run $run failed:"; tail -5 "$OUT/bench-$side-$run.txt"; note t "$side committed tx/s" failed; }
 }
 if has t; then
+  ensure_credential || exit 1   # the local nodes' shared cluster credential (.env, as compose.sh)
   start_node n1; sleep 1; start_node n2 --join; start_node n3 --join
   timeout 70 python3 "$PROBE" wait-voters 3 60 "http://127.0.0.1:${API[n1]}" || { echo "local cluster did not form"; exit 1; }
   wait_for 120 settled || { echo "(t) the swarm cluster did not settle"; exit 1; }
