@@ -110,6 +110,18 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(!core.detector.exitSeen(node: "n3"), "the restarted copy is heard from")
 }
 
+/// A spawn under way is done when the node it started reports, not when any newcomer does (a
+/// node heard for the first time cleared it, and under load the registry spawned a fourth node).
+@Test func aSpawnUnderWay_isDoneOnlyWhenTheNodeItStartedReports() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    core.reservedIds.insert("n5")
+    core.inFlight.append((action: .spawn(reason: "test"), since: 100))
+    _ = core.heartbeat(report("n9", leader: "n1"), at: 101)
+    #expect(core.inFlight.count == 1, "a newcomer the registry did not spawn")
+    _ = core.heartbeat(report("n5", leader: "n1"), at: 102)
+    #expect(core.inFlight.isEmpty, "the spawned node reported")
+}
+
 @Test func deleteNode_ofANodeNeverHeardOfAndWithoutData_isRefused() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     #expect(throws: RegistryRefusal.unknownNode("n9")) { try core.retireRequested("n9", hasData: false) }

@@ -181,7 +181,11 @@ public struct RegistryCore: Sendable {
         _ = detector.observeHeartbeat(node: id, at: now)
         restartFailures[id] = 0
         inFlight.removeAll { if case .restart(id, _) = $0.action { true } else { false } }
-        if !known, let i = inFlight.firstIndex(where: { if case .spawn = $0.action { true } else { false } }) { inFlight.remove(at: i) }
+        // A spawn took effect when the node it started is heard from: an ID handed to a spawn.
+        // Any other newcomer (a node heard for the first time since this registry started, one
+        // started by hand) leaves the spawns under way alone, or the next round spawns again.
+        if !known, reservedIds.contains(id),
+           let i = inFlight.firstIndex(where: { if case .spawn = $0.action { true } else { false } }) { inFlight.remove(at: i) }
         if r.role == .leader, consensusFailureAt != nil { consensusFailureAt = nil }
         var effects: [RegistryEffect] = []
         if !known {
