@@ -185,16 +185,6 @@ if has r; then
 fi
 
 # ---- (t) transfers/s: compose vs local processes ------------------------------------------------------
-start_node() {  # NAME [--join]
-  local name=$1; shift
-  API[$name]=$(free_port); P2P[$name]=$(free_port)
-  local peers=(); [ "$name" = n1 ] || peers=(--peers "127.0.0.1:${P2P[n1]}")
-  "$BIN" node --node-id "$name" --data-dir "$tmp/$name" --api-addr "127.0.0.1:${API[$name]}" \
-    --p2p-addr "127.0.0.1:${P2P[$name]}" "${peers[@]}" "$@" --log-level info >>"$tmp/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-local_leader() { local i; read -r i _ _ < <(timeout 40 python3 "$PROBE" leader 30 "http://127.0.0.1:${API[n1]}" "http://127.0.0.1:${API[n2]}" "http://127.0.0.1:${API[n3]}") || return 1
-  echo "http://127.0.0.1:${API[n$((i + 1))]}"; }
 compose_leader() {  # through the published port when the leader is node1..3
   local l; l=$(st "$(leader_url)" | jq -r .nodeId)
   case "$l" in node1) echo "http://127.0.0.1:$NODE1_PORT";; node2) echo "http://127.0.0.1:$NODE2_PORT";; node3) echo "http://127.0.0.1:$NODE3_PORT";; *) leader_url;; esac
@@ -207,8 +197,7 @@ bench() {  # SIDE RUN URL
     || { echo "(t) $1 run $2 failed:"; tail -5 "$OUT/bench-$1-$2.txt"; note t "$1 committed tx/s" failed; }
 }
 if has t; then
-  start_node n1; sleep 1; start_node n2 --join; start_node n3 --join
-  timeout 70 python3 "$PROBE" wait-voters 3 60 "http://127.0.0.1:${API[n1]}" || { echo "local cluster did not form"; exit 1; }
+  start_local_cluster "$tmp" || exit 1
   wait_for 60 settled
   loadavg t start
   for run in $(seq "$RUNS"); do

@@ -84,3 +84,29 @@ $3
 }
 EOF
 }
+
+# start_local_cluster DIR: three nodes of $BIN on free loopback ports, data and logs under DIR (n1
+# bootstraps, n2 and n3 join through it), waits (bounded) until all three vote; sets API[nN],
+# P2P[nN] and PID[nN] (the caller declares them: declare -A PID API P2P). The local side that
+# compose.sh and swarm.sh compare their clusters with.
+start_local_cluster() {
+  local dir=$1 name
+  for name in n1 n2 n3; do
+    API[$name]=$(free_port); P2P[$name]=$(free_port)
+    local extra=(); [ "$name" = n1 ] || extra=(--peers "127.0.0.1:${P2P[n1]}" --join)
+    "$BIN" node --node-id "$name" --data-dir "$dir/$name" --api-addr "127.0.0.1:${API[$name]}" \
+      --p2p-addr "127.0.0.1:${P2P[$name]}" "${extra[@]}" --log-level info >>"$dir/$name.log" 2>&1 &
+    PID[$name]=$!
+    # n1 must lead its chain before the others join through it.
+    [ "$name" != n1 ] || timeout 40 python3 scripts/bench/cluster_probe.py wait-voters 1 30 "http://127.0.0.1:${API[n1]}" >/dev/null \
+      || { echo "local n1 did not start"; return 1; }
+  done
+  timeout 70 python3 scripts/bench/cluster_probe.py wait-voters 3 60 "http://127.0.0.1:${API[n1]}" || { echo "local cluster did not form"; return 1; }
+}
+
+# local_leader: the URL of the local cluster's leader (start_local_cluster's n1..n3)
+local_leader() {
+  local i; read -r i _ _ < <(timeout 40 python3 scripts/bench/cluster_probe.py leader 30 "http://127.0.0.1:${API[n1]}" \
+    "http://127.0.0.1:${API[n2]}" "http://127.0.0.1:${API[n3]}") || return 1
+  echo "http://127.0.0.1:${API[n$((i + 1))]}"
+}

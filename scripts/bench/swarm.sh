@@ -115,16 +115,6 @@ if has h; then
 fi
 
 # ---- (t) transfers/s: swarm vs local processes ------------------------------------------------------------
-start_node() {  # NAME [--join]
-  local name=$1; shift
-  API[$name]=$(free_port); P2P[$name]=$(free_port)
-  local peers=(); [ "$name" = n1 ] || peers=(--peers "127.0.0.1:${P2P[n1]}")
-  "$BIN" node --node-id "$name" --data-dir "$WORK/$name" --api-addr "127.0.0.1:${API[$name]}" \
-    --p2p-addr "127.0.0.1:${P2P[$name]}" "${peers[@]}" "$@" --log-level info >>"$WORK/$name.log" 2>&1 &
-  PID[$name]=$!
-}
-local_leader() { local i; read -r i _ _ < <(timeout 40 python3 "$PROBE" leader 30 "http://127.0.0.1:${API[n1]}" "http://127.0.0.1:${API[n2]}" "http://127.0.0.1:${API[n3]}") || return 1
-  echo "http://127.0.0.1:${API[n$((i + 1))]}"; }
 bench() {  # SIDE RUN [NODE: run the client in that swarm node's namespace, else against LOCAL_URL]
   local side=$1 run=$2 where=(); [ -n "${3:-}" ] && where=(in_node "$3")
   local url=${LOCAL_URL:-}; [ -n "${3:-}" ] && url=http://127.0.0.1:8080
@@ -136,8 +126,7 @@ bench() {  # SIDE RUN [NODE: run the client in that swarm node's namespace, else
 }
 if has t; then
   ensure_credential || exit 1   # the local nodes' shared cluster credential (.env, as compose.sh)
-  start_node n1; sleep 1; start_node n2 --join; start_node n3 --join
-  timeout 70 python3 "$PROBE" wait-voters 3 60 "http://127.0.0.1:${API[n1]}" || { echo "local cluster did not form"; exit 1; }
+  start_local_cluster "$WORK" || exit 1
   wait_for 120 settled || { echo "(t) the swarm cluster did not settle"; exit 1; }
   loadavg t start
   for run in $(seq "$RUNS"); do
