@@ -244,6 +244,16 @@ import Testing
         #expect(SwarmPlacement.choose(hosts: [manager], nodesOnHost: [:], workersOnly: true) == nil)
     }
 
+    /// Among hosts equal by zone and node count, the one back from being down most recently is
+    /// the last choice; a node never seen down goes first.
+    @Test func amongEquals_aHostJustBackFromACut_isTheLastChoice() {
+        let hosts = [a1, b1, c1]
+        #expect(SwarmPlacement.choose(hosts: hosts, nodesOnHost: [:], lastUnreadyAt: ["a1": 100]) == b1)
+        #expect(SwarmPlacement.choose(hosts: [a1, c1], nodesOnHost: [:], lastUnreadyAt: ["a1": 100, "c1": 200]) == a1)
+        #expect(SwarmPlacement.choose(hosts: hosts, nodesOnHost: ["b1": 1, "c1": 1], lastUnreadyAt: ["a1": 100]) == a1,
+                "spreading comes first")
+    }
+
     @Test func aHostsRoleIsReadFromItsSpec() throws {
         let reply = #"[{"ID":"m1","Spec":{"Role":"manager","Availability":"active","Labels":{"zone":"a"}},"Status":{"State":"ready"}},"#
             + #"{"ID":"w1","Spec":{"Role":"worker","Availability":"active"},"Status":{"State":"ready"}}]"#

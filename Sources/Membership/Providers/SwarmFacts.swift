@@ -135,12 +135,16 @@ public struct SwarmHost: Sendable, Equatable {
 
 /// Where a fresh node goes: a usable host in the zone holding the fewest of the cluster's nodes,
 /// then the host holding the fewest (so one node per host while hosts allow), ties broken by
-/// hostname so the choice is reproducible. With `workersOnly`, managers are never chosen (Docker's
+/// then among equals the host that has been ready longest (`lastUnreadyAt`: never seen down first),
+/// then hostname, so the choice is reproducible. A host just back from a cut is the last choice
+/// among equals: on the lab its engine was still rejoining the swarm, and Swarm stopped a node
+/// started there half a minute later. With `workersOnly`, managers are never chosen (Docker's
 /// advice for production swarms: a manager that loses its host, or comes back, costs the swarm
 /// a leader election, during which no service can be created, so a ledger node on it is replaced
 /// late). Pure; nil when no host is usable.
 public enum SwarmPlacement {
-    public static func choose(hosts: [SwarmHost], nodesOnHost: [String: Int], workersOnly: Bool = false) -> SwarmHost? {
+    public static func choose(hosts: [SwarmHost], nodesOnHost: [String: Int], workersOnly: Bool = false,
+                              lastUnreadyAt: [String: Double] = [:]) -> SwarmHost? {
         let usable = hosts.filter { $0.usable && !(workersOnly && $0.isManager) }
         var perZone: [String: Int] = [:]
         for h in hosts { perZone[h.zone, default: 0] += nodesOnHost[h.id] ?? 0 }
@@ -148,6 +152,8 @@ public enum SwarmPlacement {
             let key = { (h: SwarmHost) in (perZone[h.zone] ?? 0, nodesOnHost[h.id] ?? 0) }
             let ka = key(a), kb = key(b)
             if ka != kb { return ka < kb }
+            let ua = lastUnreadyAt[a.id] ?? -.infinity, ub = lastUnreadyAt[b.id] ?? -.infinity
+            if ua != ub { return ua < ub }
             return (a.hostname, a.id) < (b.hostname, b.id)
         }
     }

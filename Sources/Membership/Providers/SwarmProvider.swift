@@ -30,6 +30,8 @@ public final class SwarmProvider: NodeProvider {
         var services: [String: SwarmService] = [:]  // by node ID, retired ones included
         var tasks: [String: SwarmTask] = [:]        // newest, by service ID
         var hosts: [String: SwarmHost] = [:]        // by Swarm node ID
+        /// When each host was last seen down or not ready (seconds, this process's clock).
+        var lastUnreadyAt: [String: Double] = [:]
         /// Nodes this provider scaled to zero itself: not an operator's stop. Bounded by the services.
         var stoppedByUs: Set<String> = []
 
@@ -190,7 +192,8 @@ public final class SwarmProvider: NodeProvider {
         var counts: [String: Int] = [:]
         for svc in s.services.values where svc.retiredAt == nil { counts[svc.host, default: 0] += 1 }
         let workersOnly = spec.nodeHosts == .workers
-        guard let host = SwarmPlacement.choose(hosts: Array(s.hosts.values), nodesOnHost: counts, workersOnly: workersOnly) else {
+        guard let host = SwarmPlacement.choose(hosts: Array(s.hosts.values), nodesOnHost: counts, workersOnly: workersOnly,
+                                               lastUnreadyAt: s.lastUnreadyAt) else {
             throw ProviderError.startFailed(id: id, reason: workersOnly ? "no swarm worker is ready and active (SWARM_NODE_HOSTS=workers)"
                                                                         : "no swarm host is ready and active")
         }
@@ -289,6 +292,9 @@ public final class SwarmProvider: NodeProvider {
         let exited = snapshot.withLock { s -> [(node: String, code: Int)] in
             let before = s
             s.hosts = Dictionary(hosts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let now = Date().timeIntervalSince1970
+            for h in hosts where !h.usable && !h.drained { s.lastUnreadyAt[h.id] = now }
+            s.lastUnreadyAt = s.lastUnreadyAt.filter { s.hosts[$0.key] != nil }
             s.services = Dictionary(services.map { ($0.node, $0) }, uniquingKeysWith: { a, b in a.retiredAt == nil ? a : b })
             s.tasks = tasks
             s.stoppedByUs.formIntersection(s.services.keys)
