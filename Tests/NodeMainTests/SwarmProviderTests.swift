@@ -235,6 +235,30 @@ import Testing
         #expect(SwarmPlacement.choose(hosts: [down], nodesOnHost: [:]) == nil)
     }
 
+    /// SWARM_NODE_HOSTS=workers: ledger nodes never go on a manager, whatever the zones say; with
+    /// no worker usable there is nowhere to put one.
+    @Test func withWorkersOnly_aManagerIsNeverChosen() {
+        let manager = SwarmHost(id: "m1", hostname: "hm1", usable: true, zone: "m", isManager: true)
+        #expect(SwarmPlacement.choose(hosts: [manager, a1], nodesOnHost: ["a1": 2]) == manager, "any host: the emptiest zone")
+        #expect(SwarmPlacement.choose(hosts: [manager, a1], nodesOnHost: ["a1": 2], workersOnly: true) == a1)
+        #expect(SwarmPlacement.choose(hosts: [manager], nodesOnHost: [:], workersOnly: true) == nil)
+    }
+
+    @Test func aHostsRoleIsReadFromItsSpec() throws {
+        let reply = #"[{"ID":"m1","Spec":{"Role":"manager","Availability":"active","Labels":{"zone":"a"}},"Status":{"State":"ready"}},"#
+            + #"{"ID":"w1","Spec":{"Role":"worker","Availability":"active"},"Status":{"State":"ready"}}]"#
+        let hosts = SwarmHost.parseList(try JSON.parse(reply), spreadLabel: "zone")
+        #expect(hosts.map(\.isManager) == [true, false])
+    }
+
+    @Test func swarmNodeHosts_mustBeAnyOrWorkers() {
+        let parsed = ParsedArguments(command: "registry", values: [:], flags: [])
+        #expect {
+            _ = try RegistryProviderOption.make(parsed, environment: ["AUTOCHAIN_PROVIDER": "swarm", "SWARM_NODE_HOSTS": "managers"],
+                                                baseDir: "/tmp", configPath: nil, registryURL: "", clusterToken: "", logLevel: "info")
+        } throws: { "\($0)".contains("any or workers") }
+    }
+
     @Test func swarmIsAProviderChoice_thatNeedsAnEngine() throws {
         let parsed = ParsedArguments(command: "registry", values: [:], flags: [])
         func make(_ env: [String: String]) throws(CLIError) {

@@ -96,14 +96,18 @@ public struct SwarmHost: Sendable, Equatable {
     public var down: Bool
     /// The value of the spread label (zone), "" when it has none.
     public var zone: String
+    /// A swarm manager (`Spec.Role`), not a worker.
+    public var isManager: Bool
 
-    public init(id: String, hostname: String, usable: Bool, drained: Bool = false, down: Bool = false, zone: String = "") {
+    public init(id: String, hostname: String, usable: Bool, drained: Bool = false, down: Bool = false, zone: String = "",
+                isManager: Bool = false) {
         self.id = id
         self.hostname = hostname
         self.usable = usable
         self.drained = drained
         self.down = down
         self.zone = zone
+        self.isManager = isManager
     }
 
     public static func parseList(_ json: JSON, spreadLabel: String) -> [SwarmHost] {
@@ -116,7 +120,7 @@ public struct SwarmHost: Sendable, Equatable {
             let hostname = h["Description"]?["Hostname"]?.stringValue ?? id
             return SwarmHost(id: id, hostname: String(hostname.prefix(253)), usable: usable,
                              drained: availability == "drain" || availability == "pause", down: state == "down",
-                             zone: String(zone.prefix(253)))
+                             zone: String(zone.prefix(253)), isManager: h["Spec"]?["Role"]?.stringValue == "manager")
         }
     }
 
@@ -131,10 +135,13 @@ public struct SwarmHost: Sendable, Equatable {
 
 /// Where a fresh node goes: a usable host in the zone holding the fewest of the cluster's nodes,
 /// then the host holding the fewest (so one node per host while hosts allow), ties broken by
-/// hostname so the choice is reproducible. Pure; nil when no host is usable.
+/// hostname so the choice is reproducible. With `workersOnly`, managers are never chosen (Docker's
+/// advice for production swarms: a manager that loses its host, or comes back, costs the swarm
+/// a leader election, during which no service can be created, so a ledger node on it is replaced
+/// late). Pure; nil when no host is usable.
 public enum SwarmPlacement {
-    public static func choose(hosts: [SwarmHost], nodesOnHost: [String: Int]) -> SwarmHost? {
-        let usable = hosts.filter(\.usable)
+    public static func choose(hosts: [SwarmHost], nodesOnHost: [String: Int], workersOnly: Bool = false) -> SwarmHost? {
+        let usable = hosts.filter { $0.usable && !(workersOnly && $0.isManager) }
         var perZone: [String: Int] = [:]
         for h in hosts { perZone[h.zone, default: 0] += nodesOnHost[h.id] ?? 0 }
         return usable.min { a, b in

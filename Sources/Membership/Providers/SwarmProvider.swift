@@ -189,8 +189,10 @@ public final class SwarmProvider: NodeProvider {
         let s = snapshot.withLock { $0 }
         var counts: [String: Int] = [:]
         for svc in s.services.values where svc.retiredAt == nil { counts[svc.host, default: 0] += 1 }
-        guard let host = SwarmPlacement.choose(hosts: Array(s.hosts.values), nodesOnHost: counts) else {
-            throw ProviderError.startFailed(id: id, reason: "no swarm host is ready and active")
+        let workersOnly = spec.nodeHosts == .workers
+        guard let host = SwarmPlacement.choose(hosts: Array(s.hosts.values), nodesOnHost: counts, workersOnly: workersOnly) else {
+            throw ProviderError.startFailed(id: id, reason: workersOnly ? "no swarm worker is ready and active (SWARM_NODE_HOSTS=workers)"
+                                                                        : "no swarm host is ready and active")
         }
         return host
     }

@@ -19,11 +19,15 @@ public struct SwarmNodeSpec: Sendable, Equatable {
     /// The node label whose values spread the nodes (zone, rack): a new node goes to the value
     /// with the fewest of the cluster's nodes, then to the host with the fewest.
     public var spreadLabel: String
+    /// Which hosts take ledger nodes: any, or workers only (dedicated managers).
+    public var nodeHosts: SwarmNodeHosts
 
-    public init(node: DockerNodeSpec = DockerNodeSpec(), secretName: String = "", spreadLabel: String = "zone") {
+    public init(node: DockerNodeSpec = DockerNodeSpec(), secretName: String = "", spreadLabel: String = "zone",
+                nodeHosts: SwarmNodeHosts = .any) {
         self.node = node
         self.secretName = secretName
         self.spreadLabel = spreadLabel
+        self.nodeHosts = nodeHosts
     }
 
     public func serviceName(_ id: String) -> String { node.containerName(id) }
@@ -177,4 +181,12 @@ public struct SwarmNodeSpec: Sendable, Equatable {
         s["Labels"] = .object(labels)
         return .object(s)
     }
+}
+
+/// Which swarm hosts the provider places ledger nodes on (`SWARM_NODE_HOSTS`).
+public enum SwarmNodeHosts: String, Sendable, CaseIterable {
+    /// Managers and workers alike (a one-host swarm, a small lab).
+    case any
+    /// Workers only: the managers keep the swarm's own state and the registry.
+    case workers
 }

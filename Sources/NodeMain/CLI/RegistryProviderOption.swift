@@ -49,6 +49,7 @@ enum RegistryProviderOption {
         .init(name: "docker-socket", valueName: "PATH", help: "the engine's socket (env DOCKER_SOCKET, default /var/run/docker.sock)"),
         .init(name: "swarm-secret", valueName: "NAME", help: "swarm provider: the Swarm secret holding the cluster credential, mounted into each node (env SWARM_SECRET; default: none, the credential goes in the environment)"),
         .init(name: "swarm-spread-label", valueName: "LABEL", help: "swarm provider: the node label new nodes are spread over (env SWARM_SPREAD_LABEL, default zone)"),
+        .init(name: "swarm-node-hosts", valueName: "any|workers", help: "swarm provider: the hosts ledger nodes go on; workers keeps them off the managers (env SWARM_NODE_HOSTS, default any)"),
         .init(name: "node-registry-url", valueName: "URL", help: "the registry URL as node containers reach it (env DOCKER_REGISTRY_URL, default http://registry:9090)"),
     ]
 
@@ -101,9 +102,14 @@ enum RegistryProviderOption {
     }
 
     static func makeSwarm(_ c: Context) throws(CLIError) -> any NodeProvider {
+        let hostsText = value(c.parsed, c.environment, "swarm-node-hosts", "SWARM_NODE_HOSTS", SwarmNodeHosts.any.rawValue)
+        guard let nodeHosts = SwarmNodeHosts(rawValue: hostsText) else {
+            throw .usage("--swarm-node-hosts (SWARM_NODE_HOSTS) must be any or workers, not \(hostsText)")
+        }
         let swarm = SwarmNodeSpec(node: try dockerNodeSpec(c),
                                   secretName: value(c.parsed, c.environment, "swarm-secret", "SWARM_SECRET", ""),
-                                  spreadLabel: value(c.parsed, c.environment, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"))
+                                  spreadLabel: value(c.parsed, c.environment, "swarm-spread-label", "SWARM_SPREAD_LABEL", "zone"),
+                                  nodeHosts: nodeHosts)
         let engine = try DockerLimitsConfig.load(file: c.configPath, environment: c.environment).engineRequestTimeoutMs
         do { return try SwarmProvider(spec: swarm, socketPath: dockerSocket(c), requestTimeoutMs: engine) } catch { throw .failed("swarm provider: \(error)") }
     }
