@@ -29,6 +29,10 @@ extension RuntimeCore {
         return settings.maxBlockTxs
     }
 
+    /// When the block interval since the last cut ends (monotonic ns): a leader with transfers
+    /// ready cuts no sooner (unless a full block waits), so its runtime may sleep until then.
+    public var cutIntervalEndsNs: UInt64 { lastCutNs + UInt64(settings.blockIntervalMs) * 1_000_000 }
+
     /// Executes the mempool's candidates on the speculative state and proposes a block of those
     /// that pass; `cut` is false when none did or the proposal was refused.
     public mutating func cut(candidates: [Transaction], now: RuntimeTime) -> (cut: Bool, effects: [RuntimeEffect]) {

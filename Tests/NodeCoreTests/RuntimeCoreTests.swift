@@ -32,6 +32,22 @@ import Testing
         #expect(a.store.accounts[CoreFixture.payee]?.balance == 10)
     }
 
+    /// The runtime sleeps until `cutIntervalEndsNs` while transfers wait (arrivals do not wake
+    /// it): that must be exactly when `cutDemand` turns due, never later.
+    @Test func theIntervalEndsWhenTheNextBlockFallsDue_oneIntervalAfterTheLastCut() throws {
+        let cluster = try CoreCluster.bootstrapped()
+        let a = cluster.nodes["a"]!
+        let cutAt = cluster.now.monotonicNs
+        #expect(a.cutBlocks(from: [CoreFixture.transfer(nonce: 0)], now: cluster.now).isEmpty)
+        #expect(a.core.cutIntervalEndsNs == cutAt + 100 * 1_000_000)
+        cluster.advance(ms: 99)
+        #expect(cluster.now.monotonicNs < a.core.cutIntervalEndsNs)
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == nil)
+        cluster.advance(ms: 1)
+        #expect(cluster.now.monotonicNs == a.core.cutIntervalEndsNs)
+        #expect(a.core.cutDemand(readyCount: 1, now: cluster.now) == 50)
+    }
+
     /// Read-your-writes across nodes: a follower learns a commit from the leader's messages, so
     /// the leader publishes the committed state (balances, its mempool's nonces) before any
     /// message of the same round leaves. Otherwise a client told "committed" by a follower could

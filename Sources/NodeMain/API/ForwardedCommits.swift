@@ -151,7 +151,7 @@ extension NodeAPI {
     /// transfer with that nonce is applied; had it been this one, its waiter would have fired.
     private func admitForwarded(_ entries: [ForwardedCommits.Entry]) -> [UInt64: Handover] {
         let answers = state.admit(entries.map(\.tx), arrival: monotonicNs())
-        runtime.wake()
+        runtime.transfersAdmitted()
         var out: [UInt64: Handover] = [:]
         for (e, rejection) in zip(entries, answers) {
             switch rejection {

@@ -127,7 +127,7 @@ extension NodeAPI: ForwardingEndpoint {
             }
         }
         for (i, rejection) in zip(good, state.admit(good.map { txs[$0] }, arrival: monotonicNs())) { rejections[i] = rejection }
-        if rejections.contains(where: { $0 == nil }) { runtime.wake() }
+        if rejections.contains(where: { $0 == nil }) { runtime.transfersAdmitted() }
         return .results(zip(txs, rejections).map { tx, rejection in
             guard let rejection else { return .admitted }
             metrics.txRejected.inc(1, rejection.code)

@@ -99,7 +99,7 @@ extension NodeAPI {
             reply(APIError(rejection).response)
             return
         }
-        runtime.wake()
+        runtime.transfersAdmitted()
         guard let waiter else {
             reply(.json(["hash": .string(hash.hex), "status": "pending"], status: 202))
             return
@@ -129,7 +129,7 @@ extension NodeAPI {
             results[i] = rejection.map { APIError($0).json } ?? ["hash": .string(tx.hash.hex), "status": "pending"]
         }
         let response = batchResponse(results)
-        if response.status == 202 { runtime.wake() }
+        if response.status == 202 { runtime.transfersAdmitted() }
         reply(response)
     }
 

@@ -25,6 +25,8 @@ final class NodeRuntime: Sendable {
     let storage = StorageHealth()
     /// Evidence of faulty members the core kept: how many, and the latest (told to the registry).
     let evidence = Mutex<(count: UInt64, latest: Evidence?)>((0, nil))
+    /// Whether an admitted transfer wakes the runtime now (`transfersAdmitted`).
+    let arrivals = ArrivalWake()
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
     private let statusBox: Mutex<RuntimeStatus>
@@ -89,6 +91,10 @@ final class NodeRuntime: Sendable {
 
     /// Asks the runtime to look at the mempool now rather than at its next tick.
     func wake() { wakeSignal.signal() }
+
+    /// Transfers entered the mempool: wakes the runtime only when it sleeps with none ready (a
+    /// block may then be due at once); otherwise it wakes by itself when the next block is due.
+    func transfersAdmitted() { if arrivals.arrived() { wakeSignal.signal() } }
 
     /// Stops the runtime; a leader first hands leadership to the most up-to-date voter and keeps
     /// running until it hears from the new leader, waiting at most `stopTransferWaitMs` in all.

@@ -72,6 +72,7 @@ struct RuntimeLoop: @unchecked Sendable {
             let blockWait = UInt64(settings.consensus.blockIntervalMs) * 1_000_000
             var wait = min(nextTick - min(nextTick, monotonicNs()), blockWait)
             if let due = core.leaderLinkElectionAtNs { wait = min(wait, due - min(due, monotonicNs())) }
+            wait = min(wait, untilNextCut(runtime))
             runtime.waitForWork(timeoutNs: max(wait, NodeSettings.RuntimeWaits.minWaitUs * 1_000))
         }
         log.info("runtime stopped", ["height": store.headHeight])
@@ -128,6 +129,23 @@ struct RuntimeLoop: @unchecked Sendable {
             perform(effects, runtime)
             guard cut else { return }
         }
+    }
+
+    /// How long the runtime may sleep before a block falls due, and whether arrivals wake it
+    /// meanwhile: with transfers ready it sleeps until the block interval ends and arrivals do not
+    /// wake it (they could not make a block due sooner); with none ready the first arrival does.
+    /// Armed before the mempool is read, so an arrival in between is never missed (at worst it
+    /// wakes the runtime once for nothing).
+    func untilNextCut(_ runtime: NodeRuntime) -> UInt64 {
+        runtime.arrivals.arm(true)
+        let ready = runtime.state.withLock { $0.mempool.readyCount }
+        let now = monotonicNs()
+        let due = core.cutIntervalEndsNs
+        // Ready but not cut with the interval over: the core waits for something else (a commit,
+        // room in flight, leadership), and that comes as an event, which wakes the runtime.
+        guard ready > 0, core.isLeader else { return .max }
+        runtime.arrivals.arm(false)
+        return due > now ? due - now : .max
     }
 
     /// Block sync steps until one neither writes nor can go on (each write is one step), or
