@@ -39,13 +39,16 @@ final class EntryChecks: Sendable {
 
     /// Whether blocks signed by their term's leader (as the door saw them) skip the signature checks.
     let trustLeaderSigned: Bool
-    /// Transfer signatures verified so far (the cost `trustLeaderSigned` saves; read by tests).
+    /// Transfer signatures verified so far (the cost `trustLeaderSigned` saves), also added to
+    /// `verifiedMetric` (`autochain_replicated_transfer_signatures_verified_total`) when given.
     let verifiedTransfers = Atomic<Int>(0)
+    private let verifiedMetric: Counter?
     private let jobs = Mutex<[UInt64: Job]>([:])
     private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
 
-    init(trustLeaderSigned: Bool = false) {
+    init(trustLeaderSigned: Bool = false, verifiedMetric: Counter? = nil) {
         self.trustLeaderSigned = trustLeaderSigned
+        self.verifiedMetric = verifiedMetric
     }
 
     /// Starts checking the entries' blocks in the background (decoding those given without one);
@@ -72,6 +75,7 @@ final class EntryChecks: Sendable {
             queue.async { [self] in
                 if let block = decoded ?? (try? Block.decode(job.data)) {
                     verifiedTransfers.add(block.txs.count, ordering: .relaxed)
+                    verifiedMetric?.inc(Double(block.txs.count))
                     let valid = block.txs.isEmpty || Transaction.verifyAll(block.txs).allSatisfy { $0 }
                     job.outcome.withLock { $0 = (block, valid) }
                 }

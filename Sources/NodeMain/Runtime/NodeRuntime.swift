@@ -41,7 +41,8 @@ final class NodeRuntime: Sendable {
         nodeId = settings.node.id
         stopTransferWaitMs = settings.consensus.stopTransferWaitMs
         transport = Mutex(nil)
-        let checks = EntryChecks(trustLeaderSigned: settings.consensus.replicatedTransferSignatures == .trustLeaderSigned)
+        let checks = EntryChecks(trustLeaderSigned: settings.consensus.replicatedTransferSignatures == .trustLeaderSigned,
+                                 verifiedMetric: metrics.replicatedSignaturesVerified)
         let signatures = SyncSignatures()
         entryChecks = checks
         syncSignatures = signatures
