@@ -122,6 +122,50 @@ func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = [
     #expect(core.inFlight.isEmpty, "the spawned node reported")
 }
 
+/// The actions a round decided.
+func decidedActions(_ round: RegistryRound) -> [ScalingAction] {
+    round.effects.compactMap { if case .decided(let action) = $0 { action } else { nil } }
+}
+
+/// A node the registry has just spawned cannot have registered yet: it is on its way up, not
+/// dead. Before, the round after a spawn (past the registry's own grace period) "restarted" it
+/// as never heard from, and on Swarm that forced a second task that killed the first (seen on
+/// the lab after the registry's host was lost, and on every `autochain scale`).
+@Test func aNodeJustSpawned_isNotRestarted_beforeItCouldRegister() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    var spawned: String?
+    for case .spawn(_, let node, _, _) in core.carryOut(.spawn(reason: "test"), observed: core.observe(facts(["n1", "n2", "n3"]), now: 100),
+                                                      facts: facts(["n1", "n2", "n3"]), now: 100) { spawned = node }
+    guard let id = spawned else { Issue.record("no spawn"); return }
+    // Past the restart backoff, inside the grace period (a node on a loaded host, or one whose
+    // image is still being loaded, takes seconds to report).
+    let soonAt = 100 + core.settings.autoscaler.restartBackoffS + 1
+    #expect(soonAt < 100 + core.settings.autoscaler.gracePeriodS)
+    for id2 in ["n1", "n2", "n3"] { _ = core.heartbeat(report(id2, leader: "n1"), at: soonAt) }
+    let soon = decidedActions(core.tick(facts(["n1", "n2", "n3", id]), at: soonAt))
+    #expect(!soon.contains { $0.node == id }, "\(soon)")
+    #expect(core.observe(facts(["n1", "n2", "n3", id]), now: soonAt).nodes.first { $0.id == id }?.startingSince == 100)
+    // Never heard from within the grace period: now it is restarted.
+    let later = 100 + core.settings.autoscaler.gracePeriodS + 0.1
+    for id2 in ["n1", "n2", "n3"] { _ = core.heartbeat(report(id2, leader: "n1"), at: later) }
+    let then = decidedActions(core.tick(facts(["n1", "n2", "n3", id]), at: later))
+    #expect(then.contains { if case .restart(let node, _) = $0 { node == id } else { false } }, "\(then)")
+}
+
+/// A node started by the registry that exits before it reports is dead at once, not held by
+/// the start's grace; one heard from is judged on its heartbeats again.
+@Test func aStartedNode_isNoLongerStarting_onceItExitsOrIsHeardFrom() {
+    var core = registryCore(voters: ["n1", "n2", "n3"], at: 100)
+    let all = facts(["n1", "n2", "n3"])
+    _ = core.carryOut(.restart(node: "n2", reason: "test"), observed: core.observe(all, now: 101), facts: all, now: 101)
+    #expect(core.startingSince("n2") == 101)
+    _ = core.processExited("n2", status: 1, deliberately: false, at: 101.5)
+    #expect(core.startingSince("n2") == nil, "exited after the start")
+    _ = core.carryOut(.restart(node: "n3", reason: "test"), observed: core.observe(all, now: 102), facts: all, now: 102)
+    _ = core.heartbeat(report("n3", leader: "n1"), at: 102.5)
+    #expect(core.startingSince("n3") == nil, "heard from after the start")
+}
+
 @Test func deleteNode_ofANodeNeverHeardOfAndWithoutData_isRefused() {
     var core = registryCore(voters: ["n1", "n2", "n3"])
     #expect(throws: RegistryRefusal.unknownNode("n9")) { try core.retireRequested("n9", hasData: false) }

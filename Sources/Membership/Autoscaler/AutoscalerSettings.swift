@@ -37,7 +37,8 @@ public struct AutoscalerSettings: Sendable, Equatable {
     public var restartBackoffS = 2.0
     /// ...up to this.
     public var restartBackoffMaxS = 60.0
-    /// After the registry starts, nodes not yet heard from are left alone this long.
+    /// After the registry starts, nodes not yet heard from are left alone this long; so is a
+    /// node the registry started (spawned or restarted) until it is heard from or seen to exit.
     public var gracePeriodS = 10.0
     /// A voter dead by silence (a partition looks the same) is removed from the configuration only
     /// after this long without a word. Not applied to a voter seen to exit whose data is gone

@@ -2,7 +2,8 @@
 
 /// What a node is to the autoscaler this round.
 enum NodeCondition: Equatable {
-    /// Not heard from since the registry started, and still inside the grace period: hands off.
+    /// Not heard from since the registry started, or since the registry started the node (a
+    /// spawn, a restart), and still inside the grace period: hands off.
     case unknown
     case alive
     /// Late: only holds scale-downs; nothing is done to it.
@@ -77,6 +78,10 @@ struct ClusterView {
 
     static func classify(_ n: NodeObservation, inGrace: Bool, settings: AutoscalerSettings, now: Double) -> NodeCondition {
         if n.lastHeardAt == nil && inGrace { return .unknown }
+        // Started by the registry and not heard from (nor seen to exit) since: it cannot have
+        // registered yet. Judged dead, a node spawned a moment ago was "restarted" at once, and
+        // on Swarm that forced a second task that killed the first.
+        if let started = n.startingSince, now - started < settings.gracePeriodS { return .unknown }
         switch n.health {
         case .alive: return .alive
         case .suspect: return .suspect

@@ -57,6 +57,9 @@ public struct NodeObservation: Sendable, Equatable {
     public var restartFailures: Int
     /// When we last restarted, spawned or stopped it (seconds, the registry's clock).
     public var lastActionAt: Double?
+    /// The registry started it (spawned or restarted it) then and has neither heard from it nor
+    /// seen it exit since: on its way up. Nil otherwise.
+    public var startingSince: Double?
     /// Being retired (by us or by the operator).
     public var draining: Bool
     public var load: NodeLoad
@@ -71,7 +74,7 @@ public struct NodeObservation: Sendable, Equatable {
 
     public init(id: String, health: NodeHealth = .alive, role: Role? = .follower, height: UInt64 = 0,
                 managed: Bool = true, hasData: Bool = true, restartFailures: Int = 0,
-                lastActionAt: Double? = nil, draining: Bool = false, load: NodeLoad = NodeLoad(),
+                lastActionAt: Double? = nil, startingSince: Double? = nil, draining: Bool = false, load: NodeLoad = NodeLoad(),
                 caughtUp: Bool = true, lastHeardAt: Double? = nil, stoppedDeliberately: Bool = false, exitSeen: Bool = false) {
         self.id = id
         self.health = health
@@ -82,6 +85,7 @@ public struct NodeObservation: Sendable, Equatable {
         self.stoppedDeliberately = stoppedDeliberately
         self.restartFailures = restartFailures
         self.lastActionAt = lastActionAt
+        self.startingSince = startingSince
         self.draining = draining
         self.load = load
         self.caughtUp = caughtUp

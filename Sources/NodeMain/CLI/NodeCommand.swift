@@ -209,7 +209,6 @@ final class RunningNode: Sendable {
         // Peers must be told a dialable port before the network starts.
         let listen = try Socket.concretePort(try SocketAddress(parsing: settings.p2p.addr))
         var peerSettings = PeerSettings(listenAddress: listen)
-        peerSettings.staticPeers = resolvablePeers(settings.p2p.peers)
         peerSettings.maxHandshakesPerAddress = settings.p2p.maxHandshakesPerAddress
         peerSettings.maxPreAuthBytes = settings.p2p.maxPreAuthBytes
         peerSettings.maxKnownAddresses = settings.p2p.maxKnownAddresses
@@ -229,6 +228,7 @@ final class RunningNode: Sendable {
         transport.attachSupersession { reason in supersession.superseded(reason) }
         runtime.attach(transport)
         let bound = try network.start()
+        addStaticPeers(settings.p2p.peers, to: network)
         runtime.metrics.registry.counter("autochain_p2p_refused_handshakes_total",
                                          "Inbound strangers refused by a pre-auth bound (handshakes per address, pre-auth bytes).")
             .sample { Double(network.refusedHandshakes) }
@@ -241,19 +241,17 @@ final class RunningNode: Sendable {
         return (transport, bound)
     }
 
-    /// The static peers whose names resolve now. A peer that does not is skipped with a warning,
-    /// not fatal: peers are also learned from the registry and from other peers, and a container
-    /// restarted on its volume keeps the PEERS it was created with, some of which may have been
-    /// retired since (their names gone from the network's DNS).
-    static func resolvablePeers(_ peers: [String]) -> [SocketAddress] {
+    /// The static peers, dialled once their names resolve. Looked up off the start-up path: a
+    /// name whose DNS does not answer (a Swarm service whose host is down) blocked the start for
+    /// about ten seconds. One that does not resolve is skipped with a warning, not fatal: peers
+    /// are also learned from the registry and from other peers, and a container restarted on its
+    /// volume keeps the PEERS it was created with, some of which may have been retired since.
+    static func addStaticPeers(_ peers: [String], to network: PeerNetwork) {
         let log = Logger(component: "p2p")
-        return peers.compactMap { peer in
-            do {
-                return try SocketAddress(parsing: peer)
-            } catch {
+        for peer in peers {
+            network.addPeerAddress(named: peer) { peer in
                 log.warn("static peer skipped: it does not resolve (peers are also learned from the registry and other peers)",
-                         ["peer": peer, "error": "\(error)"])
-                return nil
+                         ["peer": peer])
             }
         }
     }

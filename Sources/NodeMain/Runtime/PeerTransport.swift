@@ -238,13 +238,13 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
 
     var peers: [PeerInfo] { net?.peers ?? [] }
 
-    /// Peers learned from the registry: dialled unless already connected.
+    /// Peers learned from the registry: dialled unless already connected. Called on the registry
+    /// client's heartbeat thread: names are looked up on the peer network's resolver thread, so a
+    /// name that does not resolve (a peer whose host is down) never holds a heartbeat back.
     func learn(_ peers: [(id: String, p2pAddr: String)]) {
         guard let n = net else { return }
         let connected = Set(n.peers.map(\.nodeId))
-        for p in peers where !connected.contains(p.id) {
-            if let a = try? SocketAddress(parsing: p.p2pAddr) { n.addPeerAddress(a) }
-        }
+        for p in peers where !connected.contains(p.id) { n.addPeerAddress(named: p.p2pAddr) }
     }
 
     func stop() { net?.stop() }

@@ -154,22 +154,24 @@ extension PeerHost {
     /// name that is missing while its task restarts, an upstream DNS that cannot be reached); on
     /// the loop that would stall consensus past an election timeout. A name already being
     /// resolved, or beyond `maxKnownAddresses` names in flight (each would become a dial target,
-    /// which that bounds too), is skipped: gossip brings it again.
-    func whenDialable(_ text: String, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
+    /// which that bounds too), is skipped: gossip brings it again. `unresolved` runs on the loop
+    /// when the text does not parse or its name does not resolve.
+    func whenDialable(_ text: String, unresolved: ((PeerHost) -> Void)? = nil, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
         if Self.isLiteral(text) {
-            if let address = Self.dialable(text) { body(self, address) }
+            if let address = Self.dialable(text) { body(self, address) } else { unresolved?(self) }
             return
         }
         guard !resolving.contains(text), resolving.count < settings.maxKnownAddresses else { return }
         resolving.insert(text)
-        let bound = LoopBound((host: self, body: body), eventLoop: loop)
+        let bound = LoopBound((host: self, body: body, unresolved: unresolved), eventLoop: loop)
         let loop = self.loop
         Self.resolver.async {
             let address = Self.dialable(text)
             loop.execute {
-                let (host, body) = bound.value
+                let (host, body, unresolved) = bound.value
                 host.resolving.remove(text)
-                if let address, !host.stopped { body(host, address) }
+                guard !host.stopped else { return }
+                if let address { body(host, address) } else { unresolved?(host) }
             }
         }
     }

@@ -35,6 +35,7 @@ public final class PeerNetwork: @unchecked Sendable {
         var started = false
         var stopped = false
         var pendingTargets: [SocketAddress] = []
+        var pendingNames: [(text: String, unresolved: (@Sendable (String) -> Void)?)] = []
     }
 
     /// `eventLoop`: run on this (already started) loop instead of creating one.
@@ -90,7 +91,11 @@ public final class PeerNetwork: @unchecked Sendable {
             stop()
             throw error
         }
-        lifecycle.withLock { $0.host = host; $0.pendingTargets = [] }
+        let names = lifecycle.withLock { state in
+            defer { state.host = host; state.pendingTargets = []; state.pendingNames = [] }
+            return state.pendingNames
+        }
+        for n in names { Self.addNamed(n.text, on: host, unresolved: n.unresolved) }
         logger.info("peer network listening", ["node": identity.nodeId, "address": bound.description])
         return bound
     }
@@ -117,6 +122,30 @@ public final class PeerNetwork: @unchecked Sendable {
         }
         guard let host else { return }
         host.eventLoop.execute { host.value.addTarget(address, nodeId: nil, isStatic: true) }
+    }
+
+    /// As `addPeerAddress(_:)` for `host:port` text (a name or an IP literal), without ever
+    /// blocking the caller: a name is looked up on the network's resolver thread. `getaddrinfo`
+    /// for a name whose DNS does not answer (a Swarm service whose host is down) blocks for about
+    /// ten seconds; on a node's start-up or its registry client's thread that delayed the start
+    /// and stopped heartbeats. `unresolved` is called (on the loop) with the text when it does
+    /// not parse or resolve; the address is then not dialled (peers are also learned from the
+    /// registry and from other peers).
+    public func addPeerAddress(named text: String, unresolved: (@Sendable (String) -> Void)? = nil) {
+        let host = lifecycle.withLock { state -> LoopBound<PeerHost>? in
+            if state.host == nil, !state.stopped { state.pendingNames.append((text, unresolved)) }
+            return state.host
+        }
+        guard let host else { return }
+        Self.addNamed(text, on: host, unresolved: unresolved)
+    }
+
+    private static func addNamed(_ text: String, on host: LoopBound<PeerHost>, unresolved: (@Sendable (String) -> Void)?) {
+        host.eventLoop.execute {
+            host.value.whenDialable(text, unresolved: { _ in unresolved?(text) }) { h, address in
+                h.addTarget(address, nodeId: nil, isStatic: true)
+            }
+        }
     }
 
     /// Queues `message` for `nodeId`. False when that node is not connected, the message is over

@@ -75,7 +75,7 @@ extension RegistryCore {
             return NodeObservation(
                 id: id, health: detector.health(node: id, now: now), role: r?.role, height: r?.height ?? 0,
                 managed: facts.managed.contains(id) || facts.running.contains(id), hasData: facts.withData.contains(id),
-                restartFailures: restartFailures[id] ?? 0, lastActionAt: lastActionAt[id],
+                restartFailures: restartFailures[id] ?? 0, lastActionAt: lastActionAt[id], startingSince: startingSince(id),
                 draining: isDraining(id) || removed.contains(id),
                 load: r?.load ?? NodeLoad(), caughtUp: (r?.height ?? 0) + 3 >= m.commit,
                 lastHeardAt: detector.lastHeardAt(node: id), stoppedDeliberately: facts.stoppedDeliberately.contains(id),
@@ -84,6 +84,15 @@ extension RegistryCore {
         return ObservedCluster(nodes: list, voters: m.voters, learners: m.learners, leader: m.leader,
                                consensusFailureReportedAt: consensusFailureAt, operatorTarget: operatorTarget,
                                registryStartedAt: startedAt, inFlight: inFlight.map(\.action))
+    }
+
+    /// When the registry started `node`, if it has neither heard from it nor seen it exit since:
+    /// a node on its way up, which cannot have registered yet.
+    func startingSince(_ node: String) -> Double? {
+        guard let started = lastStartedAt[node] else { return nil }
+        if let heard = detector.lastHeardAt(node: node), heard >= started { return nil }
+        if let exited = detector.exitedAt(node: node), exited >= started { return nil }
+        return started
     }
 
     /// The core already sees what `action` (issued at `since`) was for: a restarted node heard
@@ -124,11 +133,14 @@ extension RegistryCore {
             guard facts.withData.contains(node) || facts.running.contains(node) else {
                 return effects + failed(action, RegistryActionError.notOurs(node))
             }
+            lastStartedAt[node] = now
             effects.append(.restart(ticket: issue(.restart(node)), node: node, peers: peers))
         case .spawn:
             let known = allKnownIds.union(facts.managed).union(reservedIds)
             guard let id = Self.nextId(after: known) else { return effects + failed(action, RegistryActionError.noNodeIdLeft) }
             reservedIds.insert(id)
+            lastStartedAt[id] = now
+            lastActionAt[id] = now
             let bootstrap = known.isEmpty
             effects.append(.spawn(ticket: issue(.spawn(id, bootstrap: bootstrap)), node: id, bootstrap: bootstrap, peers: peers))
         case .removeMember(let node, _):
@@ -237,6 +249,7 @@ extension RegistryCore {
         detector.forget(node: node)
         restartFailures[node] = nil
         lastActionAt[node] = nil
+        lastStartedAt[node] = nil
         return [.record(kind: .nodeRetired, node: node,
                         message: "\(node) stopped, its data set aside for \(settings.retiredDataKeepS) s; its ID is never reused")]
     }

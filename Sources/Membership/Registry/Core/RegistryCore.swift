@@ -65,6 +65,8 @@ public struct RegistryCore: Sendable {
     public internal(set) var inFlight: [(action: ScalingAction, since: Double)] = []
     public internal(set) var restartFailures: [String: Int] = [:]
     public internal(set) var lastActionAt: [String: Double] = [:]
+    /// When the registry last started each node (a spawn's new ID, a restart).
+    public internal(set) var lastStartedAt: [String: Double] = [:]
     public internal(set) var decisions: UInt64 = 0
     /// IDs handed to spawns (never reused, even if the spawn failed).
     public internal(set) var reservedIds: Set<String> = []
