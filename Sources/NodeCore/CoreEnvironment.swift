@@ -26,8 +26,10 @@ public protocol CoreReads: AnyObject {
     /// Committed accounts with `overlay` on top.
     func accounts(overlay: [Address: Account]) -> OverlaySource
     /// The block of a replicated entry, decoded and checked ahead on exactly these bytes, with
-    /// whether all its transaction signatures verify; nil when no check was started.
-    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)?
+    /// whether all its transaction signatures verify (`valid` nil: decoded, its signatures left
+    /// unchecked, as `[consensus] replicated_transfer_signatures = "trust_leader_signed"` lets the
+    /// shell do for blocks the sender signed as its term's leader); nil when no check was started.
+    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool?)?
     /// Whether every transaction signature of a block-synced block verifies; nil when unchecked.
     func takeSyncedSignatures(_ hash: Hash32) -> Bool?
 }

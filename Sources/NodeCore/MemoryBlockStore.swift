@@ -71,7 +71,7 @@ public final class MemoryBlockStore: BlockStore, CoreReads {
 
     public func accounts(overlay: [Address: Account]) -> OverlaySource { OverlaySource(committed: accounts, speculative: overlay) }
 
-    public func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
+    public func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool?)? {
         guard signaturesChecked, let block = try? Block.decode(data) else { return nil }
         return (block, true)
     }

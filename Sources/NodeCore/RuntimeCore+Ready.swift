@@ -123,14 +123,13 @@ extension RuntimeCore {
             let c: CommittedBlock
             if let mine = inflight.removeValue(forKey: e.index) {
                 c = mine
-            } else if let checked = reads.takeCheckedEntry(index: e.index, term: e.term, data: e.data) {
-                c = try BlockCheck.verifyAndExecute(checked.block, index: e.index, term: e.term, prevHash: prev.hash,
-                                                    prevStateRoot: prev.stateRoot, membership: membership,
-                                                    accounts: reads.accounts(overlay: overlay), signaturesValid: checked.valid)
             } else {
-                c = try BlockCheck.verifyAndExecute(try Block.decode(e.data), index: e.index, term: e.term, prevHash: prev.hash,
+                let checked = reads.takeCheckedEntry(index: e.index, term: e.term, data: e.data)
+                let block = try checked?.block ?? Block.decode(e.data)
+                c = try BlockCheck.verifyAndExecute(block, index: e.index, term: e.term, prevHash: prev.hash,
                                                     prevStateRoot: prev.stateRoot, membership: membership,
-                                                    accounts: reads.accounts(overlay: overlay))
+                                                    accounts: reads.accounts(overlay: overlay),
+                                                    signaturesValid: checked?.valid ?? trustedTransfers(of: block, membership: membership))
             }
             if let change = c.block.membership { membership = membership.applying(change) }
             out.append(c)
@@ -138,6 +137,15 @@ extension RuntimeCore {
             for a in c.delta.changes { overlay[a.address] = a }
         }
         return out
+    }
+
+    /// True when the transfer signatures of the replicated `block` may go unchecked
+    /// (`ReplicatedTransferTrust`: signed by the leader of this node's current term); nil: verify.
+    func trustedTransfers(of block: Block, membership: ClusterMembership) -> Bool? {
+        let leader = raft.leader(ofTerm: block.header.term)
+        let trusted = ReplicatedTransferTrust.allows(block, leader: leader, selfId: settings.nodeId, membership: membership,
+                                                     policy: settings.replicatedTransferSignatures)
+        return trusted ? true : nil
     }
 
     /// A leader rebuilds speculation on its log; any other role drops it.

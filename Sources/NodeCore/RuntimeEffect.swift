@@ -97,6 +97,11 @@ public struct RuntimeCoreSettings: Sendable {
     /// those of blocks signed by the leader of their term (`[p2p] sync_transfer_signatures`;
     /// default `verify`; what the other trusts: `SyncTransferSignatures`).
     public var syncTransferSignatures = SyncTransferSignatures.verify
+    /// Whether a follower verifies every transfer signature of the blocks Raft replicates to it,
+    /// or trusts those of blocks signed by the leader it follows in its current term
+    /// (`[consensus] replicated_transfer_signatures`; default `verify`; what the other trusts:
+    /// `ReplicatedTransferSignatures`).
+    public var replicatedTransferSignatures = ReplicatedTransferSignatures.verify
 
     /// A leadership transfer is answered false when leadership has not moved within this many
     /// election timeouts. Internal: Raft itself gives a transfer up after one election timeout,

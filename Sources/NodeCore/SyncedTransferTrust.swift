@@ -1,7 +1,8 @@
 import Chain
 
 /// Whether block sync checks every transfer signature of a synced block again
-/// (`[p2p] sync_transfer_signatures`). Raft-replicated blocks are always checked in full.
+/// (`[p2p] sync_transfer_signatures`). Raft-replicated blocks have their own setting with the same
+/// values (`ReplicatedTransferSignatures`).
 ///
 /// What `trustLeaderSigned` trusts, and nothing more: that no key which was a **voter** of the
 /// chain's membership at some height signs a block holding a transfer whose signature does not

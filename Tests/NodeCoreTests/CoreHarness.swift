@@ -184,8 +184,8 @@ final class CoreCluster {
         return nil
     }
 
-    /// Voters a, b, c (b and c started from a's chain once they were added).
-    static func threeVoters() throws -> CoreCluster {
+    /// Voters a, b, c (b and c started from a's chain once they were added, on `settings`).
+    static func threeVoters(settings: (String) -> RuntimeCoreSettings = CoreFixture.settings) throws -> CoreCluster {
         let cluster = try bootstrapped()
         let a = cluster.nodes["a"]!
         for id in ["b", "c"] {
@@ -193,7 +193,7 @@ final class CoreCluster {
         }
         _ = cluster.change(MembershipChange(kind: .promote, nodeId: "b"), on: a)
         for (i, id) in ["b", "c"].enumerated() {
-            cluster.nodes[id] = try CoreNode(id, store: MemoryBlockStore(copying: a.store), seed: UInt64(10 + i))
+            cluster.nodes[id] = try CoreNode(id, store: MemoryBlockStore(copying: a.store), seed: UInt64(10 + i), settings: settings(id))
         }
         _ = cluster.change(MembershipChange(kind: .promote, nodeId: "c"), on: a)
         for _ in 0..<3 { cluster.tick() }

@@ -307,6 +307,21 @@ import Testing
         #expect(r.contains("p2p.sync_transfer_signatures") && r.contains("trust_leader_signed"), "\(r)")
     }
 
+    /// Followers verify every replicated transfer unless told to trust blocks their term's leader
+    /// signed (file or `REPLICATED_TRANSFER_SIGNATURES`); anything else is refused with the key.
+    @Test func replicatedTransferSignaturesDefaultsToVerify_andTrustIsChosenByName() throws {
+        #expect(NodeSettings().consensus.replicatedTransferSignatures == .verify)
+        #expect(RuntimeCoreSettings(node: NodeSettings()).replicatedTransferSignatures == .verify)
+        let trusting = try load("[consensus]\nreplicated_transfer_signatures = \"trust_leader_signed\"\n")
+        #expect(trusting.consensus.replicatedTransferSignatures == .trustLeaderSigned)
+        #expect(RuntimeCoreSettings(node: trusting).replicatedTransferSignatures == .trustLeaderSigned)
+        #expect(trusting.p2p.syncTransferSignatures == .verify, "block sync keeps its own setting")
+        #expect(try load("", env: ["REPLICATED_TRANSFER_SIGNATURES": "trust_leader_signed"]).consensus.replicatedTransferSignatures
+                == .trustLeaderSigned)
+        let r = reason { _ = try load("[consensus]\nreplicated_transfer_signatures = \"trust\"\n") }
+        #expect(r.contains("consensus.replicated_transfer_signatures") && r.contains("trust_leader_signed"), "\(r)")
+    }
+
     @Test func storageCheckSettingsComeFromTheFile() throws {
         let s = try load("[storage]\ncheck_tail_blocks = 5\ncheck_budget_ms = 0\n")
         #expect(s.storage.check == StoreCheckSettings(tailBlocks: 5, quickCheckBudgetMs: 0))

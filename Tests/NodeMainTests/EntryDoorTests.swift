@@ -32,6 +32,40 @@ import Testing
         #expect(checks.take(index: 5, term: 7, data: data)?.valid == true)
     }
 
+    static func blockWithTransfers(height: UInt64, term: UInt64, key: KeyPair = leader) -> [UInt8] {
+        let payer = KeyPair.generate()
+        let txs = (0..<3).map { n in
+            Transaction.signed(chainId: "door", to: other.address, amount: 1, fee: 1, nonce: UInt64(n), keyPair: payer)
+        }
+        return Block.make(height: height, prevHash: .zero, stateRoot: .zero, timestamp: 1, term: term, txs: txs, proposerKey: key).encode()
+    }
+
+    @Test func byDefault_everyTransferOfAnAdmittedEntryIsVerified() {
+        let checks = EntryChecks()
+        let data = Self.blockWithTransfers(height: 5, term: 7)
+        #expect(refusal(Self.append(term: 7, [Entry(index: 5, term: 7, data: data)]), door: EntryDoor(checks: checks, maxQueuedPerPeer: 8)) == nil)
+        #expect(checks.take(index: 5, term: 7, data: data)?.valid == true)
+        #expect(checks.verifiedTransfers.load(ordering: .relaxed) == 3)
+    }
+
+    @Test func trustingLeaderSignedBlocks_entriesOfTheSendersTermAreDecodedNotVerified() {
+        let checks = EntryChecks(trustLeaderSigned: true)
+        let data = Self.blockWithTransfers(height: 5, term: 7)
+        #expect(refusal(Self.append(term: 7, [Entry(index: 5, term: 7, data: data)]), door: EntryDoor(checks: checks, maxQueuedPerPeer: 8)) == nil)
+        let taken = checks.take(index: 5, term: 7, data: data)
+        #expect(taken?.block.txs.count == 3)
+        #expect(taken != nil && taken?.valid == nil, "left to the core's decision")
+        #expect(checks.verifiedTransfers.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func trustingLeaderSignedBlocks_entriesOfAnEarlierTermAreStillVerified() {
+        let checks = EntryChecks(trustLeaderSigned: true)
+        let data = Self.blockWithTransfers(height: 4, term: 6, key: Self.other)
+        #expect(refusal(Self.append(term: 7, [Entry(index: 4, term: 6, data: data)]), door: EntryDoor(checks: checks, maxQueuedPerPeer: 8)) == nil)
+        #expect(checks.take(index: 4, term: 6, data: data)?.valid == true)
+        #expect(checks.verifiedTransfers.load(ordering: .relaxed) == 3)
+    }
+
     @Test func heartbeatsAndEmptyAppends_pass() {
         #expect(refusal(Message(from: "n1", to: "n2", term: 7, kind: .heartbeat(commit: 3))) == nil)
         #expect(refusal(Message(from: "n1", to: "n2", term: 7, kind: .append(prevIndex: 4, prevTerm: 7, entries: [], commit: 3))) == nil)

@@ -29,8 +29,8 @@ final class SimReads: CoreReads {
 
     func accounts(overlay: [Address: Account]) -> OverlaySource { store.accounts(overlay: overlay) }
 
-    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
-        decoded.block(index: index, term: term, data: data).map { ($0, true) }
+    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool?)? {
+        decoded.block(index: index, term: term, data: data).map { ($0, Optional(true)) }
     }
 
     func takeSyncedSignatures(_ hash: Hash32) -> Bool? { true }

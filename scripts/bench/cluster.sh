@@ -21,6 +21,10 @@
 #                  (default "verify", the node's default; "trust_leader_signed" skips the transfer
 #                  signatures of blocks their term's leader signed, see docs/OPERATIONS.md)
 #
+# The three voters run with [consensus] replicated_transfer_signatures = REPLICATION_SIGNATURES
+# (default "verify", the node's default; "trust_leader_signed": followers skip the transfer
+# signatures of blocks the leader of their current term signed, see docs/OPERATIONS.md).
+#
 # While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
 # `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s).
 #
@@ -30,7 +34,7 @@
 #   AUTOCHAIN_BIN=path   use this binary instead of building .build/release/autochain
 #   RUNS=3  TXS=60000  FAILOVERS=10  PERF=1  UNBATCHED_TXS=30000
 #   CATCHUP_TXS=1000000  CATCHUP_RUNS=3  GROW_WINDOW=20000  CATCHUP_BUDGET_S= (unset: no cap)
-#   CATCHUP_SIGNATURES=verify|trust_leader_signed
+#   CATCHUP_SIGNATURES=verify|trust_leader_signed  REPLICATION_SIGNATURES=verify|trust_leader_signed
 #   PHASES=abcde         run only these phases; phase b without a needs PEAK_TPS (it sets the pace)
 #
 # The chain for (d) is grown with one account per 500 transfers (at most 20,000 accounts) and at
@@ -54,6 +58,7 @@ CATCHUP_TXS=${CATCHUP_TXS:-1000000}
 CATCHUP_BUDGET_S=${CATCHUP_BUDGET_S:-}   # set: grow by at most PEAK x this many seconds
 CATCHUP_RUNS=${CATCHUP_RUNS:-3}
 CATCHUP_SIGNATURES=${CATCHUP_SIGNATURES:-verify}
+REPLICATION_SIGNATURES=${REPLICATION_SIGNATURES:-verify}
 GROW_WINDOW=${GROW_WINDOW:-20000}
 PERF=${PERF:-1}
 PHASES=${PHASES:-abcde}
@@ -85,7 +90,7 @@ start_node() {
     # The catch-up node knows all three: a join sent to a follower is refused ("not the leader")
     # and not redirected, so with n1 alone it would wait for ever once n1 no longer leads.
     case "$name" in n1|n2|n3) ;; *) peers=(--peers "127.0.0.1:${P2P[n1]},127.0.0.1:${P2P[n2]},127.0.0.1:${P2P[n3]}");; esac
-    "$AUTOCHAIN_BIN" node --node-id "$name" --data-dir "$tmp/$name" --api-addr "127.0.0.1:${API[$name]}" \
+    REPLICATED_TRANSFER_SIGNATURES=$REPLICATION_SIGNATURES "$AUTOCHAIN_BIN" node --node-id "$name" --data-dir "$tmp/$name" --api-addr "127.0.0.1:${API[$name]}" \
         --p2p-addr "127.0.0.1:${P2P[$name]}" "${peers[@]}" "$@" --log-level info >>"$tmp/$name.log" 2>&1 &
     PID[$name]=$!
     all_pids+=("$!")
@@ -113,7 +118,7 @@ export AUTOCHAIN_CLUSTER_TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' 
 "$AUTOCHAIN_BIN" keygen --out "$tmp/sink.key" >/dev/null 2>&1
 sink=$(sed -n 's/.*"address" *: *"\(0x[0-9a-f]*\)".*/\1/p' "$tmp/sink.key")
 
-log "starting a 3-node cluster"
+log "starting a 3-node cluster (replicated_transfer_signatures = $REPLICATION_SIGNATURES)"
 start_node n1; wait_ready n1
 start_node n2 --join; start_node n3 --join
 wait_ready n2; wait_ready n3

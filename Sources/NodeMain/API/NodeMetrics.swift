@@ -29,6 +29,7 @@ struct NodeMetrics: Sendable {
     let peerRefused: Counter
     let raftRefused: Counter
     let raftEvidence: Counter
+    let replicatedSignaturesVerified: Counter
 
     init() {
         height = registry.gauge("autochain_block_height", "Height of the last committed block.")
@@ -65,6 +66,9 @@ struct NodeMetrics: Sendable {
                                         "Mutating calls refused for a missing or wrong cluster credential, by route.", labels: ["route"])
         peerRefused = registry.counter("autochain_peer_refused_total",
                                        "Peer messages or requests refused or ignored by a peer rule, by reason.", labels: ["reason"])
+        replicatedSignaturesVerified = registry.counter(
+            "autochain_replicated_transfer_signatures_verified_total",
+            "Transfer signatures of blocks replicated to this node verified ahead of their commit.")
         startTime.set(Date().timeIntervalSince1970)
         residentMemory.sample { ProcessStats.read().residentBytes }
         cpuSeconds.sample { ProcessStats.read().cpuSeconds }

@@ -77,6 +77,14 @@ enum ConfigKeys {
         int("consensus.max_inflight_blocks", 1...1_024) { $0.consensus.maxInflightBlocks = $1 },
         int("consensus.voters", 1...99) { $0.consensus.voters = $1 },
         int("consensus.stop_transfer_wait_ms", 100...600_000) { $0.consensus.stopTransferWaitMs = $1 },
+        string("consensus.replicated_transfer_signatures", env: "REPLICATED_TRANSFER_SIGNATURES", flag: nil) { s, v, origin in
+            guard let mode = ReplicatedTransferSignatures(rawValue: v) else {
+                let allowed = ReplicatedTransferSignatures.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                throw ConfigError(origin: origin, key: "consensus.replicated_transfer_signatures",
+                                  message: "expected \(allowed), got \"\(v.prefix(64))\"")
+            }
+            s.consensus.replicatedTransferSignatures = mode
+        },
         int("mempool.max_txs", 1...10_000_000) { $0.mempool.maxTxs = $1 },
         int("mempool.max_per_sender", 1...1_000_000) { $0.mempool.maxPerSender = $1 },
         int("mempool.future_nonce_window", 0...100_000) { $0.mempool.futureNonceWindow = UInt64($1) },

@@ -158,6 +158,10 @@ struct NodeSettings: Sendable {
         /// timeouts after which the core gives a transfer up, so the core's answer normally ends
         /// the wait; keep it below the provider's stop grace period, or the node is killed mid-way).
         var stopTransferWaitMs = 3_000
+        /// Whether followers verify every transfer signature of the blocks the leader replicates
+        /// (`verify`, the default) or trust those of blocks signed by the leader of their current
+        /// term (`trust_leader_signed`; what that trusts: `ReplicatedTransferSignatures`).
+        var replicatedTransferSignatures = ReplicatedTransferSignatures.verify
 
         /// One log line per kind of refused Raft message or evidence of a faulty member at most
         /// this often (internal: a log throttle; every occurrence is still counted in the metrics).

@@ -13,15 +13,21 @@ import Synchronization
 /// and the leader, hearing from no quorum, steps down. Checked ahead, the runtime thread only
 /// executes and stores when the block commits.
 ///
+/// With `[consensus] replicated_transfer_signatures = "trust_leader_signed"`, the blocks of
+/// entries the door saw signed by their sender as the leader of the message's term are only
+/// decoded: their transfer signatures are left to the core's decision (`ReplicatedTransferTrust`,
+/// which verifies them after all unless the block's term is still the node's current term).
+///
 /// Promise: `take(entry)` answers with the decoded block and whether every transaction signature
-/// verifies, as checked on exactly that entry's bytes; nil when no check was started (or the entry
-/// differs), and the caller then decodes and verifies itself.
+/// verifies, as checked on exactly that entry's bytes (nil `valid`: not checked, as above); nil
+/// when no check was started (or the entry differs), and the caller then decodes and verifies
+/// itself. `verifiedTransfers` counts every signature it verified.
 final class EntryChecks: Sendable {
     final class Job: Sendable {
         let term: UInt64
         let data: [UInt8]
         let group = DispatchGroup()
-        let outcome = Mutex<(block: Block, valid: Bool)?>(nil)
+        let outcome = Mutex<(block: Block, valid: Bool?)?>(nil)
         init(term: UInt64, data: [UInt8]) {
             self.term = term
             self.data = data
@@ -31,13 +37,26 @@ final class EntryChecks: Sendable {
     /// Entries checked ahead at most (each holds its block's bytes until it commits).
     static let maxJobs = 1_024
 
+    /// Whether blocks signed by their term's leader (as the door saw them) skip the signature checks.
+    let trustLeaderSigned: Bool
+    /// Transfer signatures verified so far (the cost `trustLeaderSigned` saves), also added to
+    /// `verifiedMetric` (`autochain_replicated_transfer_signatures_verified_total`) when given.
+    let verifiedTransfers = Atomic<Int>(0)
+    private let verifiedMetric: Counter?
     private let jobs = Mutex<[UInt64: Job]>([:])
     private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
 
+    init(trustLeaderSigned: Bool = false, verifiedMetric: Counter? = nil) {
+        self.trustLeaderSigned = trustLeaderSigned
+        self.verifiedMetric = verifiedMetric
+    }
+
     /// Starts checking the entries' blocks in the background (decoding those given without one);
     /// an entry replacing another at its index (a truncated uncommitted tail) replaces its check,
-    /// the same entry again (a retransmission) keeps it.
-    func start(_ entries: [(index: UInt64, term: UInt64, data: [UInt8], block: Block?)]) {
+    /// the same entry again (a retransmission) keeps it. `leaderSigned`: the door saw the block
+    /// signed by the sender as the leader of the message's term.
+    func start(_ entries: [(index: UInt64, term: UInt64, data: [UInt8], block: Block?)], leaderSigned: Bool = false) {
+        let verify = !(trustLeaderSigned && leaderSigned)
         for e in entries where !e.data.isEmpty {
             let job = Job(term: e.term, data: e.data)
             let fresh = jobs.withLock { j -> Bool in
@@ -47,10 +66,16 @@ final class EntryChecks: Sendable {
                 return true
             }
             guard fresh else { continue }
+            if !verify, let block = e.block {
+                job.outcome.withLock { $0 = (block, nil) }
+                continue
+            }
             job.group.enter()
             let decoded = e.block
-            queue.async {
+            queue.async { [self] in
                 if let block = decoded ?? (try? Block.decode(job.data)) {
+                    verifiedTransfers.add(block.txs.count, ordering: .relaxed)
+                    verifiedMetric?.inc(Double(block.txs.count))
                     let valid = block.txs.isEmpty || Transaction.verifyAll(block.txs).allSatisfy { $0 }
                     job.outcome.withLock { $0 = (block, valid) }
                 }
@@ -60,7 +85,7 @@ final class EntryChecks: Sendable {
     }
 
     /// The checked block of the entry at `index`, when its check was started on the same bytes.
-    func take(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
+    func take(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool?)? {
         guard let job = jobs.withLock({ $0.removeValue(forKey: index) }), job.term == term, job.data == data,
               job.group.wait(timeout: .now() + .seconds(NodeSettings.Raft.entryCheckWaitLimitS)) == .success else { return nil }
         return job.outcome.withLock { $0 }

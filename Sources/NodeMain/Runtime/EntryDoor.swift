@@ -16,7 +16,9 @@ import Synchronization
 /// it). Anything else is refused with a reason (log line and metric) and never reaches the core.
 /// Messages from one peer keep their order; different peers are checked in parallel. Admitted
 /// entries start their transaction signature checks (`EntryChecks`) on the other cores at once,
-/// so the runtime thread only executes and stores them when they commit.
+/// so the runtime thread only executes and stores them when they commit (with `[consensus]
+/// replicated_transfer_signatures = "trust_leader_signed"`, entries of the message's own term,
+/// signed by the sender as its leader, are only decoded).
 final class EntryDoor: Sendable {
     /// Why an append was refused (the `reason` label of `autochain_peer_refused_total`).
     enum Refusal: String, Sendable {
@@ -99,7 +101,10 @@ final class EntryDoor: Sendable {
             }
         }
         remember(learned)
-        checks.start(zip(entries, blocks).map { (index: $0.index, term: $0.term, data: $0.data, block: $1) })
+        let started = zip(entries, blocks).map { (index: $0.index, term: $0.term, data: $0.data, block: $1) }
+        // Entries of the message's own term were signed by the sender, its leader (checked above).
+        checks.start(started.filter { $0.term == message.term }, leaderSigned: true)
+        checks.start(started.filter { $0.term != message.term })
         return nil
     }
 

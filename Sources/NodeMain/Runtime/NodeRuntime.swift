@@ -43,7 +43,8 @@ final class NodeRuntime: Sendable {
         nodeId = settings.node.id
         stopTransferWaitMs = settings.consensus.stopTransferWaitMs
         transport = Mutex(nil)
-        let checks = EntryChecks()
+        let checks = EntryChecks(trustLeaderSigned: settings.consensus.replicatedTransferSignatures == .trustLeaderSigned,
+                                 verifiedMetric: metrics.replicatedSignaturesVerified)
         let signatures = SyncSignatures()
         entryChecks = checks
         syncSignatures = signatures
@@ -169,7 +170,7 @@ final class NodeCoreReads: CoreReads {
 
     func accounts(overlay: [Address: Account]) -> OverlaySource { state.accountSource(overlay: overlay) }
 
-    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool)? {
+    func takeCheckedEntry(index: UInt64, term: UInt64, data: [UInt8]) -> (block: Block, valid: Bool?)? {
         entryChecks.take(index: index, term: term, data: data)
     }
 
@@ -189,6 +190,7 @@ extension RuntimeCoreSettings {
         leaderLinkClosedElectionMinMs = settings.consensus.leaderLinkClosedElectionMinMs
         leaderLinkClosedElectionMaxMs = settings.consensus.leaderLinkClosedElectionMaxMs
         syncTransferSignatures = settings.p2p.syncTransferSignatures
+        replicatedTransferSignatures = settings.consensus.replicatedTransferSignatures
     }
 }
 
