@@ -147,21 +147,28 @@ extension PeerHost {
         }
     }
 
-    private static let resolver = DispatchQueue(label: "p2p-resolve")
+    /// Concurrent: one name whose DNS does not answer (a peer whose host is down: about ten
+    /// seconds in `getaddrinfo`) must not hold up the lookups of the others behind it, as it did
+    /// on a serial queue (a node restarted after its registry's host was lost dialled its live
+    /// peers only after the dead one's lookup gave up, and voted again 11.6 s after its kill).
+    private static let resolver = DispatchQueue(label: "p2p-resolve", attributes: .concurrent)
+    /// Lookups in flight at most (each holds a thread while `getaddrinfo` blocks).
+    static let maxConcurrentLookups = 32
 
     /// Runs `body` on the loop with `text` as a dialable address: at once for an IP literal, else
     /// after a name lookup on a separate thread. `getaddrinfo` can block for seconds (a container
     /// name that is missing while its task restarts, an upstream DNS that cannot be reached); on
     /// the loop that would stall consensus past an election timeout. A name already being
-    /// resolved, or beyond `maxKnownAddresses` names in flight (each would become a dial target,
-    /// which that bounds too), is skipped: gossip brings it again. `unresolved` runs on the loop
+    /// resolved, or beyond `maxKnownAddresses` or `maxConcurrentLookups` names in flight (each
+    /// would become a dial target, which the first bounds too), is skipped: gossip brings it
+    /// again. `unresolved` runs on the loop
     /// when the text does not parse or its name does not resolve.
     func whenDialable(_ text: String, unresolved: ((PeerHost) -> Void)? = nil, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
         if Self.isLiteral(text) {
             if let address = Self.dialable(text) { body(self, address) } else { unresolved?(self) }
             return
         }
-        guard !resolving.contains(text), resolving.count < settings.maxKnownAddresses else { return }
+        guard !resolving.contains(text), resolving.count < min(settings.maxKnownAddresses, Self.maxConcurrentLookups) else { return }
         resolving.insert(text)
         let bound = LoopBound((host: self, body: body, unresolved: unresolved), eventLoop: loop)
         let loop = self.loop
