@@ -161,8 +161,8 @@ extension PeerHost {
     /// the loop that would stall consensus past an election timeout. A name already being
     /// resolved, or beyond `maxKnownAddresses` or `maxConcurrentLookups` names in flight (each
     /// would become a dial target, which the first bounds too), is skipped: gossip brings it
-    /// again. `unresolved` runs on the loop
-    /// when the text does not parse or its name does not resolve.
+    /// again. `unresolved` runs on the loop when the text does not parse or its name does not
+    /// resolve.
     func whenDialable(_ text: String, unresolved: ((PeerHost) -> Void)? = nil, _ body: @escaping (PeerHost, SocketAddress) -> Void) {
         if Self.isLiteral(text) {
             if let address = Self.dialable(text) { body(self, address) } else { unresolved?(self) }
