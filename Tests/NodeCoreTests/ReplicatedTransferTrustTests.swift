@@ -34,6 +34,15 @@ import Testing
         b.drain(now: cluster.now)
     }
 
+    /// Delivers `block` to `b` (as `replicate`) and expects `b` to halt with `reason`, its head unmoved.
+    static func expectRefused(_ block: Block, from a: CoreNode, to b: CoreNode, cluster: CoreCluster, reason: String,
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = b.store.headHeight
+        try replicate(block, from: a, to: b, cluster: cluster)
+        #expect(b.halt?.contains(reason) == true, "\(b.halt ?? "no halt")", sourceLocation: sourceLocation)
+        #expect(b.store.headHeight == before, sourceLocation: sourceLocation)
+    }
+
     /// A block on a's head with one valid transfer, then `alter`ed and signed by `key`.
     static func block(on a: CoreNode, key: KeyPair, alter: (inout BlockHeader) -> Void) throws -> Block {
         let head = try #require(try a.store.block(at: a.store.headHeight))
@@ -65,42 +74,30 @@ import Testing
 
     @Test func aVerifyingFollower_refusesAForgedTransferInsideALeaderSignedBlock() throws {
         let (cluster, a, b) = try Self.cluster(.verify)
-        let before = b.store.headHeight
         let block = try SyncedTransferTrustTests.forgedBlock(on: a, key: CoreFixture.key("a"), term: a.core.status.term)
-        try Self.replicate(block, from: a, to: b, cluster: cluster)
-        #expect(b.halt?.contains("bad signature") == true, "\(b.halt ?? "no halt")")
-        #expect(b.store.headHeight == before)
+        try Self.expectRefused(block, from: a, to: b, cluster: cluster, reason: "bad signature")
     }
 
     @Test func aTrustingFollower_refusesABlockWhoseBlockSignatureIsWrong() throws {
         let (cluster, a, b) = try Self.cluster(.trustLeaderSigned)
-        let before = b.store.headHeight
         let good = try Self.block(on: a, key: CoreFixture.key("a")) { _ in }
         let badSignature = Block(header: good.header, proposerSignature: CoreFixture.key("c").sign(good.hash.bytes), txs: good.txs)
-        try Self.replicate(badSignature, from: a, to: b, cluster: cluster)
-        #expect(b.halt?.contains("bad proposer signature") == true, "\(b.halt ?? "no halt")")
-        #expect(b.store.headHeight == before)
+        try Self.expectRefused(badSignature, from: a, to: b, cluster: cluster, reason: "bad proposer signature")
     }
 
     @Test func aTrustingFollower_refusesABlockWhoseTxRootIsWrong() throws {
         let (cluster, a, b) = try Self.cluster(.trustLeaderSigned)
-        let before = b.store.headHeight
         // Signed by the leader, but its txRoot does not bind the transfers it carries.
         let block = try Self.block(on: a, key: CoreFixture.key("a")) { $0.txRoot = Hash32.zero }
         #expect(block.verifyProposerSignature())
-        try Self.replicate(block, from: a, to: b, cluster: cluster)
-        #expect(b.halt?.contains("malformed") == true, "\(b.halt ?? "no halt")")
-        #expect(b.store.headHeight == before)
+        try Self.expectRefused(block, from: a, to: b, cluster: cluster, reason: "malformed")
     }
 
     @Test func aTrustingFollower_verifiesABlockAnotherVoterSigned() throws {
         let (cluster, a, b) = try Self.cluster(.trustLeaderSigned)
-        let before = b.store.headHeight
         // c is a voter, so the block passes the proposer check, but c does not lead this term.
         let block = try SyncedTransferTrustTests.forgedBlock(on: a, key: CoreFixture.key("c"), term: a.core.status.term)
-        try Self.replicate(block, from: a, to: b, cluster: cluster)
-        #expect(b.halt?.contains("bad signature") == true, "\(b.halt ?? "no halt")")
-        #expect(b.store.headHeight == before)
+        try Self.expectRefused(block, from: a, to: b, cluster: cluster, reason: "bad signature")
     }
 
     // MARK: the decision
