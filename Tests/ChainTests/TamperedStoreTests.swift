@@ -51,7 +51,7 @@ import Testing
 
     @Test func negativeTransactionIndex_isACorruptError() throws {
         let path = try freshStore()
-        try tamper(path, "INSERT INTO txs(hash, height, idx) VALUES (x'\(String(repeating: "ab", count: 32))', 0, -1)")
+        try tamper(path, "INSERT INTO txs(bucket, hash, height, idx) VALUES (0, x'\(String(repeating: "ab", count: 32))', 0, -1)")
         let reader = try ChainReader(path: path)
         #expect(throws: StoreError.self) { try reader.transaction(hash: Hash32(bytes: [UInt8](repeating: 0xAB, count: 32))!) }
     }

@@ -57,10 +57,16 @@ public final class ChainReader: Sendable {
         }
     }
 
-    /// A committed transaction with the height and position of its block.
+    /// A committed transaction with the height and position of its block. The index is
+    /// bucketed (`ChainStore.txIndexBucketRows`): one statement, so one snapshot, seeks the hash
+    /// in each bucket from the newest down and stops at the first hit; a hash that is not there
+    /// costs one seek per bucket.
     public func transaction(hash: Hash32) throws -> (tx: Transaction, height: UInt64, index: Int)? {
         try connection.withLock { c in
-            let find = try c.db.prepare("SELECT height, idx FROM txs WHERE hash = ?")
+            let find = try c.db.prepare("""
+                WITH RECURSIVE b(n) AS (SELECT max(bucket) FROM txs UNION ALL SELECT n - 1 FROM b WHERE n > 0)
+                SELECT t.height, t.idx FROM b CROSS JOIN txs t ON t.bucket = b.n AND t.hash = ?1 LIMIT 1
+                """)
             defer { find.reset() }
             try find.bind(1, SQLValue.blob(hash.bytes))
             guard try find.step() else { return nil }

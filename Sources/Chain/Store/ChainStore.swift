@@ -5,12 +5,21 @@
 /// - a committed block is written in one SQLite transaction together with its account changes,
 ///   its tx index rows and the removal of its log-tail entry, so a crash leaves the store at a
 ///   block boundary;
+/// - the tx index costs a commit about as many pages as the block's own data, however long the
+///   chain: its rows are keyed by (bucket, hash), and a bucket holds the next `txIndexBucketRows`
+///   transactions, so a block's rows land on the pages of the one young bucket, not all over an
+///   index of the whole chain (a lookup by hash tries each bucket, newest first: `ChainReader`);
 /// - `open` refuses a database that belongs to another chain, has another schema version, or
 ///   whose head does not check out, with a message that says what is wrong and what to do.
 ///
 /// Confined to one thread (the node runtime); readers on other threads use `ChainReader`.
 public final class ChainStore {
-    public static let schemaVersion: Int64 = 1
+    public static let schemaVersion: Int64 = 2
+    /// Transactions per tx-index bucket (see the type's promises). Smaller buckets make a
+    /// commit write fewer index pages and a lookup try more buckets: at 16,384, a block of 2,000
+    /// writes about 150 index pages (against 2,000 in an index keyed by hash alone once it holds
+    /// 100,000 transfers), and a lookup in a 10,000,000-transfer chain tries 611 buckets.
+    public static let txIndexBucketRows = 16_384
 
     let db: Database
     public let path: String
@@ -20,10 +29,17 @@ public final class ChainStore {
     public private(set) var feesBurned: UInt64 = 0
     /// The membership as of the head (empty until block 1, the bootstrap block, is applied).
     public private(set) var membership = ClusterMembership()
+    /// Rows per tx-index bucket for this store (`txIndexBucketRows` but in tests).
+    let txBucketLimit: Int
+    /// The tx-index bucket new rows go to, and how many rows it holds.
+    private var txBucket: Int64 = 0
+    private var txBucketRows = 0
 
     /// Opens (creating if needed) the database at `path` for the chain whose genesis is given.
-    public init(path: String, genesis: GenesisSpec, synchronous: DatabaseOptions.Synchronous = .full) throws(StoreError) {
+    public init(path: String, genesis: GenesisSpec, synchronous: DatabaseOptions.Synchronous = .full,
+                txIndexBucketRows: Int = ChainStore.txIndexBucketRows) throws(StoreError) {
         self.path = path
+        txBucketLimit = max(1, txIndexBucketRows)
         do {
             db = try Database(path: path, options: DatabaseOptions(synchronous: synchronous))
         } catch {
@@ -45,8 +61,8 @@ public final class ChainStore {
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,
                 term INTEGER NOT NULL, data BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
-                idx INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL,
+                height INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (bucket, hash)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, balance INTEGER NOT NULL,
                 nonce INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,
@@ -56,9 +72,13 @@ public final class ChainStore {
 
     private func checkOrInitialize(genesis spec: GenesisSpec) throws {
         let genesis = spec.block()
-        guard let version = try metaInt("schema_version") else {
+        guard var version = try metaInt("schema_version") else {
             try initialize(genesis: genesis, spec: spec)
             return
+        }
+        if version == 1 {
+            try migrateTxIndexFromVersion1()
+            version = 2
         }
         guard version == Self.schemaVersion else {
             throw StoreError.unusable(path: path, reason:
@@ -69,6 +89,22 @@ public final class ChainStore {
         guard storedChain == spec.chainId, storedGenesis == genesis.hash else {
             throw StoreError.wrongChain(path: path, stored: storedChain, storedGenesis: storedGenesis?.hex ?? "?",
                                         configured: spec.chainId, configuredGenesis: genesis.hash.hex)
+        }
+    }
+
+    /// Schema 1 keyed the tx index by hash alone; its rows become bucket 0 of schema 2's index
+    /// (one big bucket: new rows go to bucket 1 on), in one transaction with the version bump,
+    /// so a crash leaves either schema whole.
+    private func migrateTxIndexFromVersion1() throws {
+        try db.transaction {
+            try db.execute("""
+                ALTER TABLE txs RENAME TO txs_v1;
+                CREATE TABLE txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL,
+                    height INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (bucket, hash)) WITHOUT ROWID;
+                INSERT INTO txs (bucket, hash, height, idx) SELECT 0, hash, height, idx FROM txs_v1 ORDER BY hash;
+                DROP TABLE txs_v1;
+                """)
+            try setMeta("schema_version", int: 2)
         }
     }
 
@@ -103,6 +139,12 @@ public final class ChainStore {
         headHash = block.hash
         headStateRoot = block.header.stateRoot
         feesBurned = try stored(try metaInt("fees_burned") ?? 0, "fees_burned")
+        let bucket = try db.prepare("SELECT bucket, count(*) FROM txs WHERE bucket = (SELECT max(bucket) FROM txs)")
+        defer { bucket.reset() }
+        if try bucket.step(), !bucket.isNull(0) {
+            txBucket = Int64(try stored(bucket.int64(0), "a tx index bucket"))
+            txBucketRows = Int(bucket.int64(1))
+        }
         if let text = try metaText("membership") {
             guard let parsed = try? JSON.parse(text), var m = ClusterMembership(json: parsed) else {
                 throw StoreError.corrupt(path: path, reason: "membership record does not parse")
@@ -196,7 +238,7 @@ public final class ChainStore {
     /// Writes everything one consensus round produced, atomically: hard state, new log entries
     /// (truncating a conflicting uncommitted tail first), and committed blocks with their state.
     public func persist(_ batch: StoreBatch) throws {
-        try db.transaction {
+        let bucket = try db.transaction {
             if let hs = batch.hardState {
                 try setMeta("raft_term", int: Int64(hs.term))
                 try setMeta("raft_vote", text: hs.vote ?? "")
@@ -215,9 +257,11 @@ public final class ChainStore {
                 precondition(c.block.header.height == next, "blocks must be applied in height order")
                 next += 1
             }
-            try applyCommitted(batch.committed)
+            let bucket = try applyCommitted(batch.committed)
             if let m = batch.membership { try setMeta("membership", text: m.json.serializedString()) }
+            return bucket
         }
+        (txBucket, txBucketRows) = bucket
         if let m = batch.membership { membership = m }
         if let last = batch.committed.last {
             headHeight = last.block.header.height
@@ -230,12 +274,13 @@ public final class ChainStore {
     /// Writes committed blocks with their tx index rows; account changes are coalesced over the
     /// whole batch (a later block's value of an account overwrites an earlier one's inside the same
     /// transaction anyway), so a batch of many blocks costs one upsert per touched account.
-    /// The tx index rows go in in hash order: the index is keyed by hash, so a batch's rows land
-    /// all over it, and in order each insertion finds its page next to the last one's (the top
-    /// cost of a block-syncing node once signatures are trusted, docs/BENCHMARKS.md).
-    private func applyCommitted(_ batch: [CommittedBlock]) throws {
-        guard let last = batch.last else { return }
-        let txInsert = try db.prepare("INSERT INTO txs (hash, height, idx) VALUES (?, ?, ?)")
+    /// The tx index rows of the whole batch go into one bucket (a new one once the current holds
+    /// `txIndexBucketRows`), in hash order, so each insertion finds its page next to the last
+    /// one's. Returns the bucket and its row count after the batch, for the caller to keep once
+    /// the transaction is committed.
+    private func applyCommitted(_ batch: [CommittedBlock]) throws -> (bucket: Int64, rows: Int) {
+        guard let last = batch.last else { return (txBucket, txBucketRows) }
+        let txInsert = try db.prepare("INSERT INTO txs (bucket, hash, height, idx) VALUES (?, ?, ?, ?)")
         var finalAccounts: [Address: Account] = [:]
         var fees: UInt64 = 0
         var rows: [(hash: Hash32, height: UInt64, index: Int)] = []
@@ -247,8 +292,13 @@ public final class ChainStore {
             for a in c.delta.changes { finalAccounts[a.address] = a }
             fees += c.delta.feesBurned
         }
+        var (bucket, bucketRows) = (txBucket, txBucketRows)
+        if !rows.isEmpty, bucketRows >= txBucketLimit { (bucket, bucketRows) = (bucket + 1, 0) }
+        bucketRows += rows.count
         rows.sort { $0.hash < $1.hash }
-        for r in rows { try txInsert.run(.blob(r.hash.bytes), .integer(Int64(r.height)), .integer(Int64(r.index))) }
+        for r in rows {
+            try txInsert.run(.integer(bucket), .blob(r.hash.bytes), .integer(Int64(r.height)), .integer(Int64(r.index)))
+        }
         let upsert = try db.prepare("""
             INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
             ON CONFLICT(address) DO UPDATE SET balance = excluded.balance, nonce = excluded.nonce
@@ -260,6 +310,7 @@ public final class ChainStore {
             try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.integer(Int64(fees)))
         }
         try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.integer(Int64(last.block.header.height)))
+        return (bucket, bucketRows)
     }
 
     private func insertBlock(_ block: Block) throws {
