@@ -5,7 +5,7 @@ enum BenchPolls {
     /// A funding transfer's status (5 ms: funding is on the critical path of a run's start).
     static let commitStatusPollUs: UInt32 = 5_000
     /// The tracker's "all committed" or the chain head, while the run's transfers commit (2 ms:
-    /// a block is cut every 20 ms by default, so a commit is seen within a tenth of a block).
+    /// a block is cut every 10 ms by default, so a commit is seen within a fifth of a block).
     static let commitPollUs: UInt32 = 2_000
     /// A new block to read for commits (20 ms: about one block interval).
     static let blockPollUs: UInt32 = 20_000

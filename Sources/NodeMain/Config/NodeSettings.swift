@@ -142,7 +142,7 @@ struct NodeSettings: Sendable {
         var leaderLinkClosedElectionMinMs = 10
         var leaderLinkClosedElectionMaxMs = 210
         /// A block is cut when transactions wait and this long has passed since the last one...
-        var blockIntervalMs = 20
+        var blockIntervalMs = 10
         /// ...or as soon as this many transactions wait.
         var maxBlockTxs = 2_000
         /// Blocks proposed but not yet committed, at most.
