@@ -31,9 +31,9 @@ public final class ChainStore {
     public private(set) var membership = ClusterMembership()
     /// Rows per tx-index bucket for this store (`txIndexBucketRows` but in tests).
     let txBucketLimit: Int
-    /// The tx-index bucket new rows go to, and how many rows it holds.
-    private var txBucket: Int64 = 0
-    private var txBucketRows = 0
+    /// The tx-index bucket new rows go to, and how many rows it holds: read at the first write
+    /// (the index is not read at open, so damage there is the start-up check's to report).
+    private var txBucket: (bucket: Int64, rows: Int)?
 
     /// Opens (creating if needed) the database at `path` for the chain whose genesis is given.
     public init(path: String, genesis: GenesisSpec, synchronous: DatabaseOptions.Synchronous = .full,
@@ -139,12 +139,6 @@ public final class ChainStore {
         headHash = block.hash
         headStateRoot = block.header.stateRoot
         feesBurned = try stored(try metaInt("fees_burned") ?? 0, "fees_burned")
-        let bucket = try db.prepare("SELECT bucket, count(*) FROM txs WHERE bucket = (SELECT max(bucket) FROM txs)")
-        defer { bucket.reset() }
-        if try bucket.step(), !bucket.isNull(0) {
-            txBucket = Int64(try stored(bucket.int64(0), "a tx index bucket"))
-            txBucketRows = Int(bucket.int64(1))
-        }
         if let text = try metaText("membership") {
             guard let parsed = try? JSON.parse(text), var m = ClusterMembership(json: parsed) else {
                 throw StoreError.corrupt(path: path, reason: "membership record does not parse")
@@ -261,7 +255,7 @@ public final class ChainStore {
             if let m = batch.membership { try setMeta("membership", text: m.json.serializedString()) }
             return bucket
         }
-        (txBucket, txBucketRows) = bucket
+        txBucket = bucket
         if let m = batch.membership { membership = m }
         if let last = batch.committed.last {
             headHeight = last.block.header.height
@@ -278,8 +272,8 @@ public final class ChainStore {
     /// `txIndexBucketRows`), in hash order, so each insertion finds its page next to the last
     /// one's. Returns the bucket and its row count after the batch, for the caller to keep once
     /// the transaction is committed.
-    private func applyCommitted(_ batch: [CommittedBlock]) throws -> (bucket: Int64, rows: Int) {
-        guard let last = batch.last else { return (txBucket, txBucketRows) }
+    private func applyCommitted(_ batch: [CommittedBlock]) throws -> (bucket: Int64, rows: Int)? {
+        guard let last = batch.last else { return txBucket }
         let txInsert = try db.prepare("INSERT INTO txs (bucket, hash, height, idx) VALUES (?, ?, ?, ?)")
         var finalAccounts: [Address: Account] = [:]
         var fees: UInt64 = 0
@@ -292,12 +286,15 @@ public final class ChainStore {
             for a in c.delta.changes { finalAccounts[a.address] = a }
             fees += c.delta.feesBurned
         }
-        var (bucket, bucketRows) = (txBucket, txBucketRows)
-        if !rows.isEmpty, bucketRows >= txBucketLimit { (bucket, bucketRows) = (bucket + 1, 0) }
-        bucketRows += rows.count
-        rows.sort { $0.hash < $1.hash }
-        for r in rows {
-            try txInsert.run(.integer(bucket), .blob(r.hash.bytes), .integer(Int64(r.height)), .integer(Int64(r.index)))
+        var bucket = txBucket
+        if !rows.isEmpty {
+            var (index, held) = try bucket ?? currentTxBucket()
+            if held >= txBucketLimit { (index, held) = (index + 1, 0) }
+            bucket = (index, held + rows.count)
+            rows.sort { $0.hash < $1.hash }
+            for r in rows {
+                try txInsert.run(.integer(index), .blob(r.hash.bytes), .integer(Int64(r.height)), .integer(Int64(r.index)))
+            }
         }
         let upsert = try db.prepare("""
             INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)
@@ -310,7 +307,15 @@ public final class ChainStore {
             try db.prepare("UPDATE meta SET value = value + ? WHERE key = 'fees_burned'").run(.integer(Int64(fees)))
         }
         try db.prepare("DELETE FROM raft_log WHERE idx <= ?").run(.integer(Int64(last.block.header.height)))
-        return (bucket, bucketRows)
+        return bucket
+    }
+
+    /// The newest tx-index bucket and its row count, from the table (bucket 0 when empty).
+    private func currentTxBucket() throws -> (bucket: Int64, rows: Int) {
+        let stmt = try db.prepare("SELECT bucket, count(*) FROM txs WHERE bucket = (SELECT max(bucket) FROM txs)")
+        defer { stmt.reset() }
+        guard try stmt.step(), !stmt.isNull(0) else { return (0, 0) }
+        return (Int64(try stored(stmt.int64(0), "a tx index bucket")), Int(stmt.int64(1)))
     }
 
     private func insertBlock(_ block: Block) throws {
