@@ -113,6 +113,7 @@ import Testing
             ("GET", "/submit-tx", 405, "method_not_allowed"),
             ("GET", "/block/abc", 400, "invalid_height"),
             ("GET", "/block/99999", 404, "not_found"),
+            ("GET", "/block/1?txs=some", 400, "invalid_query"),
             ("GET", "/block/hash/0x1234", 400, "invalid_hash"),
             ("GET", "/tx/nothex", 400, "invalid_hash"),
             ("GET", "/tx/0x" + String(repeating: "0", count: 64), 404, "not_found"),
@@ -131,6 +132,13 @@ import Testing
                 #expect(answer["error"]?["code"]?.stringValue == code, "\(method) \(path): \(answer)")
             }
         }
+        // The committed transfer's block, whole and with hashes only.
+        let height = try #require(try node.json("GET", "/tx/\(good.hash.hex)").body["height"]?.intValue)
+        let whole = try node.json("GET", "/block/\(height)").body["block"]
+        let hashesOnly = try node.json("GET", "/block/\(height)?txs=hashes").body["block"]
+        #expect(whole?["txs"]?.arrayValue?.map { $0["hash"] } == [.string(good.hash.hex)])
+        #expect(hashesOnly?["txHashes"] == .array([.string(good.hash.hex)]) && hashesOnly?["txs"] == nil)
+        #expect(hashesOnly?["hash"] == whole?["hash"] && hashesOnly?["proposerSignature"] == whole?["proposerSignature"])
         // Nothing reached the store, and the node still serves and commits.
         let after = try node.json("GET", "/chain/head").body
         #expect(after == before)

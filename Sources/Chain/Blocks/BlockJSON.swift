@@ -10,6 +10,17 @@ extension Block {
         return .object(object)
     }
 
+    /// As `json` with "txHashes" (the transactions' hashes, in block order) in place of "txs":
+    /// `GET /block/{height}?txs=hashes`, for a client that only follows which transfers
+    /// committed (a tenth of the bytes to write and to parse).
+    public var jsonWithTxHashes: JSON {
+        guard case .object(var object) = header.json else { preconditionFailure("header json is an object") }
+        object["proposerSignature"] = .string(proposerSignature.hex)
+        object["txHashes"] = .array(txs.map { .string($0.hash.hex) })
+        if let membership { object["membership"] = membership.json }
+        return .object(object)
+    }
+
     /// Parses a block. When "hash" is present it must equal the computed header hash. Checks the
     /// format only: call `checkStructure` and the signature checks afterwards.
     public init(json: JSON) throws(BlockRejection) {

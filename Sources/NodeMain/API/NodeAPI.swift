@@ -138,14 +138,16 @@ final class NodeAPI: Sendable {
             guard raw.allSatisfy({ $0.isASCII && $0.isNumber }), let height = UInt64(raw) else {
                 throw APIError.badRequest("invalid_height", "block height must be a whole number, got '\(raw)'")
             }
+            let form = try blockForm(request)
             guard let block = try reader.block(at: height) else { throw APIError.notFound("no block at height \(height)") }
-            reply(.json(["block": block.json]))
+            reply(.json(["block": form(block)]))
         case .chainHeaders:
             reply(.json(try headersJSON(request)))
         case .blockByHash(let raw):
             let hash = try parseHash(raw)
+            let form = try blockForm(request)
             guard let block = try reader.block(hash: hash) else { throw APIError.notFound("no block with hash \(hash.hex)") }
-            reply(.json(["block": block.json]))
+            reply(.json(["block": form(block)]))
         case .tx(let raw):
             reply(.json(try txJSON(try parseHash(raw))))
         case .balance(let raw):
@@ -164,6 +166,15 @@ final class NodeAPI: Sendable {
             try membershipOp(route, request, reply)
         default:
             preconditionFailure("route \(route) is answered inline")
+        }
+    }
+
+    /// `?txs=full` (the default: every transaction) or `?txs=hashes` (their hashes only).
+    func blockForm(_ request: HTTPRequest) throws -> (Block) -> JSON {
+        switch request.query("txs") {
+        case nil, "full": return { $0.json }
+        case "hashes": return { $0.jsonWithTxHashes }
+        case let other?: throw APIError.badRequest("invalid_query", "txs must be 'full' or 'hashes', got '\(other.prefix(40))'")
         }
     }
 

@@ -362,12 +362,12 @@ enum BenchCommand {
                 // its transfers would otherwise stay in flight and hold the window.
                 var read: JSON?
                 for _ in 0..<100 where read == nil && run.progressing {
-                    read = try? client.get("/block/\(height + 1)")
+                    read = try? client.get("/block/\(height + 1)?txs=hashes")
                     if read == nil { usleep(BenchPolls.blockPollUs) }
                 }
                 guard let block = read else { break }
                 height += 1
-                let hashes = block["block"]?["txs"]?.arrayValue?.compactMap { $0["hash"]?.stringValue.flatMap(Hash32.init(hex:)) } ?? []
+                let hashes = block["block"]?["txHashes"]?.arrayValue?.compactMap { $0.stringValue.flatMap(Hash32.init(hex:)) } ?? []
                 tracker.committed(hashes, at: seen)
             }
         }
