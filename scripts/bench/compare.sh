@@ -3,7 +3,10 @@
 #   1. scripts/bench/single-node.sh: one node (peak, paced p99, unbatched clients, idle RSS) and
 #      GET /chain/head next to Debian's nginx serving the same JSON;
 #   2. scripts/bench/cluster.sh: a 3-node cluster (peak, paced p99, unbatched clients, failover
-#      with kill -9, catch-up of an empty node);
+#      with kill -9, catch-up of an empty node), with the followers' default
+#      (replicated_transfer_signatures = "verify"); then, TRUSTED=1 (default), its phases a, b
+#      and e again on a fresh cluster whose followers trust leader-signed blocks
+#      ("trust_leader_signed", docs/OPERATIONS.md), kept in .build/bench/cluster-trust/;
 #   3. scripts/bench/etcd.sh: a 3-member etcd (puts/s, etcdctl check perf, failover with the
 #      same client pattern: a write every ~20 ms against a survivor);
 # one after the other on the same machine. Each script's environment knobs pass through
@@ -14,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/lib.sh
 SINGLE=${SINGLE:-1}
+TRUSTED=${TRUSTED:-1}
 STARTED=$(date -u +%FT%TZ)
 
 if [ "$SINGLE" = 1 ]; then
@@ -21,8 +25,16 @@ if [ "$SINGLE" = 1 ]; then
     scripts/bench/single-node.sh | tee .build/bench-single-table.md.tmp
     mv .build/bench-single-table.md.tmp .build/bench/single-node/table.md
 fi
+rm -rf .build/bench/cluster-trust
+if [ "$TRUSTED" = 1 ]; then
+    log "autochain 3-node cluster, followers trusting leader-signed blocks (scripts/bench/cluster.sh, phases a b e)"
+    REPLICATION_SIGNATURES=trust_leader_signed PHASES=abe FAILOVERS=0 CATCHUP_RUNS=0 scripts/bench/cluster.sh \
+        | tee .build/bench-cluster-trust-table.md.tmp
+    mv .build/bench/cluster .build/bench/cluster-trust
+    mv .build/bench-cluster-trust-table.md.tmp .build/bench/cluster-trust/table.md
+fi
 log "autochain 3-node cluster (scripts/bench/cluster.sh)"
-scripts/bench/cluster.sh | tee .build/bench-cluster-table.md.tmp
+REPLICATION_SIGNATURES=verify scripts/bench/cluster.sh | tee .build/bench-cluster-table.md.tmp
 log "etcd 3-member cluster (scripts/bench/etcd.sh)"
 scripts/bench/etcd.sh | tee .build/bench-etcd-table.md.tmp
 mv .build/bench-cluster-table.md.tmp .build/bench/cluster/table.md
@@ -34,6 +46,7 @@ single, started, commit = sys.argv[1] == "1", sys.argv[2], sys.argv[3]
 a = json.load(open(".build/bench/cluster/summary.json"))
 e = json.load(open(".build/bench/etcd/summary.json"))
 s = json.load(open(".build/bench/single-node/summary.json")) if single else {"medians": {}}
+t = json.load(open(".build/bench/cluster-trust/summary.json")) if os.path.exists(".build/bench/cluster-trust/summary.json") else None
 am, em, sm = a["medians"], e["medians"], s["medians"]
 nan = float("nan")
 def pick(d, prefix):
@@ -80,7 +93,21 @@ rows += [
      f"< 0.5 / < 1: {verdict(med(fo_a) < 0.5 and max(fo_a, default=nan) < 1)}"),
     ("3 nodes: failover, client view: first write started after the kill committed (s), median / max",
      f"{n(med(fo_ac), '{:.2f}')} / {n(max(fo_ac, default=nan), '{:.2f}')}", f"{n(med(fo_e), '{:.2f}')} / {n(max(fo_e, default=nan), '{:.2f}')}", "-"),
-    ("3 nodes: catch-up of an empty node (transfers/s)",
+]
+if t:
+    tm = t["medians"]
+    peak3t, p99_3t, unb3t = pick(tm, "(a) peak committed"), pick(tm, "(b) paced latency p99"), pick(tm, "(e) unbatched, 64")
+    rows += [
+        ("3 nodes, followers trusting leader-signed blocks: peak committed/s", n(peak3t), "-", f"≥ 15,000: {verdict(peak3t >= 15000)}"),
+        ("3 nodes, followers trusting leader-signed blocks: p99 at half the peak (ms)", n(p99_3t, "{:.0f}"), "-",
+         f"< 50: {verdict(p99_3t < 50)}"),
+        ("3 nodes, followers trusting leader-signed blocks: unbatched (committed/s)", n(unb3t),
+         f"etcdctl check perf --load=l: {n(check_l)} writes/s (autochain = {n(unb3t / check_l, '{:.1f}')}×)",
+         f"≥ 2× etcd's check perf: {verdict(unb3t >= 2 * check_l)}"),
+    ]
+cu_how = cu.get("transferSignatures", "verify")
+rows += [
+    (f"3 nodes: catch-up of an empty node (transfers/s; sync_transfer_signatures = {cu_how})",
      ("not run" if cu.get("blocksSynced", "").startswith("FAILED (chain height -") else "FAILED") if cu.get("failed") else n(cu_tps), "not measured",
      f"≥ 60,000: {verdict(cu_tps >= 60000)}"),
 ]
