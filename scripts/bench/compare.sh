@@ -105,7 +105,7 @@ if t:
          f"etcdctl check perf --load=l: {n(check_l)} writes/s (autochain = {n(unb3t / check_l, '{:.1f}')}×)",
          f"≥ 2× etcd's check perf: {verdict(unb3t >= 2 * check_l)}"),
     ]
-cu_how = cu.get("transferSignatures", "verify")
+cu_how = next((r.get("transferSignatures") for r in cu.get("runs", []) if r.get("transferSignatures")), "verify")
 rows += [
     (f"3 nodes: catch-up of an empty node (transfers/s; sync_transfer_signatures = {cu_how})",
      ("not run" if cu.get("blocksSynced", "").startswith("FAILED (chain height -") else "FAILED") if cu.get("failed") else n(cu_tps), "not measured",
