@@ -70,6 +70,22 @@ import Testing
         #expect(try reader.transaction(hash: Hash32(bytes: [UInt8](repeating: 7, count: 32))!) == nil)
     }
 
+    /// A damaged (or hand-edited) index with buckets far apart: a lookup walks the buckets that
+    /// exist, not every number in between, and still finds what is there.
+    @Test func bucketsFarApart_areWalkedByWhatExists() throws {
+        let path = try freshPath()
+        let all = try commit(try ChainStore(path: path, genesis: genesis, txIndexBucketRows: 2), sizes: [2, 2])
+        let db = try Database(path: path)
+        try db.execute("UPDATE txs SET bucket = 4611686018427387904 WHERE bucket = 1; UPDATE txs SET bucket = -7 WHERE bucket = 0")
+        db.close()
+        let reader = try ChainReader(path: path)
+        for (tx, height, index) in all {
+            let found = try #require(try reader.transaction(hash: tx.hash))
+            #expect(found.height == height && found.index == index)
+        }
+        #expect(try reader.transaction(hash: Hash32(bytes: [UInt8](repeating: 7, count: 32))!) == nil)
+    }
+
     @Test func anEmptyIndex_findsNothing() throws {
         let path = try freshPath()
         _ = try ChainStore(path: path, genesis: genesis)

@@ -60,11 +60,13 @@ public final class ChainReader: Sendable {
     /// A committed transaction with the height and position of its block. The index is
     /// bucketed (`ChainStore.txIndexBucketRows`): one statement, so one snapshot, seeks the hash
     /// in each bucket from the newest down and stops at the first hit; a hash that is not there
-    /// costs one seek per bucket.
+    /// costs two seeks per bucket. Each step seeks the next bucket that exists, not the next
+    /// number, so a damaged file with a huge bucket number costs no more than its rows.
     public func transaction(hash: Hash32) throws -> (tx: Transaction, height: UInt64, index: Int)? {
         try connection.withLock { c in
             let find = try c.db.prepare("""
-                WITH RECURSIVE b(n) AS (SELECT max(bucket) FROM txs UNION ALL SELECT n - 1 FROM b WHERE n > 0)
+                WITH RECURSIVE b(n) AS (SELECT max(bucket) FROM txs
+                    UNION ALL SELECT (SELECT max(bucket) FROM txs WHERE bucket < b.n) FROM b WHERE b.n IS NOT NULL)
                 SELECT t.height, t.idx FROM b CROSS JOIN txs t ON t.bucket = b.n AND t.hash = ?1 LIMIT 1
                 """)
             defer { find.reset() }
