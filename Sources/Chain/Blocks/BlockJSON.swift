@@ -1,22 +1,18 @@
 /// The JSON form of a block: `GET /block/{height}` and the peer protocol's `blocks` message.
 extension Block {
     /// Header fields (with "hash" second) ‖ "proposerSignature" ‖ "txs".
-    public var json: JSON {
-        guard case .object(var object) = header.json else { preconditionFailure("header json is an object") }
-        assert(object["hash"] == .string(hash.hex))
-        object["proposerSignature"] = .string(proposerSignature.hex)
-        object["txs"] = .array(txs.map(\.json))
-        if let membership { object["membership"] = membership.json }
-        return .object(object)
-    }
+    public var json: JSON { json(transactions: "txs", .array(txs.map(\.json))) }
 
     /// As `json` with "txHashes" (the transactions' hashes, in block order) in place of "txs":
     /// `GET /block/{height}?txs=hashes`, for a client that only follows which transfers
     /// committed (a tenth of the bytes to write and to parse).
-    public var jsonWithTxHashes: JSON {
+    public var jsonWithTxHashes: JSON { json(transactions: "txHashes", .array(txs.map { .string($0.hash.hex) })) }
+
+    private func json(transactions key: String, _ value: JSON) -> JSON {
         guard case .object(var object) = header.json else { preconditionFailure("header json is an object") }
+        assert(object["hash"] == .string(hash.hex))
         object["proposerSignature"] = .string(proposerSignature.hex)
-        object["txHashes"] = .array(txs.map { .string($0.hash.hex) })
+        object[key] = value
         if let membership { object["membership"] = membership.json }
         return .object(object)
     }

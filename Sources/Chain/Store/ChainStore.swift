@@ -61,8 +61,7 @@ public final class ChainStore {
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,
                 term INTEGER NOT NULL, data BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL,
-                height INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (bucket, hash)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS \(Self.txIndexTable);
             CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, balance INTEGER NOT NULL,
                 nonce INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL,
@@ -95,12 +94,17 @@ public final class ChainStore {
     /// Schema 1 keyed the tx index by hash alone; its rows become bucket 0 of schema 2's index
     /// (one big bucket: new rows go to bucket 1 on), in one transaction with the version bump,
     /// so a crash leaves either schema whole.
+    /// Schema 2's tx index (the type's promises), for `CREATE TABLE`.
+    static let txIndexTable = """
+        txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL, height INTEGER NOT NULL, idx INTEGER NOT NULL,
+            PRIMARY KEY (bucket, hash)) WITHOUT ROWID
+        """
+
     private func migrateTxIndexFromVersion1() throws {
         try db.transaction {
             try db.execute("""
                 ALTER TABLE txs RENAME TO txs_v1;
-                CREATE TABLE txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL,
-                    height INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (bucket, hash)) WITHOUT ROWID;
+                CREATE TABLE \(Self.txIndexTable);
                 INSERT INTO txs (bucket, hash, height, idx) SELECT 0, hash, height, idx FROM txs_v1 ORDER BY hash;
                 DROP TABLE txs_v1;
                 """)
