@@ -26,7 +26,8 @@
 # signatures of blocks the leader of their current term signed, see docs/OPERATIONS.md).
 #
 # While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
-# `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s).
+# `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s); the same for the
+# first unbatched run (cpu-unbatched.json, perf-unbatched-*.txt, 3 s of perf).
 #
 # Prints a Markdown table and keeps every run's raw output in .build/bench/cluster/.
 #
@@ -225,9 +226,26 @@ unbatched_files=()
 has e || RUNS_E=0
 for run in $(seq "${RUNS_E:-$RUNS}"); do
     log "(e) unbatched run $run: 64 connections, one transfer per /submit-tx request"
+    if [ "$run" = 1 ]; then
+        leader=$(leader_name)
+        cpu_sample "$OUT/cpu-unbatched.json" 4
+        if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+            (sleep 3; timeout 20 perf record -F 499 -g -o "$OUT/perf-unbatched.data" -p "${PID[$leader]}" -- sleep 3 \
+                >"$OUT/perf-unbatched-record.log" 2>&1 || true) &
+            extra_pids+=("$!")
+        fi
+    fi
     bench "$OUT/bench-unbatched-$run.json" "$UNBATCHED_TXS" --single --concurrency 64 --accounts 1000
     unbatched_files+=("$OUT/bench-unbatched-$run.json")
 done
+[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
+if [ -s "$OUT/perf-unbatched.data" ]; then
+    perf report -i "$OUT/perf-unbatched.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -40 >"$OUT/perf-unbatched-top.txt" || true
+    perf report -i "$OUT/perf-unbatched.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -60 >"$OUT/perf-unbatched-children.txt" || true
+    rm -f "$OUT/perf-unbatched.data"
+fi
 
 # ---- (c) failover -----------------------------------------------------------------------------
 # 16 funded client keys, so a transfer starts every ~20 ms even while earlier ones wait.

@@ -12,7 +12,7 @@ final class NodeAPI: Sendable {
     let reader: ChainReader
     let metrics: NodeMetrics
     let nodeKey: PublicKey
-    private let work = DispatchQueue(label: "api-work", qos: .userInitiated, attributes: .concurrent)
+    private let work = DispatchQueue(label: "api-work", qos: WorkPriority.bulk, attributes: .concurrent)
     /// Bounds what waits for or runs on `work` (`api.max_queued_requests`).
     let workGate: WorkGate
     let transport = Mutex<PeerTransport?>(nil)
@@ -23,7 +23,7 @@ final class NodeAPI: Sendable {
     /// Forwarded transfers each member has waiting here (as leader), bounded per member.
     let forwardedBudget: PeerWorkBudget
     /// Serves members' `txs` requests off the peer loop.
-    let forwardedWork = DispatchQueue(label: "forwarded-txs", qos: .userInitiated, attributes: .concurrent)
+    let forwardedWork = DispatchQueue(label: "forwarded-txs", qos: WorkPriority.bulk, attributes: .concurrent)
     /// What this node accepted as leader and still holds after losing leadership.
     let stranded = StrandedMempool()
     private let served = Atomic<UInt64>(0)

@@ -44,7 +44,7 @@ final class EntryChecks: Sendable {
     let verifiedTransfers = Atomic<Int>(0)
     private let verifiedMetric: Counter?
     private let jobs = Mutex<[UInt64: Job]>([:])
-    private let queue = DispatchQueue(label: "entry-checks", qos: .userInitiated, attributes: .concurrent)
+    private let queue = DispatchQueue(label: "entry-checks", qos: WorkPriority.bulk, attributes: .concurrent)
 
     init(trustLeaderSigned: Bool = false, verifiedMetric: Counter? = nil) {
         self.trustLeaderSigned = trustLeaderSigned

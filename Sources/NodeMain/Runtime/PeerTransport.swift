@@ -13,7 +13,7 @@ final class PeerTransport: ClusterTransport, PeerDelegate {
     let reader: ChainReader
     let identity: PeerIdentity
     private let network = Mutex<PeerNetwork?>(nil)
-    private let serving = DispatchQueue(label: "p2p-serve", qos: .utility)
+    private let serving = DispatchQueue(label: "p2p-serve", qos: WorkPriority.bulk)
     /// Bounds what waits on `serving` (`p2p.max_pending_peer_requests`): a peer flooding
     /// getBlocks cannot grow it.
     let servingGate: WorkGate

@@ -21,7 +21,7 @@ final class SyncSignatures: Sendable {
     static let maxJobs = BlockSync.maxBufferedBlocks + 256
 
     private let jobs = Mutex<[Hash32: Job]>([:])
-    private let queue = DispatchQueue(label: "sync-signatures", qos: .userInitiated, attributes: .concurrent)
+    private let queue = DispatchQueue(label: "sync-signatures", qos: WorkPriority.bulk, attributes: .concurrent)
 
     /// Starts checking the blocks' transaction signatures in the background.
     func start(_ blocks: [Block]) {

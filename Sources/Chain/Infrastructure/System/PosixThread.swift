@@ -40,6 +40,13 @@ public enum PosixThread {
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 
+    /// The calling thread's nice value (Linux keeps one per thread); nil when it cannot be read.
+    public static var currentNice: Int32? {
+        errno = 0
+        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)  // who 0: this thread
+        return nice == -1 && errno != 0 ? nil : nice
+    }
+
     /// Names the calling thread (cut to `maxNameBytes` on a character boundary).
     public static func nameCurrent(_ name: String) {
         var cut = ""
