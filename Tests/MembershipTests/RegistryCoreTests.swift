@@ -318,3 +318,24 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
     let round = core.tick(facts(["n1", "n2", "n4"]), at: 101.5)
     #expect(round.effects.compactMap(destroyTicket).map(\.node) == ["n3"])
 }
+
+/// A removal the leader refuses (another membership change still pending) is asked again within
+/// `refusedActionRetryS`, not after `inFlightTimeoutS`: scaling 5 members down to 3 waited 20 s
+/// for the second learner's retirement.
+@Test func aRefusedRemoval_isDecidedAgainSoon_notAfterTheInFlightTimeout() throws {
+    let all = ["n1", "n2", "n3", "n4"]
+    var core = registryCore(voters: ["n1", "n2", "n3"], learners: ["n4"])
+    _ = try core.retireRequested("n4", hasData: true)
+    let first = core.tick(facts(all), at: 101).effects
+    let removal = try #require(first.compactMap(removalTicket).first)
+    let refused = core.finished(removal.ticket, .failed("409 conf_change_pending: a membership change is already pending"), at: 101.2)
+    #expect(refused.map(kindOf) == ["action_failed"])
+    #expect(core.tick(facts(all), at: 101.5).effects.compactMap(removalTicket).isEmpty, "not at once: the retry waits its delay")
+    let retry = 101.2 + core.settings.refusedActionRetryS + 0.01
+    #expect(retry < 101 + core.settings.inFlightTimeoutS)
+    let again = core.tick(facts(all), at: retry).effects.compactMap(removalTicket)
+    #expect(again.map(\.node) == ["n4"], "asked again \(core.settings.refusedActionRetryS) s after the refusal")
+    // A removal that succeeds keeps its place in flight as before: nothing is asked twice.
+    _ = core.finished(again[0].ticket, .succeeded, at: retry + 0.1)
+    #expect(core.tick(facts(all), at: retry + 2).effects.compactMap(removalTicket).isEmpty)
+}

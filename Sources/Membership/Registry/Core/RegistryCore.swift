@@ -19,6 +19,10 @@ public struct RegistryCore: Sendable {
         /// An action still under way after this long is forgotten (it failed or took effect);
         /// default 20 s (`[registry] in_flight_timeout_s`).
         public var inFlightTimeoutS = 20.0
+        /// A membership change or leadership transfer the leader refused (say, another change
+        /// still pending) may be decided again this long after the refusal, not after
+        /// `inFlightTimeoutS` (internal: 1 s, four decide rounds at the default interval).
+        public var refusedActionRetryS = 1.0
         /// A retirement waits this long for the node to leave the configuration before it gives
         /// up; default 10 s (`[registry] retire_removal_wait_s`).
         public var retireRemovalWaitS = 10.0
