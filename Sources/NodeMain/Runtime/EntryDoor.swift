@@ -47,7 +47,7 @@ final class EntryDoor: Sendable {
     let maxQueuedPerPeer: Int
     private let lanes = Mutex<[String: Lane]>([:])
     private let leaders = Mutex<[UInt64: PublicKey]>([:])
-    private let workers = DispatchQueue(label: "entry-door", qos: WorkPriority.bulk, attributes: .concurrent)
+    private let workers = DispatchQueue(label: "entry-door", qos: WorkPriority.path, attributes: .concurrent)
 
     init(checks: EntryChecks, maxQueuedPerPeer: Int) {
         self.checks = checks

@@ -17,4 +17,7 @@ import Dispatch
 enum WorkPriority {
     /// The QoS of every queue that verifies signatures or serves requests in bulk.
     static let bulk: DispatchQoS = .utility
+    /// The QoS of pool work on the commit path itself: the entry door, which decodes a leader's
+    /// appends before this follower can store and acknowledge them (nice 0, as the runtime).
+    static let path: DispatchQoS = .default
 }
