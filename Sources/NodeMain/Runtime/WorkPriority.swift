@@ -6,7 +6,9 @@ import Dispatch
 /// the signatures of submissions and of replicated and synced blocks, the API's work queue,
 /// forwarded transfers, serving peers' block requests. libdispatch on Linux gives its utility
 /// threads nice 2, so when the cores are short the commit path goes first and the bulk work
-/// waits its turn (`WorkPriorityTests` checks the mapping).
+/// waits its turn (`WorkPriorityTests` checks the mapping). The one piece of pool work on the
+/// commit path, a follower's entry door (it decodes the leader's appends before the runtime may
+/// store and acknowledge them), runs at `path` QoS, nice 0 like the runtime.
 ///
 /// Why: the bulk queues were at userInitiated QoS, which libdispatch runs at nice -2 when the
 /// process may raise priorities (as root, as `autochain up` and the image run it): above the
