@@ -183,6 +183,19 @@ EOF
     extra_pids+=("$!")
 }
 
+# perf_summary NAME: once the samplers are done, $OUT/perf-NAME.data (when perf wrote one) becomes
+# perf-NAME-top.txt (self time by library and symbol) and perf-NAME-children.txt (with callees).
+perf_summary() {
+    [ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
+    local data="$OUT/perf-$1.data"
+    [ -s "$data" ] || return 0
+    perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -40 >"$OUT/perf-$1-top.txt" || true
+    perf report -i "$data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -60 >"$OUT/perf-$1-children.txt" || true
+    rm -f "$data"
+}
+
 # ---- (a) peak ---------------------------------------------------------------------------------
 peak_files=()
 has a || RUNS_A=0
@@ -199,14 +212,7 @@ for run in $(seq "${RUNS_A:-$RUNS}"); do
     bench "$OUT/bench-peak-$run.json" "$TXS" --batch 500 --accounts 1000
     peak_files+=("$OUT/bench-peak-$run.json")
 done
-[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
-if [ -s "$OUT/perf-leader.data" ]; then
-    perf report -i "$OUT/perf-leader.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
-        | head -40 >"$OUT/perf-leader-top.txt" || true
-    perf report -i "$OUT/perf-leader.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
-        | head -60 >"$OUT/perf-leader-children.txt" || true
-    rm -f "$OUT/perf-leader.data"
-fi
+perf_summary leader
 if has a; then peak_tps=$(median "${peak_files[@]}" txPerSecond); else peak_tps=${PEAK_TPS:-0}; fi
 if has b && [ "$peak_tps" = 0 ]; then echo "PEAK_TPS is needed for phase b without phase a"; exit 1; fi
 if [ -n "$CATCHUP_BUDGET_S" ] && [ "$peak_tps" = 0 ]; then echo "CATCHUP_BUDGET_S needs phase a or PEAK_TPS"; exit 1; fi
@@ -238,14 +244,7 @@ for run in $(seq "${RUNS_E:-$RUNS}"); do
     bench "$OUT/bench-unbatched-$run.json" "$UNBATCHED_TXS" --single --concurrency 64 --accounts 1000
     unbatched_files+=("$OUT/bench-unbatched-$run.json")
 done
-[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
-if [ -s "$OUT/perf-unbatched.data" ]; then
-    perf report -i "$OUT/perf-unbatched.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
-        | head -40 >"$OUT/perf-unbatched-top.txt" || true
-    perf report -i "$OUT/perf-unbatched.data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
-        | head -60 >"$OUT/perf-unbatched-children.txt" || true
-    rm -f "$OUT/perf-unbatched.data"
-fi
+perf_summary unbatched
 
 # ---- (c) failover -----------------------------------------------------------------------------
 # 16 funded client keys, so a transfer starts every ~20 ms even while earlier ones wait.
