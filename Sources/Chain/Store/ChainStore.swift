@@ -91,15 +91,15 @@ public final class ChainStore {
         }
     }
 
-    /// Schema 1 keyed the tx index by hash alone; its rows become bucket 0 of schema 2's index
-    /// (one big bucket: new rows go to bucket 1 on), in one transaction with the version bump,
-    /// so a crash leaves either schema whole.
     /// Schema 2's tx index (the type's promises), for `CREATE TABLE`.
     static let txIndexTable = """
         txs (bucket INTEGER NOT NULL, hash BLOB NOT NULL, height INTEGER NOT NULL, idx INTEGER NOT NULL,
             PRIMARY KEY (bucket, hash)) WITHOUT ROWID
         """
 
+    /// Schema 1 keyed the tx index by hash alone; its rows become bucket 0 of schema 2's index
+    /// (one big bucket: new rows go to bucket 1 on), in one transaction with the version bump,
+    /// so a crash leaves either schema whole.
     private func migrateTxIndexFromVersion1() throws {
         try db.transaction {
             try db.execute("""

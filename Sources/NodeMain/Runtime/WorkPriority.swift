@@ -16,6 +16,11 @@ import Dispatch
 /// one-node peak, the runtime thread waited for a core 0.7-1.8 s in each 7.7 s paced run (its
 /// `/proc` schedstat), mostly behind the client sharing the machine, so this change alone did not
 /// move that wait or the p99 beyond the noise there (docs/BENCHMARKS.md, "Who gets the core").
+///
+/// Limit: libdispatch sets these nice values absolutely, not relative to the process. Under
+/// `nice -n 10` an unprivileged node runs every thread at 10 (no order, no inversion); a root
+/// node started that way gets its pool threads lowered to 2 and 0 while the runtime stays at
+/// 10, the inversion again. Run the node at the default priority.
 enum WorkPriority {
     /// The QoS of every queue that verifies signatures or serves requests in bulk.
     static let bulk: DispatchQoS = .utility

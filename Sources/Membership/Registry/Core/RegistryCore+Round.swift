@@ -220,20 +220,13 @@ extension RegistryCore {
             return [.record(kind: .nodeSpawned, node: id, message: "\(id) started at \(apiUrl) (p2p \(p2pAddr))"
                 + (bootstrap ? ", starting a new cluster" : ", joining as a learner"))]
         case .removeMember(let node):
-            if let failure {
-                retryRefused(.removeMember(node: node, reason: ""), at: now)
-                return failed(.removeMember(node: node, reason: ""), ActionFailure(failure))
-            }
+            if let failure { return refused(.removeMember(node: node, reason: ""), failure, at: now) }
         case .transferLeadership(let node):
-            if let failure {
-                retryRefused(.transferLeadership(from: node, reason: ""), at: now)
-                return failed(.transferLeadership(from: node, reason: ""), ActionFailure(failure))
-            }
+            if let failure { return refused(.transferLeadership(from: node, reason: ""), failure, at: now) }
         case .retireRemoval(let node):
             if let failure {
                 retirements[node] = nil
-                retryRefused(.retire(node: node, reason: ""), at: now)
-                return failed(.retire(node: node, reason: ""), ActionFailure(failure))
+                return refused(.retire(node: node, reason: ""), failure, at: now)
             }
             retirements[node] = .awaitingRemoval(deadline: now + settings.retireRemovalWaitS)
             return advanceRetirements(at: now)
@@ -243,15 +236,17 @@ extension RegistryCore {
         return []
     }
 
-    /// An action the leader refused stays in flight only `refusedActionRetryS` more, so the
-    /// next rounds may decide it again. (It used to wait out `inFlightTimeoutS`: `autochain scale
-    /// 3` from five members took 20.5-21 s when the second learner's removal was refused while
-    /// the first was still pending.) Done by moving the entry's start back: it expires as any
+    /// The event of an action the leader refused; it stays in flight only `refusedActionRetryS`
+    /// more, so the next rounds may decide it again. (It used to wait out `inFlightTimeoutS`:
+    /// `autochain scale 3` from five members took 20.5-21 s when the second learner's removal was
+    /// refused while the first was still pending.) Done by moving the entry's start back: it expires as any
     /// other entry does, and a retry is at most one entry, never a loop of its own.
-    mutating func retryRefused(_ action: ScalingAction, at now: Double) {
-        guard let key = action.key else { return }
-        let since = now + settings.refusedActionRetryS - settings.inFlightTimeoutS
-        for i in inFlight.indices where inFlight[i].action.key == key { inFlight[i].since = min(inFlight[i].since, since) }
+    mutating func refused(_ action: ScalingAction, _ why: String, at now: Double) -> [RegistryEffect] {
+        if let key = action.key {
+            let since = now + settings.refusedActionRetryS - settings.inFlightTimeoutS
+            for i in inFlight.indices where inFlight[i].action.key == key { inFlight[i].since = min(inFlight[i].since, since) }
+        }
+        return failed(action, ActionFailure(why))
     }
 
     /// `node` is stopped and its data set aside: its ID is retired for good and everything the
