@@ -27,7 +27,8 @@
 #
 # While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
 # `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s); the same for the
-# first unbatched run (cpu-unbatched.json, perf-unbatched-*.txt, 3 s of perf).
+# first unbatched run (cpu-unbatched.json; perf-unbatched-*.txt, 3 s of `perf record -a`: the
+# leader's costs, and perf-unbatched-machine.txt, the whole machine's by thread and library).
 #
 # Prints a Markdown table and keeps every run's raw output in .build/bench/cluster/.
 #
@@ -164,7 +165,7 @@ def bench_pids():
                 cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
             except OSError:
                 continue
-            if len(cmd) > 1 and cmd[0].endswith(b"autochain") and cmd[1] == b"bench":
+            if len(cmd) > 1 and os.path.basename(cmd[0]).startswith(b"autochain") and cmd[1] == b"bench":
                 r.append(int(p))
     return r
 def total():
@@ -185,13 +186,14 @@ EOF
 
 # perf_summary NAME: once the samplers are done, $OUT/perf-NAME.data (when perf wrote one) becomes
 # perf-NAME-top.txt (self time by library and symbol) and perf-NAME-children.txt (with callees).
-perf_summary() {
+perf_summary() {  # NAME [PID: only this process of a whole-machine recording]
     [ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
-    local data="$OUT/perf-$1.data"
+    local data="$OUT/perf-$1.data" only=()
     [ -s "$data" ] || return 0
-    perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
+    [ -z "${2:-}" ] || only=(--pid "$2")
+    perf report -i "$data" "${only[@]}" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
         | head -40 >"$OUT/perf-$1-top.txt" || true
-    perf report -i "$data" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+    perf report -i "$data" "${only[@]}" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
         | head -60 >"$OUT/perf-$1-children.txt" || true
     rm -f "$data"
 }
@@ -236,7 +238,8 @@ for run in $(seq "${RUNS_E:-$RUNS}"); do
         leader=$(leader_name)
         cpu_sample "$OUT/cpu-unbatched.json" 4
         if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
-            (sleep 3; timeout 20 perf record -F 499 -g -o "$OUT/perf-unbatched.data" -p "${PID[$leader]}" -- sleep 3 \
+            # The whole machine (-a): the three nodes and the bench client share its two cores.
+            (sleep 3; timeout 20 perf record -a -F 499 -g -o "$OUT/perf-unbatched.data" -- sleep 3 \
                 >"$OUT/perf-unbatched-record.log" 2>&1 || true) &
             extra_pids+=("$!")
         fi
@@ -244,7 +247,13 @@ for run in $(seq "${RUNS_E:-$RUNS}"); do
     bench "$OUT/bench-unbatched-$run.json" "$UNBATCHED_TXS" --single --concurrency 64 --accounts 1000
     unbatched_files+=("$OUT/bench-unbatched-$run.json")
 done
-perf_summary unbatched
+[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
+if [ -s "$OUT/perf-unbatched.data" ]; then
+    # Thread names (comm) and libraries across the machine: who spends the two cores.
+    perf report -i "$OUT/perf-unbatched.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -30 >"$OUT/perf-unbatched-machine.txt" || true
+fi
+perf_summary unbatched "${PID[$leader]}"
 
 # ---- (c) failover -----------------------------------------------------------------------------
 # 16 funded client keys, so a transfer starts every ~20 ms even while earlier ones wait.

@@ -129,12 +129,13 @@ version = open(os.path.join(out, "version.txt")).read().strip()
 print(f"\netcd ({version}), 3 members on loopback; medians.\n")
 print("| measurement | median | runs |")
 print("|---|---:|---|")
-rows = [
-    (f"(a) puts/s, {conc} threads, HTTP gateway, 1 key per put", statistics.median(wps), wps, "{:.0f}"),
-    ("(a) put latency p99 (ms)", statistics.median(p99), p99, "{:.1f}"),
-    ("(c) failover: kill -9 leader -> first put OK (s), median", statistics.median(fs), fs, "{:.2f}"),
-    ("(c) failover: max (s)", max(fs), [], "{:.2f}"),
-]
+rows = []
+if put:
+    rows += [(f"(a) puts/s, {conc} threads, HTTP gateway, 1 key per put", statistics.median(wps), wps, "{:.0f}"),
+             ("(a) put latency p99 (ms)", statistics.median(p99), p99, "{:.1f}")]
+if fo:  # FAILOVERS=0 skips phase (c)
+    rows += [("(c) failover: kill -9 leader -> first put OK (s), median", statistics.median(fs), fs, "{:.2f}"),
+             ("(c) failover: max (s)", max(fs), [], "{:.2f}")]
 for l in ("s", "m", "l", "xl"):
     path = os.path.join(out, f"check-perf-{l}.txt")
     if os.path.exists(path):
