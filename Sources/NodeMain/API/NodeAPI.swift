@@ -15,8 +15,6 @@ final class NodeAPI: Sendable {
     private let work = DispatchQueue(label: "api-work", qos: WorkPriority.bulk, attributes: .concurrent)
     /// Bounds what waits for or runs on `work` (`api.max_queued_requests`).
     let workGate: WorkGate
-    /// `/submit-tx` requests of the current loop turn, handed to `work` as one job.
-    private let singles = TurnGather<SingleSubmission>()
     let transport = Mutex<PeerTransport?>(nil)
     /// `?wait=commit` submissions forwarded to the leader, followed across leader changes.
     let forwarded = ForwardedCommits()
@@ -110,27 +108,18 @@ final class NodeAPI: Sendable {
                                message: "this node's storage refuses writes (\(fault.reason): \(fault.message)); it is read-only until space returns, submit to another node").response)
                 return
             }
-            if case .submitTx = route { return gatherSingle(request, reply, on: responder.eventLoop) }
             dispatchWork(route, request, reply)
         default:
             dispatchWork(route, request, reply)
         }
     }
 
-    private var overloaded: HTTPResponse {
-        APIError(code: "overloaded", message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response
-    }
-
-    /// A `/submit-tx` joins the others of this loop turn; they go to the work queue as one job.
-    private func gatherSingle(_ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void, on loop: EventLoop) {
-        guard workGate.enter() else { return reply(overloaded) }
-        singles.add(SingleSubmission(request: request, reply: reply), on: loop) { [self] items in
-            work.async { self.submitGathered(items) }
-        }
-    }
-
     private func dispatchWork(_ route: Route, _ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) {
-        guard workGate.enter() else { return reply(overloaded) }
+        guard workGate.enter() else {
+            reply(APIError(code: "overloaded",
+                           message: "more than \(workGate.limit) requests are queued on this node; retry shortly").response)
+            return
+        }
         work.async { [self] in
             defer { workGate.leave() }
             do {
@@ -169,12 +158,14 @@ final class NodeAPI: Sendable {
             let height = state.head.header.height
             reply(.json(["address": .string(address.hex), "balance": .uint(account.balance),
                          "nonce": .uint(account.nonce), "height": .uint(height)]))
+        case .submitTx:
+            try submitOne(request, reply)
         case .submitTxs:
             try submitBatch(request, reply)
         case .membersAddLearner, .membersPromote, .membersRemove, .leadershipTransfer:
             try membershipOp(route, request, reply)
         default:
-            preconditionFailure("route \(route) is answered inline or gathered (/submit-tx)")
+            preconditionFailure("route \(route) is answered inline")
         }
     }
 

@@ -4,70 +4,18 @@ import Dispatch
 import P2P
 
 extension NodeAPI {
-    /// One `POST /submit-tx` request, waiting in a `TurnGather` for its turn's job.
-    struct SingleSubmission: Sendable {
-        let request: HTTPRequest
-        let reply: @Sendable (HTTPResponse) -> Void
-    }
-
-    /// `POST /submit-tx` (one transaction; `?wait=commit` answers once it is committed): the
-    /// requests that arrived in one turn of an HTTP loop (each one admitted by
-    /// the work gate, which the job leaves). They are decoded and checked spread over the cores;
-    /// on the leader, those not waiting for the commit enter the mempool in one admission, in
-    /// arrival order, with one wake of the runtime. Each request gets the answer it would get
-    /// alone.
-    func submitGathered(_ items: [SingleSubmission]) {
-        defer { for _ in items { workGate.leave() } }
-        let checked = inChunks(items.count) { i -> Result<(Transaction, wait: Bool), APIError> in
-            do { return .success(try checkedSingle(items[i].request)) } catch let e as APIError { return .failure(e) } catch {
-                preconditionFailure("checkedSingle throws only APIError: \(error)")
-            }
-        }
-        let leader = runtime.status.role == .leader
-        var admitNow: [(Transaction, @Sendable (HTTPResponse) -> Void)] = []
-        for (item, result) in zip(items, checked) {
-            switch result {
-            case .failure(let error):
-                item.reply(error.response)
-            case .success(let (tx, wait)) where leader && !wait:
-                admitNow.append((tx, item.reply))
-            case .success(let (tx, wait)):
-                do { try submitChecked(tx, wait: wait, item.reply) } catch let e as APIError { item.reply(e.response) } catch {
-                    preconditionFailure("submitChecked throws only APIError: \(error)")
-                }
-            }
-        }
-        guard !admitNow.isEmpty else { return }
-        let rejections = state.admit(admitNow.map(\.0), arrival: monotonicNs())
-        if rejections.contains(where: { $0 == nil }) { runtime.transfersAdmitted() }
-        for ((tx, reply), rejection) in zip(admitNow, rejections) {
-            if let rejection {
-                metrics.txRejected.inc(1, rejection.code)
-                reply(APIError(rejection).response)
-            } else {
-                reply(.json(["hash": .string(tx.hash.hex), "status": "pending"], status: 202))
-            }
-        }
-    }
-
-    /// The transfer of a `/submit-tx` request, decoded and checked (signature included), and
-    /// whether it waits for the commit; or the request's error answer.
-    private func checkedSingle(_ request: HTTPRequest) throws -> (Transaction, wait: Bool) {
+    /// `POST /submit-tx`: one transaction; `?wait=commit` answers once it is committed.
+    func submitOne(_ request: HTTPRequest, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let wait = try waitMode(request)
         let body = try parseBody(request.body)
+        let tx: Transaction
         do throws(TxRejection) {
-            let tx = try Transaction(json: body)
+            tx = try Transaction(json: body)
             try tx.checkStateless(chainId: state.chainId)
-            return (tx, wait)
         } catch let e {
             metrics.txRejected.inc(1, e.code)
             throw APIError(e)
         }
-    }
-
-    /// Admits a checked transfer here (leader) or forwards it to the leader (follower), and
-    /// answers: 202 at once, or the commit with `wait`.
-    private func submitChecked(_ tx: Transaction, wait: Bool, _ reply: @escaping @Sendable (HTTPResponse) -> Void) throws {
         let hash = tx.hash
         var waiter: CommitWaiter?
         if wait {
@@ -245,33 +193,28 @@ extension NodeAPI {
     /// Decodes and checks every item (signature last, unless the leader checks it), spread over the cores.
     private func checkInParallel(_ items: [JSON], verifySignatures: Bool) -> [(Transaction?, TxRejection?)] {
         let chainId = state.chainId
-        return inChunks(items.count) { i -> (Transaction?, TxRejection?) in
-            do {
-                let tx = try Transaction(json: items[i])
-                if verifySignatures { try tx.checkStateless(chainId: chainId) } else { try tx.checkStatelessExceptSignature(chainId: chainId) }
-                return (tx, nil)
-            } catch let e as TxRejection {
-                return (nil, e)
-            } catch {
-                preconditionFailure("transaction checks throw only TxRejection: \(error)")
-            }
-        }
-    }
-
-    /// `body(i)` for every `i` in `0..<count`, in order, computed in chunks of `checkChunkItems`
-    /// spread over the cores (one chunk runs on the calling thread).
-    private func inChunks<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
         let chunk = Self.checkChunkItems
-        if count <= chunk { return (0..<count).map(body) }
-        let out = ResultSlots<T?>(count: count, empty: nil)
-        DispatchQueue.concurrentPerform(iterations: (count + chunk - 1) / chunk) { c in
+        let chunks = (items.count + chunk - 1) / chunk
+        let out = ResultSlots<(Transaction?, TxRejection?)>(count: items.count, empty: (nil, nil))
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = c * chunk
-            out.store((lo..<min(lo + chunk, count)).map(body), at: lo)
+            let hi = min(lo + chunk, items.count)
+            var part: [(Transaction?, TxRejection?)] = []
+            part.reserveCapacity(hi - lo)
+            for i in lo..<hi {
+                do {
+                    let tx = try Transaction(json: items[i])
+                    if verifySignatures { try tx.checkStateless(chainId: chainId) } else { try tx.checkStatelessExceptSignature(chainId: chainId) }
+                    part.append((tx, nil))
+                } catch let e as TxRejection {
+                    part.append((nil, e))
+                } catch {
+                    preconditionFailure("transaction checks throw only TxRejection: \(error)")
+                }
+            }
+            out.store(part, at: lo)
         }
-        return out.values.map { value in
-            guard let value else { preconditionFailure("every chunk stores its values") }
-            return value
-        }
+        return out.values
     }
 
     func parseBody(_ body: [UInt8]) throws -> JSON {

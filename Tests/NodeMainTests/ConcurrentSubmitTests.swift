@@ -2,12 +2,11 @@ import Chain
 import Foundation
 import Testing
 
-/// `/submit-tx` requests that arrive in one turn of the node's HTTP loop are checked and admitted
-/// as one job (`TurnGather`, `NodeAPI.submitGathered`). Played against a real node: good and bad
-/// requests on many connections sent at once (so that they share turns), and two connections
-/// that pipeline a second request whose answer depends on the first. Each request must get the
+/// `/submit-tx` requests sent at once on many connections, good and bad mixed, and two connections
+/// that pipeline a second request whose answer depends on the first (a connection's requests are
+/// answered one at a time, in order). Played against a real node: each request must get the
 /// answer it would get alone, and every accepted transfer must commit.
-@Suite("ProcessTests.SubmitGather") struct SubmitGatherTests {
+@Suite("ProcessTests.ConcurrentSubmit") struct ConcurrentSubmitTests {
     static let dev = KeyPair.development
 
     static func post(_ target: String, _ body: [UInt8]) -> [UInt8] {
