@@ -26,9 +26,11 @@
 # signatures of blocks the leader of their current term signed, see docs/OPERATIONS.md).
 #
 # While the first peak run goes, the CPU each node process uses is sampled from /proc (and, when
-# `perf` is installed and PERF=1, `perf record -g` runs on the leader for 10 s); the same for the
-# first unbatched run (cpu-unbatched.json; perf-unbatched-*.txt, 3 s of `perf record -a`: the
-# leader's costs, and perf-unbatched-machine.txt, the whole machine's by thread and library).
+# `perf` is installed and PERF=1, `perf record -a -g` of the whole machine for 3 s: the three
+# nodes and the bench client share its cores), both from 0.5 s after the bench began submitting;
+# the same for the first unbatched run (2.5 s of CPU, 2 s of perf). Each
+# profile gives perf-{peak,unbatched}-machine.txt (every process, by thread name and library) and
+# perf-{peak,unbatched}-top.txt / -children.txt (the leader's own samples).
 #
 # Prints a Markdown table and keeps every run's raw output in .build/bench/cluster/.
 #
@@ -134,8 +136,10 @@ bench() {  # JSON_OUT TXS extra-args...
     local json=$1 txs=$2; shift 2
     for attempt in 1 2; do
         leader=$(leader_name)
+        # Its output also goes to NAME.log, where the samplers wait for "bench: submitting".
         if timeout --kill-after=10 "$BENCH_TIMEOUT_S" "$AUTOCHAIN_BIN" bench --node "$(url "$leader")" --key "$tmp/dev.key" \
-            --txs "$txs" --concurrency 4 --json "$json" --timeout 120 "$@" >&2 && [ -s "$json" ]; then
+            --txs "$txs" --concurrency 4 --json "$json" --timeout 120 "$@" > >(tee -a "${json%.json}.log" >&2) 2>&1 \
+            && [ -s "$json" ]; then
             return 0
         fi
         echo "$(date -u +%FT%TZ) $json attempt $attempt failed against $leader; statuses:" >>"$OUT/bench-retries.log"
@@ -146,10 +150,11 @@ bench() {  # JSON_OUT TXS extra-args...
 }
 
 # CPU split per process while a bench runs: utime+stime ticks of each node and of the bench client.
-cpu_sample() {  # OUT_JSON SECONDS  (runs in the background)
-    python3 - "$1" "$2" "${PID[n1]}" "${PID[n2]}" "${PID[n3]}" "$leader" <<'EOF' &
+# Starts once BENCH_LOG says the bench is submitting (funding and signing done), bounded.
+cpu_sample() {  # OUT_JSON SECONDS BENCH_LOG  (runs in the background)
+    python3 - "$1" "$2" "${PID[n1]}" "${PID[n2]}" "${PID[n3]}" "$leader" "$3" <<'EOF' &
 import json, os, sys, time
-out, secs, pids, leader = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:6]], sys.argv[6]
+out, secs, pids, leader, bench_log = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:6]], sys.argv[6], sys.argv[7]
 hz = os.sysconf("SC_CLK_TCK")
 def ticks(pid):
     try:
@@ -172,7 +177,15 @@ def total():
     t = {f"n{i+1}": ticks(p) for i, p in enumerate(pids)}
     t["bench"] = sum(ticks(p) or 0 for p in bench_pids())
     return t
-time.sleep(2)  # skip funding and signing
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    try:
+        if "bench: submitting" in open(bench_log).read():
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+time.sleep(0.5)
 a, t0 = total(), time.monotonic()
 time.sleep(secs)
 b, t1 = total(), time.monotonic()
@@ -184,16 +197,30 @@ EOF
     extra_pids+=("$!")
 }
 
-# perf_summary NAME: once the samplers are done, $OUT/perf-NAME.data (when perf wrote one) becomes
-# perf-NAME-top.txt (self time by library and symbol) and perf-NAME-children.txt (with callees).
-perf_summary() {  # NAME [PID: only this process of a whole-machine recording]
+# perf_start NAME SECONDS BENCH_LOG (PERF=1, perf installed): in the background, once BENCH_LOG
+# says the bench is submitting (bounded wait), `perf record -a -g` of the whole machine for
+# SECONDS into $OUT/perf-NAME.data.
+perf_start() {
+    [ "$PERF" = 1 ] && command -v perf >/dev/null || return 0
+    (for _ in $(seq 3000); do grep -qs "bench: submitting" "$3" && break; sleep 0.1; done; sleep 0.5
+     timeout $(($2 + 20)) perf record -a -F 499 -g -o "$OUT/perf-$1.data" -- sleep "$2" \
+        >"$OUT/perf-$1-record.log" 2>&1 || true) &
+    extra_pids+=("$!")
+}
+
+# perf_summary NAME PID: once the samplers are done, $OUT/perf-NAME.data (when perf wrote one)
+# becomes perf-NAME-machine.txt (self time of every process by thread name and library),
+# perf-NAME-top.txt (process PID's self time by library and symbol) and perf-NAME-children.txt
+# (the same with callees).
+perf_summary() {
     [ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
-    local data="$OUT/perf-$1.data" only=()
+    local data="$OUT/perf-$1.data"
     [ -s "$data" ] || return 0
-    [ -z "${2:-}" ] || only=(--pid "$2")
-    perf report -i "$data" "${only[@]}" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
+    perf report -i "$data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+        | head -30 >"$OUT/perf-$1-machine.txt" || true
+    perf report -i "$data" --pid "$2" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' \
         | head -40 >"$OUT/perf-$1-top.txt" || true
-    perf report -i "$data" "${only[@]}" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
+    perf report -i "$data" --pid "$2" --children --sort symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
         | head -60 >"$OUT/perf-$1-children.txt" || true
     rm -f "$data"
 }
@@ -204,17 +231,13 @@ has a || RUNS_A=0
 for run in $(seq "${RUNS_A:-$RUNS}"); do
     log "(a) peak run $run against $leader"
     if [ "$run" = 1 ]; then
-        cpu_sample "$OUT/cpu-peak.json" 8
-        if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
-            (sleep 4; timeout 30 perf record -F 499 -g -o "$OUT/perf-leader.data" -p "${PID[$leader]}" -- sleep 10 \
-                >"$OUT/perf-record.log" 2>&1 || true) &
-            extra_pids+=("$!")
-        fi
+        cpu_sample "$OUT/cpu-peak.json" 3 "$OUT/bench-peak-1.log"
+        perf_start peak 3 "$OUT/bench-peak-1.log"
     fi
     bench "$OUT/bench-peak-$run.json" "$TXS" --batch 500 --accounts 1000
     peak_files+=("$OUT/bench-peak-$run.json")
 done
-perf_summary leader
+perf_summary peak "${PID[$leader]}"
 if has a; then peak_tps=$(median "${peak_files[@]}" txPerSecond); else peak_tps=${PEAK_TPS:-0}; fi
 if has b && [ "$peak_tps" = 0 ]; then echo "PEAK_TPS is needed for phase b without phase a"; exit 1; fi
 if [ -n "$CATCHUP_BUDGET_S" ] && [ "$peak_tps" = 0 ]; then echo "CATCHUP_BUDGET_S needs phase a or PEAK_TPS"; exit 1; fi
@@ -236,23 +259,12 @@ for run in $(seq "${RUNS_E:-$RUNS}"); do
     log "(e) unbatched run $run: 64 connections, one transfer per /submit-tx request"
     if [ "$run" = 1 ]; then
         leader=$(leader_name)
-        cpu_sample "$OUT/cpu-unbatched.json" 4
-        if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
-            # The whole machine (-a): the three nodes and the bench client share its two cores.
-            (sleep 3; timeout 20 perf record -a -F 499 -g -o "$OUT/perf-unbatched.data" -- sleep 3 \
-                >"$OUT/perf-unbatched-record.log" 2>&1 || true) &
-            extra_pids+=("$!")
-        fi
+        cpu_sample "$OUT/cpu-unbatched.json" 2.5 "$OUT/bench-unbatched-1.log"
+        perf_start unbatched 2 "$OUT/bench-unbatched-1.log"
     fi
     bench "$OUT/bench-unbatched-$run.json" "$UNBATCHED_TXS" --single --concurrency 64 --accounts 1000
     unbatched_files+=("$OUT/bench-unbatched-$run.json")
 done
-[ ${#extra_pids[@]} -eq 0 ] || wait "${extra_pids[@]}" 2>/dev/null || true
-if [ -s "$OUT/perf-unbatched.data" ]; then
-    # Thread names (comm) and libraries across the machine: who spends the two cores.
-    perf report -i "$OUT/perf-unbatched.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' \
-        | head -30 >"$OUT/perf-unbatched-machine.txt" || true
-fi
 perf_summary unbatched "${PID[$leader]}"
 
 # ---- (c) failover -----------------------------------------------------------------------------
