@@ -173,9 +173,11 @@ def bench_pids():
             if len(cmd) > 1 and os.path.basename(cmd[0]).startswith(b"autochain") and cmd[1] == b"bench":
                 r.append(int(p))
     return r
+bench = []  # the bench processes, taken once the bench is submitting
 def total():
     t = {f"n{i+1}": ticks(p) for i, p in enumerate(pids)}
-    t["bench"] = sum(ticks(p) or 0 for p in bench_pids())
+    b = [ticks(p) for p in bench]
+    t["bench"] = None if None in b else sum(b)
     return t
 deadline = time.monotonic() + 300
 while time.monotonic() < deadline:
@@ -186,9 +188,19 @@ while time.monotonic() < deadline:
         pass
     time.sleep(0.05)
 time.sleep(0.5)
+bench = bench_pids()
 a, t0 = total(), time.monotonic()
-time.sleep(secs)
-b, t1 = total(), time.monotonic()
+b, t1 = a, t0
+# Up to SECONDS, and only while every process sampled at the start is still there: a short run
+# ends the window early instead of losing the bench's ticks.
+while time.monotonic() - t0 < secs:
+    time.sleep(0.1)
+    now = total()
+    if any(now[k] is None for k in a if a[k] is not None):
+        break
+    b, t1 = now, time.monotonic()
+if t1 == t0:
+    sys.exit(0)
 res = {k: round((b[k] - a[k]) / hz / (t1 - t0), 3) for k in a if a[k] is not None and b[k] is not None}
 res["leader"] = leader
 res["seconds"] = round(t1 - t0, 1)
