@@ -27,10 +27,11 @@ func facts(_ ids: [String]) -> ProviderFacts {
     ProviderFacts(managed: Set(ids), running: Set(ids), withData: Set(ids))
 }
 
-/// The same membership, with `removed` taken out (as the chain verifies it once the leader did).
+/// The same membership, with `removed` taken out (as the chain verifies it once the leader did:
+/// in a later block, so at a greater height than the registry verified before).
 func verify(_ core: inout RegistryCore, voters: [String], learners: [String] = []) {
     let chain = try! ChainBuilder(voters: voters, learners: learners).verified()
-    core.membershipVerified(chain.membership, height: chain.height)
+    core.membershipVerified(chain.membership, height: max(chain.height, core.verifiedHeight + 1))
 }
 
 @Test func inFlight_restartIsDone_onlyOnceTheNodeIsHeardFromAfterIt() {
@@ -311,10 +312,13 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
 
 /// A voter seen to exit with its data gone is no longer listed by the provider; once it left the
 /// configuration it must still be retired (stopped, forgotten), not kept in the registry forever.
-@Test func aVoterSeenToExitWithItsDataGone_isRetiredOnceItLeftTheConfiguration() {
+@Test func aVoterSeenToExitWithItsDataGone_isRetiredOnceItLeftTheConfiguration() throws {
     var core = registryCore(voters: ["n1", "n2", "n3"], learners: ["n4"])
     _ = core.processExited("n3", status: 9, deliberately: false, at: 101)
-    verify(&core, voters: ["n1", "n2"], learners: ["n4"])
+    var removed = ChainBuilder(voters: ["n1", "n2", "n3"], learners: ["n4"])
+    removed.add(.remove, "n3", by: "n1")
+    let chain = try removed.verified()
+    core.membershipVerified(chain.membership, height: chain.height)
     let round = core.tick(facts(["n1", "n2", "n4"]), at: 101.5)
     #expect(round.effects.compactMap(destroyTicket).map(\.node) == ["n3"])
 }
@@ -338,4 +342,48 @@ func destroyTicket(_ effect: RegistryEffect) -> (ticket: UInt64, node: String)? 
     // A removal that succeeds keeps its place in flight as before: nothing is asked twice.
     _ = core.finished(again[0].ticket, .succeeded, at: retry + 0.1)
     #expect(core.tick(facts(all), at: retry + 2).effects.compactMap(removalTicket).isEmpty)
+}
+
+/// A scale-down decided on a membership verified only to a block before the new learners joined:
+/// the retirement must not stop a node the configuration may list. The eleventh session's
+/// `scale 5` then `scale 3` did: both new learners were stopped as "non-members" while in the
+/// configuration, and stayed there as dead learners for 8 s.
+@Test func retirement_ofANodeNotYetInTheVerifiedMembership_waitsForAFreshReportAndTheChain_thenRemovesItFirst() throws {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    let joined = try ChainBuilder(voters: ["n1", "n2", "n3"], learners: ["n4"]).verified()
+    _ = core.heartbeat(report("n4", leader: "n1", height: 0), at: 100)
+    let provider = facts(["n1", "n2", "n3", "n4"])
+    let begun = core.carryOut(.retire(node: "n4", reason: "test"), observed: core.observe(provider, now: 101), facts: provider, now: 101)
+    #expect(begun.compactMap(destroyTicket).isEmpty, "not listed by a membership verified before the decision is no proof: \(begun)")
+    #expect(core.isDraining("n4"), "held out of the autoscaler's count meanwhile")
+    #expect(core.advanceRetirements(at: 101.2).isEmpty, "no member has reported since")
+    // The leader reports after the decision: n4's addition is committed, not yet verified.
+    _ = core.heartbeat(report("n1", leader: "n1", height: joined.height), at: 101.5)
+    #expect(core.advanceRetirements(at: 101.6).isEmpty, "the chain is not verified that far")
+    // The membership catches up and lists n4: out of the configuration first, then destroyed.
+    core.membershipVerified(joined.membership, height: joined.height)
+    let removal = core.advanceRetirements(at: 102).compactMap(removalTicket)
+    #expect(removal.map(\.node) == ["n4"] && removal.map(\.leader) == ["n1"])
+    #expect(core.finished(removal[0].ticket, .succeeded, at: 102.5).compactMap(destroyTicket).isEmpty, "still listed")
+    verify(&core, voters: ["n1", "n2", "n3"])
+    #expect(core.advanceRetirements(at: 103).compactMap(destroyTicket).map(\.node) == ["n4"])
+}
+
+@Test func retirement_ofANodeAFreshReportLeavesUnlisted_destroysIt_andOneWithoutAnyIsGivenUp() throws {
+    var core = registryCore(voters: ["n1", "n2", "n3"])
+    _ = core.heartbeat(report("x1", leader: "n1", height: 0), at: 100)
+    let provider = facts(["n1", "n2", "n3", "x1"])
+    #expect(core.carryOut(.retire(node: "x1", reason: "test"), observed: core.observe(provider, now: 101), facts: provider,
+                          now: 101).compactMap(destroyTicket).isEmpty)
+    // A member reports after the decision a commit the registry has verified: x1 is in no configuration.
+    _ = core.heartbeat(report("n2", leader: "n1", height: core.verifiedHeight), at: 101.5)
+    #expect(core.advanceRetirements(at: 101.6).compactMap(destroyTicket).map(\.node) == ["x1"])
+
+    // No member reports again: the retirement is given up at the wait, nothing destroyed.
+    var quiet = registryCore(voters: ["n1", "n2", "n3"])
+    _ = quiet.heartbeat(report("x1", leader: "n1", height: 0), at: 100)
+    _ = quiet.carryOut(.retire(node: "x1", reason: "test"), observed: quiet.observe(provider, now: 101), facts: provider, now: 101)
+    let late = quiet.advanceRetirements(at: 101 + quiet.settings.retireRemovalWaitS)
+    #expect(late.map(kindOf) == ["action_failed"] && late.compactMap(destroyTicket).isEmpty, "\(late)")
+    #expect(!quiet.isDraining("x1") && !quiet.isRetired("x1"), "a later round may decide again")
 }

@@ -158,14 +158,29 @@ extension RegistryCore {
     }
 
     /// Out of the configuration first (a learner's removal never touches the quorum; the
-    /// autoscaler removes voters before retiring them), then stopped and its data set aside.
+    /// autoscaler removes voters before retiring them), then stopped and its data set aside. A
+    /// node the verified membership does not list (and did not remove) waits for a member's report
+    /// made after the decision and for the chain verified that far (`awaitingMembership`, half a
+    /// second or so):
+    /// a learner added in blocks not yet verified would otherwise be stopped while still in the
+    /// configuration (the eleventh session's scale-down from 5 to 3 did that to both new
+    /// learners, and left them there as dead learners for 8 s).
     mutating func beginRetirement(_ node: String, observed: ObservedCluster, now: Double) -> [RegistryEffect] {
         let m = membership
         guard m.voters.contains(node) || m.learners.contains(node), plantedBug != .retireDestroysMembers else {
-            retirements[node] = .awaitingRemoval(deadline: now + settings.retireRemovalWaitS)
+            // A node the verified chain removed never comes back: nothing to wait for.
+            retirements[node] = plantedBug == .retireDestroysMembers || verified.retired.contains(node)
+                ? .awaitingRemoval(deadline: now + settings.retireRemovalWaitS)
+                : .awaitingMembership(since: now, deadline: now + settings.retireRemovalWaitS)
             return advanceRetirements(at: now)
         }
-        guard let leader = observed.leader, let url = nodes[leader]?.apiUrl else {
+        return removeForRetirement(node, leader: observed.leader)
+    }
+
+    /// Asks `leader` to take `node` out of the configuration, for its retirement.
+    mutating func removeForRetirement(_ node: String, leader: String?) -> [RegistryEffect] {
+        guard let leader, let url = nodes[leader]?.apiUrl else {
+            retirements[node] = nil
             return failed(.retire(node: node, reason: ""), RegistryActionError.noLeader)
         }
         retirements[node] = .removing
@@ -178,8 +193,22 @@ extension RegistryCore {
         var effects: [RegistryEffect] = []
         let m = membership
         for (node, stage) in retirements.sorted(by: { $0.key < $1.key }) {
-            guard case .awaitingRemoval(let deadline) = stage else { continue }
             let listed = m.voters.contains(node) || m.learners.contains(node)
+            if case .awaitingMembership(let since, let deadline) = stage {
+                let reported = reportedCommit(after: since)
+                if listed {
+                    effects += removeForRetirement(node, leader: m.leader)
+                } else if let reported, verifiedHeight >= reported {
+                    retirements[node] = .destroying
+                    effects.append(.destroy(ticket: issue(.destroy(node)), node: node))
+                } else if now >= deadline {
+                    retirements[node] = nil
+                    effects += failed(.retire(node: node, reason: ""),
+                                      RegistryActionError.membershipBehind(verified: verifiedHeight, reported: reported))
+                }
+                continue
+            }
+            guard case .awaitingRemoval(let deadline) = stage else { continue }
             if !listed || plantedBug == .retireDestroysMembers {
                 retirements[node] = .destroying
                 effects.append(.destroy(ticket: issue(.destroy(node)), node: node))
@@ -317,6 +346,7 @@ enum RegistryActionError: Error, CustomStringConvertible {
     case chainNotVerified
     case notOurs(String)
     case refused(status: Int, body: String)
+    case membershipBehind(verified: UInt64, reported: UInt64?)
     var description: String {
         switch self {
         case .noLeader: "no leader known"
@@ -325,6 +355,10 @@ enum RegistryActionError: Error, CustomStringConvertible {
         case .stillAMember(let node): "\(node) is still in the configuration; not destroyed"
         case .noNodeIdLeft: "no node ID left: node\(RegistryCore.maxNodeNumber) is taken"
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
+        case .membershipBehind(let verified, let reported):
+            "the membership is verified to block \(verified) only, "
+                + (reported.map { "the members report \($0) committed" } ?? "no member reported since the retirement began")
+                + "; it may list the node, which is not destroyed"
         }
     }
 }

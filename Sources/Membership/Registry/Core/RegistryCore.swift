@@ -40,6 +40,12 @@ public struct RegistryCore: Sendable {
         case removing
         /// Out of the configuration by `deadline`, or the retirement is given up.
         case awaitingRemoval(deadline: Double)
+        /// Not listed by the verified membership when its retirement began (`since`), which may
+        /// be older than the node: a learner just added is in blocks the registry has not
+        /// verified yet. Destroyed once the membership is verified as far as a member reported
+        /// committing after `since` and still does not list it; taken out of the configuration
+        /// first if it does; given up at `deadline`.
+        case awaitingMembership(since: Double, deadline: Double)
         /// The provider is stopping it and setting its data aside.
         case destroying
     }
@@ -123,6 +129,17 @@ public struct RegistryCore: Sendable {
         let named = best.flatMap { $0.role == .leader ? $0.id : $0.leader }
         let leader = named.flatMap { m.voters.contains($0) ? $0 : nil }
         return (m.voters, m.learners, leader, verifiedHeight)
+    }
+
+    /// The highest commit index a member reported after `since` (members as `membership` counts
+    /// them: records whose key is their key in the verified membership); nil before any did. A
+    /// claim, used only to wait: a member that inflates it delays a retirement until
+    /// `retireRemovalWaitS`, nothing more.
+    func reportedCommit(after since: Double) -> UInt64? {
+        let m = verified
+        return nodes.values.filter { r in
+            r.lastHeartbeatAt.map { $0 > since } == true && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
+        }.map(\.commitIndex).max()
     }
 
     /// Every node ID ever seen (members, retired, known): new IDs are chosen above all of them.
