@@ -133,8 +133,9 @@ public struct RegistryCore: Sendable {
 
     /// The highest commit index a member reported after `since` (members as `membership` counts
     /// them: records whose key is their key in the verified membership); nil before any did. A
-    /// claim, used only to wait: a member that inflates it delays a retirement until
-    /// `retireRemovalWaitS`, nothing more.
+    /// claim, used only to wait: a member that inflates it holds off the retirement of nodes the
+    /// chain does not list (each attempt given up after `retireRemovalWaitS`) for as long as it
+    /// lies; it cannot get a listed node destroyed, nor one destroyed sooner.
     func reportedCommit(after since: Double) -> UInt64? {
         let m = verified
         return nodes.values.filter { r in
