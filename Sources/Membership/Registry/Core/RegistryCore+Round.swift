@@ -159,12 +159,11 @@ extension RegistryCore {
 
     /// Out of the configuration first (a learner's removal never touches the quorum; the
     /// autoscaler removes voters before retiring them), then stopped and its data set aside. A
-    /// node the verified membership does not list (and did not remove) waits for a member's report
-    /// made after the decision and for the chain verified that far (`awaitingMembership`, half a
-    /// second or so):
-    /// a learner added in blocks not yet verified would otherwise be stopped while still in the
-    /// configuration (the eleventh session's scale-down from 5 to 3 did that to both new
-    /// learners, and left them there as dead learners for 8 s).
+    /// node the verified membership does not list (and did not remove) waits for a member's
+    /// report made after the decision and for the chain verified that far (`awaitingMembership`,
+    /// half a second or so): a learner added in blocks not yet verified would otherwise be
+    /// stopped while still in the configuration (the eleventh session's scale-down from 5 to 3
+    /// did that to both new learners, and left them there as dead learners for 8 s).
     mutating func beginRetirement(_ node: String, observed: ObservedCluster, now: Double) -> [RegistryEffect] {
         let m = membership
         guard m.voters.contains(node) || m.learners.contains(node), plantedBug != .retireDestroysMembers else {

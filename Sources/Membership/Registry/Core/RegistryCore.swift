@@ -120,9 +120,7 @@ public struct RegistryCore: Sendable {
     /// about who is a member.
     public var membership: (voters: [String], learners: [String], leader: String?, commit: UInt64) {
         let m = verified
-        let members = nodes.values.filter { r in
-            r.lastHeartbeatAt != nil && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
-        }
+        let members = nodes.values.filter { isHeardMember($0) }
         let best = members.max { a, b in
             (a.role == .leader ? 1 : 0, a.term, a.commitIndex, b.id) < (b.role == .leader ? 1 : 0, b.term, b.commitIndex, a.id)
         }
@@ -137,10 +135,12 @@ public struct RegistryCore: Sendable {
     /// chain does not list (each attempt given up after `retireRemovalWaitS`) for as long as it
     /// lies; it cannot get a listed node destroyed, nor one destroyed sooner.
     func reportedCommit(after since: Double) -> UInt64? {
-        let m = verified
-        return nodes.values.filter { r in
-            r.lastHeartbeatAt.map { $0 > since } == true && m.contains(r.id) && m.keys[r.id].map { $0.hex == r.nodeKey } == true
-        }.map(\.commitIndex).max()
+        nodes.values.filter { r in isHeardMember(r) && r.lastHeartbeatAt.map { $0 > since } == true }.map(\.commitIndex).max()
+    }
+
+    /// Heard from, a member of the verified membership, and reporting its key there.
+    private func isHeardMember(_ r: NodeRecord) -> Bool {
+        r.lastHeartbeatAt != nil && verified.contains(r.id) && verified.keys[r.id].map { $0.hex == r.nodeKey } == true
     }
 
     /// Every node ID ever seen (members, retired, known): new IDs are chosen above all of them.
