@@ -159,7 +159,7 @@ extension RegistryCore {
 
     /// Out of the configuration first (a learner's removal never touches the quorum; the
     /// autoscaler removes voters before retiring them), then stopped and its data set aside. A
-    /// node the verified membership does not list (and did not remove) waits for a member's
+    /// node the verified membership does not list (and did not remove) waits for the leader's
     /// report made after the decision and for the chain verified that far (`awaitingMembership`,
     /// half a second or so): a learner added in blocks not yet verified would otherwise be
     /// stopped while still in the configuration (the eleventh session's scale-down from 5 to 3
@@ -170,7 +170,7 @@ extension RegistryCore {
             // A node the verified chain removed never comes back: nothing to wait for.
             retirements[node] = plantedBug == .retireDestroysMembers || verified.retired.contains(node)
                 ? .awaitingRemoval(deadline: now + settings.retireRemovalWaitS)
-                : .awaitingMembership(since: now, deadline: now + settings.retireRemovalWaitS)
+                : .awaitingMembership(since: now, height: nil, deadline: now + settings.retireRemovalWaitS)
             return advanceRetirements(at: now)
         }
         return removeForRetirement(node, leader: observed.leader)
@@ -193,17 +193,24 @@ extension RegistryCore {
         let m = membership
         for (node, stage) in retirements.sorted(by: { $0.key < $1.key }) {
             let listed = m.voters.contains(node) || m.learners.contains(node)
-            if case .awaitingMembership(let since, let deadline) = stage {
-                let reported = reportedCommit(after: since)
-                if listed {
+            if case .awaitingMembership(let since, let known, let deadline) = stage {
+                let height = known ?? leaderCommit(after: since)
+                if m.voters.contains(node) {
+                    // A voter leaves only by the autoscaler's voter path (quorum kept, leadership
+                    // handed on first): this retirement ends, and is decided again soon.
+                    retirements[node] = nil
+                    effects += refused(.retire(node: node, reason: ""), "\(node) turned out to be a voter", at: now)
+                } else if listed {
                     effects += removeForRetirement(node, leader: m.leader)
-                } else if let reported, verifiedHeight >= reported {
+                } else if let height, verifiedHeight >= height {
                     retirements[node] = .destroying
                     effects.append(.destroy(ticket: issue(.destroy(node)), node: node))
                 } else if now >= deadline {
                     retirements[node] = nil
                     effects += failed(.retire(node: node, reason: ""),
-                                      RegistryActionError.membershipBehind(verified: verifiedHeight, reported: reported))
+                                      RegistryActionError.membershipBehind(verified: verifiedHeight, reported: height))
+                } else if known == nil, let height {
+                    retirements[node] = .awaitingMembership(since: since, height: height, deadline: deadline)
                 }
                 continue
             }
@@ -356,7 +363,7 @@ enum RegistryActionError: Error, CustomStringConvertible {
         case .refused(let status, let body): "refused with \(status): \(body.prefix(200))"
         case .membershipBehind(let verified, let reported):
             "the membership is verified to block \(verified) only, "
-                + (reported.map { "the members report \($0) committed" } ?? "no member reported since the retirement began")
+                + (reported.map { "the leader reported \($0) committed" } ?? "the leader has not reported since the retirement began")
                 + "; it may list the node, which is not destroyed"
         }
     }

@@ -42,10 +42,12 @@ public struct RegistryCore: Sendable {
         case awaitingRemoval(deadline: Double)
         /// Not listed by the verified membership when its retirement began (`since`), which may
         /// be older than the node: a learner just added is in blocks the registry has not
-        /// verified yet. Destroyed once the membership is verified as far as a member reported
-        /// committing after `since` and still does not list it; taken out of the configuration
-        /// first if it does; given up at `deadline`.
-        case awaitingMembership(since: Double, deadline: Double)
+        /// verified yet. `height`: the commit the leader reported in its first report after
+        /// `since` (kept, so later reports do not move it). Destroyed once the membership is
+        /// verified to `height` and still does not list it; taken out of the configuration first
+        /// if it lists it as a learner; handed back to the autoscaler if as a voter; given up at
+        /// `deadline`.
+        case awaitingMembership(since: Double, height: UInt64?, deadline: Double)
         /// The provider is stopping it and setting its data aside.
         case destroying
     }
@@ -129,13 +131,16 @@ public struct RegistryCore: Sendable {
         return (m.voters, m.learners, leader, verifiedHeight)
     }
 
-    /// The highest commit index a member reported after `since` (members as `membership` counts
-    /// them: records whose key is their key in the verified membership); nil before any did. A
-    /// claim, used only to wait: a member that inflates it holds off the retirement of nodes the
-    /// chain does not list (each attempt given up after `retireRemovalWaitS`) for as long as it
-    /// lies; it cannot get a listed node destroyed, nor one destroyed sooner.
-    func reportedCommit(after since: Double) -> UInt64? {
-        nodes.values.filter { r in isHeardMember(r) && r.lastHeartbeatAt.map { $0 > since } == true }.map(\.commitIndex).max()
+    /// The commit index the leader reported after `since`, or nil: the leader as `membership`
+    /// names it, its own report saying it leads. A claim of the node the cluster follows, used
+    /// only to wait: inflated, it holds off the retirement of nodes the chain does not list (each
+    /// attempt given up after `retireRemovalWaitS`) for as long as it lies; deflated, it lets one
+    /// go as soon as the old core did, no sooner. A follower's report does not count: one that
+    /// lags would let a node added since its commit be destroyed while listed.
+    func leaderCommit(after since: Double) -> UInt64? {
+        guard let leader = membership.leader, let r = nodes[leader], r.role == .leader,
+              r.lastHeartbeatAt.map({ $0 > since }) == true else { return nil }
+        return r.commitIndex
     }
 
     /// Heard from, a member of the verified membership, and reporting its key there.
