@@ -149,12 +149,19 @@ bench() {  # JSON_OUT TXS extra-args...
     echo "bench wrote no $json"; exit 1
 }
 
-# CPU split per process while a bench runs: utime+stime ticks of each node and of the bench client.
-# Starts once BENCH_LOG says the bench is submitting (funding and signing done), bounded.
+# await_submitting BENCH_LOG: returns 0.5 s after BENCH_LOG says the bench is submitting (its
+# funding and signing done), or after 300 s of waiting for it.
+await_submitting() {
+    for _ in $(seq 3000); do grep -qs "bench: submitting" "$1" && break; sleep 0.1; done
+    sleep 0.5
+}
+
+# CPU split per process while a bench runs: utime+stime ticks of each node and of the bench client,
+# from `await_submitting BENCH_LOG` on.
 cpu_sample() {  # OUT_JSON SECONDS BENCH_LOG  (runs in the background)
-    python3 - "$1" "$2" "${PID[n1]}" "${PID[n2]}" "${PID[n3]}" "$leader" "$3" <<'EOF' &
+    await_submitting "$3" && python3 - "$1" "$2" "${PID[n1]}" "${PID[n2]}" "${PID[n3]}" "$leader" <<'EOF' &
 import json, os, sys, time
-out, secs, pids, leader, bench_log = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:6]], sys.argv[6], sys.argv[7]
+out, secs, pids, leader = sys.argv[1], float(sys.argv[2]), [int(p) for p in sys.argv[3:6]], sys.argv[6]
 hz = os.sysconf("SC_CLK_TCK")
 def ticks(pid):
     try:
@@ -173,22 +180,12 @@ def bench_pids():
             if len(cmd) > 1 and os.path.basename(cmd[0]).startswith(b"autochain") and cmd[1] == b"bench":
                 r.append(int(p))
     return r
-bench = []  # the bench processes, taken once the bench is submitting
+bench = bench_pids()  # the bench is submitting by now
 def total():
     t = {f"n{i+1}": ticks(p) for i, p in enumerate(pids)}
     b = [ticks(p) for p in bench]
     t["bench"] = None if None in b else sum(b)
     return t
-deadline = time.monotonic() + 300
-while time.monotonic() < deadline:
-    try:
-        if "bench: submitting" in open(bench_log).read():
-            break
-    except OSError:
-        pass
-    time.sleep(0.05)
-time.sleep(0.5)
-bench = bench_pids()
 a, t0 = total(), time.monotonic()
 b, t1 = a, t0
 # Up to SECONDS, and only while every process sampled at the start is still there: a short run
@@ -209,12 +206,12 @@ EOF
     extra_pids+=("$!")
 }
 
-# perf_start NAME SECONDS BENCH_LOG (PERF=1, perf installed): in the background, once BENCH_LOG
-# says the bench is submitting (bounded wait), `perf record -a -g` of the whole machine for
-# SECONDS into $OUT/perf-NAME.data.
+# perf_start NAME SECONDS BENCH_LOG (PERF=1, perf installed): in the background, from
+# `await_submitting BENCH_LOG` on, `perf record -a -g` of the whole machine for SECONDS into
+# $OUT/perf-NAME.data.
 perf_start() {
     [ "$PERF" = 1 ] && command -v perf >/dev/null || return 0
-    (for _ in $(seq 3000); do grep -qs "bench: submitting" "$3" && break; sleep 0.1; done; sleep 0.5
+    (await_submitting "$3"
      timeout $(($2 + 20)) perf record -a -F 499 -g -o "$OUT/perf-$1.data" -- sleep "$2" \
         >"$OUT/perf-$1-record.log" 2>&1 || true) &
     extra_pids+=("$!")

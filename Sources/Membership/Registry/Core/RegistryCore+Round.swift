@@ -192,29 +192,12 @@ extension RegistryCore {
         var effects: [RegistryEffect] = []
         let m = membership
         for (node, stage) in retirements.sorted(by: { $0.key < $1.key }) {
-            let listed = m.voters.contains(node) || m.learners.contains(node)
             if case .awaitingMembership(let since, let known, let deadline) = stage {
-                let height = known ?? leaderCommit(after: since)
-                if m.voters.contains(node) {
-                    // A voter leaves only by the autoscaler's voter path (quorum kept, leadership
-                    // handed on first): this retirement ends, and is decided again soon.
-                    retirements[node] = nil
-                    effects += refused(.retire(node: node, reason: ""), "\(node) turned out to be a voter", at: now)
-                } else if listed {
-                    effects += removeForRetirement(node, leader: m.leader)
-                } else if let height, verifiedHeight >= height {
-                    retirements[node] = .destroying
-                    effects.append(.destroy(ticket: issue(.destroy(node)), node: node))
-                } else if now >= deadline {
-                    retirements[node] = nil
-                    effects += failed(.retire(node: node, reason: ""),
-                                      RegistryActionError.membershipBehind(verified: verifiedHeight, reported: height))
-                } else if known == nil, let height {
-                    retirements[node] = .awaitingMembership(since: since, height: height, deadline: deadline)
-                }
+                effects += advanceUnlisted(node, since: since, known: known, deadline: deadline, membership: m, at: now)
                 continue
             }
             guard case .awaitingRemoval(let deadline) = stage else { continue }
+            let listed = m.voters.contains(node) || m.learners.contains(node)
             if !listed || plantedBug == .retireDestroysMembers {
                 retirements[node] = .destroying
                 effects.append(.destroy(ticket: issue(.destroy(node)), node: node))
@@ -224,6 +207,30 @@ extension RegistryCore {
             }
         }
         return effects
+    }
+
+    /// One round of an `awaitingMembership` retirement (see there).
+    private mutating func advanceUnlisted(_ node: String, since: Double, known: UInt64?, deadline: Double,
+                                          membership m: (voters: [String], learners: [String], leader: String?, commit: UInt64),
+                                          at now: Double) -> [RegistryEffect] {
+        let height = known ?? leaderCommit(m.leader, after: since)
+        if m.voters.contains(node) {
+            // A voter leaves only by the autoscaler's voter path (quorum kept, leadership handed
+            // on first): this retirement ends, and is decided again soon.
+            retirements[node] = nil
+            return refused(.retire(node: node, reason: ""), "\(node) turned out to be a voter", at: now)
+        }
+        if m.learners.contains(node) { return removeForRetirement(node, leader: m.leader) }
+        if let height, verifiedHeight >= height {
+            retirements[node] = .destroying
+            return [.destroy(ticket: issue(.destroy(node)), node: node)]
+        }
+        if now >= deadline {
+            retirements[node] = nil
+            return failed(.retire(node: node, reason: ""), RegistryActionError.membershipBehind(verified: verifiedHeight, reported: height))
+        }
+        if known == nil, let height { retirements[node] = .awaitingMembership(since: since, height: height, deadline: deadline) }
+        return []
     }
 
     /// A ticket for an effect whose result is awaited.

@@ -131,14 +131,14 @@ public struct RegistryCore: Sendable {
         return (m.voters, m.learners, leader, verifiedHeight)
     }
 
-    /// The commit index the leader reported after `since`, or nil: the leader as `membership`
-    /// names it, its own report saying it leads. A claim of the node the cluster follows, used
+    /// The commit index `leader` (as `membership` names it) reported after `since`, its report
+    /// saying it leads; nil otherwise. A claim of the node the cluster follows, used
     /// only to wait: inflated, it holds off the retirement of nodes the chain does not list (each
     /// attempt given up after `retireRemovalWaitS`) for as long as it lies; deflated, it lets one
     /// go as soon as the old core did, no sooner. A follower's report does not count: one that
     /// lags would let a node added since its commit be destroyed while listed.
-    func leaderCommit(after since: Double) -> UInt64? {
-        guard let leader = membership.leader, let r = nodes[leader], r.role == .leader,
+    func leaderCommit(_ leader: String?, after since: Double) -> UInt64? {
+        guard let leader, let r = nodes[leader], r.role == .leader,
               r.lastHeartbeatAt.map({ $0 > since }) == true else { return nil }
         return r.commitIndex
     }
